@@ -1,0 +1,860 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+const (
+	nsTLS     = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL    = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind    = "urn:ietf:params:xml:ns:xmpp-bind"
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+	nsSASLCB  = "urn:xmpp:sasl-cb:0"
+
+	// maxSASLAttempts bounds failed attempts on one stream; RFC 6120 §6.4.5
+	// asks for at least two retries to be allowed.
+	maxSASLAttempts = 5
+	// maxQueueRetain: a write buffer larger than this is dropped after use
+	// rather than kept for an idle session.
+	maxQueueRetain = 16 << 10
+)
+
+// conn is one client connection; once a resource is bound it is the
+// session (module.Session).
+type conn struct {
+	srv  *Server
+	opts ListenerOptions
+	ip   string
+	log  *slog.Logger
+
+	nc  net.Conn // raw TCP, or the TLS conn once negotiated
+	tls *tls.ConnectionState
+	dec *xml.Decoder
+
+	streamID   string
+	domain     string
+	headerSent bool
+	authed     bool
+	username   string
+	jid        jid.JID
+	bound      bool
+	attempts   int
+	authTimer  *time.Timer
+
+	// Output. Before binding only the reader goroutine writes, synchronously.
+	// Afterwards everything goes through the bounded queue, drained by a
+	// writer goroutine that exists only while output is pending.
+	wmu      sync.Mutex
+	out      []byte
+	spare    []byte
+	writing  bool
+	closing  bool // no more output accepted; close the socket once flushed
+	closed   bool
+	async    bool
+	wdone    chan struct{} // closed when the socket has been closed
+
+	available atomic.Bool
+	priority  atomic.Int32
+	presence  atomic.Pointer[xml.Element]
+}
+
+var _ module.Session = (*conn)(nil)
+
+func newConn(s *Server, nc net.Conn, opts ListenerOptions, ip string) *conn {
+	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, wdone: make(chan struct{})}
+	c.log = s.cfg.Log.With("remote", nc.RemoteAddr().String())
+	return c
+}
+
+func (c *conn) JID() jid.JID             { return c.jid }
+func (c *conn) Available() bool          { return c.available.Load() }
+func (c *conn) Priority() int            { return int(c.priority.Load()) }
+func (c *conn) Presence() *xml.Element   { return c.presence.Load() }
+func (c *conn) String() string           { return c.jid.String() }
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// serve runs the connection: negotiation, then the stanza loop, in this one
+// goroutine, so a session's stanzas are handled in order.
+func (c *conn) serve() {
+	defer c.srv.remove(c)
+	defer c.finish()
+	c.authTimer = time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
+		c.CloseStream(stanza.StreamConnectionTimeout, "authentication took too long")
+	})
+	defer c.authTimer.Stop()
+
+	if c.opts.DirectTLS {
+		if err := c.handshake(); err != nil {
+			c.log.Debug("direct TLS handshake failed", "err", err)
+			return
+		}
+	}
+	c.dec = xml.NewDecoder(c.nc, c.srv.cfg.Limits)
+	if err := c.run(); err != nil {
+		var se *stanza.StreamError
+		if errors.As(err, &se) {
+			c.log.Debug("stream error", "condition", se.Condition, "text", se.Text)
+			c.CloseStream(se.Condition, se.Text)
+		} else {
+			c.log.Debug("connection ended", "err", err)
+		}
+	}
+}
+
+// handshake runs the TLS server handshake with a deadline, so a client that
+// never finishes it costs at most HandshakeTimeout.
+func (c *conn) handshake() error {
+	tc := tls.Server(c.nc, c.srv.cfg.TLS)
+	c.nc.SetDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	err := tc.HandshakeContext(context.Background())
+	c.nc.SetDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	st := tc.ConnectionState()
+	c.tls = &st
+	c.wmu.Lock()
+	c.nc = tc
+	c.wmu.Unlock()
+	return nil
+}
+
+// run is the stream's life: header, features, negotiation, stanzas.
+func (c *conn) run() error {
+	if err := c.openStream(); err != nil {
+		return err
+	}
+	for {
+		el, err := c.dec.Next()
+		if err != nil {
+			return c.readError(err)
+		}
+		if err := c.handle(el); err != nil {
+			return err
+		}
+	}
+}
+
+// readError turns a decoder error into the stream error RFC 6120 §4.9.3
+// names for it, or ends quietly for a closed connection.
+func (c *conn) readError(err error) error {
+	switch {
+	case errors.Is(err, xml.ErrStreamEnd):
+		// §4.4: the peer closed its stream; close ours.
+		c.CloseStream("", "")
+		return nil
+	case errors.Is(err, xml.ErrRestricted):
+		return &stanza.StreamError{Condition: stanza.StreamRestrictedXML, Text: err.Error()}
+	case errors.Is(err, xml.ErrTooLarge):
+		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: err.Error()}
+	case errors.Is(err, xml.ErrNotWellFormed):
+		return &stanza.StreamError{Condition: stanza.StreamNotWellFormed, Text: err.Error()}
+	}
+	return err // I/O: nothing can be sent
+}
+
+// openStream reads the client's header and answers with ours and the
+// features for the current state (RFC 6120 §4.2, §4.3).
+func (c *conn) openStream() error {
+	c.headerSent = false
+	h, err := c.dec.ReadHeader()
+	if err != nil {
+		return c.readError(err)
+	}
+	to := h.Attr("to")
+	if c.domain == "" {
+		c.domain = to
+		if d, ok := c.srv.cfg.Host(to); ok {
+			c.domain = d
+		}
+	}
+	c.streamID = randomID(12)
+	// The header goes out before any error about it (§4.9.1.2).
+	if err := c.sendHeader(h); err != nil {
+		return err
+	}
+	// §4.9.3.10: the stream element must be <stream:stream> in the streams
+	// namespace with jabber:client as the content namespace.
+	if h.Name != "stream" || h.NS != xml.NSStream {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> in " + xml.NSStream}
+	}
+	if h.DefaultNS != xml.NSClient {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "content namespace must be jabber:client"}
+	}
+	if _, ok := c.srv.cfg.Host(to); !ok {
+		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: "this server does not serve " + strconv.Quote(to)}
+	}
+	// §4.7.5: no version means a pre-1.0 peer; a different major version is
+	// one we cannot speak.
+	if v := h.Attr("version"); majorVersion(v) != 1 {
+		return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
+	}
+	return c.sendFeatures()
+}
+
+func majorVersion(v string) int {
+	if v == "" {
+		return 0
+	}
+	maj := v
+	for i := 0; i < len(v); i++ {
+		if v[i] == '.' {
+			maj = v[:i]
+			break
+		}
+	}
+	n, err := strconv.Atoi(maj)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+func (c *conn) sendHeader(h *xml.Header) error {
+	b := make([]byte, 0, 256)
+	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"...)
+	b = append(b, c.streamID...)
+	b = append(b, "' from='"...)
+	b = xml.EscapeAttr(b, c.domain)
+	b = append(b, '\'')
+	if h != nil {
+		// §4.7.2: 'to' in the response reflects the initiator's 'from'.
+		if f := h.Attr("from"); f != "" {
+			if j, err := jid.Parse(f); err == nil {
+				b = append(b, " to='"...)
+				b = xml.EscapeAttr(b, j.String())
+				b = append(b, '\'')
+			}
+		}
+	}
+	b = append(b, " version='1.0' xml:lang='en'>"...)
+	c.headerSent = true
+	return c.write(b)
+}
+
+// sendFeatures advertises what may be negotiated now (RFC 6120 §4.3.2).
+func (c *conn) sendFeatures() error {
+	b := xml.NewBuilder("features", xml.NSStream)
+	switch {
+	case c.tls == nil && c.srv.cfg.TLS != nil:
+		b.Start("starttls", nsTLS)
+		if c.opts.RequireTLS {
+			b.Start("required", "").End()
+		}
+		b.End()
+		if !c.opts.RequireTLS {
+			c.addSASLFeatures(b)
+		}
+	case !c.authed:
+		c.addSASLFeatures(b)
+	default:
+		b.Start("bind", nsBind).End()
+		// RFC 6121 legacy session establishment, announced optional
+		// (draft-cridland-xmpp-session-01) for old clients.
+		b.Start("session", nsSession).Start("optional", "").End().End()
+		for _, f := range c.srv.cfg.Registry.StreamFeatures() {
+			if el := f.Element(); el != nil {
+				b.Append(el)
+			}
+		}
+	}
+	return c.write(streamFeatures(b.Element()))
+}
+
+// streamFeatures writes <stream:features> with the stream prefix, which is
+// the form every client expects.
+func streamFeatures(el *xml.Element) []byte {
+	b := []byte("<stream:features>")
+	for ch := range el.Children() {
+		b = ch.Append(b, xml.NSClient)
+	}
+	return append(b, "</stream:features>"...)
+}
+
+func (c *conn) authServer() *auth.Server {
+	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain}, FakeSaltKey: c.srv.cfg.FakeSaltKey}
+}
+
+func (c *conn) connState() auth.ConnState {
+	cs := auth.ConnState{TLS: c.tls}
+	a := c.authServer()
+	cs.CBTypes = a.ChannelBindingTypes(cs)
+	cs.Offered = a.Mechanisms(cs)
+	return cs
+}
+
+func (c *conn) addSASLFeatures(b *xml.Builder) {
+	cs := c.connState()
+	b.Start("mechanisms", nsSASL)
+	for _, m := range cs.Offered {
+		b.Start("mechanism", "").Text(m).End()
+	}
+	b.End()
+	if len(cs.CBTypes) > 0 {
+		// XEP-0440: tell the client which channel bindings we can do.
+		b.Start("sasl-channel-binding", nsSASLCB)
+		for _, t := range cs.CBTypes {
+			b.Start("channel-binding", "").Attr("type", t).End()
+		}
+		b.End()
+	}
+}
+
+// handle dispatches one top-level element by state.
+func (c *conn) handle(el *xml.Element) error {
+	switch {
+	case c.tls == nil && c.srv.cfg.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
+		return c.startTLS()
+	case !c.authed:
+		if el.NS() == nsSASL && el.Name() == "auth" {
+			return c.sasl(el)
+		}
+		if el.NS() == nsTLS {
+			return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "TLS is already in place"}
+		}
+		// §6.4.1 / §5.3.1: nothing else is processed before authentication.
+		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "authenticate first"}
+	case !c.bound:
+		return c.preBind(el)
+	default:
+		return c.stanza(el)
+	}
+}
+
+// startTLS: RFC 6120 §5.4.2 - proceed, handshake, restart the stream.
+func (c *conn) startTLS() error {
+	if err := c.write([]byte("<proceed xmlns='" + nsTLS + "'/>")); err != nil {
+		return err
+	}
+	if err := c.handshake(); err != nil {
+		c.log.Debug("STARTTLS handshake failed", "err", err)
+		c.nc.Close()
+		return nil
+	}
+	c.dec.Reset(c.nc)
+	return c.openStream()
+}
+
+// write sends negotiation output synchronously (before binding nothing else
+// writes to the connection).
+func (c *conn) write(b []byte) error {
+	c.wmu.Lock()
+	if c.async {
+		c.wmu.Unlock()
+		if !c.enqueue(b) {
+			return io.ErrClosedPipe
+		}
+		return nil
+	}
+	// Holding wmu through the write keeps a concurrent CloseStream (auth
+	// timeout, shutdown) from interleaving its bytes with ours.
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// abort closes the socket without a goodbye.
+func (c *conn) abort() {
+	c.wmu.Lock()
+	nc := c.nc
+	c.wmu.Unlock()
+	nc.Close()
+}
+
+// sasl runs one SASL negotiation (RFC 6120 §6.4).
+func (c *conn) sasl(el *xml.Element) error {
+	if c.tls == nil && c.opts.RequireTLS && c.srv.cfg.TLS != nil {
+		return c.saslFailure("encryption-required", "")
+	}
+	mech := el.Attr("mechanism")
+	cs := c.connState()
+	offered := false
+	for _, m := range cs.Offered {
+		if m == mech {
+			offered = true
+		}
+	}
+	if !offered {
+		return c.saslFailure("invalid-mechanism", "")
+	}
+	ctx := context.Background()
+	neg, err := c.authServer().Start(ctx, mech, cs)
+	if err != nil {
+		return c.saslError(err)
+	}
+	var in []byte
+	switch t := el.Text(); t {
+	case "":
+		// No initial response: an empty challenge asks for it (§6.4.2).
+		if in, err = c.saslNext([]byte{}); in == nil {
+			return err
+		}
+	case "=":
+		in = []byte{}
+	default:
+		if in, err = base64.StdEncoding.DecodeString(t); err != nil {
+			return c.saslFailure("incorrect-encoding", "")
+		}
+	}
+	for {
+		out, done, err := neg.Step(ctx, in)
+		if err != nil {
+			return c.saslError(err)
+		}
+		if done {
+			return c.saslSuccess(neg, out)
+		}
+		if in, err = c.saslNext(out); in == nil {
+			return err
+		}
+	}
+}
+
+// saslNext sends a challenge and reads the response. A nil slice with nil
+// error means the exchange ended (aborted) and was answered.
+func (c *conn) saslNext(challenge []byte) ([]byte, error) {
+	b := []byte("<challenge xmlns='" + nsSASL + "'>")
+	b = base64.StdEncoding.AppendEncode(b, challenge)
+	b = append(b, "</challenge>"...)
+	if err := c.write(b); err != nil {
+		return nil, err
+	}
+	el, err := c.dec.Next()
+	if err != nil {
+		return nil, c.readError(err)
+	}
+	if el.NS() != nsSASL {
+		return nil, &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "SASL negotiation in progress"}
+	}
+	switch el.Name() {
+	case "response":
+		t := el.Text()
+		if t == "=" || t == "" {
+			return []byte{}, nil
+		}
+		in, err := base64.StdEncoding.DecodeString(t)
+		if err != nil {
+			return nil, c.saslFailure("incorrect-encoding", "")
+		}
+		return in, nil
+	case "abort":
+		return nil, c.saslFailure("aborted", "")
+	}
+	return nil, c.saslFailure("malformed-request", "expected <response/> or <abort/>")
+}
+
+func (c *conn) saslError(err error) error {
+	var f *auth.Failure
+	if errors.As(err, &f) {
+		return c.saslFailure(f.Condition, f.Text)
+	}
+	c.log.Error("SASL failed", "err", err)
+	return c.saslFailure("temporary-auth-failure", "")
+}
+
+// saslFailure answers <failure/>. Authentication failures are delayed per
+// address (brute force); too many on one stream end it (§6.4.5).
+func (c *conn) saslFailure(cond, text string) error {
+	if cond == "not-authorized" || cond == "credentials-expired" || cond == "account-disabled" {
+		if d := c.srv.cfg.Limiter.Failed(c.ip); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	b := []byte("<failure xmlns='" + nsSASL + "'><" + cond + "/>")
+	if text != "" {
+		b = append(b, "<text xml:lang='en'>"...)
+		b = xml.EscapeText(b, text)
+		b = append(b, "</text>"...)
+	}
+	b = append(b, "</failure>"...)
+	if err := c.write(b); err != nil {
+		return err
+	}
+	c.attempts++
+	if c.attempts >= maxSASLAttempts {
+		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "too many failed authentication attempts"}
+	}
+	return nil
+}
+
+func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
+	user := neg.Username()
+	bare, err := jid.New(user, c.domain, "")
+	if err != nil {
+		return c.saslFailure("not-authorized", "")
+	}
+	// §6.4.6: an authzid, if given, must be the account itself.
+	if az := neg.AuthzID(); az != "" {
+		if j, err := jid.Parse(az); err != nil || j != bare {
+			return c.saslFailure("invalid-authzid", "")
+		}
+	}
+	b := []byte("<success xmlns='" + nsSASL + "'>")
+	if len(out) > 0 {
+		b = base64.StdEncoding.AppendEncode(b, out)
+	}
+	b = append(b, "</success>"...)
+	if err := c.write(b); err != nil {
+		return err
+	}
+	c.srv.cfg.Limiter.Succeeded(c.ip)
+	c.authed = true
+	c.username = bare.Local()
+	c.jid = bare
+	c.log = c.log.With("jid", bare.String())
+	c.dec.Reset(c.nc)
+	return c.openStream()
+}
+
+// preBind handles the authenticated stream until a resource is bound
+// (RFC 6120 §7).
+func (c *conn) preBind(el *xml.Element) error {
+	if el.Name() != "iq" || el.NS() != xml.NSClient {
+		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "bind a resource first"}
+	}
+	p := el.FirstChild()
+	if el.Attr("type") != "set" || p == nil || p.Name() != "bind" || p.NS() != nsBind {
+		// §7.1: stanzas before binding are not processed.
+		return c.write(c.stanzaBytes(stanza.NewError(stanza.NotAuthorized, "bind a resource first").Reply(el)))
+	}
+	res := ""
+	if r := p.Child("resource", nsBind); r != nil {
+		res = r.Text()
+	}
+	if res == "" {
+		res = randomID(8) // §7.6: server-generated resource
+	}
+	full, err := c.jid.WithResource(res)
+	if err != nil {
+		// §7.7.2.1: a resource that violates the resourcepart rules.
+		return c.write(c.stanzaBytes(stanza.NewError(stanza.BadRequest, "invalid resource").Reply(el)))
+	}
+	if max := c.srv.cfg.MaxSessions; max > 0 && c.srv.cfg.Directory.Count() >= max {
+		return c.write(c.stanzaBytes(stanza.NewError(stanza.ResourceConstraint, "too many sessions").Reply(el)))
+	}
+	c.jid = full
+	reply := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", el.Attr("id")).
+		Start("bind", nsBind).Start("jid", "").Text(full.String()).End().End().Element()
+	// From here on output goes through the queue, since other sessions may
+	// now deliver to this one.
+	c.wmu.Lock()
+	c.async = true
+	closing := c.closing
+	c.wmu.Unlock()
+	if closing {
+		return nil
+	}
+	c.authTimer.Stop()
+	c.bound = true
+	c.log = c.srv.cfg.Log.With("jid", full.String())
+	// The result goes out before anyone can find the session, so it is the
+	// first thing the client reads on it.
+	c.Deliver(reply)
+	if old := c.srv.cfg.Directory.Bind(c); old != nil {
+		// §7.7.2.2: the newer session wins; the older one is told why.
+		old.CloseStream(stanza.StreamConflict, "replaced by a new session")
+	}
+	c.srv.cfg.Registry.SessionBound(context.Background(), c)
+	return nil
+}
+
+func (c *conn) stanzaBytes(el *xml.Element) []byte { return el.Append(nil, xml.NSClient) }
+
+// stanza handles one element from a bound session (RFC 6120 §8).
+func (c *conn) stanza(el *xml.Element) error {
+	name := el.Name()
+	if el.NS() != xml.NSClient || (name != "message" && name != "presence" && name != "iq") {
+		return &stanza.StreamError{Condition: stanza.StreamUnsupportedStanzaType, Text: "unexpected <" + name + "/>"}
+	}
+	// §8.1.2.1: the server stamps the full JID, whatever the client wrote.
+	el = el.WithAttrs(xml.Attr{Name: "from", Value: c.jid.String()})
+	st := &module.Stanza{El: el, From: c.jid, Origin: c}
+	if to, ok := el.LookupAttr("to"); ok {
+		j, err := jid.Parse(to)
+		if err != nil {
+			c.bounce(el, stanza.JIDMalformed, "invalid 'to' address")
+			return nil
+		}
+		st.To = j
+	}
+	if name == "iq" {
+		if !c.validIQ(el) {
+			return nil
+		}
+		if st.To.IsZero() || st.To == c.jid.Bare() {
+			if p := el.FirstChild(); p != nil && p.Name() == "session" && p.NS() == nsSession && el.Attr("type") == "set" {
+				c.Deliver(xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", el.Attr("id")).Element())
+				return nil
+			}
+		}
+	}
+	ctx := context.Background()
+	reg := c.srv.cfg.Registry
+	if reg.RunHook(ctx, module.HookOutbound, st) {
+		return nil
+	}
+	if name == "presence" && st.To.IsZero() {
+		c.selfPresence(ctx, st)
+		return nil
+	}
+	if name == "message" && st.To.IsZero() {
+		// RFC 6121 §8.5 treats it as addressed to the sender's bare JID.
+		st.To = c.jid.Bare()
+	}
+	c.srv.cfg.Router.Route(ctx, st)
+	return nil
+}
+
+// validIQ checks RFC 6120 §8.2.3: an id, a known type, exactly one payload
+// for get/set.
+func (c *conn) validIQ(el *xml.Element) bool {
+	if _, ok := el.LookupAttr("id"); !ok {
+		c.bounce(el, stanza.BadRequest, "iq without id")
+		return false
+	}
+	switch el.Attr("type") {
+	case "get", "set":
+		n := 0
+		for range el.Children() {
+			n++
+		}
+		if n != 1 {
+			c.bounce(el, stanza.BadRequest, "get and set carry exactly one payload")
+			return false
+		}
+	case "result", "error":
+	default:
+		c.bounce(el, stanza.BadRequest, "iq type must be get, set, result or error")
+		return false
+	}
+	return true
+}
+
+func (c *conn) bounce(el *xml.Element, cond, text string) {
+	if stanza.IsError(el) {
+		return
+	}
+	c.Deliver(stanza.NewError(cond, text).Reply(el))
+}
+
+// selfPresence records presence broadcast by the session (RFC 6121 §4.2,
+// §4.5) and hands it to the IM module for distribution.
+func (c *conn) selfPresence(ctx context.Context, st *module.Stanza) {
+	switch st.Type() {
+	case "":
+		prio := 0
+		if p := st.El.Child("priority", xml.NSClient); p != nil {
+			if n, err := strconv.Atoi(p.Text()); err == nil && n >= -128 && n <= 127 {
+				prio = n
+			}
+		}
+		c.priority.Store(int32(prio))
+		c.presence.Store(st.El)
+		c.available.Store(true)
+	case "unavailable":
+		c.available.Store(false)
+		c.presence.Store(nil)
+	}
+	c.srv.cfg.Registry.RunHook(ctx, module.HookPresenceBroadcast, st)
+}
+
+// Deliver queues el for the client (module.Session).
+func (c *conn) Deliver(el *xml.Element) bool {
+	c.wmu.Lock()
+	if c.closing || !c.async {
+		c.wmu.Unlock()
+		return false
+	}
+	c.out = el.Append(c.out, xml.NSClient)
+	return c.kick()
+}
+
+func (c *conn) enqueue(b []byte) bool {
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return false
+	}
+	c.out = append(c.out, b...)
+	return c.kick()
+}
+
+// kick starts the writer if needed and enforces the queue bound; called
+// with wmu held, releases it.
+func (c *conn) kick() bool {
+	if len(c.out) > c.srv.cfg.OutboundQueueBytes {
+		// A client that does not read is cut off rather than allowed to
+		// grow our memory (slow consumer). Nothing more can reach it.
+		c.out = nil
+		c.closing = true
+		nc := c.nc
+		c.wmu.Unlock()
+		c.log.Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
+		nc.Close()
+		return false
+	}
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+	return true
+}
+
+func (c *conn) writeLoop() {
+	for {
+		c.wmu.Lock()
+		if len(c.out) == 0 {
+			c.writing = false
+			closeNow := c.closing && !c.closed
+			if closeNow {
+				c.closed = true
+			}
+			c.wmu.Unlock()
+			if closeNow {
+				c.shut()
+			}
+			return
+		}
+		buf := c.out
+		c.out, c.spare = c.spare[:0], nil
+		nc := c.nc
+		c.wmu.Unlock()
+		nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		_, err := nc.Write(buf)
+		c.wmu.Lock()
+		if cap(buf) <= maxQueueRetain && c.spare == nil {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.out = nil
+			c.closing = true
+			c.closed = true
+			c.writing = false
+			c.wmu.Unlock()
+			nc.Close()
+			return
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// shut closes the socket after the closing tag went out. RFC 6120 §4.4 lets
+// us wait for the peer's own closing tag; the reader ends on it or on the
+// timeout set here.
+func (c *conn) shut() {
+	c.wmu.Lock()
+	nc := c.nc
+	c.wmu.Unlock()
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// CloseStream sends an optional stream error and the closing tag, then
+// closes the connection once they are written (module.Session).
+func (c *conn) CloseStream(condition, text string) {
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	var b []byte
+	if !c.headerSent {
+		// §4.9.1.2: an error before our header needs the header first.
+		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"...)
+		c.headerSent = true
+	}
+	if condition != "" {
+		b = (&stanza.StreamError{Condition: condition, Text: text}).Append(b)
+	}
+	b = append(b, "</stream:stream>"...)
+	c.out = append(c.out, b...)
+	c.closing = true
+	c.async = true
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+}
+
+// finish runs when the reader ends: unbind, tell modules, close the socket.
+func (c *conn) finish() {
+	if c.bound {
+		if c.srv.cfg.Directory.Unbind(c) {
+			ctx := context.Background()
+			if c.available.Swap(false) {
+				// An abrupt end still tells contacts the resource went
+				// away (RFC 6121 §4.5.2 ... by the IM module's hook).
+				un := xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").Attr("from", c.jid.String()).Element()
+				c.srv.cfg.Registry.RunHook(ctx, module.HookPresenceBroadcast, &module.Stanza{El: un, From: c.jid, Origin: c})
+			}
+			c.srv.cfg.Registry.SessionClosed(ctx, c)
+		}
+	}
+	c.wmu.Lock()
+	c.closing = true
+	pending := c.writing
+	c.wmu.Unlock()
+	if pending {
+		// Give the writer a moment to flush the final error and closing tag.
+		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+		for time.Now().Before(deadline) {
+			c.wmu.Lock()
+			w := c.writing
+			c.wmu.Unlock()
+			if !w {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	c.wmu.Lock()
+	nc := c.nc
+	c.wmu.Unlock()
+	nc.Close()
+}
+
+// credStore adapts storage.Accounts to what auth needs, for one domain.
+type credStore struct {
+	accounts storage.Accounts
+	domain   string
+}
+
+func (s credStore) Credential(ctx context.Context, username, hash string) (auth.Credential, bool, error) {
+	c, err := s.accounts.Credential(ctx, s.domain, username, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return auth.Credential{}, false, nil
+	}
+	if err != nil {
+		return auth.Credential{}, false, fmt.Errorf("credential of %s@%s: %w", username, s.domain, err)
+	}
+	return auth.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true, nil
+}

@@ -1,0 +1,194 @@
+// Package c2s serves client-to-server streams (RFC 6120): stream headers
+// and features, STARTTLS or direct TLS (XEP-0368), SASL, resource binding,
+// and the session that exchanges stanzas once bound.
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Config is what the c2s server needs, assembled by internal/server.
+type Config struct {
+	// Host normalizes a stream 'to' and reports whether we serve it.
+	Host func(to string) (domain string, ok bool)
+	TLS  *tls.Config // must offer ALPN "xmpp-client" for direct TLS
+
+	Limits             xml.Limits
+	AuthTimeout        time.Duration // connect → bound resource
+	HandshakeTimeout   time.Duration // TLS handshake
+	WriteTimeout       time.Duration // one write to the socket
+	OutboundQueueBytes int           // pending output per session before it is cut off
+	MaxSessions        int           // 0 = unlimited
+
+	Accounts    storage.Accounts
+	FakeSaltKey []byte
+	Registry    *module.Registry
+	Router      module.Router
+	Directory   *router.Local
+	Limiter     *Limiter
+	Log         *slog.Logger
+}
+
+// ListenerOptions are per listening socket.
+type ListenerOptions struct {
+	DirectTLS  bool // XEP-0368: TLS from the first byte
+	RequireTLS bool // STARTTLS listeners: refuse SASL before TLS
+}
+
+// Server accepts client connections on any number of listeners.
+type Server struct {
+	cfg Config
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	shutdown  bool
+	wg        sync.WaitGroup
+}
+
+// New returns a server; call Serve for each listener.
+func New(cfg Config) *Server {
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.OutboundQueueBytes == 0 {
+		cfg.OutboundQueueBytes = 1 << 20
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = NewLimiter(0, 0, 0, 0)
+	}
+	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("c2s: server closed")
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			down := s.shutdown
+			s.mu.Unlock()
+			if down {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errors.ErrUnsupported) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			// EMFILE and friends: back off rather than spin.
+			if !errors.Is(err, net.ErrClosed) {
+				s.cfg.Log.Warn("accept failed", "err", err)
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		ip := remoteIP(nc)
+		if !s.cfg.Limiter.Admit(ip) {
+			// A connection flood from one address: refuse before spending
+			// a goroutine or a TLS handshake on it.
+			nc.Close()
+			continue
+		}
+		c := newConn(s, nc, opts, ip)
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			s.cfg.Limiter.Release(ip)
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (s *Server) remove(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.cfg.Limiter.Release(c.ip)
+	s.wg.Done()
+}
+
+// Count returns the number of open connections.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, sends <system-shutdown/> to every stream
+// (RFC 6120 §4.9.3.22) and waits for them to close until ctx ends, then
+// closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.CloseStream(stanza.StreamSystemShutdown, "")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.abort()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+func remoteIP(nc net.Conn) string {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
+}

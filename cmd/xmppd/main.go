@@ -1,0 +1,261 @@
+// Command xmppd is the XMPP server and its operator's tool.
+//
+//	xmppd [serve] [-config FILE]       run the server (no file: domain localhost, data in ./data)
+//	xmppd user add|passwd|del JID     manage accounts (password prompted, or read from stdin)
+//	xmppd user list [DOMAIN]
+//	xmppd version
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/server"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/storage"
+)
+
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  xmppd [serve] [-config FILE]        run the server
+  xmppd user add [-config FILE] JID   create an account (password prompted or read from stdin)
+  xmppd user passwd [-config FILE] JID
+  xmppd user del [-config FILE] JID
+  xmppd user list [-config FILE] [DOMAIN]
+  xmppd version
+`)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args, stderr)
+	case "user":
+		err = user(args, stdin, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "xmppd", version)
+	case "help", "-h", "--help":
+		usage(stdout)
+	default:
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintln(stderr, "xmppd:", err)
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (TOML); none: built-in defaults")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx := context.Background()
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	domains := make([]string, 0, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		domains = append(domains, h.Domain)
+	}
+	log.Info("xmppd started", "version", version, "domains", domains, "data_dir", cfg.DataDir)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		log.Info("shutting down", "signal", sig.String())
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown incomplete", "err", err)
+		}
+	}()
+	err = srv.Serve()
+	srv.Shutdown(context.Background())
+	log.Info("xmppd stopped")
+	return err
+}
+
+func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	db, err := server.OpenStorage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	if sub == "list" {
+		domain := fs.Arg(0)
+		names, err := db.ListAccounts(ctx, domain)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if domain != "" {
+				n += "@" + domain
+			}
+			fmt.Fprintln(stdout, n)
+		}
+		return nil
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("user %s: expected one JID (user@domain)", sub)
+	}
+	j, err := jid.Parse(fs.Arg(0))
+	if err != nil || j.Local() == "" || j.Resource() != "" {
+		return fmt.Errorf("%q is not a bare JID (user@domain)", fs.Arg(0))
+	}
+	served := false
+	for _, h := range cfg.Hosts {
+		served = served || h.Domain == j.Domain()
+	}
+	if !served {
+		return fmt.Errorf("domain %s is not one of the configured hosts", j.Domain())
+	}
+	switch sub {
+	case "add", "passwd":
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		creds, err := auth.DeriveCredentials(pw, auth.DefaultIterations)
+		if err != nil {
+			return err
+		}
+		sc := make([]storage.Credential, len(creds))
+		for i, c := range creds {
+			sc[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+		}
+		if sub == "add" {
+			err = db.CreateAccount(ctx, j.Domain(), j.Local(), sc)
+			if errors.Is(err, storage.ErrExists) {
+				return fmt.Errorf("account %s already exists", j)
+			}
+		} else {
+			err = db.SetCredentials(ctx, j.Domain(), j.Local(), sc)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no account %s", j)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", map[string]string{"add": "created", "passwd": "password changed"}[sub], j)
+	case "del":
+		if err := db.DeleteAccount(ctx, j.Domain(), j.Local()); errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no account %s", j)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted: %s\n", j)
+	default:
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	return nil
+}
+
+// readPassword prompts twice without echo on a terminal; from a pipe it
+// reads one line (for scripts: echo secret | xmppd user add a@localhost).
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("passwords do not match")
+		}
+		if len(a) == 0 {
+			return "", errors.New("empty password")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("empty password")
+	}
+	return pw, nil
+}

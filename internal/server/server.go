@@ -1,0 +1,221 @@
+// Package server assembles xmppd from its configuration: storage,
+// certificates, modules, router and listeners; it starts them in order and
+// stops them in reverse.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/internal/certs"
+	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	_ "github.com/xmppd/xmppd/modules/all"
+	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqldb"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Server is a running xmppd.
+type Server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	db    *sqldb.DB
+	certs *certs.Store
+	reg   *module.Registry
+	dir   *router.Local
+	c2s   *c2s.Server
+	mods  []module.Started
+	lns   []net.Listener
+	hosts map[string]bool
+
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// OpenStorage opens the configured database (used by the CLI too).
+func OpenStorage(ctx context.Context, cfg *config.Config) (*sqldb.DB, error) {
+	driver, dsn := cfg.Storage.Driver, cfg.Storage.DSN
+	if driver == "" || driver == "sqlite" {
+		driver = "sqlite"
+		if dsn == "" {
+			dsn = filepath.Join(cfg.DataDir, "xmppd.db")
+		}
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+			return nil, fmt.Errorf("create data folder: %w", err)
+		}
+	} else if driver == "postgres" {
+		driver = "pgx"
+	}
+	db, err := sqldb.Open(ctx, driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s storage: %w", cfg.Storage.Driver, err)
+	}
+	return db, nil
+}
+
+// New prepares a server: storage opened and migrated, certificates loaded
+// or made, modules started, listeners bound. Serve starts accepting.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log, hosts: map[string]bool{}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	for _, h := range cfg.Hosts {
+		s.hosts[h.Domain] = true
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
+	}
+	if s.db, err = OpenStorage(ctx, cfg); err != nil {
+		return nil, err
+	}
+	hc := make([]certs.HostCert, 0, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		hc = append(hc, certs.HostCert{Domain: h.Domain, CertFile: h.CertFile, KeyFile: h.KeyFile})
+	}
+	if s.certs, err = certs.Load(cfg.DataDir, hc); err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+	fakeSalt, err := secretKey(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+
+	s.reg = module.NewRegistry()
+	s.dir = router.NewLocal()
+	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
+	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Hosts: s.serves, Logger: log}
+	if s.mods, err = s.reg.Start(module.Available(), svc); err != nil {
+		return nil, err
+	}
+
+	lim := cfg.Limits
+	s.c2s = c2s.New(c2s.Config{
+		Host:               s.host,
+		TLS:                s.certs.TLSConfig("xmpp-client"),
+		Limits:             xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
+		AuthTimeout:        lim.AuthTimeout.Duration,
+		HandshakeTimeout:   lim.HandshakeTimeout.Duration,
+		OutboundQueueBytes: lim.OutboundQueueBytes,
+		MaxSessions:        lim.MaxSessions,
+		Accounts:           s.db,
+		FakeSaltKey:        fakeSalt,
+		Registry:           s.reg,
+		Router:             rt,
+		Directory:          s.dir,
+		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Log:                log.With("component", "c2s"),
+	})
+	for _, l := range cfg.Listen {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s (%s): %w", l.Address, l.Type, err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	return s, nil
+}
+
+func (s *Server) serves(domain string) bool { return s.hosts[domain] }
+
+// host normalizes a stream's 'to' (RFC 7622 domainpart rules).
+func (s *Server) host(to string) (string, bool) {
+	j, err := jid.Parse(to)
+	if err != nil || j.Local() != "" || j.Resource() != "" {
+		return "", false
+	}
+	return j.Domain(), s.hosts[j.Domain()]
+}
+
+// Addrs returns the bound listener addresses, in configuration order.
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, len(s.lns))
+	for i, ln := range s.lns {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// Accounts is the account store (for tests and tools).
+func (s *Server) Accounts() storage.Accounts { return s.db }
+
+// Sessions is the number of bound sessions.
+func (s *Server) Sessions() int { return s.dir.Count() }
+
+// Serve accepts on every listener and returns when they are all closed.
+func (s *Server) Serve() error {
+	for i, ln := range s.lns {
+		l := s.cfg.Listen[i]
+		opts := c2s.ListenerOptions{DirectTLS: l.TLS == "direct", RequireTLS: l.RequireTLS == nil || *l.RequireTLS}
+		s.log.Info("listening", "type", l.Type, "tls", l.TLS, "address", ln.Addr().String())
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.c2s.Serve(ln, opts); err != nil && !errors.Is(err, c2s.ErrServerClosed) {
+				s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown tells every client the server is going away
+// (<system-shutdown/>), waits for them until ctx ends, then stops modules
+// and closes storage.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		err = s.c2s.Shutdown(ctx)
+		s.wg.Wait()
+		s.close()
+	})
+	return err
+}
+
+func (s *Server) close() {
+	module.StopAll(s.mods)
+	s.mods = nil
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	if s.db != nil {
+		s.db.Close()
+		s.db = nil
+	}
+}
+
+// secretKey loads or makes the key behind fake SCRAM salts, kept so that an
+// unknown user's salt is the same after a restart (no enumeration by
+// watching salts change).
+func secretKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return b, nil
+}
+
+var _ = time.Second

@@ -1,0 +1,135 @@
+// Package testutil starts a real xmppd on loopback ports from an inline
+// configuration and provides a wire-level XMPP client for tests.
+package testutil
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/server"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// Server is a running xmppd for one test.
+type Server struct {
+	*server.Server
+	DataDir   string
+	StartTLS  string // address of the STARTTLS listener
+	DirectTLS string // address of the direct TLS listener
+	done      chan error
+}
+
+// BaseConfig is the inline configuration every test server starts from;
+// extra TOML given to Start is appended (so it may add tables or override
+// [limits] keys by appending a full [limits] table).
+func BaseConfig(dataDir string) string {
+	return fmt.Sprintf(`
+data_dir = %q
+log_level = "debug"
+
+[[host]]
+domain = "localhost"
+
+[[host]]
+domain = "example.test"
+
+[[listen]]
+type = "c2s"
+address = "127.0.0.1:0"
+tls = "starttls"
+
+[[listen]]
+type = "c2s"
+address = "127.0.0.1:0"
+tls = "direct"
+`, dataDir)
+}
+
+// Start runs xmppd with BaseConfig plus extra and stops it at test end.
+func Start(t testing.TB, extra string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	return StartIn(t, dir, BaseConfig(dir)+extra)
+}
+
+// StartIn runs xmppd from a full TOML text with data in dir.
+func StartIn(t testing.TB, dir, toml string) *Server {
+	t.Helper()
+	cfg, err := config.Parse([]byte(toml), "test.toml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var logw io.Writer = io.Discard
+	if os.Getenv("XMPPD_TEST_LOG") != "" {
+		logw = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("start xmppd: %v", err)
+	}
+	s := &Server{Server: srv, DataDir: dir, done: make(chan error, 1)}
+	for i, a := range srv.Addrs() {
+		switch cfg.Listen[i].TLS {
+		case "direct":
+			s.DirectTLS = a.String()
+		default:
+			s.StartTLS = a.String()
+		}
+	}
+	go func() { s.done <- srv.Serve() }()
+	t.Cleanup(func() { s.Stop(t) })
+	return s
+}
+
+// Stop shuts the server down (idempotent).
+func (s *Server) Stop(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("xmppd did not stop")
+	}
+}
+
+// AddUser creates local@domain (domain "localhost" if jid has no '@').
+func (s *Server) AddUser(t testing.TB, jid, password string) {
+	t.Helper()
+	local, domain, ok := strings.Cut(jid, "@")
+	if !ok {
+		domain = "localhost"
+	}
+	creds, err := auth.DeriveCredentials(password, auth.DefaultIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := make([]storage.Credential, len(creds))
+	for i, c := range creds {
+		sc[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+	}
+	if err := s.Accounts().CreateAccount(context.Background(), domain, local, sc); err != nil {
+		t.Fatalf("add user %s: %v", jid, err)
+	}
+}
+
+// Dial opens a plain TCP connection to addr.
+func Dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

@@ -1,0 +1,135 @@
+// Package module is xmppd's extension point. A feature (a XEP, an RFC 6121
+// part) is a Module in its own folder under modules/; it registers itself in
+// init() and, when the server starts it, receives a Handle through which it
+// adds IQ handlers, disco features and identities, stream features and hooks.
+// The Handle records everything so that stopping a module undoes it.
+//
+// The core (router, c2s) calls into the Registry; modules never import the
+// core packages, only this one and the leaf packages (xml, jid, stanza,
+// storage).
+package module
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Module is one feature. Start registers what it provides through h.
+type Module interface {
+	Start(h *Handle) error
+}
+
+// Stopper is implemented by modules that hold resources beyond what the
+// Handle undoes.
+type Stopper interface {
+	Stop() error
+}
+
+var (
+	factoriesMu sync.Mutex
+	factories   = map[string]func() Module{}
+)
+
+// Register makes a module available under name. Call it from init().
+func Register(name string, factory func() Module) {
+	factoriesMu.Lock()
+	defer factoriesMu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic("module: duplicate registration of " + name)
+	}
+	factories[name] = factory
+}
+
+// Available lists registered module names, sorted.
+func Available() []string {
+	factoriesMu.Lock()
+	defer factoriesMu.Unlock()
+	names := make([]string, 0, len(factories))
+	for n := range factories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func newModule(name string) (Module, error) {
+	factoriesMu.Lock()
+	f := factories[name]
+	factoriesMu.Unlock()
+	if f == nil {
+		return nil, fmt.Errorf("module %q is not registered (available: %v)", name, Available())
+	}
+	return f(), nil
+}
+
+// Session is a bound client session as modules see it.
+type Session interface {
+	// JID is the full JID bound to the session.
+	JID() jid.JID
+	// Deliver queues el for writing to the client without blocking. It
+	// returns false when the session is closing or its queue overflowed
+	// (the session is then closed: a client that does not read is cut off).
+	Deliver(el *xml.Element) bool
+	// Available reports whether the session has sent initial presence and
+	// not yet unavailable presence; Priority is its last presence priority.
+	Available() bool
+	Priority() int
+	// Presence is the last available presence broadcast by the session, or nil.
+	Presence() *xml.Element
+	// CloseStream ends the session with a stream error condition ("" for a
+	// plain close).
+	CloseStream(condition, text string)
+}
+
+// Directory is the table of bound sessions (local today; the cluster
+// directory later implements the same interface).
+type Directory interface {
+	// Session returns the session bound to a full JID, or nil.
+	Session(full jid.JID) Session
+	// Sessions returns the sessions bound to resources of a bare JID.
+	Sessions(bare jid.JID) []Session
+}
+
+// Router routes a stanza whose 'from' is already trustworthy.
+type Router interface {
+	Route(ctx context.Context, st *Stanza)
+}
+
+// Stanza is a routed stanza with its addresses parsed once.
+type Stanza struct {
+	El   *xml.Element
+	From jid.JID
+	To   jid.JID // zero when absent
+	// Origin is the local client session it came from, nil when the server
+	// or a module generated it.
+	Origin Session
+}
+
+// Kind is "message", "presence" or "iq".
+func (s *Stanza) Kind() string { return s.El.Name() }
+
+// Type is the stanza's type attribute (with RFC 6120 defaults: message
+// "normal", presence "" = available).
+func (s *Stanza) Type() string {
+	t := s.El.Attr("type")
+	if t == "" && s.El.Name() == "message" {
+		return "normal"
+	}
+	return t
+}
+
+// Services are what the server hands every module.
+type Services struct {
+	Router    Router
+	Directory Directory
+	Accounts  storage.Accounts
+	Hosts     func(domain string) bool // reports whether we serve a domain
+	Logger    *slog.Logger
+}

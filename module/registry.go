@@ -1,0 +1,396 @@
+package module
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Target says which entity an IQ handler answers for.
+type Target int
+
+const (
+	// TargetServer: IQs addressed to a domain we serve.
+	TargetServer Target = iota
+	// TargetAccount: IQs addressed to an account's bare JID, or sent
+	// without 'to' (RFC 6120 §10.3.3: handled on behalf of the account).
+	TargetAccount
+)
+
+// IQ is a request handed to an IQ handler.
+type IQ struct {
+	*Stanza
+	ID      string
+	Type    string // "get" or "set"
+	Payload *xml.Element
+}
+
+// IQHandler answers a request. It returns the payload of the result (nil
+// for an empty result) or an error; a *stanza.Error is sent as is, any
+// other error is logged and answered with internal-server-error.
+type IQHandler func(ctx context.Context, iq *IQ) (*xml.Element, error)
+
+type iqKey struct {
+	target Target
+	typ    string
+	ns     string
+}
+
+// Identity is a XEP-0030 identity.
+type Identity struct {
+	Category, Type, Name string
+}
+
+// StreamFeature is offered in post-authentication stream features
+// (e.g. stream management). Element renders it for a session.
+type StreamFeature struct {
+	Name    string
+	Element func() *xml.Element
+}
+
+// Hook points. A hook returns true when it fully handled the stanza, which
+// stops the chain and the default processing.
+type Hook int
+
+const (
+	// HookOutbound runs for every stanza a local session sends, after 'from'
+	// is stamped and before routing (blocking, carbons, archive).
+	HookOutbound Hook = iota
+	// HookPresenceBroadcast runs for presence without 'to' from a session
+	// (RFC 6121 §4.2, §4.4: broadcast to contacts, probes).
+	HookPresenceBroadcast
+	// HookAccountMessage runs for a message to an existing local account's
+	// bare JID when no resource is available to take it (offline storage).
+	HookAccountMessage
+	// HookAccountPresence runs for presence to a local account's bare JID
+	// (subscription handling, RFC 6121 §3) before default delivery.
+	HookAccountPresence
+	hookCount
+)
+
+// StanzaHook is one hook function.
+type StanzaHook func(ctx context.Context, st *Stanza) bool
+
+// SessionHook runs when a session is bound or closed.
+type SessionHook func(ctx context.Context, s Session)
+
+type hookEntry struct {
+	prio int
+	seq  int
+	fn   StanzaHook
+}
+
+// Registry holds everything modules registered. The core reads it on every
+// stanza, so reads are lock-free snapshots; writes (module start/stop) are
+// rare.
+type Registry struct {
+	mu         sync.Mutex
+	seq        int
+	iq         map[iqKey]IQHandler
+	features   map[string]int // refcounted: two modules may announce one feature
+	identities []Identity
+	streamFeat []StreamFeature
+	hooks      [hookCount][]hookEntry
+	bound      []SessionHook
+	closed     []SessionHook
+
+	snap atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	iq         map[iqKey]IQHandler
+	features   []string
+	identities []Identity
+	streamFeat []StreamFeature
+	hooks      [hookCount][]StanzaHook
+	bound      []SessionHook
+	closed     []SessionHook
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}}
+	r.publish()
+	return r
+}
+
+// publish rebuilds the read snapshot; caller holds r.mu.
+func (r *Registry) publish() {
+	var s snapshot
+	s.iq = make(map[iqKey]IQHandler, len(r.iq))
+	for k, v := range r.iq {
+		s.iq[k] = v
+	}
+	for f := range r.features {
+		s.features = append(s.features, f)
+	}
+	sort.Strings(s.features)
+	s.identities = slices.Clone(r.identities)
+	s.streamFeat = slices.Clone(r.streamFeat)
+	for i := range r.hooks {
+		hs := slices.Clone(r.hooks[i])
+		sort.SliceStable(hs, func(a, b int) bool {
+			if hs[a].prio != hs[b].prio {
+				return hs[a].prio > hs[b].prio
+			}
+			return hs[a].seq < hs[b].seq
+		})
+		for _, h := range hs {
+			s.hooks[i] = append(s.hooks[i], h.fn)
+		}
+	}
+	s.bound = slices.Clone(r.bound)
+	s.closed = slices.Clone(r.closed)
+	r.snap.Store(&s)
+}
+
+func (r *Registry) read() *snapshot { return r.snap.Load() }
+
+// Features lists the disco#info features of the server, sorted.
+func (r *Registry) Features() []string { return r.read().features }
+
+// Identities lists the server's disco identities.
+func (r *Registry) Identities() []Identity { return r.read().identities }
+
+// StreamFeatures lists post-authentication stream features from modules.
+func (r *Registry) StreamFeatures() []StreamFeature { return r.read().streamFeat }
+
+// RunHook runs the chain for a hook point; true if a hook handled it.
+func (r *Registry) RunHook(ctx context.Context, h Hook, st *Stanza) bool {
+	for _, fn := range r.read().hooks[h] {
+		if fn(ctx, st) {
+			return true
+		}
+	}
+	return false
+}
+
+// SessionBound / SessionClosed run the session hooks.
+func (r *Registry) SessionBound(ctx context.Context, s Session) {
+	for _, fn := range r.read().bound {
+		fn(ctx, s)
+	}
+}
+
+func (r *Registry) SessionClosed(ctx context.Context, s Session) {
+	for _, fn := range r.read().closed {
+		fn(ctx, s)
+	}
+}
+
+// HandleIQ answers a get/set IQ for target. It returns the complete reply
+// stanza. IQs nobody handles get service-unavailable (RFC 6120 §8.4).
+// For TargetAccount a namespace only the server handles falls back to the
+// server handler, so that e.g. a ping without 'to' is answered.
+func (r *Registry) HandleIQ(ctx context.Context, target Target, iq *IQ, log *slog.Logger) *xml.Element {
+	s := r.read()
+	var h IQHandler
+	ns := ""
+	if iq.Payload != nil {
+		ns = iq.Payload.NS()
+		h = s.iq[iqKey{target, iq.Type, ns}]
+		if h == nil && target == TargetAccount && iq.To.IsZero() {
+			h = s.iq[iqKey{TargetServer, iq.Type, ns}]
+		}
+	}
+	if h == nil {
+		return stanza.NewError(stanza.ServiceUnavailable, "").Reply(iq.El)
+	}
+	payload, err := h(ctx, iq)
+	if err != nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			log.Error("iq handler failed", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			se = stanza.NewError(stanza.InternalServerError, "")
+		}
+		return se.Reply(iq.El)
+	}
+	return Result(iq, payload)
+}
+
+// Result builds the result reply to iq with an optional payload.
+func Result(iq *IQ, payload *xml.Element) *xml.Element {
+	b := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", iq.ID)
+	if v := iq.El.Attr("to"); v != "" {
+		b.Attr("from", v)
+	} else if !iq.To.IsZero() {
+		b.Attr("from", iq.To.String())
+	}
+	if !iq.From.IsZero() {
+		b.Attr("to", iq.From.String())
+	}
+	if payload != nil {
+		b.Append(payload)
+	}
+	return b.Element()
+}
+
+// Handle is a module's view of the registry; it remembers what the module
+// registered so Close can undo it.
+type Handle struct {
+	Services
+	Name string
+	reg  *Registry
+	undo []func()
+}
+
+// NewHandle is used by the server to start a module.
+func (r *Registry) NewHandle(name string, svc Services) *Handle {
+	if svc.Logger != nil {
+		svc.Logger = svc.Logger.With("module", name)
+	}
+	return &Handle{Services: svc, Name: name, reg: r}
+}
+
+// Registry exposes the registry to modules that need to read it (disco).
+func (h *Handle) Registry() *Registry { return h.reg }
+
+// HandleIQ registers fn for IQs of type typ ("get"/"set") whose payload is
+// in namespace ns, addressed to target. Registering a key twice is a
+// programming error.
+func (h *Handle) HandleIQ(target Target, typ, ns string, fn IQHandler) {
+	k := iqKey{target, typ, ns}
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.iq[k]; dup {
+		panic(fmt.Sprintf("module %s: IQ handler for %s %s already registered", h.Name, typ, ns))
+	}
+	r.iq[k] = fn
+	r.publish()
+	h.undo = append(h.undo, func() { delete(r.iq, k) })
+}
+
+// AddFeature announces a disco#info feature of the server.
+func (h *Handle) AddFeature(ns string) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.features[ns]++
+	r.publish()
+	h.undo = append(h.undo, func() {
+		if r.features[ns]--; r.features[ns] <= 0 {
+			delete(r.features, ns)
+		}
+	})
+}
+
+// AddIdentity announces a disco#info identity of the server.
+func (h *Handle) AddIdentity(id Identity) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.identities = append(r.identities, id)
+	r.publish()
+	h.undo = append(h.undo, func() {
+		if i := slices.Index(r.identities, id); i >= 0 {
+			r.identities = slices.Delete(r.identities, i, i+1)
+		}
+	})
+}
+
+// AddStreamFeature offers a feature after authentication.
+func (h *Handle) AddStreamFeature(f StreamFeature) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.streamFeat = append(r.streamFeat, f)
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.streamFeat = slices.DeleteFunc(r.streamFeat, func(s StreamFeature) bool { return s.Name == f.Name })
+	})
+}
+
+// Hook adds fn at hook point p; higher prio runs first.
+func (h *Handle) Hook(p Hook, prio int, fn StanzaHook) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	r.hooks[p] = append(r.hooks[p], hookEntry{prio: prio, seq: seq, fn: fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.hooks[p] = slices.DeleteFunc(r.hooks[p], func(e hookEntry) bool { return e.seq == seq })
+	})
+}
+
+// OnSessionBound / OnSessionClosed add session lifecycle hooks.
+func (h *Handle) OnSessionBound(fn SessionHook) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bound = append(r.bound, fn)
+	n := len(r.bound) - 1
+	r.publish()
+	h.undo = append(h.undo, func() { r.bound[n] = func(context.Context, Session) {} })
+}
+
+func (h *Handle) OnSessionClosed(fn SessionHook) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = append(r.closed, fn)
+	n := len(r.closed) - 1
+	r.publish()
+	h.undo = append(h.undo, func() { r.closed[n] = func(context.Context, Session) {} })
+}
+
+// Close undoes every registration, newest first.
+func (h *Handle) Close() {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(h.undo) - 1; i >= 0; i-- {
+		h.undo[i]()
+	}
+	h.undo = nil
+	r.publish()
+}
+
+// Started is a module started by Start, for stopping it later.
+type Started struct {
+	Name   string
+	Module Module
+	Handle *Handle
+}
+
+// Start instantiates and starts the named modules in order. On error the
+// ones already started are stopped again.
+func (r *Registry) Start(names []string, svc Services) ([]Started, error) {
+	var out []Started
+	for _, n := range names {
+		m, err := newModule(n)
+		if err == nil {
+			h := r.NewHandle(n, svc)
+			if err = m.Start(h); err == nil {
+				out = append(out, Started{n, m, h})
+				continue
+			}
+			h.Close()
+			err = fmt.Errorf("start module %s: %w", n, err)
+		}
+		StopAll(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+// StopAll stops modules in reverse start order.
+func StopAll(ms []Started) {
+	for i := len(ms) - 1; i >= 0; i-- {
+		if s, ok := ms[i].Module.(Stopper); ok {
+			_ = s.Stop()
+		}
+		ms[i].Handle.Close()
+	}
+}

@@ -1,0 +1,8 @@
+// Package all links every feature module into the binary. A new module
+// adds its import here.
+package all
+
+import (
+	_ "github.com/xmppd/xmppd/modules/disco"
+	_ "github.com/xmppd/xmppd/modules/ping"
+)

@@ -1,0 +1,59 @@
+// Package disco answers XEP-0030 service discovery for the server from what
+// the other modules registered (features, identities).
+package disco
+
+import (
+	"context"
+
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+const (
+	NSInfo  = "http://jabber.org/protocol/disco#info"
+	NSItems = "http://jabber.org/protocol/disco#items"
+)
+
+func init() { module.Register("disco", func() module.Module { return &mod{} }) }
+
+type mod struct{ reg *module.Registry }
+
+func (m *mod) Start(h *module.Handle) error {
+	m.reg = h.Registry()
+	h.AddFeature(NSInfo)
+	h.AddFeature(NSItems)
+	h.AddIdentity(module.Identity{Category: "server", Type: "im", Name: "xmppd"})
+	h.HandleIQ(module.TargetServer, "get", NSInfo, m.info)
+	h.HandleIQ(module.TargetServer, "get", NSItems, m.items)
+	return nil
+}
+
+// info: XEP-0030 §3.1. Nodes are not served yet, so any node is unknown
+// (§3.2 says item-not-found).
+func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+	node := iq.Payload.Attr("node")
+	if node != "" {
+		return nil, stanza.NewError(stanza.ItemNotFound, "")
+	}
+	b := xml.NewBuilder("query", NSInfo)
+	for _, id := range m.reg.Identities() {
+		b.Start("identity", "").Attr("category", id.Category).Attr("type", id.Type)
+		if id.Name != "" {
+			b.Attr("name", id.Name)
+		}
+		b.End()
+	}
+	for _, f := range m.reg.Features() {
+		b.Start("feature", "").Attr("var", f).End()
+	}
+	return b.Element(), nil
+}
+
+// items: XEP-0030 §4.1; components (MUC, upload) will add items here.
+func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+	if iq.Payload.Attr("node") != "" {
+		return nil, stanza.NewError(stanza.ItemNotFound, "")
+	}
+	return xml.NewBuilder("query", NSItems).Element(), nil
+}
