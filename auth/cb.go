@@ -39,15 +39,12 @@ func channelBindingTypes(cs ConnState) []string {
 func exporterUsable(st *tls.ConnectionState) bool {
 	switch {
 	case st.Version >= tls.VersionTLS13:
-		return true
-	case st.Version == tls.VersionTLS12:
-		if unsafeEKMConfigured() {
-			return false
-		}
-		_, err := exportKeyingMaterial(st)
-		return err == nil
+	case st.Version == tls.VersionTLS12 && !unsafeEKM():
+	default:
+		return false
 	}
-	return false
+	_, err := exportKeyingMaterial(st)
+	return err == nil
 }
 
 var unsafeEKM = sync.OnceValue(func() bool {
@@ -64,8 +61,6 @@ var unsafeEKM = sync.OnceValue(func() bool {
 	}
 	return false
 })
-
-func unsafeEKMConfigured() bool { return unsafeEKM() }
 
 // exportKeyingMaterial computes the tls-exporter data (RFC 9266 §2: label
 // "EXPORTER-Channel-Binding", no context, 32 bytes). A ConnectionState not
