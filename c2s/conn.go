@@ -47,9 +47,10 @@ type conn struct {
 	ip   string
 	log  *slog.Logger
 
-	nc  net.Conn // raw TCP, or the TLS conn once negotiated
-	tls *tls.ConnectionState
-	dec *xml.Decoder
+	nc         net.Conn // raw TCP, or the TLS conn once negotiated
+	tls        *tls.ConnectionState
+	serverCert []byte // DER of the leaf we presented
+	dec        *xml.Decoder
 
 	streamID   string
 	domain     string
@@ -64,14 +65,14 @@ type conn struct {
 	// Output. Before binding only the reader goroutine writes, synchronously.
 	// Afterwards everything goes through the bounded queue, drained by a
 	// writer goroutine that exists only while output is pending.
-	wmu      sync.Mutex
-	out      []byte
-	spare    []byte
-	writing  bool
-	closing  bool // no more output accepted; close the socket once flushed
-	closed   bool
-	async    bool
-	wdone    chan struct{} // closed when the socket has been closed
+	wmu     sync.Mutex
+	out     []byte
+	spare   []byte
+	writing bool
+	closing bool // no more output accepted; close the socket once flushed
+	closed  bool
+	async   bool
+	wdone   chan struct{} // closed when the socket has been closed
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -86,11 +87,11 @@ func newConn(s *Server, nc net.Conn, opts ListenerOptions, ip string) *conn {
 	return c
 }
 
-func (c *conn) JID() jid.JID             { return c.jid }
-func (c *conn) Available() bool          { return c.available.Load() }
-func (c *conn) Priority() int            { return int(c.priority.Load()) }
-func (c *conn) Presence() *xml.Element   { return c.presence.Load() }
-func (c *conn) String() string           { return c.jid.String() }
+func (c *conn) JID() jid.JID           { return c.jid }
+func (c *conn) Available() bool        { return c.available.Load() }
+func (c *conn) Priority() int          { return int(c.priority.Load()) }
+func (c *conn) Presence() *xml.Element { return c.presence.Load() }
+func (c *conn) String() string         { return c.jid.String() }
 func randomID(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -137,6 +138,16 @@ func (c *conn) handshake() error {
 	}
 	st := tc.ConnectionState()
 	c.tls = &st
+	// tls-server-end-point (RFC 5929) hashes the certificate we presented,
+	// which crypto/tls does not report on the server side: ask the same
+	// selection again.
+	if gc := c.srv.cfg.TLS.GetCertificate; gc != nil {
+		if cert, err := gc(&tls.ClientHelloInfo{ServerName: st.ServerName}); err == nil && cert != nil && len(cert.Certificate) > 0 {
+			c.serverCert = cert.Certificate[0]
+		}
+	} else if len(c.srv.cfg.TLS.Certificates) > 0 {
+		c.serverCert = c.srv.cfg.TLS.Certificates[0].Certificate[0]
+	}
 	c.wmu.Lock()
 	c.nc = tc
 	c.wmu.Unlock()
@@ -300,7 +311,7 @@ func (c *conn) authServer() *auth.Server {
 }
 
 func (c *conn) connState() auth.ConnState {
-	cs := auth.ConnState{TLS: c.tls}
+	cs := auth.ConnState{TLS: c.tls, ServerCert: c.serverCert}
 	a := c.authServer()
 	cs.CBTypes = a.ChannelBindingTypes(cs)
 	cs.Offered = a.Mechanisms(cs)

@@ -1,0 +1,43 @@
+package c2s_test
+
+import (
+	"testing"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+)
+
+// BenchmarkRouteMessage measures one chat message end to end: alice's
+// client writes it over TLS, the server parses, stamps, routes and queues it
+// for bob's session, which writes it over TLS to bob's client, which parses
+// it. Client work runs in the same process, so the figure is an upper bound
+// on the server's cost.
+func BenchmarkRouteMessage(b *testing.B) {
+	s := testutil.Start(b, "")
+	s.AddUser(b, "alice", "a")
+	s.AddUser(b, "bob", "b")
+	a := testutil.Login(b, s, "alice", "a", "r")
+	bob := testutil.Login(b, s, "bob", "b", "r")
+	msg := []byte("<message to='bob@localhost/r' type='chat' id='m'><body>Hello, this is a fairly ordinary chat message of about a hundred bytes.</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	done := make(chan int)
+	go func() {
+		n := 0
+		for n < b.N {
+			if _, err := bob.TryNext(); err != nil {
+				break
+			}
+			n++
+		}
+		done <- n
+	}()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := a.Conn.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := <-done; n != b.N {
+		b.Fatalf("delivered %d of %d", n, b.N)
+	}
+}

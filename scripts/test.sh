@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test of xmppd: unit and wire-level integration tests (real
+# servers on loopback), the storage conformance suite on SQLite and
+# PostgreSQL, interoperability tests driving real third-party clients from
+# Debian's packages, and a short run of each fuzz target.
+#
+# It installs what the tests need beyond Go (Debian packages: PostgreSQL,
+# python3-slixmpp) when it runs as root and they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME="${FUZZTIME:-10s}"
+
+need_pkgs=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
+/usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need_pkgs+=(python3-slixmpp)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  else
+    echo "== not root: cannot install ${need_pkgs[*]}; the tests that need them will skip"
+  fi
+fi
+
+if [ -x storage/sqldb/testdata/start-postgres.sh ] && [ -z "${XMPPD_TEST_POSTGRES_DSN:-}" ]; then
+  if dsn=$(bash storage/sqldb/testdata/start-postgres.sh 2>/dev/null | tail -n 1) && [ -n "$dsn" ]; then
+    export XMPPD_TEST_POSTGRES_DSN="$dsn"
+  else
+    echo "== PostgreSQL could not be started; its conformance run will skip"
+  fi
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== go test -race (core packages)"
+go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/
+
+echo "== fuzz (${FUZZTIME} each)"
+go test -run='^$' -fuzz='^FuzzDecoderSplit$' -fuzztime="$FUZZTIME" ./xml/
+go test -run='^$' -fuzz='^FuzzDifferential$' -fuzztime="$FUZZTIME" ./xml/
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$FUZZTIME" ./jid/
+go test -run='^$' -fuzz='^FuzzClientFirst$' -fuzztime="$FUZZTIME" ./auth/
+
+echo "== all tests passed"
