@@ -340,3 +340,15 @@ y = 3
 		t.Errorf("lookup falls back to %v, want the table header", got)
 	}
 }
+
+// Files edited on Windows: CRLF line ends must not shift lines or columns.
+func TestCRLF(t *testing.T) {
+	src := "log_level = \"info\"\r\n[limits]\r\nmax_depth = 2\r\n"
+	_, err := Parse([]byte(src), "win.toml")
+	if err == nil || !strings.HasPrefix(err.Error(), "win.toml:3:1: limits.max_depth:") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Parse([]byte("log_level = \"debug\"\r\n[[host]]\r\ndomain = \"a.test\"\r\n"), "win.toml"); err != nil {
+		t.Fatal(err)
+	}
+}
