@@ -130,6 +130,9 @@ func (s *Store) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	}
 	// Unknown or no SNI (e.g. a client connecting by IP address): the
 	// first host's certificate; the client decides whether it is enough.
+	if len(s.order) == 0 { // a zero Store, not from Load
+		return nil, errors.New("certs: no certificates")
+	}
 	return s.order[0], nil
 }
 
