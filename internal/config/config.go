@@ -4,7 +4,17 @@
 // CONTRACT: the exported API below is what internal/server codes against.
 package config
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
 
 // Config is the whole server configuration.
 type Config struct {
@@ -41,7 +51,7 @@ type Limits struct {
 	HandshakeTimeout    Duration `toml:"handshake_timeout"`      // 10s: TLS handshake
 	OutboundQueueBytes  int      `toml:"outbound_queue_bytes"`   // 1 MiB per session, then the session is closed
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"` // 0 = unlimited; default 100
-	ConnectionRate      float64  `toml:"connection_rate"`        // new connections/s per IP; default 20
+	ConnectionRate      float64  `toml:"connection_rate"`        // new connections/s per IP; default 20 (0 = no rate limit)
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
 	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
@@ -56,11 +66,220 @@ type Storage struct {
 // Duration is a time.Duration read from a TOML string such as "30s".
 type Duration struct{ time.Duration }
 
+// UnmarshalTOML accepts only strings: a bare integer would be ambiguous
+// (seconds? nanoseconds?), so it is refused with a hint instead of guessed.
+func (d *Duration) UnmarshalTOML(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("must be a duration string such as \"30s\" or \"250ms\", got %s %v", tomlTypeName(v), v)
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("must be a duration such as \"30s\" or \"250ms\", got %q", s)
+	}
+	d.Duration = dur
+	return nil
+}
+
+// UnmarshalText lets Duration be read from other text formats (flags, env).
+func (d *Duration) UnmarshalText(b []byte) error { return d.UnmarshalTOML(string(b)) }
+
+// MarshalText writes the "30s" form, so an encoded Config reads back.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Defaults not otherwise visible in Default().
+const (
+	defaultDataDir = "./data"
+	defaultDomain  = "localhost"
+	dbFileName     = "xmppd.db"
+)
+
 // Default returns the configuration used when no file is given.
-func Default() *Config
+func Default() *Config {
+	c := &Config{
+		DataDir:   defaultDataDir,
+		LogLevel:  "info",
+		LogFormat: "text",
+		Hosts:     []Host{{Domain: defaultDomain}},
+		Listen:    defaultListeners(),
+		Limits:    defaultLimits(),
+		Storage:   Storage{Driver: "sqlite"},
+	}
+	c.Storage.DSN = c.DSN()
+	return c
+}
+
+func defaultListeners() []Listener {
+	return []Listener{
+		{Type: "c2s", Address: ":5222", TLS: "starttls", RequireTLS: boolPtr(true)},
+		{Type: "c2s", Address: ":5223", TLS: "direct", RequireTLS: boolPtr(true)},
+	}
+}
+
+func defaultLimits() Limits {
+	return Limits{
+		MaxStanzaBytes:      262144,
+		MaxDepth:            64,
+		MaxAttrs:            64,
+		AuthTimeout:         Duration{60 * time.Second},
+		HandshakeTimeout:    Duration{10 * time.Second},
+		OutboundQueueBytes:  1 << 20,
+		MaxConnectionsPerIP: 100,
+		ConnectionRate:      20,
+		ConnectionBurst:     40,
+		AuthFailureDelay:    Duration{250 * time.Millisecond},
+		MaxSessions:         0,
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// Domains returns the served domains, in configuration order.
+func (c *Config) Domains() []string {
+	out := make([]string, len(c.Hosts))
+	for i, h := range c.Hosts {
+		out[i] = h.Domain
+	}
+	return out
+}
+
+// DSN returns the storage DSN in effect: the configured one, or for sqlite
+// DataDir/xmppd.db.
+func (c *Config) DSN() string {
+	if c.Storage.DSN != "" || (c.Storage.Driver != "" && c.Storage.Driver != "sqlite") {
+		return c.Storage.DSN
+	}
+	return filepath.Join(c.DataDir, dbFileName)
+}
+
+// RequiresTLS reports whether a client must be under TLS before it may
+// authenticate: always for direct TLS, and for STARTTLS unless require_tls
+// is false.
+func (l Listener) RequiresTLS() bool {
+	return l.TLS == "direct" || l.RequireTLS == nil || *l.RequireTLS
+}
+
+// DirectTLS reports whether the listener speaks TLS from the first byte
+// (XEP-0368) rather than offering STARTTLS.
+func (l Listener) DirectTLS() bool { return l.TLS == "direct" }
 
 // Load reads and validates a TOML file; defaults fill what is unset.
-func Load(path string) (*Config, error)
+// Relative paths in it (data_dir, cert_file, ...) are relative to the
+// working directory, not to the file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
 
 // Parse is Load on bytes; name is used in error messages.
-func Parse(data []byte, name string) (*Config, error)
+//
+// Every problem found is reported (errors.Join), each as an *Error carrying
+// the file name, line and column, and the key, e.g.
+//
+//	xmppd.toml:7:1: limits.max_stanza_bytes: must be between 1024 and 16777216, got 12
+func Parse(data []byte, name string) (*Config, error) {
+	var root map[string]toml.Primitive
+	md, err := toml.Decode(string(data), &root)
+	if err != nil {
+		return nil, syntaxError(name, err)
+	}
+	d := &decoder{md: md, name: name, pos: scanPositions(data)}
+
+	// Start from the defaults so that whatever the file leaves out keeps its
+	// default, and explicit zeroes (max_connections_per_ip = 0: unlimited)
+	// stay distinguishable from "unset". Lists are the exception: a [[host]]
+	// in the file replaces the default host rather than adding to it.
+	c := Default()
+	c.Hosts, c.Listen, c.Storage.DSN = nil, nil, ""
+	d.table(root, valueOf(c), "")
+	// nil: absent, or not decodable (already reported; the default avoids a
+	// second, confusing "at least one" error). An explicit empty array is
+	// non-nil and is refused by validate.
+	if c.Hosts == nil {
+		c.Hosts = []Host{{Domain: defaultDomain}}
+	}
+	if c.Listen == nil {
+		c.Listen = defaultListeners()
+	}
+	c.fillDefaults()
+	errs := append(d.errs, c.validate(name, d.pos)...)
+	if len(errs) > 0 {
+		// File order reads best; errors without a line (defaults) last.
+		sort.SliceStable(errs, func(i, j int) bool {
+			a, b := errs[i].(*Error), errs[j].(*Error)
+			if (a.Line == 0) != (b.Line == 0) {
+				return b.Line == 0
+			}
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// fillDefaults completes list entries and values derived from others.
+func (c *Config) fillDefaults() {
+	for i := range c.Listen {
+		l := &c.Listen[i]
+		if l.Type == "" {
+			l.Type = "c2s"
+		}
+		if l.TLS == "" {
+			l.TLS = "starttls"
+		}
+		if l.Address == "" {
+			// Anything but "direct" gets 5222, so a bad tls value is
+			// reported alone, not also as a missing address.
+			l.Address = ":5222"
+			if strings.EqualFold(l.TLS, "direct") {
+				l.Address = ":5223"
+			}
+		}
+		if l.RequireTLS == nil {
+			// Direct TLS is always encrypted; true keeps RequireTLS
+			// meaningful for code that reads it without checking TLS.
+			l.RequireTLS = boolPtr(true)
+		}
+	}
+	if c.Storage.Driver == "" {
+		c.Storage.Driver = "sqlite"
+	}
+	if c.Storage.DSN == "" {
+		c.Storage.DSN = c.DSN()
+	}
+}
+
+// Validate checks a configuration built in code (Parse validates already).
+// The errors carry no file position.
+func (c *Config) Validate() error {
+	return errors.Join(c.validate("", nil)...)
+}
+
+// Error is one configuration problem.
+type Error struct {
+	File string // as given to Parse; may be ""
+	Line int    // 1-based; 0 when the value is not in the file (a default)
+	Col  int    // 1-based; 0 when unknown
+	Key  string // e.g. "listen[1].tls"; "" for syntax errors
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += fmt.Sprintf(":%d", e.Line)
+		if e.Col > 0 {
+			s += fmt.Sprintf(":%d", e.Col)
+		}
+	}
+	if s != "" {
+		s += ": "
+	}
+	if e.Key != "" {
+		s += e.Key + ": "
+	}
+	return s + e.Msg
+}

@@ -1,0 +1,354 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse(nil, "empty.toml")
+	if err != nil {
+		t.Fatalf("empty file: %v", err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("empty file gives\n%+v\nwant Default()\n%+v", c, Default())
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("Default() does not validate: %v", err)
+	}
+
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data_dir", c.DataDir, "./data"},
+		{"log_level", c.LogLevel, "info"},
+		{"log_format", c.LogFormat, "text"},
+		{"domains", c.Domains(), []string{"localhost"}},
+		{"listeners", len(c.Listen), 2},
+		{"listen[0]", [3]string{c.Listen[0].Type, c.Listen[0].Address, c.Listen[0].TLS}, [3]string{"c2s", ":5222", "starttls"}},
+		{"listen[1]", [3]string{c.Listen[1].Type, c.Listen[1].Address, c.Listen[1].TLS}, [3]string{"c2s", ":5223", "direct"}},
+		{"listen[0].require_tls", *c.Listen[0].RequireTLS, true},
+		{"listen[0].RequiresTLS", c.Listen[0].RequiresTLS(), true},
+		{"listen[1].RequiresTLS", c.Listen[1].RequiresTLS(), true},
+		{"listen[1].DirectTLS", c.Listen[1].DirectTLS(), true},
+		{"max_stanza_bytes", c.Limits.MaxStanzaBytes, 262144},
+		{"max_depth", c.Limits.MaxDepth, 64},
+		{"max_attrs", c.Limits.MaxAttrs, 64},
+		{"auth_timeout", c.Limits.AuthTimeout.Duration, 60 * time.Second},
+		{"handshake_timeout", c.Limits.HandshakeTimeout.Duration, 10 * time.Second},
+		{"outbound_queue_bytes", c.Limits.OutboundQueueBytes, 1 << 20},
+		{"max_connections_per_ip", c.Limits.MaxConnectionsPerIP, 100},
+		{"connection_rate", c.Limits.ConnectionRate, 20.0},
+		{"connection_burst", c.Limits.ConnectionBurst, 40},
+		{"auth_failure_delay", c.Limits.AuthFailureDelay.Duration, 250 * time.Millisecond},
+		{"max_sessions", c.Limits.MaxSessions, 0},
+		{"storage.driver", c.Storage.Driver, "sqlite"},
+		{"storage.dsn", c.Storage.DSN, filepath.Join("data", "xmppd.db")},
+		{"DSN()", c.DSN(), filepath.Join("data", "xmppd.db")},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestPartialFilesKeepOtherDefaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		toml  string
+		check func(*Config) bool
+	}{
+		{"dsn follows data_dir", `data_dir = "/var/lib/xmppd"`,
+			func(c *Config) bool { return c.Storage.DSN == "/var/lib/xmppd/xmppd.db" }},
+		{"one limit set, others default", "[limits]\nmax_depth = 32",
+			func(c *Config) bool {
+				return c.Limits.MaxDepth == 32 && c.Limits.MaxAttrs == 64 && c.Limits.ConnectionBurst == 40
+			}},
+		{"explicit zero is kept (unlimited)", "[limits]\nmax_connections_per_ip = 0\nconnection_rate = 0",
+			func(c *Config) bool { return c.Limits.MaxConnectionsPerIP == 0 && c.Limits.ConnectionRate == 0 }},
+		{"hosts replace the default", "[[host]]\ndomain = \"Example.ORG.\"",
+			func(c *Config) bool { return reflect.DeepEqual(c.Domains(), []string{"example.org"}) }},
+		{"listener defaults", "[[listen]]\ntls = \"direct\"\n[[listen]]\naddress = \"127.0.0.1:0\"",
+			func(c *Config) bool {
+				return len(c.Listen) == 2 && c.Listen[0] == Listener{"c2s", ":5223", "direct", c.Listen[0].RequireTLS} &&
+					c.Listen[1].TLS == "starttls" && c.Listen[1].Type == "c2s" && *c.Listen[1].RequireTLS
+			}},
+		{"require_tls false", "[[listen]]\nrequire_tls = false",
+			func(c *Config) bool { return !*c.Listen[0].RequireTLS && !c.Listen[0].RequiresTLS() }},
+		{"keywords are case-insensitive", "log_level = \"DEBUG\"\nlog_format = \"JSON\"\n[[listen]]\ntls = \"Direct\"",
+			func(c *Config) bool {
+				return c.LogLevel == "debug" && c.LogFormat == "json" && c.Listen[0].TLS == "direct"
+			}},
+		{"postgres", "[storage]\ndriver = \"postgres\"\ndsn = \"postgres://x@y/z\"",
+			func(c *Config) bool { return c.DSN() == "postgres://x@y/z" }},
+		{"inline tables and dotted keys", "limits.max_depth = 16\nhost = [{domain = \"a.test\"}, {domain = \"b.test\"}]",
+			func(c *Config) bool {
+				return c.Limits.MaxDepth == 16 && len(c.Hosts) == 2 && c.Hosts[1].Domain == "b.test"
+			}},
+		{"durations", "[limits]\nauth_timeout = \"2m\"\nauth_failure_delay = \"0s\"",
+			func(c *Config) bool {
+				return c.Limits.AuthTimeout.Duration == 2*time.Minute && c.Limits.AuthFailureDelay.Duration == 0
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.toml), "x.toml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("unexpected config: %+v", c)
+			}
+		})
+	}
+}
+
+// TestErrors checks that every error names the file, the line (and, where
+// given, the column) and the key. want is "line:col key: message part";
+// col 0 means "just check the line".
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string // each "LINE KEY: SUBSTRING"
+	}{
+		// Unknown keys.
+		{"unknown top-level key", "data_dir = \"x\"\nlog_levle = \"info\"", []string{"2 log_levle: unknown key"}},
+		{"unknown key is case-sensitive", "Data_Dir = \"x\"", []string{"1 Data_Dir: unknown key"}},
+		{"unknown table", "\n[limit]\nmax_depth = 3", []string{"2 limit: unknown key"}},
+		{"unknown nested key", "[limits]\nmax_depth = 16\nmax_dept = 3", []string{"3 limits.max_dept: unknown key"}},
+		{"unknown key in second listener", "[[listen]]\ntls = \"direct\"\n\n[[listen]]\nport = 5222", []string{"5 listen[1].port: unknown key"}},
+		{"unknown key in host", "[[host]]\ndomain = \"a.test\"\ncert = \"x\"", []string{"3 host[0].cert: unknown key"}},
+		{"unknown key in inline table", "[[host]]\ndomain = \"a.test\"\n[[listen]]\nopts = { a = 1 }", []string{"4 listen[0].opts: unknown key"}},
+		{"unknown dotted key", "storage.drvier = \"sqlite\"", []string{"1 storage.drvier: unknown key"}},
+
+		// Syntax and types.
+		{"syntax error", "data_dir = \"x\"\nlog_level = \n", []string{"2 : syntax error"}},
+		{"string for int", "[limits]\nmax_depth = \"deep\"", []string{`2 limits.max_depth: must be an integer, got string "deep"`}},
+		{"int for string", "log_level = 3", []string{"1 log_level: must be a string, got integer 3"}},
+		{"string for bool", "[[listen]]\nrequire_tls = \"yes\"", []string{"2 listen[0].require_tls: must be true or false"}},
+		{"scalar for table", "limits = 5", []string{"1 limits: must be a table"}},
+		{"table for array of tables", "[host]\ndomain = \"a\"", []string{"1 host: must be an array of tables"}},
+		{"bad duration", "[limits]\nauth_timeout = \"30 seconds\"", []string{`2 limits.auth_timeout: must be a duration such as "30s"`}},
+		{"integer duration", "[limits]\nhandshake_timeout = 10", []string{`2 limits.handshake_timeout: must be a duration string such as "30s" or "250ms", got integer 10`}},
+
+		// Values.
+		{"log_level", "log_level = \"loud\"", []string{`1 log_level: must be one of debug, info, warn, error, got "loud"`}},
+		{"log_format", "\nlog_format = \"xml\"", []string{`2 log_format: must be one of text, json`}},
+		{"data_dir empty", "data_dir = \"\"", []string{"1 data_dir: must not be empty"}},
+		{"no hosts", "host = []", []string{"1 host: at least one"}},
+		{"empty domain", "[[host]]\ndomain = \"\"", []string{"2 host[0].domain: must not be empty"}},
+		{"missing domain", "[[host]]\ncert_file = \"c\"\nkey_file = \"k\"", []string{"1 host[0].domain: must not be empty"}},
+		{"domain with @", "[[host]]\ndomain = \"me@example.org\"", []string{`2 host[0].domain: "me@example.org" is not a valid domain`}},
+		{"domain with /", "[[host]]\ndomain = \"example.org/x\"", []string{`2 host[0].domain: "example.org/x" is not a valid domain`}},
+		{"domain with space", "[[host]]\ndomain = \"exa mple.org\"", []string{`2 host[0].domain: "exa mple.org" is not a valid domain`}},
+		{"domain empty label", "[[host]]\ndomain = \"a..b\"", []string{`2 host[0].domain: "a..b" is not a valid domain: empty label`}},
+		{"duplicate domain", "[[host]]\ndomain = \"a.test\"\n[[host]]\ndomain = \"A.Test\"", []string{`4 host[1].domain: "a.test" is already host[0]`}},
+		{"cert without key", "[[host]]\ndomain = \"a.test\"\ncert_file = \"a.pem\"", []string{"3 host[0].cert_file: key_file must be set too"}},
+		{"key without cert", "[[host]]\ndomain = \"a.test\"\nkey_file = \"a.key\"", []string{"3 host[0].key_file: cert_file must be set too"}},
+		{"no listeners", "listen = []", []string{"1 listen: at least one"}},
+		{"bad tls", "[[listen]]\ntls = \"direct\"\n[[listen]]\ntls = \"foo\"", []string{`4 listen[1].tls: must be one of starttls, direct, got "foo"`}},
+		{"bad type", "[[listen]]\ntype = \"s2s\"", []string{`2 listen[0].type: must be one of c2s, got "s2s"`}},
+		{"address without port", "[[listen]]\naddress = \"localhost\"", []string{"2 listen[0].address: must be host:port"}},
+		{"address bad port", "[[listen]]\naddress = \":99999\"", []string{"2 listen[0].address: port must be a number"}},
+		{"duplicate address", "[[listen]]\naddress = \":5222\"\n[[listen]]\naddress = \":5222\"", []string{`4 listen[1].address: ":5222" is already used by listen[0]`}},
+		{"require_tls false on direct", "[[listen]]\ntls = \"direct\"\nrequire_tls = false", []string{"3 listen[0].require_tls: false is only possible"}},
+		{"max_stanza_bytes", "\n\n\n\n\n[limits]\nmax_stanza_bytes = 12", []string{"7 limits.max_stanza_bytes: must be between 1024 and 16777216, got 12"}},
+		{"max_depth", "[limits]\nmax_depth = 2", []string{"2 limits.max_depth: must be between 8 and 1024, got 2"}},
+		{"max_attrs", "[limits]\nmax_attrs = 100000", []string{"2 limits.max_attrs: must be between 8 and 1024"}},
+		{"auth_timeout", "[limits]\nauth_timeout = \"10ms\"", []string{"2 limits.auth_timeout: must be between 1s and 1h0m0s, got 10ms"}},
+		{"handshake_timeout", "[limits]\nhandshake_timeout = \"1h\"", []string{"2 limits.handshake_timeout: must be between 1s and 5m0s"}},
+		{"outbound_queue_bytes", "[limits]\noutbound_queue_bytes = 100", []string{"2 limits.outbound_queue_bytes: must be between max_stanza_bytes (262144)"}},
+		{"max_connections_per_ip", "[limits]\nmax_connections_per_ip = -1", []string{"2 limits.max_connections_per_ip: must be 0 (unlimited) or more"}},
+		{"connection_rate", "[limits]\nconnection_rate = -1.5", []string{"2 limits.connection_rate: must be 0"}},
+		{"connection_rate nan", "[limits]\nconnection_rate = nan", []string{"2 limits.connection_rate: must be 0"}},
+		{"connection_burst", "[limits]\nconnection_burst = 0", []string{"2 limits.connection_burst: must be at least 1"}},
+		{"auth_failure_delay", "[limits]\nauth_failure_delay = \"-1s\"", []string{"2 limits.auth_failure_delay: must be between 0s and 1m0s"}},
+		{"max_sessions", "[limits]\nmax_sessions = -5", []string{"2 limits.max_sessions: must be 0 (unlimited) or more"}},
+		{"storage driver", "[storage]\ndriver = \"mysql\"", []string{`2 storage.driver: must be one of sqlite, postgres, got "mysql"`}},
+		{"postgres without dsn", "[storage]\ndriver = \"postgres\"", []string{`1 storage.dsn: must be set for driver "postgres"`}},
+
+		// Several problems: all reported, in file order.
+		{"several", "log_level = \"x\"\n[limits]\nmax_depth = 1\nnope = 1\n[[listen]]\ntls = \"bad\"", []string{
+			"1 log_level: must be one of",
+			"3 limits.max_depth: must be between",
+			"4 limits.nope: unknown key",
+			"6 listen[0].tls: must be one of",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.toml), "xmppd.toml")
+			if err == nil {
+				t.Fatalf("no error; config %+v", c)
+			}
+			if c != nil {
+				t.Error("config returned with an error")
+			}
+			var errs []error
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			} else {
+				errs = []error{err}
+			}
+			if len(errs) != len(tt.want) {
+				t.Errorf("got %d errors, want %d:\n%v", len(errs), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if i >= len(errs) {
+					break
+				}
+				line, rest, _ := strings.Cut(w, " ")
+				key, msg, _ := strings.Cut(rest, ": ")
+				var ce *Error
+				if !errors.As(errs[i], &ce) {
+					t.Fatalf("error %d is %T, not *Error: %v", i, errs[i], errs[i])
+				}
+				s := errs[i].Error()
+				// The exact text people will see: file:line:col: key: message.
+				re := "^xmppd\\.toml:" + line + ":[0-9]+: "
+				if key != "" {
+					re += regexp.QuoteMeta(key) + ": "
+				}
+				if !regexp.MustCompile(re).MatchString(s) {
+					t.Errorf("error %q does not match %q", s, re)
+				}
+				if !strings.Contains(s, msg) {
+					t.Errorf("error %q does not contain %q", s, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateWithoutFile(t *testing.T) {
+	c := Default()
+	c.Limits.MaxDepth = 1
+	c.Hosts = append(c.Hosts, Host{Domain: "LOCALHOST"})
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{"limits.max_depth: must be between", `host[1].domain: "localhost" is already host[0]`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q does not contain %q", err, w)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "xmppd.toml")
+	os.WriteFile(path, []byte("log_level = \"debug\"\n[limits]\nmax_depth = 1\n"), 0o600)
+	_, err := Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":3:") {
+		t.Errorf("error %v does not start with %s:3:", err, path)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil || !strings.Contains(err.Error(), "missing.toml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+const examplePath = "../../xmppd.example.toml"
+
+// The example documents the defaults with every line commented out, so it
+// must parse to exactly Default().
+func TestExampleParses(t *testing.T) {
+	c, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("example gives\n%+v\nwant Default()\n%+v", c, Default())
+	}
+}
+
+// Uncommenting every setting of the example must also be valid: this
+// catches documented keys that do not exist and documented values that
+// would be refused.
+func TestExampleUncommented(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := regexp.MustCompile(`(?m)^#(\[\[?[a-z]+\]\]?$|[a-z_]+ = )`)
+	n := len(setting.FindAll(data, -1))
+	if n < 20 {
+		t.Fatalf("only %d commented settings found; pattern out of date?", n)
+	}
+	uncommented := setting.ReplaceAll(data, []byte("$1"))
+	c, err := Parse(uncommented, "uncommented example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Domains(); !reflect.DeepEqual(got, []string{"localhost", "example.org"}) {
+		t.Errorf("domains %v", got)
+	}
+	// Apart from the second, illustrative host, the values are the defaults.
+	c.Hosts = c.Hosts[:1]
+	c.Hosts[0] = Host{Domain: "localhost"}
+	c.Storage.DSN = Default().Storage.DSN // "./data/xmppd.db" vs "data/xmppd.db"
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("uncommented example gives\n%+v\nwant Default()\n%+v", c, Default())
+	}
+}
+
+func TestPositions(t *testing.T) {
+	src := `# comment
+a = "x" # trailing
+"quoted key" = 1
+multi = """
+fake = 1
+"""
+arr = [
+  1, # c
+  { k = "v" },
+]
+[t . u]
+v = 'lit'
+[[l]]
+x = 1
+[[l]]
+x = 2
+[l.sub]
+y = 3
+`
+	pos := scanPositions([]byte(src))
+	want := map[string]position{
+		"a": {2, 1}, "quoted key": {3, 1}, "multi": {4, 1}, "arr": {7, 1},
+		"arr[1]": {9, 3}, "arr[1].k": {9, 5}, "t.u": {11, 1}, "t.u.v": {12, 1},
+		"l[0]": {13, 1}, "l[0].x": {14, 1}, "l[1]": {15, 1}, "l[1].x": {16, 1},
+		"l[1].sub": {17, 1}, "l[1].sub.y": {18, 1},
+	}
+	for k, w := range want {
+		if got, ok := pos[k]; !ok || got != w {
+			t.Errorf("%s at %v (found %v), want %v", k, got, ok, w)
+		}
+	}
+	if _, ok := pos["fake"]; ok {
+		t.Error("key inside a multi-line string recorded")
+	}
+	if got := pos.lookup("l[1].sub.missing"); got != (position{17, 1}) {
+		t.Errorf("lookup falls back to %v, want the table header", got)
+	}
+}
+
+// Files edited on Windows: CRLF line ends must not shift lines or columns.
+func TestCRLF(t *testing.T) {
+	src := "log_level = \"info\"\r\n[limits]\r\nmax_depth = 2\r\n"
+	_, err := Parse([]byte(src), "win.toml")
+	if err == nil || !strings.HasPrefix(err.Error(), "win.toml:3:1: limits.max_depth:") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Parse([]byte("log_level = \"debug\"\r\n[[host]]\r\ndomain = \"a.test\"\r\n"), "win.toml"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,198 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// validator collects every problem instead of stopping at the first: a
+// config with three mistakes should take one edit-run cycle, not three.
+type validator struct {
+	name string
+	pos  positions
+	errs []error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	p := v.pos.lookup(key)
+	v.errs = append(v.errs, &Error{File: v.name, Line: p.Line, Col: p.Col, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(key, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.fail(key, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+}
+
+func (v *validator) intRange(key string, got, lo, hi int) {
+	if got < lo || got > hi {
+		v.fail(key, "must be between %d and %d, got %d", lo, hi, got)
+	}
+}
+
+func (v *validator) durRange(key string, got Duration, lo, hi time.Duration) {
+	if got.Duration < lo || got.Duration > hi {
+		v.fail(key, "must be between %s and %s, got %s", lo, hi, got.Duration)
+	}
+}
+
+// normalize puts case-insensitive values in their canonical form, so the
+// rest of the server can compare with ==.
+func (c *Config) normalize() {
+	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
+	c.LogFormat = strings.ToLower(strings.TrimSpace(c.LogFormat))
+	for i := range c.Hosts {
+		// RFC 7622 §3.2: a trailing dot is not part of the domainpart, and
+		// domains compare case-insensitively.
+		c.Hosts[i].Domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(c.Hosts[i].Domain)), ".")
+	}
+	for i := range c.Listen {
+		c.Listen[i].Type = strings.ToLower(c.Listen[i].Type)
+		c.Listen[i].TLS = strings.ToLower(c.Listen[i].TLS)
+	}
+	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
+}
+
+func (c *Config) validate(name string, pos positions) []error {
+	c.normalize()
+	v := &validator{name: name, pos: pos}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		v.fail("data_dir", "must not be empty")
+	}
+	v.oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
+	v.oneOf("log_format", c.LogFormat, "text", "json")
+
+	if len(c.Hosts) == 0 {
+		v.fail("host", "at least one [[host]] is required")
+	}
+	seen := map[string]int{}
+	for i, h := range c.Hosts {
+		key := fmt.Sprintf("host[%d]", i)
+		if msg := checkDomain(h.Domain); msg != "" {
+			v.fail(key+".domain", "%s", msg)
+		} else if j, dup := seen[h.Domain]; dup {
+			v.fail(key+".domain", "%q is already host[%d]", h.Domain, j)
+		} else {
+			seen[h.Domain] = i
+		}
+		switch {
+		case h.CertFile != "" && h.KeyFile == "":
+			v.fail(key+".cert_file", "key_file must be set too (both or neither; neither = self-signed)")
+		case h.CertFile == "" && h.KeyFile != "":
+			v.fail(key+".key_file", "cert_file must be set too (both or neither; neither = self-signed)")
+		}
+	}
+
+	if len(c.Listen) == 0 {
+		v.fail("listen", "at least one [[listen]] is required")
+	}
+	addrs := map[string]int{}
+	for i, l := range c.Listen {
+		key := fmt.Sprintf("listen[%d]", i)
+		v.oneOf(key+".type", l.Type, "c2s")
+		v.oneOf(key+".tls", l.TLS, "starttls", "direct")
+		if l.TLS == "direct" && l.RequireTLS != nil && !*l.RequireTLS {
+			v.fail(key+".require_tls", `false is only possible with tls = "starttls" (direct TLS is always encrypted)`)
+		}
+		if msg := checkAddress(l.Address); msg != "" {
+			v.fail(key+".address", "%s", msg)
+		} else if _, port, _ := net.SplitHostPort(l.Address); port != "0" {
+			if j, dup := addrs[l.Address]; dup {
+				v.fail(key+".address", "%q is already used by listen[%d]", l.Address, j)
+			}
+			addrs[l.Address] = i
+		}
+	}
+
+	lim, lk := c.Limits, func(k string) string { return "limits." + k }
+	v.intRange(lk("max_stanza_bytes"), lim.MaxStanzaBytes, 1024, 16<<20)
+	// A stream header alone is depth 1 with ~6 attributes, and a stanza
+	// with a payload needs several levels: below 8 nothing useful works.
+	v.intRange(lk("max_depth"), lim.MaxDepth, 8, 1024)
+	v.intRange(lk("max_attrs"), lim.MaxAttrs, 8, 1024)
+	v.durRange(lk("auth_timeout"), lim.AuthTimeout, time.Second, time.Hour)
+	v.durRange(lk("handshake_timeout"), lim.HandshakeTimeout, time.Second, 5*time.Minute)
+	// The queue must hold at least one maximal stanza, or a session that
+	// receives one is closed even though its client is keeping up.
+	if lim.OutboundQueueBytes < lim.MaxStanzaBytes || lim.OutboundQueueBytes > 1<<30 {
+		v.fail(lk("outbound_queue_bytes"), "must be between max_stanza_bytes (%d) and %d, got %d", lim.MaxStanzaBytes, 1<<30, lim.OutboundQueueBytes)
+	}
+	if lim.MaxConnectionsPerIP < 0 {
+		v.fail(lk("max_connections_per_ip"), "must be 0 (unlimited) or more, got %d", lim.MaxConnectionsPerIP)
+	}
+	if r := lim.ConnectionRate; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		v.fail(lk("connection_rate"), "must be 0 (no rate limit) or a positive number, got %v", r)
+	}
+	if lim.ConnectionBurst < 0 || (lim.ConnectionRate > 0 && lim.ConnectionBurst < 1) {
+		v.fail(lk("connection_burst"), "must be at least 1 when connection_rate is set, got %d", lim.ConnectionBurst)
+	}
+	v.durRange(lk("auth_failure_delay"), lim.AuthFailureDelay, 0, time.Minute)
+	if lim.MaxSessions < 0 {
+		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
+	}
+
+	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
+	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
+		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)
+	}
+	return v.errs
+}
+
+// checkDomain does basic hostname syntax checks on an already lowercased
+// domain and returns what is wrong, or "". Internationalized names are
+// accepted as-is (no IDNA mapping here); only characters that can never be
+// in a domainpart, and malformed labels, are refused.
+func checkDomain(d string) string {
+	if d == "" {
+		return "must not be empty"
+	}
+	if len(d) > 253 {
+		return fmt.Sprintf("must be at most 253 bytes, got %d", len(d))
+	}
+	if !utf8.ValidString(d) {
+		return "must be valid UTF-8"
+	}
+	for _, r := range d {
+		if r == '@' || r == '/' || r == '\\' || r == ':' || r == '"' || r == '\'' || r == '<' || r == '>' || r == '&' ||
+			unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Sprintf("%q is not a valid domain: it contains %q", d, r)
+		}
+	}
+	for _, label := range strings.Split(d, ".") {
+		switch {
+		case label == "":
+			return fmt.Sprintf("%q is not a valid domain: empty label", d)
+		case len(label) > 63:
+			return fmt.Sprintf("%q is not a valid domain: label %q is longer than 63 bytes", d, label)
+		case strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-"):
+			return fmt.Sprintf("%q is not a valid domain: label %q starts or ends with '-'", d, label)
+		}
+	}
+	return ""
+}
+
+// checkAddress returns what is wrong with a listen address, or "".
+func checkAddress(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Sprintf("must be host:port (e.g. \":5222\" or \"127.0.0.1:5222\"), got %q", a)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("port must be a number from 0 to 65535, got %q", port)
+	}
+	if strings.ContainsAny(host, " /@") {
+		return fmt.Sprintf("invalid host %q", host)
+	}
+	return ""
+}
