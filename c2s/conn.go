@@ -129,7 +129,7 @@ func (c *conn) serve() {
 // handshake runs the TLS server handshake with a deadline, so a client that
 // never finishes it costs at most HandshakeTimeout.
 func (c *conn) handshake() error {
-	tc := tls.Server(c.nc, c.srv.cfg.TLS)
+	tc := tls.Server(c.nc, c.opts.TLS)
 	c.nc.SetDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
 	err := tc.HandshakeContext(context.Background())
 	c.nc.SetDeadline(time.Time{})
@@ -141,12 +141,12 @@ func (c *conn) handshake() error {
 	// tls-server-end-point (RFC 5929) hashes the certificate we presented,
 	// which crypto/tls does not report on the server side: ask the same
 	// selection again.
-	if gc := c.srv.cfg.TLS.GetCertificate; gc != nil {
+	if gc := c.opts.TLS.GetCertificate; gc != nil {
 		if cert, err := gc(&tls.ClientHelloInfo{ServerName: st.ServerName}); err == nil && cert != nil && len(cert.Certificate) > 0 {
 			c.serverCert = cert.Certificate[0]
 		}
-	} else if len(c.srv.cfg.TLS.Certificates) > 0 {
-		c.serverCert = c.srv.cfg.TLS.Certificates[0].Certificate[0]
+	} else if len(c.opts.TLS.Certificates) > 0 {
+		c.serverCert = c.opts.TLS.Certificates[0].Certificate[0]
 	}
 	c.wmu.Lock()
 	c.nc = tc
@@ -271,7 +271,7 @@ func (c *conn) sendHeader(h *xml.Header) error {
 func (c *conn) sendFeatures() error {
 	b := xml.NewBuilder("features", xml.NSStream)
 	switch {
-	case c.tls == nil && c.srv.cfg.TLS != nil:
+	case c.tls == nil && c.opts.TLS != nil:
 		b.Start("starttls", nsTLS)
 		if c.opts.RequireTLS {
 			b.Start("required", "").End()
@@ -338,7 +338,7 @@ func (c *conn) addSASLFeatures(b *xml.Builder) {
 // handle dispatches one top-level element by state.
 func (c *conn) handle(el *xml.Element) error {
 	switch {
-	case c.tls == nil && c.srv.cfg.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
+	case c.tls == nil && c.opts.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
 		return c.startTLS()
 	case !c.authed:
 		if el.NS() == nsSASL && el.Name() == "auth" {
@@ -399,7 +399,7 @@ func (c *conn) abort() {
 
 // sasl runs one SASL negotiation (RFC 6120 §6.4).
 func (c *conn) sasl(el *xml.Element) error {
-	if c.tls == nil && c.opts.RequireTLS && c.srv.cfg.TLS != nil {
+	if c.tls == nil && c.opts.RequireTLS && c.opts.TLS != nil {
 		return c.saslFailure("encryption-required", "")
 	}
 	mech := el.Attr("mechanism")

@@ -24,7 +24,6 @@ import (
 type Config struct {
 	// Host normalizes a stream 'to' and reports whether we serve it.
 	Host func(to string) (domain string, ok bool)
-	TLS  *tls.Config // must offer ALPN "xmpp-client" for direct TLS
 
 	Limits             xml.Limits
 	AuthTimeout        time.Duration // connect → bound resource
@@ -44,6 +43,11 @@ type Config struct {
 
 // ListenerOptions are per listening socket.
 type ListenerOptions struct {
+	// TLS is the server configuration; nil means no TLS on this listener.
+	// Direct TLS listeners offer ALPN "xmpp-client" (XEP-0368); STARTTLS
+	// ones offer none, since Go refuses a client whose ALPN list shares
+	// nothing with ours.
+	TLS        *tls.Config
 	DirectTLS  bool // XEP-0368: TLS from the first byte
 	RequireTLS bool // STARTTLS listeners: refuse SASL before TLS
 }

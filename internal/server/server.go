@@ -106,7 +106,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	lim := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
 		Host:               s.host,
-		TLS:                s.certs.TLSConfig("xmpp-client"),
 		Limits:             xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 		AuthTimeout:        lim.AuthTimeout.Duration,
 		HandshakeTimeout:   lim.HandshakeTimeout.Duration,
@@ -160,7 +159,10 @@ func (s *Server) Sessions() int { return s.dir.Count() }
 func (s *Server) Serve() error {
 	for i, ln := range s.lns {
 		l := s.cfg.Listen[i]
-		opts := c2s.ListenerOptions{DirectTLS: l.TLS == "direct", RequireTLS: l.RequireTLS == nil || *l.RequireTLS}
+		opts := c2s.ListenerOptions{TLS: s.certs.TLSConfig(), DirectTLS: l.DirectTLS(), RequireTLS: l.RequiresTLS()}
+		if opts.DirectTLS {
+			opts.TLS = s.certs.TLSConfig("xmpp-client")
+		}
 		s.log.Info("listening", "type", l.Type, "tls", l.TLS, "address", ln.Addr().String())
 		s.wg.Add(1)
 		go func() {
