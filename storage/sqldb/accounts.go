@@ -9,6 +9,12 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
+const (
+	credentialQuery = `SELECT salt, iterations, stored_key, server_key FROM credentials
+		WHERE domain = $1 AND username = $2 AND hash = $3`
+	existsQuery = `SELECT 1 FROM accounts WHERE domain = $1 AND username = $2`
+)
+
 // CreateAccount implements storage.Accounts.
 func (db *DB) CreateAccount(ctx context.Context, domain, username string, creds []storage.Credential) error {
 	if err := checkCredentials(creds); err != nil {
@@ -89,10 +95,7 @@ func (db *DB) DeleteAccount(ctx context.Context, domain, username string) error 
 // Credential implements storage.Accounts.
 func (db *DB) Credential(ctx context.Context, domain, username, hash string) (storage.Credential, error) {
 	c := storage.Credential{Hash: hash}
-	err := db.read.QueryRowContext(ctx,
-		`SELECT salt, iterations, stored_key, server_key FROM credentials
-		 WHERE domain = $1 AND username = $2 AND hash = $3`,
-		domain, username, hash).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
+	err := db.credentialStmt.QueryRowContext(ctx, domain, username, hash).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = storage.ErrNotFound
 	}
@@ -105,9 +108,7 @@ func (db *DB) Credential(ctx context.Context, domain, username, hash string) (st
 // AccountExists implements storage.Accounts.
 func (db *DB) AccountExists(ctx context.Context, domain, username string) (bool, error) {
 	var one int
-	err := db.read.QueryRowContext(ctx,
-		`SELECT 1 FROM accounts WHERE domain = $1 AND username = $2`,
-		domain, username).Scan(&one)
+	err := db.existsStmt.QueryRowContext(ctx, domain, username).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
