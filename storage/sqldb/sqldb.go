@@ -208,7 +208,10 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 		// Several xmppd nodes may start at once against one database: an
 		// advisory lock lets exactly one of them migrate. SQLite needs no
 		// such lock: the writer's BEGIN IMMEDIATE already serialises.
-		locker, err := lock.NewPostgresSessionLocker()
+		// goose polls for the lock every 5 s by default; poll each second
+		// (for up to 5 minutes) so a node or test that lost the race
+		// starts soon after the winner is done.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return fmt.Errorf("sqldb: migration lock: %w", err)
 		}
@@ -218,10 +221,24 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	if err != nil {
 		return fmt.Errorf("sqldb: migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	// SQLite has no lock goose could take, so two processes opening a new
+	// file at once (daemon and CLI) can both decide to apply a migration;
+	// the loser fails with "table already exists" after the winner
+	// commits. Its own transaction rolled back, so if the schema version
+	// moved meanwhile, someone else migrated: look again.
+	for attempt := 0; ; attempt++ {
+		before, verr := p.GetDBVersion(ctx)
+		_, err := p.Up(ctx)
+		if err == nil {
+			return nil
+		}
+		if verr == nil && db.dialect == SQLite && attempt < 5 {
+			if after, aerr := p.GetDBVersion(ctx); aerr == nil && after > before {
+				continue
+			}
+		}
 		return fmt.Errorf("sqldb: apply %s migrations: %w", db.dialect, err)
 	}
-	return nil
 }
 
 // SchemaVersion reports the highest applied migration version.

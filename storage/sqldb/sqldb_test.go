@@ -292,3 +292,40 @@ func TestInvalidCredentials(t *testing.T) {
 		t.Fatal("CreateAccount with zero iterations succeeded")
 	}
 }
+
+func TestConcurrentOpenSQLite(t *testing.T)   { testConcurrentOpen(t, sqliteBackend()) }
+func TestConcurrentOpenPostgres(t *testing.T) { testConcurrentOpen(t, postgresBackend(t)) }
+
+// testConcurrentOpen starts several "processes" on one new database at
+// once (cluster nodes, or the daemon and the CLI): all must open, and
+// each migration must be recorded once.
+func testConcurrentOpen(t *testing.T, b backend) {
+	driver, dsn := b.newDSN(t)
+	const n = 4
+	dbs := make([]*sqldb.DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { dbs[i], errs[i] = sqldb.Open(t.Context(), driver, dsn) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Open %d: %v", i, errs[i])
+			continue
+		}
+		defer dbs[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	var dup int
+	if err := dbs[0].SQL().QueryRowContext(t.Context(),
+		`SELECT count(*) FROM (SELECT version_id FROM goose_db_version
+		 GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
+		t.Fatal(err)
+	}
+	if dup != 0 {
+		t.Fatalf("%d migration versions recorded more than once", dup)
+	}
+}
