@@ -85,7 +85,7 @@ func Open(ctx context.Context, driver, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.write.PingContext(ctx); err != nil {
+	if err := db.connect(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqldb: connect %s: %w", db.dialect, err)
 	}
@@ -184,6 +184,26 @@ func openPostgres(dsn string) (*DB, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(time.Hour)
 	return &DB{dialect: Postgres, write: db, read: db}, nil
+}
+
+// connect opens the first writer connection. Switching a new SQLite file
+// to WAL takes an exclusive lock, and SQLite reports SQLITE_BUSY for that
+// without consulting busy_timeout; two processes creating the same file at
+// once hit it (TestConcurrentOpenSQLite). Once the file is in WAL mode the
+// pragma is a no-op, so retrying the first connection is enough.
+func (db *DB) connect(ctx context.Context) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		err := db.write.PingContext(ctx)
+		if err == nil || db.dialect != SQLite || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // migrate applies pending migrations. goose runs each migration file and
@@ -332,6 +352,12 @@ func isUniqueViolation(err error) bool {
 		return pe.Code == "23505" // unique_violation
 	}
 	return false
+}
+
+// isBusy reports SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // isForeignKeyViolation reports a row that refers to a missing parent.
