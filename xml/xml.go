@@ -2,9 +2,8 @@
 // that turns a byte stream into immutable, flat elements, a builder for
 // elements the server makes itself, and a serializer.
 //
-// CONTRACT: the exported API in this file is what the rest of xmppd codes
-// against. Implementations may add to it but must not change these
-// signatures without updating every caller.
+// The exported API in this file is what the rest of xmppd codes against;
+// the implementation lives in the other files of the package.
 package xml
 
 import (
@@ -28,6 +27,7 @@ var (
 	ErrRestricted    = errors.New("xml: restricted XML construct")     // <restricted-xml/>: DTD, comment, PI, non-predefined entity
 	ErrTooLarge      = errors.New("xml: element exceeds a size limit") // <policy-violation/>: bytes, depth, attribute count
 	ErrStreamEnd     = errors.New("xml: stream closed by peer")        // </stream:stream> read
+	ErrBadPrefix     = errors.New("xml: undeclared namespace prefix")  // <bad-namespace-prefix/>
 )
 
 // Limits bound what the Decoder accepts from a peer.

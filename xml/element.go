@@ -1,0 +1,352 @@
+package xml
+
+import (
+	"iter"
+	"strings"
+)
+
+const (
+	kindElement uint8 = iota
+	kindText
+)
+
+// tree owns the nodes of one element and its subtree. Elements point into
+// t.nodes, so walking children allocates nothing, and all the names and
+// values are substrings of the one string the element was parsed from.
+type tree struct {
+	nodes []Element
+}
+
+type elementImpl struct {
+	t     *tree
+	name  string // the text, for text nodes
+	space string
+	// attrs holds first the ndecl xmlns:p declarations that prefixed
+	// attributes need when the element is written on its own, then the
+	// attributes.
+	attrs []Attr
+	first int32 // first child node, -1 if none
+	last  int32
+	next  int32 // next sibling, -1 if none
+	ndecl uint8
+	kind  uint8
+}
+
+func (e *Element) name() string      { return e.impl.name }
+func (e *Element) ns() string        { return e.impl.space }
+func (e *Element) attrs() []Attr     { return e.impl.attrs[e.impl.ndecl:] }
+func (x *elementImpl) decls() []Attr { return x.attrs[:x.ndecl] }
+
+func (e *Element) lookupAttr(name string) (string, bool) {
+	for _, a := range e.attrs() {
+		if a.Name == name {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+func (e *Element) node(i int32) *Element { return &e.impl.t.nodes[i] }
+
+func (e *Element) text() string {
+	var one string
+	n := 0
+	for i := e.impl.first; i >= 0; {
+		c := e.node(i)
+		if c.impl.kind == kindText {
+			one = c.impl.name
+			n++
+		}
+		i = c.impl.next
+	}
+	if n <= 1 {
+		return one
+	}
+	var b strings.Builder
+	for i := e.impl.first; i >= 0; {
+		c := e.node(i)
+		if c.impl.kind == kindText {
+			b.WriteString(c.impl.name)
+		}
+		i = c.impl.next
+	}
+	return b.String()
+}
+
+func (e *Element) children() iter.Seq[*Element] {
+	return func(yield func(*Element) bool) {
+		for i := e.impl.first; i >= 0; {
+			c := e.node(i)
+			if c.impl.kind == kindElement && !yield(c) {
+				return
+			}
+			i = c.impl.next
+		}
+	}
+}
+
+func (e *Element) child(name, ns string) *Element {
+	for i := e.impl.first; i >= 0; {
+		c := e.node(i)
+		if c.impl.kind == kindElement && c.impl.name == name && (ns == "" || c.impl.space == ns) {
+			return c
+		}
+		i = c.impl.next
+	}
+	return nil
+}
+
+func (e *Element) firstChild() *Element {
+	for i := e.impl.first; i >= 0; {
+		c := e.node(i)
+		if c.impl.kind == kindElement {
+			return c
+		}
+		i = c.impl.next
+	}
+	return nil
+}
+
+func (e *Element) withAttrs(set []Attr) *Element {
+	out := &Element{impl: e.impl}
+	out.impl.next = -1
+	attrs := make([]Attr, len(e.impl.attrs), len(e.impl.attrs)+len(set))
+	copy(attrs, e.impl.attrs)
+	nd := int(e.impl.ndecl)
+	for _, a := range set {
+		found := false
+		for i := nd; i < len(attrs); i++ {
+			if attrs[i].Name == a.Name {
+				found = true
+				if a.Value == "" {
+					attrs = append(attrs[:i], attrs[i+1:]...)
+				} else {
+					attrs[i].Value = a.Value
+				}
+				break
+			}
+		}
+		if !found && a.Value != "" {
+			attrs = append(attrs, a)
+		}
+	}
+	out.impl.attrs = attrs
+	return out
+}
+
+func (e *Element) append(buf []byte, parentNS string) []byte {
+	buf = append(buf, '<')
+	buf = append(buf, e.impl.name...)
+	if e.impl.space != parentNS {
+		buf = append(buf, " xmlns='"...)
+		buf = escapeAttr(buf, e.impl.space)
+		buf = append(buf, '\'')
+	}
+	for _, a := range e.impl.attrs {
+		buf = appendAttr(buf, a)
+	}
+	if e.impl.first < 0 {
+		return append(buf, "/>"...)
+	}
+	buf = append(buf, '>')
+	for i := e.impl.first; i >= 0; {
+		c := e.node(i)
+		if c.impl.kind == kindText {
+			buf = escapeText(buf, c.impl.name)
+		} else {
+			buf = c.append(buf, e.impl.space)
+		}
+		i = c.impl.next
+	}
+	buf = append(buf, "</"...)
+	buf = append(buf, e.impl.name...)
+	return append(buf, '>')
+}
+
+func appendAttr(buf []byte, a Attr) []byte {
+	buf = append(buf, ' ')
+	buf = append(buf, a.Name...)
+	buf = append(buf, "='"...)
+	buf = escapeAttr(buf, a.Value)
+	return append(buf, '\'')
+}
+
+// escapeText escapes what character data cannot hold literally. '>' is
+// escaped so that "]]>" never appears; CR is escaped so that it survives
+// the reader's line-end normalization.
+func escapeText(buf []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		buf = append(buf, s[last:i]...)
+		buf = append(buf, esc...)
+		last = i + 1
+	}
+	return append(buf, s[last:]...)
+}
+
+// escapeAttr escapes for a value in either kind of quotes; whitespace other
+// than space is escaped so that attribute-value normalization keeps it.
+func escapeAttr(buf []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&quot;"
+		case '\'':
+			esc = "&apos;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		case '\t':
+			esc = "&#x9;"
+		default:
+			continue
+		}
+		buf = append(buf, s[last:i]...)
+		buf = append(buf, esc...)
+		last = i + 1
+	}
+	return append(buf, s[last:]...)
+}
+
+// builderImpl collects nodes in document order; Element links them into a
+// tree of their own.
+type builderImpl struct {
+	nodes []Element
+	stack []int32
+}
+
+func newBuilder(name, ns string) *Builder {
+	b := &Builder{}
+	b.impl.nodes = make([]Element, 0, 4)
+	b.impl.add(Element{impl: elementImpl{name: name, space: ns}})
+	return b
+}
+
+func (b *builderImpl) add(n Element) int32 {
+	idx := int32(len(b.nodes))
+	n.impl.first, n.impl.last, n.impl.next = -1, -1, -1
+	b.nodes = append(b.nodes, n)
+	if len(b.stack) > 0 {
+		parent := &b.nodes[b.stack[len(b.stack)-1]].impl
+		if parent.last >= 0 {
+			b.nodes[parent.last].impl.next = idx
+		} else {
+			parent.first = idx
+		}
+		parent.last = idx
+	}
+	if n.impl.kind == kindElement {
+		b.stack = append(b.stack, idx)
+	}
+	return idx
+}
+
+func (b *Builder) start(name, ns string) {
+	x := &b.impl
+	if len(x.stack) == 0 {
+		panic("xml: Builder.Start after the root element was closed")
+	}
+	if ns == "" {
+		ns = x.nodes[x.stack[len(x.stack)-1]].impl.space
+	}
+	x.add(Element{impl: elementImpl{name: name, space: ns}})
+}
+
+func (b *Builder) attr(name, value string) {
+	x := &b.impl
+	if len(x.stack) == 0 {
+		panic("xml: Builder.Attr after the root element was closed")
+	}
+	n := &x.nodes[x.stack[len(x.stack)-1]].impl
+	for i := range n.attrs {
+		if n.attrs[i].Name == name {
+			n.attrs[i].Value = value
+			return
+		}
+	}
+	n.attrs = append(n.attrs, Attr{name, value})
+}
+
+func (b *Builder) textData(s string) {
+	x := &b.impl
+	if len(x.stack) == 0 {
+		panic("xml: Builder.Text after the root element was closed")
+	}
+	if s == "" {
+		return
+	}
+	parent := &x.nodes[x.stack[len(x.stack)-1]].impl
+	if parent.last >= 0 && x.nodes[parent.last].impl.kind == kindText {
+		x.nodes[parent.last].impl.name += s
+		return
+	}
+	x.add(Element{impl: elementImpl{kind: kindText, name: s}})
+}
+
+func (b *Builder) appendChild(c *Element) {
+	x := &b.impl
+	if c == nil {
+		return
+	}
+	if len(x.stack) == 0 {
+		panic("xml: Builder.Append after the root element was closed")
+	}
+	x.copyIn(c)
+}
+
+// copyIn copies c's subtree in as a child of the open element.
+func (b *builderImpl) copyIn(c *Element) {
+	n := c.impl
+	n.t = nil
+	b.add(Element{impl: n})
+	if n.kind != kindElement {
+		return
+	}
+	for i := c.impl.first; i >= 0; {
+		cc := c.node(i)
+		b.copyIn(cc)
+		i = cc.impl.next
+	}
+	b.stack = b.stack[:len(b.stack)-1]
+}
+
+func (b *Builder) end() {
+	x := &b.impl
+	if len(x.stack) > 0 {
+		x.stack = x.stack[:len(x.stack)-1]
+	}
+}
+
+func (b *Builder) build() *Element {
+	x := &b.impl
+	t := &tree{nodes: x.nodes}
+	for i := range t.nodes {
+		t.nodes[i].impl.t = t
+	}
+	// The builder is finished: further calls must not modify the result.
+	x.nodes = nil
+	x.stack = nil
+	return &t.nodes[0]
+}
