@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/secure/precis"
@@ -236,6 +237,9 @@ func localFast(s string) (out string, ok bool) {
 
 // localSlow applies the UsernameCaseMapped profile and the RFC 7622 extras.
 func localSlow(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("jid: invalid UTF-8 in localpart: %w", ErrMalformed)
+	}
 	out, err := precis.UsernameCaseMapped.String(s)
 	if err != nil {
 		return "", fmt.Errorf("jid: invalid localpart (%v): %w", err, ErrMalformed)
@@ -278,6 +282,9 @@ func resourceFast(s string) (out string, ok bool) {
 }
 
 func resourceSlow(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("jid: invalid UTF-8 in resourcepart: %w", ErrMalformed)
+	}
 	out, err := precis.OpaqueString.String(s)
 	if err != nil {
 		return "", fmt.Errorf("jid: invalid resourcepart (%v): %w", err, ErrMalformed)
@@ -360,6 +367,9 @@ func domainFast(s string) (out string, ok bool) {
 // domainSlow converts a (non-IP-literal, trailing-dot-stripped) domain with
 // IDNA to lowercase U-label form and validates it.
 func domainSlow(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("jid: invalid UTF-8 in domainpart: %w", ErrMalformed)
+	}
 	if s == "" {
 		return "", fmt.Errorf("jid: empty domainpart: %w", ErrMalformed)
 	}
