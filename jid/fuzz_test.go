@@ -10,6 +10,8 @@ func FuzzParse(f *testing.F) {
 		"juliet@example.com/foo", "Σ@example.com/foo", "fußball@example.com", "king@example.com/♚",
 		"a.example.com/b@example.net", "juliet@[::1]/r", "192.0.2.1", "xn--mnchen-3ya.de.",
 		`"juliet"@example.com`, "henry♣@example.com", "@example.com", "juliet@example.com/",
+		"ＪＵＬＩＥＴ@ｅｘａｍｐｌｅ．ｃｏｍ．/ｘ", "ا@مثال.شبكة/ب", "e\u0301@example.com/e\u0301",
+		"a@ß.de/\u2000x", "a@①.com", "ǅ@ǆ.com/ǅ", "a@a\u200db.com", "İ@İ.com/İ", "a@a.b。/c",
 	} {
 		f.Add(s)
 	}

@@ -463,14 +463,16 @@ func normDomain(s string) (string, error) {
 	return domainSlow(s)
 }
 
+// toLowerASCII lowercases an ASCII string with a single allocation.
 func toLowerASCII(s string) string {
-	b := make([]byte, len(s))
+	var b strings.Builder
+	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		b[i] = c
+		b.WriteByte(c)
 	}
-	return string(b)
+	return b.String()
 }

@@ -115,9 +115,9 @@ func TestParseInvalid(t *testing.T) {
 		"@/",
 		"a@/b",
 		"example.com/",
-		"juliet@example.com@",   // '@' in domain
-		"a@b@example.com",       // '@' in domain
-		"a&b@example.com",       // RFC 7622 §3.3.1 forbidden characters
+		"juliet@example.com@", // '@' in domain
+		"a@b@example.com",     // '@' in domain
+		"a&b@example.com",     // RFC 7622 §3.3.1 forbidden characters
 		"a'b@example.com",
 		"a:b@example.com",
 		"a<b@example.com",
