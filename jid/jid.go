@@ -77,8 +77,7 @@ func Parse(s string) (JID, error) {
 		}
 	}
 	// Keep the input itself when it is already canonical: every part came
-	// back unchanged (same length implies same bytes for our normalizers
-	// only if equal, so compare).
+	// back unchanged (no trailing dot stripped, nothing mapped).
 	if nl == local && nd == dom && nr == res {
 		return JID{s: s, localLen: int32(len(nl)), domEnd: int32(len(s) - len(res) - b2i(hasRes))}, nil
 	}
