@@ -115,6 +115,12 @@ const (
 	CondTemporaryAuthFailure = "temporary-auth-failure"
 )
 
+// ErrCredentials is wrapped by the failures that tested a password and
+// found it wrong (or the account missing): the ones brute-force protection
+// counts. Protocol failures (unsupported channel binding, downgrade,
+// malformed messages) do not wrap it.
+var ErrCredentials = errors.New("auth: wrong credentials")
+
 func fail(cond, text string, err error) *Failure {
 	return &Failure{Condition: cond, Text: text, Err: err}
 }

@@ -46,7 +46,7 @@ func (n *Negotiation) stepPlain(ctx context.Context, in []byte) ([]byte, bool, *
 			return nil, false, fail(CondTemporaryAuthFailure, "", fmt.Errorf("plain: %w", err))
 		}
 		if !ok {
-			return nil, false, fail(CondNotAuthorized, "", errors.New("plain: wrong password"))
+			return nil, false, fail(CondNotAuthorized, "", fmt.Errorf("plain: wrong password: %w", ErrCredentials))
 		}
 		n.username, n.authzid = user, authzid
 		return nil, true, nil
@@ -55,7 +55,7 @@ func (n *Negotiation) stepPlain(ctx context.Context, in []byte) ([]byte, bool, *
 	// timing does not tell them apart, then fail like a wrong password.
 	fake := n.s.fakeCredential(plainOrder[0], user)
 	checkPassword(plainOrder[0], fake, pw)
-	return nil, false, fail(CondNotAuthorized, "", errors.New("plain: unknown user"))
+	return nil, false, fail(CondNotAuthorized, "", fmt.Errorf("plain: unknown user: %w", ErrCredentials))
 }
 
 func checkPassword(a *hashAlg, c Credential, password string) (bool, error) {

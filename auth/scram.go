@@ -151,10 +151,10 @@ func (n *Negotiation) scramFinal(in []byte) ([]byte, *Failure) {
 	ok := subtle.ConstantTimeCompare(a.sum(clientKey), st.cred.StoredKey) == 1
 	if !st.found {
 		// Same condition and text as a wrong password: no enumeration.
-		return nil, fail(CondNotAuthorized, "", errors.New("scram: unknown user"))
+		return nil, fail(CondNotAuthorized, "", fmt.Errorf("scram: unknown user: %w", ErrCredentials))
 	}
 	if !ok {
-		return nil, fail(CondNotAuthorized, "", errors.New("scram: invalid proof"))
+		return nil, fail(CondNotAuthorized, "", fmt.Errorf("scram: invalid proof: %w", ErrCredentials))
 	}
 	n.username, n.authzid = st.username, st.authzid
 	sig := a.hmac(st.cred.ServerKey, authMsg)

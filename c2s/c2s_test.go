@@ -151,6 +151,13 @@ func TestAuthFailures(t *testing.T) {
 			}
 		}
 	})
+	t.Run("downgrade to non-PLUS detected", func(t *testing.T) {
+		// The server offers -PLUS, so a client saying 'y' (it believes the
+		// server cannot bind) has seen a stripped mechanism list: RFC 5802 §6.
+		if r := login().AuthSCRAM("SCRAM-SHA-256", "alice", "right", "y", nil); r.OK {
+			t.Fatal("'y' flag accepted while SCRAM-SHA-256-PLUS is offered")
+		}
+	})
 	t.Run("unknown mechanism", func(t *testing.T) {
 		c := login()
 		c.Send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-NOPE'/>")
@@ -298,7 +305,7 @@ func TestStanzaRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a.Send(tc.send)
+			a.Send("%s", tc.send)
 			if got := stanzaError(t, a.Next()); got != tc.want {
 				t.Fatalf("got %s, want %s", got, tc.want)
 			}
@@ -347,7 +354,7 @@ func TestResourceConflict(t *testing.T) {
 func streamErr(t *testing.T, addr, data string) string {
 	t.Helper()
 	c := testutil.NewClient(t, testutil.Dial(t, addr))
-	c.Send(data)
+	c.Send("%s", data)
 	if _, err := c.ReadHeader(); err != nil {
 		t.Fatalf("no stream header before the error: %v", err)
 	}
@@ -369,8 +376,8 @@ max_stanza_bytes = 4096
 		{"host-unknown", strings.Replace(hdr, "to='localhost'", "to='unknown.example'", 1), "host-unknown"},
 		{"invalid-namespace stream", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong' to='localhost' version='1.0'>", "invalid-namespace"},
 		{"invalid-namespace content", strings.Replace(hdr, "jabber:client", "jabber:wrong", 1), "invalid-namespace"},
-		{"unsupported-version", strings.Replace(hdr, "version='1.0'", "version='2.0'", 1), "unsupported-version"},
-		{"no version", strings.Replace(hdr, " version='1.0'", "", 1), "unsupported-version"},
+		{"unsupported-version", strings.Replace(hdr, "to='localhost' version='1.0'", "to='localhost' version='2.0'", 1), "unsupported-version"},
+		{"no version", strings.Replace(hdr, " to='localhost' version='1.0'", " to='localhost'", 1), "unsupported-version"},
 		{"not-well-formed", hdr + "<message><body></message>", "not-well-formed"},
 		{"restricted dtd", "<?xml version='1.0'?><!DOCTYPE foo [<!ENTITY x 'y'>]>" + hdr[len("<?xml version='1.0'?>"):], "restricted-xml"},
 		{"restricted comment", hdr + "<!-- hi -->", "restricted-xml"},
@@ -395,7 +402,7 @@ max_stanza_bytes = 4096
 	})
 	t.Run("deep nesting", func(t *testing.T) {
 		c := testutil.Login(t, s, "alice", "a", "deep")
-		c.Send("<message>" + strings.Repeat("<a>", 200))
+		c.Send("%s", "<message>"+strings.Repeat("<a>", 200))
 		if got := c.ExpectStreamError(); got != "policy-violation" {
 			t.Fatalf("got %s", got)
 		}
@@ -406,7 +413,7 @@ max_stanza_bytes = 4096
 		for i := range 200 {
 			b.WriteString(" a" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "='1'")
 		}
-		c.Send("<message" + b.String() + "/>")
+		c.Send("%s", "<message"+b.String()+"/>")
 		if got := c.ExpectStreamError(); got != "policy-violation" {
 			t.Fatalf("got %s", got)
 		}
@@ -423,6 +430,7 @@ func TestTimeoutsAndFloods(t *testing.T) {
 auth_timeout = "500ms"
 handshake_timeout = "500ms"
 max_connections_per_ip = 20
+max_stanza_bytes = 16384
 outbound_queue_bytes = 65536
 `)
 	s.AddUser(t, "alice", "a")

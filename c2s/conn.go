@@ -31,9 +31,14 @@ const (
 	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
 	nsSASLCB  = "urn:xmpp:sasl-cb:0"
 
-	// maxSASLAttempts bounds failed attempts on one stream; RFC 6120 §6.4.5
-	// asks for at least two retries to be allowed.
+	// maxSASLAttempts bounds failed password checks on one stream (RFC
+	// 6120 §6.4.5: at least 2 and at most 5 retries). Failures that test
+	// no password - a channel binding type the client cannot use, a
+	// detected downgrade - count against the larger maxSASLFailures, so a
+	// client walking down its mechanism list (slixmpp tries each -PLUS
+	// with tls-unique first) still reaches one that works.
 	maxSASLAttempts = 5
+	maxSASLFailures = 12
 	// maxQueueRetain: a write buffer larger than this is dropped after use
 	// rather than kept for an idle session.
 	maxQueueRetain = 16 << 10
@@ -59,7 +64,8 @@ type conn struct {
 	username   string
 	jid        jid.JID
 	bound      bool
-	attempts   int
+	attempts   int // failed password checks
+	failures   int // all SASL failures
 	authTimer  *time.Timer
 
 	// Output. Before binding only the reader goroutine writes, synchronously.
@@ -482,20 +488,35 @@ func (c *conn) saslNext(challenge []byte) ([]byte, error) {
 func (c *conn) saslError(err error) error {
 	var f *auth.Failure
 	if errors.As(err, &f) {
+		if errors.Is(f.Err, auth.ErrCredentials) {
+			c.log.Info("authentication failed", "ip", c.ip, "err", f.Err)
+			return c.credentialFailure(f.Condition, f.Text)
+		}
+		c.log.Debug("SASL failure", "ip", c.ip, "condition", f.Condition, "err", f.Err)
 		return c.saslFailure(f.Condition, f.Text)
 	}
 	c.log.Error("SASL failed", "err", err)
 	return c.saslFailure("temporary-auth-failure", "")
 }
 
-// saslFailure answers <failure/>. Authentication failures are delayed per
-// address (brute force); too many on one stream end it (§6.4.5).
-func (c *conn) saslFailure(cond, text string) error {
-	if cond == "not-authorized" || cond == "credentials-expired" || cond == "account-disabled" {
-		if d := c.srv.cfg.Limiter.Failed(c.ip); d > 0 {
-			time.Sleep(d)
-		}
+// credentialFailure answers a wrong password or unknown account: delayed
+// per address against brute force, and too many on one stream end it.
+func (c *conn) credentialFailure(cond, text string) error {
+	if d := c.srv.cfg.Limiter.Failed(c.ip); d > 0 {
+		time.Sleep(d)
 	}
+	c.attempts++
+	if err := c.saslFailure(cond, text); err != nil {
+		return err
+	}
+	if c.attempts >= maxSASLAttempts {
+		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "too many failed authentication attempts"}
+	}
+	return nil
+}
+
+// saslFailure answers <failure/> (RFC 6120 §6.5).
+func (c *conn) saslFailure(cond, text string) error {
 	b := []byte("<failure xmlns='" + nsSASL + "'><" + cond + "/>")
 	if text != "" {
 		b = append(b, "<text xml:lang='en'>"...)
@@ -506,8 +527,8 @@ func (c *conn) saslFailure(cond, text string) error {
 	if err := c.write(b); err != nil {
 		return err
 	}
-	c.attempts++
-	if c.attempts >= maxSASLAttempts {
+	c.failures++
+	if c.failures >= maxSASLFailures {
 		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "too many failed authentication attempts"}
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xmppd/xmppd/auth"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/stanza"

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )

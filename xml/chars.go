@@ -141,3 +141,14 @@ func advance(b []byte, i int, mask uint8, stop1, stop2 byte) int {
 		i = j
 	}
 }
+
+// nameEnd marks the bytes that end a tag's name.
+var nameEnd = func() (t [256]uint8) {
+	for _, c := range " \t\r\n/>\"'<=" {
+		t[c] = 1
+	}
+	for c := 0; c < 0x20; c++ {
+		t[c] = 1
+	}
+	return t
+}()

@@ -22,6 +22,7 @@ const (
 const (
 	stText      = iota // character data (depth > 0) or between stanzas (depth 0)
 	stLT               // after '<'
+	stStartName        // in the name of a start tag
 	stStartTag         // in a start tag, outside attribute values
 	stSlash            // after '/' in a start tag: '>' must follow
 	stAttrValue        // in a quoted attribute value
@@ -48,6 +49,10 @@ type decoderImpl struct {
 	match    int // progress through "[CDATA[" or count of ']' in CDATA
 	nonASCII bool
 	err      error
+	// names of the open elements, as offsets from start, so that a wrong
+	// end tag is refused when it arrives rather than at the end
+	names  [][2]int32
+	endOff int // offset from start of the name in the end tag being read
 
 	header   *Header
 	endTag   string    // "</" + the stream element's qualified name
@@ -405,6 +410,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 					x.state = stStreamEnd
 				} else {
 					x.state = stEndTag
+					x.endOff = i + 1 - x.start
 				}
 			case c == '!':
 				if x.depth == 0 {
@@ -419,12 +425,28 @@ func (x *decoderImpl) scanElement() (int, error) {
 				if x.depth > x.lim.MaxDepth {
 					return 0, fmt.Errorf("%w: nesting deeper than %d", ErrTooLarge, x.lim.MaxDepth)
 				}
-				x.state = stStartTag
-				continue // the byte is part of the name: let stStartTag see it
+				x.state = stStartName
+				x.endOff = i - x.start
+				continue // the byte is part of the name
 			default:
 				return 0, fmt.Errorf("%w: '<' not followed by a name", ErrNotWellFormed)
 			}
 			i++
+		case stStartName:
+			for i < len(b) && nameEnd[b[i]] == 0 {
+				if b[i] >= 0x80 {
+					x.nonASCII = true
+				}
+				i++
+			}
+			if i == len(b) {
+				break
+			}
+			if x.depth == 1 {
+				x.names = x.names[:0]
+			}
+			x.names = append(x.names, [2]int32{int32(x.endOff), int32(i - x.start)})
+			x.state = stStartTag
 		case stStartTag:
 			for i < len(b) && byteClass[b[i]]&(cBad|cHigh|cLT|cGT|cQuote|cSlash) == 0 {
 				i++
@@ -455,6 +477,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 			i++
 			x.state = stText
 			x.depth--
+			x.names = x.names[:len(x.names)-1]
 			if x.depth == 0 {
 				return x.finish(i)
 			}
@@ -484,6 +507,12 @@ func (x *decoderImpl) scanElement() (int, error) {
 			}
 			switch c := b[i]; {
 			case c == '>':
+				top := x.names[len(x.names)-1]
+				x.names = x.names[:len(x.names)-1]
+				name := bytes.TrimRight(b[x.start+x.endOff:i], " \t\r\n")
+				if !bytes.Equal(name, b[x.start+int(top[0]):x.start+int(top[1])]) {
+					return 0, fmt.Errorf("%w: end tag </%s> does not match <%s>", ErrNotWellFormed, name, b[x.start+int(top[0]):x.start+int(top[1])])
+				}
 				i++
 				x.state = stText
 				x.depth--

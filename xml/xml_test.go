@@ -105,6 +105,7 @@ func TestStanzas(t *testing.T) {
 		{"bad charref", `<message><body>&#0;</body></message>`, nil, ErrNotWellFormed},
 		{"lone amp", `<message><body>a & b</body></message>`, nil, ErrNotWellFormed},
 		{"mismatched", `<message><body></message></body>`, nil, ErrNotWellFormed},
+		{"mismatch reported early", `<message><body></message>`, nil, ErrNotWellFormed},
 		{"lt in attr", `<message id='<'/>`, nil, ErrNotWellFormed},
 		{"dup attr", `<message id='1' id='2'/>`, nil, ErrNotWellFormed},
 		{"no value", `<message id/>`, nil, ErrNotWellFormed},

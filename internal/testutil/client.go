@@ -192,8 +192,8 @@ func (c *Client) AuthSCRAM(mech, user, pass, cbType string, cb []byte) SASLResul
 			b.Data = cb
 		}
 		conv = cl.NewConversationWithChannelBinding(b)
-	} else if c.TLS != nil {
-		// Without -PLUS but able to bind: the 'y' flag (RFC 5802 §6).
+	} else if cbType == "y" {
+		// The 'y' flag (RFC 5802 §6): "I could bind but think you cannot".
 		conv = cl.NewConversationAdvertisingChannelBinding()
 	} else {
 		conv = cl.NewConversation()

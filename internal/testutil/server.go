@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ type Server struct {
 	StartTLS  string // address of the STARTTLS listener
 	DirectTLS string // address of the direct TLS listener
 	done      chan error
+	stopOnce  sync.Once
 }
 
 // BaseConfig is the inline configuration every test server starts from;
@@ -91,16 +93,18 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 	return s
 }
 
-// Stop shuts the server down (idempotent).
+// Stop shuts the server down (idempotent: the first call waits for it).
 func (s *Server) Stop(t testing.TB) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s.Shutdown(ctx)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("xmppd did not stop")
-	}
+	s.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("xmppd did not stop")
+		}
+	})
 }
 
 // AddUser creates local@domain (domain "localhost" if jid has no '@').
