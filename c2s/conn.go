@@ -197,7 +197,9 @@ func (c *conn) readError(err error) error {
 // openStream reads the client's header and answers with ours and the
 // features for the current state (RFC 6120 §4.2, §4.3).
 func (c *conn) openStream() error {
+	c.wmu.Lock()
 	c.headerSent = false
+	c.wmu.Unlock()
 	h, err := c.dec.ReadHeader()
 	if err != nil {
 		return c.readError(err)
@@ -269,8 +271,29 @@ func (c *conn) sendHeader(h *xml.Header) error {
 		}
 	}
 	b = append(b, " version='1.0' xml:lang='en'>"...)
+	return c.writeHeader(b)
+}
+
+// writeHeader writes our stream header unless CloseStream got there first
+// (it then wrote a header of its own before the error).
+func (c *conn) writeHeader(b []byte) error {
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return io.ErrClosedPipe
+	}
 	c.headerSent = true
-	return c.write(b)
+	if c.async {
+		c.wmu.Unlock()
+		if !c.enqueue(b) {
+			return io.ErrClosedPipe
+		}
+		return nil
+	}
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.nc.Write(b)
+	return err
 }
 
 // sendFeatures advertises what may be negotiated now (RFC 6120 §4.3.2).

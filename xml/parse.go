@@ -305,7 +305,7 @@ func (p *parser) parse(s string, base []binding, lim Limits) (*Element, error) {
 			}
 			seg := p.s[p.i : p.i+j]
 			if strings.IndexByte(seg, '\r') >= 0 {
-				seg = normalizeNewlines(seg)
+				seg = normalizeSpace(seg, false)
 			}
 			p.text = append(p.text, seg)
 			p.i += j + 3
@@ -432,33 +432,84 @@ func (p *parser) flushText() {
 	}
 }
 
-// normalizeNewlines applies XML 1.0 §2.11: CR LF and lone CR become LF.
-func normalizeNewlines(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\r' {
-			if i+1 < len(s) && s[i+1] == '\n' {
-				continue
-			}
-			c = '\n'
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
 // unescape resolves the predefined entities and character references in
 // s (XML 1.0 §4.6, §4.1) and normalizes line ends; in attribute values,
 // literal whitespace becomes a space (§3.3.3). Any other entity is
 // restricted XML (RFC 6120 §11.1).
 func unescape(s string, attr bool) (string, error) {
-	// IndexByte is vectorized: four scans beat one byte loop.
-	if strings.IndexByte(s, '&') < 0 && strings.IndexByte(s, '\r') < 0 &&
-		(!attr || strings.IndexByte(s, '\n') < 0 && strings.IndexByte(s, '\t') < 0) {
+	// IndexByte is vectorized: a few scans beat one byte loop.
+	ws := strings.IndexByte(s, '\r') >= 0 ||
+		attr && (strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\t') >= 0)
+	amp := strings.IndexByte(s, '&')
+	if amp < 0 && !ws {
 		return s, nil
 	}
+	if ws {
+		// Literal whitespace is normalized before references are
+		// resolved, so that &#10; stays a line feed.
+		s = normalizeSpace(s, attr)
+		amp = strings.IndexByte(s, '&')
+		if amp < 0 {
+			return s, nil
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for amp >= 0 {
+		b.WriteString(s[:amp])
+		s = s[amp:]
+		j := strings.IndexByte(s, ';')
+		if j < 0 {
+			return "", fmt.Errorf("%w: '&' without ';'", ErrNotWellFormed)
+		}
+		if err := writeEntity(&b, s[1:j]); err != nil {
+			return "", err
+		}
+		s = s[j+1:]
+		amp = strings.IndexByte(s, '&')
+	}
+	b.WriteString(s)
+	return b.String(), nil
+}
+
+func writeEntity(b *strings.Builder, ent string) error {
+	switch ent {
+	case "lt":
+		b.WriteByte('<')
+	case "gt":
+		b.WriteByte('>')
+	case "amp":
+		b.WriteByte('&')
+	case "quot":
+		b.WriteByte('"')
+	case "apos":
+		b.WriteByte('\'')
+	default:
+		if len(ent) > 1 && ent[0] == '#' {
+			var n uint64
+			var err error
+			if ent[1] == 'x' {
+				n, err = parseDigits(ent[2:], 16)
+			} else {
+				n, err = parseDigits(ent[1:], 10)
+			}
+			if err != nil || n > utf8.MaxRune || !isChar(rune(n)) {
+				return fmt.Errorf("%w: bad character reference &%s;", ErrNotWellFormed, ent)
+			}
+			b.WriteRune(rune(n))
+			return nil
+		}
+		if _, _, ok := splitQName(ent); ent == "" || !ok || !isNameStartRune([]rune(ent)[0]) {
+			return fmt.Errorf("%w: bad entity reference", ErrNotWellFormed)
+		}
+		return fmt.Errorf("%w: entity &%s;", ErrRestricted, ent)
+	}
+	return nil
+}
+
+// normalizeSpace applies XML 1.0 §2.11 (CR LF and lone CR become LF) and,
+// for attribute values, §3.3.3 (each whitespace character becomes a space).
+func normalizeSpace(s string, attr bool) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
@@ -468,60 +519,14 @@ func unescape(s string, attr bool) (string, error) {
 			if i+1 < len(s) && s[i+1] == '\n' {
 				i++
 			}
-			if attr {
-				b.WriteByte(' ')
-			} else {
-				b.WriteByte('\n')
-			}
-		case '\n', '\t':
-			if attr {
-				b.WriteByte(' ')
-			} else {
-				b.WriteByte(c)
-			}
-		case '&':
-			j := strings.IndexByte(s[i:], ';')
-			if j < 0 {
-				return "", fmt.Errorf("%w: '&' without ';'", ErrNotWellFormed)
-			}
-			ent := s[i+1 : i+j]
-			i += j
-			switch ent {
-			case "lt":
-				b.WriteByte('<')
-			case "gt":
-				b.WriteByte('>')
-			case "amp":
-				b.WriteByte('&')
-			case "quot":
-				b.WriteByte('"')
-			case "apos":
-				b.WriteByte('\'')
-			default:
-				if len(ent) > 1 && ent[0] == '#' {
-					var n uint64
-					var err error
-					if ent[1] == 'x' {
-						n, err = parseDigits(ent[2:], 16)
-					} else {
-						n, err = parseDigits(ent[1:], 10)
-					}
-					if err != nil || n > utf8.MaxRune || !isChar(rune(n)) {
-						return "", fmt.Errorf("%w: bad character reference &%s;", ErrNotWellFormed, ent)
-					}
-					b.WriteRune(rune(n))
-					continue
-				}
-				if _, _, ok := splitQName(ent); ent == "" || !ok || !isNameStartRune([]rune(ent)[0]) {
-					return "", fmt.Errorf("%w: bad entity reference", ErrNotWellFormed)
-				}
-				return "", fmt.Errorf("%w: entity &%s;", ErrRestricted, ent)
-			}
-		default:
-			b.WriteByte(c)
+			c = '\n'
 		}
+		if attr && (c == '\n' || c == '\t') {
+			c = ' '
+		}
+		b.WriteByte(c)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 func parseDigits(s string, base int) (uint64, error) {
