@@ -582,6 +582,7 @@ func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
 	c.username = bare.Local()
 	c.jid = bare
 	c.log = c.log.With("jid", bare.String())
+	c.log.Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion())
 	c.dec.Reset(c.nc)
 	return c.openStream()
 }
@@ -912,4 +913,11 @@ func (s credStore) Credential(ctx context.Context, username, hash string) (auth.
 		return auth.Credential{}, false, fmt.Errorf("credential of %s@%s: %w", username, s.domain, err)
 	}
 	return auth.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true, nil
+}
+
+func (c *conn) tlsVersion() string {
+	if c.tls == nil {
+		return "none"
+	}
+	return tls.VersionName(c.tls.Version)
 }
