@@ -53,6 +53,9 @@ type decoderImpl struct {
 	// end tag is refused when it arrives rather than at the end
 	names  [][2]int32
 	endOff int // offset from start of the name in the end tag being read
+	// counts for sizing the parser's arrays exactly (upper bounds)
+	nElems, nTexts, nValues int
+	textRun                 bool
 
 	header   *Header
 	endTag   string    // "</" + the stream element's qualified name
@@ -352,7 +355,7 @@ func (d *Decoder) next() (*Element, error) {
 		x.inElem = false
 		x.nonASCII = false
 		x.release()
-		el, err := x.p.parse(raw, x.base, x.lim)
+		el, err := x.p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues)
 		if err != nil {
 			x.err = err
 			return nil, err
@@ -385,17 +388,24 @@ func (x *decoderImpl) scanElement() (int, error) {
 				}
 				x.start = i
 				x.inElem = true
+				x.nElems, x.nTexts, x.nValues, x.textRun = 0, 0, 0, false
 				x.state = stLT
 				i++
 				continue
 			}
-			i = advance(b, i, cBad|cHigh|cLT, '<', '<')
+			j := advance(b, i, cBad|cHigh|cLT, '<', '<')
+			x.textRun = x.textRun || j > i
+			i = j
 			if i == len(b) {
 				break
 			}
 			switch c := b[i]; {
 			case c == '<':
 				x.state = stLT
+				if x.textRun {
+					x.nTexts++
+					x.textRun = false
+				}
 			case c >= 0x80:
 				x.nonASCII = true
 			default:
@@ -426,6 +436,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 					return 0, fmt.Errorf("%w: nesting deeper than %d", ErrTooLarge, x.lim.MaxDepth)
 				}
 				x.state = stStartName
+				x.nElems++
 				x.endOff = i - x.start
 				continue // the byte is part of the name
 			default:
@@ -459,6 +470,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 				x.state = stText
 			case c == '"' || c == '\'':
 				x.state = stAttrValue
+				x.nValues++
 				x.quote = c
 			case c == '/':
 				x.state = stSlash
@@ -543,6 +555,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 			x.match++
 			i++
 			if x.match == len(cdata) {
+				x.nTexts++
 				x.state = stCDATA
 				x.match = 0
 			}

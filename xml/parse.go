@@ -263,10 +263,18 @@ func (p *parser) addAttrs() (ndecl int, err error) {
 }
 
 // parse parses s, one complete element, in the scope of the stream header.
-func (p *parser) parse(s string, base []binding, lim Limits) (*Element, error) {
+//
+// nodes and attrs are upper bounds from the scanner: the result's arrays
+// are allocated once at that size and filled in place, so nothing is
+// copied afterwards.
+func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int) (*Element, error) {
 	p.s, p.i, p.lim = s, 0, lim
-	p.nodes = p.nodes[:0]
-	p.attrs = p.attrs[:0]
+	p.nodes = make([]Element, 0, max(nodes, 1))
+	p.attrs = nil
+	if attrs > 0 {
+		p.attrs = make([]Attr, 0, attrs)
+	}
+	defer func() { p.nodes, p.attrs = nil, nil }()
 	p.scope = append(p.scope[:0], base...)
 	p.stack = p.stack[:0]
 	// Attribute offsets are recorded while p.attrs may still grow; the
@@ -370,14 +378,8 @@ func (p *parser) parse(s string, base []binding, lim Limits) (*Element, error) {
 	}
 
 	// One tree, one node array and one attribute array per element.
-	t := &tree{}
-	t.nodes = make([]Element, len(p.nodes))
-	copy(t.nodes, p.nodes)
-	var attrs []Attr
-	if len(p.attrs) > 0 {
-		attrs = make([]Attr, len(p.attrs))
-		copy(attrs, p.attrs)
-	}
+	t := &tree{nodes: p.nodes}
+	all := p.attrs
 	k := 0
 	for i := range t.nodes {
 		n := &t.nodes[i].impl
@@ -386,11 +388,10 @@ func (p *parser) parse(s string, base []binding, lim Limits) (*Element, error) {
 			sp := spans[k]
 			k++
 			if sp.hi > sp.lo {
-				n.attrs = attrs[sp.lo:sp.hi:sp.hi]
+				n.attrs = all[sp.lo:sp.hi:sp.hi]
 			}
 		}
 	}
-	clear(p.nodes) // drop references into this element's strings
 	clear(p.text)
 	p.text = p.text[:0]
 	return &t.nodes[0], nil
