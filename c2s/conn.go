@@ -206,7 +206,10 @@ func (c *conn) openStream() error {
 	}
 	to := h.Attr("to")
 	if c.domain == "" {
-		c.domain = to
+		// §4.7.1: our header's 'from' is the domain the peer asked for
+		// if we serve it; otherwise we answer as our default domain and
+		// end the stream with host-unknown.
+		c.domain = c.srv.cfg.DefaultDomain
 		if d, ok := c.srv.cfg.Host(to); ok {
 			c.domain = d
 		}
@@ -844,7 +847,19 @@ func (c *conn) CloseStream(condition, text string) {
 	var b []byte
 	if !c.headerSent {
 		// §4.9.1.2: an error before our header needs the header first.
-		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"...)
+		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"...)
+		if c.domain != "" {
+			// §4.7.1: 'from' is our domain; one we do not serve is not
+			// echoed (host-unknown).
+			if d, ok := c.srv.cfg.Host(c.domain); ok {
+				b = append(b, " from='"...)
+				b = xml.EscapeAttr(b, d)
+				b = append(b, '\'')
+			}
+		}
+		b = append(b, " id='"...)
+		b = append(b, randomID(12)...)
+		b = append(b, "' version='1.0'>"...)
 		c.headerSent = true
 	}
 	if condition != "" {

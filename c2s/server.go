@@ -23,6 +23,9 @@ import (
 type Config struct {
 	// Host normalizes a stream 'to' and reports whether we serve it.
 	Host func(to string) (domain string, ok bool)
+	// DefaultDomain names us in a stream header when the peer asked for
+	// a domain we do not serve (or none), before host-unknown.
+	DefaultDomain string
 
 	Limits             xml.Limits
 	AuthTimeout        time.Duration // connect → bound resource

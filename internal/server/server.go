@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	lim := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
 		Host:               s.host,
+		DefaultDomain:      cfg.Hosts[0].Domain,
 		Limits:             xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 		AuthTimeout:        lim.AuthTimeout.Duration,
 		HandshakeTimeout:   lim.HandshakeTimeout.Duration,
