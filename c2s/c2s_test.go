@@ -384,6 +384,7 @@ max_stanza_bytes = 4096
 		{"restricted pi", hdr + "<?foo bar?>", "restricted-xml"},
 		{"restricted entity", hdr + "<message><body>&nbsp;</body></message>", "restricted-xml"},
 		{"policy-violation size", hdr + "<message><body>" + strings.Repeat("x", 8000) + "</body></message>", "policy-violation"},
+		{"bad-namespace-prefix", hdr + "<foo:message xmlns='jabber:client'/>", "bad-namespace-prefix"},
 		{"not-authorized", hdr + "<message to='alice@localhost'><body>x</body></message>", "not-authorized"},
 	}
 	for _, tc := range cases {

@@ -188,6 +188,8 @@ func (c *conn) readError(err error) error {
 		return &stanza.StreamError{Condition: stanza.StreamRestrictedXML, Text: err.Error()}
 	case errors.Is(err, xml.ErrTooLarge):
 		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: err.Error()}
+	case errors.Is(err, xml.ErrBadPrefix):
+		return &stanza.StreamError{Condition: stanza.StreamBadNamespacePrefix, Text: err.Error()}
 	case errors.Is(err, xml.ErrNotWellFormed):
 		return &stanza.StreamError{Condition: stanza.StreamNotWellFormed, Text: err.Error()}
 	}
