@@ -368,9 +368,14 @@ func (d *Decoder) next() (*Element, error) {
 // offset just past a complete top-level element, or -1 if more input is
 // needed. Whitespace between elements is consumed.
 func (x *decoderImpl) scanElement() (int, error) {
-	b := x.buf[:x.wr]
-	i := x.scan
-	defer func() { x.scan = i }()
+	i, end, err := x.scanFrom(x.buf[:x.wr], x.scan)
+	x.scan = i
+	return end, err
+}
+
+// scanFrom is scanElement's loop; it returns where it stopped. (A deferred
+// closure updating x.scan would keep i in memory through the hot loops.)
+func (x *decoderImpl) scanFrom(b []byte, i int) (int, int, error) {
 	for i < len(b) {
 		switch x.state {
 		case stText:
@@ -384,7 +389,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 					continue
 				}
 				if b[i] != '<' {
-					return 0, fmt.Errorf("%w: text outside a stanza", ErrNotWellFormed)
+					return i, 0, fmt.Errorf("%w: text outside a stanza", ErrNotWellFormed)
 				}
 				x.start = i
 				x.inElem = true
@@ -409,7 +414,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 			case c >= 0x80:
 				x.nonASCII = true
 			default:
-				return 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
+				return i, 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
 			}
 			i++
 		case stLT:
@@ -424,23 +429,23 @@ func (x *decoderImpl) scanElement() (int, error) {
 				}
 			case c == '!':
 				if x.depth == 0 {
-					return 0, fmt.Errorf("%w: comment or DTD", ErrRestricted)
+					return i, 0, fmt.Errorf("%w: comment or DTD", ErrRestricted)
 				}
 				x.state = stBang
 				x.match = 0
 			case c == '?':
-				return 0, fmt.Errorf("%w: processing instruction", ErrRestricted)
+				return i, 0, fmt.Errorf("%w: processing instruction", ErrRestricted)
 			case c >= 0x80 || nameASCII[c]&1 != 0:
 				x.depth++
 				if x.depth > x.lim.MaxDepth {
-					return 0, fmt.Errorf("%w: nesting deeper than %d", ErrTooLarge, x.lim.MaxDepth)
+					return i, 0, fmt.Errorf("%w: nesting deeper than %d", ErrTooLarge, x.lim.MaxDepth)
 				}
 				x.state = stStartName
 				x.nElems++
 				x.endOff = i - x.start
 				continue // the byte is part of the name
 			default:
-				return 0, fmt.Errorf("%w: '<' not followed by a name", ErrNotWellFormed)
+				return i, 0, fmt.Errorf("%w: '<' not followed by a name", ErrNotWellFormed)
 			}
 			i++
 		case stStartName:
@@ -477,21 +482,22 @@ func (x *decoderImpl) scanElement() (int, error) {
 			case c >= 0x80:
 				x.nonASCII = true
 			case c == '<':
-				return 0, fmt.Errorf("%w: '<' in a tag", ErrNotWellFormed)
+				return i, 0, fmt.Errorf("%w: '<' in a tag", ErrNotWellFormed)
 			default:
-				return 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
+				return i, 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
 			}
 			i++
 		case stSlash:
 			if b[i] != '>' {
-				return 0, fmt.Errorf("%w: '/' in a tag not followed by '>'", ErrNotWellFormed)
+				return i, 0, fmt.Errorf("%w: '/' in a tag not followed by '>'", ErrNotWellFormed)
 			}
 			i++
 			x.state = stText
 			x.depth--
 			x.names = x.names[:len(x.names)-1]
 			if x.depth == 0 {
-				return x.finish(i)
+				end, err := x.finish(i)
+				return i, end, err
 			}
 		case stAttrValue:
 			i = advance(b, i, cBad|cHigh|cLT|cQuote, '<', x.quote)
@@ -505,9 +511,9 @@ func (x *decoderImpl) scanElement() (int, error) {
 			case c >= 0x80:
 				x.nonASCII = true
 			case c == '<':
-				return 0, fmt.Errorf("%w: '<' in an attribute value", ErrNotWellFormed)
+				return i, 0, fmt.Errorf("%w: '<' in an attribute value", ErrNotWellFormed)
 			default:
-				return 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
+				return i, 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
 			}
 			i++
 		case stEndTag:
@@ -523,34 +529,35 @@ func (x *decoderImpl) scanElement() (int, error) {
 				x.names = x.names[:len(x.names)-1]
 				name := bytes.TrimRight(b[x.start+x.endOff:i], " \t\r\n")
 				if !bytes.Equal(name, b[x.start+int(top[0]):x.start+int(top[1])]) {
-					return 0, fmt.Errorf("%w: end tag </%s> does not match <%s>", ErrNotWellFormed, name, b[x.start+int(top[0]):x.start+int(top[1])])
+					return i, 0, fmt.Errorf("%w: end tag </%s> does not match <%s>", ErrNotWellFormed, name, b[x.start+int(top[0]):x.start+int(top[1])])
 				}
 				i++
 				x.state = stText
 				x.depth--
 				if x.depth == 0 {
-					return x.finish(i)
+					end, err := x.finish(i)
+					return i, end, err
 				}
 				continue
 			case c >= 0x80:
 				x.nonASCII = true
 			case c == '<':
-				return 0, fmt.Errorf("%w: '<' in an end tag", ErrNotWellFormed)
+				return i, 0, fmt.Errorf("%w: '<' in an end tag", ErrNotWellFormed)
 			default:
-				return 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
+				return i, 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
 			}
 			i++
 		case stBang:
 			const cdata = "[CDATA["
 			c := b[i]
 			if x.match == 0 && c == '-' {
-				return 0, fmt.Errorf("%w: comment", ErrRestricted)
+				return i, 0, fmt.Errorf("%w: comment", ErrRestricted)
 			}
 			if x.match == 0 && c == 'D' {
-				return 0, fmt.Errorf("%w: DTD", ErrRestricted)
+				return i, 0, fmt.Errorf("%w: DTD", ErrRestricted)
 			}
 			if c != cdata[x.match] {
-				return 0, fmt.Errorf("%w: '<!' not starting a CDATA section", ErrNotWellFormed)
+				return i, 0, fmt.Errorf("%w: '<!' not starting a CDATA section", ErrNotWellFormed)
 			}
 			x.match++
 			i++
@@ -571,7 +578,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 				x.match = 0
 				switch byteClass[c] {
 				case cBad:
-					return 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
+					return i, 0, fmt.Errorf("%w: control character 0x%02x", ErrNotWellFormed, c)
 				case cHigh:
 					x.nonASCII = true
 				}
@@ -581,7 +588,7 @@ func (x *decoderImpl) scanElement() (int, error) {
 			e := bytes.IndexByte(b[i:], '>')
 			if e < 0 {
 				if len(b)-x.start > 256 {
-					return 0, fmt.Errorf("%w: bad end tag", ErrNotWellFormed)
+					return i, 0, fmt.Errorf("%w: bad end tag", ErrNotWellFormed)
 				}
 				i = len(b)
 				break
@@ -589,16 +596,16 @@ func (x *decoderImpl) scanElement() (int, error) {
 			i += e + 1
 			tag := bytes.TrimRight(b[x.start:i-1], " \t\r\n")
 			if string(tag) != x.endTag {
-				return 0, fmt.Errorf("%w: end tag %q does not close the stream", ErrNotWellFormed, tag)
+				return i, 0, fmt.Errorf("%w: end tag %q does not close the stream", ErrNotWellFormed, tag)
 			}
 			x.rd = i
-			return 0, ErrStreamEnd
+			return i, 0, ErrStreamEnd
 		}
 	}
 	if x.inElem && i-x.start > x.lim.MaxStanzaBytes {
-		return 0, fmt.Errorf("%w: stanza larger than %d bytes", ErrTooLarge, x.lim.MaxStanzaBytes)
+		return i, 0, fmt.Errorf("%w: stanza larger than %d bytes", ErrTooLarge, x.lim.MaxStanzaBytes)
 	}
-	return -1, nil
+	return i, -1, nil
 }
 
 // finish checks the complete element at buf[start:end] for limits and
