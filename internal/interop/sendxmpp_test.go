@@ -1,14 +1,24 @@
 package interop_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,6 +185,39 @@ func TestGoSendxmpp(t *testing.T) {
 		receive(t, body)
 	})
 
+	t.Run("mechanism", func(t *testing.T) {
+		// Direct TLS through a recording relay, to see go-sendxmpp's <auth/>.
+		const body = "hello bob through a relay"
+		relay := startTLSRelay(t, s.DirectTLS)
+		r := runSendxmpp(t, bin, body+"\n", "-t", "-n", "-u", "alice@localhost", "-p", "alice-pw", "-j", relay.addr, "bob@localhost")
+		sent := relay.Sent(t)
+		t.Logf("go-sendxmpp sent:\n%s", sent)
+		m := reAuthMech.FindStringSubmatch(sent)
+		if m == nil {
+			t.Fatalf("no <auth mechanism=.../> among what go-sendxmpp sent")
+		}
+		mech := m[1]
+		t.Logf("SASL mechanism used by go-sendxmpp: %s", mech)
+		if !strings.Contains(r.out, "<mechanism>"+mech+"</mechanism>") {
+			t.Errorf("go-sendxmpp chose %s, which the server did not offer", mech)
+		}
+		if strings.HasSuffix(mech, "-PLUS") {
+			// Channel binding must expose the relay (RFC 5929, RFC 9266).
+			if r.err == nil {
+				t.Fatalf("%s succeeded through a TLS-terminating relay: channel binding not checked", mech)
+			}
+			expectNothing(t, bob, "sync-relay")
+			return
+		}
+		if r.err != nil {
+			t.Fatalf("go-sendxmpp failed: %v", r.err)
+		}
+		if got := saslMechanism(t, r.out); got != mech && !(got == "SCRAM-*" && strings.HasPrefix(mech, "SCRAM-")) {
+			t.Errorf("server's side of the exchange looks like %s, client sent %s", got, mech)
+		}
+		receive(t, body)
+	})
+
 	t.Run("wrong password", func(t *testing.T) {
 		r := runSendxmpp(t, bin, "must not arrive\n", "-n", "-u", "alice@localhost", "-p", "WRONG", "-j", s.StartTLS, "bob@localhost")
 		var ee *exec.ExitError
@@ -206,4 +249,79 @@ func TestGoSendxmpp(t *testing.T) {
 		}
 		expectNothing(t, bob, "sync2")
 	})
+}
+
+// tlsRelay is a TLS-terminating relay in front of xmppd's direct TLS port:
+// it presents its own self-signed certificate to the client, so it can
+// record what the client sends (go-sendxmpp's --debug shows only the
+// server's side). To the server it is a man in the middle: channel
+// binding (SCRAM-*-PLUS) through it must fail.
+type tlsRelay struct {
+	addr string
+	mu   sync.Mutex
+	sent bytes.Buffer // client to server, decrypted
+	done chan struct{}
+}
+
+func startTLSRelay(t *testing.T, upstream string) *tlsRelay {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &tlsRelay{addr: ln.Addr().String(), done: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		defer close(r.done)
+		down, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer down.Close()
+		up, err := tls.Dial("tcp", upstream, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go func() { io.Copy(down, up); down.Close() }()
+		io.Copy(io.MultiWriter(up, r), down)
+	}()
+	return r
+}
+
+func (r *tlsRelay) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent.Write(p)
+}
+
+// Sent waits for the relayed connection to end and returns what the
+// client sent.
+func (r *tlsRelay) Sent(t *testing.T) string {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("relayed connection did not end")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent.String()
 }
