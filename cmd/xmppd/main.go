@@ -99,6 +99,10 @@ func serve(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		// "xmppd -config f user add ..." would otherwise start a server.
+		return fmt.Errorf("serve: unexpected argument %q (flags go after the command: xmppd user add -config FILE JID)", fs.Arg(0))
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
