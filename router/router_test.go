@@ -346,6 +346,7 @@ func TestRouteFullJIDAbsent(t *testing.T) {
 		{name: "normal → bare rules (see TODO)", alice: twoRes, st: stanzaTo("message", "normal", aliceGone), want: []string{"phone"}},
 		{name: "headline → bare rules (see TODO)", alice: twoRes, st: stanzaTo("message", "headline", aliceGone), want: []string{"laptop", "phone"}},
 		{name: "groupchat → service-unavailable", alice: twoRes, st: stanzaTo("message", "groupchat", aliceGone), wantErr: su},
+		{name: "unknown type → as normal (see TODO)", alice: twoRes, st: stanzaTo("message", "bogus", aliceGone), want: []string{"phone"}},
 		{name: "error → ignored", alice: twoRes, st: stanzaTo("message", "error", aliceGone)},
 		// §8.5.3.2.2
 		{name: "presence available → ignored", alice: twoRes, st: stanzaTo("presence", "", aliceGone)},
@@ -371,6 +372,9 @@ func TestRouteBareJID(t *testing.T) {
 		{name: "chat → highest", alice: twoRes, st: stanzaTo("message", "chat", aliceBare), want: []string{"phone"}},
 		{name: "normal → highest", alice: twoRes, st: stanzaTo("message", "normal", aliceBare), want: []string{"phone"}},
 		{name: "no type is normal", alice: twoRes, st: stanzaTo("message", "", aliceBare), want: []string{"phone"}},
+		// RFC 6121 §5.2.2: an unknown type is handled as "normal".
+		{name: "unknown type is normal", alice: tied, st: stanzaTo("message", "bogus", aliceBare), want: []string{"laptop", "phone"}},
+		{name: "offline: unknown type → hook, error", st: stanzaTo("message", "bogus", carolBare), wantMsgHook: true, wantErr: su},
 		{name: "chat, tie → all highest", alice: tied, st: stanzaTo("message", "chat", aliceBare), want: []string{"laptop", "phone"}},
 		{name: "normal, tie → all highest", alice: tied, st: stanzaTo("message", "normal", aliceBare), want: []string{"laptop", "phone"}},
 		{name: "priority 0 beats negative and unavailable", alice: mixed, st: stanzaTo("message", "chat", aliceBare), want: []string{"phone"}},
