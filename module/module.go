@@ -116,11 +116,16 @@ type Stanza struct {
 func (s *Stanza) Kind() string { return s.El.Name() }
 
 // Type is the stanza's type attribute (with RFC 6120 defaults: message
-// "normal", presence "" = available).
+// "normal", presence "" = available). A message with no type or one not
+// defined by RFC 6121 §5.2.2 is "normal", as that section requires.
 func (s *Stanza) Type() string {
 	t := s.El.Attr("type")
-	if t == "" && s.El.Name() == "message" {
-		return "normal"
+	if s.El.Name() == "message" {
+		switch t {
+		case "chat", "error", "groupchat", "headline", "normal":
+		default:
+			return "normal"
+		}
 	}
 	return t
 }

@@ -67,8 +67,10 @@ const (
 	// HookPresenceBroadcast runs for presence without 'to' from a session
 	// (RFC 6121 §4.2, §4.4: broadcast to contacts, probes).
 	HookPresenceBroadcast
-	// HookAccountMessage runs for a message to an existing local account's
-	// bare JID when no resource is available to take it (offline storage).
+	// HookAccountMessage runs for a normal or chat message (RFC 6121
+	// §8.5.2.2.1; headline and error are never stored) to an existing local
+	// account's bare JID when no resource is available to take it (offline
+	// storage).
 	HookAccountMessage
 	// HookAccountPresence runs for presence to a local account's bare JID
 	// (subscription handling, RFC 6121 §3) before default delivery.

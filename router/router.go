@@ -159,8 +159,9 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 	typ := st.Type()
 	switch typ {
 	case "error":
-		// Errors to a bare JID have nobody to answer them; deliver to the
-		// best resource like a normal message would.
+		// §8.5.2.1.1, §8.5.2.2.1: an error message to a bare JID is
+		// silently ignored, whether or not a resource is available.
+		return
 	case "groupchat":
 		r.bounce(ctx, st, stanza.ServiceUnavailable)
 		return
@@ -184,7 +185,9 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 			}
 		}
 	}
-	if delivered {
+	if delivered || typ == "headline" {
+		// §8.5.2.1.1, §8.5.2.2.1: a headline nobody non-negative can take
+		// is silently ignored, never stored offline.
 		return
 	}
 	if r.Registry.RunHook(ctx, module.HookAccountMessage, st) {
