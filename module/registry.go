@@ -299,11 +299,18 @@ func (h *Handle) AddIdentity(id Identity) {
 	})
 }
 
-// AddStreamFeature offers a feature after authentication.
+// AddStreamFeature offers a feature after authentication. Two modules
+// offering the same feature is a programming error, like two handlers for
+// one IQ namespace: it panics.
 func (h *Handle) AddStreamFeature(f StreamFeature) {
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, s := range r.streamFeat {
+		if s.Name == f.Name {
+			panic(fmt.Sprintf("module %s: stream feature %q is already offered", h.Name, f.Name))
+		}
+	}
 	r.streamFeat = append(r.streamFeat, f)
 	r.publish()
 	h.undo = append(h.undo, func() {

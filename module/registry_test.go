@@ -338,18 +338,21 @@ func TestSameStreamFeatureFromTwoModules(t *testing.T) {
 	b := r.NewHandle("b", module.Services{})
 	f := module.StreamFeature{Name: "sm", Element: func() *xml.Element { return nil }}
 	a.AddStreamFeature(f)
-	b.AddStreamFeature(f)
-	// Both are listed (the registry does not deduplicate stream features).
-	if got := streamFeatureNames(r); len(got) != 2 {
-		t.Errorf("StreamFeatures() = %v", got)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a second module offering the same stream feature did not panic")
+			}
+		}()
+		b.AddStreamFeature(f)
+	}()
+	b.Close()
+	if got := streamFeatureNames(r); len(got) != 1 {
+		t.Errorf("closing the refused module changed the features: %v", got)
 	}
 	a.Close()
-	// TODO(bug): AddStreamFeature's undo deletes every feature with the
-	// name, so closing a also removes b's. Identities and disco features
-	// are counted per registration; stream features should be too (or a
-	// duplicate name should be refused at registration).
 	if got := streamFeatureNames(r); len(got) != 0 {
-		t.Errorf("current behaviour changed: StreamFeatures() = %v (update this test)", got)
+		t.Errorf("after Close: %v", got)
 	}
 }
 
