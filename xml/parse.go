@@ -294,7 +294,11 @@ func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int) (
 			if j < 0 {
 				return nil, p.errorf(ErrNotWellFormed, "unexpected end of element")
 			}
-			seg, err := unescape(p.s[p.i:p.i+j], false)
+			raw := p.s[p.i : p.i+j]
+			if strings.IndexByte(raw, ']') >= 0 && strings.Contains(raw, "]]>") {
+				return nil, p.errorf(ErrNotWellFormed, "']]>' in character data") // XML 1.0 §2.4
+			}
+			seg, err := unescape(raw, false)
 			if err != nil {
 				return nil, err
 			}
