@@ -120,7 +120,7 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.dec = xml.NewDecoder(c.nc, c.srv.cfg.Limits)
+	c.dec = xml.NewDecoder(idleReader(c.nc), c.srv.cfg.Limits)
 	if err := c.run(); err != nil {
 		var se *stanza.StreamError
 		if errors.As(err, &se) {
@@ -400,7 +400,7 @@ func (c *conn) startTLS() error {
 		c.nc.Close()
 		return nil
 	}
-	c.dec.Reset(c.nc)
+	c.dec.Reset(idleReader(c.nc))
 	return c.openStream()
 }
 
@@ -588,7 +588,7 @@ func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
 	c.jid = bare
 	c.log = c.log.With("jid", bare.String())
 	c.log.Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion())
-	c.dec.Reset(c.nc)
+	c.dec.Reset(idleReader(c.nc))
 	return c.openStream()
 }
 
@@ -835,7 +835,9 @@ func (c *conn) shut() {
 	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	// A timer rather than a read deadline: the idle reader clears read
+	// deadlines, and closing ends any read for certain.
+	time.AfterFunc(2*time.Second, func() { nc.Close() })
 }
 
 // CloseStream sends an optional stream error and the closing tag, then
