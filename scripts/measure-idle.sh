@@ -11,7 +11,7 @@
 # own resource) and stops xmppd. Environment:
 #   PPROF=1      start xmppd with -pprof 127.0.0.1:16060 and report Go
 #                runtime figures too (heap, stacks, goroutines); the heap
-#                profile is saved as $OUT/heap.pb.gz if OUT is set
+#                and goroutine profiles are saved in $OUT if OUT is set
 #   HOLD=10s     settle time before the second measurement
 #   KEEP=1       keep the temp dir (log, config, database)
 #   PORT=25222   STARTTLS port (direct TLS is PORT+1, pprof PORT+838)
@@ -90,6 +90,11 @@ pprof_url=()
 if [ -n "${PPROF:-}" ]; then
 	pprof_flag=(-pprof "$PPROF_ADDR")
 	pprof_url=(-pprof "http://$PPROF_ADDR")
+	if [ -n "${OUT:-}" ]; then
+		mkdir -p "$OUT"
+		pprof_url+=(-heap-profile "$OUT/heap-$N.pb.gz" -goroutine-profile "$OUT/goroutines-$N.txt")
+		cp "$tmp/xmppd" "$OUT/xmppd" # go tool pprof wants the binary for symbols
+	fi
 fi
 echo "== starting xmppd (ulimit -n $fdlimit)"
 bash -c "ulimit -n $fdlimit; exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml' ${pprof_flag[*]:-}" 2>"$tmp/xmppd.log" &
@@ -112,13 +117,13 @@ echo "== xmppload idle -sessions $N"
 	${pprof_url[*]:-} "$@"
 
 if [ -n "${PPROF:-}" ] && [ -n "${OUT:-}" ]; then
-	echo "== heap profile while the sessions were open: see xmppload output; saving final heap to $OUT"
+	echo "== profiles in $OUT: go tool pprof -sample_index=inuse_space -top $OUT/xmppd $OUT/heap-$N.pb.gz"
 fi
 echo "== stopping xmppd"
 kill -TERM "$pid"
 wait "$pid" || true
 pid=
-if grep -qiE 'level=(ERROR|WARN)' "$tmp/xmppd.log"; then
+if grep -iE 'level=(ERROR|WARN)' "$tmp/xmppd.log" | grep -qv pprof; then
 	echo "== xmppd warnings/errors:"
-	grep -iE 'level=(ERROR|WARN)' "$tmp/xmppd.log" | sort | uniq -c | sort -rn | head -20
+	grep -iE 'level=(ERROR|WARN)' "$tmp/xmppd.log" | grep -v pprof | sed 's/^time=[^ ]* //' | sort | uniq -c | sort -rn | head -20
 fi

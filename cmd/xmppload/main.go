@@ -212,7 +212,18 @@ func goRuntime(base string, gc bool) (map[string]int64, int64) {
 		if !ok {
 			continue
 		}
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		v = strings.TrimSpace(v)
+		if a, b, ok := strings.Cut(v, " / "); ok {
+			// "# Stack = StackInuse / StackSys"
+			if n, err := strconv.ParseInt(a, 10, 64); err == nil {
+				stats[k+"Inuse"] = n
+			}
+			if n, err := strconv.ParseInt(b, 10, 64); err == nil {
+				stats[k+"Sys"] = n
+			}
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			stats[k] = n
 		}
 	}
@@ -226,6 +237,23 @@ func goRuntime(base string, gc bool) (map[string]int64, int64) {
 		}
 	}
 	return stats, g
+}
+
+func fetch(url, file string) error {
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func kib(b int64) string { return fmt.Sprintf("%.0f KiB", float64(b)/1024) }
@@ -388,6 +416,8 @@ func runIdle(args []string) error {
 	n := fs.Int("sessions", 1000, "sessions to open")
 	hold := fs.Duration("hold", 10*time.Second, "settle time after the last login before measuring again")
 	verify := fs.Bool("verify", true, "after -hold, ping every session to count those still alive")
+	heapFile := fs.String("heap-profile", "", "with -pprof: save the server's heap profile (after a forced GC) to this file, for go tool pprof")
+	goroutineFile := fs.String("goroutine-profile", "", "with -pprof: save the server's goroutine profile (debug=1 text) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -412,6 +442,16 @@ func runIdle(args []string) error {
 	var afterGC memSample
 	if c.pprof != "" {
 		afterGC = sample(&c, "after forced GC", true)
+		if *heapFile != "" {
+			if err := fetch(c.pprof+"/debug/pprof/heap", *heapFile); err != nil {
+				fmt.Fprintln(os.Stderr, "heap profile:", err)
+			}
+		}
+		if *goroutineFile != "" {
+			if err := fetch(c.pprof+"/debug/pprof/goroutine?debug=1", *goroutineFile); err != nil {
+				fmt.Fprintln(os.Stderr, "goroutine profile:", err)
+			}
+		}
 	}
 	alive := -1
 	if *verify {
@@ -443,6 +483,13 @@ func runIdle(args []string) error {
 	printDelta("after hold", before, afterHold, ok)
 	if c.pprof != "" {
 		printDelta("after forced GC", before, afterGC, ok)
+	}
+	if c.pprof != "" && afterGC.haveGo {
+		g := afterGC.goStats
+		fmt.Printf("  Go runtime after GC: HeapAlloc %s (live objects), HeapInuse %s, StackInuse %s, MSpanInuse %s, GCSys %s, OtherSys %s\n",
+			mib(g["HeapAlloc"]), mib(g["HeapInuse"]), mib(g["StackInuse"]), mib(g["MSpanInuse"]), mib(g["GCSys"]), mib(g["OtherSys"]))
+		fmt.Printf("  per session after GC (Go): HeapAlloc %s  StackInuse %s\n",
+			perS(g["HeapAlloc"]-before.goStats["HeapAlloc"], ok), perS(g["StackInuse"]-before.goStats["StackInuse"], ok))
 	}
 	fmt.Printf("xmppload itself: VmRSS %s (%s per session), GOMAXPROCS %d\n", mib(self), perS(self, ok), runtime.GOMAXPROCS(0))
 
