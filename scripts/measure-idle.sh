@@ -2,6 +2,7 @@
 # Measures the server's resident memory per idle authenticated TLS session.
 #
 #   bash scripts/measure-idle.sh [SESSIONS] [extra xmppload idle flags...]
+#   SCENARIO=chat bash scripts/measure-idle.sh [PAIRS] [-rate 10 -duration 30s ...]
 #
 # Builds xmppd and xmppload into a temporary directory, writes a config
 # (domain localhost, data in the temp dir, STARTTLS on 127.0.0.1:25222 and
@@ -87,12 +88,13 @@ if [ "$fdlimit" -lt $((N + 256)) ]; then
 fi
 pprof_flag=()
 pprof_url=()
+profiles=()
 if [ -n "${PPROF:-}" ]; then
 	pprof_flag=(-pprof "$PPROF_ADDR")
 	pprof_url=(-pprof "http://$PPROF_ADDR")
 	if [ -n "${OUT:-}" ]; then
 		mkdir -p "$OUT"
-		pprof_url+=(-heap-profile "$OUT/heap-$N.pb.gz" -goroutine-profile "$OUT/goroutines-$N.txt")
+		profiles=(-heap-profile "$OUT/heap-$N.pb.gz" -goroutine-profile "$OUT/goroutines-$N.txt")
 		cp "$tmp/xmppd" "$OUT/xmppd" # go tool pprof wants the binary for symbols
 	fi
 fi
@@ -110,11 +112,18 @@ if ! kill -0 "$pid" 2>/dev/null; then
 	exit 1
 fi
 
-echo "== xmppload idle -sessions $N"
-# xmppload raises its own soft limit to the hard one by itself.
-"$tmp/xmppload" idle -addr "127.0.0.1:$PORT" -domain localhost -users 1 -user-prefix load \
-	-password load-secret -sessions "$N" -concurrency 64 -pid "$pid" -hold "$HOLD" \
-	${pprof_url[*]:-} "$@"
+if [ "${SCENARIO:-idle}" = chat ]; then
+	# N is the number of pairs; extra flags (-rate, -duration...) follow.
+	echo "== xmppload chat -pairs $N"
+	"$tmp/xmppload" chat -addr "127.0.0.1:$PORT" -domain localhost -users 1 -user-prefix load \
+		-password load-secret -pairs "$N" -concurrency 64 -pid "$pid" ${pprof_url[*]:-} "$@"
+else
+	echo "== xmppload idle -sessions $N"
+	# xmppload raises its own soft limit to the hard one by itself.
+	"$tmp/xmppload" idle -addr "127.0.0.1:$PORT" -domain localhost -users 1 -user-prefix load \
+		-password load-secret -sessions "$N" -concurrency 64 -pid "$pid" -hold "$HOLD" \
+		${pprof_url[*]:-} ${profiles[*]:-} "$@"
+fi
 
 if [ -n "${PPROF:-}" ] && [ -n "${OUT:-}" ]; then
 	echo "== profiles in $OUT: go tool pprof -sample_index=inuse_space -top $OUT/xmppd $OUT/heap-$N.pb.gz"
