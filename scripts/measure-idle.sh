@@ -14,6 +14,7 @@
 #                runtime figures too (heap, stacks, goroutines); the heap
 #                and goroutine profiles are saved in $OUT if OUT is set
 #   HOLD=10s     settle time before the second measurement
+#   XMPPD_ENV="GOGC=50 GOMEMLIMIT=200MiB"  environment for xmppd only
 #   KEEP=1       keep the temp dir (log, config, database)
 #   PORT=25222   STARTTLS port (direct TLS is PORT+1, pprof PORT+838)
 set -euo pipefail
@@ -99,7 +100,7 @@ if [ -n "${PPROF:-}" ]; then
 	fi
 fi
 echo "== starting xmppd (ulimit -n $fdlimit)"
-bash -c "ulimit -n $fdlimit; exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml' ${pprof_flag[*]:-}" 2>"$tmp/xmppd.log" &
+bash -c "ulimit -n $fdlimit; exec env ${XMPPD_ENV:-} '$tmp/xmppd' serve -config '$tmp/xmppd.toml' ${pprof_flag[*]:-}" 2>"$tmp/xmppd.log" &
 pid=$!
 for _ in $(seq 100); do
 	if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then break; fi
