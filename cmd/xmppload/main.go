@@ -256,7 +256,6 @@ func fetch(url, file string) error {
 	return f.Close()
 }
 
-func kib(b int64) string { return fmt.Sprintf("%.0f KiB", float64(b)/1024) }
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 func perS(b int64, n int) string {
 	if n == 0 {
