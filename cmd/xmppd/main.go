@@ -1,6 +1,6 @@
 // Command xmppd is the XMPP server and its operator's tool.
 //
-//	xmppd [serve] [-config FILE]       run the server (no file: domain localhost, data in ./data)
+//	xmppd [serve] [-config FILE] [-pprof ADDR]  run the server (no file: domain localhost, data in ./data)
 //	xmppd user add|passwd|del JID     manage accounts (password prompted, or read from stdin)
 //	xmppd user list [DOMAIN]
 //	xmppd version
@@ -37,7 +37,8 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  xmppd [serve] [-config FILE]        run the server
+  xmppd [serve] [-config FILE] [-pprof 127.0.0.1:6060]
+                                      run the server (-pprof: profiling endpoint, opt-in)
   xmppd user add [-config FILE] JID   create an account (password prompted or read from stdin)
   xmppd user passwd [-config FILE] JID
   xmppd user del [-config FILE] JID
@@ -96,6 +97,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML); none: built-in defaults")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) for profiling; off by default, never expose it publicly")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,6 +110,11 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if *pprofAddr != "" {
+		if err := startPprof(*pprofAddr, log); err != nil {
+			return err
+		}
+	}
 	ctx := context.Background()
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {

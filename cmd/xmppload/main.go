@@ -1,0 +1,500 @@
+// Command xmppload is a load generator for xmppd (or any XMPP server).
+//
+//	xmppload idle -addr 127.0.0.1:5222 -domain localhost -sessions 10000 -users 1 \
+//	    -password P -user-prefix load -concurrency 64 [-direct-tls] [-pid PID] [-hold 10s]
+//	xmppload chat -addr 127.0.0.1:5222 -pairs 100 -rate 10 -duration 30s ...
+//
+// idle opens N sessions (TCP, STARTTLS or direct TLS, SASL SCRAM-SHA-256 or
+// PLAIN, bind, initial presence, a ping to confirm), keeps them open without
+// traffic and reports the server's resident memory (VmRSS of -pid) before,
+// after and after -hold, and the difference per session. chat logs in
+// pairs of sessions that send each other messages at -rate per session for
+// -duration and reports throughput and latency percentiles.
+//
+// Accounts are prefix0 ... prefix<users-1>; session i logs in to
+// prefix<i mod users> with resource r<i>. With -users 1 every session uses
+// the same account (one distinct resource each), which needs one account
+// only and is enough to measure per-session cost.
+//
+// Connections come from 127.0.0.2, 127.0.0.3, ... (-src-addrs of them,
+// round robin) when -addr is an IPv4 loopback address, so neither the
+// server's per-IP limits nor the ~28k ephemeral ports per source address
+// get in the way. The tool raises its own RLIMIT_NOFILE to the hard limit;
+// the server needs a large enough limit too (ulimit -n).
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "idle":
+		err = runIdle(os.Args[2:])
+	case "chat":
+		err = runChat(os.Args[2:])
+	case "help", "-h", "--help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "xmppload:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  xmppload idle [flags]   open -sessions idle sessions and measure the server's memory
+  xmppload chat [flags]   -pairs of sessions exchanging messages: rate and latency
+Run "xmppload idle -h" or "xmppload chat -h" for the flags.
+`)
+}
+
+// common holds the flags shared by the scenarios.
+type common struct {
+	addr, domain, password, prefix, mech string
+	users, concurrency, srcN             int
+	directTLS                            bool
+	pid                                  int
+	pprof                                string
+	timeout                              time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:5222", "server address host:port")
+	fs.StringVar(&c.domain, "domain", "localhost", "XMPP domain")
+	fs.StringVar(&c.password, "password", "", "password of the accounts")
+	fs.StringVar(&c.prefix, "user-prefix", "load", "accounts are <prefix>0 ... <prefix><users-1>")
+	fs.IntVar(&c.users, "users", 1, "number of accounts used round robin (1: all sessions on <prefix>0)")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "logins in flight at once")
+	fs.IntVar(&c.srcN, "src-addrs", 16, "loopback source addresses 127.0.0.2... to spread connections over")
+	fs.BoolVar(&c.directTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
+	fs.StringVar(&c.mech, "mech", "SCRAM-SHA-256", "SASL mechanism: SCRAM-SHA-256 or PLAIN")
+	fs.IntVar(&c.pid, "pid", 0, "server process id, for VmRSS from /proc/PID/status (0: not measured)")
+	fs.StringVar(&c.pprof, "pprof", "", "server's net/http/pprof base URL (e.g. http://127.0.0.1:6060) for Go runtime figures (optional)")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "deadline for each login")
+}
+
+func (c *common) loginOptions() (*loginOptions, error) {
+	if c.password == "" {
+		return nil, errors.New("-password is required")
+	}
+	c.mech = strings.ToUpper(c.mech)
+	if c.mech != "SCRAM-SHA-256" && c.mech != "PLAIN" {
+		return nil, fmt.Errorf("-mech: SCRAM-SHA-256 or PLAIN, not %q", c.mech)
+	}
+	if c.concurrency < 1 {
+		c.concurrency = 1
+	}
+	return &loginOptions{addr: c.addr, domain: c.domain, password: c.password, mech: c.mech,
+		directTLS: c.directTLS, timeout: c.timeout, srcAddrs: loopbackSources(c.addr, c.srcN)}, nil
+}
+
+// raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit.
+func raiseNoFile() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+	return rl.Cur
+}
+
+// procStatus returns a field of /proc/PID/status in bytes (VmRSS, RssAnon...).
+func procStatus(pid int, field string) (int64, error) {
+	p := "/proc/self/status"
+	if pid > 0 {
+		p = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != field {
+			continue
+		}
+		fs := strings.Fields(v)
+		if len(fs) == 0 {
+			break
+		}
+		n, err := strconv.ParseInt(fs[0], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		return n * 1024, nil // the kernel reports kB
+	}
+	return 0, fmt.Errorf("%s: no %s", p, field)
+}
+
+// memSample is the server's memory at one moment.
+type memSample struct {
+	label           string
+	rss, anon       int64
+	goStats         map[string]int64 // from the heap profile's runtime.MemStats, if -pprof
+	goroutines      int64
+	haveRSS, haveGo bool
+}
+
+func sample(c *common, label string, gc bool) memSample {
+	m := memSample{label: label}
+	if c.pid > 0 {
+		var err1, err2 error
+		m.rss, err1 = procStatus(c.pid, "VmRSS")
+		m.anon, err2 = procStatus(c.pid, "RssAnon")
+		m.haveRSS = err1 == nil && err2 == nil
+	}
+	if c.pprof != "" {
+		m.goStats, m.goroutines = goRuntime(c.pprof, gc)
+		m.haveGo = m.goStats != nil
+	}
+	return m
+}
+
+var goKeys = []string{"HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "StackInuse", "Sys", "NumGC"}
+
+// goRuntime reads runtime.MemStats from the text heap profile of
+// net/http/pprof; gc asks the server to collect garbage first.
+func goRuntime(base string, gc bool) (map[string]int64, int64) {
+	cl := &http.Client{Timeout: 30 * time.Second}
+	u := strings.TrimSuffix(base, "/") + "/debug/pprof/heap?debug=1"
+	if gc {
+		u += "&gc=1"
+	}
+	resp, err := cl.Get(u)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pprof:", err)
+		return nil, 0
+	}
+	defer resp.Body.Close()
+	stats := map[string]int64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "# ") {
+			continue
+		}
+		k, v, ok := strings.Cut(line[2:], " = ")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if a, b, ok := strings.Cut(v, " / "); ok {
+			// "# Stack = StackInuse / StackSys"
+			if n, err := strconv.ParseInt(a, 10, 64); err == nil {
+				stats[k+"Inuse"] = n
+			}
+			if n, err := strconv.ParseInt(b, 10, 64); err == nil {
+				stats[k+"Sys"] = n
+			}
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			stats[k] = n
+		}
+	}
+	var g int64
+	if r2, err := cl.Get(strings.TrimSuffix(base, "/") + "/debug/pprof/goroutine?debug=1"); err == nil {
+		line, _ := bufio.NewReader(r2.Body).ReadString('\n')
+		io.Copy(io.Discard, r2.Body)
+		r2.Body.Close()
+		if _, after, ok := strings.Cut(line, "total "); ok {
+			g, _ = strconv.ParseInt(strings.TrimSpace(after), 10, 64)
+		}
+	}
+	return stats, g
+}
+
+func fetch(url, file string) error {
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+func perS(b int64, n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f KiB", float64(b)/1024/float64(n))
+}
+
+func printSample(m memSample) {
+	if m.haveRSS {
+		fmt.Printf("  %-22s VmRSS %10s  RssAnon %10s\n", m.label+":", mib(m.rss), mib(m.anon))
+	}
+	if m.haveGo {
+		var parts []string
+		for _, k := range goKeys {
+			if v, ok := m.goStats[k]; ok {
+				if k == "NumGC" {
+					parts = append(parts, fmt.Sprintf("%s %d", k, v))
+				} else {
+					parts = append(parts, fmt.Sprintf("%s %s", k, mib(v)))
+				}
+			}
+		}
+		fmt.Printf("  %-22s goroutines %d  %s\n", "", m.goroutines, strings.Join(parts, "  "))
+	}
+}
+
+func printDelta(label string, a, b memSample, n int) {
+	if a.haveRSS && b.haveRSS {
+		fmt.Printf("  per session (%s): VmRSS %s  RssAnon %s\n", label, perS(b.rss-a.rss, n), perS(b.anon-a.anon, n))
+	}
+	if a.haveGo && b.haveGo {
+		fmt.Printf("  per session (%s, Go): HeapInuse %s  StackInuse %s  Sys %s  goroutines %+.2f\n", label,
+			perS(b.goStats["HeapInuse"]-a.goStats["HeapInuse"], n),
+			perS(b.goStats["StackInuse"]-a.goStats["StackInuse"], n),
+			perS(b.goStats["Sys"]-a.goStats["Sys"], n),
+			float64(b.goroutines-a.goroutines)/float64(max(n, 1)))
+	}
+}
+
+// errCounts tallies failures by message so a run with 10k failures prints
+// a few lines, not 10k.
+type errCounts struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (e *errCounts) add(err error) {
+	msg := err.Error()
+	// addresses and ports differ per connection; keep the kind
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg[:i], "127.0.0.") {
+		msg = msg[i+2:]
+	}
+	e.mu.Lock()
+	if e.m == nil {
+		e.m = map[string]int{}
+	}
+	e.m[msg]++
+	e.mu.Unlock()
+}
+
+func (e *errCounts) print() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	type kv struct {
+		k string
+		v int
+	}
+	var l []kv
+	for k, v := range e.m {
+		l = append(l, kv{k, v})
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].v > l[j].v })
+	for i, x := range l {
+		if i == 10 {
+			fmt.Printf("  ... %d more kinds\n", len(l)-10)
+			break
+		}
+		fmt.Printf("  %6d x %s\n", x.v, x.k)
+	}
+}
+
+// openSessions logs in n sessions with conc workers and returns them
+// (nil entries for failures), the failure count and the elapsed time.
+func openSessions(o *loginOptions, c *common, n int, errs *errCounts, progress bool) ([]*session, int, time.Duration) {
+	sessions := make([]*session, n)
+	var next, failed, done atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	if progress {
+		go func() {
+			t := time.NewTicker(2 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					d := done.Load()
+					fmt.Fprintf(os.Stderr, "  ... %d/%d logged in, %d failed, %.0f/s\n", d, n, failed.Load(), float64(d)/time.Since(start).Seconds())
+				}
+			}
+		}()
+	}
+	for w := 0; w < c.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				s, err := login(o, i, userName(c.prefix, c.users, i), resourceName(i))
+				if err != nil {
+					failed.Add(1)
+					errs.add(err)
+					continue
+				}
+				sessions[i] = s
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	return sessions, int(failed.Load()), time.Since(start)
+}
+
+// forEach runs f on every non-nil session with conc workers.
+func forEach(sessions []*session, conc int, f func(i int, s *session)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(sessions) {
+					return
+				}
+				if sessions[i] != nil {
+					f(i, sessions[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func runIdle(args []string) error {
+	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	n := fs.Int("sessions", 1000, "sessions to open")
+	hold := fs.Duration("hold", 10*time.Second, "settle time after the last login before measuring again")
+	verify := fs.Bool("verify", true, "after -hold, ping every session to count those still alive")
+	heapFile := fs.String("heap-profile", "", "with -pprof: save the server's heap profile (after a forced GC) to this file, for go tool pprof")
+	goroutineFile := fs.String("goroutine-profile", "", "with -pprof: save the server's goroutine profile (debug=1 text) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o, err := c.loginOptions()
+	if err != nil {
+		return err
+	}
+	nofile := raiseNoFile()
+	if uint64(*n)+64 > nofile {
+		return fmt.Errorf("RLIMIT_NOFILE is %d, too low for %d sessions: raise it (ulimit -n)", nofile, *n)
+	}
+	fmt.Printf("xmppload idle: %d sessions to %s (%s, %s), %d accounts, concurrency %d, %d source addresses, nofile %d\n",
+		*n, c.addr, map[bool]string{true: "direct TLS", false: "STARTTLS"}[c.directTLS], c.mech, c.users, c.concurrency, len(o.srcAddrs), nofile)
+
+	before := sample(&c, "before", false)
+	var errs errCounts
+	sessions, failed, elapsed := openSessions(o, &c, *n, &errs, true)
+	ok := *n - failed
+	after := sample(&c, "after logins", false)
+	time.Sleep(*hold)
+	afterHold := sample(&c, fmt.Sprintf("after %s hold", *hold), false)
+	var afterGC memSample
+	if c.pprof != "" {
+		afterGC = sample(&c, "after forced GC", true)
+		if *heapFile != "" {
+			if err := fetch(c.pprof+"/debug/pprof/heap", *heapFile); err != nil {
+				fmt.Fprintln(os.Stderr, "heap profile:", err)
+			}
+		}
+		if *goroutineFile != "" {
+			if err := fetch(c.pprof+"/debug/pprof/goroutine?debug=1", *goroutineFile); err != nil {
+				fmt.Fprintln(os.Stderr, "goroutine profile:", err)
+			}
+		}
+	}
+	alive := -1
+	if *verify {
+		var a atomic.Int64
+		forEach(sessions, c.concurrency, func(i int, s *session) {
+			s.conn.SetDeadline(time.Now().Add(c.timeout))
+			if s.ping(c.domain, "v") == nil {
+				a.Add(1)
+			}
+		})
+		alive = int(a.Load())
+	}
+	self, _ := procStatus(0, "VmRSS")
+
+	fmt.Printf("sessions established: %d of %d, failures: %d\n", ok, *n, failed)
+	errs.print()
+	fmt.Printf("login time: %.2fs, login rate: %.0f sessions/s\n", elapsed.Seconds(), float64(ok)/elapsed.Seconds())
+	if alive >= 0 {
+		fmt.Printf("alive after hold (ping answered): %d\n", alive)
+	}
+	fmt.Println("server memory:")
+	printSample(before)
+	printSample(after)
+	printSample(afterHold)
+	if c.pprof != "" {
+		printSample(afterGC)
+	}
+	printDelta("after logins", before, after, ok)
+	printDelta("after hold", before, afterHold, ok)
+	if c.pprof != "" {
+		printDelta("after forced GC", before, afterGC, ok)
+	}
+	if c.pprof != "" && afterGC.haveGo {
+		g := afterGC.goStats
+		fmt.Printf("  Go runtime after GC: HeapAlloc %s (live objects), HeapInuse %s, StackInuse %s, MSpanInuse %s, GCSys %s, OtherSys %s\n",
+			mib(g["HeapAlloc"]), mib(g["HeapInuse"]), mib(g["StackInuse"]), mib(g["MSpanInuse"]), mib(g["GCSys"]), mib(g["OtherSys"]))
+		fmt.Printf("  per session after GC (Go): HeapAlloc %s  StackInuse %s\n",
+			perS(g["HeapAlloc"]-before.goStats["HeapAlloc"], ok), perS(g["StackInuse"]-before.goStats["StackInuse"], ok))
+	}
+	fmt.Printf("xmppload itself: VmRSS %s (%s per session), GOMAXPROCS %d\n", mib(self), perS(self, ok), runtime.GOMAXPROCS(0))
+
+	forEach(sessions, c.concurrency, func(i int, s *session) { s.close() })
+	if ok == 0 {
+		return errors.New("no session established")
+	}
+	return nil
+}
