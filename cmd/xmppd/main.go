@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -114,6 +115,11 @@ func serve(args []string, stderr io.Writer) error {
 		if err := startPprof(*pprofAddr, log); err != nil {
 			return err
 		}
+	}
+	if l := cfg.Limits.MemoryLimit; l > 0 {
+		// Process-wide, so here and not in internal/server (tests run
+		// several servers in one process).
+		debug.SetMemoryLimit(l)
 	}
 	ctx := context.Background()
 	srv, err := server.New(ctx, cfg, log)

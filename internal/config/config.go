@@ -55,6 +55,12 @@ type Limits struct {
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
 	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (debug.SetMemoryLimit, like GOMEMLIMIT); 0 = none. With it the
+	// runtime returns the garbage of login bursts to the OS instead of
+	// keeping it: docs/performance.md measured 29 → 20 KiB RSS per idle
+	// session at 10,000 sessions with 200 MiB.
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // Storage selects the backend.
