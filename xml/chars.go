@@ -126,17 +126,20 @@ func skipPlain(b []byte, i int, stop1, stop2 byte) int {
 }
 
 // advance skips bytes whose class has no bit of mask, using skipPlain for
-// runs of plain ASCII; stop1 and stop2 must be the ASCII bytes in mask.
-func advance(b []byte, i int, mask uint8, stop1, stop2 byte) int {
+// runs of plain ASCII; stop1 and stop2 must be the ASCII bytes in mask. ws
+// reports whether a tab, CR or LF was skipped (the parser then normalizes
+// whitespace; without any it need not look).
+func advance(b []byte, i int, mask uint8, stop1, stop2 byte) (j int, ws bool) {
 	for {
 		i = skipPlain(b, i, stop1, stop2)
 		end := min(i+8, len(b))
 		j := i
 		for j < end && byteClass[b[j]]&mask == 0 {
+			ws = ws || b[j] < 0x20
 			j++
 		}
 		if j < end || end == len(b) {
-			return j
+			return j, ws
 		}
 		i = j
 	}

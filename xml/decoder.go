@@ -56,6 +56,7 @@ type decoderImpl struct {
 	// counts for sizing the parser's arrays exactly (upper bounds)
 	nElems, nTexts, nValues int
 	textRun                 bool
+	ws                      bool // a tab, CR or LF in text or an attribute value
 
 	header   *Header
 	endTag   string    // "</" + the stream element's qualified name
@@ -355,6 +356,7 @@ func (d *Decoder) next() (*Element, error) {
 		x.inElem = false
 		x.nonASCII = false
 		x.release()
+		x.p.ws = x.ws
 		el, err := x.p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues)
 		if err != nil {
 			x.err = err
@@ -393,12 +395,13 @@ func (x *decoderImpl) scanFrom(b []byte, i int) (int, int, error) {
 				}
 				x.start = i
 				x.inElem = true
-				x.nElems, x.nTexts, x.nValues, x.textRun = 0, 0, 0, false
+				x.nElems, x.nTexts, x.nValues, x.textRun, x.ws = 0, 0, 0, false, false
 				x.state = stLT
 				i++
 				continue
 			}
-			j := advance(b, i, cBad|cHigh|cLT, '<', '<')
+			j, ws := advance(b, i, cBad|cHigh|cLT, '<', '<')
+			x.ws = x.ws || ws
 			x.textRun = x.textRun || j > i
 			i = j
 			if i == len(b) {
@@ -500,7 +503,9 @@ func (x *decoderImpl) scanFrom(b []byte, i int) (int, int, error) {
 				return i, end, err
 			}
 		case stAttrValue:
-			i = advance(b, i, cBad|cHigh|cLT|cQuote, '<', x.quote)
+			var ws bool
+			i, ws = advance(b, i, cBad|cHigh|cLT|cQuote, '<', x.quote)
+			x.ws = x.ws || ws
 			if i == len(b) {
 				break
 			}

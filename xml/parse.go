@@ -38,6 +38,9 @@ type parser struct {
 	scope []binding
 	stack []open
 	text  []string // pending text segments of the current run
+	// ws is false when the scanner saw no tab, CR or LF in the element's
+	// text and values, so unescaping need not look for them.
+	ws bool
 }
 
 func (p *parser) errorf(kind error, format string, args ...any) error {
@@ -253,7 +256,7 @@ func (p *parser) addAttrs() (ndecl int, err error) {
 		if a.qname == "xmlns" || strings.HasPrefix(a.qname, "xmlns:") {
 			continue
 		}
-		v, err := unescape(a.value, true)
+		v, err := unescapeWS(a.value, true, p.ws)
 		if err != nil {
 			return 0, err
 		}
@@ -298,7 +301,7 @@ func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int) (
 			if strings.IndexByte(raw, ']') >= 0 && strings.Contains(raw, "]]>") {
 				return nil, p.errorf(ErrNotWellFormed, "']]>' in character data") // XML 1.0 §2.4
 			}
-			seg, err := unescape(raw, false)
+			seg, err := unescapeWS(raw, false, p.ws)
 			if err != nil {
 				return nil, err
 			}
@@ -441,10 +444,14 @@ func (p *parser) flushText() {
 // s (XML 1.0 §4.6, §4.1) and normalizes line ends; in attribute values,
 // literal whitespace becomes a space (§3.3.3). Any other entity is
 // restricted XML (RFC 6120 §11.1).
-func unescape(s string, attr bool) (string, error) {
+func unescape(s string, attr bool) (string, error) { return unescapeWS(s, attr, true) }
+
+// unescapeWS is unescape where mayWS false promises s holds no tab, CR or
+// LF.
+func unescapeWS(s string, attr, mayWS bool) (string, error) {
 	// IndexByte is vectorized: a few scans beat one byte loop.
-	ws := strings.IndexByte(s, '\r') >= 0 ||
-		attr && (strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\t') >= 0)
+	ws := mayWS && (strings.IndexByte(s, '\r') >= 0 ||
+		attr && (strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\t') >= 0))
 	amp := strings.IndexByte(s, '&')
 	if amp < 0 && !ws {
 		return s, nil
