@@ -751,7 +751,7 @@ func (c *conn) Deliver(el *xml.Element) bool {
 		c.wmu.Unlock()
 		return false
 	}
-	c.out = el.Append(c.out, xml.NSClient)
+	c.out = el.Append(c.queueBuf(), xml.NSClient)
 	return c.kick()
 }
 
@@ -761,7 +761,7 @@ func (c *conn) enqueue(b []byte) bool {
 		c.wmu.Unlock()
 		return false
 	}
-	c.out = append(c.out, b...)
+	c.out = append(c.queueBuf(), b...)
 	return c.kick()
 }
 
@@ -792,6 +792,11 @@ func (c *conn) writeLoop() {
 		c.wmu.Lock()
 		if len(c.out) == 0 {
 			c.writing = false
+			// An idle session keeps no write buffers: they go back to
+			// the pool shared by all sessions.
+			putBuf(c.spare)
+			putBuf(c.out)
+			c.out, c.spare = nil, nil
 			closeNow := c.closing && !c.closed
 			if closeNow {
 				c.closed = true
@@ -939,4 +944,25 @@ func (c *conn) tlsVersion() string {
 		return "none"
 	}
 	return tls.VersionName(c.tls.Version)
+}
+
+// queueBuf returns c.out, taking a buffer from the pool if the session
+// holds none (wmu held).
+func (c *conn) queueBuf() []byte {
+	if c.out == nil {
+		c.out = (*bufPool.Get().(*[]byte))[:0]
+	}
+	return c.out
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putBuf returns a write buffer to the pool unless it grew too large to
+// keep (a burst of big stanzas should not pin memory).
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxQueueRetain {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }
