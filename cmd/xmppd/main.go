@@ -131,6 +131,9 @@ func serve(args []string, stderr io.Writer) error {
 		domains = append(domains, h.Domain)
 	}
 	log.Info("xmppd started", "version", version, "domains", domains, "data_dir", cfg.DataDir)
+	janitorCtx, stopJanitor := context.WithCancel(ctx)
+	defer stopJanitor()
+	go returnFreeMemory(janitorCtx, time.Minute, log)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
