@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Reading works in two passes over each top-level element. A resumable
@@ -61,9 +62,10 @@ type decoderImpl struct {
 	header   *Header
 	endTag   string    // "</" + the stream element's qualified name
 	base     []binding // namespace scope from the stream header
-	p        parser
 	sawInput bool
 }
+
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
 func newDecoder(r io.Reader, lim Limits) *Decoder {
 	d := &Decoder{}
@@ -88,8 +90,7 @@ func (l Limits) withDefaults() Limits {
 
 func (d *Decoder) reset(r io.Reader) {
 	lim := d.impl.lim
-	p := d.impl.p
-	d.impl = decoderImpl{r: r, lim: lim, p: p}
+	d.impl = decoderImpl{r: r, lim: lim}
 }
 
 // fill reads more input, compacting or growing the buffer as needed.
@@ -356,8 +357,13 @@ func (d *Decoder) next() (*Element, error) {
 		x.inElem = false
 		x.nonASCII = false
 		x.release()
-		x.p.ws = x.ws
-		el, err := x.p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues)
+		// Parsers are shared by all decoders: a session holds no parse
+		// scratch while it waits for its next stanza.
+		p := parserPool.Get().(*parser)
+		p.ws = x.ws
+		el, err := p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues)
+		p.release()
+		parserPool.Put(p)
 		if err != nil {
 			x.err = err
 			return nil, err

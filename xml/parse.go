@@ -551,7 +551,8 @@ func parseDigits(s string, base int) (uint64, error) {
 // parseHeader parses the stream's start tag and records the namespace
 // scope it establishes for the stanzas.
 func (x *decoderImpl) parseHeader(s string) (*Header, error) {
-	p := &x.p
+	p := parserPool.Get().(*parser)
+	defer func() { p.release(); parserPool.Put(p) }()
 	p.s, p.i, p.lim = s, 1, x.lim
 	p.scope = p.scope[:0]
 	qname, empty, err := p.startTag()
@@ -587,4 +588,19 @@ func (x *decoderImpl) parseHeader(s string) (*Header, error) {
 	x.base = append([]binding(nil), p.scope...)
 	x.endTag = "</" + qname
 	return h, nil
+}
+
+// release drops the parser's references into the last element, so a
+// pooled parser does not keep a stanza alive.
+func (p *parser) release() {
+	p.s = ""
+	clear(p.raw)
+	p.raw = p.raw[:0]
+	clear(p.scope)
+	p.scope = p.scope[:0]
+	clear(p.stack)
+	p.stack = p.stack[:0]
+	clear(p.text)
+	p.text = p.text[:0]
+	p.nodes, p.attrs = nil, nil
 }
