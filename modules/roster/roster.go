@@ -48,10 +48,13 @@ type mod struct {
 	store                                  storage.Rosters
 	maxName, maxGroup, maxGroups, maxItems int
 
-	// interested holds the sessions that requested the roster (RFC 6121
-	// §2.1.6: "interested resources"); only they receive roster pushes.
+	// interested holds, by full JID, the sessions that requested the
+	// roster (RFC 6121 §2.1.6: "interested resources"); only they receive
+	// roster pushes. Keyed by JID so that a session replaced by a new one
+	// with the same full JID (which is unbound without a SessionClosed)
+	// leaves no entry behind: the new session's bind drops it.
 	mu         sync.Mutex
-	interested map[module.Session]struct{}
+	interested map[string]module.Session
 
 	pushPrefix string
 	pushSeq    atomic.Uint64
@@ -63,7 +66,7 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Rosters
 	m.maxName, m.maxGroup, m.maxGroups, m.maxItems = MaxNameBytes, MaxGroupBytes, MaxGroups, MaxItems
-	m.interested = map[module.Session]struct{}{}
+	m.interested = map[string]module.Session{}
 	b := make([]byte, 4)
 	rand.Read(b)
 	m.pushPrefix = "push-" + hex.EncodeToString(b) + "-"
@@ -73,9 +76,18 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddStreamFeature(module.StreamFeature{Name: "rosterver", Element: func() *xml.Element {
 		return xml.NewBuilder("ver", NSVer).Element()
 	}})
+	// A new session has not asked yet; whatever is under its JID belongs
+	// to the session it replaced.
+	h.OnSessionBound(func(_ context.Context, s module.Session) {
+		m.mu.Lock()
+		delete(m.interested, s.JID().String())
+		m.mu.Unlock()
+	})
 	h.OnSessionClosed(func(_ context.Context, s module.Session) {
 		m.mu.Lock()
-		delete(m.interested, s)
+		if m.interested[s.JID().String()] == s {
+			delete(m.interested, s.JID().String())
+		}
 		m.mu.Unlock()
 	})
 	return nil
@@ -111,9 +123,15 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		return nil, err
 	}
 	// The session now counts as interested, whatever the answer.
-	if iq.Origin != nil {
+	// Only while it is the session bound to its JID: a replaced session
+	// still finishing its last stanzas must not shadow its successor.
+	// Checked under m.mu, which the bind hook also takes after the
+	// directory has the successor, so the two cannot interleave.
+	if s := iq.Origin; s != nil {
 		m.mu.Lock()
-		m.interested[iq.Origin] = struct{}{}
+		if m.h.Directory.Session(s.JID()) == s {
+			m.interested[s.JID().String()] = s
+		}
 		m.mu.Unlock()
 	}
 	if clientVer, ok := iq.Payload.LookupAttr("ver"); ok && clientVer == ver {
@@ -229,7 +247,7 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 func (m *mod) push(own jid.JID, item storage.RosterItem, ver string) {
 	for _, s := range m.h.Directory.Sessions(own) {
 		m.mu.Lock()
-		_, ok := m.interested[s]
+		ok := m.interested[s.JID().String()] == s
 		m.mu.Unlock()
 		if !ok {
 			continue

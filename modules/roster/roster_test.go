@@ -423,3 +423,27 @@ func TestOtherUsersRosterForbidden(t *testing.T) {
 		t.Fatalf("get of offline bob's roster: %s", el)
 	}
 }
+
+func TestReplacedSessionIsNotInterested(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	old := testutil.Login(t, s, "alice", pw, "one")
+	getRoster(t, old, nil)
+	other := testutil.Login(t, s, "alice", pw, "two")
+
+	// A new session with the same full JID replaces the old one; it has
+	// not asked for the roster, so it gets no push.
+	repl := testutil.Login(t, s, "alice", pw, "one")
+	if cond := old.ExpectStreamError(); cond != "conflict" {
+		t.Fatalf("replaced session: stream error %q, want conflict", cond)
+	}
+	set(t, other, "<item jid='a@example.net'/>")
+	quiet(t, repl)
+
+	// Once it asks, it does.
+	getRoster(t, repl, nil)
+	set(t, other, "<item jid='b@example.net'/>")
+	if it, _ := nextPush(t, repl); it.JID != "b@example.net" {
+		t.Fatalf("push %+v", it)
+	}
+}
