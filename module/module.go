@@ -135,6 +135,7 @@ type Services struct {
 	Router    Router
 	Directory Directory
 	Accounts  storage.Accounts
+	Rosters   storage.Rosters
 	Hosts     func(domain string) bool // reports whether we serve a domain
 	Logger    *slog.Logger
 }

@@ -43,3 +43,39 @@ type Accounts interface {
 	// ("" domain: all domains, as "username@domain").
 	ListAccounts(ctx context.Context, domain string) ([]string, error)
 }
+
+// RosterItem is one contact in a user's roster (RFC 6121 §2.1.2).
+type RosterItem struct {
+	// JID is the contact's bare JID, normalized by the caller. It is the
+	// key: one item per JID per roster.
+	JID string
+	// Name is the user's handle for the contact ("" when none).
+	Name string
+	// Subscription is "none", "to", "from" or "both" ("remove" only ever
+	// appears in roster pushes, never in storage).
+	Subscription string
+	// Ask is a pending outbound subscription request (ask='subscribe').
+	Ask bool
+	// Approved is a subscription pre-approval (RFC 6121 §3.4).
+	Approved bool
+	// Groups in the order the client gave them; no duplicates.
+	Groups []string
+}
+
+// Rosters stores each account's roster with a version (XEP-0237, RFC 6121
+// §2.6) that increases by at least one with every change. Versions are
+// opaque strings to callers; the empty roster of a user that never had an
+// item has version "0". Keys are (domain, username) of the account, as in
+// Accounts.
+type Rosters interface {
+	// Roster returns every item, ordered by JID (bytes), and the version
+	// they belong to (read together, never a mix of two versions).
+	Roster(ctx context.Context, domain, username string) ([]RosterItem, string, error)
+	// SetRosterItem adds the item or replaces the one with the same JID
+	// and returns the new version. ErrNotFound if the account does not
+	// exist.
+	SetRosterItem(ctx context.Context, domain, username string, item RosterItem) (version string, err error)
+	// DeleteRosterItem removes the item with that JID and returns the new
+	// version; ErrNotFound (and no new version) if there is none.
+	DeleteRosterItem(ctx context.Context, domain, username, jid string) (version string, err error)
+}

@@ -5,4 +5,5 @@ package all
 import (
 	_ "github.com/xmppd/xmppd/modules/disco"
 	_ "github.com/xmppd/xmppd/modules/ping"
+	_ "github.com/xmppd/xmppd/modules/roster"
 )

@@ -114,6 +114,15 @@ func runAccounts(t *testing.T, b backend) {
 func TestAccountsSQLite(t *testing.T)   { runAccounts(t, sqliteBackend()) }
 func TestAccountsPostgres(t *testing.T) { runAccounts(t, postgresBackend(t)) }
 
+func runRosters(t *testing.T, b backend) {
+	storagetest.RunRosters(t, func(t *testing.T) storagetest.RosterStore {
+		return openNew(t, b)
+	})
+}
+
+func TestRostersSQLite(t *testing.T)   { runRosters(t, sqliteBackend()) }
+func TestRostersPostgres(t *testing.T) { runRosters(t, postgresBackend(t)) }
+
 func TestReopenSQLite(t *testing.T)   { testReopen(t, sqliteBackend()) }
 func TestReopenPostgres(t *testing.T) { testReopen(t, postgresBackend(t)) }
 

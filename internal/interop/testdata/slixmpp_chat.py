@@ -4,7 +4,8 @@
 usage: slixmpp_chat.py HOST PORT MODE JID1 PW1 JID2 PW2
 MODE is "starttls" or "direct" (XEP-0368 TLS from the first byte).
 
-Both log in (SASL as slixmpp negotiates it), bind, send presence; the first
+Both log in (SASL as slixmpp negotiates it), bind, send presence, get their
+rosters; the first adds the second to its roster (and sees the push), the first
 pings the server, asks its disco#info, sends a chat message to the second's
 full JID; the second answers; each checks what it received. Prints one
 line per step and exits 0 only if all of them happened.
@@ -53,10 +54,12 @@ async def main():
 
     async def a_start(_):
         a.send_presence()
+        await a.get_roster()
         started["a"].set()
 
     async def b_start(_):
         b.send_presence()
+        await b.get_roster()
         started["b"].set()
 
     a.add_event_handler("session_start", a_start)
@@ -103,6 +106,18 @@ async def main():
         print("FAIL disco#info lacks urn:xmpp:ping:", feats)
         sys.exit(1)
     print("OK disco#info", len(feats), "features")
+
+    # RFC 6121 §2.3: add the other as a contact; slixmpp applies the push.
+    await a.update_roster(b.boundjid.bare, name="Bob", groups=["Friends"], timeout=TIMEOUT)
+    for _ in range(100):
+        if b.boundjid.bare in a.client_roster:
+            break
+        await asyncio.sleep(0.05)
+    item = a.client_roster[b.boundjid.bare]
+    if item["name"] != "Bob" or item["groups"] != ["Friends"] or item["subscription"] != "none":
+        print("FAIL roster item", item["name"], item["groups"], item["subscription"])
+        sys.exit(1)
+    print("OK roster add", b.boundjid.bare)
 
     a.send_message(mto=b.boundjid.full, mbody="hello from slixmpp", mtype="chat")
     await wait("message at b", got_b)
