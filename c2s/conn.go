@@ -888,16 +888,19 @@ func (c *conn) CloseStream(condition, text string) {
 // finish runs when the reader ends: unbind, tell modules, close the socket.
 func (c *conn) finish() {
 	if c.bound {
+		ctx := context.Background()
 		if c.srv.cfg.Directory.Unbind(c) {
-			ctx := context.Background()
 			if c.available.Swap(false) {
 				// An abrupt end still tells contacts the resource went
 				// away (RFC 6121 §4.5.2 ... by the IM module's hook).
 				un := xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").Attr("from", c.jid.String()).Element()
 				c.srv.cfg.Registry.RunHook(ctx, module.HookPresenceBroadcast, &module.Stanza{El: un, From: c.jid, Origin: c})
 			}
-			c.srv.cfg.Registry.SessionClosed(ctx, c)
 		}
+		// Also for a session replaced by a new one with the same full JID
+		// (its Unbind finds the newer session): modules keeping state per
+		// session must hear that this one ended.
+		c.srv.cfg.Registry.SessionClosed(ctx, c)
 	}
 	c.wmu.Lock()
 	c.closing = true

@@ -9,16 +9,13 @@ import (
 )
 
 // returnFreeMemory gives the heap pages a login burst leaves free back to
-// the system once a minute when there are many of them. The runtime's
-// scavenger returns them only slowly (or near a memory limit); meanwhile
-// they count in RSS: at 10,000 idle sessions about 6 KiB per session
-// (docs/performance.md). FreeOSMemory costs one collection, so it runs
-// only when at least 16 MiB and an eighth of the heap are free.
+// the system, checking once a minute. The runtime's scavenger returns them
+// only slowly (or near a memory limit); meanwhile they count in RSS: at
+// 10,000 idle sessions about 6 KiB per session (docs/performance.md).
+// FreeOSMemory costs one collection, so it runs only when at least 16 MiB
+// are free: at most one extra collection a minute.
 func returnFreeMemory(ctx context.Context, every time.Duration, log *slog.Logger) {
-	samples := []metrics.Sample{
-		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-	}
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -28,8 +25,8 @@ func returnFreeMemory(ctx context.Context, every time.Duration, log *slog.Logger
 		case <-t.C:
 		}
 		metrics.Read(samples)
-		free, live := samples[0].Value.Uint64(), samples[1].Value.Uint64()
-		if free >= 16<<20 && free >= live/8 {
+		free := samples[0].Value.Uint64()
+		if free >= 16<<20 {
 			start := time.Now()
 			debug.FreeOSMemory()
 			log.Debug("returned free heap to the system", "free_mib", free>>20, "took", time.Since(start))
