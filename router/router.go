@@ -86,11 +86,15 @@ func (r *Router) toFull(ctx context.Context, st *module.Stanza) {
 	}
 	switch st.Kind() {
 	case "message":
+		// §8.5.3.2.1: only a chat message is treated as addressed to the
+		// bare JID (a conversation moves to another device); normal and
+		// groupchat are answered with service-unavailable (the RFC's
+		// other choice is to drop them silently, which hides the loss
+		// from the sender); headline and error are dropped.
 		switch st.Type() {
-		case "normal", "chat", "headline":
-			// §8.5.3.2.1: treat as addressed to the bare JID.
+		case "chat":
 			r.toAccount(ctx, st, st.To.Bare())
-		case "groupchat":
+		case "normal", "groupchat":
 			r.bounce(ctx, st, stanza.ServiceUnavailable)
 		}
 	case "presence":

@@ -338,15 +338,13 @@ func TestRouteFullJIDAbsent(t *testing.T) {
 		{name: "chat, tie → all highest", alice: tied, st: stanzaTo("message", "chat", aliceGone), want: []string{"laptop", "phone"}},
 		{name: "chat, none available → offline hook, then error", alice: negative, st: stanzaTo("message", "chat", aliceGone), wantMsgHook: true, wantErr: su},
 		{name: "chat, offline hook takes it", alice: nil, st: stanzaTo("message", "chat", aliceGone), hookHandles: true, wantMsgHook: true},
-		// TODO(bug): RFC 6121 §8.5.3.2.1 says a "normal" or "headline"
-		// message to a full JID with no matching resource MUST be either
-		// silently ignored or answered with <service-unavailable/>; only
-		// "chat" is treated as addressed to the bare JID. The router gives
-		// normal and headline the bare-JID rules (§8.5.2) instead.
-		{name: "normal → bare rules (see TODO)", alice: twoRes, st: stanzaTo("message", "normal", aliceGone), want: []string{"phone"}},
-		{name: "headline → bare rules (see TODO)", alice: twoRes, st: stanzaTo("message", "headline", aliceGone), want: []string{"laptop", "phone"}},
+		// §8.5.3.2.1: normal and groupchat bounce, headline is dropped,
+		// only chat falls back to the bare JID. An unknown type counts as
+		// normal (RFC 6121 §5.2.2).
+		{name: "normal → service-unavailable", alice: twoRes, st: stanzaTo("message", "normal", aliceGone), wantErr: su},
+		{name: "headline → ignored", alice: twoRes, st: stanzaTo("message", "headline", aliceGone)},
 		{name: "groupchat → service-unavailable", alice: twoRes, st: stanzaTo("message", "groupchat", aliceGone), wantErr: su},
-		{name: "unknown type → as normal (see TODO)", alice: twoRes, st: stanzaTo("message", "bogus", aliceGone), want: []string{"phone"}},
+		{name: "unknown type → as normal", alice: twoRes, st: stanzaTo("message", "bogus", aliceGone), wantErr: su},
 		{name: "error → ignored", alice: twoRes, st: stanzaTo("message", "error", aliceGone)},
 		// §8.5.3.2.2
 		{name: "presence available → ignored", alice: twoRes, st: stanzaTo("presence", "", aliceGone)},
