@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/xmppd/xmppd/modules/disco"
+	_ "github.com/xmppd/xmppd/modules/offline"
 	_ "github.com/xmppd/xmppd/modules/ping"
 	_ "github.com/xmppd/xmppd/modules/roster"
 )
