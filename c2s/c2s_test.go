@@ -266,9 +266,10 @@ func TestBareJIDPriority(t *testing.T) {
 			t.Fatalf("lower/negative priority resource got %s", el)
 		}
 	}
-	// No available resource at all: service-unavailable (no offline storage yet).
+	// No available resource at all and a XEP-0334 no-store hint, so the
+	// offline module does not take it: service-unavailable.
 	s.AddUser(t, "carol", "c")
-	a.Send("<message to='carol@localhost' type='chat' id='p2'><body>x</body></message>")
+	a.Send("<message to='carol@localhost' type='chat' id='p2'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>")
 	if e := a.NextNamed("message"); e.Attr("type") != "error" || e.Child("error", "").Child("service-unavailable", "") == nil {
 		t.Fatalf("%s", e)
 	}

@@ -136,6 +136,7 @@ type Services struct {
 	Directory Directory
 	Accounts  storage.Accounts
 	Rosters   storage.Rosters
+	Offline   storage.Offline
 	Hosts     func(domain string) bool // reports whether we serve a domain
 	Logger    *slog.Logger
 }

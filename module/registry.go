@@ -75,6 +75,13 @@ const (
 	// HookAccountPresence runs for presence to a local account's bare JID
 	// (subscription handling, RFC 6121 §3) before default delivery.
 	HookAccountPresence
+	// HookMessageDelivered runs after the router handed a message to local
+	// sessions: to the session bound to st.To when it is a full JID, else
+	// (bare st.To) to the account's available resources of highest
+	// non-negative priority (headline: all non-negative ones). For copies
+	// to the account's other resources (carbons, XEP-0280 §7). The
+	// stanza is already delivered; returning true only stops the chain.
+	HookMessageDelivered
 	hookCount
 )
 

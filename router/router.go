@@ -81,7 +81,9 @@ func (r *Router) toFull(ctx context.Context, st *module.Stanza) {
 	if s := r.Dir.Session(st.To); s != nil {
 		// An IQ result/error, a message or a presence for a bound resource
 		// goes to it as is (§8.5.3.1).
-		s.Deliver(st.El)
+		if s.Deliver(st.El) && st.Kind() == "message" {
+			r.Registry.RunHook(ctx, module.HookMessageDelivered, st)
+		}
 		return
 	}
 	switch st.Kind() {
@@ -189,7 +191,11 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 			}
 		}
 	}
-	if delivered || typ == "headline" {
+	if delivered {
+		r.Registry.RunHook(ctx, module.HookMessageDelivered, st)
+		return
+	}
+	if typ == "headline" {
 		// §8.5.2.1.1, §8.5.2.2.1: a headline nobody non-negative can take
 		// is silently ignored, never stored offline.
 		return

@@ -8,6 +8,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 var (
@@ -78,4 +79,39 @@ type Rosters interface {
 	// DeleteRosterItem removes the item with that JID and returns the new
 	// version; ErrNotFound (and no new version) if there is none.
 	DeleteRosterItem(ctx context.Context, domain, username, jid string) (version string, err error)
+}
+
+// ErrFull is returned by Offline.StoreOffline when the account already
+// holds as many messages as the caller's limit allows.
+var ErrFull = errors.New("storage: full")
+
+// OfflineMessage is one stored message (RFC 6121 §8.5.2.2.1, XEP-0160).
+type OfflineMessage struct {
+	// ID increases with every stored message of the store (not only of
+	// the account): messages of one account come back in ID order, which
+	// is the order they were stored in.
+	ID int64
+	// Stanza is the serialized <message/>, opaque to the store.
+	Stanza []byte
+	// Stamp is when the message was stored (millisecond precision, UTC).
+	Stamp time.Time
+}
+
+// Offline stores messages for accounts that had no available resource.
+// Keys are (domain, username) of the account, as in Accounts; deleting the
+// account deletes its messages.
+type Offline interface {
+	// StoreOffline appends a message. It fails with ErrFull (storing
+	// nothing) when the account already holds limit messages or more
+	// (limit <= 0: no limit), and with ErrNotFound when the account does
+	// not exist. The check and the insert are atomic.
+	StoreOffline(ctx context.Context, domain, username string, stanza []byte, stamp time.Time, limit int) error
+	// OfflineMessages returns the account's messages, oldest first.
+	OfflineMessages(ctx context.Context, domain, username string) ([]OfflineMessage, error)
+	// DeleteOffline deletes the account's messages with ID <= upTo (those
+	// a previous OfflineMessages returned and the caller delivered) and
+	// reports how many it deleted.
+	DeleteOffline(ctx context.Context, domain, username string, upTo int64) (int, error)
+	// CountOffline reports how many messages the account holds.
+	CountOffline(ctx context.Context, domain, username string) (int, error)
 }

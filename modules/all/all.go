@@ -3,7 +3,9 @@
 package all
 
 import (
+	_ "github.com/xmppd/xmppd/modules/carbons"
 	_ "github.com/xmppd/xmppd/modules/disco"
+	_ "github.com/xmppd/xmppd/modules/offline"
 	_ "github.com/xmppd/xmppd/modules/ping"
 	_ "github.com/xmppd/xmppd/modules/roster"
 )

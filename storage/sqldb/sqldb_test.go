@@ -123,6 +123,15 @@ func runRosters(t *testing.T, b backend) {
 func TestRostersSQLite(t *testing.T)   { runRosters(t, sqliteBackend()) }
 func TestRostersPostgres(t *testing.T) { runRosters(t, postgresBackend(t)) }
 
+func runOffline(t *testing.T, b backend) {
+	storagetest.RunOffline(t, func(t *testing.T) storagetest.OfflineStore {
+		return openNew(t, b)
+	})
+}
+
+func TestOfflineSQLite(t *testing.T)   { runOffline(t, sqliteBackend()) }
+func TestOfflinePostgres(t *testing.T) { runOffline(t, postgresBackend(t)) }
+
 func TestReopenSQLite(t *testing.T)   { testReopen(t, sqliteBackend()) }
 func TestReopenPostgres(t *testing.T) { testReopen(t, postgresBackend(t)) }
 
