@@ -91,8 +91,9 @@ func TestStoreAndDeliverInOrder(t *testing.T) {
 	for i := range 3 {
 		bob.Send("<message to='alice@localhost' type='chat' id='m%d'><body>hello %d</body></message>", i, i)
 	}
-	// To an offline full JID: treated as to the bare JID (RFC 6121 §8.5.3.2.1).
-	bob.Send("<message to='alice@localhost/gone' id='m3'><body>hello 3</body></message>")
+	// A chat message to an offline full JID is treated as to the bare JID
+	// (RFC 6121 §8.5.3.2.1; a normal one would bounce).
+	bob.Send("<message to='alice@localhost/gone' type='chat' id='m3'><body>hello 3</body></message>")
 	if got := sync(t, bob); len(got) != 0 {
 		t.Fatalf("bob got %v", got)
 	}
