@@ -5,5 +5,6 @@ package all
 import (
 	_ "github.com/xmppd/xmppd/modules/disco"
 	_ "github.com/xmppd/xmppd/modules/ping"
+	_ "github.com/xmppd/xmppd/modules/presence"
 	_ "github.com/xmppd/xmppd/modules/roster"
 )
