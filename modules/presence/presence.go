@@ -177,6 +177,3 @@ func (m *mod) probe(ctx context.Context, own jid.JID, origin module.Session, c j
 		}
 	}
 }
-
-func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool { return false }
-func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool  { return false }
