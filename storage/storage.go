@@ -59,6 +59,10 @@ type RosterItem struct {
 	Ask bool
 	// Approved is a subscription pre-approval (RFC 6121 §3.4).
 	Approved bool
+	// PendingIn is a stored inbound subscription request from the contact
+	// awaiting the user's answer (RFC 6121 §3.1.3, "Pending In" in
+	// Appendix A). Roster pushes and results never show it.
+	PendingIn bool
 	// Groups in the order the client gave them; no duplicates.
 	Groups []string
 }

@@ -135,6 +135,10 @@ func TestGoSendxmpp(t *testing.T) {
 	// Initial presence: a message to the bare JID goes to available
 	// resources only (RFC 6121 §8.5.2.1.1).
 	bob.Send("<presence/>")
+	// RFC 6121 §4.2.2: the server echoes initial presence to the sender.
+	if p := bob.Next(); p.Name() != "presence" || p.Attr("from") != "bob@localhost/wire" {
+		t.Fatalf("bob received %s, expected his own presence", p)
+	}
 	expectNothing(t, bob, "sync0")
 
 	// receive reads bob's next message; it must come from alice with body.

@@ -7,5 +7,6 @@ import (
 	_ "github.com/xmppd/xmppd/modules/disco"
 	_ "github.com/xmppd/xmppd/modules/offline"
 	_ "github.com/xmppd/xmppd/modules/ping"
+	_ "github.com/xmppd/xmppd/modules/presence"
 	_ "github.com/xmppd/xmppd/modules/roster"
 )

@@ -2,7 +2,8 @@
 // get, set and remove on the user's own roster, roster pushes to every
 // interested resource, and roster versioning (XEP-0237, RFC 6121 §2.6).
 // Subscription states are kept in storage but changed only by presence
-// subscription handling (RFC 6121 §3), which is not part of this module.
+// subscription handling (RFC 6121 §3, modules/presence), which pushes its
+// changes through Push.
 package roster
 
 import (
@@ -42,6 +43,20 @@ var (
 )
 
 func init() { module.Register("roster", func() module.Module { return &mod{} }) }
+
+// running is the started roster module, for Push; nil when not running.
+var running atomic.Pointer[mod]
+
+// Push sends a roster push of item (at roster version ver) to the
+// interested resources of own, as a change through jabber:iq:roster does.
+// Other modules that change roster items (presence subscriptions, RFC 6121
+// §3) call it after storing the change. It does nothing when the roster
+// module is not running.
+func Push(own jid.JID, item storage.RosterItem, ver string) {
+	if m := running.Load(); m != nil {
+		m.push(own, item, ver)
+	}
+}
 
 type mod struct {
 	h                                      *module.Handle
@@ -90,6 +105,13 @@ func (m *mod) Start(h *module.Handle) error {
 		}
 		m.mu.Unlock()
 	})
+	running.Store(m)
+	return nil
+}
+
+// Stop implements module.Stopper.
+func (m *mod) Stop() error {
+	running.CompareAndSwap(m, nil)
 	return nil
 }
 
@@ -224,7 +246,7 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	found := false
 	for _, it := range items {
 		if it.JID == item.JID {
-			item.Subscription, item.Ask, item.Approved = it.Subscription, it.Ask, it.Approved
+			item.Subscription, item.Ask, item.Approved, item.PendingIn = it.Subscription, it.Ask, it.Approved, it.PendingIn
 			found = true
 			break
 		}

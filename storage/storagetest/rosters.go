@@ -74,7 +74,7 @@ func sameItem(a, b storage.RosterItem) bool {
 		return s
 	}
 	return a.JID == b.JID && a.Name == b.Name && sub(a.Subscription) == sub(b.Subscription) &&
-		a.Ask == b.Ask && a.Approved == b.Approved && len(a.Groups) == len(b.Groups) && (len(a.Groups) == 0 || slices.Equal(a.Groups, b.Groups))
+		a.Ask == b.Ask && a.Approved == b.Approved && a.PendingIn == b.PendingIn && len(a.Groups) == len(b.Groups) && (len(a.Groups) == 0 || slices.Equal(a.Groups, b.Groups))
 }
 
 func wantItems(t *testing.T, ctx context.Context, s RosterStore, domain, user string, want []storage.RosterItem) string {
@@ -111,6 +111,7 @@ func testRosterRoundTrip(t *testing.T, ctx context.Context, s RosterStore) {
 		{JID: "nurse@example.com", Subscription: "from", Approved: true, Groups: []string{"Servants"}},
 		{JID: "benvolio@example.net", Name: `<&'">`, Subscription: "none", Groups: []string{"b", "a", "[]", `"`}},
 		{JID: "tybalt@example.net"}, // zero values: subscription none
+		{JID: "juliet@example.org", Subscription: "to", PendingIn: true},
 	}
 	for _, it := range items {
 		mustSetItem(t, ctx, s, "example.org", "alice", it)
@@ -137,7 +138,7 @@ func testRosterRoundTrip(t *testing.T, ctx context.Context, s RosterStore) {
 func testRosterReplace(t *testing.T, ctx context.Context, s RosterStore) {
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
 	mustSetItem(t, ctx, s, "example.org", "alice", storage.RosterItem{JID: "bob@example.org", Name: "Bob", Subscription: "both", Groups: []string{"a", "b"}})
-	next := storage.RosterItem{JID: "bob@example.org", Name: "Robert", Subscription: "to", Ask: true, Groups: []string{"c"}}
+	next := storage.RosterItem{JID: "bob@example.org", Name: "Robert", Subscription: "to", Ask: true, PendingIn: true, Groups: []string{"c"}}
 	mustSetItem(t, ctx, s, "example.org", "alice", next)
 	wantItems(t, ctx, s, "example.org", "alice", []storage.RosterItem{next})
 	// Groups and name can be cleared.

@@ -1,0 +1,179 @@
+// Package presence implements RFC 6121 §4 presence broadcast and §3
+// presence subscriptions for local users. See README.md for what is and is
+// not implemented.
+package presence
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+func init() { module.Register("presence", func() module.Module { return &mod{} }) }
+
+type mod struct {
+	h     *module.Handle
+	store storage.Rosters
+
+	// avail holds, by full JID, the sessions that have sent available
+	// presence and not yet unavailable: it tells initial presence
+	// (RFC 6121 §4.2) from an update (§4.4).
+	mu    sync.Mutex
+	avail map[string]module.Session
+
+	// subMu serialises subscription state changes (read-modify-write of
+	// two rosters).
+	subMu sync.Mutex
+}
+
+func (m *mod) Start(h *module.Handle) error {
+	if h.Rosters == nil {
+		return errors.New("no roster storage")
+	}
+	m.h, m.store = h, h.Rosters
+	m.avail = map[string]module.Session{}
+	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
+	h.Hook(module.HookOutbound, 0, m.outbound)
+	h.Hook(module.HookAccountPresence, 0, m.inbound)
+	h.OnSessionBound(func(_ context.Context, s module.Session) {
+		m.mu.Lock()
+		delete(m.avail, s.JID().String())
+		m.mu.Unlock()
+	})
+	h.OnSessionClosed(func(_ context.Context, s module.Session) {
+		m.mu.Lock()
+		if m.avail[s.JID().String()] == s {
+			delete(m.avail, s.JID().String())
+		}
+		m.mu.Unlock()
+	})
+	return nil
+}
+
+// to returns el addressed to j.
+func to(el *xml.Element, j jid.JID) *xml.Element {
+	return el.WithAttrs(xml.Attr{Name: "to", Value: j.String()})
+}
+
+// item returns own's roster item for contact, if any.
+func (m *mod) item(ctx context.Context, own, contact jid.JID) (storage.RosterItem, bool, error) {
+	items, _, err := m.store.Roster(ctx, own.Domain(), own.Local())
+	if err != nil {
+		return storage.RosterItem{}, false, err
+	}
+	for _, it := range items {
+		if it.JID == contact.String() {
+			return it, true, nil
+		}
+	}
+	return storage.RosterItem{JID: contact.String(), Subscription: "none"}, false, nil
+}
+
+func subFrom(s string) bool { return s == "from" || s == "both" }
+func subTo(s string) bool   { return s == "to" || s == "both" }
+
+// broadcast handles presence without 'to' from a session: RFC 6121 §4.2
+// (initial), §4.4 (update), §4.5 (unavailable, also for a session that
+// ended without one).
+func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
+	origin := st.Origin
+	if origin == nil {
+		return false
+	}
+	full := st.From
+	key := full.String()
+	var initial bool
+	switch st.Type() {
+	case "":
+		m.mu.Lock()
+		initial = m.avail[key] != origin
+		m.avail[key] = origin
+		m.mu.Unlock()
+	case "unavailable":
+		m.mu.Lock()
+		was := m.avail[key] == origin
+		if was {
+			delete(m.avail, key)
+		}
+		m.mu.Unlock()
+		if !was {
+			// §4.5.2 concerns an available resource; one that never sent
+			// available presence has nothing to retract.
+			return true
+		}
+	default:
+		return true // subscription types and probes without 'to' mean nothing
+	}
+	own := full.Bare()
+	el := st.El
+
+	// §4.2.2, §4.4.2, §4.5.2: to all of the user's available resources,
+	// the sending one included.
+	sentSelf := false
+	for _, s := range m.h.Directory.Sessions(own) {
+		if s.Available() || s == origin {
+			s.Deliver(to(el, s.JID()))
+			sentSelf = sentSelf || s == origin
+		}
+	}
+	if !sentSelf && st.Type() == "unavailable" && m.h.Directory.Session(full) == origin {
+		origin.Deliver(to(el, full))
+	}
+
+	items, _, err := m.store.Roster(ctx, own.Domain(), own.Local())
+	if err != nil {
+		m.h.Logger.Error("presence broadcast: roster", "jid", own.String(), "err", err)
+		return true
+	}
+	for _, it := range items {
+		c, err := jid.Parse(it.JID)
+		if err != nil {
+			continue
+		}
+		if subFrom(it.Subscription) {
+			m.h.Router.Route(ctx, &module.Stanza{El: to(el, c), From: full, To: c})
+		}
+		if initial && subTo(it.Subscription) {
+			m.probe(ctx, own, origin, c)
+		}
+		if initial && it.PendingIn {
+			// §3.1.3: a stored request is delivered when the contact
+			// (here: own) next becomes available.
+			req := xml.NewBuilder("presence", xml.NSClient).Attr("type", "subscribe").
+				Attr("from", c.String()).Attr("to", own.String()).Element()
+			origin.Deliver(req)
+		}
+	}
+	return true
+}
+
+// probe answers for contact c what a presence probe from own would get
+// (RFC 6121 §4.3.2): the last presence of each of c's available resources,
+// delivered to the newly available session only. A contact we do not serve
+// gets a probe stanza through the router.
+func (m *mod) probe(ctx context.Context, own jid.JID, origin module.Session, c jid.JID) {
+	if !m.h.Hosts(c.Domain()) {
+		p := xml.NewBuilder("presence", xml.NSClient).Attr("type", "probe").
+			Attr("from", own.String()).Attr("to", c.String()).Element()
+		m.h.Router.Route(ctx, &module.Stanza{El: p, From: own, To: c})
+		return
+	}
+	// Only if the contact's side agrees that own is subscribed.
+	it, ok, err := m.item(ctx, c, own)
+	if err != nil || !ok || !subFrom(it.Subscription) {
+		return
+	}
+	for _, s := range m.h.Directory.Sessions(c) {
+		if !s.Available() {
+			continue
+		}
+		if p := s.Presence(); p != nil {
+			origin.Deliver(to(p, origin.JID()))
+		}
+	}
+}

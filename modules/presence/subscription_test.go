@@ -1,0 +1,160 @@
+package presence_test
+
+import (
+	"testing"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// online logs in, asks for the roster (to receive pushes) and sends
+// initial presence, consuming the answers.
+func online(t *testing.T, s *testutil.Server, user, res string) *testutil.Client {
+	t.Helper()
+	c := testutil.Login(t, s, user, pw, res)
+	c.Send("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>")
+	for el := c.Next(); el.Attr("id") != "r"; el = c.Next() {
+	}
+	c.Send("<presence/>")
+	expect(t, c, "presence", user+"@localhost/"+res, "")
+	return c
+}
+
+// push reads until a roster push and returns its item.
+func push(t *testing.T, c *testutil.Client) *xml.Element {
+	t.Helper()
+	for {
+		el := c.NextNamed("iq")
+		if q := el.Child("query", "jabber:iq:roster"); el.Attr("type") == "set" && q != nil {
+			c.Send("<iq type='result' id='%s'/>", el.Attr("id"))
+			return q.FirstChild()
+		}
+	}
+}
+
+func wantPush(t *testing.T, c *testutil.Client, jid, sub, ask string) {
+	t.Helper()
+	it := push(t, c)
+	if it.Attr("jid") != jid || it.Attr("subscription") != sub || it.Attr("ask") != ask {
+		t.Fatalf("push %s, want jid=%s subscription=%s ask=%q", it, jid, sub, ask)
+	}
+}
+
+func wantState(t *testing.T, s *testutil.Server, user, contact, sub string, ask, pendingIn bool) {
+	t.Helper()
+	it, ok := roster(t, s, user)[contact]
+	if !ok || it.Subscription != sub || it.Ask != ask || it.PendingIn != pendingIn {
+		t.Fatalf("%s's item %s = %+v (found %v), want %s ask=%v pendingIn=%v", user, contact, it, ok, sub, ask, pendingIn)
+	}
+}
+
+func TestSubscriptionLifecycle(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	alice := online(t, s, "alice", "pc")
+	bob := online(t, s, "bob", "phone")
+
+	// §3.1: alice asks.
+	alice.Send("<presence to='bob@localhost/phone' type='subscribe'/>")
+	wantPush(t, alice, "bob@localhost", "none", "subscribe")
+	el := expect(t, bob, "presence", "alice@localhost", "subscribe")
+	if el.Attr("to") != "bob@localhost" {
+		t.Errorf("request to=%q", el.Attr("to"))
+	}
+	wantState(t, s, "alice", "bob@localhost", "none", true, false)
+	wantState(t, s, "bob", "alice@localhost", "none", false, true)
+
+	// §3.2: bob approves; alice gets subscribed and bob's presence.
+	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
+	wantPush(t, bob, "alice@localhost", "from", "")
+	wantPush(t, alice, "bob@localhost", "to", "")
+	expect(t, alice, "presence", "bob@localhost", "subscribed")
+	expect(t, alice, "presence", "bob@localhost/phone", "")
+	wantState(t, s, "alice", "bob@localhost", "to", false, false)
+	wantState(t, s, "bob", "alice@localhost", "from", false, false)
+
+	// Presence now flows bob → alice on update.
+	bob.Send("<presence><show>away</show></presence>")
+	expect(t, bob, "presence", "bob@localhost/phone", "")
+	expect(t, alice, "presence", "bob@localhost/phone", "")
+
+	// A repeated request is answered by the server (§3.1.3).
+	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
+	quiet(t, bob, "bob after a repeated request")
+	wantState(t, s, "alice", "bob@localhost", "to", false, false)
+
+	// The other direction: both.
+	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
+	wantPush(t, bob, "alice@localhost", "from", "subscribe")
+	expect(t, alice, "presence", "bob@localhost", "subscribe")
+	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
+	wantPush(t, alice, "bob@localhost", "both", "")
+	wantPush(t, bob, "alice@localhost", "both", "")
+	expect(t, bob, "presence", "alice@localhost/pc", "")
+
+	// §3.3: alice unsubscribes from bob's presence.
+	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
+	wantPush(t, alice, "bob@localhost", "from", "")
+	wantPush(t, bob, "alice@localhost", "to", "")
+	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
+	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+
+	// §3.2.2: alice cancels bob's subscription to her.
+	alice.Send("<presence to='bob@localhost' type='unsubscribed'/>")
+	wantPush(t, alice, "bob@localhost", "none", "")
+	wantPush(t, bob, "alice@localhost", "none", "")
+	expect(t, bob, "presence", "alice@localhost", "unsubscribed")
+	expect(t, bob, "presence", "alice@localhost/pc", "unavailable")
+	wantState(t, s, "alice", "bob@localhost", "none", false, false)
+	wantState(t, s, "bob", "alice@localhost", "none", false, false)
+
+	// No subscription left: updates go nowhere.
+	alice.Send("<presence><show>dnd</show></presence>")
+	expect(t, alice, "presence", "alice@localhost/pc", "")
+	quiet(t, bob, "bob after all subscriptions ended")
+
+	// An approval nobody asked for is not routed (no pre-approval).
+	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
+	quiet(t, bob, "bob after an unrequested approval")
+}
+
+// §3.1.3: a request for a contact with no available resource is stored and
+// delivered at the contact's next initial presence, until answered.
+func TestSubscriptionOffline(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "carol", pw)
+	s.AddUser(t, "dave", pw)
+	carol := online(t, s, "carol", "pc")
+	carol.Send("<presence to='dave@localhost' type='subscribe'/>")
+	wantPush(t, carol, "dave@localhost", "none", "subscribe")
+	// dave is connected but not available: the request waits.
+	dave := testutil.Login(t, s, "dave", pw, "home")
+	quiet(t, dave, "unavailable dave")
+	wantState(t, s, "dave", "carol@localhost", "none", false, true)
+
+	dave.Send("<presence/>")
+	expect(t, dave, "presence", "carol@localhost", "subscribe")
+	dave.Close()
+
+	// Not answered: delivered again next time.
+	dave = testutil.Login(t, s, "dave", pw, "home")
+	dave.Send("<presence/>")
+	expect(t, dave, "presence", "carol@localhost", "subscribe")
+	dave.Send("<presence to='carol@localhost' type='subscribed'/>")
+	expect(t, carol, "presence", "dave@localhost", "subscribed")
+	expect(t, carol, "presence", "dave@localhost/home", "")
+	wantState(t, s, "dave", "carol@localhost", "from", false, false)
+	wantState(t, s, "carol", "dave@localhost", "to", false, false)
+}
+
+// A contact on a domain we do not serve: the request is recorded and the
+// router answers remote-server-not-found.
+func TestSubscribeRemote(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	alice := online(t, s, "alice", "pc")
+	alice.Send("<presence to='romeo@remote.example' type='subscribe'/>")
+	wantPush(t, alice, "romeo@remote.example", "none", "subscribe")
+	expect(t, alice, "presence", "romeo@remote.example", "error")
+}
