@@ -209,6 +209,10 @@ func TestMessageAndSpoofedFrom(t *testing.T) {
 	a := testutil.Login(t, s, "alice", "a", "phone")
 	b := testutil.Login(t, s, "bob", "b", "laptop")
 	b.Send("<presence/>")
+	// RFC 6121 §4.2.2: the initial presence comes back to the sender too.
+	if p := b.NextNamed("presence"); p.Attr("from") != "bob@localhost/laptop" {
+		t.Fatalf("own presence: %s", p)
+	}
 	a.Send("<message to='bob@localhost/laptop' from='mallory@evil.example/x' type='chat' id='m1'><body>hi &amp; bye</body></message>")
 	m := b.NextNamed("message")
 	if m.Attr("from") != "alice@localhost/phone" {
