@@ -5,8 +5,10 @@ package all
 import (
 	_ "github.com/xmppd/xmppd/modules/carbons"
 	_ "github.com/xmppd/xmppd/modules/disco"
+	_ "github.com/xmppd/xmppd/modules/entitytime"
 	_ "github.com/xmppd/xmppd/modules/offline"
 	_ "github.com/xmppd/xmppd/modules/ping"
 	_ "github.com/xmppd/xmppd/modules/presence"
 	_ "github.com/xmppd/xmppd/modules/roster"
+	_ "github.com/xmppd/xmppd/modules/version"
 )
