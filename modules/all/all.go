@@ -6,6 +6,7 @@ import (
 	_ "github.com/xmppd/xmppd/modules/carbons"
 	_ "github.com/xmppd/xmppd/modules/disco"
 	_ "github.com/xmppd/xmppd/modules/entitytime"
+	_ "github.com/xmppd/xmppd/modules/lastactivity"
 	_ "github.com/xmppd/xmppd/modules/offline"
 	_ "github.com/xmppd/xmppd/modules/ping"
 	_ "github.com/xmppd/xmppd/modules/presence"
