@@ -26,17 +26,22 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddIdentity(module.Identity{Category: "server", Type: "im", Name: "xmppd"})
 	h.HandleIQ(module.TargetServer, "get", NSInfo, m.info)
 	h.HandleIQ(module.TargetServer, "get", NSItems, m.items)
+	h.AddStreamFeature(module.StreamFeature{Name: "caps", Element: m.capsElement})
 	return nil
 }
 
-// info: XEP-0030 §3.1. Nodes are not served yet, so any node is unknown
-// (§3.2 says item-not-found).
+// info: XEP-0030 §3.1. The only node served is the XEP-0115 caps node
+// (node#ver, §6.2), which describes the server itself; any other node is
+// unknown (§3.2: item-not-found).
 func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	node := iq.Payload.Attr("node")
-	if node != "" {
+	if node != "" && node != CapsNode+"#"+capsVer(m.reg.Identities(), m.reg.Features()) {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	b := xml.NewBuilder("query", NSInfo)
+	if node != "" {
+		b.Attr("node", node)
+	}
 	for _, id := range m.reg.Identities() {
 		b.Start("identity", "").Attr("category", id.Category).Attr("type", id.Type)
 		if id.Name != "" {
