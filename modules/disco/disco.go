@@ -27,6 +27,8 @@ func (m *mod) Start(h *module.Handle) error {
 	h.HandleIQ(module.TargetServer, "get", NSInfo, m.info)
 	h.HandleIQ(module.TargetServer, "get", NSItems, m.items)
 	h.AddStreamFeature(module.StreamFeature{Name: "caps", Element: m.capsElement})
+	h.HandleIQ(module.TargetAccount, "get", NSInfo, m.accountInfo)
+	h.HandleIQ(module.TargetAccount, "get", NSItems, m.accountItems)
 	return nil
 }
 
@@ -57,6 +59,29 @@ func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 
 // items: XEP-0030 §4.1; components (MUC, upload) will add items here.
 func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+	if iq.Payload.Attr("node") != "" {
+		return nil, stanza.NewError(stanza.ItemNotFound, "")
+	}
+	return xml.NewBuilder("query", NSItems).Element(), nil
+}
+
+// accountInfo: disco#info on a local account's bare JID, which the server
+// answers on the account's behalf (RFC 6121 §8.5.2.1.3; XEP-0030 §3.1
+// with the account/registered identity). Account-level features (PEP)
+// will be listed here when they exist.
+func (m *mod) accountInfo(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+	if iq.Payload.Attr("node") != "" {
+		return nil, stanza.NewError(stanza.ItemNotFound, "")
+	}
+	return xml.NewBuilder("query", NSInfo).
+		Start("identity", "").Attr("category", "account").Attr("type", "registered").End().
+		Start("feature", "").Attr("var", NSInfo).End().
+		Start("feature", "").Attr("var", NSItems).End().
+		Element(), nil
+}
+
+// accountItems: no items on accounts yet (PEP nodes will be).
+func (m *mod) accountItems(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}

@@ -57,3 +57,26 @@ func TestCapsInStreamFeatures(t *testing.T) {
 		t.Fatalf("unknown node: %s", r)
 	}
 }
+
+func TestAccountDisco(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "a")
+	s.AddUser(t, "bob", "b")
+	c := testutil.Login(t, s, "alice", "a", "r")
+	for _, to := range []string{"alice@localhost", "bob@localhost"} {
+		c.Send("<iq type='get' id='i' to='%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", to)
+		r := c.NextNamed("iq")
+		id := r.Child("query", "http://jabber.org/protocol/disco#info").Child("identity", "")
+		if r.Attr("type") != "result" || r.Attr("from") != to || id == nil || id.Attr("category") != "account" || id.Attr("type") != "registered" {
+			t.Fatalf("%s: %s", to, r)
+		}
+		c.Send("<iq type='get' id='j' to='%s'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>", to)
+		if r := c.NextNamed("iq"); r.Attr("type") != "result" {
+			t.Fatalf("%s items: %s", to, r)
+		}
+	}
+	c.Send("<iq type='get' id='k' to='nobody@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	if r := c.NextNamed("iq"); r.Attr("type") != "error" || !strings.Contains(r.String(), "service-unavailable") {
+		t.Fatalf("nonexistent account: %s", r)
+	}
+}
