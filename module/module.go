@@ -138,5 +138,8 @@ type Services struct {
 	Rosters   storage.Rosters
 	Offline   storage.Offline
 	Hosts     func(domain string) bool // reports whether we serve a domain
-	Logger    *slog.Logger
+	// ContactAddresses are the XEP-0157 fields from the configuration
+	// ("abuse-addresses" → URIs), empty when none are configured.
+	ContactAddresses map[string][]string
+	Logger           *slog.Logger
 }

@@ -25,6 +25,35 @@ type Config struct {
 	Listen    []Listener `toml:"listen"`     // default: c2s starttls :5222, c2s direct-tls :5223
 	Limits    Limits     `toml:"limits"`
 	Storage   Storage    `toml:"storage"`
+	Contact   Contact    `toml:"contact"`
+}
+
+// Contact lists the service's contact addresses (XEP-0157), published in
+// the server's disco#info. Each is a URI: mailto:, xmpp:, http(s):.
+type Contact struct {
+	Abuse    []string `toml:"abuse"`
+	Admin    []string `toml:"admin"`
+	Feedback []string `toml:"feedback"`
+	Sales    []string `toml:"sales"`
+	Security []string `toml:"security"`
+	Status   []string `toml:"status"`
+	Support  []string `toml:"support"`
+}
+
+// Fields returns the XEP-0157 form fields that have addresses, keyed by
+// field name ("abuse-addresses", ...).
+func (c Contact) Fields() map[string][]string {
+	out := map[string][]string{}
+	for name, addrs := range map[string][]string{
+		"abuse-addresses": c.Abuse, "admin-addresses": c.Admin, "feedback-addresses": c.Feedback,
+		"sales-addresses": c.Sales, "security-addresses": c.Security, "status-addresses": c.Status,
+		"support-addresses": c.Support,
+	} {
+		if len(addrs) > 0 {
+			out[name] = addrs
+		}
+	}
+	return out
 }
 
 // Host is one virtual host (a domain we serve).

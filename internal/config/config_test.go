@@ -172,6 +172,7 @@ func TestErrors(t *testing.T) {
 		{"connection_rate", "[limits]\nconnection_rate = -1.5", []string{"2 limits.connection_rate: must be 0"}},
 		{"connection_rate nan", "[limits]\nconnection_rate = nan", []string{"2 limits.connection_rate: must be 0"}},
 		{"connection_burst", "[limits]\nconnection_burst = 0", []string{"2 limits.connection_burst: must be at least 1"}},
+		{"contact", "[contact]\nabuse = [\"abuse@example.org\"]", []string{"2 contact.abuse: \"abuse@example.org\" is not a mailto:, xmpp: or http(s): URI"}},
 		{"memory_limit", "[limits]\nmemory_limit = 1000", []string{"2 limits.memory_limit: must be 0 (none) or between 16777216"}},
 		{"auth_failure_delay", "[limits]\nauth_failure_delay = \"-1s\"", []string{"2 limits.auth_failure_delay: must be between 0s and 1m0s"}},
 		{"max_sessions", "[limits]\nmax_sessions = -5", []string{"2 limits.max_sessions: must be 0 (unlimited) or more"}},

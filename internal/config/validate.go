@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,15 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail("data_dir", "must not be empty")
 	}
 	v.oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
+	for name, addrs := range c.Contact.Fields() {
+		key := "contact." + strings.TrimSuffix(name, "-addresses")
+		for _, a := range addrs {
+			u, err := url.Parse(a)
+			if err != nil || (u.Scheme != "mailto" && u.Scheme != "xmpp" && u.Scheme != "http" && u.Scheme != "https") || (u.Opaque == "" && u.Host == "") {
+				v.fail(key, "%q is not a mailto:, xmpp: or http(s): URI", a)
+			}
+		}
+	}
 	v.oneOf("log_format", c.LogFormat, "text", "json")
 
 	if len(c.Hosts) == 0 {

@@ -10,7 +10,7 @@ import (
 func TestCapsVerXEPExample(t *testing.T) {
 	ids := []module.Identity{{Category: "client", Type: "pc", Name: "Exodus 0.9.1"}}
 	features := []string{"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items", "http://jabber.org/protocol/muc", "http://jabber.org/protocol/caps"}
-	if got, want := capsVer(ids, features), "QgayPKawpkPSDYmwT/WM94uAlu0="; got != want {
+	if got, want := capsVer(ids, features, nil), "QgayPKawpkPSDYmwT/WM94uAlu0="; got != want {
 		t.Fatalf("ver = %s, want %s", got, want)
 	}
 }

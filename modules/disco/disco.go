@@ -4,6 +4,7 @@ package disco
 
 import (
 	"context"
+	"slices"
 
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -17,10 +18,14 @@ const (
 
 func init() { module.Register("disco", func() module.Module { return &mod{} }) }
 
-type mod struct{ reg *module.Registry }
+type mod struct {
+	reg     *module.Registry
+	contact map[string][]string // XEP-0157 fields
+}
 
 func (m *mod) Start(h *module.Handle) error {
 	m.reg = h.Registry()
+	m.contact = h.ContactAddresses
 	h.AddFeature(NSInfo)
 	h.AddFeature(NSItems)
 	h.AddIdentity(module.Identity{Category: "server", Type: "im", Name: "xmppd"})
@@ -37,7 +42,7 @@ func (m *mod) Start(h *module.Handle) error {
 // unknown (§3.2: item-not-found).
 func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	node := iq.Payload.Attr("node")
-	if node != "" && node != CapsNode+"#"+capsVer(m.reg.Identities(), m.reg.Features()) {
+	if node != "" && node != CapsNode+"#"+capsVer(m.reg.Identities(), m.reg.Features(), m.contact) {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	b := xml.NewBuilder("query", NSInfo)
@@ -53,6 +58,24 @@ func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	}
 	for _, f := range m.reg.Features() {
 		b.Start("feature", "").Attr("var", f).End()
+	}
+	if len(m.contact) > 0 {
+		// XEP-0157 contact addresses as an XEP-0128 extended form.
+		b.Start("x", nsData).Attr("type", "result")
+		b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(NSServerInfo).End().End()
+		vars := make([]string, 0, len(m.contact))
+		for v := range m.contact {
+			vars = append(vars, v)
+		}
+		slices.Sort(vars)
+		for _, v := range vars {
+			b.Start("field", "").Attr("var", v).Attr("type", "list-multi")
+			for _, a := range m.contact[v] {
+				b.Start("value", "").Text(a).End()
+			}
+			b.End()
+		}
+		b.End()
 	}
 	return b.Element(), nil
 }

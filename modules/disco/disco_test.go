@@ -15,7 +15,11 @@ import (
 // says, computed here from the wire reply (XEP-0115 §5.1), and the caps
 // node must be answered.
 func TestCapsInStreamFeatures(t *testing.T) {
-	s := testutil.Start(t, "")
+	s := testutil.Start(t, `
+[contact]
+abuse = ["mailto:abuse@localhost"]
+support = ["xmpp:support@localhost", "https://localhost/help"]
+`)
 	s.AddUser(t, "alice", "a")
 	c := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
 	c.Open("localhost")
@@ -32,17 +36,38 @@ func TestCapsInStreamFeatures(t *testing.T) {
 	c.Send("<iq type='get' id='i' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	q := c.NextNamed("iq").Child("query", "http://jabber.org/protocol/disco#info")
 	var ids, feats []string
+	form := ""
 	for ch := range q.Children() {
 		switch ch.Name() {
 		case "identity":
 			ids = append(ids, ch.Attr("category")+"/"+ch.Attr("type")+"/"+ch.Attr("xml:lang")+"/"+ch.Attr("name"))
 		case "feature":
 			feats = append(feats, ch.Attr("var"))
+		case "x":
+			// XEP-0157 contact addresses, hashed per XEP-0115 §5.1 step 8.
+			var fields []string
+			for f := range ch.Children() {
+				var vals []string
+				for v := range f.Children() {
+					vals = append(vals, v.Text())
+				}
+				if f.Attr("var") == "FORM_TYPE" {
+					form = vals[0] + "<" + form
+					continue
+				}
+				sort.Strings(vals)
+				fields = append(fields, f.Attr("var")+"<"+strings.Join(vals, "<")+"<")
+			}
+			sort.Strings(fields)
+			form += strings.Join(fields, "")
 		}
+	}
+	if !strings.Contains(form, "abuse-addresses<mailto:abuse@localhost<") || !strings.Contains(form, "support-addresses<https://localhost/help<xmpp:support@localhost<") {
+		t.Fatalf("contact addresses (XEP-0157) missing from disco#info: %s", q)
 	}
 	sort.Strings(ids)
 	sort.Strings(feats)
-	sum := sha1.Sum([]byte(strings.Join(ids, "<") + "<" + strings.Join(feats, "<") + "<"))
+	sum := sha1.Sum([]byte(strings.Join(ids, "<") + "<" + strings.Join(feats, "<") + "<" + form))
 	if want := base64.StdEncoding.EncodeToString(sum[:]); caps.Attr("ver") != want {
 		t.Fatalf("caps ver %s, disco#info hashes to %s", caps.Attr("ver"), want)
 	}
