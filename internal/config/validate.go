@@ -61,6 +61,13 @@ func (c *Config) normalize() {
 		c.Listen[i].TLS = strings.ToLower(c.Listen[i].TLS)
 	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
+	// "abuse = []" and no key at all mean the same.
+	for _, l := range []*[]string{&c.Contact.Abuse, &c.Contact.Admin, &c.Contact.Feedback, &c.Contact.Sales,
+		&c.Contact.Security, &c.Contact.Status, &c.Contact.Support} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 }
 
 func (c *Config) validate(name string, pos positions) []error {
