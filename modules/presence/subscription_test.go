@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -157,4 +158,43 @@ func TestSubscribeRemote(t *testing.T) {
 	alice.Send("<presence to='romeo@remote.example' type='subscribe'/>")
 	wantPush(t, alice, "romeo@remote.example", "none", "subscribe")
 	expect(t, alice, "presence", "romeo@remote.example", "error")
+}
+
+// Appendix A.3.1 "None + Pending In": a duplicate request is not delivered
+// again; A.3.3 "None + Pending In": an unsubscribe withdraws it and is
+// delivered. States are set up directly in storage.
+func TestAppendixWire(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	setItem(t, s, "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "none", Ask: true})
+	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "none", PendingIn: true})
+	alice := online(t, s, "alice", "pc")
+	bob := online(t, s, "bob", "phone")
+	expect(t, bob, "presence", "alice@localhost", "subscribe") // stored request
+
+	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
+	quiet(t, bob, "bob after a duplicate request (A.3.1)")
+	wantState(t, s, "bob", "alice@localhost", "none", false, true)
+
+	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
+	wantPush(t, alice, "bob@localhost", "none", "")
+	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
+	quiet(t, bob, "bob after the withdrawn request (A.3.3)")
+	wantState(t, s, "bob", "alice@localhost", "none", false, false)
+	wantState(t, s, "alice", "bob@localhost", "none", false, false)
+
+	// A.3.2 "None": an approval nobody asked for is not delivered. Sent
+	// by bob's session it is not even routed (A.2.2 "None").
+	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
+	quiet(t, alice, "alice after an unrequested approval")
+
+	// A.3.4 "To": a cancelled subscription is delivered.
+	setItem(t, s, "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "to"})
+	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "from"})
+	bob.Send("<presence to='alice@localhost' type='unsubscribed'/>")
+	wantPush(t, bob, "alice@localhost", "none", "")
+	wantPush(t, alice, "bob@localhost", "none", "")
+	expect(t, alice, "presence", "bob@localhost", "unsubscribed")
+	wantState(t, s, "alice", "bob@localhost", "none", false, false)
 }
