@@ -170,3 +170,40 @@ func TestAppendixA3(t *testing.T) {
 		})
 	}
 }
+
+// §3.4 pre-approval: an outbound "subscribed" with no request to approve
+// (A.2.2 None, None + Pending Out, To) sets the approved flag, and a later
+// inbound "subscribe" (A.3.1) is approved by the server.
+func TestPreApproval(t *testing.T) {
+	for _, c := range []struct{ from, to string }{
+		{"None", "From"},
+		{"None + Pending Out", "From + Pending Out"},
+		{"To", "Both"},
+	} {
+		it, route := outboundSub("subscribed", states[c.from])
+		if !it.Approved || route || stateName(t, it) != c.from {
+			t.Errorf("subscribed in %q: %+v route=%v, want approved, no route", c.from, it, route)
+		}
+		it, deliver, auto := inboundSub("subscribe", it)
+		if it.Approved || deliver || !auto || stateName(t, it) != c.to {
+			t.Errorf("pre-approved subscribe in %q: %+v deliver=%v auto=%v, want %q", c.from, it, deliver, auto, c.to)
+		}
+	}
+	// Already approved: no flag.
+	for _, name := range []string{"From", "From + Pending Out", "Both"} {
+		if it, _ := outboundSub("subscribed", states[name]); it.Approved {
+			t.Errorf("subscribed in %q set approved", name)
+		}
+	}
+	// A.2.4: unsubscribed cancels a pre-approval.
+	pre := states["None"]
+	pre.Approved = true
+	if it, _ := outboundSub("unsubscribed", pre); it.Approved {
+		t.Error("unsubscribed kept the pre-approval")
+	}
+	// A pre-approval does not change a pending request into an approval:
+	// with pending-in the stanza is a normal approval.
+	if it, route := outboundSub("subscribed", states["None + Pending In"]); it.Approved || !route {
+		t.Errorf("approval of a pending request: %+v route=%v", it, route)
+	}
+}

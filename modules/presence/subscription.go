@@ -80,8 +80,12 @@ func outboundSub(typ string, it storage.RosterItem) (storage.RosterItem, bool) {
 		return it, true
 	case "subscribed": // A.2.2
 		if !it.PendingIn {
-			// None, None + Pending Out, To: no request to approve, not
-			// routed. From, From + Pending Out, Both: already approved.
+			// None, None + Pending Out, To: no request to approve, so a
+			// pre-approval (§3.4), noted and not routed. From, From +
+			// Pending Out, Both: already approved, nothing to do.
+			if !subFrom(it.Subscription) {
+				it.Approved = true
+			}
 			return it, false
 		}
 		it.PendingIn = false
@@ -103,6 +107,7 @@ func outboundSub(typ string, it storage.RosterItem) (storage.RosterItem, bool) {
 		return it, true
 	case "unsubscribed": // A.2.4: always routed
 		it.PendingIn = false
+		it.Approved = false // also cancels a pre-approval (§3.4)
 		switch it.Subscription {
 		case "from":
 			it.Subscription = "none"
@@ -129,6 +134,17 @@ func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, delive
 		case it.PendingIn:
 			// Already pending in: a duplicate, not delivered again.
 			return it, false, false
+		case it.Approved:
+			// Pre-approved (§3.4): approved by the server for the user,
+			// not delivered; None → From, None + Pending Out → From +
+			// Pending Out, To → Both.
+			it.Approved = false
+			if it.Subscription == "to" {
+				it.Subscription = "both"
+			} else {
+				it.Subscription = "from"
+			}
+			return it, false, true
 		}
 		it.PendingIn = true
 		return it, true, false
@@ -194,7 +210,7 @@ func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
 	old := it
 	it, route := outboundSub(typ, it)
 	if changed(it, old) {
-		visible := it.Subscription != old.Subscription || it.Ask != old.Ask
+		visible := it.Subscription != old.Subscription || it.Ask != old.Ask || it.Approved != old.Approved
 		if err := m.save(ctx, own, it, visible); err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
@@ -248,7 +264,7 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	if changed(it, old) {
 		// A request stored for a contact not in the roster creates an
 		// item, with no push: pending-in is not shown to clients.
-		visible := found && (it.Subscription != old.Subscription || it.Ask != old.Ask)
+		visible := found && (it.Subscription != old.Subscription || it.Ask != old.Ask || it.Approved != old.Approved)
 		if err := m.save(ctx, own, it, visible); err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
@@ -261,6 +277,12 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	}
 	if autoReply {
 		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("subscribed", own, from), From: own, To: from})
+		if !subFrom(old.Subscription) {
+			// A pre-approved request (§3.4): as for an approval by
+			// the user (§3.2.2), the new subscriber gets the current
+			// presence.
+			m.sendPresence(ctx, own, from, false)
+		}
 	}
 	if typ == "unsubscribe" && subFrom(old.Subscription) {
 		// §3.3.3: the former subscriber sees the resources go away.
