@@ -16,6 +16,10 @@ import (
 
 func init() { module.Register("presence", func() module.Module { return &mod{} }) }
 
+// NSPreApproval is the stream feature namespace for subscription
+// pre-approval (RFC 6121 §3.4).
+const NSPreApproval = "urn:xmpp:features:pre-approval"
+
 type mod struct {
 	h     *module.Handle
 	store storage.Rosters
@@ -37,6 +41,10 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Rosters
 	m.avail = map[string]module.Session{}
+	// RFC 6121 §3.4: subscription pre-approval is supported.
+	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
+		return xml.NewBuilder("sub", NSPreApproval).Element()
+	}})
 	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
 	h.Hook(module.HookOutbound, 0, m.outbound)
 	h.Hook(module.HookAccountPresence, 0, m.inbound)

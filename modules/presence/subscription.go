@@ -67,6 +67,127 @@ func (m *mod) sendPresence(ctx context.Context, own, contact jid.JID, unavailabl
 	}
 }
 
+// outboundSub is RFC 6121 Appendix A.2: the user's item for a contact
+// after the user sends a subscription stanza of typ to the contact, and
+// whether the stanza is routed to the contact. Ask is "Pending Out",
+// PendingIn is "Pending In".
+func outboundSub(typ string, it storage.RosterItem) (storage.RosterItem, bool) {
+	switch typ {
+	case "subscribe": // A.2.1: always routed
+		if !subTo(it.Subscription) {
+			it.Ask = true
+		}
+		return it, true
+	case "subscribed": // A.2.2
+		if !it.PendingIn {
+			// None, None + Pending Out, To: no request to approve, so a
+			// pre-approval (§3.4), noted and not routed. From, From +
+			// Pending Out, Both: already approved, nothing to do.
+			if !subFrom(it.Subscription) {
+				it.Approved = true
+			}
+			return it, false
+		}
+		it.PendingIn = false
+		switch it.Subscription {
+		case "none":
+			it.Subscription = "from"
+		case "to":
+			it.Subscription = "both"
+		}
+		return it, true
+	case "unsubscribe": // A.2.3: always routed
+		it.Ask = false
+		switch it.Subscription {
+		case "to":
+			it.Subscription = "none"
+		case "both":
+			it.Subscription = "from"
+		}
+		return it, true
+	case "unsubscribed": // A.2.4: always routed
+		it.PendingIn = false
+		it.Approved = false // also cancels a pre-approval (§3.4)
+		switch it.Subscription {
+		case "from":
+			it.Subscription = "none"
+		case "both":
+			it.Subscription = "to"
+		}
+		return it, true
+	}
+	return it, false
+}
+
+// inboundSub is RFC 6121 Appendix A.3: the user's item for a contact after
+// a subscription stanza of typ arrives from the contact, whether it is
+// delivered to the user, and whether the server answers "subscribed" on the
+// user's behalf.
+func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, deliver, autoReply bool) {
+	switch typ {
+	case "subscribe": // A.3.1
+		switch {
+		case subFrom(it.Subscription):
+			// From, From + Pending Out, Both: not delivered, the server
+			// answers for the user (§3.1.3).
+			return it, false, true
+		case it.PendingIn:
+			// Already pending in: a duplicate, not delivered again.
+			return it, false, false
+		case it.Approved:
+			// Pre-approved (§3.4): approved by the server for the user,
+			// not delivered; None → From, None + Pending Out → From +
+			// Pending Out, To → Both.
+			it.Approved = false
+			if it.Subscription == "to" {
+				it.Subscription = "both"
+			} else {
+				it.Subscription = "from"
+			}
+			return it, false, true
+		}
+		it.PendingIn = true
+		return it, true, false
+	case "subscribed": // A.3.2
+		if !it.Ask {
+			return it, false, false
+		}
+		it.Ask = false
+		switch it.Subscription {
+		case "none":
+			it.Subscription = "to"
+		case "from":
+			it.Subscription = "both"
+		}
+		return it, true, false
+	case "unsubscribe": // A.3.3
+		if !subFrom(it.Subscription) && !it.PendingIn {
+			return it, false, false
+		}
+		it.PendingIn = false
+		switch it.Subscription {
+		case "from":
+			it.Subscription = "none"
+		case "both":
+			it.Subscription = "to"
+		}
+		return it, true, false
+	case "unsubscribed": // A.3.4
+		if !subTo(it.Subscription) && !it.Ask {
+			return it, false, false
+		}
+		it.Ask = false
+		switch it.Subscription {
+		case "to":
+			it.Subscription = "none"
+		case "both":
+			it.Subscription = "from"
+		}
+		return it, true, false
+	}
+	return it, false, false
+}
+
 // outbound handles subscription stanzas a user's session sends (RFC 6121
 // §3.1.2, §3.2.2, §3.3.2, and §3.2.1 for approvals): the user's roster
 // item changes as Appendix A says, the stanza goes out from the bare JID.
@@ -87,46 +208,9 @@ func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
 		return true
 	}
 	old := it
-	route := true
-	switch typ {
-	case "subscribe":
-		if !subTo(it.Subscription) {
-			it.Ask = true
-		}
-	case "subscribed":
-		switch {
-		case it.PendingIn:
-			it.PendingIn = false
-			if it.Subscription == "none" {
-				it.Subscription = "from"
-			} else if it.Subscription == "to" {
-				it.Subscription = "both"
-			}
-		default:
-			// No request to approve: no state change and nothing is
-			// routed (Appendix A.2.2). Pre-approval (§3.4) is not
-			// implemented.
-			route = false
-		}
-	case "unsubscribe":
-		it.Ask = false
-		switch it.Subscription {
-		case "to":
-			it.Subscription = "none"
-		case "both":
-			it.Subscription = "from"
-		}
-	case "unsubscribed":
-		it.PendingIn = false
-		switch it.Subscription {
-		case "from":
-			it.Subscription = "none"
-		case "both":
-			it.Subscription = "to"
-		}
-	}
+	it, route := outboundSub(typ, it)
 	if changed(it, old) {
-		visible := it.Subscription != old.Subscription || it.Ask != old.Ask
+		visible := it.Subscription != old.Subscription || it.Ask != old.Ask || it.Approved != old.Approved
 		if err := m.save(ctx, own, it, visible); err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
@@ -176,54 +260,11 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 		return true
 	}
 	old := it
-	deliver := false
-	autoReply := false
-	switch typ {
-	case "subscribe":
-		switch {
-		case subFrom(it.Subscription):
-			autoReply = true // §3.1.3: already subscribed, answer for the user
-		default:
-			it.PendingIn = true
-			deliver = true
-		}
-	case "subscribed":
-		if it.Ask {
-			it.Ask = false
-			if it.Subscription == "none" {
-				it.Subscription = "to"
-			} else if it.Subscription == "from" {
-				it.Subscription = "both"
-			}
-			deliver = true
-		}
-	case "unsubscribe":
-		if subFrom(it.Subscription) || it.PendingIn {
-			deliver = subFrom(it.Subscription)
-			it.PendingIn = false
-			switch it.Subscription {
-			case "from":
-				it.Subscription = "none"
-			case "both":
-				it.Subscription = "to"
-			}
-		}
-	case "unsubscribed":
-		if subTo(it.Subscription) || it.Ask {
-			deliver = true
-			it.Ask = false
-			switch it.Subscription {
-			case "to":
-				it.Subscription = "none"
-			case "both":
-				it.Subscription = "from"
-			}
-		}
-	}
+	it, deliver, autoReply := inboundSub(typ, it)
 	if changed(it, old) {
 		// A request stored for a contact not in the roster creates an
 		// item, with no push: pending-in is not shown to clients.
-		visible := found && (it.Subscription != old.Subscription || it.Ask != old.Ask)
+		visible := found && (it.Subscription != old.Subscription || it.Ask != old.Ask || it.Approved != old.Approved)
 		if err := m.save(ctx, own, it, visible); err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
@@ -236,6 +277,12 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	}
 	if autoReply {
 		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("subscribed", own, from), From: own, To: from})
+		if !subFrom(old.Subscription) {
+			// A pre-approved request (§3.4): as for an approval by
+			// the user (§3.2.2), the new subscriber gets the current
+			// presence.
+			m.sendPresence(ctx, own, from, false)
+		}
 	}
 	if typ == "unsubscribe" && subFrom(old.Subscription) {
 		// §3.3.3: the former subscriber sees the resources go away.

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -37,6 +38,14 @@ func wantPush(t *testing.T, c *testutil.Client, jid, sub, ask string) {
 	it := push(t, c)
 	if it.Attr("jid") != jid || it.Attr("subscription") != sub || it.Attr("ask") != ask {
 		t.Fatalf("push %s, want jid=%s subscription=%s ask=%q", it, jid, sub, ask)
+	}
+}
+
+func wantPushApproved(t *testing.T, c *testutil.Client, jid, sub, ask string, approved bool) {
+	t.Helper()
+	it := push(t, c)
+	if it.Attr("jid") != jid || it.Attr("subscription") != sub || it.Attr("ask") != ask || (it.Attr("approved") == "true") != approved {
+		t.Fatalf("push %s, want jid=%s subscription=%s ask=%q approved=%v", it, jid, sub, ask, approved)
 	}
 }
 
@@ -114,8 +123,10 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	expect(t, alice, "presence", "alice@localhost/pc", "")
 	quiet(t, bob, "bob after all subscriptions ended")
 
-	// An approval nobody asked for is not routed (no pre-approval).
+	// An approval nobody asked for is not routed: it is a pre-approval
+	// (§3.4).
 	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
+	wantPushApproved(t, alice, "bob@localhost", "none", "", true)
 	quiet(t, bob, "bob after an unrequested approval")
 }
 
@@ -157,4 +168,97 @@ func TestSubscribeRemote(t *testing.T) {
 	alice.Send("<presence to='romeo@remote.example' type='subscribe'/>")
 	wantPush(t, alice, "romeo@remote.example", "none", "subscribe")
 	expect(t, alice, "presence", "romeo@remote.example", "error")
+}
+
+// Appendix A.3.1 "None + Pending In": a duplicate request is not delivered
+// again; A.3.3 "None + Pending In": an unsubscribe withdraws it and is
+// delivered. States are set up directly in storage.
+func TestAppendixWire(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	setItem(t, s, "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "none", Ask: true})
+	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "none", PendingIn: true})
+	alice := online(t, s, "alice", "pc")
+	bob := online(t, s, "bob", "phone")
+	expect(t, bob, "presence", "alice@localhost", "subscribe") // stored request
+
+	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
+	quiet(t, bob, "bob after a duplicate request (A.3.1)")
+	wantState(t, s, "bob", "alice@localhost", "none", false, true)
+
+	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
+	wantPush(t, alice, "bob@localhost", "none", "")
+	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
+	quiet(t, bob, "bob after the withdrawn request (A.3.3)")
+	wantState(t, s, "bob", "alice@localhost", "none", false, false)
+	wantState(t, s, "alice", "bob@localhost", "none", false, false)
+
+	// A.3.2 "None": an approval nobody asked for is not delivered. Sent
+	// by bob's session it is not even routed (A.2.2 "None").
+	// (It is a pre-approval, §3.4: bob's item is marked approved.)
+	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
+	wantPushApproved(t, bob, "alice@localhost", "none", "", true)
+	quiet(t, alice, "alice after an unrequested approval")
+
+	// A.3.4 "To": a cancelled subscription is delivered.
+	setItem(t, s, "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "to"})
+	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "from"})
+	bob.Send("<presence to='alice@localhost' type='unsubscribed'/>")
+	wantPush(t, bob, "alice@localhost", "none", "")
+	wantPush(t, alice, "bob@localhost", "none", "")
+	expect(t, alice, "presence", "bob@localhost", "unsubscribed")
+	wantState(t, s, "alice", "bob@localhost", "none", false, false)
+}
+
+// §3.4 on the wire: the feature is offered; bob pre-approves alice (who is
+// not in his roster), alice's later request is approved by the server.
+func TestPreApprovalWire(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+
+	c := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	if r := c.AuthSCRAM("SCRAM-SHA-256", "bob", pw, "", nil); !r.OK {
+		t.Fatal(r.Condition)
+	}
+	if f := c.Restart("localhost"); f.Child("sub", "urn:xmpp:features:pre-approval") == nil {
+		t.Fatalf("no pre-approval in stream features: %s", f)
+	}
+	c.Close()
+
+	alice := online(t, s, "alice", "pc")
+	bob := online(t, s, "bob", "phone")
+	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
+	wantPushApproved(t, bob, "alice@localhost", "none", "", true)
+	quiet(t, alice, "alice after bob's pre-approval")
+	if it := roster(t, s, "bob")["alice@localhost"]; !it.Approved || it.Subscription != "none" {
+		t.Fatalf("bob's item %+v, want none, approved", it)
+	}
+
+	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
+	wantPush(t, alice, "bob@localhost", "none", "subscribe")
+	expect(t, alice, "presence", "bob@localhost", "subscribed")
+	expect(t, alice, "presence", "bob@localhost/phone", "")
+	wantPushApproved(t, bob, "alice@localhost", "from", "", false)
+	quiet(t, bob, "bob after a pre-approved request")
+	wantState(t, s, "bob", "alice@localhost", "from", false, false)
+	wantState(t, s, "alice", "bob@localhost", "to", false, false)
+	if roster(t, s, "bob")["alice@localhost"].Approved {
+		t.Error("approved not cleared")
+	}
+
+	// Presence flows bob → alice.
+	bob.Send("<presence><show>away</show></presence>")
+	expect(t, alice, "presence", "bob@localhost/phone", "")
+
+	// A pre-approval cancelled by unsubscribed (and routed, A.2.4).
+	setItem(t, s, "bob", storage.RosterItem{JID: "carol@localhost", Subscription: "none", Approved: true})
+	bob.Send("<presence to='carol@localhost' type='unsubscribed'/>")
+	wantPushApproved(t, bob, "carol@localhost", "none", "", false)
+	if roster(t, s, "bob")["carol@localhost"].Approved {
+		t.Error("unsubscribed kept the pre-approval")
+	}
 }
