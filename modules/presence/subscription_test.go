@@ -139,6 +139,9 @@ func TestSubscriptionOffline(t *testing.T) {
 	carol := online(t, s, "carol", "pc")
 	carol.Send("<presence to='dave@localhost' type='subscribe'/>")
 	wantPush(t, carol, "dave@localhost", "none", "subscribe")
+	// carol's session handles her stanzas in order: once her ping is
+	// answered, the request has been stored on dave's side too.
+	quiet(t, carol, "carol after her request")
 	// dave is connected but not available: the request waits.
 	dave := testutil.Login(t, s, "dave", pw, "home")
 	quiet(t, dave, "unavailable dave")
