@@ -11,5 +11,6 @@ import (
 	_ "github.com/xmppd/xmppd/modules/presence"
 	_ "github.com/xmppd/xmppd/modules/private"
 	_ "github.com/xmppd/xmppd/modules/roster"
+	_ "github.com/xmppd/xmppd/modules/vcard"
 	_ "github.com/xmppd/xmppd/modules/version"
 )
