@@ -83,6 +83,17 @@ func TestPrivate(t *testing.T) {
 		t.Fatalf("get two: %s", r)
 	}
 
+	// Prefixes declared on the query (or higher) still resolve once the
+	// child is stored on its own.
+	r = iq(t, c, "s4", "<iq type='set' id='s4'><query xmlns='jabber:iq:private' xmlns:p='urn:p'><x xmlns='urn:x' p:a='1' xml:lang='en'><p:y/></x></query></iq>")
+	if r.Attr("type") != "result" {
+		t.Fatalf("set with outer prefixes: %s", r)
+	}
+	r = iq(t, c, "g7", "<iq type='get' id='g7'><query xmlns='jabber:iq:private'><x xmlns='urn:x'/></query></iq>")
+	if ch := query(t, r).FirstChild(); ch == nil || ch.Attr("p:a") != "1" || ch.Child("y", "urn:p") == nil {
+		t.Fatalf("get with outer prefixes: %s", r)
+	}
+
 	// Errors.
 	wantError(t, iq(t, c, "e1", "<iq type='set' id='e1' to='bob@localhost'><query xmlns='jabber:iq:private'><x xmlns='urn:a'/></query></iq>"), "forbidden")
 	wantError(t, iq(t, c, "e2", "<iq type='get' id='e2' to='bob@localhost'><query xmlns='jabber:iq:private'><x xmlns='urn:a'/></query></iq>"), "forbidden")
