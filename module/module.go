@@ -137,6 +137,7 @@ type Services struct {
 	Accounts  storage.Accounts
 	Rosters   storage.Rosters
 	Offline   storage.Offline
+	Private   storage.PrivateXML       // XEP-0049 private XML, XEP-0054 vCards
 	Hosts     func(domain string) bool // reports whether we serve a domain
 	// ContactAddresses are the XEP-0157 fields from the configuration
 	// ("abuse-addresses" → URIs), empty when none are configured.

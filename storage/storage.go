@@ -119,3 +119,18 @@ type Offline interface {
 	// CountOffline reports how many messages the account holds.
 	CountOffline(ctx context.Context, domain, username string) (int, error)
 }
+
+// PrivateXML stores opaque XML fragments per account and key: XEP-0049
+// private XML storage and XEP-0054 vCards. Keys are chosen by the caller
+// (e.g. "jabber:iq:private storage:bookmarks"); data is opaque bytes. Keys
+// of the account are (domain, username) as in Accounts; deleting the
+// account deletes its data.
+type PrivateXML interface {
+	// GetPrivate returns the data stored under key, ErrNotFound if none
+	// (also when the account does not exist).
+	GetPrivate(ctx context.Context, domain, username, key string) ([]byte, error)
+	// SetPrivate stores data under key, replacing what was there. nil data
+	// deletes the key (no error if it was absent). Storing for an account
+	// that does not exist fails with ErrNotFound.
+	SetPrivate(ctx context.Context, domain, username, key string, data []byte) error
+}

@@ -132,6 +132,15 @@ func runOffline(t *testing.T, b backend) {
 func TestOfflineSQLite(t *testing.T)   { runOffline(t, sqliteBackend()) }
 func TestOfflinePostgres(t *testing.T) { runOffline(t, postgresBackend(t)) }
 
+func runPrivate(t *testing.T, b backend) {
+	storagetest.RunPrivate(t, func(t *testing.T) storagetest.PrivateStore {
+		return openNew(t, b)
+	})
+}
+
+func TestPrivateSQLite(t *testing.T)   { runPrivate(t, sqliteBackend()) }
+func TestPrivatePostgres(t *testing.T) { runPrivate(t, postgresBackend(t)) }
+
 func TestReopenSQLite(t *testing.T)   { testReopen(t, sqliteBackend()) }
 func TestReopenPostgres(t *testing.T) { testReopen(t, postgresBackend(t)) }
 

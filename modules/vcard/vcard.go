@@ -1,0 +1,99 @@
+// Package vcard implements XEP-0054 vcard-temp: a user sets and reads its
+// own vCard, and anyone reads a local user's vCard through the user's bare
+// JID, answered by the server on the user's behalf.
+package vcard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/modules/private"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+const NS = "vcard-temp"
+
+// Key is the storage.PrivateXML key of the vCard. modules/private refuses
+// the vcard-temp namespace, and its keys are "{ns}local", so the two never
+// share a key.
+const Key = "vcard-temp"
+
+// MaxBytes bounds a stored vCard (serialized). XEP-0153 asks for avatars
+// under 8 KiB, so this leaves room for a PHOTO and the rest. A larger set
+// is refused with not-acceptable: the request does not meet the server's
+// criteria (RFC 6120 §8.3.3.9); resource-constraint would tell the client
+// to retry later, which does not help.
+const MaxBytes = 64 << 10
+
+func init() { module.Register("vcard", func() module.Module { return &mod{} }) }
+
+type mod struct{ store storage.PrivateXML }
+
+func (m *mod) Start(h *module.Handle) error {
+	if h.Private == nil {
+		return errors.New("no private XML storage")
+	}
+	m.store = h.Private
+	h.AddFeature(NS)
+	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
+	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
+	return nil
+}
+
+func empty() *xml.Element { return xml.NewBuilder("vCard", NS).Element() }
+
+func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
+	if iq.Payload.Name() != "vCard" {
+		return nil, stanza.NewError(stanza.BadRequest, "")
+	}
+	own := iq.To.IsZero()
+	acct := iq.To
+	if own {
+		acct = iq.From.Bare()
+	} else if !iq.From.IsZero() && iq.From.Bare().String() == acct.String() {
+		own = true
+	}
+	data, err := m.store.GetPrivate(ctx, acct.Domain(), acct.Local(), Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		if own {
+			return empty(), nil // XEP-0054 §3.1: an empty vCard
+		}
+		// XEP-0054 §3.3: the same error as for a user that does not
+		// exist (RFC 6121 §8.5.1), against directory harvesting.
+		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	els, err := private.Parse(data)
+	if err != nil || len(els) != 1 {
+		return nil, fmt.Errorf("stored vCard of %s: %d elements, %v", acct, len(els), err)
+	}
+	return els[0], nil
+}
+
+func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
+	own := iq.From.Bare()
+	if iq.From.IsZero() || own.Local() == "" || (!iq.To.IsZero() && iq.To.String() != own.String()) {
+		// XEP-0054 §3.2: forbidden for another user's vCard.
+		return nil, stanza.NewError(stanza.Forbidden, "")
+	}
+	if iq.Payload.Name() != "vCard" {
+		return nil, stanza.NewError(stanza.BadRequest, "")
+	}
+	var data []byte // nil deletes: an empty <vCard/> clears the vCard
+	if iq.Payload.FirstChild() != nil {
+		data = iq.Payload.Append(nil, "")
+		if len(data) > MaxBytes {
+			return nil, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("vCard larger than %d bytes", MaxBytes))
+		}
+	}
+	if err := m.store.SetPrivate(ctx, own.Domain(), own.Local(), Key, data); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
