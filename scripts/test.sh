@@ -40,8 +40,8 @@ go vet ./...
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 
-echo "== go test -race (core packages)"
-go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/
+echo "== go test -race (core packages and modules)"
+go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./modules/...
 
 echo "== fuzz (${FUZZTIME} each)"
 go test -run='^$' -fuzz='^FuzzDecoderSplit$' -fuzztime="$FUZZTIME" ./xml/
