@@ -85,6 +85,26 @@ func (m *mod) item(ctx context.Context, own, contact jid.JID) (storage.RosterIte
 func subFrom(s string) bool { return s == "from" || s == "both" }
 func subTo(s string) bool   { return s == "to" || s == "both" }
 
+// subState names the subscription with the given directions.
+func subState(to, from bool) string {
+	switch {
+	case to && from:
+		return "both"
+	case to:
+		return "to"
+	case from:
+		return "from"
+	}
+	return "none"
+}
+
+// The four transitions of RFC 6121 Appendix A, each leaving the other
+// direction as it was.
+func addTo(s string) string    { return subState(true, subFrom(s)) }
+func dropTo(s string) string   { return subState(false, subFrom(s)) }
+func addFrom(s string) string  { return subState(subTo(s), true) }
+func dropFrom(s string) string { return subState(subTo(s), false) }
+
 // broadcast handles presence without 'to' from a session: RFC 6121 §4.2
 // (initial), §4.4 (update), §4.5 (unavailable, also for a session that
 // ended without one).

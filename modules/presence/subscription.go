@@ -89,31 +89,16 @@ func outboundSub(typ string, it storage.RosterItem) (storage.RosterItem, bool) {
 			return it, false
 		}
 		it.PendingIn = false
-		switch it.Subscription {
-		case "none":
-			it.Subscription = "from"
-		case "to":
-			it.Subscription = "both"
-		}
+		it.Subscription = addFrom(it.Subscription)
 		return it, true
 	case "unsubscribe": // A.2.3: always routed
 		it.Ask = false
-		switch it.Subscription {
-		case "to":
-			it.Subscription = "none"
-		case "both":
-			it.Subscription = "from"
-		}
+		it.Subscription = dropTo(it.Subscription)
 		return it, true
 	case "unsubscribed": // A.2.4: always routed
 		it.PendingIn = false
 		it.Approved = false // also cancels a pre-approval (§3.4)
-		switch it.Subscription {
-		case "from":
-			it.Subscription = "none"
-		case "both":
-			it.Subscription = "to"
-		}
+		it.Subscription = dropFrom(it.Subscription)
 		return it, true
 	}
 	return it, false
@@ -139,11 +124,7 @@ func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, delive
 			// not delivered; None → From, None + Pending Out → From +
 			// Pending Out, To → Both.
 			it.Approved = false
-			if it.Subscription == "to" {
-				it.Subscription = "both"
-			} else {
-				it.Subscription = "from"
-			}
+			it.Subscription = addFrom(it.Subscription)
 			return it, false, true
 		}
 		it.PendingIn = true
@@ -153,36 +134,21 @@ func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, delive
 			return it, false, false
 		}
 		it.Ask = false
-		switch it.Subscription {
-		case "none":
-			it.Subscription = "to"
-		case "from":
-			it.Subscription = "both"
-		}
+		it.Subscription = addTo(it.Subscription)
 		return it, true, false
 	case "unsubscribe": // A.3.3
 		if !subFrom(it.Subscription) && !it.PendingIn {
 			return it, false, false
 		}
 		it.PendingIn = false
-		switch it.Subscription {
-		case "from":
-			it.Subscription = "none"
-		case "both":
-			it.Subscription = "to"
-		}
+		it.Subscription = dropFrom(it.Subscription)
 		return it, true, false
 	case "unsubscribed": // A.3.4
 		if !subTo(it.Subscription) && !it.Ask {
 			return it, false, false
 		}
 		it.Ask = false
-		switch it.Subscription {
-		case "to":
-			it.Subscription = "none"
-		case "both":
-			it.Subscription = "from"
-		}
+		it.Subscription = dropTo(it.Subscription)
 		return it, true, false
 	}
 	return it, false, false
