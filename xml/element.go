@@ -171,61 +171,29 @@ func appendAttr(buf []byte, a Attr) []byte {
 	return append(buf, '\'')
 }
 
-// escapeText escapes what character data cannot hold literally. '>' is
-// escaped so that "]]>" never appears; CR is escaped so that it survives
-// the reader's line-end normalization.
-func escapeText(buf []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		buf = append(buf, s[last:i]...)
-		buf = append(buf, esc...)
-		last = i + 1
-	}
-	return append(buf, s[last:]...)
-}
+// textEscapes: what character data cannot hold literally. '>' is escaped
+// so that "]]>" never appears; CR so that it survives the reader's
+// line-end normalization.
+var textEscapes = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '\r': "&#xD;"}
 
-// escapeAttr escapes for a value in either kind of quotes; whitespace other
-// than space is escaped so that attribute-value normalization keeps it.
-func escapeAttr(buf []byte, s string) []byte {
+// attrEscapes: for a value in either kind of quotes; whitespace other than
+// space is escaped so that attribute-value normalization keeps it.
+var attrEscapes = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&quot;", '\'': "&apos;",
+	'\n': "&#xA;", '\r': "&#xD;", '\t': "&#x9;"}
+
+func escapeText(buf []byte, s string) []byte { return escape(buf, s, &textEscapes) }
+func escapeAttr(buf []byte, s string) []byte { return escape(buf, s, &attrEscapes) }
+
+// escape appends s with each byte that has an entry in esc replaced by it,
+// copying the runs in between whole.
+func escape(buf []byte, s string, esc *[256]string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '"':
-			esc = "&quot;"
-		case '\'':
-			esc = "&apos;"
-		case '\n':
-			esc = "&#xA;"
-		case '\r':
-			esc = "&#xD;"
-		case '\t':
-			esc = "&#x9;"
-		default:
-			continue
+		if e := esc[s[i]]; e != "" {
+			buf = append(buf, s[last:i]...)
+			buf = append(buf, e...)
+			last = i + 1
 		}
-		buf = append(buf, s[last:i]...)
-		buf = append(buf, esc...)
-		last = i + 1
 	}
 	return append(buf, s[last:]...)
 }
