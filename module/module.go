@@ -16,6 +16,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -143,4 +144,8 @@ type Services struct {
 	// ("abuse-addresses" → URIs), empty when none are configured.
 	ContactAddresses map[string][]string
 	Logger           *slog.Logger
+	// Config is the server's validated configuration; modules read their
+	// own section (as Prosody's module:get_option does) and must treat it
+	// as read-only. Never nil when the server starts modules.
+	Config *config.Config
 }

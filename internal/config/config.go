@@ -26,6 +26,21 @@ type Config struct {
 	Limits    Limits     `toml:"limits"`
 	Storage   Storage    `toml:"storage"`
 	Contact   Contact    `toml:"contact"`
+	Roster    Roster     `toml:"roster"`
+	Offline   Offline    `toml:"offline"`
+}
+
+// Roster bounds each account's roster (RFC 6121 §2.3.3 leaves the limits
+// to the server; a set beyond one is refused with not-acceptable).
+type Roster struct {
+	MaxItems int `toml:"max_items"` // items per roster; default 1000
+}
+
+// Offline bounds each account's offline message store (XEP-0160).
+type Offline struct {
+	// MaxMessages is the per-account quota; a message beyond it is
+	// bounced with service-unavailable. Default 1000.
+	MaxMessages int `toml:"max_messages"`
 }
 
 // Contact lists the service's contact addresses (XEP-0157), published in
@@ -139,6 +154,8 @@ func Default() *Config {
 		Listen:    defaultListeners(),
 		Limits:    defaultLimits(),
 		Storage:   Storage{Driver: "sqlite"},
+		Roster:    Roster{MaxItems: 1000},
+		Offline:   Offline{MaxMessages: 1000},
 	}
 	c.Storage.DSN = c.DSN()
 	return c

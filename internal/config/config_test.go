@@ -174,6 +174,8 @@ func TestErrors(t *testing.T) {
 		{"connection_burst", "[limits]\nconnection_burst = 0", []string{"2 limits.connection_burst: must be at least 1"}},
 		{"contact", "[contact]\nabuse = [\"abuse@example.org\"]", []string{"2 contact.abuse: \"abuse@example.org\" is not a mailto:, xmpp: or http(s): URI"}},
 		{"memory_limit", "[limits]\nmemory_limit = 1000", []string{"2 limits.memory_limit: must be 0 (none) or between 16777216"}},
+		{"roster max_items", "[roster]\nmax_items = 0", []string{"2 roster.max_items: must be between 1 and 1000000, got 0"}},
+		{"offline max_messages", "[offline]\nmax_messages = -1", []string{"2 offline.max_messages: must be between 1 and 1000000, got -1"}},
 		{"auth_failure_delay", "[limits]\nauth_failure_delay = \"-1s\"", []string{"2 limits.auth_failure_delay: must be between 0s and 1m0s"}},
 		{"max_sessions", "[limits]\nmax_sessions = -5", []string{"2 limits.max_sessions: must be 0 (unlimited) or more"}},
 		{"storage driver", "[storage]\ndriver = \"mysql\"", []string{`2 storage.driver: must be one of sqlite, postgres, got "mysql"`}},

@@ -161,6 +161,9 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
 	}
 
+	v.intRange("roster.max_items", c.Roster.MaxItems, 1, 1000000)
+	v.intRange("offline.max_messages", c.Offline.MaxMessages, 1, 1000000)
+
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
 		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)

@@ -28,11 +28,6 @@ const (
 	NSHints = "urn:xmpp:hints"
 )
 
-// MaxMessages is how many messages one account may hold; a message beyond
-// it is bounced with service-unavailable (RFC 6121 §8.5.2.2.1). Read when
-// the module starts, so tests may change it before starting a server.
-var MaxMessages = 1000
-
 // StampFormat is the XEP-0082 DateTime format of delay stamps (UTC,
 // milliseconds).
 const StampFormat = "2006-01-02T15:04:05.000Z"
@@ -63,7 +58,12 @@ func (m *mod) Start(h *module.Handle) error {
 	if h.Offline == nil {
 		return errors.New("no offline storage")
 	}
-	m.h, m.store, m.limit = h, h.Offline, MaxMessages
+	// How many messages one account may hold ([offline] max_messages); a
+	// message beyond it is bounced (RFC 6121 §8.5.2.2.1).
+	m.h, m.store, m.limit = h, h.Offline, 1000
+	if h.Config != nil {
+		m.limit = h.Config.Offline.MaxMessages
+	}
 	m.flushed = map[module.Session]bool{}
 	m.seed = maphash.MakeSeed()
 	h.AddFeature(Feature)

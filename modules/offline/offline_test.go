@@ -76,9 +76,9 @@ func checkDelay(t *testing.T, m *xml.Element, notBefore time.Time) {
 	}
 }
 
-func setup(t *testing.T) (*testutil.Server, *testutil.Client) {
+func setup(t *testing.T, extra ...string) (*testutil.Server, *testutil.Client) {
 	t.Helper()
-	s := testutil.Start(t, "")
+	s := testutil.Start(t, strings.Join(extra, ""))
 	s.AddUser(t, "alice", pw)
 	s.AddUser(t, "bob", pw)
 	bob := testutil.Login(t, s, "bob", pw, "phone")
@@ -192,10 +192,7 @@ func TestPersistsAcrossRestart(t *testing.T) {
 }
 
 func TestLimit(t *testing.T) {
-	old := offline.MaxMessages
-	offline.MaxMessages = 2
-	t.Cleanup(func() { offline.MaxMessages = old })
-	s, bob := setup(t)
+	s, bob := setup(t, "[offline]\nmax_messages = 2\n")
 	for i := range 3 {
 		bob.Send("<message to='alice@localhost' id='l%d'><body>%d</body></message>", i, i)
 	}

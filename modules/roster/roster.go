@@ -32,14 +32,12 @@ const (
 )
 
 // Limits the server applies to roster sets (RFC 6121 §2.3.3 leaves them
-// to the server; a set beyond one is refused with not-acceptable). They are
-// read when the module starts, so tests may change them before starting a
-// server.
-var (
+// to the server; a set beyond one is refused with not-acceptable). The
+// item count comes from the configuration ([roster] max_items).
+const (
 	MaxNameBytes  = 1023 // 'name' attribute, in bytes of UTF-8
 	MaxGroupBytes = 1023 // one <group/>'s character data
 	MaxGroups     = 100  // groups per item
-	MaxItems      = 1000 // items per roster
 )
 
 func init() { module.Register("roster", func() module.Module { return &mod{} }) }
@@ -80,7 +78,11 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no roster storage")
 	}
 	m.h, m.store = h, h.Rosters
-	m.maxName, m.maxGroup, m.maxGroups, m.maxItems = MaxNameBytes, MaxGroupBytes, MaxGroups, MaxItems
+	m.maxName, m.maxGroup, m.maxGroups = MaxNameBytes, MaxGroupBytes, MaxGroups
+	m.maxItems = 1000
+	if h.Config != nil {
+		m.maxItems = h.Config.Roster.MaxItems
+	}
 	m.interested = map[string]module.Session{}
 	b := make([]byte, 4)
 	rand.Read(b)

@@ -317,10 +317,7 @@ func TestBadSets(t *testing.T) {
 }
 
 func TestRosterSizeLimit(t *testing.T) {
-	old := roster.MaxItems
-	roster.MaxItems = 2
-	t.Cleanup(func() { roster.MaxItems = old })
-	s := testutil.Start(t, "")
+	s := testutil.Start(t, "[roster]\nmax_items = 2\n")
 	s.AddUser(t, "alice", pw)
 	c := testutil.Login(t, s, "alice", pw, "r")
 	set(t, c, "<item jid='a@example.net'/>")
