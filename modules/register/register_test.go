@@ -2,6 +2,7 @@ package register_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -245,6 +246,54 @@ func TestRegisterErrors(t *testing.T) {
 	// The stream survived every refusal: a valid request still works.
 	if r := request(t, c, "set", regSet("tybalt", "secret123")); r.Attr("type") != "result" {
 		t.Errorf("valid registration after errors: %s", r)
+	}
+}
+
+// TestTLSGate: the TLS requirement is the listener's. Direct TLS is secure
+// from the start; a STARTTLS listener with require_tls = false lets
+// registration happen in the clear, as it does SASL.
+func TestTLSGate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`
+data_dir = %q
+[[host]]
+domain = "localhost"
+registration = true
+[[listen]]
+address = "127.0.0.1:0"
+tls = "starttls"
+require_tls = false
+[[listen]]
+address = "127.0.0.1:0"
+tls = "direct"
+[registration]
+min_interval = "0s"
+`, dir)
+	s := testutil.StartIn(t, dir, cfg)
+
+	raw := testutil.Dial(t, s.DirectTLS)
+	tc := tls.Client(raw, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true, NextProtos: []string{"xmpp-client"}, MinVersion: tls.VersionTLS12})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.NewClient(t, tc)
+	if f := d.Open("localhost"); !hasRegisterFeature(f) {
+		t.Errorf("direct TLS: no registration feature: %s", f)
+	}
+	if r := request(t, d, "set", regSet("direct", pw)); r.Attr("type") != "result" {
+		t.Errorf("direct TLS registration: %s", r)
+	}
+
+	c := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
+	f := c.Open("localhost")
+	if f.Child("starttls", "urn:ietf:params:xml:ns:xmpp-tls") == nil || !hasRegisterFeature(f) {
+		t.Errorf("optional TLS: want starttls and register offered: %s", f)
+	}
+	if r := request(t, c, "set", regSet("plain", pw)); r.Attr("type") != "result" {
+		t.Errorf("registration without TLS where it is optional: %s", r)
+	}
+	if !exists(t, s, "localhost", "direct") || !exists(t, s, "localhost", "plain") {
+		t.Error("accounts not created")
 	}
 }
 
