@@ -341,11 +341,11 @@ func TestThrottle(t *testing.T) {
 	// another stream too, is refused with a wait-type error.
 	c2, _ := unauth(t, s, "localhost")
 	r := request(t, c2, "set", regSet("second", pw))
-	if errCond(r) != stanza.PolicyViolation || r.Child("error", "").Attr("type") != "wait" {
-		t.Fatalf("second registration within %s: %s", interval, r)
-	}
 	if time.Since(began) >= interval {
 		t.Skip("machine too slow to observe the throttle")
+	}
+	if errCond(r) != stanza.PolicyViolation || r.Child("error", "").Attr("type") != "wait" {
+		t.Fatalf("second registration within %s: %s", interval, r)
 	}
 	if exists(t, s, "localhost", "second") {
 		t.Fatal("throttled account was created")
