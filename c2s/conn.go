@@ -85,7 +85,10 @@ type conn struct {
 	presence  atomic.Pointer[xml.Element]
 }
 
-var _ module.Session = (*conn)(nil)
+var (
+	_ module.Session = (*conn)(nil)
+	_ module.Stream  = (*conn)(nil)
+)
 
 func newConn(s *Server, nc net.Conn, opts ListenerOptions, ip string) *conn {
 	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, wdone: make(chan struct{})}
@@ -98,6 +101,12 @@ func (c *conn) Available() bool        { return c.available.Load() }
 func (c *conn) Priority() int          { return int(c.priority.Load()) }
 func (c *conn) Presence() *xml.Element { return c.presence.Load() }
 func (c *conn) String() string         { return c.jid.String() }
+
+// module.Stream, for pre-authentication handlers and features.
+func (c *conn) Domain() string   { return c.domain }
+func (c *conn) RemoteIP() string { return c.ip }
+func (c *conn) Secure() bool     { return c.tls != nil }
+
 func randomID(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -313,9 +322,11 @@ func (c *conn) sendFeatures() error {
 		b.End()
 		if !c.opts.RequireTLS {
 			c.addSASLFeatures(b)
+			c.addPreAuthFeatures(b)
 		}
 	case !c.authed:
 		c.addSASLFeatures(b)
+		c.addPreAuthFeatures(b)
 	default:
 		b.Start("bind", nsBind).End()
 		// RFC 6121 legacy session establishment, announced optional
@@ -369,6 +380,70 @@ func (c *conn) addSASLFeatures(b *xml.Builder) {
 	}
 }
 
+// addPreAuthFeatures offers what modules handle before authentication
+// (XEP-0077 registration), each deciding for this stream's vhost. Only
+// called where preAuthOpen holds.
+func (c *conn) addPreAuthFeatures(b *xml.Builder) {
+	for _, f := range c.srv.cfg.Registry.PreAuthFeatures() {
+		if el := f.Element(c); el != nil {
+			b.Append(el)
+		}
+	}
+}
+
+// preAuthOpen reports whether the stream may carry pre-authentication
+// IQs: like SASL, only under TLS where the listener requires it.
+func (c *conn) preAuthOpen() bool {
+	return c.tls != nil || c.opts.TLS == nil || !c.opts.RequireTLS
+}
+
+// preAuthIQ answers an IQ sent before authentication if a module handles
+// its namespace there (module.TargetPreAuth) and reports whether it did;
+// anything else stays refused by the caller (RFC 6120 §6.4.1). Only a
+// well-formed get/set to the stream's own domain (or without 'to')
+// qualifies: an unauthenticated client has no address to act for and
+// nothing to reach elsewhere.
+func (c *conn) preAuthIQ(el *xml.Element) (bool, error) {
+	if el.Name() != "iq" || el.NS() != xml.NSClient || !c.preAuthOpen() {
+		return false, nil
+	}
+	typ := el.Attr("type")
+	if typ != "get" && typ != "set" {
+		return false, nil
+	}
+	if _, ok := el.LookupAttr("id"); !ok {
+		return false, nil
+	}
+	var p *xml.Element
+	n := 0
+	for ch := range el.Children() {
+		p = ch
+		n++
+	}
+	if n != 1 {
+		return false, nil
+	}
+	reg := c.srv.cfg.Registry
+	if !reg.Handles(module.TargetPreAuth, typ, p.NS()) {
+		return false, nil
+	}
+	var to jid.JID
+	if v, ok := el.LookupAttr("to"); ok {
+		j, err := jid.Parse(v)
+		if err != nil || j.Local() != "" || j.Resource() != "" || j.Domain() != c.domain {
+			return false, nil
+		}
+		to = j
+	}
+	// Whatever 'from' the client wrote means nothing yet (RFC 6120
+	// §8.1.2.1); the reply must not echo it as 'to'.
+	el = el.WithAttrs(xml.Attr{Name: "from", Value: ""})
+	st := &module.Stanza{El: el, To: to, Stream: c}
+	iq := &module.IQ{Stanza: st, ID: el.Attr("id"), Type: typ, Payload: p}
+	reply := reg.HandleIQ(context.Background(), module.TargetPreAuth, iq, c.log)
+	return true, c.write(c.stanzaBytes(reply))
+}
+
 // handle dispatches one top-level element by state.
 func (c *conn) handle(el *xml.Element) error {
 	switch {
@@ -380,6 +455,9 @@ func (c *conn) handle(el *xml.Element) error {
 		}
 		if el.NS() == nsTLS {
 			return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "TLS is already in place"}
+		}
+		if ok, err := c.preAuthIQ(el); ok {
+			return err
 		}
 		// §6.4.1 / §5.3.1: nothing else is processed before authentication.
 		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "authenticate first"}

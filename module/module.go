@@ -111,6 +111,22 @@ type Stanza struct {
 	// Origin is the local client session it came from, nil when the server
 	// or a module generated it.
 	Origin Session
+	// Stream is the unauthenticated client stream a TargetPreAuth IQ came
+	// on (From and Origin are then zero); nil for every other stanza.
+	Stream Stream
+}
+
+// Stream is a client stream before authentication, as TargetPreAuth
+// handlers and pre-authentication stream features see it. Modules get no
+// more of it than this: the core alone drives the stream.
+type Stream interface {
+	// Domain is the virtual host the client opened the stream to
+	// (normalized, one we serve).
+	Domain() string
+	// RemoteIP is the client's address, without port.
+	RemoteIP() string
+	// Secure reports whether TLS is in place on the stream.
+	Secure() bool
 }
 
 // Kind is "message", "presence" or "iq".

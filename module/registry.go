@@ -23,6 +23,14 @@ const (
 	// TargetAccount: IQs addressed to an account's bare JID, or sent
 	// without 'to' (RFC 6120 §10.3.3: handled on behalf of the account).
 	TargetAccount
+	// TargetPreAuth: IQs a client sends before it has authenticated, on
+	// a stream where it may (under TLS when the listener requires TLS).
+	// RFC 6120 §6.4.1 lets nothing but SASL through there, so the core
+	// dispatches only the namespaces registered for this target (XEP-0077
+	// registration) and closes the stream with not-authorized for
+	// anything else. The handler sees the stream in iq.Stream; iq.From is
+	// zero.
+	TargetPreAuth
 )
 
 // IQ is a request handed to an IQ handler.
@@ -54,6 +62,14 @@ type Identity struct {
 type StreamFeature struct {
 	Name    string
 	Element func() *xml.Element
+}
+
+// PreAuthFeature is offered in the stream features before authentication
+// (e.g. XEP-0077's iq-register). Element renders it for a stream, or
+// returns nil to leave it out there (a feature only some vhosts enable).
+type PreAuthFeature struct {
+	Name    string
+	Element func(s Stream) *xml.Element
 }
 
 // Hook points. A hook returns true when it fully handled the stanza, which
@@ -107,6 +123,7 @@ type Registry struct {
 	features   map[string]int // refcounted: two modules may announce one feature
 	identities []Identity
 	streamFeat []StreamFeature
+	preAuth    []PreAuthFeature
 	hooks      [hookCount][]hookEntry
 	bound      []SessionHook
 	closed     []SessionHook
@@ -119,6 +136,7 @@ type snapshot struct {
 	features   []string
 	identities []Identity
 	streamFeat []StreamFeature
+	preAuth    []PreAuthFeature
 	hooks      [hookCount][]StanzaHook
 	bound      []SessionHook
 	closed     []SessionHook
@@ -144,6 +162,7 @@ func (r *Registry) publish() {
 	sort.Strings(s.features)
 	s.identities = slices.Clone(r.identities)
 	s.streamFeat = slices.Clone(r.streamFeat)
+	s.preAuth = slices.Clone(r.preAuth)
 	for i := range r.hooks {
 		hs := slices.Clone(r.hooks[i])
 		sort.SliceStable(hs, func(a, b int) bool {
@@ -171,6 +190,15 @@ func (r *Registry) Identities() []Identity { return r.read().identities }
 
 // StreamFeatures lists post-authentication stream features from modules.
 func (r *Registry) StreamFeatures() []StreamFeature { return r.read().streamFeat }
+
+// PreAuthFeatures lists pre-authentication stream features from modules.
+func (r *Registry) PreAuthFeatures() []PreAuthFeature { return r.read().preAuth }
+
+// Handles reports whether a module answers IQs of type typ in namespace ns
+// for target (without the TargetAccount → TargetServer fallback).
+func (r *Registry) Handles(target Target, typ, ns string) bool {
+	return r.read().iq[iqKey{target, typ, ns}] != nil
+}
 
 // RunHook runs the chain for a hook point; true if a hook handled it.
 func (r *Registry) RunHook(ctx context.Context, h Hook, st *Stanza) bool {
@@ -322,6 +350,24 @@ func (h *Handle) AddStreamFeature(f StreamFeature) {
 	r.publish()
 	h.undo = append(h.undo, func() {
 		r.streamFeat = slices.DeleteFunc(r.streamFeat, func(s StreamFeature) bool { return s.Name == f.Name })
+	})
+}
+
+// AddPreAuthFeature offers a feature before authentication; like
+// AddStreamFeature, offering one name twice panics.
+func (h *Handle) AddPreAuthFeature(f PreAuthFeature) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.preAuth {
+		if s.Name == f.Name {
+			panic(fmt.Sprintf("module %s: pre-auth stream feature %q is already offered", h.Name, f.Name))
+		}
+	}
+	r.preAuth = append(r.preAuth, f)
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.preAuth = slices.DeleteFunc(r.preAuth, func(s PreAuthFeature) bool { return s.Name == f.Name })
 	})
 }
 

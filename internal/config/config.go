@@ -28,6 +28,22 @@ type Config struct {
 	Contact   Contact    `toml:"contact"`
 	Roster    Roster     `toml:"roster"`
 	Offline   Offline    `toml:"offline"`
+	// Registration throttles in-band registration (XEP-0077) on the hosts
+	// that enable it with Host.Registration.
+	Registration Registration `toml:"registration"`
+}
+
+// Registration bounds in-band account registration (XEP-0077). Whether a
+// host accepts it at all is Host.Registration.
+type Registration struct {
+	// MinInterval is the time one IP address (one /64 for IPv6, which a
+	// single host usually has whole) must wait between two new accounts;
+	// 0 disables the throttle. Default 5m.
+	MinInterval Duration `toml:"min_interval"`
+	// MinPasswordLength is the fewest characters (Unicode code points) a
+	// password chosen in-band may have, at registration and at a password
+	// change. Default 8.
+	MinPasswordLength int `toml:"min_password_length"`
 }
 
 // Roster bounds each account's roster (RFC 6121 §2.3.3 leaves the limits
@@ -76,6 +92,9 @@ type Host struct {
 	Domain   string `toml:"domain"`
 	CertFile string `toml:"cert_file"` // "" = self-signed, made and kept under DataDir
 	KeyFile  string `toml:"key_file"`
+	// Registration lets clients create accounts on this host in-band
+	// (XEP-0077), before authenticating. Default false.
+	Registration bool `toml:"registration"`
 }
 
 // Listener is one socket.
@@ -156,6 +175,10 @@ func Default() *Config {
 		Storage:   Storage{Driver: "sqlite"},
 		Roster:    Roster{MaxItems: 1000},
 		Offline:   Offline{MaxMessages: 1000},
+		Registration: Registration{
+			MinInterval:       Duration{5 * time.Minute},
+			MinPasswordLength: 8,
+		},
 	}
 	c.Storage.DSN = c.DSN()
 	return c

@@ -50,6 +50,9 @@ func TestDefaults(t *testing.T) {
 		{"memory_limit", c.Limits.MemoryLimit, int64(0)},
 		{"auth_failure_delay", c.Limits.AuthFailureDelay.Duration, 250 * time.Millisecond},
 		{"max_sessions", c.Limits.MaxSessions, 0},
+		{"registration.min_interval", c.Registration.MinInterval.Duration, 5 * time.Minute},
+		{"registration.min_password_length", c.Registration.MinPasswordLength, 8},
+		{"host[0].registration", c.Hosts[0].Registration, false},
 		{"storage.driver", c.Storage.Driver, "sqlite"},
 		{"storage.dsn", c.Storage.DSN, filepath.Join("data", "xmppd.db")},
 		{"DSN()", c.DSN(), filepath.Join("data", "xmppd.db")},
@@ -93,6 +96,11 @@ func TestPartialFilesKeepOtherDefaults(t *testing.T) {
 		{"inline tables and dotted keys", "limits.max_depth = 16\nhost = [{domain = \"a.test\"}, {domain = \"b.test\"}]",
 			func(c *Config) bool {
 				return c.Limits.MaxDepth == 16 && len(c.Hosts) == 2 && c.Hosts[1].Domain == "b.test"
+			}},
+		{"registration per host", "[[host]]\ndomain = \"a.test\"\nregistration = true\n[[host]]\ndomain = \"b.test\"\n[registration]\nmin_interval = \"0s\"",
+			func(c *Config) bool {
+				return c.Hosts[0].Registration && !c.Hosts[1].Registration && c.Registration.MinInterval.Duration == 0 &&
+					c.Registration.MinPasswordLength == 8
 			}},
 		{"durations", "[limits]\nauth_timeout = \"2m\"\nauth_failure_delay = \"0s\"",
 			func(c *Config) bool {
@@ -178,6 +186,12 @@ func TestErrors(t *testing.T) {
 		{"offline max_messages", "[offline]\nmax_messages = -1", []string{"2 offline.max_messages: must be between 1 and 1000000, got -1"}},
 		{"auth_failure_delay", "[limits]\nauth_failure_delay = \"-1s\"", []string{"2 limits.auth_failure_delay: must be between 0s and 1m0s"}},
 		{"max_sessions", "[limits]\nmax_sessions = -5", []string{"2 limits.max_sessions: must be 0 (unlimited) or more"}},
+		{"registration min_interval negative", "[registration]\nmin_interval = \"-1s\"", []string{"2 registration.min_interval: must be between 0s and 168h0m0s, got -1s"}},
+		{"registration min_interval too long", "\n[registration]\nmin_interval = \"200h\"", []string{"3 registration.min_interval: must be between 0s and 168h0m0s"}},
+		{"registration min_interval integer", "[registration]\nmin_interval = 300", []string{`2 registration.min_interval: must be a duration string such as "30s"`}},
+		{"registration min_password_length", "[registration]\nmin_password_length = 0", []string{"2 registration.min_password_length: must be between 1 and 1024, got 0"}},
+		{"unknown registration key", "[registration]\nmax_per_ip = 3", []string{"2 registration.max_per_ip: unknown key"}},
+		{"host registration not a bool", "[[host]]\ndomain = \"a.test\"\nregistration = \"yes\"", []string{"3 host[0].registration: must be true or false"}},
 		{"storage driver", "[storage]\ndriver = \"mysql\"", []string{`2 storage.driver: must be one of sqlite, postgres, got "mysql"`}},
 		{"postgres without dsn", "[storage]\ndriver = \"postgres\"", []string{`1 storage.dsn: must be set for driver "postgres"`}},
 

@@ -164,6 +164,9 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange("roster.max_items", c.Roster.MaxItems, 1, 1000000)
 	v.intRange("offline.max_messages", c.Offline.MaxMessages, 1, 1000000)
 
+	v.durRange("registration.min_interval", c.Registration.MinInterval, 0, 7*24*time.Hour)
+	v.intRange("registration.min_password_length", c.Registration.MinPasswordLength, 1, 1024)
+
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
 		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)
