@@ -79,7 +79,7 @@ func TestAioxmppPinnedCertificate(t *testing.T) {
 	other := filepath.Join(s.DataDir, "certs", "example.test.crt")
 	out := runScriptFailing(t, py, "testdata/aioxmpp_chat.py", host, port, "direct", other,
 		"alice@localhost/x", "alice-pw", "bob@localhost/x", "bob-pw")
-	expectLines(t, out, "FAIL login of alice@localhost/x failed")
+	expectLines(t, out, "FAIL login of alice@localhost/x failed", "certificate verification failed")
 }
 
 func TestAioxmppIM(t *testing.T) {

@@ -22,12 +22,24 @@ import ssl
 import sys
 from datetime import timedelta
 
+import aiosasl
 import aioxmpp
 import aioxmpp.carbons
 import aioxmpp.connector
 import aioxmpp.dispatcher
 import aioxmpp.misc  # registers Message.xep0203_delay
 import aioxmpp.security_layer as sl
+
+
+
+async def _no_discovery(domain, **kwargs):
+    return []
+
+
+# With override_peer, aioxmpp still falls back to SRV lookups and
+# domain:5222 when the given peer fails; a test must never talk to whatever
+# else listens there, so discovery is switched off.
+aioxmpp.node.discover_connectors = _no_discovery
 
 # Per-step limit: every await on the network goes through step(), so a hung
 # step fails with its name instead of hanging the script.
@@ -49,11 +61,20 @@ class RecordingSASLProvider(sl.PasswordSASLProvider):
     """PasswordSASLProvider that remembers the mechanism it used."""
 
     mechanism = None
+    failure = None  # the server's first SASL failure
 
     async def _execute(self, intf, mechanism, token):
         # token is (name, hashinfo) for SCRAM and "PLAIN" for PLAIN.
         self.mechanism = token[0] if isinstance(token, tuple) else str(token)
-        return await super()._execute(intf, mechanism, token)
+        try:
+            return await super()._execute(intf, mechanism, token)
+        except aiosasl.SASLError as e:
+            # aioxmpp asks the password provider again after a failure; ours
+            # has no second password, so the error it finally raises is
+            # "aborted by user" and the server's condition would be lost.
+            if self.failure is None:
+                self.failure = e
+            raise
 
 
 def pinned_security_layer(password, cert_file):
@@ -128,7 +149,10 @@ class Session:
             raise
         except Exception as e:
             self.client.stop()
-            raise Fail("login of %s failed: %r" % (self.jid, e)) from None
+            why = repr(e)
+            if self.sasl.failure is not None:
+                why = "SASL %r" % self.sasl.failure
+            raise Fail("login of %s failed: %s" % (self.jid, why)) from None
         await step("roster of " + str(self.jid), self.roster_ready.wait())
 
     async def stop(self):
