@@ -132,6 +132,21 @@ func TestSlixmppChat(t *testing.T) {
 	}
 }
 
+// TestSlixmppIM runs testdata/slixmpp_im.py (three slixmpp sessions):
+// subscriptions both ways, presence, messages, offline delivery with a
+// XEP-0203 delay, XEP-0280 carbons. slixmpp 1.8.3 ends up authenticating
+// with PLAIN, see README.md.
+func TestSlixmppIM(t *testing.T) {
+	py := python(t, "slixmpp")
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "alice-pw")
+	s.AddUser(t, "bob", "bob-pw")
+	host, port, _ := net.SplitHostPort(s.StartTLS)
+	out := runScript(t, py, "testdata/slixmpp_im.py", host, port, "starttls",
+		"alice@localhost", "alice-pw", "bob@localhost", "bob-pw")
+	expectLines(t, out, imSteps()...)
+}
+
 func TestSlixmppWrongPassword(t *testing.T) {
 	py := python(t, "slixmpp")
 	s := testutil.Start(t, "")
