@@ -88,7 +88,10 @@ func TestAioxmppIM(t *testing.T) {
 	s.AddUser(t, "alice", "alice-pw")
 	s.AddUser(t, "bob", "bob-pw")
 	host, port := listenAddr(t, s, "starttls")
-	out := runScript(t, py, "testdata/aioxmpp_im.py", host, port, "starttls", serverCert(s),
+	out, err := execScript(t, py, "testdata/aioxmpp_im.py", host, port, "starttls", serverCert(s),
 		"alice@localhost", "alice-pw", "bob@localhost", "bob-pw")
-	expectLines(t, out, imSteps()...)
+	expectLines(t, out, imSteps()...) // every step, also when the script failed part-way
+	if err != nil {
+		t.Fatalf("%s: %v", "aioxmpp_im.py", err)
+	}
 }

@@ -100,6 +100,9 @@ func imSteps() []string {
 		// d. RFC 6121 §4.5.2 (unavailable broadcast), §8.5.2.2.1 and
 		// XEP-0160 (offline storage), XEP-0203 (delay).
 		"OK alice sees bob@localhost/b1 offline",
+		// RFC 6121 §4.2.2 (initial presence broadcast), §4.3 (probe).
+		"OK alice sees bob@localhost/b1 back online",
+		"OK bob after login sees alice@localhost/a1 online",
 		"OK offline message delivered with delay stamp",
 		// e. XEP-0280 §4, §7, §8.
 		"OK carbons enabled on bob@localhost/b1 bob@localhost/b2",
@@ -142,9 +145,12 @@ func TestSlixmppIM(t *testing.T) {
 	s.AddUser(t, "alice", "alice-pw")
 	s.AddUser(t, "bob", "bob-pw")
 	host, port, _ := net.SplitHostPort(s.StartTLS)
-	out := runScript(t, py, "testdata/slixmpp_im.py", host, port, "starttls",
+	out, err := execScript(t, py, "testdata/slixmpp_im.py", host, port, "starttls",
 		"alice@localhost", "alice-pw", "bob@localhost", "bob-pw")
-	expectLines(t, out, imSteps()...)
+	expectLines(t, out, imSteps()...) // every step, also when the script failed part-way
+	if err != nil {
+		t.Fatalf("%s: %v", "slixmpp_im.py", err)
+	}
 }
 
 func TestSlixmppWrongPassword(t *testing.T) {

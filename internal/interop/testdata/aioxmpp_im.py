@@ -107,10 +107,19 @@ async def scenario():
         sessions.remove(bob)
         await alice.expect(alice.unavailable, "unavailable from bob", lambda j: j == old_bob)
         print("OK alice sees", old_bob, "offline", flush=True)
+        # What alice saw before bob left must not count as his return.
+        while not alice.available.empty():
+            alice.available.get_nowait()
         await alice.send_chat(bob_bare, "while you were away")
         bob = session(BOB + "/b1", PWB)
         sessions.append(bob)
         await bob.start()
+        # RFC 6121 §4.2.2, §4.3: bob's initial presence goes to alice and
+        # makes the server probe alice's presence for him.
+        await alice.expect(alice.available, "presence of bob again", lambda j: j == bob.full)
+        print("OK alice sees", bob.full, "back online", flush=True)
+        await bob.expect(bob.available, "probed presence of alice", lambda j: j == alice.full)
+        print("OK bob after login sees", alice.full, "online", flush=True)
         m = await bob.expect(bob.messages, "offline message", lambda m: body(m) == "while you were away")
         if not m.xep0203_delay:
             raise Fail("offline message without XEP-0203 delay")
