@@ -88,6 +88,7 @@ func imSteps() []string {
 		"OK login alice@localhost/a1 bob@localhost/b1",
 		// a. RFC 6121 §3.1: subscription both ways, as the roster pushes
 		// and a fresh roster get show it.
+		"OK subscribed one way: alice to, bob from",
 		"OK subscribed both ways",
 		"OK roster alice@localhost has bob@localhost both",
 		"OK roster bob@localhost has alice@localhost both",
@@ -108,6 +109,7 @@ func imSteps() []string {
 		"OK carbons enabled on bob@localhost/b1 bob@localhost/b2",
 		"OK received carbon at bob@localhost/b2 of alice@localhost/a1 -> bob@localhost/b1",
 		"OK sent carbon at bob@localhost/b2 of bob@localhost/b1 -> alice@localhost/a1",
+		"OK offline message delivered once",
 		"PASS",
 	}
 }

@@ -70,6 +70,10 @@ async def scenario():
         await bob.expect(bob.subscribe_requests, "subscribe from alice",
                          lambda st: st.from_.bare() == alice_bare)
         bob.roster.approve(alice_bare)
+        # RFC 6121 §3.1.5, §3.1.6: one way first, pushed to both.
+        await wait_subscription(alice, bob_bare, "to")
+        await wait_subscription(bob, alice_bare, "from")
+        print("OK subscribed one way: alice to, bob from", flush=True)
         bob.roster.subscribe(alice_bare)
         await alice.expect(alice.subscribe_requests, "subscribe from bob",
                            lambda st: st.from_.bare() == bob_bare)
@@ -160,6 +164,14 @@ async def scenario():
         if m.from_ != bob_bare or inner.to != alice.full or inner.from_ != bob.full:
             raise Fail("sent carbon from %s wrapping %s->%s" % (m.from_, inner.from_, inner.to))
         print("OK sent carbon at", bob2.full, "of", inner.from_, "->", inner.to, flush=True)
+
+        # The offline message was deleted once delivered (XEP-0160 §3):
+        # bob's second session, which logged in later, never got it.
+        while not bob2.messages.empty():
+            m = bob2.messages.get_nowait()
+            if body(m) == "while you were away":
+                raise Fail("offline message delivered again to " + str(bob2.full))
+        print("OK offline message delivered once", flush=True)
     finally:
         for s in sessions:
             await s.stop()

@@ -156,6 +156,10 @@ async def scenario():
         alice.c.client_roster[BOB].subscribe()
         await bob.expect(bob.subscribe_requests, "subscribe from alice", lambda p: p["from"].bare == ALICE)
         bob.c.send_presence(pto=ALICE, ptype="subscribed")
+        # RFC 6121 §3.1.5, §3.1.6: one way first, pushed to both.
+        await wait_subscription(alice, BOB, "to")
+        await wait_subscription(bob, ALICE, "from")
+        print("OK subscribed one way: alice to, bob from", flush=True)
         bob.c.client_roster[ALICE].subscribe()
         await alice.expect(alice.subscribe_requests, "subscribe from bob", lambda p: p["from"].bare == BOB)
         alice.c.send_presence(pto=BOB, ptype="subscribed")
@@ -245,6 +249,13 @@ async def scenario():
         if m["from"].full != BOB or inner["to"].full != alice.full or inner["from"].full != bob.full:
             raise Fail("sent carbon from %s wrapping %s->%s" % (m["from"], inner["from"], inner["to"]))
         print("OK sent carbon at", bob2.full, "of", inner["from"].full, "->", inner["to"].full, flush=True)
+
+        # The offline message was deleted once delivered (XEP-0160 §3):
+        # bob's second session, which logged in later, never got it.
+        while not bob2.messages.empty():
+            if bob2.messages.get_nowait()["body"] == "while you were away":
+                raise Fail("offline message delivered again to " + bob2.full)
+        print("OK offline message delivered once", flush=True)
     finally:
         for s in sessions:
             await s.stop()
