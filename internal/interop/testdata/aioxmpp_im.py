@@ -22,6 +22,7 @@ Prints "OK <step>" per step, then PASS; "FAIL <why>" and exit 1 otherwise.
 """
 import asyncio
 import sys
+from datetime import datetime, timezone
 
 import aioxmpp
 import aioxmpp.roster.xso as roster_xso
@@ -130,6 +131,10 @@ async def scenario():
         d = m.xep0203_delay[0]
         if m.from_ != alice.full:
             raise Fail("offline message from %s, want %s" % (m.from_, alice.full))
+        # XEP-0203 §3: stamped by the server that stored it, when it did.
+        age = (datetime.now(timezone.utc) - d.stamp.replace(tzinfo=timezone.utc)).total_seconds()
+        if str(d.from_) != "localhost" or not -1 < age < 60:
+            raise Fail("delay from %s stamp %s (%.1fs ago)" % (d.from_, d.stamp.isoformat(), age))
         print("OK offline message delivered with delay stamp", d.stamp.isoformat(), "from", d.from_, flush=True)
 
         # e. carbons (XEP-0280).
@@ -149,7 +154,7 @@ async def scenario():
         m = await bob2.expect(bob2.messages, "received carbon", received)
         inner = m.xep0280_received.stanza
         # XEP-0280 §11: a carbon is trusted only from the account's bare JID.
-        if m.from_ != bob_bare or inner.from_ != alice.full or inner.to != bob.full:
+        if m.from_ != bob_bare or m.to != bob2.full or inner.from_ != alice.full or inner.to != bob.full:
             raise Fail("received carbon from %s wrapping %s->%s" % (m.from_, inner.from_, inner.to))
         print("OK received carbon at", bob2.full, "of", inner.from_, "->", inner.to, flush=True)
 
@@ -161,7 +166,7 @@ async def scenario():
             return s is not None and s.stanza is not None and body(s.stanza) == "carbon out"
         m = await bob2.expect(bob2.messages, "sent carbon", sent)
         inner = m.xep0280_sent.stanza
-        if m.from_ != bob_bare or inner.to != alice.full or inner.from_ != bob.full:
+        if m.from_ != bob_bare or m.to != bob2.full or inner.to != alice.full or inner.from_ != bob.full:
             raise Fail("sent carbon from %s wrapping %s->%s" % (m.from_, inner.from_, inner.to))
         print("OK sent carbon at", bob2.full, "of", inner.from_, "->", inner.to, flush=True)
 

@@ -28,6 +28,7 @@ the server's doing.
 import asyncio
 import ssl
 import sys
+from datetime import datetime, timezone
 
 import slixmpp
 
@@ -221,6 +222,11 @@ async def scenario():
             raise Fail("offline message without XEP-0203 delay")
         if m["from"].full != alice.full:
             raise Fail("offline message from %s, want %s" % (m["from"], alice.full))
+        # XEP-0203 §3: stamped by the server that stored it, when it did.
+        d = m["delay"]
+        age = (datetime.now(timezone.utc) - d["stamp"]).total_seconds()
+        if d["from"].full != "localhost" or not -1 < age < 60:
+            raise Fail("delay from %s stamp %s (%.1fs ago)" % (d["from"], d["stamp"].isoformat(), age))
         print("OK offline message delivered with delay stamp", m["delay"]["stamp"].isoformat(),
               "from", m["delay"]["from"], flush=True)
 
@@ -237,7 +243,7 @@ async def scenario():
         m = await bob2.expect(bob2.received_carbons, "received carbon",
                               lambda m: m["carbon_received"]["body"] == "carbon in")
         inner = m["carbon_received"]
-        if m["from"].full != BOB or inner["from"].full != alice.full or inner["to"].full != bob.full:
+        if m["from"].full != BOB or m["to"].full != bob2.full or inner["from"].full != alice.full or inner["to"].full != bob.full:
             raise Fail("received carbon from %s wrapping %s->%s" % (m["from"], inner["from"], inner["to"]))
         print("OK received carbon at", bob2.full, "of", inner["from"].full, "->", inner["to"].full, flush=True)
 
@@ -246,7 +252,7 @@ async def scenario():
         m = await bob2.expect(bob2.sent_carbons, "sent carbon",
                               lambda m: m["carbon_sent"]["body"] == "carbon out")
         inner = m["carbon_sent"]
-        if m["from"].full != BOB or inner["to"].full != alice.full or inner["from"].full != bob.full:
+        if m["from"].full != BOB or m["to"].full != bob2.full or inner["to"].full != alice.full or inner["from"].full != bob.full:
             raise Fail("sent carbon from %s wrapping %s->%s" % (m["from"], inner["from"], inner["to"]))
         print("OK sent carbon at", bob2.full, "of", inner["from"].full, "->", inner["to"].full, flush=True)
 
