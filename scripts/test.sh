@@ -5,7 +5,7 @@
 # Debian's packages, and a short run of each fuzz target.
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
-# python3-slixmpp, go-sendxmpp) when it runs as root and they are missing.
+# python3-slixmpp, python3-aioxmpp, go-sendxmpp) when it runs as root and they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ FUZZTIME="${FUZZTIME:-10s}"
 need_pkgs=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need_pkgs+=(python3-slixmpp)
+/usr/bin/python3 -c 'import aioxmpp' >/dev/null 2>&1 || need_pkgs+=(python3-aioxmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || need_pkgs+=(go-sendxmpp)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
