@@ -266,6 +266,11 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if f.username == nil || f.password == nil || *f.password == "" {
 		return nil, stanza.NewError(stanza.BadRequest, "username and new password are required")
 	}
+	if st, ok := iq.Origin.(module.Stream); ok && !st.Secure() {
+		// §11: the new password would travel in the clear; a deployment
+		// MAY refuse, and one that allows streams without TLS should.
+		return nil, stanza.NewError(stanza.NotAllowed, "password changes need TLS")
+	}
 	if !sameAccount(*f.username, acct) {
 		return nil, stanza.NewError(stanza.NotAuthorized, "you can only change your own password")
 	}

@@ -295,6 +295,20 @@ min_interval = "0s"
 	if !exists(t, s, "localhost", "direct") || !exists(t, s, "localhost", "plain") {
 		t.Error("accounts not created")
 	}
+
+	// §11 (security considerations): a password change travels in the
+	// clear, so it is refused on a stream without TLS.
+	if r := c.AuthSCRAM("SCRAM-SHA-256", "plain", pw, "", nil); !r.OK {
+		t.Fatalf("login without TLS: %s", r.Condition)
+	}
+	c.Restart("localhost")
+	c.Bind("r")
+	if r := request(t, c, "set", regSet("plain", "another-password")); errCond(r) != stanza.NotAllowed {
+		t.Errorf("password change without TLS: %s, want not-allowed", r)
+	}
+	if !canLogin(t, s, "localhost", "plain", pw) {
+		t.Error("password changed over a stream without TLS")
+	}
 }
 
 // TestPreAuthOtherStanzas: only registration is let through before SASL;
