@@ -155,6 +155,7 @@ type Services struct {
 	Rosters   storage.Rosters
 	Offline   storage.Offline
 	Private   storage.PrivateXML       // XEP-0049 private XML, XEP-0054 vCards
+	Blocks    storage.BlockLists       // XEP-0191 block lists
 	Hosts     func(domain string) bool // reports whether we serve a domain
 	// ContactAddresses are the XEP-0157 fields from the configuration
 	// ("abuse-addresses" → URIs), empty when none are configured.

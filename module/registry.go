@@ -98,6 +98,14 @@ const (
 	// to the account's other resources (carbons, XEP-0280 §7). The
 	// stanza is already delivered; returning true only stops the chain.
 	HookMessageDelivered
+	// HookRoute runs at the very start of Router.Route for every routed
+	// stanza: local or remote destination, from sessions or from modules
+	// (including the server's own broadcasts on a user's behalf and the
+	// router's error replies). Returning true means the hook handled the
+	// stanza (dropped it or answered it) and the router does nothing more
+	// with it (blocking, XEP-0191). It runs on the hottest path: hooks
+	// must be cheap for stanzas they do not act on.
+	HookRoute
 	hookCount
 )
 

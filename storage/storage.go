@@ -134,3 +134,22 @@ type PrivateXML interface {
 	// that does not exist fails with ErrNotFound.
 	SetPrivate(ctx context.Context, domain, username, key string, data []byte) error
 }
+
+// BlockLists stores each account's XEP-0191 block list: a set of JIDs,
+// each the canonical string of a full JID, a bare JID, a domain/resource
+// or a domain (XEP-0191 §7), normalized by the caller. Keys are (domain,
+// username) of the account, as in Accounts; deleting the account deletes
+// its list.
+type BlockLists interface {
+	// BlockList returns the blocked JIDs ordered by JID (bytes); empty
+	// when none (also when the account does not exist).
+	BlockList(ctx context.Context, domain, username string) ([]string, error)
+	// Block adds jids to the list in one transaction; JIDs already on it
+	// (or repeated in jids) are no error. ErrNotFound (and nothing added)
+	// if the account does not exist.
+	Block(ctx context.Context, domain, username string, jids []string) error
+	// Unblock removes jids from the list; JIDs not on it are ignored.
+	Unblock(ctx context.Context, domain, username string, jids []string) error
+	// UnblockAll empties the list.
+	UnblockAll(ctx context.Context, domain, username string) error
+}

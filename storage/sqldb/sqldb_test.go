@@ -356,3 +356,12 @@ func testConcurrentOpen(t *testing.T, b backend) {
 		t.Fatalf("%d migration versions recorded more than once", dup)
 	}
 }
+
+func runBlockLists(t *testing.T, b backend) {
+	storagetest.RunBlockLists(t, func(t *testing.T) storagetest.BlockListStore {
+		return openNew(t, b)
+	})
+}
+
+func TestBlockListsSQLite(t *testing.T)   { runBlockLists(t, sqliteBackend()) }
+func TestBlockListsPostgres(t *testing.T) { runBlockLists(t, postgresBackend(t)) }
