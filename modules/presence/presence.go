@@ -33,6 +33,11 @@ type mod struct {
 	// subMu serialises subscription state changes (read-modify-write of
 	// two rosters).
 	subMu sync.Mutex
+
+	// directedTo holds, per session, the entities it sent directed
+	// presence to (RFC 6121 §4.6; directed.go).
+	dmu        sync.Mutex
+	directedTo map[module.Session]*directedSet
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -41,6 +46,7 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Rosters
 	m.avail = map[string]module.Session{}
+	m.directedTo = map[module.Session]*directedSet{}
 	// RFC 6121 §3.4: subscription pre-approval is supported.
 	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
 		return xml.NewBuilder("sub", NSPreApproval).Element()
@@ -53,12 +59,17 @@ func (m *mod) Start(h *module.Handle) error {
 		delete(m.avail, s.JID().String())
 		m.mu.Unlock()
 	})
-	h.OnSessionClosed(func(_ context.Context, s module.Session) {
+	h.OnSessionClosed(func(ctx context.Context, s module.Session) {
 		m.mu.Lock()
 		if m.avail[s.JID().String()] == s {
 			delete(m.avail, s.JID().String())
 		}
 		m.mu.Unlock()
+		// §4.6.2 for a session that ends without unavailable presence
+		// (abruptly, or never available): c2s broadcast unavailable for
+		// an available one already, which sent these; what is left is
+		// a session that never sent initial presence.
+		m.endDirected(ctx, s, s.JID(), nil, false)
 	})
 	return nil
 }
@@ -131,9 +142,12 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 		m.mu.Unlock()
 		if !was {
 			// §4.5.2 concerns an available resource; one that never sent
-			// available presence has nothing to retract.
+			// available presence has nothing to retract, except its
+			// directed presence (§4.6.2).
+			m.endDirected(ctx, origin, full, st.El, false)
 			return true
 		}
+		defer m.endDirected(ctx, origin, full, st.El, true)
 	default:
 		return true // subscription types and probes without 'to' mean nothing
 	}

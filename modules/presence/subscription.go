@@ -169,7 +169,11 @@ func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, delive
 // §3.1.2, §3.2.2, §3.3.2, and §3.2.1 for approvals): the user's roster
 // item changes as Appendix A says, the stanza goes out from the bare JID.
 func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
-	if st.Kind() != "presence" || st.To.IsZero() || !isSubscription(st.Type()) {
+	if st.Kind() != "presence" || st.To.IsZero() {
+		return false
+	}
+	if !isSubscription(st.Type()) {
+		m.directed(ctx, st)
 		return false
 	}
 	typ := st.Type()
