@@ -185,10 +185,12 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 		}
 		if initial && it.PendingIn {
 			// §3.1.3: a stored request is delivered when the contact
-			// (here: own) next becomes available.
+			// (here: own) next becomes available. Routed, not handed to
+			// the session, so that router hooks (XEP-0191 blocking) see
+			// a stanza from the contact.
 			req := xml.NewBuilder("presence", xml.NSClient).Attr("type", "subscribe").
 				Attr("from", c.String()).Attr("to", own.String()).Element()
-			origin.Deliver(req)
+			m.h.Router.Route(ctx, &module.Stanza{El: req, From: c, To: full})
 		}
 	}
 	return true
@@ -196,8 +198,10 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 
 // probe answers for contact c what a presence probe from own would get
 // (RFC 6121 §4.3.2): the last presence of each of c's available resources,
-// delivered to the newly available session only. A contact we do not serve
-// gets a probe stanza through the router.
+// routed to the newly available session's full JID only (through the
+// router, so that its hooks, e.g. XEP-0191 blocking, see stanzas from the
+// contact). A contact we do not serve gets a probe stanza through the
+// router.
 func (m *mod) probe(ctx context.Context, own jid.JID, origin module.Session, c jid.JID) {
 	if !m.h.Hosts(c.Domain()) {
 		p := xml.NewBuilder("presence", xml.NSClient).Attr("type", "probe").
@@ -215,7 +219,7 @@ func (m *mod) probe(ctx context.Context, own jid.JID, origin module.Session, c j
 			continue
 		}
 		if p := s.Presence(); p != nil {
-			origin.Deliver(to(p, origin.JID()))
+			m.h.Router.Route(ctx, &module.Stanza{El: to(p, origin.JID()), From: s.JID(), To: origin.JID()})
 		}
 	}
 }
