@@ -10,6 +10,7 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/modules/roster"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -51,6 +52,7 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
 		return xml.NewBuilder("sub", NSPreApproval).Element()
 	}})
+	roster.OnRemove(m.removed)
 	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
 	h.Hook(module.HookOutbound, 0, m.outbound)
 	h.Hook(module.HookAccountPresence, 0, m.inbound)
@@ -71,6 +73,12 @@ func (m *mod) Start(h *module.Handle) error {
 		// a session that never sent initial presence.
 		m.endDirected(ctx, s, s.JID(), nil, false)
 	})
+	return nil
+}
+
+// Stop implements module.Stopper.
+func (m *mod) Stop() error {
+	roster.OnRemove(nil)
 	return nil
 }
 

@@ -289,3 +289,30 @@ func (m *mod) answerProbe(ctx context.Context, st *module.Stanza) {
 	}
 	m.sendPresence(ctx, own, st.From, false)
 }
+
+// removed cancels what a roster item removed by the user carried (RFC 6121
+// §2.5.2): "unsubscribe" if the user was subscribed to the contact,
+// "unsubscribed" if the contact was subscribed to the user, both for a
+// mutual subscription. Pending requests go the same way (not spelt out in
+// §2.5.2, but the item that held them is gone): a pending outbound request
+// is withdrawn with "unsubscribe" (A.3.2 at the contact), a pending
+// inbound one declined with "unsubscribed" (A.3.4 at the contact). The
+// user's own item is already gone, so only the contact's side changes, by
+// the normal inbound processing when the contact is local.
+func (m *mod) removed(ctx context.Context, own jid.JID, it storage.RosterItem) {
+	contact, err := jid.Parse(it.JID)
+	if err != nil || contact == own {
+		return
+	}
+	if subTo(it.Subscription) || it.Ask {
+		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("unsubscribe", own, contact), From: own, To: contact})
+	}
+	if subFrom(it.Subscription) || it.PendingIn {
+		if subFrom(it.Subscription) {
+			// §3.2.2: unavailable presence first, while the contact is
+			// still subscribed.
+			m.sendPresence(ctx, own, contact, true)
+		}
+		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("unsubscribed", own, contact), From: own, To: contact})
+	}
+}
