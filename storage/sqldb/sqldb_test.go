@@ -356,3 +356,12 @@ func testConcurrentOpen(t *testing.T, b backend) {
 		t.Fatalf("%d migration versions recorded more than once", dup)
 	}
 }
+
+func runLastActivity(t *testing.T, b backend) {
+	storagetest.RunLastActivity(t, func(t *testing.T) storagetest.LastActivityStore {
+		return openNew(t, b)
+	})
+}
+
+func TestLastActivitySQLite(t *testing.T)   { runLastActivity(t, sqliteBackend()) }
+func TestLastActivityPostgres(t *testing.T) { runLastActivity(t, postgresBackend(t)) }
