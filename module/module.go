@@ -133,14 +133,13 @@ func (s *Stanza) Type() string {
 
 // Services are what the server hands every module.
 type Services struct {
-	Router       Router
-	Directory    Directory
-	Accounts     storage.Accounts
-	Rosters      storage.Rosters
-	Offline      storage.Offline
-	Private      storage.PrivateXML       // XEP-0049 private XML, XEP-0054 vCards
-	LastActivity storage.LastActivity     // XEP-0012: accounts' last logout
-	Hosts        func(domain string) bool // reports whether we serve a domain
+	Router    Router
+	Directory Directory
+	Accounts  storage.Accounts
+	Rosters   storage.Rosters
+	Offline   storage.Offline
+	Private   storage.PrivateXML       // XEP-0049 private XML, XEP-0054 vCards
+	Hosts     func(domain string) bool // reports whether we serve a domain
 	// ContactAddresses are the XEP-0157 fields from the configuration
 	// ("abuse-addresses" → URIs), empty when none are configured.
 	ContactAddresses map[string][]string
@@ -149,4 +148,6 @@ type Services struct {
 	// own section (as Prosody's module:get_option does) and must treat it
 	// as read-only. Never nil when the server starts modules.
 	Config *config.Config
+	// LastActivity keeps each account's last logout (XEP-0012).
+	LastActivity storage.LastActivity
 }
