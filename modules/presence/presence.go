@@ -39,6 +39,8 @@ type mod struct {
 	// presence to (RFC 6121 §4.6; directed.go).
 	dmu        sync.Mutex
 	directedTo map[module.Session]*directedSet
+
+	unhookRemove func() // uninstalls the roster removal hook
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -52,7 +54,7 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
 		return xml.NewBuilder("sub", NSPreApproval).Element()
 	}})
-	roster.OnRemove(m.removed)
+	m.unhookRemove = roster.OnRemove(m.removed)
 	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
 	h.Hook(module.HookOutbound, 0, m.outbound)
 	h.Hook(module.HookAccountPresence, 0, m.inbound)
@@ -78,7 +80,9 @@ func (m *mod) Start(h *module.Handle) error {
 
 // Stop implements module.Stopper.
 func (m *mod) Stop() error {
-	roster.OnRemove(nil)
+	if m.unhookRemove != nil {
+		m.unhookRemove()
+	}
 	return nil
 }
 

@@ -66,13 +66,13 @@ type RemoveHook func(ctx context.Context, own jid.JID, removed storage.RosterIte
 
 var removeHook atomic.Pointer[RemoveHook]
 
-// OnRemove installs fn as the RemoveHook (one at a time; nil removes it).
-func OnRemove(fn RemoveHook) {
-	if fn == nil {
-		removeHook.Store(nil)
-		return
-	}
-	removeHook.Store(&fn)
+// OnRemove installs fn as the RemoveHook (one at a time, like Push: the
+// last installed wins) and returns the function that uninstalls it, which
+// does nothing once another hook replaced it.
+func OnRemove(fn RemoveHook) (uninstall func()) {
+	p := &fn
+	removeHook.Store(p)
+	return func() { removeHook.CompareAndSwap(p, nil) }
 }
 
 type mod struct {
