@@ -48,6 +48,7 @@ func (m *mod) Start(h *module.Handle) error {
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
 	h.Hook(module.HookOutbound, 10, m.outbound)
+	h.OnSessionBound(m.warm)
 	h.OnSessionClosed(m.forget)
 	return nil
 }

@@ -144,6 +144,15 @@ func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
 	return false
 }
 
+// warm reads the avatar of an account when a session binds, so that the
+// stored vCard is not read on the presence path (where it would delay the
+// session's initial presence behind a database read).
+func (m *mod) warm(ctx context.Context, s module.Session) {
+	if _, err := m.photo(ctx, s.JID().Bare()); err != nil {
+		m.h.Logger.Error("vcard avatar hash", "jid", s.JID().Bare().String(), "err", err)
+	}
+}
+
 // forget drops the cached avatar when an account's last session ends.
 func (m *mod) forget(_ context.Context, s module.Session) {
 	own := s.JID().Bare()
