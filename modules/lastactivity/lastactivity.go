@@ -78,7 +78,12 @@ func (m *mod) presence(ctx context.Context, st *module.Stanza) bool {
 	m.mu.Lock()
 	m.status[st.Origin] = status
 	m.mu.Unlock()
-	m.record(ctx, st.From.Bare(), status)
+	if m.h.Directory.Session(st.From) == st.Origin {
+		// Still bound: an unavailable presence from a session that goes
+		// on. One that is ending (c2s generates this for it after
+		// unbinding) is recorded by closed, once.
+		m.record(ctx, st.From.Bare(), status)
+	}
 	return false
 }
 
