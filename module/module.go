@@ -165,4 +165,6 @@ type Services struct {
 	// own section (as Prosody's module:get_option does) and must treat it
 	// as read-only. Never nil when the server starts modules.
 	Config *config.Config
+	// LastActivity keeps each account's last logout (XEP-0012).
+	LastActivity storage.LastActivity
 }

@@ -153,3 +153,17 @@ type BlockLists interface {
 	// UnblockAll empties the list.
 	UnblockAll(ctx context.Context, domain, username string) error
 }
+
+// LastActivity stores, per account, when it last logged out and the status
+// text of its last unavailable presence (XEP-0012 §3, "Offline User
+// Query"). Keys are (domain, username) of the account, as in Accounts;
+// deleting the account deletes the record.
+type LastActivity interface {
+	// SetLastActivity records a logout at 'at' (kept to the millisecond)
+	// with status ("" for none), replacing the previous record.
+	// ErrNotFound if the account does not exist.
+	SetLastActivity(ctx context.Context, domain, username string, at time.Time, status string) error
+	// LastActivity returns the record (at in UTC); ErrNotFound if the
+	// account never logged out or does not exist.
+	LastActivity(ctx context.Context, domain, username string) (at time.Time, status string, err error)
+}

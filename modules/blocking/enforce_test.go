@@ -220,12 +220,9 @@ func TestPresenceNotLeaked(t *testing.T) {
 	a2.Send("<presence/>")
 	for _, el := range drainAll(t, a2) {
 		if el.Attr("from") == "bob@localhost/b" {
-			// The presence module answers a local probe by handing
-			// the contact's presence straight to the new session,
-			// not through Router.Route, so HookRoute cannot see it.
-			// Its owner is moving those deliveries to the router;
-			// until then this one leak is known.
-			t.Logf("KNOWN GAP (modules/presence direct delivery): second resource got %s", el)
+			// Probe answers go through Router.Route (modules/presence),
+			// so HookRoute filters them like any other stanza.
+			t.Errorf("second resource got the blocked contact's presence: %s", el)
 		}
 	}
 	quiet(t, b, "blocked contact after the user's second resource came online")

@@ -31,102 +31,114 @@ func stateName(t *testing.T, it storage.RosterItem) string {
 }
 
 // One row of an Appendix A table: the stanza type, the existing state, the
-// new state ("" for no state change), and whether the stanza is routed
-// (A.2) or delivered (A.3).
+// new state ("" for "no state change"), whether the stanza is routed (A.2)
+// or delivered (A.3), and whether the user's interested resources get a
+// roster push (a change of subscription, ask or approved; "Pending In" is
+// never shown to clients, so a change of it alone pushes nothing).
 type row struct {
 	typ, from, to string
-	pass          bool
+	pass, push    bool
 }
 
 // RFC 6121 Appendix A.2: the user's server, outbound stanzas from the user.
+// Sections as in the RFC: A.2.1 subscribe, A.2.2 unsubscribe, A.2.3
+// subscribed, A.2.4 unsubscribed. Checked against the RFC's tables (the
+// earlier version of this file had the order of A.2.2/A.2.3 swapped and
+// routed A.2.4 in every state).
 var appendixA2 = []row{
-	// A.2.1 Outbound Subscription Request
-	{"subscribe", "None", "None + Pending Out", true},
-	{"subscribe", "None + Pending Out", "", true},
-	{"subscribe", "None + Pending In", "None + Pending Out+In", true},
-	{"subscribe", "None + Pending Out+In", "", true},
-	{"subscribe", "To", "", true},
-	{"subscribe", "To + Pending In", "", true},
-	{"subscribe", "From", "From + Pending Out", true},
-	{"subscribe", "From + Pending Out", "", true},
-	{"subscribe", "Both", "", true},
-	// A.2.2 Outbound Subscription Approval (pre-approval, §3.4, is
-	// checked separately: it sets a flag, not a state).
-	{"subscribed", "None", "", false},
-	{"subscribed", "None + Pending Out", "", false},
-	{"subscribed", "None + Pending In", "From", true},
-	{"subscribed", "None + Pending Out+In", "From + Pending Out", true},
-	{"subscribed", "To", "", false},
-	{"subscribed", "To + Pending In", "Both", true},
-	{"subscribed", "From", "", false},
-	{"subscribed", "From + Pending Out", "", false},
-	{"subscribed", "Both", "", false},
-	// A.2.3 Outbound Unsubscribe
-	{"unsubscribe", "None", "", true},
-	{"unsubscribe", "None + Pending Out", "None", true},
-	{"unsubscribe", "None + Pending In", "", true},
-	{"unsubscribe", "None + Pending Out+In", "None + Pending In", true},
-	{"unsubscribe", "To", "None", true},
-	{"unsubscribe", "To + Pending In", "None + Pending In", true},
-	{"unsubscribe", "From", "", true},
-	{"unsubscribe", "From + Pending Out", "From", true},
-	{"unsubscribe", "Both", "From", true},
-	// A.2.4 Outbound Unsubscribed
-	{"unsubscribed", "None", "", true},
-	{"unsubscribed", "None + Pending Out", "", true},
-	{"unsubscribed", "None + Pending In", "None", true},
-	{"unsubscribed", "None + Pending Out+In", "None + Pending Out", true},
-	{"unsubscribed", "To", "", true},
-	{"unsubscribed", "To + Pending In", "To", true},
-	{"unsubscribed", "From", "None", true},
-	{"unsubscribed", "From + Pending Out", "None + Pending Out", true},
-	{"unsubscribed", "Both", "To", true},
+	// A.2.1 Subscribe (§3.1.2): routed in every state.
+	{"subscribe", "None", "None + Pending Out", true, true},
+	{"subscribe", "None + Pending Out", "", true, false},
+	{"subscribe", "None + Pending In", "None + Pending Out+In", true, true},
+	{"subscribe", "None + Pending Out+In", "", true, false},
+	{"subscribe", "To", "", true, false},
+	{"subscribe", "To + Pending In", "", true, false},
+	{"subscribe", "From", "From + Pending Out", true, true},
+	{"subscribe", "From + Pending Out", "", true, false},
+	{"subscribe", "Both", "", true, false},
+	// A.2.2 Unsubscribe (§3.3.2): routed in every state.
+	{"unsubscribe", "None", "", true, false},
+	{"unsubscribe", "None + Pending Out", "None", true, true},
+	{"unsubscribe", "None + Pending In", "", true, false},
+	{"unsubscribe", "None + Pending Out+In", "None + Pending In", true, true},
+	{"unsubscribe", "To", "None", true, true},
+	{"unsubscribe", "To + Pending In", "None + Pending In", true, true},
+	{"unsubscribe", "From", "", true, false},
+	{"unsubscribe", "From + Pending Out", "From", true, true},
+	{"unsubscribe", "Both", "From", true, true},
+	// A.2.3 Subscribed (§3.1.5). "None", "None + Pending Out" and "To"
+	// are a pre-approval (§3.4): not routed, no state change, the item
+	// is marked approved and pushed (see TestPreApproval).
+	{"subscribed", "None", "", false, true},
+	{"subscribed", "None + Pending Out", "", false, true},
+	{"subscribed", "None + Pending In", "From", true, true},
+	{"subscribed", "None + Pending Out+In", "From + Pending Out", true, true},
+	{"subscribed", "To", "", false, true},
+	{"subscribed", "To + Pending In", "Both", true, true},
+	{"subscribed", "From", "", false, false},
+	{"subscribed", "From + Pending Out", "", false, false},
+	{"subscribed", "Both", "", false, false},
+	// A.2.4 Unsubscribed (§3.2.2): only routed where there is a
+	// subscription or a request to cancel. In "None", "None + Pending
+	// Out" and "To" it can still cancel a pre-approval (§3.4).
+	{"unsubscribed", "None", "", false, false},
+	{"unsubscribed", "None + Pending Out", "", false, false},
+	{"unsubscribed", "None + Pending In", "None", true, false},
+	{"unsubscribed", "None + Pending Out+In", "None + Pending Out", true, false},
+	{"unsubscribed", "To", "", false, false},
+	{"unsubscribed", "To + Pending In", "To", true, false},
+	{"unsubscribed", "From", "None", true, true},
+	{"unsubscribed", "From + Pending Out", "None + Pending Out", true, true},
+	{"unsubscribed", "Both", "To", true, true},
 }
 
 // RFC 6121 Appendix A.3: the contact's server, inbound stanzas for the
-// contact (the state is the contact's item for the sender).
+// contact (the state is the contact's item for the sender). Sections as
+// in the RFC: A.3.1 subscribe, A.3.2 unsubscribe, A.3.3 subscribed, A.3.4
+// unsubscribed. Pushes assume the item exists (a request from someone not
+// in the roster is noted without a visible item, A.1).
 var appendixA3 = []row{
-	// A.3.1 Inbound Subscription Request (From, From + Pending Out, Both:
-	// auto-reply, checked below)
-	{"subscribe", "None", "None + Pending In", true},
-	{"subscribe", "None + Pending Out", "None + Pending Out+In", true},
-	{"subscribe", "None + Pending In", "", false},
-	{"subscribe", "None + Pending Out+In", "", false},
-	{"subscribe", "To", "To + Pending In", true},
-	{"subscribe", "To + Pending In", "", false},
-	{"subscribe", "From", "", false},
-	{"subscribe", "From + Pending Out", "", false},
-	{"subscribe", "Both", "", false},
-	// A.3.2 Inbound Subscription Approval
-	{"subscribed", "None", "", false},
-	{"subscribed", "None + Pending Out", "To", true},
-	{"subscribed", "None + Pending In", "", false},
-	{"subscribed", "None + Pending Out+In", "To + Pending In", true},
-	{"subscribed", "To", "", false},
-	{"subscribed", "To + Pending In", "", false},
-	{"subscribed", "From", "", false},
-	{"subscribed", "From + Pending Out", "Both", true},
-	{"subscribed", "Both", "", false},
-	// A.3.3 Inbound Unsubscribe
-	{"unsubscribe", "None", "", false},
-	{"unsubscribe", "None + Pending Out", "", false},
-	{"unsubscribe", "None + Pending In", "None", true},
-	{"unsubscribe", "None + Pending Out+In", "None + Pending Out", true},
-	{"unsubscribe", "To", "", false},
-	{"unsubscribe", "To + Pending In", "To", true},
-	{"unsubscribe", "From", "None", true},
-	{"unsubscribe", "From + Pending Out", "None + Pending Out", true},
-	{"unsubscribe", "Both", "To", true},
-	// A.3.4 Inbound Unsubscribed
-	{"unsubscribed", "None", "", false},
-	{"unsubscribed", "None + Pending Out", "None", true},
-	{"unsubscribed", "None + Pending In", "", false},
-	{"unsubscribed", "None + Pending Out+In", "None + Pending In", true},
-	{"unsubscribed", "To", "None", true},
-	{"unsubscribed", "To + Pending In", "None + Pending In", true},
-	{"unsubscribed", "From", "", false},
-	{"unsubscribed", "From + Pending Out", "From", true},
-	{"unsubscribed", "Both", "From", true},
+	// A.3.1 Subscribe (§3.1.3). "From", "From + Pending Out", "Both":
+	// not delivered, the server answers "subscribed" (checked below).
+	{"subscribe", "None", "None + Pending In", true, false},
+	{"subscribe", "None + Pending Out", "None + Pending Out+In", true, false},
+	{"subscribe", "None + Pending In", "", false, false},
+	{"subscribe", "None + Pending Out+In", "", false, false},
+	{"subscribe", "To", "To + Pending In", true, false},
+	{"subscribe", "To + Pending In", "", false, false},
+	{"subscribe", "From", "", false, false},
+	{"subscribe", "From + Pending Out", "", false, false},
+	{"subscribe", "Both", "", false, false},
+	// A.3.2 Unsubscribe (§3.3.3).
+	{"unsubscribe", "None", "", false, false},
+	{"unsubscribe", "None + Pending Out", "", false, false},
+	{"unsubscribe", "None + Pending In", "None", true, false},
+	{"unsubscribe", "None + Pending Out+In", "None + Pending Out", true, false},
+	{"unsubscribe", "To", "", false, false},
+	{"unsubscribe", "To + Pending In", "To", true, false},
+	{"unsubscribe", "From", "None", true, true},
+	{"unsubscribe", "From + Pending Out", "None + Pending Out", true, true},
+	{"unsubscribe", "Both", "To", true, true},
+	// A.3.3 Subscribed (§3.1.6).
+	{"subscribed", "None", "", false, false},
+	{"subscribed", "None + Pending Out", "To", true, true},
+	{"subscribed", "None + Pending In", "", false, false},
+	{"subscribed", "None + Pending Out+In", "To + Pending In", true, true},
+	{"subscribed", "To", "", false, false},
+	{"subscribed", "To + Pending In", "", false, false},
+	{"subscribed", "From", "", false, false},
+	{"subscribed", "From + Pending Out", "Both", true, true},
+	{"subscribed", "Both", "", false, false},
+	// A.3.4 Unsubscribed (§3.2.3).
+	{"unsubscribed", "None", "", false, false},
+	{"unsubscribed", "None + Pending Out", "None", true, true},
+	{"unsubscribed", "None + Pending In", "", false, false},
+	{"unsubscribed", "None + Pending Out+In", "None + Pending In", true, true},
+	{"unsubscribed", "To", "None", true, true},
+	{"unsubscribed", "To + Pending In", "None + Pending In", true, true},
+	{"unsubscribed", "From", "", false, false},
+	{"unsubscribed", "From + Pending Out", "From", true, true},
+	{"unsubscribed", "Both", "From", true, true},
 }
 
 func TestAppendixA2(t *testing.T) {
@@ -139,9 +151,13 @@ func TestAppendixA2(t *testing.T) {
 			if want == "" {
 				want = r.from
 			}
-			it, route := outboundSub(r.typ, states[r.from])
+			old := states[r.from]
+			it, route := outboundSub(r.typ, old)
 			if got := stateName(t, it); got != want || route != r.pass {
 				t.Errorf("%s in %q: %q route=%v, want %q route=%v", r.typ, r.from, got, route, want, r.pass)
+			}
+			if push := visible(old, it); push != r.push {
+				t.Errorf("%s in %q: push=%v, want %v", r.typ, r.from, push, r.push)
 			}
 		})
 	}
@@ -157,9 +173,13 @@ func TestAppendixA3(t *testing.T) {
 			if want == "" {
 				want = r.from
 			}
-			it, deliver, auto := inboundSub(r.typ, states[r.from])
+			old := states[r.from]
+			it, deliver, auto := inboundSub(r.typ, old)
 			if got := stateName(t, it); got != want || deliver != r.pass {
 				t.Errorf("%s in %q: %q deliver=%v, want %q deliver=%v", r.typ, r.from, got, deliver, want, r.pass)
+			}
+			if push := visible(old, it); push != r.push {
+				t.Errorf("%s in %q: push=%v, want %v", r.typ, r.from, push, r.push)
 			}
 			// A.3.1: a request from a contact already subscribed is
 			// answered by the server; nothing else is.
@@ -172,7 +192,7 @@ func TestAppendixA3(t *testing.T) {
 }
 
 // §3.4 pre-approval: an outbound "subscribed" with no request to approve
-// (A.2.2 None, None + Pending Out, To) sets the approved flag, and a later
+// (A.2.3 None, None + Pending Out, To) sets the approved flag, and a later
 // inbound "subscribe" (A.3.1) is approved by the server.
 func TestPreApproval(t *testing.T) {
 	for _, c := range []struct{ from, to string }{

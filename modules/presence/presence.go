@@ -10,6 +10,7 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/modules/roster"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -33,6 +34,13 @@ type mod struct {
 	// subMu serialises subscription state changes (read-modify-write of
 	// two rosters).
 	subMu sync.Mutex
+
+	// directedTo holds, per session, the entities it sent directed
+	// presence to (RFC 6121 §4.6; directed.go).
+	dmu        sync.Mutex
+	directedTo map[module.Session]*directedSet
+
+	unhookRemove func() // uninstalls the roster removal hook
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -41,10 +49,12 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Rosters
 	m.avail = map[string]module.Session{}
+	m.directedTo = map[module.Session]*directedSet{}
 	// RFC 6121 §3.4: subscription pre-approval is supported.
 	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
 		return xml.NewBuilder("sub", NSPreApproval).Element()
 	}})
+	m.unhookRemove = roster.OnRemove(m.removed)
 	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
 	h.Hook(module.HookOutbound, 0, m.outbound)
 	h.Hook(module.HookAccountPresence, 0, m.inbound)
@@ -53,13 +63,26 @@ func (m *mod) Start(h *module.Handle) error {
 		delete(m.avail, s.JID().String())
 		m.mu.Unlock()
 	})
-	h.OnSessionClosed(func(_ context.Context, s module.Session) {
+	h.OnSessionClosed(func(ctx context.Context, s module.Session) {
 		m.mu.Lock()
 		if m.avail[s.JID().String()] == s {
 			delete(m.avail, s.JID().String())
 		}
 		m.mu.Unlock()
+		// §4.6.2 for a session that ends without unavailable presence
+		// (abruptly, or never available): c2s broadcast unavailable for
+		// an available one already, which sent these; what is left is
+		// a session that never sent initial presence.
+		m.endDirected(ctx, s, s.JID(), nil, false)
 	})
+	return nil
+}
+
+// Stop implements module.Stopper.
+func (m *mod) Stop() error {
+	if m.unhookRemove != nil {
+		m.unhookRemove()
+	}
 	return nil
 }
 
@@ -131,9 +154,12 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 		m.mu.Unlock()
 		if !was {
 			// §4.5.2 concerns an available resource; one that never sent
-			// available presence has nothing to retract.
+			// available presence has nothing to retract, except its
+			// directed presence (§4.6.2).
+			m.endDirected(ctx, origin, full, st.El, false)
 			return true
 		}
+		defer m.endDirected(ctx, origin, full, st.El, true)
 	default:
 		return true // subscription types and probes without 'to' mean nothing
 	}
@@ -171,10 +197,12 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 		}
 		if initial && it.PendingIn {
 			// §3.1.3: a stored request is delivered when the contact
-			// (here: own) next becomes available.
+			// (here: own) next becomes available. Routed, not handed to
+			// the session, so that router hooks (XEP-0191 blocking) see
+			// a stanza from the contact.
 			req := xml.NewBuilder("presence", xml.NSClient).Attr("type", "subscribe").
 				Attr("from", c.String()).Attr("to", own.String()).Element()
-			origin.Deliver(req)
+			m.h.Router.Route(ctx, &module.Stanza{El: req, From: c, To: full})
 		}
 	}
 	return true
@@ -182,8 +210,10 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 
 // probe answers for contact c what a presence probe from own would get
 // (RFC 6121 §4.3.2): the last presence of each of c's available resources,
-// delivered to the newly available session only. A contact we do not serve
-// gets a probe stanza through the router.
+// routed to the newly available session's full JID only (through the
+// router, so that its hooks, e.g. XEP-0191 blocking, see stanzas from the
+// contact). A contact we do not serve gets a probe stanza through the
+// router.
 func (m *mod) probe(ctx context.Context, own jid.JID, origin module.Session, c jid.JID) {
 	if !m.h.Hosts(c.Domain()) {
 		p := xml.NewBuilder("presence", xml.NSClient).Attr("type", "probe").
@@ -201,7 +231,7 @@ func (m *mod) probe(ctx context.Context, own jid.JID, origin module.Session, c j
 			continue
 		}
 		if p := s.Presence(); p != nil {
-			origin.Deliver(to(p, origin.JID()))
+			m.h.Router.Route(ctx, &module.Stanza{El: to(p, origin.JID()), From: s.JID(), To: origin.JID()})
 		}
 	}
 }

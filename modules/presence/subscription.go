@@ -23,6 +23,12 @@ func changed(a, b storage.RosterItem) bool {
 	return a.Subscription != b.Subscription || a.Ask != b.Ask || a.PendingIn != b.PendingIn || a.Approved != b.Approved
 }
 
+// visible reports whether the change from a to b shows in a roster item
+// and so needs a roster push: "Pending In" is not shown to clients.
+func visible(a, b storage.RosterItem) bool {
+	return a.Subscription != b.Subscription || a.Ask != b.Ask || a.Approved != b.Approved
+}
+
 // save stores it in own's roster; push says whether the change is visible
 // to the client (pending-in alone is not) and so needs a roster push.
 func (m *mod) save(ctx context.Context, own jid.JID, it storage.RosterItem, push bool) error {
@@ -78,7 +84,7 @@ func outboundSub(typ string, it storage.RosterItem) (storage.RosterItem, bool) {
 			it.Ask = true
 		}
 		return it, true
-	case "subscribed": // A.2.2
+	case "subscribed": // A.2.3
 		if !it.PendingIn {
 			// None, None + Pending Out, To: no request to approve, so a
 			// pre-approval (§3.4), noted and not routed. From, From +
@@ -91,15 +97,20 @@ func outboundSub(typ string, it storage.RosterItem) (storage.RosterItem, bool) {
 		it.PendingIn = false
 		it.Subscription = addFrom(it.Subscription)
 		return it, true
-	case "unsubscribe": // A.2.3: always routed
+	case "unsubscribe": // A.2.2: always routed
 		it.Ask = false
 		it.Subscription = dropTo(it.Subscription)
 		return it, true
-	case "unsubscribed": // A.2.4: always routed
+	case "unsubscribed": // A.2.4
+		// Routed only when it cancels something: a subscription or a
+		// pending request. In None, None + Pending Out and To it is not
+		// routed (the contact has nothing to lose), but it still cancels
+		// a pre-approval (§3.4).
+		route := it.PendingIn || subFrom(it.Subscription)
 		it.PendingIn = false
-		it.Approved = false // also cancels a pre-approval (§3.4)
+		it.Approved = false
 		it.Subscription = dropFrom(it.Subscription)
-		return it, true
+		return it, route
 	}
 	return it, false
 }
@@ -129,14 +140,14 @@ func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, delive
 		}
 		it.PendingIn = true
 		return it, true, false
-	case "subscribed": // A.3.2
+	case "subscribed": // A.3.3
 		if !it.Ask {
 			return it, false, false
 		}
 		it.Ask = false
 		it.Subscription = addTo(it.Subscription)
 		return it, true, false
-	case "unsubscribe": // A.3.3
+	case "unsubscribe": // A.3.2
 		if !subFrom(it.Subscription) && !it.PendingIn {
 			return it, false, false
 		}
@@ -158,7 +169,11 @@ func inboundSub(typ string, it storage.RosterItem) (_ storage.RosterItem, delive
 // §3.1.2, §3.2.2, §3.3.2, and §3.2.1 for approvals): the user's roster
 // item changes as Appendix A says, the stanza goes out from the bare JID.
 func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
-	if st.Kind() != "presence" || st.To.IsZero() || !isSubscription(st.Type()) {
+	if st.Kind() != "presence" || st.To.IsZero() {
+		return false
+	}
+	if !isSubscription(st.Type()) {
+		m.directed(ctx, st)
 		return false
 	}
 	typ := st.Type()
@@ -176,8 +191,7 @@ func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
 	old := it
 	it, route := outboundSub(typ, it)
 	if changed(it, old) {
-		visible := it.Subscription != old.Subscription || it.Ask != old.Ask || it.Approved != old.Approved
-		if err := m.save(ctx, own, it, visible); err != nil {
+		if err := m.save(ctx, own, it, visible(old, it)); err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
 			return true
@@ -189,15 +203,16 @@ func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
 	if !route {
 		return true
 	}
-	m.h.Router.Route(ctx, &module.Stanza{El: subStanza(typ, own, contact), From: own, To: contact, Origin: st.Origin})
-	switch {
-	case typ == "subscribed":
-		// §3.2.2 (contact's side): the new subscriber gets the contact's
-		// current presence.
-		m.sendPresence(ctx, own, contact, false)
-	case typ == "unsubscribed" && subFrom(old.Subscription):
-		// §3.2.2/§3.3: a cancelled subscriber sees the resources go away.
+	if typ == "unsubscribed" && subFrom(old.Subscription) {
+		// §3.2.2: while the contact is still subscribed, that is before
+		// the "unsubscribed" goes out, it gets unavailable presence from
+		// each of the user's available resources.
 		m.sendPresence(ctx, own, contact, true)
+	}
+	m.h.Router.Route(ctx, &module.Stanza{El: subStanza(typ, own, contact), From: own, To: contact, Origin: st.Origin})
+	if typ == "subscribed" {
+		// §3.1.5: the new subscriber gets the user's current presence.
+		m.sendPresence(ctx, own, contact, false)
 	}
 	return true
 }
@@ -227,11 +242,11 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	}
 	old := it
 	it, deliver, autoReply := inboundSub(typ, it)
+	ver := ""
 	if changed(it, old) {
 		// A request stored for a contact not in the roster creates an
 		// item, with no push: pending-in is not shown to clients.
-		visible := found && (it.Subscription != old.Subscription || it.Ask != old.Ask || it.Approved != old.Approved)
-		if err := m.save(ctx, own, it, visible); err != nil {
+		if ver, err = m.store.SetRosterItem(ctx, own.Domain(), own.Local(), it); err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
 			return true
@@ -240,6 +255,12 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	m.subMu.Unlock()
 	if deliver {
 		m.deliverAvailable(own, subStanza(typ, from, own))
+	}
+	if ver != "" && found && visible(old, it) {
+		// §3.1.6, §3.2.3, §3.3.3: the stanza is delivered first, then
+		// the roster push ("This MUST occur before sending the roster
+		// push", §3.1.6).
+		roster.Push(own, it, ver)
 	}
 	if autoReply {
 		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("subscribed", own, from), From: own, To: from})
@@ -267,4 +288,31 @@ func (m *mod) answerProbe(ctx context.Context, st *module.Stanza) {
 		return
 	}
 	m.sendPresence(ctx, own, st.From, false)
+}
+
+// removed cancels what a roster item removed by the user carried (RFC 6121
+// §2.5.2): "unsubscribe" if the user was subscribed to the contact,
+// "unsubscribed" if the contact was subscribed to the user, both for a
+// mutual subscription. Pending requests go the same way (not spelt out in
+// §2.5.2, but the item that held them is gone): a pending outbound request
+// is withdrawn with "unsubscribe" (A.3.2 at the contact), a pending
+// inbound one declined with "unsubscribed" (A.3.4 at the contact). The
+// user's own item is already gone, so only the contact's side changes, by
+// the normal inbound processing when the contact is local.
+func (m *mod) removed(ctx context.Context, own jid.JID, it storage.RosterItem) {
+	contact, err := jid.Parse(it.JID)
+	if err != nil || contact == own {
+		return
+	}
+	if subTo(it.Subscription) || it.Ask {
+		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("unsubscribe", own, contact), From: own, To: contact})
+	}
+	if subFrom(it.Subscription) || it.PendingIn {
+		if subFrom(it.Subscription) {
+			// §3.2.2: unavailable presence first, while the contact is
+			// still subscribed.
+			m.sendPresence(ctx, own, contact, true)
+		}
+		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("unsubscribed", own, contact), From: own, To: contact})
+	}
 }

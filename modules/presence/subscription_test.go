@@ -77,8 +77,9 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	// §3.2: bob approves; alice gets subscribed and bob's presence.
 	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
 	wantPush(t, bob, "alice@localhost", "from", "")
-	wantPush(t, alice, "bob@localhost", "to", "")
+	// §3.1.6: the approval is delivered before the roster push.
 	expect(t, alice, "presence", "bob@localhost", "subscribed")
+	wantPush(t, alice, "bob@localhost", "to", "")
 	expect(t, alice, "presence", "bob@localhost/phone", "")
 	wantState(t, s, "alice", "bob@localhost", "to", false, false)
 	wantState(t, s, "bob", "alice@localhost", "from", false, false)
@@ -99,22 +100,29 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	expect(t, alice, "presence", "bob@localhost", "subscribe")
 	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
 	wantPush(t, alice, "bob@localhost", "both", "")
+	expect(t, bob, "presence", "alice@localhost", "subscribed")
 	wantPush(t, bob, "alice@localhost", "both", "")
 	expect(t, bob, "presence", "alice@localhost/pc", "")
 
 	// §3.3: alice unsubscribes from bob's presence.
 	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
 	wantPush(t, alice, "bob@localhost", "from", "")
-	wantPush(t, bob, "alice@localhost", "to", "")
 	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
+	wantPush(t, bob, "alice@localhost", "to", "")
 	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
 
 	// §3.2.2: alice cancels bob's subscription to her.
 	alice.Send("<presence to='bob@localhost' type='unsubscribed'/>")
 	wantPush(t, alice, "bob@localhost", "none", "")
+	// §3.2.2: the unavailable presence comes first, while bob is still
+	// subscribed; §3.2.3: the cancellation is delivered before the push.
+	if el := bob.Next(); el.Name() != "presence" || el.Attr("type") != "unavailable" || el.Attr("from") != "alice@localhost/pc" {
+		t.Fatalf("bob got %s, want alice's unavailable presence first", el)
+	}
+	if el := bob.Next(); el.Name() != "presence" || el.Attr("type") != "unsubscribed" {
+		t.Fatalf("bob got %s, want the unsubscribed before the push", el)
+	}
 	wantPush(t, bob, "alice@localhost", "none", "")
-	expect(t, bob, "presence", "alice@localhost", "unsubscribed")
-	expect(t, bob, "presence", "alice@localhost/pc", "unavailable")
 	wantState(t, s, "alice", "bob@localhost", "none", false, false)
 	wantState(t, s, "bob", "alice@localhost", "none", false, false)
 
@@ -174,7 +182,7 @@ func TestSubscribeRemote(t *testing.T) {
 }
 
 // Appendix A.3.1 "None + Pending In": a duplicate request is not delivered
-// again; A.3.3 "None + Pending In": an unsubscribe withdraws it and is
+// again; A.3.2 "None + Pending In": an unsubscribe withdraws it and is
 // delivered. States are set up directly in storage.
 func TestAppendixWire(t *testing.T) {
 	s := testutil.Start(t, "")
@@ -193,12 +201,12 @@ func TestAppendixWire(t *testing.T) {
 	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
 	wantPush(t, alice, "bob@localhost", "none", "")
 	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
-	quiet(t, bob, "bob after the withdrawn request (A.3.3)")
+	quiet(t, bob, "bob after the withdrawn request (A.3.2)")
 	wantState(t, s, "bob", "alice@localhost", "none", false, false)
 	wantState(t, s, "alice", "bob@localhost", "none", false, false)
 
-	// A.3.2 "None": an approval nobody asked for is not delivered. Sent
-	// by bob's session it is not even routed (A.2.2 "None").
+	// A.3.3 "None": an approval nobody asked for is not delivered. Sent
+	// by bob's session it is not even routed (A.2.3 "None").
 	// (It is a pre-approval, §3.4: bob's item is marked approved.)
 	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
 	wantPushApproved(t, bob, "alice@localhost", "none", "", true)
@@ -209,8 +217,8 @@ func TestAppendixWire(t *testing.T) {
 	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "from"})
 	bob.Send("<presence to='alice@localhost' type='unsubscribed'/>")
 	wantPush(t, bob, "alice@localhost", "none", "")
-	wantPush(t, alice, "bob@localhost", "none", "")
 	expect(t, alice, "presence", "bob@localhost", "unsubscribed")
+	wantPush(t, alice, "bob@localhost", "none", "")
 	wantState(t, s, "alice", "bob@localhost", "none", false, false)
 }
 
@@ -257,10 +265,14 @@ func TestPreApprovalWire(t *testing.T) {
 	bob.Send("<presence><show>away</show></presence>")
 	expect(t, alice, "presence", "bob@localhost/phone", "")
 
-	// A pre-approval cancelled by unsubscribed (and routed, A.2.4).
+	// A pre-approval cancelled by unsubscribed, which is not routed in
+	// "None" (A.2.4).
+	s.AddUser(t, "carol", pw)
+	carol := online(t, s, "carol", "pc")
 	setItem(t, s, "bob", storage.RosterItem{JID: "carol@localhost", Subscription: "none", Approved: true})
 	bob.Send("<presence to='carol@localhost' type='unsubscribed'/>")
 	wantPushApproved(t, bob, "carol@localhost", "none", "", false)
+	quiet(t, carol, "carol after the cancelled pre-approval (A.2.4 None: not routed)")
 	if roster(t, s, "bob")["carol@localhost"].Approved {
 		t.Error("unsubscribed kept the pre-approval")
 	}

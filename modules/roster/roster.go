@@ -56,6 +56,25 @@ func Push(own jid.JID, item storage.RosterItem, ver string) {
 	}
 }
 
+// RemoveHook is called after an item was removed through jabber:iq:roster
+// and the removal pushed, with the item as it was (its subscription
+// states included), before the IQ result goes out. RFC 6121 §2.5.2 asks
+// the server to cancel the subscriptions the item carried; the presence
+// module does that (it imports this package, so the call goes this way
+// round).
+type RemoveHook func(ctx context.Context, own jid.JID, removed storage.RosterItem)
+
+var removeHook atomic.Pointer[RemoveHook]
+
+// OnRemove installs fn as the RemoveHook (one at a time, like Push: the
+// last installed wins) and returns the function that uninstalls it, which
+// does nothing once another hook replaced it.
+func OnRemove(fn RemoveHook) (uninstall func()) {
+	p := &fn
+	removeHook.Store(p)
+	return func() { removeHook.CompareAndSwap(p, nil) }
+}
+
 type mod struct {
 	h                                      *module.Handle
 	store                                  storage.Rosters
@@ -201,6 +220,17 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	}
 
 	if el.Attr("subscription") == "remove" {
+		items, _, err := m.store.Roster(ctx, own.Domain(), own.Local())
+		if err != nil {
+			return nil, err
+		}
+		var removed storage.RosterItem
+		for _, it := range items {
+			if it.JID == contact.String() {
+				removed = it
+				break
+			}
+		}
 		ver, err := m.store.DeleteRosterItem(ctx, own.Domain(), own.Local(), contact.String())
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, stanza.NewError(stanza.ItemNotFound, "") // §2.5.3
@@ -209,6 +239,9 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 			return nil, err
 		}
 		m.push(own, storage.RosterItem{JID: contact.String(), Subscription: "remove"}, ver)
+		if fn := removeHook.Load(); fn != nil && removed.JID != "" {
+			(*fn)(ctx, own, removed)
+		}
 		return nil, nil
 	}
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/stanza"
@@ -31,16 +32,24 @@ const MaxBytes = 64 << 10
 
 func init() { module.Register("vcard", func() module.Module { return &mod{} }) }
 
-type mod struct{ store storage.PrivateXML }
+type mod struct {
+	h      *module.Handle
+	store  storage.PrivateXML
+	photos photos // XEP-0153, xupdate.go
+}
 
 func (m *mod) Start(h *module.Handle) error {
 	if h.Private == nil {
 		return errors.New("no private XML storage")
 	}
-	m.store = h.Private
+	m.h, m.store = h, h.Private
+	m.photos.m = map[jid.JID]photo{}
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
+	h.Hook(module.HookOutbound, 10, m.outbound)
+	h.OnSessionBound(m.warm)
+	h.OnSessionClosed(m.forget)
 	return nil
 }
 
@@ -94,6 +103,11 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	}
 	if err := m.store.SetPrivate(ctx, own.Domain(), own.Local(), Key, data); err != nil {
 		return nil, err
+	}
+	if data == nil {
+		m.photos.set(own, photoOf(nil))
+	} else {
+		m.photos.set(own, photoOf(iq.Payload))
 	}
 	return nil, nil
 }

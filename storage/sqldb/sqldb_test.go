@@ -363,5 +363,13 @@ func runBlockLists(t *testing.T, b backend) {
 	})
 }
 
-func TestBlockListsSQLite(t *testing.T)   { runBlockLists(t, sqliteBackend()) }
-func TestBlockListsPostgres(t *testing.T) { runBlockLists(t, postgresBackend(t)) }
+func runLastActivity(t *testing.T, b backend) {
+	storagetest.RunLastActivity(t, func(t *testing.T) storagetest.LastActivityStore {
+		return openNew(t, b)
+	})
+}
+
+func TestBlockListsSQLite(t *testing.T)     { runBlockLists(t, sqliteBackend()) }
+func TestBlockListsPostgres(t *testing.T)   { runBlockLists(t, postgresBackend(t)) }
+func TestLastActivitySQLite(t *testing.T)   { runLastActivity(t, sqliteBackend()) }
+func TestLastActivityPostgres(t *testing.T) { runLastActivity(t, postgresBackend(t)) }

@@ -1,0 +1,47 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+var _ storage.LastActivity = (*DB)(nil)
+
+// SetLastActivity implements storage.LastActivity. A missing account
+// fails the foreign key and becomes ErrNotFound.
+func (db *DB) SetLastActivity(ctx context.Context, domain, username string, at time.Time, status string) error {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO last_activity (domain, username, at_ms, status) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (domain, username) DO UPDATE SET at_ms = excluded.at_ms, status = excluded.status`,
+		domain, username, at.UnixMilli(), status)
+	if err != nil && isForeignKeyViolation(err) {
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("sqldb: set last activity of %s@%s: %w", username, domain, err)
+	}
+	return nil
+}
+
+// LastActivity implements storage.LastActivity.
+func (db *DB) LastActivity(ctx context.Context, domain, username string) (time.Time, string, error) {
+	var (
+		ms     int64
+		status string
+	)
+	err := db.read.QueryRowContext(ctx,
+		`SELECT at_ms, status FROM last_activity WHERE domain = $1 AND username = $2`,
+		domain, username).Scan(&ms, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, "", storage.ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("sqldb: last activity of %s@%s: %w", username, domain, err)
+	}
+	return time.UnixMilli(ms).UTC(), status, nil
+}
