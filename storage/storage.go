@@ -63,6 +63,11 @@ type RosterItem struct {
 	// awaiting the user's answer (RFC 6121 §3.1.3, "Pending In" in
 	// Appendix A). Roster pushes and results never show it.
 	PendingIn bool
+	// Placeholder marks an item that is not in the user's roster: it only
+	// holds a PendingIn request from an entity the user never added
+	// (RFC 6121 Appendix A.1: no roster item is created for it). Roster
+	// results and pushes never show it.
+	Placeholder bool
 	// Groups in the order the client gave them; no duplicates.
 	Groups []string
 }

@@ -41,6 +41,8 @@ type mod struct {
 	directedTo map[module.Session]*directedSet
 
 	unhookRemove func() // uninstalls the roster removal hook
+
+	maxItems int // [roster] max_items: bounds stored requests from strangers
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -48,6 +50,10 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no roster storage")
 	}
 	m.h, m.store = h, h.Rosters
+	m.maxItems = 1000
+	if h.Config != nil {
+		m.maxItems = h.Config.Roster.MaxItems
+	}
 	m.avail = map[string]module.Session{}
 	m.directedTo = map[module.Session]*directedSet{}
 	// RFC 6121 §3.4: subscription pre-approval is supported.
@@ -93,16 +99,23 @@ func to(el *xml.Element, j jid.JID) *xml.Element {
 
 // item returns own's roster item for contact, if any.
 func (m *mod) item(ctx context.Context, own, contact jid.JID) (storage.RosterItem, bool, error) {
+	it, found, _, err := m.lookup(ctx, own, contact)
+	return it, found, err
+}
+
+// lookup is item that also reports how many items (placeholders
+// included) own's roster holds.
+func (m *mod) lookup(ctx context.Context, own, contact jid.JID) (storage.RosterItem, bool, int, error) {
 	items, _, err := m.store.Roster(ctx, own.Domain(), own.Local())
 	if err != nil {
-		return storage.RosterItem{}, false, err
+		return storage.RosterItem{}, false, 0, err
 	}
 	for _, it := range items {
 		if it.JID == contact.String() {
-			return it, true, nil
+			return it, true, len(items), nil
 		}
 	}
-	return storage.RosterItem{JID: contact.String(), Subscription: "none"}, false, nil
+	return storage.RosterItem{JID: contact.String(), Subscription: "none"}, false, len(items), nil
 }
 
 func subFrom(s string) bool { return s == "from" || s == "both" }

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"errors"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -32,6 +33,22 @@ func visible(a, b storage.RosterItem) bool {
 // save stores it in own's roster; push says whether the change is visible
 // to the client (pending-in alone is not) and so needs a roster push.
 func (m *mod) save(ctx context.Context, own jid.JID, it storage.RosterItem, push bool) error {
+	if it.Placeholder {
+		switch {
+		case it.Subscription != "none" || it.Ask || it.Approved:
+			// The user answered or sent a request of its own: the
+			// contact is now in the roster (§3.1.5, §3.1.2).
+			it.Placeholder = false
+		case !it.PendingIn:
+			// The request was declined or withdrawn: nothing is left
+			// to hold (Appendix A.1: no item was ever created).
+			_, err := m.store.DeleteRosterItem(ctx, own.Domain(), own.Local(), it.JID)
+			if errors.Is(err, storage.ErrNotFound) {
+				err = nil
+			}
+			return err
+		}
+	}
 	ver, err := m.store.SetRosterItem(ctx, own.Domain(), own.Local(), it)
 	if err != nil {
 		return err
@@ -234,19 +251,40 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 		return true
 	}
 	m.subMu.Lock()
-	it, found, err := m.item(ctx, own, from)
+	it, found, n, err := m.lookup(ctx, own, from)
 	if err != nil {
 		m.subMu.Unlock()
 		m.h.Logger.Error("subscription: roster", "jid", own.String(), "err", err)
+		return true
+	}
+	if !found && n >= m.maxItems {
+		// Strangers' requests would otherwise grow the store without
+		// bound; one beyond the roster limit is dropped, as a request
+		// to an account that takes no more contacts.
+		m.subMu.Unlock()
+		m.h.Logger.Warn("subscription request dropped: roster full", "jid", own.String(), "from", from.String())
 		return true
 	}
 	old := it
 	it, deliver, autoReply := inboundSub(typ, it)
 	ver := ""
 	if changed(it, old) {
-		// A request stored for a contact not in the roster creates an
-		// item, with no push: pending-in is not shown to clients.
-		if ver, err = m.store.SetRosterItem(ctx, own.Domain(), own.Local(), it); err != nil {
+		if !found {
+			// A request from someone not in the roster is stored in a
+			// placeholder the client never sees (Appendix A.1: "MUST
+			// NOT create a roster item").
+			it.Placeholder = true
+		}
+		if it.Placeholder && !it.PendingIn {
+			// The contact withdrew its request: drop the placeholder.
+			_, err = m.store.DeleteRosterItem(ctx, own.Domain(), own.Local(), it.JID)
+			if errors.Is(err, storage.ErrNotFound) {
+				err = nil
+			}
+		} else {
+			ver, err = m.store.SetRosterItem(ctx, own.Domain(), own.Local(), it)
+		}
+		if err != nil {
 			m.subMu.Unlock()
 			m.h.Logger.Error("subscription: store", "jid", own.String(), "err", err)
 			return true

@@ -277,3 +277,91 @@ func TestPreApprovalWire(t *testing.T) {
 		t.Error("unsubscribed kept the pre-approval")
 	}
 }
+
+// rosterJIDs is what a client's roster get shows.
+func rosterJIDs(t *testing.T, c *testutil.Client) map[string]string {
+	t.Helper()
+	c.Send("<iq type='get' id='rg'><query xmlns='jabber:iq:roster'/></iq>")
+	for {
+		el := c.NextNamed("iq")
+		if el.Attr("id") != "rg" {
+			continue
+		}
+		out := map[string]string{}
+		for it := range el.Child("query", "jabber:iq:roster").Children() {
+			out[it.Attr("jid")] = it.Attr("subscription")
+		}
+		return out
+	}
+}
+
+// A request from someone the user never added is kept, but no roster
+// item is created for it (RFC 6121 Appendix A.1, §3.1.3): the user's
+// roster does not show the stranger until the user answers.
+func TestStrangerRequestNotInRoster(t *testing.T) {
+	s := testutil.Start(t, "[roster]\nmax_items = 2\n")
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		s.AddUser(t, u, pw)
+	}
+	bob := online(t, s, "bob", "b")
+	carol := online(t, s, "carol", "c")
+	alice := online(t, s, "alice", "a")
+
+	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
+	expect(t, alice, "presence", "bob@localhost", "subscribe")
+	quiet(t, alice, "alice after the request (no roster push)")
+	if r := rosterJIDs(t, alice); len(r) != 0 {
+		t.Fatalf("roster shows the stranger: %v", r)
+	}
+	// Removing what the client cannot see is item-not-found (§2.5.3).
+	alice.Send("<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query></iq>")
+	if r := alice.NextNamed("iq"); r.Attr("type") != "error" || r.Child("error", "").Child("item-not-found", "") == nil {
+		t.Fatalf("remove of a placeholder: %s", r)
+	}
+	// Still pending: delivered again at the next login.
+	alice.Close()
+	alice = testutil.Login(t, s, "alice", pw, "a")
+	alice.Send("<presence/>")
+	expect(t, alice, "presence", "bob@localhost", "subscribe")
+
+	// carol asks too, then withdraws: nothing of her is left.
+	carol.Send("<presence to='alice@localhost' type='subscribe'/>")
+	expect(t, alice, "presence", "carol@localhost", "subscribe")
+	carol.Send("<presence to='alice@localhost' type='unsubscribe'/>")
+	expect(t, alice, "presence", "carol@localhost", "unsubscribe")
+	if _, ok := roster(t, s, "alice")["carol@localhost"]; ok {
+		t.Error("a withdrawn request left its placeholder behind")
+	}
+
+	// Approving makes bob a contact, shown and pushed (§3.1.5).
+	alice.Send("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>")
+	alice.NextNamed("iq")
+	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
+	wantPush(t, alice, "bob@localhost", "from", "")
+	if r := rosterJIDs(t, alice); r["bob@localhost"] != "from" || len(r) != 1 {
+		t.Fatalf("roster after approval: %v", r)
+	}
+}
+
+// Strangers cannot grow an account's stored requests beyond the roster
+// limit.
+func TestStrangerRequestsBounded(t *testing.T) {
+	s := testutil.Start(t, "[roster]\nmax_items = 1\n")
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.AddUser(t, u, pw)
+	}
+	bob := online(t, s, "bob", "b")
+	carol := online(t, s, "carol", "c")
+	// One at a time: a session's stanzas are handled in order, so bob's
+	// ping fence means his request reached alice's side first.
+	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
+	wantPush(t, bob, "alice@localhost", "none", "subscribe")
+	quiet(t, bob, "bob")
+	carol.Send("<presence to='alice@localhost' type='subscribe'/>")
+	wantPush(t, carol, "alice@localhost", "none", "subscribe")
+	quiet(t, carol, "carol")
+	r := roster(t, s, "alice")
+	if len(r) != 1 || !r["bob@localhost"].PendingIn {
+		t.Fatalf("alice's stored requests: %+v, want only bob's", r)
+	}
+}

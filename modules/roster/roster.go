@@ -182,7 +182,9 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	}
 	b := xml.NewBuilder("query", NS).Attr("ver", ver)
 	for _, it := range items {
-		appendItem(b, it)
+		if !it.Placeholder {
+			appendItem(b, it)
+		}
 	}
 	return b.Element(), nil
 }
@@ -230,6 +232,11 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 				removed = it
 				break
 			}
+		}
+		if removed.Placeholder {
+			// Not in the roster as the client sees it (§2.5.3); the
+			// stored request is declined with "unsubscribed" instead.
+			return nil, stanza.NewError(stanza.ItemNotFound, "")
 		}
 		ver, err := m.store.DeleteRosterItem(ctx, own.Domain(), own.Local(), contact.String())
 		if errors.Is(err, storage.ErrNotFound) {
@@ -281,6 +288,8 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	found := false
 	for _, it := range items {
 		if it.JID == item.JID {
+			// A placeholder for a stored request becomes a real item
+			// now that the user adds the contact; the request stays.
 			item.Subscription, item.Ask, item.Approved, item.PendingIn = it.Subscription, it.Ask, it.Approved, it.PendingIn
 			found = true
 			break
@@ -302,6 +311,9 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 // before the handler returns, so the initiating resource sees its push
 // before the IQ result, as in the examples of §2.3.2.
 func (m *mod) push(own jid.JID, item storage.RosterItem, ver string) {
+	if item.Placeholder {
+		return // not in the roster as clients see it
+	}
 	for _, s := range m.h.Directory.Sessions(own) {
 		m.mu.Lock()
 		ok := m.interested[s.JID().String()] == s

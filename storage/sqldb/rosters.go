@@ -37,7 +37,7 @@ func bumpRosterVersion(ctx context.Context, tx *sql.Tx, domain, username string)
 // the items, so both come from the same snapshot on either engine.
 func (db *DB) Roster(ctx context.Context, domain, username string) ([]storage.RosterItem, string, error) {
 	rows, err := db.read.QueryContext(ctx,
-		`SELECT v.version, i.jid, i.name, i.subscription, i.ask, i.approved, i.pending_in, i.item_groups
+		`SELECT v.version, i.jid, i.name, i.subscription, i.ask, i.approved, i.pending_in, i.placeholder, i.item_groups
 		 FROM roster_versions v
 		 LEFT JOIN roster_items i ON i.domain = v.domain AND i.username = v.username
 		 WHERE v.domain = $1 AND v.username = $2
@@ -53,16 +53,16 @@ func (db *DB) Roster(ctx context.Context, domain, username string) ([]storage.Ro
 	)
 	for rows.Next() {
 		var (
-			jid, name, sub, groups sql.NullString
-			ask, approved, pendIn  sql.NullBool
+			jid, name, sub, groups             sql.NullString
+			ask, approved, pendIn, placeholder sql.NullBool
 		)
-		if err := rows.Scan(&version, &jid, &name, &sub, &ask, &approved, &pendIn, &groups); err != nil {
+		if err := rows.Scan(&version, &jid, &name, &sub, &ask, &approved, &pendIn, &placeholder, &groups); err != nil {
 			return nil, "", fmt.Errorf("sqldb: roster of %s@%s: %w", username, domain, err)
 		}
 		if !jid.Valid {
 			continue // the LEFT JOIN's row for an empty roster
 		}
-		it := storage.RosterItem{JID: jid.String, Name: name.String, Subscription: sub.String, Ask: ask.Bool, Approved: approved.Bool, PendingIn: pendIn.Bool}
+		it := storage.RosterItem{JID: jid.String, Name: name.String, Subscription: sub.String, Ask: ask.Bool, Approved: approved.Bool, PendingIn: pendIn.Bool, Placeholder: placeholder.Bool}
 		if err := json.Unmarshal([]byte(groups.String), &it.Groups); err != nil {
 			return nil, "", fmt.Errorf("sqldb: roster of %s@%s: groups of %s: %w", username, domain, jid.String, err)
 		}
@@ -98,12 +98,13 @@ func (db *DB) SetRosterItem(ctx context.Context, domain, username string, item s
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
-			`INSERT INTO roster_items (domain, username, jid, name, subscription, ask, approved, pending_in, item_groups)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			`INSERT INTO roster_items (domain, username, jid, name, subscription, ask, approved, pending_in, placeholder, item_groups)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			 ON CONFLICT (domain, username, jid) DO UPDATE SET
 			   name = excluded.name, subscription = excluded.subscription, ask = excluded.ask,
-			   approved = excluded.approved, pending_in = excluded.pending_in, item_groups = excluded.item_groups`,
-			domain, username, item.JID, item.Name, sub, item.Ask, item.Approved, item.PendingIn, string(gj))
+			   approved = excluded.approved, pending_in = excluded.pending_in,
+			   placeholder = excluded.placeholder, item_groups = excluded.item_groups`,
+			domain, username, item.JID, item.Name, sub, item.Ask, item.Approved, item.PendingIn, item.Placeholder, string(gj))
 		return err
 	})
 	if err != nil {

@@ -74,7 +74,7 @@ func sameItem(a, b storage.RosterItem) bool {
 		return s
 	}
 	return a.JID == b.JID && a.Name == b.Name && sub(a.Subscription) == sub(b.Subscription) &&
-		a.Ask == b.Ask && a.Approved == b.Approved && a.PendingIn == b.PendingIn && len(a.Groups) == len(b.Groups) && (len(a.Groups) == 0 || slices.Equal(a.Groups, b.Groups))
+		a.Ask == b.Ask && a.Approved == b.Approved && a.PendingIn == b.PendingIn && a.Placeholder == b.Placeholder && len(a.Groups) == len(b.Groups) && (len(a.Groups) == 0 || slices.Equal(a.Groups, b.Groups))
 }
 
 func wantItems(t *testing.T, ctx context.Context, s RosterStore, domain, user string, want []storage.RosterItem) string {
@@ -112,6 +112,7 @@ func testRosterRoundTrip(t *testing.T, ctx context.Context, s RosterStore) {
 		{JID: "benvolio@example.net", Name: `<&'">`, Subscription: "none", Groups: []string{"b", "a", "[]", `"`}},
 		{JID: "tybalt@example.net"}, // zero values: subscription none
 		{JID: "juliet@example.org", Subscription: "to", PendingIn: true},
+		{JID: "stranger@example.net", PendingIn: true, Placeholder: true},
 	}
 	for _, it := range items {
 		mustSetItem(t, ctx, s, "example.org", "alice", it)
