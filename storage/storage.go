@@ -203,10 +203,15 @@ type ArchiveQuery struct {
 	// IDs, when non-empty, keeps only the messages with these IDs (XEP-0313
 	// §4.1.3 'ids'); unknown IDs are ignored.
 	IDs []string
-	// AfterID and BeforeID keep messages strictly after / before the
-	// message with that ID (RSM <after/>/<before/>, XEP-0313 'after-id' /
-	// 'before-id'). An ID that is not in the archive fails the query with
-	// ErrNotFound (the caller answers item-not-found, XEP-0313 §6.1).
+	// FilterAfterID and FilterBeforeID keep messages strictly after /
+	// before the message with that ID, as part of the selection that
+	// Count counts (XEP-0313 'after-id' / 'before-id' form fields).
+	FilterAfterID, FilterBeforeID string
+	// AfterID and BeforeID are page cursors: the page holds messages of
+	// the selection strictly after / before the message with that ID
+	// (RSM <after/>/<before/>), and Count ignores them. An ID given here
+	// or in the Filter fields that is not in the archive fails the query
+	// with ErrNotFound (the caller answers item-not-found, XEP-0313 §4.1.3).
 	AfterID, BeforeID string
 	// Max is the page size. Max <= 0 returns no items, only Count.
 	Max int
@@ -219,8 +224,9 @@ type ArchiveQuery struct {
 type ArchivePage struct {
 	// Items are in archive order (oldest first) whether or not Last was set.
 	Items []ArchivedMessage
-	// Count is how many messages match With, Start, End and IDs, ignoring
-	// AfterID, BeforeID and Max (RSM <count/>, XEP-0059 §2.6).
+	// Count is how many messages the selection holds (With, Start, End,
+	// IDs, FilterAfterID, FilterBeforeID), ignoring the page cursors and
+	// Max (RSM <count/>, XEP-0059 §2.6).
 	Count int
 	// Complete reports that no matching message lies beyond the page in
 	// the paging direction: after it, or before it when Last is set

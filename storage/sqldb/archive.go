@@ -115,23 +115,31 @@ func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.Archiv
 		}
 		where.WriteString(")")
 	}
-	filter, filterArgs := where.String(), slices.Clone(args)
-
 	// Row values compare (time_ms, seq) lexicographically, which is
 	// archive order; both engines use them as a range on the index.
-	if q.AfterID != "" {
-		c, err := db.archiveCursor(ctx, archive, q.AfterID)
-		if err != nil {
-			return fail(fmt.Errorf("after %q: %w", q.AfterID, err))
+	bound := func(id, op string) error {
+		if id == "" {
+			return nil
 		}
-		where.WriteString(" AND (time_ms, seq) > (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+		c, err := db.archiveCursor(ctx, archive, id)
+		if err != nil {
+			return fmt.Errorf("id %q: %w", id, err)
+		}
+		where.WriteString(" AND (time_ms, seq) " + op + " (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+		return nil
 	}
-	if q.BeforeID != "" {
-		c, err := db.archiveCursor(ctx, archive, q.BeforeID)
-		if err != nil {
-			return fail(fmt.Errorf("before %q: %w", q.BeforeID, err))
-		}
-		where.WriteString(" AND (time_ms, seq) < (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+	if err := bound(q.FilterAfterID, ">"); err != nil {
+		return fail(err)
+	}
+	if err := bound(q.FilterBeforeID, "<"); err != nil {
+		return fail(err)
+	}
+	filter, filterArgs := where.String(), slices.Clone(args)
+	if err := bound(q.AfterID, ">"); err != nil {
+		return fail(err)
+	}
+	if err := bound(q.BeforeID, "<"); err != nil {
+		return fail(err)
 	}
 
 	if q.Max > 0 {

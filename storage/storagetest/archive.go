@@ -30,6 +30,7 @@ func RunArchive(t *testing.T, newStore func(t *testing.T) ArchiveStore) {
 		{"PageForward", testArchivePageForward},
 		{"PageBackward", testArchivePageBackward},
 		{"PageWithFilter", testArchivePageWithFilter},
+		{"FilterBounds", testArchiveFilterBounds},
 		{"UnknownCursor", testArchiveUnknownCursor},
 		{"CountOnly", testArchiveCountOnly},
 		{"PerArchive", testArchivePerArchive},
@@ -393,4 +394,27 @@ func testArchiveDeleteAccount(t *testing.T, ctx context.Context, s ArchiveStore)
 		t.Errorf("prefs after DeleteAccount: err = %v, want ErrNotFound", err)
 	}
 	wantPage(t, mustQuery(t, ctx, s, "alice@other.example", storage.ArchiveQuery{Max: 10}), keep, 1, true)
+}
+
+func testArchiveFilterBounds(t *testing.T, ctx context.Context, s ArchiveStore) {
+	const a = "alice@example.org"
+	ids := appendN(t, ctx, s, a, 6, withBob, byMinute)
+	// The selection is 1..4 (strictly between 0 and 5) and counted so.
+	q := storage.ArchiveQuery{FilterAfterID: ids[0], FilterBeforeID: ids[5], Max: 2}
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[1:3], 4, false)
+	// Cursors page inside the selection.
+	q.AfterID = ids[2]
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[3:5], 4, true)
+	q.AfterID, q.Last = "", true
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[3:5], 4, false)
+	q.BeforeID = ids[3]
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[1:3], 4, true)
+	// A cursor before the selection's bound: the bound wins.
+	q = storage.ArchiveQuery{FilterAfterID: ids[2], AfterID: ids[0], Max: 10}
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[3:], 3, true)
+	for _, q := range []storage.ArchiveQuery{{FilterAfterID: "nope", Max: 1}, {FilterBeforeID: "nope", Max: 1}} {
+		if _, err := s.QueryArchive(ctx, a, q); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("QueryArchive(%+v): err = %v, want ErrNotFound", q, err)
+		}
+	}
 }
