@@ -167,4 +167,7 @@ type Services struct {
 	Config *config.Config
 	// LastActivity keeps each account's last logout (XEP-0012).
 	LastActivity storage.LastActivity
+	// Archive stores message archives (XEP-0313): accounts' (modules/mam)
+	// and rooms' (MUC), keyed by bare JID.
+	Archive storage.Archive
 }

@@ -129,6 +129,7 @@ type Registry struct {
 	seq        int
 	iq         map[iqKey]IQHandler
 	features   map[string]int // refcounted: two modules may announce one feature
+	acctFeat   map[string]int // the same, for accounts' bare JIDs
 	identities []Identity
 	streamFeat []StreamFeature
 	preAuth    []PreAuthFeature
@@ -142,6 +143,7 @@ type Registry struct {
 type snapshot struct {
 	iq         map[iqKey]IQHandler
 	features   []string
+	acctFeat   []string
 	identities []Identity
 	streamFeat []StreamFeature
 	preAuth    []PreAuthFeature
@@ -152,7 +154,7 @@ type snapshot struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}}
+	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, acctFeat: map[string]int{}}
 	r.publish()
 	return r
 }
@@ -168,6 +170,10 @@ func (r *Registry) publish() {
 		s.features = append(s.features, f)
 	}
 	sort.Strings(s.features)
+	for f := range r.acctFeat {
+		s.acctFeat = append(s.acctFeat, f)
+	}
+	sort.Strings(s.acctFeat)
 	s.identities = slices.Clone(r.identities)
 	s.streamFeat = slices.Clone(r.streamFeat)
 	s.preAuth = slices.Clone(r.preAuth)
@@ -192,6 +198,11 @@ func (r *Registry) read() *snapshot { return r.snap.Load() }
 
 // Features lists the disco#info features of the server, sorted.
 func (r *Registry) Features() []string { return r.read().features }
+
+// AccountFeatures lists the disco#info features of local accounts' bare
+// JIDs (XEP-0030 §3.1 answered by the server on the account's behalf),
+// sorted.
+func (r *Registry) AccountFeatures() []string { return r.read().acctFeat }
 
 // Identities lists the server's disco identities.
 func (r *Registry) Identities() []Identity { return r.read().identities }
@@ -324,6 +335,22 @@ func (h *Handle) AddFeature(ns string) {
 	h.undo = append(h.undo, func() {
 		if r.features[ns]--; r.features[ns] <= 0 {
 			delete(r.features, ns)
+		}
+	})
+}
+
+// AddAccountFeature announces a disco#info feature of every local
+// account's bare JID (e.g. XEP-0313 archives live there, not on the
+// server).
+func (h *Handle) AddAccountFeature(ns string) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acctFeat[ns]++
+	r.publish()
+	h.undo = append(h.undo, func() {
+		if r.acctFeat[ns]--; r.acctFeat[ns] <= 0 {
+			delete(r.acctFeat, ns)
 		}
 	})
 }

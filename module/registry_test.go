@@ -656,3 +656,28 @@ func TestStartStopAll(t *testing.T) {
 		t.Error("unknown module started")
 	}
 }
+
+// Account features are their own set (disco#info on bare JIDs), refcounted
+// like the server's and undone by Close.
+func TestAccountFeatures(t *testing.T) {
+	r := module.NewRegistry()
+	a := r.NewHandle("a", module.Services{})
+	b := r.NewHandle("b", module.Services{})
+	a.AddAccountFeature("urn:xmpp:mam:2")
+	a.AddAccountFeature("urn:xmpp:sid:0")
+	b.AddAccountFeature("urn:xmpp:sid:0")
+	if got, want := r.AccountFeatures(), []string{"urn:xmpp:mam:2", "urn:xmpp:sid:0"}; !slices.Equal(got, want) {
+		t.Errorf("AccountFeatures() = %v, want %v", got, want)
+	}
+	if len(r.Features()) != 0 {
+		t.Errorf("account features leaked into server features: %v", r.Features())
+	}
+	a.Close()
+	if got, want := r.AccountFeatures(), []string{"urn:xmpp:sid:0"}; !slices.Equal(got, want) {
+		t.Errorf("after a.Close: %v, want %v", got, want)
+	}
+	b.Close()
+	if got := r.AccountFeatures(); len(got) != 0 {
+		t.Errorf("after b.Close: %v", got)
+	}
+}

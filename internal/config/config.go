@@ -31,6 +31,30 @@ type Config struct {
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
+	// Archive is message archiving (XEP-0313) for accounts.
+	Archive Archive `toml:"archive"`
+}
+
+// Archive configures XEP-0313 message archives of accounts (modules/mam).
+type Archive struct {
+	// Enabled switches archiving and MAM queries on. Default true.
+	Enabled bool `toml:"enabled"`
+	// Default is the archiving preference of an account that never set
+	// one (XEP-0441 default): "always", "roster" or "never". Default
+	// "always".
+	Default string `toml:"default"`
+	// Retention is how long a message is kept; 0 keeps it forever.
+	// Default 0.
+	Retention Duration `toml:"retention"`
+	// MaxMessages is how many messages one archive keeps, the oldest
+	// going first (XEP-0313 §3.2: no holes); 0 is unlimited. Default 0.
+	MaxMessages int `toml:"max_messages"`
+	// MaxPage caps the messages one query returns (RSM max, and the page
+	// size when the client gives none). Default 100.
+	MaxPage int `toml:"max_page"`
+	// PruneInterval is how often retention and max_messages are applied.
+	// Default 1h.
+	PruneInterval Duration `toml:"prune_interval"`
 }
 
 // Registration bounds in-band account registration (XEP-0077). Whether a
@@ -179,6 +203,7 @@ func Default() *Config {
 			MinInterval:       Duration{5 * time.Minute},
 			MinPasswordLength: 8,
 		},
+		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}},
 	}
 	c.Storage.DSN = c.DSN()
 	return c

@@ -192,6 +192,11 @@ func TestErrors(t *testing.T) {
 		{"registration min_password_length", "[registration]\nmin_password_length = 0", []string{"2 registration.min_password_length: must be between 1 and 1024, got 0"}},
 		{"unknown registration key", "[registration]\nmax_per_ip = 3", []string{"2 registration.max_per_ip: unknown key"}},
 		{"host registration not a bool", "[[host]]\ndomain = \"a.test\"\nregistration = \"yes\"", []string{"3 host[0].registration: must be true or false"}},
+		{"archive default", "[archive]\ndefault = \"sometimes\"", []string{`2 archive.default: must be one of always, roster, never, got "sometimes"`}},
+		{"archive retention too short", "[archive]\nretention = \"10s\"", []string{"2 archive.retention: must be 0 (keep forever) or at least 1m, got 10s"}},
+		{"archive max_messages", "[archive]\nmax_messages = -1", []string{"2 archive.max_messages: must be between 0 and"}},
+		{"archive max_page", "[archive]\nmax_page = 0", []string{"2 archive.max_page: must be between 1 and 10000, got 0"}},
+		{"archive prune_interval", "[archive]\nprune_interval = \"0s\"", []string{"2 archive.prune_interval: must be between 1s and 168h0m0s"}},
 		{"storage driver", "[storage]\ndriver = \"mysql\"", []string{`2 storage.driver: must be one of sqlite, postgres, got "mysql"`}},
 		{"postgres without dsn", "[storage]\ndriver = \"postgres\"", []string{`1 storage.dsn: must be set for driver "postgres"`}},
 

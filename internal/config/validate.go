@@ -167,6 +167,16 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.durRange("registration.min_interval", c.Registration.MinInterval, 0, 7*24*time.Hour)
 	v.intRange("registration.min_password_length", c.Registration.MinPasswordLength, 1, 1024)
 
+	ak := func(k string) string { return "archive." + k }
+	v.oneOf(ak("default"), c.Archive.Default, "always", "roster", "never")
+	v.durRange(ak("retention"), c.Archive.Retention, 0, 100*365*24*time.Hour)
+	if r := c.Archive.Retention.Duration; r != 0 && r < time.Minute {
+		v.fail(ak("retention"), "must be 0 (keep forever) or at least 1m, got %s", r)
+	}
+	v.intRange(ak("max_messages"), c.Archive.MaxMessages, 0, 1<<40)
+	v.intRange(ak("max_page"), c.Archive.MaxPage, 1, 10000)
+	v.durRange(ak("prune_interval"), c.Archive.PruneInterval, time.Second, 7*24*time.Hour)
+
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
 		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)

@@ -90,17 +90,23 @@ func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 
 // accountInfo: disco#info on a local account's bare JID, which the server
 // answers on the account's behalf (RFC 6121 §8.5.2.1.3; XEP-0030 §3.1
-// with the account/registered identity). Account-level features (PEP)
-// will be listed here when they exist.
+// with the account/registered identity) and the account-level features
+// modules announced (MAM; PEP later).
 func (m *mod) accountInfo(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	return xml.NewBuilder("query", NSInfo).
+	b := xml.NewBuilder("query", NSInfo).
 		Start("identity", "").Attr("category", "account").Attr("type", "registered").End().
 		Start("feature", "").Attr("var", NSInfo).End().
-		Start("feature", "").Attr("var", NSItems).End().
-		Element(), nil
+		Start("feature", "").Attr("var", NSItems).End()
+	// Features modules announce for accounts (Handle.AddAccountFeature).
+	for _, f := range m.reg.AccountFeatures() {
+		if f != NSInfo && f != NSItems {
+			b.Start("feature", "").Attr("var", f).End()
+		}
+	}
+	return b.Element(), nil
 }
 
 // accountItems: no items on accounts yet (PEP nodes will be).
