@@ -285,12 +285,12 @@ func fin(r request, page storage.ArchivePage) *xml.Element {
 	b.Start("set", NSRSM)
 	if n := len(page.Items); n > 0 {
 		b.Start("first", "")
-		// The index is cheap only at the two ends of the set.
-		switch {
-		case !r.q.Last && r.q.AfterID == "" && r.q.BeforeID == "":
+		// The index is free only for the first page of the set. Not
+		// on the last page (count - n) either: slixmpp 1.8's RSM
+		// iterator stops paging backwards when index + n == count,
+		// which holds for the page it starts from.
+		if !r.q.Last && r.q.AfterID == "" && r.q.BeforeID == "" {
 			b.Attr("index", "0")
-		case r.q.Last && r.q.BeforeID == "":
-			b.Attr("index", strconv.Itoa(page.Count-n))
 		}
 		b.Text(page.Items[0].ID).End()
 		b.Start("last", "").Text(page.Items[n-1].ID).End()
