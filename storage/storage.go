@@ -251,6 +251,12 @@ type ArchivePrefs struct {
 	Always, Never []string
 }
 
+// ArchiveEntry is one message for AppendBatch and the archive it goes to.
+type ArchiveEntry struct {
+	Archive string
+	Message ArchivedMessage
+}
+
 // Archive stores message archives. An archive is named by a key chosen by
 // the caller: an account's bare JID ("alice@example.org") or a room's JID.
 // Archives need no account: rooms have none. Deleting an account
@@ -260,6 +266,12 @@ type Archive interface {
 	// Append stores m in archive and returns its ID (m.ID if set, else a
 	// new one). A duplicate m.ID fails with ErrExists.
 	Append(ctx context.Context, archive string, m ArchivedMessage) (id string, err error)
+	// AppendBatch stores several messages, possibly of different
+	// archives, in one transaction, in slice order: all or none. Entries
+	// with an empty Message.ID get one (written back into the slice).
+	// One commit per batch rather than per message is what makes
+	// archiving cheap for a busy server (docs/performance.md).
+	AppendBatch(ctx context.Context, entries []ArchiveEntry) error
 	// QueryArchive returns one page of archive. An empty or unknown
 	// archive gives an empty, complete page.
 	QueryArchive(ctx context.Context, archive string, q ArchiveQuery) (ArchivePage, error)

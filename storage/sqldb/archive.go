@@ -63,6 +63,44 @@ func (db *DB) Append(ctx context.Context, archive string, m storage.ArchivedMess
 	return id, nil
 }
 
+// AppendBatch implements storage.Archive: one transaction, one prepared
+// INSERT.
+func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	for i := range entries {
+		m := &entries[i].Message
+		if m.ID == "" {
+			m.ID = newArchiveID()
+		} else if !validArchiveID(m.ID) {
+			return fmt.Errorf("sqldb: append batch to archives: invalid id %q", m.ID)
+		}
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx,
+			`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES ($1, $2, $3, $4, $5)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, e := range entries {
+			m := e.Message
+			if _, err := st.ExecContext(ctx, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza); err != nil {
+				if isUniqueViolation(err) {
+					err = storage.ErrExists
+				}
+				return fmt.Errorf("archive %s: %w", e.Archive, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqldb: append batch of %d to archives: %w", len(entries), err)
+	}
+	return nil
+}
+
 // cursor is a message's position in archive order.
 type cursor struct{ ms, seq int64 }
 

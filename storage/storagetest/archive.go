@@ -26,6 +26,7 @@ func RunArchive(t *testing.T, newStore func(t *testing.T) ArchiveStore) {
 		{"Empty", testArchiveEmpty},
 		{"RoundTripInOrder", testArchiveRoundTrip},
 		{"CallerIDs", testArchiveCallerIDs},
+		{"AppendBatch", testArchiveAppendBatch},
 		{"Filters", testArchiveFilters},
 		{"PageForward", testArchivePageForward},
 		{"PageBackward", testArchivePageBackward},
@@ -416,5 +417,40 @@ func testArchiveFilterBounds(t *testing.T, ctx context.Context, s ArchiveStore) 
 		if _, err := s.QueryArchive(ctx, a, q); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("QueryArchive(%+v): err = %v, want ErrNotFound", q, err)
 		}
+	}
+}
+
+func testArchiveAppendBatch(t *testing.T, ctx context.Context, s ArchiveStore) {
+	entries := []storage.ArchiveEntry{
+		{Archive: "alice@example.org", Message: storage.ArchivedMessage{With: "bob@example.org", Time: byMinute(0), Stanza: []byte("<message>0</message>")}},
+		{Archive: "bob@example.org", Message: storage.ArchivedMessage{ID: "given-id", With: "alice@example.org", Time: byMinute(0), Stanza: []byte("<message>1</message>")}},
+		{Archive: "alice@example.org", Message: storage.ArchivedMessage{With: "carol@example.org", Time: byMinute(0), Stanza: []byte("<message>2</message>")}},
+	}
+	if err := s.AppendBatch(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries[1].Message.ID != "given-id" || !validID(entries[0].Message.ID) || !validID(entries[2].Message.ID) ||
+		entries[0].Message.ID == entries[2].Message.ID {
+		t.Fatalf("ids after AppendBatch: %q %q %q", entries[0].Message.ID, entries[1].Message.ID, entries[2].Message.ID)
+	}
+	// Same millisecond: slice order is archive order.
+	p := mustQuery(t, ctx, s, "alice@example.org", storage.ArchiveQuery{Max: 10})
+	wantPage(t, p, []string{entries[0].Message.ID, entries[2].Message.ID}, 2, true)
+	if string(p.Items[1].Stanza) != "<message>2</message>" || p.Items[1].With != "carol@example.org" {
+		t.Errorf("item %+v", p.Items[1])
+	}
+	wantPage(t, mustQuery(t, ctx, s, "bob@example.org", storage.ArchiveQuery{Max: 10}), []string{"given-id"}, 1, true)
+
+	// All or nothing: a duplicate id fails the batch and stores nothing.
+	bad := []storage.ArchiveEntry{
+		{Archive: "carol@example.org", Message: storage.ArchivedMessage{Time: byMinute(1), Stanza: []byte("<message/>")}},
+		{Archive: "carol@example.org", Message: storage.ArchivedMessage{ID: "given-id", Time: byMinute(1), Stanza: []byte("<message/>")}},
+	}
+	if err := s.AppendBatch(ctx, bad); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("AppendBatch with a duplicate id: err = %v, want ErrExists", err)
+	}
+	wantPage(t, mustQuery(t, ctx, s, "carol@example.org", storage.ArchiveQuery{Max: 10}), nil, 0, true)
+	if err := s.AppendBatch(ctx, nil); err != nil {
+		t.Errorf("empty batch: %v", err)
 	}
 }
