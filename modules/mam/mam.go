@@ -59,6 +59,7 @@ type mod struct {
 
 	prefs  *prefsCache
 	roster *rosterCache
+	w      *writer
 
 	// dirty holds the archives appended to since the last trim, so that
 	// max_messages costs one statement per active archive per interval
@@ -119,16 +120,18 @@ func (m *mod) Start(h *module.Handle) error {
 		m.loadPrefs(ctx, s.JID().Bare().String())
 	})
 
+	m.w = newWriter(m.store, m.log)
 	m.stop, m.done = make(chan struct{}), make(chan struct{})
 	go m.pruneLoop()
 	return nil
 }
 
-// Stop ends the pruning goroutine.
+// Stop ends the pruning goroutine and writes what is queued.
 func (m *mod) Stop() error {
 	if m.stop != nil {
 		close(m.stop)
 		<-m.done
+		m.w.close()
 	}
 	return nil
 }
@@ -252,18 +255,19 @@ func (m *mod) archiveIncoming(ctx context.Context, st *module.Stanza, owner jid.
 	}
 }
 
-// append stores el (with 'from' as the router stamped it) in owner's
-// archive and returns the new id.
-func (m *mod) append(ctx context.Context, owner, peer jid.JID, el *xml.Element) (string, bool) {
+// append queues el (with 'from' as the router stamped it) for owner's
+// archive and returns its id. The database write happens in the writer's
+// next batch.
+func (m *mod) append(_ context.Context, owner, peer jid.JID, el *xml.Element) (string, bool) {
 	archive := owner.String()
-	id, err := m.store.Append(ctx, archive, storage.ArchivedMessage{
+	id := newID()
+	if !m.w.append(storage.ArchiveEntry{Archive: archive, Message: storage.ArchivedMessage{
+		ID:     id,
 		With:   peer.String(),
 		Time:   m.now(),
 		Stanza: el.Append(nil, xml.NSClient),
-	})
-	if err != nil {
-		m.log.Error("archive message", "archive", archive, "err", err)
-		return "", false
+	}}) {
+		return "", false // stopping
 	}
 	if m.cfg.MaxMessages > 0 {
 		m.dirtyMu.Lock()

@@ -258,12 +258,24 @@ func TestIncomingWhileOffline(t *testing.T) {
 			t.Errorf("offline message %d: stanza-ids %v, archive id %s", i, sids, r.ids[i])
 		}
 	}
-	// A session bound without presence: the message waits offline and is
-	// archived once.
-	bob.Send("<message to='carol@localhost' type='chat'><body>later</body></message>")
+	// Dave has a session but no available resource: the message goes to
+	// offline storage through both hooks and is archived once, with one
+	// stanza-id.
+	s.AddUser(t, "dave", pw)
+	dave := testutil.Login(t, s, "dave", pw, "x")
+	bob.Send("<message to='dave@localhost' type='chat'><body>later</body></message>")
 	sync(t, bob)
-	if r := mustQuery(t, carol, ""); r.count != 3 {
-		t.Errorf("count %d after one more message, want 3", r.count)
+	if got := sync(t, dave); len(got) != 0 {
+		t.Fatalf("unavailable dave got %v", got)
+	}
+	dave.Send("<presence/>")
+	got = sync(t, dave)
+	if len(got) != 1 {
+		t.Fatalf("dave got %v", got)
+	}
+	r = mustQuery(t, dave, "")
+	if r.count != 1 || !slices.Equal(stanzaIDs(got[0]), []string{"dave@localhost " + r.ids[0]}) {
+		t.Errorf("dave: count %d, stanza-ids %v, archive ids %v", r.count, stanzaIDs(got[0]), r.ids)
 	}
 }
 

@@ -79,6 +79,9 @@ func queryForm() *xml.Element {
 // metadata answers <metadata/> (XEP-0313 §5): the first and last message
 // of the archive, or nothing when it is empty.
 func (m *mod) metadata(ctx context.Context, acct jid.JID) (*xml.Element, error) {
+	if err := m.w.flush(ctx); err != nil {
+		return nil, err
+	}
 	b := xml.NewBuilder("metadata", NS)
 	for _, end := range []struct {
 		name string
@@ -235,6 +238,10 @@ func (m *mod) parseQuery(el *xml.Element) (request, error) {
 func (m *mod) query(ctx context.Context, iq *module.IQ, acct jid.JID) (*xml.Element, error) {
 	r, err := m.parseQuery(iq.Payload)
 	if err != nil {
+		return nil, err
+	}
+	// What was archived before the query must be in it.
+	if err := m.w.flush(ctx); err != nil {
 		return nil, err
 	}
 	page, err := m.store.QueryArchive(ctx, acct.String(), r.q)
