@@ -57,9 +57,10 @@ type mod struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	prefs  *prefsCache
-	roster *rosterCache
-	w      *writer
+	prefs    *prefsCache
+	defPrefs *prefs // the configured default, for accounts that set none
+	roster   *rosterCache
+	w        *writer
 
 	// dirty holds the archives appended to since the last trim, so that
 	// max_messages costs one statement per active archive per interval
@@ -88,6 +89,7 @@ func (m *mod) Start(h *module.Handle) error {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.prefs = newPrefsCache(prefsCacheSize)
+	m.defPrefs = toPrefs(storage.ArchivePrefs{Default: m.cfg.Default})
 	m.roster = newRosterCache(rosterCacheSize)
 	m.dirty = map[string]struct{}{}
 

@@ -731,3 +731,27 @@ func TestCarbonsCopies(t *testing.T) {
 		}
 	}
 }
+
+// [archive] default applies to accounts that never set preferences.
+func TestConfiguredDefault(t *testing.T) {
+	_, alice, bob := setup(t, "\n[archive]\ndefault = \"never\"\n")
+	r, _ := request(t, alice, "<iq type='get' id='%s'><prefs xmlns='urn:xmpp:mam:2'/></iq>")
+	if p := r.Child("prefs", mam.NS); p == nil || p.Attr("default") != "never" {
+		t.Fatalf("prefs: %s", r)
+	}
+	chat(t, bob, "alice@localhost", "m", 1)
+	if got := sync(t, alice); len(got) != 1 || len(stanzaIDs(got[0])) != 0 {
+		t.Fatalf("alice got %v", got)
+	}
+	if res := mustQuery(t, alice, ""); res.count != 0 {
+		t.Fatalf("archived with default never: %v", res.bodies)
+	}
+	// An account that opts in is archived.
+	if r, _ := request(t, alice, "<iq type='set' id='%s'><prefs xmlns='urn:xmpp:mam:2' default='always'/></iq>"); r.Attr("type") != "result" {
+		t.Fatalf("prefs set: %s", r)
+	}
+	chat(t, bob, "alice@localhost", "n", 1)
+	if res := mustQuery(t, alice, ""); !slices.Equal(res.bodies, []string{"n0"}) {
+		t.Fatalf("after opting in: %v", res.bodies)
+	}
+}

@@ -99,14 +99,22 @@ type rosterCache = lru[rosterEntry]
 
 func newRosterCache(size int) *rosterCache { return newLRU[rosterEntry](size) }
 
+// toPrefs builds the cached form. Lists stay nil maps when empty (reads
+// of a nil map are fine): most accounts never set preferences, and their
+// entries should cost the cache little.
 func toPrefs(p storage.ArchivePrefs) *prefs {
-	out := &prefs{def: p.Default, always: map[string]bool{}, never: map[string]bool{}}
-	for _, j := range p.Always {
-		out.always[j] = true
+	out := &prefs{def: p.Default}
+	set := func(jids []string) map[string]bool {
+		if len(jids) == 0 {
+			return nil
+		}
+		m := make(map[string]bool, len(jids))
+		for _, j := range jids {
+			m[j] = true
+		}
+		return m
 	}
-	for _, j := range p.Never {
-		out.never[j] = true
-	}
+	out.always, out.never = set(p.Always), set(p.Never)
 	return out
 }
 
@@ -116,7 +124,8 @@ func (m *mod) loadPrefs(ctx context.Context, archive string) (*prefs, error) {
 	p, err := m.store.ArchivePrefs(ctx, archive)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		p = storage.ArchivePrefs{Default: m.cfg.Default}
+		m.prefs.put(archive, m.defPrefs) // shared: never modified
+		return m.defPrefs, nil
 	case err != nil:
 		m.log.Error("read archive preferences", "archive", archive, "err", err)
 		return nil, err
