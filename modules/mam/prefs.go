@@ -25,12 +25,22 @@ const (
 	// cache is also dropped when the account changes its roster.
 	rosterCacheSize = 10_000
 	rosterTTL       = 5 * time.Minute
+	// prefsTTL bounds how long a cached preference may be stale after a
+	// change this process did not make (a deleted and re-created account
+	// before it binds a session; later, another cluster node).
+	prefsTTL = 10 * time.Minute
 )
 
 // prefs is one account's preferences with the lists as sets.
 type prefs struct {
 	def           string
 	always, never map[string]bool
+}
+
+// cachedPrefs is a cache entry: the preferences and when they were read.
+type cachedPrefs struct {
+	p      *prefs
+	loaded time.Time
 }
 
 // lru is a small mutex-guarded LRU map; both caches use it.
@@ -86,9 +96,9 @@ func (c *lru[V]) drop(k string) {
 	}
 }
 
-type prefsCache = lru[*prefs]
+type prefsCache = lru[cachedPrefs]
 
-func newPrefsCache(size int) *prefsCache { return newLRU[*prefs](size) }
+func newPrefsCache(size int) *prefsCache { return newLRU[cachedPrefs](size) }
 
 type rosterEntry struct {
 	jids    map[string]bool
@@ -124,14 +134,14 @@ func (m *mod) loadPrefs(ctx context.Context, archive string) (*prefs, error) {
 	p, err := m.store.ArchivePrefs(ctx, archive)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		m.prefs.put(archive, m.defPrefs) // shared: never modified
+		m.prefs.put(archive, cachedPrefs{m.defPrefs, m.now()}) // shared: never modified
 		return m.defPrefs, nil
 	case err != nil:
 		m.log.Error("read archive preferences", "archive", archive, "err", err)
 		return nil, err
 	}
 	pr := toPrefs(p)
-	m.prefs.put(archive, pr)
+	m.prefs.put(archive, cachedPrefs{pr, m.now()})
 	return pr, nil
 }
 
@@ -141,8 +151,9 @@ func (m *mod) loadPrefs(ctx context.Context, archive string) (*prefs, error) {
 // exactly, a bare one matches target's bare JID; never wins over always.
 func (m *mod) wanted(ctx context.Context, owner, target jid.JID) bool {
 	archive := owner.String()
-	p, ok := m.prefs.get(archive)
-	if !ok {
+	c, ok := m.prefs.get(archive)
+	p := c.p
+	if !ok || m.now().Sub(c.loaded) > prefsTTL {
 		var err error
 		if p, err = m.loadPrefs(ctx, archive); err != nil {
 			return true // archiving is the default; losing a message is worse
