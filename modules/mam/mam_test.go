@@ -380,6 +380,21 @@ func TestPaging(t *testing.T) {
 		t.Fatalf("flipped: %v", r.bodies)
 	}
 
+	// after-id narrows the result set (and its count); RSM pages inside it.
+	all := mustQuery(t, alice, "")
+	r = mustQuery(t, alice, form("after-id", all.ids[0])+rsm("<max>2</max>"))
+	if !slices.Equal(r.bodies, []string{"m1", "m2"}) || r.count != 6 || r.complete {
+		t.Fatalf("after-id page 1: %v count %d complete %v", r.bodies, r.count, r.complete)
+	}
+	r = mustQuery(t, alice, form("after-id", all.ids[0])+rsm("<max>2</max><after>"+r.last+"</after>"))
+	if !slices.Equal(r.bodies, []string{"m3", "m4"}) || r.count != 6 {
+		t.Fatalf("after-id page 2: %v count %d", r.bodies, r.count)
+	}
+	r = mustQuery(t, alice, form("before-id", all.ids[6])+rsm("<max>2</max><before/>"))
+	if !slices.Equal(r.bodies, []string{"m4", "m5"}) || r.count != 6 || r.complete {
+		t.Fatalf("before-id last page: %v count %d complete %v", r.bodies, r.count, r.complete)
+	}
+
 	// max=0: only the count (XEP-0059 §2.7).
 	r = mustQuery(t, alice, rsm("<max>0</max>"))
 	if len(r.bodies) != 0 || r.count != 7 || r.first != "" {
