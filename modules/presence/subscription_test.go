@@ -364,4 +364,17 @@ func TestStrangerRequestsBounded(t *testing.T) {
 	if len(r) != 1 || !r["bob@localhost"].PendingIn {
 		t.Fatalf("alice's stored requests: %+v, want only bob's", r)
 	}
+	// The held request does not use up alice's own roster limit.
+	alice := online(t, s, "alice", "a")
+	alice.Send("<iq type='set' id='add'><query xmlns='jabber:iq:roster'><item jid='carol@localhost'/></query></iq>")
+	for {
+		el := alice.NextNamed("iq")
+		if el.Attr("id") != "add" {
+			continue
+		}
+		if el.Attr("type") != "result" {
+			t.Fatalf("adding a contact with a stranger's request held: %s", el)
+		}
+		break
+	}
 }
