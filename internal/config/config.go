@@ -23,11 +23,14 @@ type Config struct {
 	LogFormat string     `toml:"log_format"` // text (default) or json
 	Hosts     []Host     `toml:"host"`       // virtual hosts; default one: localhost
 	Listen    []Listener `toml:"listen"`     // default: c2s starttls :5222, c2s direct-tls :5223
-	Limits    Limits     `toml:"limits"`
-	Storage   Storage    `toml:"storage"`
-	Contact   Contact    `toml:"contact"`
-	Roster    Roster     `toml:"roster"`
-	Offline   Offline    `toml:"offline"`
+	// Components are the external components (XEP-0114) that may connect
+	// to a "component" listener; none by default.
+	Components []Component `toml:"component"`
+	Limits     Limits      `toml:"limits"`
+	Storage    Storage     `toml:"storage"`
+	Contact    Contact     `toml:"contact"`
+	Roster     Roster      `toml:"roster"`
+	Offline    Offline     `toml:"offline"`
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
@@ -99,10 +102,21 @@ type Host struct {
 
 // Listener is one socket.
 type Listener struct {
-	Type       string `toml:"type"`        // "c2s" (later: "s2s", "http")
-	Address    string `toml:"address"`     // host:port; port 0 allowed (tests)
-	TLS        string `toml:"tls"`         // "starttls" (default) or "direct" (XEP-0368)
+	Type       string `toml:"type"`        // "c2s" (default) or "component" (XEP-0114; later: "s2s", "http")
+	Address    string `toml:"address"`     // host:port; port 0 allowed (tests); component default 127.0.0.1:5347
+	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); unset for components
 	RequireTLS *bool  `toml:"require_tls"` // starttls only: require TLS before SASL; default true
+}
+
+// Component is an external component (XEP-0114 "jabber:component:accept")
+// allowed to serve Domain once it proves it knows Secret.
+type Component struct {
+	Domain string `toml:"domain"` // e.g. "gateway.example.org"; not a [[host]]
+	Secret string `toml:"secret"` // shared secret of the handshake
+	// Parent is the virtual host whose disco#items list the component;
+	// default: the host Domain is a subdomain of, if any.
+	Parent string `toml:"parent"`
+	Name   string `toml:"name"` // its name in those items
 }
 
 // Limits are the DoS bounds (RFC 6120 §13.12).
@@ -302,6 +316,13 @@ func (c *Config) fillDefaults() {
 		if l.Type == "" {
 			l.Type = "c2s"
 		}
+		if strings.EqualFold(l.Type, "component") {
+			// XEP-0114 streams are plain TCP: no TLS settings apply.
+			if l.Address == "" {
+				l.Address = "127.0.0.1:5347"
+			}
+			continue
+		}
 		if l.TLS == "" {
 			l.TLS = "starttls"
 		}
@@ -317,6 +338,18 @@ func (c *Config) fillDefaults() {
 			// Direct TLS is always encrypted; true keeps RequireTLS
 			// meaningful for code that reads it without checking TLS.
 			l.RequireTLS = boolPtr(true)
+		}
+	}
+	for i := range c.Components {
+		cp := &c.Components[i]
+		if cp.Parent != "" {
+			continue
+		}
+		for _, h := range c.Hosts {
+			if strings.HasSuffix(strings.ToLower(cp.Domain), "."+strings.ToLower(h.Domain)) {
+				cp.Parent = strings.ToLower(h.Domain)
+				break
+			}
 		}
 	}
 	if c.Storage.Driver == "" {

@@ -60,6 +60,10 @@ func (c *Config) normalize() {
 		c.Listen[i].Type = strings.ToLower(c.Listen[i].Type)
 		c.Listen[i].TLS = strings.ToLower(c.Listen[i].TLS)
 	}
+	for i := range c.Components {
+		c.Components[i].Domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(c.Components[i].Domain), "."))
+		c.Components[i].Parent = strings.ToLower(c.Components[i].Parent)
+	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
 	// "abuse = []" and no key at all mean the same.
 	for _, l := range []*[]string{&c.Contact.Abuse, &c.Contact.Admin, &c.Contact.Feedback, &c.Contact.Sales,
@@ -116,8 +120,17 @@ func (c *Config) validate(name string, pos positions) []error {
 	addrs := map[string]int{}
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
-		v.oneOf(key+".type", l.Type, "c2s")
-		v.oneOf(key+".tls", l.TLS, "starttls", "direct")
+		v.oneOf(key+".type", l.Type, "c2s", "component")
+		if l.Type == "component" {
+			if l.TLS != "" {
+				v.fail(key+".tls", "component listeners (XEP-0114) are plain TCP: leave tls unset and bind them to a private address")
+			}
+			if len(c.Components) == 0 {
+				v.fail(key+".type", "a component listener needs at least one [[component]] with domain and secret")
+			}
+		} else {
+			v.oneOf(key+".tls", l.TLS, "starttls", "direct")
+		}
 		if l.TLS == "direct" && l.RequireTLS != nil && !*l.RequireTLS {
 			v.fail(key+".require_tls", `false is only possible with tls = "starttls" (direct TLS is always encrypted)`)
 		}
@@ -128,6 +141,26 @@ func (c *Config) validate(name string, pos positions) []error {
 				v.fail(key+".address", "%q is already used by listen[%d]", l.Address, j)
 			}
 			addrs[l.Address] = i
+		}
+	}
+
+	comps := map[string]int{}
+	for i, cp := range c.Components {
+		key := fmt.Sprintf("component[%d]", i)
+		if msg := checkDomain(cp.Domain); msg != "" {
+			v.fail(key+".domain", "%s", msg)
+		} else if j, dup := comps[cp.Domain]; dup {
+			v.fail(key+".domain", "%q is already component[%d]", cp.Domain, j)
+		} else if j, host := seen[cp.Domain]; host {
+			v.fail(key+".domain", "%q is host[%d]: a component needs a domain of its own", cp.Domain, j)
+		} else {
+			comps[cp.Domain] = i
+		}
+		if len(cp.Secret) < 8 {
+			v.fail(key+".secret", "must be at least 8 characters (the handshake's only protection)")
+		}
+		if _, ok := seen[cp.Parent]; cp.Parent != "" && !ok {
+			v.fail(key+".parent", "%q is not a [[host]]", cp.Parent)
 		}
 	}
 

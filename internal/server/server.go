@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
@@ -36,6 +37,8 @@ type Server struct {
 	reg   *module.Registry
 	dir   *router.Local
 	c2s   *c2s.Server
+	comp  *component.Server // nil without [[component]]
+	compH *module.Handle
 	mods  []module.Started
 	lns   []net.Listener
 	hosts map[string]bool
@@ -120,6 +123,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
 		Log:                log.With("component", "c2s"),
 	})
+	if len(cfg.Components) > 0 {
+		allowed := make([]component.Allowed, 0, len(cfg.Components))
+		for _, c := range cfg.Components {
+			allowed = append(allowed, component.Allowed{Domain: c.Domain, Secret: c.Secret, Parent: c.Parent, Name: c.Name})
+		}
+		s.compH = s.reg.NewHandle("component", svc)
+		s.comp = component.New(component.Config{
+			Components:       allowed,
+			Limits:           xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
+			HandshakeTimeout: lim.AuthTimeout.Duration,
+			Log:              log.With("component", "xep0114"),
+		}, s.compH)
+	}
 	for _, l := range cfg.Listen {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
@@ -160,6 +176,17 @@ func (s *Server) Sessions() int { return s.dir.Count() }
 func (s *Server) Serve() error {
 	for i, ln := range s.lns {
 		l := s.cfg.Listen[i]
+		if l.Type == "component" {
+			s.log.Info("listening", "type", l.Type, "address", ln.Addr().String())
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.comp.Serve(ln); err != nil && !errors.Is(err, component.ErrServerClosed) {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
 		opts := c2s.ListenerOptions{TLS: s.certs.TLSConfig(), DirectTLS: l.DirectTLS(), RequireTLS: l.RequiresTLS()}
 		if opts.DirectTLS {
 			opts.TLS = s.certs.TLSConfig("xmpp-client")
@@ -184,6 +211,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
 		err = s.c2s.Shutdown(ctx)
+		if s.comp != nil {
+			err = errors.Join(err, s.comp.Shutdown(ctx))
+		}
 		s.wg.Wait()
 		s.close()
 	})
@@ -191,6 +221,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) close() {
+	if s.compH != nil {
+		s.compH.Close()
+		s.compH = nil
+	}
 	module.StopAll(s.mods)
 	s.mods = nil
 	for _, ln := range s.lns {
