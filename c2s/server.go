@@ -33,6 +33,9 @@ type Config struct {
 	WriteTimeout       time.Duration // one write to the socket
 	OutboundQueueBytes int           // pending output per session before it is cut off
 	MaxSessions        int           // 0 = unlimited
+	// ResumeTimeout is how long a XEP-0198 session whose connection broke
+	// waits for its client to resume it; 0 offers no resumption.
+	ResumeTimeout time.Duration
 
 	Accounts    storage.Accounts
 	FakeSaltKey []byte
@@ -63,6 +66,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	shutdown  bool
 	wg        sync.WaitGroup
+
+	resume resumable // XEP-0198 sessions that may be resumed
 }
 
 // New returns a server; call Serve for each listener.
@@ -143,6 +148,11 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.handedTo != nil {
+		// The session that took this transport over ends with it (or
+		// hibernates again, outside the connection count).
+		delete(s.conns, c.handedTo)
+	}
 	s.mu.Unlock()
 	s.cfg.Limiter.Release(c.ip)
 	s.wg.Done()
@@ -171,6 +181,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.CloseStream(stanza.StreamSystemShutdown, "")
+	}
+	// Sessions waiting for resumption end now, while the modules that
+	// hear of it are still running.
+	for _, c := range s.resume.hibernatingSessions() {
+		c.smEnd()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -132,6 +132,10 @@ type Limits struct {
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
 	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
+	// ResumeTimeout is how long a session with XEP-0198 resumption enabled
+	// stays bound after its connection broke, waiting for its client to
+	// resume it; "0s" offers stream management without resumption.
+	ResumeTimeout Duration `toml:"resume_timeout"` // 5m
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (debug.SetMemoryLimit, like GOMEMLIMIT); 0 = none. With it the
 	// runtime returns the garbage of login bursts to the OS instead of
@@ -218,6 +222,7 @@ func defaultLimits() Limits {
 		ConnectionBurst:     40,
 		AuthFailureDelay:    Duration{250 * time.Millisecond},
 		MaxSessions:         0,
+		ResumeTimeout:       Duration{5 * time.Minute},
 	}
 }
 
