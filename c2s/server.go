@@ -55,6 +55,14 @@ type ListenerOptions struct {
 	TLS        *tls.Config
 	DirectTLS  bool // XEP-0368: TLS from the first byte
 	RequireTLS bool // STARTTLS listeners: refuse SASL before TLS
+
+	// TransportTLS is the TLS state of a transport that encrypts below the
+	// XMPP stream (WebSocket over HTTPS, RFC 7395 §3.1): the stream counts
+	// as under TLS from the start, with no STARTTLS, and channel bindings
+	// refer to that connection. ServerCert is the DER of the certificate
+	// it presented (for tls-server-end-point). Only for ServeConn.
+	TransportTLS *tls.ConnectionState
+	ServerCert   []byte
 }
 
 // Server accepts client connections on any number of listeners.
@@ -143,6 +151,33 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 		s.mu.Unlock()
 		go c.serve()
 	}
+}
+
+// ServeConn serves one client stream on nc, an already accepted transport
+// (a WebSocket, RFC 7395), until it ends; ip is the peer's address for the
+// per-address limits. It fails at once when the server is shutting down or
+// the address is over its limits.
+func (s *Server) ServeConn(nc net.Conn, opts ListenerOptions, ip string) error {
+	if !s.cfg.Limiter.Admit(ip) {
+		nc.Close()
+		return errors.New("c2s: too many connections from " + ip)
+	}
+	c := newConn(s, nc, opts, ip)
+	if opts.TransportTLS != nil {
+		c.tls, c.serverCert = opts.TransportTLS, opts.ServerCert
+	}
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		s.cfg.Limiter.Release(ip)
+		nc.Close()
+		return ErrServerClosed
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	c.serve()
+	return nil
 }
 
 func (s *Server) remove(c *conn) {

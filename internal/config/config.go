@@ -26,6 +26,9 @@ type Config struct {
 	// Components are the external components (XEP-0114) that may connect
 	// to a "component" listener; none by default.
 	Components []Component `toml:"component"`
+	// WebSocket configures XMPP over WebSocket (RFC 7395) on "http"
+	// listeners.
+	WebSocket WebSocket `toml:"websocket"`
 	Limits     Limits      `toml:"limits"`
 	Storage    Storage     `toml:"storage"`
 	Contact    Contact     `toml:"contact"`
@@ -102,10 +105,18 @@ type Host struct {
 
 // Listener is one socket.
 type Listener struct {
-	Type       string `toml:"type"`        // "c2s" (default) or "component" (XEP-0114; later: "s2s", "http")
+	Type       string `toml:"type"`        // "c2s" (default), "component" (XEP-0114) or "http" (WebSocket, host-meta)
 	Address    string `toml:"address"`     // host:port; port 0 allowed (tests); component default 127.0.0.1:5347
-	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); unset for components
+	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); http: "direct" (HTTPS, default) or "none"; unset for components
 	RequireTLS *bool  `toml:"require_tls"` // starttls only: require TLS before SASL; default true
+}
+
+// WebSocket is the [websocket] section.
+type WebSocket struct {
+	// Origins are the web pages (Origin host patterns such as
+	// "chat.example.org" or "*.example.org") whose scripts may connect;
+	// empty: any page.
+	Origins []string `toml:"origins"`
 }
 
 // Component is an external component (XEP-0114 "jabber:component:accept")
@@ -320,6 +331,18 @@ func (c *Config) fillDefaults() {
 		l := &c.Listen[i]
 		if l.Type == "" {
 			l.Type = "c2s"
+		}
+		if strings.EqualFold(l.Type, "http") {
+			if l.TLS == "" {
+				l.TLS = "direct"
+			}
+			if l.Address == "" {
+				l.Address = ":5443"
+				if strings.EqualFold(l.TLS, "none") {
+					l.Address = ":5280"
+				}
+			}
+			continue
 		}
 		if strings.EqualFold(l.Type, "component") {
 			// XEP-0114 streams are plain TCP: no TLS settings apply.

@@ -65,6 +65,12 @@ func (c *Config) normalize() {
 		c.Components[i].Parent = strings.ToLower(c.Components[i].Parent)
 	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
+	if len(c.WebSocket.Origins) == 0 {
+		c.WebSocket.Origins = nil
+	}
+	for i, o := range c.WebSocket.Origins {
+		c.WebSocket.Origins[i] = strings.ToLower(strings.TrimSpace(o))
+	}
 	// "abuse = []" and no key at all mean the same.
 	for _, l := range []*[]string{&c.Contact.Abuse, &c.Contact.Admin, &c.Contact.Feedback, &c.Contact.Sales,
 		&c.Contact.Security, &c.Contact.Status, &c.Contact.Support} {
@@ -120,8 +126,13 @@ func (c *Config) validate(name string, pos positions) []error {
 	addrs := map[string]int{}
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
-		v.oneOf(key+".type", l.Type, "c2s", "component")
-		if l.Type == "component" {
+		v.oneOf(key+".type", l.Type, "c2s", "component", "http")
+		if l.Type == "http" {
+			v.oneOf(key+".tls", l.TLS, "direct", "none")
+			if l.RequireTLS != nil && !*l.RequireTLS {
+				v.fail(key+".require_tls", "applies to c2s listeners only")
+			}
+		} else if l.Type == "component" {
 			if l.TLS != "" {
 				v.fail(key+".tls", "component listeners (XEP-0114) are plain TCP: leave tls unset and bind them to a private address")
 			}

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/component"
+	"github.com/xmppd/xmppd/web"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
@@ -38,6 +40,7 @@ type Server struct {
 	dir   *router.Local
 	c2s   *c2s.Server
 	comp  *component.Server // nil without [[component]]
+	web   *web.Server       // nil without an http listener
 	compH *module.Handle
 	mods  []module.Started
 	lns   []net.Listener
@@ -138,6 +141,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		}, s.compH)
 	}
 	for _, l := range cfg.Listen {
+		if l.Type == "http" && s.web == nil {
+			s.web = web.New(web.Config{
+				C2S:            s.c2s,
+				Certificate:    s.certs.TLSConfig().GetCertificate,
+				OriginPatterns: cfg.WebSocket.Origins,
+				Limits:         xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
+				Log:            log.With("component", "web"),
+			})
+		}
+	}
+	for _, l := range cfg.Listen {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
 			return nil, fmt.Errorf("listen %s (%s): %w", l.Address, l.Type, err)
@@ -177,6 +191,23 @@ func (s *Server) Sessions() int { return s.dir.Count() }
 func (s *Server) Serve() error {
 	for i, ln := range s.lns {
 		l := s.cfg.Listen[i]
+		if l.Type == "http" {
+			hl := ln
+			if l.TLS == "direct" {
+				// HTTP/1.1 only: WebSocket over HTTP/2 (RFC 8441) is not
+				// what browsers use for wss:// here.
+				hl = tls.NewListener(ln, s.certs.TLSConfig("http/1.1"))
+			}
+			s.log.Info("listening", "type", l.Type, "tls", l.TLS, "address", ln.Addr().String(), "websocket", web.WebSocketPath)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.web.Serve(hl); err != nil {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
 		if l.Type == "component" {
 			s.log.Info("listening", "type", l.Type, "address", ln.Addr().String())
 			s.wg.Add(1)
@@ -211,6 +242,11 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		if s.web != nil {
+			// No new WebSocket streams; the open ones end with the
+			// client streams below.
+			go s.web.Shutdown(ctx)
+		}
 		err = s.c2s.Shutdown(ctx)
 		if s.comp != nil {
 			err = errors.Join(err, s.comp.Shutdown(ctx))

@@ -27,6 +27,7 @@ type Server struct {
 	StartTLS  string // address of the STARTTLS listener
 	DirectTLS string // address of the direct TLS listener
 	Component string // address of the XEP-0114 listener, if the config has one
+	HTTP      string // address of the (first) http listener, if any
 	done      chan error
 	stopOnce  sync.Once
 }
@@ -85,6 +86,10 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 		switch {
 		case cfg.Listen[i].Type == "component":
 			s.Component = a.String()
+		case cfg.Listen[i].Type == "http":
+			if s.HTTP == "" {
+				s.HTTP = a.String()
+			}
 		case cfg.Listen[i].TLS == "direct":
 			s.DirectTLS = a.String()
 		default:
