@@ -1,9 +1,9 @@
 package component_test
 
 import (
-	"errors"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 

@@ -29,11 +29,11 @@ type Config struct {
 	// WebSocket configures XMPP over WebSocket (RFC 7395) on "http"
 	// listeners.
 	WebSocket WebSocket `toml:"websocket"`
-	Limits     Limits      `toml:"limits"`
-	Storage    Storage     `toml:"storage"`
-	Contact    Contact     `toml:"contact"`
-	Roster     Roster      `toml:"roster"`
-	Offline    Offline     `toml:"offline"`
+	Limits    Limits    `toml:"limits"`
+	Storage   Storage   `toml:"storage"`
+	Contact   Contact   `toml:"contact"`
+	Roster    Roster    `toml:"roster"`
+	Offline   Offline   `toml:"offline"`
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`

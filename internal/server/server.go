@@ -5,8 +5,8 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +18,6 @@ import (
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/component"
-	"github.com/xmppd/xmppd/web"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
@@ -27,6 +26,7 @@ import (
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
+	"github.com/xmppd/xmppd/web"
 	"github.com/xmppd/xmppd/xml"
 )
 
