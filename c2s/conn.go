@@ -85,6 +85,7 @@ type conn struct {
 	presence  atomic.Pointer[xml.Element]
 
 	sm       smState       // XEP-0198; guarded by wmu except sm.in (reader only)
+	csi      csiState      // XEP-0352; guarded by wmu
 	readers  chan struct{} // closed when the current transport's reader stops
 	handedTo *conn         // the resumed session this conn's transport went to
 }
@@ -343,7 +344,8 @@ func (c *conn) sendFeatures() error {
 		// RFC 6121 legacy session establishment, announced optional
 		// (draft-cridland-xmpp-session-01) for old clients.
 		b.Start("session", nsSession).Start("optional", "").End().End()
-		b.Start("sm", nsSM).End() // XEP-0198
+		b.Start("sm", nsSM).End()   // XEP-0198
+		b.Start("csi", nsCSI).End() // XEP-0352
 
 		for _, f := range c.srv.cfg.Registry.StreamFeatures() {
 			if el := f.Element(); el != nil {
@@ -481,6 +483,8 @@ func (c *conn) handle(el *xml.Element) error {
 		return c.preBind(el)
 	case el.NS() == nsSM:
 		return c.smNonza(el)
+	case el.NS() == nsCSI:
+		return c.csiNonza(el)
 	default:
 		err := c.stanza(el)
 		if c.sm.enabled {
@@ -851,22 +855,39 @@ func (c *conn) Deliver(el *xml.Element) bool {
 		c.wmu.Unlock()
 		return false
 	}
-	if c.sm.enabled {
-		if !c.smQueueLocked(el) {
-			c.wmu.Unlock()
-			c.log.Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
-			c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
-			return false
-		}
-		if c.closing {
-			// Broken transport of a resumable session: the stanza
-			// waits for the resumption among the unacknowledged.
+	if c.csi.inactive {
+		if c.csiHoldLocked(el) {
 			c.wmu.Unlock()
 			return true
 		}
+		// Something that matters: what was held goes first.
+		c.csiFlushLocked()
 	}
-	c.out = el.Append(c.queueBuf(), xml.NSClient)
+	if !c.appendLocked(el) {
+		c.wmu.Unlock()
+		c.log.Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		return false
+	}
+	if c.closing {
+		c.wmu.Unlock()
+		return true
+	}
 	return c.kick()
+}
+
+// appendLocked adds el to the output (and, with stream management, to the
+// unacknowledged stanzas); wmu held. On a broken transport of a resumable
+// session the stanza only waits among the unacknowledged for the
+// resumption. False when the unacknowledged queue is full.
+func (c *conn) appendLocked(el *xml.Element) bool {
+	if c.sm.enabled && !c.smQueueLocked(el) {
+		return false
+	}
+	if !c.closing {
+		c.out = el.Append(c.queueBuf(), xml.NSClient)
+	}
+	return true
 }
 
 func (c *conn) enqueue(b []byte) bool {
