@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -129,32 +130,41 @@ type Registry struct {
 	seq        int
 	iq         map[iqKey]IQHandler
 	features   map[string]int // refcounted: two modules may announce one feature
-	acctFeat   map[string]int // the same, for accounts' bare JIDs
 	identities []Identity
 	streamFeat []StreamFeature
 	preAuth    []PreAuthFeature
 	hooks      [hookCount][]hookEntry
 	bound      []SessionHook
 	closed     []SessionHook
+	components map[string]*Component
+	acctFeat   map[string]int // refcounted, as features
+	acctItems  []acctItemsEntry
 
 	snap atomic.Pointer[snapshot]
+}
+
+type acctItemsEntry struct {
+	seq int
+	fn  AccountItemsFunc
 }
 
 type snapshot struct {
 	iq         map[iqKey]IQHandler
 	features   []string
-	acctFeat   []string
 	identities []Identity
 	streamFeat []StreamFeature
 	preAuth    []PreAuthFeature
 	hooks      [hookCount][]StanzaHook
 	bound      []SessionHook
 	closed     []SessionHook
+	components map[string]*Component
+	acctFeat   []string
+	acctItems  []AccountItemsFunc
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, acctFeat: map[string]int{}}
+	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}}
 	r.publish()
 	return r
 }
@@ -170,10 +180,6 @@ func (r *Registry) publish() {
 		s.features = append(s.features, f)
 	}
 	sort.Strings(s.features)
-	for f := range r.acctFeat {
-		s.acctFeat = append(s.acctFeat, f)
-	}
-	sort.Strings(s.acctFeat)
 	s.identities = slices.Clone(r.identities)
 	s.streamFeat = slices.Clone(r.streamFeat)
 	s.preAuth = slices.Clone(r.preAuth)
@@ -191,6 +197,17 @@ func (r *Registry) publish() {
 	}
 	s.bound = slices.Clone(r.bound)
 	s.closed = slices.Clone(r.closed)
+	s.components = make(map[string]*Component, len(r.components))
+	for k, v := range r.components {
+		s.components[k] = v
+	}
+	for f := range r.acctFeat {
+		s.acctFeat = append(s.acctFeat, f)
+	}
+	sort.Strings(s.acctFeat)
+	for _, e := range r.acctItems {
+		s.acctItems = append(s.acctItems, e.fn)
+	}
 	r.snap.Store(&s)
 }
 
@@ -199,10 +216,39 @@ func (r *Registry) read() *snapshot { return r.snap.Load() }
 // Features lists the disco#info features of the server, sorted.
 func (r *Registry) Features() []string { return r.read().features }
 
-// AccountFeatures lists the disco#info features of local accounts' bare
-// JIDs (XEP-0030 §3.1 answered by the server on the account's behalf),
-// sorted.
+// AccountFeatures lists the disco#info features the server announces on
+// every local account's bare JID (XEP-0030 §3.1 on behalf of the account:
+// PEP, MAM), sorted.
 func (r *Registry) AccountFeatures() []string { return r.read().acctFeat }
+
+// AccountItems collects the disco#items modules list on an account's bare
+// JID (PEP nodes) for requester.
+func (r *Registry) AccountItems(ctx context.Context, owner, requester jid.JID) []DiscoItem {
+	var out []DiscoItem
+	for _, fn := range r.read().acctItems {
+		out = append(out, fn(ctx, owner, requester)...)
+	}
+	return out
+}
+
+// Component returns the component serving domain, or nil. The router
+// calls it for every stanza with a 'to': a map read on a snapshot.
+func (r *Registry) Component(domain string) *Component {
+	return r.read().components[domain]
+}
+
+// Components lists the components whose parent is host (for the host's
+// disco#items, XEP-0030 §4), sorted by domain.
+func (r *Registry) Components(host string) []*Component {
+	var out []*Component
+	for _, c := range r.read().components {
+		if c.Parent == host {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out
+}
 
 // Identities lists the server's disco identities.
 func (r *Registry) Identities() []Identity { return r.read().identities }
@@ -289,6 +335,27 @@ func Result(iq *IQ, payload *xml.Element) *xml.Element {
 	return b.Element()
 }
 
+// Component is an entity at a domain of its own, such as the multi-user
+// chat service at conference.example.org, served by a module inside the
+// server (what XEP-0114 components do from outside). It receives every
+// stanza addressed to its domain, st.From already trustworthy, and answers
+// through Services.Router itself: nothing is answered on its behalf.
+type Component struct {
+	Domain string // normalized (RFC 7622)
+	Parent string // the virtual host whose disco#items list it
+	Name   string // its name in those items
+	Handle func(ctx context.Context, st *Stanza)
+}
+
+// DiscoItem is one XEP-0030 disco#items entry.
+type DiscoItem struct {
+	JID, Node, Name string
+}
+
+// AccountItemsFunc lists the items a module shows on owner's bare JID to
+// requester.
+type AccountItemsFunc func(ctx context.Context, owner, requester jid.JID) []DiscoItem
+
 // Handle is a module's view of the registry; it remembers what the module
 // registered so Close can undo it.
 type Handle struct {
@@ -335,22 +402,6 @@ func (h *Handle) AddFeature(ns string) {
 	h.undo = append(h.undo, func() {
 		if r.features[ns]--; r.features[ns] <= 0 {
 			delete(r.features, ns)
-		}
-	})
-}
-
-// AddAccountFeature announces a disco#info feature of every local
-// account's bare JID (e.g. XEP-0313 archives live there, not on the
-// server).
-func (h *Handle) AddAccountFeature(ns string) {
-	r := h.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.acctFeat[ns]++
-	r.publish()
-	h.undo = append(h.undo, func() {
-		if r.acctFeat[ns]--; r.acctFeat[ns] <= 0 {
-			delete(r.acctFeat, ns)
 		}
 	})
 }
@@ -404,6 +455,59 @@ func (h *Handle) AddPreAuthFeature(f PreAuthFeature) {
 	h.undo = append(h.undo, func() {
 		r.preAuth = slices.DeleteFunc(r.preAuth, func(s PreAuthFeature) bool { return s.Name == f.Name })
 	})
+}
+
+// AddAccountFeature announces a disco#info feature on every local
+// account's bare JID.
+func (h *Handle) AddAccountFeature(ns string) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acctFeat[ns]++
+	r.publish()
+	h.undo = append(h.undo, func() {
+		if r.acctFeat[ns]--; r.acctFeat[ns] <= 0 {
+			delete(r.acctFeat, ns)
+		}
+	})
+}
+
+// AddAccountItems adds fn to the providers of disco#items on accounts'
+// bare JIDs.
+func (h *Handle) AddAccountItems(fn AccountItemsFunc) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	r.acctItems = append(r.acctItems, acctItemsEntry{seq, fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.acctItems = slices.DeleteFunc(r.acctItems, func(e acctItemsEntry) bool { return e.seq == seq })
+	})
+}
+
+// AddComponent serves c.Domain in-process: from now on the router hands
+// every stanza addressed to that domain (or to a JID at it) to c.Handle,
+// whatever its kind or type, instead of routing it. A domain served twice,
+// or one that is also a virtual host, is a programming error: it panics.
+func (h *Handle) AddComponent(c Component) {
+	if c.Domain == "" || c.Handle == nil {
+		panic(fmt.Sprintf("module %s: component without domain or handler", h.Name))
+	}
+	if h.Hosts != nil && h.Hosts(c.Domain) {
+		panic(fmt.Sprintf("module %s: component domain %s is a virtual host", h.Name, c.Domain))
+	}
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.components[c.Domain]; dup {
+		panic(fmt.Sprintf("module %s: component domain %s is already served", h.Name, c.Domain))
+	}
+	cc := c
+	r.components[c.Domain] = &cc
+	r.publish()
+	h.undo = append(h.undo, func() { delete(r.components, c.Domain) })
 }
 
 // Hook adds fn at hook point p; higher prio runs first.

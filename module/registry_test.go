@@ -657,27 +657,68 @@ func TestStartStopAll(t *testing.T) {
 	}
 }
 
-// Account features are their own set (disco#info on bare JIDs), refcounted
-// like the server's and undone by Close.
-func TestAccountFeatures(t *testing.T) {
+func TestComponentsAndAccountDisco(t *testing.T) {
 	r := module.NewRegistry()
-	a := r.NewHandle("a", module.Services{})
-	b := r.NewHandle("b", module.Services{})
+	hosts := func(d string) bool { return d == "example.org" }
+	a := r.NewHandle("a", module.Services{Hosts: hosts})
+	b := r.NewHandle("b", module.Services{Hosts: hosts})
+	noop := func(context.Context, *module.Stanza) {}
+	a.AddComponent(module.Component{Domain: "pubsub.example.org", Parent: "example.org", Handle: noop})
+	b.AddComponent(module.Component{Domain: "conference.example.org", Parent: "example.org", Name: "Chatrooms", Handle: noop})
+	b.AddComponent(module.Component{Domain: "conference.other.org", Parent: "other.org", Handle: noop})
+	for _, tc := range []struct {
+		name string
+		fn   func()
+	}{
+		{"duplicate domain", func() { a.AddComponent(module.Component{Domain: "conference.example.org", Handle: noop}) }},
+		{"virtual host", func() { a.AddComponent(module.Component{Domain: "example.org", Handle: noop}) }},
+		{"no handler", func() { a.AddComponent(module.Component{Domain: "x.example.org"}) }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			tc.fn()
+		}()
+	}
+	if c := r.Component("conference.example.org"); c == nil || c.Name != "Chatrooms" {
+		t.Fatalf("Component = %+v", c)
+	}
+	var doms []string
+	for _, c := range r.Components("example.org") {
+		doms = append(doms, c.Domain)
+	}
+	if !slices.Equal(doms, []string{"conference.example.org", "pubsub.example.org"}) {
+		t.Errorf("Components(example.org) = %v", doms)
+	}
+
 	a.AddAccountFeature("urn:xmpp:mam:2")
-	a.AddAccountFeature("urn:xmpp:sid:0")
-	b.AddAccountFeature("urn:xmpp:sid:0")
-	if got, want := r.AccountFeatures(), []string{"urn:xmpp:mam:2", "urn:xmpp:sid:0"}; !slices.Equal(got, want) {
-		t.Errorf("AccountFeatures() = %v, want %v", got, want)
+	b.AddAccountFeature("urn:xmpp:mam:2")
+	b.AddAccountFeature("http://jabber.org/protocol/pubsub#publish")
+	b.AddAccountItems(func(_ context.Context, owner, _ jid.JID) []module.DiscoItem {
+		return []module.DiscoItem{{JID: owner.String(), Node: "urn:xmpp:avatar:data"}}
+	})
+	if f := r.AccountFeatures(); !slices.Equal(f, []string{"http://jabber.org/protocol/pubsub#publish", "urn:xmpp:mam:2"}) {
+		t.Errorf("AccountFeatures = %v", f)
 	}
-	if len(r.Features()) != 0 {
-		t.Errorf("account features leaked into server features: %v", r.Features())
+	owner := jid.MustParse("alice@example.org")
+	if it := r.AccountItems(context.Background(), owner, owner); len(it) != 1 || it[0].Node != "urn:xmpp:avatar:data" {
+		t.Errorf("AccountItems = %v", it)
 	}
-	a.Close()
-	if got, want := r.AccountFeatures(), []string{"urn:xmpp:sid:0"}; !slices.Equal(got, want) {
-		t.Errorf("after a.Close: %v, want %v", got, want)
-	}
+
 	b.Close()
-	if got := r.AccountFeatures(); len(got) != 0 {
-		t.Errorf("after b.Close: %v", got)
+	if r.Component("conference.example.org") != nil || len(r.Components("other.org")) != 0 {
+		t.Error("components of a closed handle are still served")
+	}
+	if r.Component("pubsub.example.org") == nil {
+		t.Error("another module's component went with it")
+	}
+	if f := r.AccountFeatures(); !slices.Equal(f, []string{"urn:xmpp:mam:2"}) {
+		t.Errorf("AccountFeatures after close = %v (refcount)", f)
+	}
+	if it := r.AccountItems(context.Background(), owner, owner); len(it) != 0 {
+		t.Errorf("AccountItems after close = %v", it)
 	}
 }

@@ -44,6 +44,10 @@ func (r *Router) Route(ctx context.Context, st *module.Stanza) {
 		r.toAccount(ctx, st, st.From.Bare())
 		return
 	}
+	if c := r.Registry.Component(to.Domain()); c != nil {
+		c.Handle(ctx, st)
+		return
+	}
 	if !r.Hosts(to.Domain()) {
 		if r.Remote != nil {
 			if err := r.Remote.RouteRemote(ctx, st); err == nil {

@@ -639,3 +639,38 @@ func TestLocalDirectoryConcurrent(t *testing.T) {
 		t.Errorf("Count %d, sessions %d", got, want)
 	}
 }
+
+// A component's domain (the MUC service at conference.<host>) takes every
+// stanza addressed to it, of every kind, before the local and remote rules:
+// nothing is answered or bounced on its behalf.
+func TestRouteComponent(t *testing.T) {
+	e := newEnv(t, nil, false)
+	var got []*module.Stanza
+	h := e.r.Registry.NewHandle("comp", module.Services{Hosts: e.r.Hosts})
+	h.AddComponent(module.Component{Domain: "conference." + domain, Parent: domain, Handle: func(_ context.Context, st *module.Stanza) {
+		got = append(got, st)
+	}})
+	for _, st := range []*module.Stanza{
+		stanzaTo("message", "groupchat", "room@conference."+domain),
+		stanzaTo("presence", "", "room@conference."+domain+"/nick"),
+		iqTo("get", "conference."+domain, nsPing),
+		stanzaTo("iq", "result", "conference."+domain),
+	} {
+		st.Origin = e.bob
+		e.r.Route(context.Background(), st)
+		if len(got) == 0 || got[len(got)-1] != st {
+			t.Errorf("component did not get %s", st.El)
+		}
+		if reply := e.answer(t); reply != nil {
+			t.Errorf("router answered for the component: %s", reply)
+		}
+	}
+	// Stopped: the domain is no longer ours, so remote rules apply.
+	h.Close()
+	st := stanzaTo("message", "groupchat", "room@conference."+domain)
+	st.Origin = e.bob
+	e.r.Route(context.Background(), st)
+	if reply := e.answer(t); reply == nil || errorCondition(reply) != stanza.RemoteServerNotFound {
+		t.Errorf("after Close: %v, want remote-server-not-found", reply)
+	}
+}

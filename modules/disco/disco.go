@@ -80,39 +80,64 @@ func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	return b.Element(), nil
 }
 
-// items: XEP-0030 §4.1; components (MUC, upload) will add items here.
+// items: XEP-0030 §4.1: the components of the virtual host (multi-user
+// chat, pubsub, upload), which is how clients find them.
 func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	return xml.NewBuilder("query", NSItems).Element(), nil
+	host := iq.To.Domain()
+	if host == "" {
+		host = iq.From.Domain()
+	}
+	b := xml.NewBuilder("query", NSItems)
+	for _, c := range m.reg.Components(host) {
+		b.Start("item", "").Attr("jid", c.Domain)
+		if c.Name != "" {
+			b.Attr("name", c.Name)
+		}
+		b.End()
+	}
+	return b.Element(), nil
 }
 
 // accountInfo: disco#info on a local account's bare JID, which the server
 // answers on the account's behalf (RFC 6121 §8.5.2.1.3; XEP-0030 §3.1
-// with the account/registered identity) and the account-level features
-// modules announced (MAM; PEP later).
+// with the account/registered identity). Account-level features (PEP)
+// will be listed here when they exist.
 func (m *mod) accountInfo(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	b := xml.NewBuilder("query", NSInfo).
-		Start("identity", "").Attr("category", "account").Attr("type", "registered").End().
-		Start("feature", "").Attr("var", NSInfo).End().
-		Start("feature", "").Attr("var", NSItems).End()
-	// Features modules announce for accounts (Handle.AddAccountFeature).
-	for _, f := range m.reg.AccountFeatures() {
-		if f != NSInfo && f != NSItems {
-			b.Start("feature", "").Attr("var", f).End()
-		}
+		Start("identity", "").Attr("category", "account").Attr("type", "registered").End()
+	feats := append([]string{NSInfo, NSItems}, m.reg.AccountFeatures()...)
+	slices.Sort(feats)
+	for _, f := range slices.Compact(feats) {
+		b.Start("feature", "").Attr("var", f).End()
 	}
 	return b.Element(), nil
 }
 
-// accountItems: no items on accounts yet (PEP nodes will be).
-func (m *mod) accountItems(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+// accountItems: what modules list on the account (PEP nodes).
+func (m *mod) accountItems(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	return xml.NewBuilder("query", NSItems).Element(), nil
+	owner := iq.To.Bare()
+	if iq.To.IsZero() {
+		owner = iq.From.Bare()
+	}
+	b := xml.NewBuilder("query", NSItems)
+	for _, it := range m.reg.AccountItems(ctx, owner, iq.From) {
+		b.Start("item", "").Attr("jid", it.JID)
+		if it.Node != "" {
+			b.Attr("node", it.Node)
+		}
+		if it.Name != "" {
+			b.Attr("name", it.Name)
+		}
+		b.End()
+	}
+	return b.Element(), nil
 }

@@ -211,6 +211,12 @@ func (m *mod) route(ctx context.Context, st *module.Stanza) bool {
 	// is a forgery and goes; and ours on an outgoing message (added for
 	// the carbons copy) must not reach the contact (XEP-0313 §3.3).
 	if (sender != "" || rcpt != "") && hasStanzaID(st.El, sender, rcpt) {
+		if st.Origin == nil && rcpt != "" && m.issued(ctx, st.El, rcpt) {
+			// The server hands a message it delivered before back to
+			// the router (XEP-0198: unacknowledged when the session
+			// ended): archived already, its stanza-id is ours.
+			return false
+		}
 		st.El = withoutStanzaID(st.El, sender, rcpt)
 	}
 	if rcpt == "" || !archivable(st) {
@@ -277,6 +283,25 @@ func (m *mod) append(_ context.Context, owner, peer jid.JID, el *xml.Element) (s
 		m.dirtyMu.Unlock()
 	}
 	return id, true
+}
+
+// issued reports whether el's stanza-id 'by' archive names a message of
+// that archive. Only messages the server itself routes (no session
+// origin) that carry such an id come here: handed-back deliveries, or
+// forgeries from another server; both are rare, so a flush and an
+// indexed lookup are affordable.
+func (m *mod) issued(ctx context.Context, el *xml.Element, archive string) bool {
+	id := ""
+	for c := range el.Children() {
+		if c.Name() == "stanza-id" && c.NS() == NSSID && c.Attr("by") == archive {
+			id = c.Attr("id")
+		}
+	}
+	if id == "" || m.w.flush(ctx) != nil {
+		return false
+	}
+	p, err := m.store.QueryArchive(ctx, archive, storage.ArchiveQuery{IDs: []string{id}})
+	return err == nil && p.Count == 1
 }
 
 // hasStanzaID reports a <stanza-id/> child whose 'by' is a or b ("" never

@@ -770,3 +770,59 @@ func TestConfiguredDefault(t *testing.T) {
 		t.Fatalf("after opting in: %v", res.bodies)
 	}
 }
+
+// XEP-0198: a message the client never acknowledged goes back to the
+// router when the session ends, already archived and carrying its
+// stanza-id; it must be neither archived twice nor stripped of its id as
+// if it were forged.
+func TestHandedBackMessageArchivedOnce(t *testing.T) {
+	s := testutil.Start(t, "\n[limits]\nresume_timeout = \"300ms\"\n")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	bob := testutil.Login(t, s, "bob", pw, "pc")
+	alice := testutil.Login(t, s, "alice", pw, "phone")
+	alice.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	alice.Send("<presence/>")
+	bob.Send("<message to='alice@localhost' type='chat'><body>kept</body></message>")
+	var first *xml.Element
+	for first == nil {
+		if el := alice.Next(); el.Name() == "message" {
+			first = el
+		}
+	}
+	sids := stanzaIDs(first)
+	if len(sids) != 1 {
+		t.Fatalf("delivered with stanza-ids %v", sids)
+	}
+	alice.Conn.Close() // never acked: handed back after resume_timeout
+
+	a2 := testutil.Login(t, s, "alice", pw, "laptop")
+	// Polls for the end of the old session (bob and a2 remain); no
+	// timing is asserted.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Sessions() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("old session did not end")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a2.Send("<presence/>")
+	var again *xml.Element
+	for again == nil {
+		for _, m := range sync(t, a2) {
+			if m.Child("body", xml.NSClient) != nil {
+				again = m
+			}
+		}
+		if again == nil && time.Now().After(deadline) {
+			t.Fatal("the unacknowledged message was not delivered again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := stanzaIDs(again); !slices.Equal(got, sids) {
+		t.Errorf("handed-back message stanza-ids %v, first delivery %v", got, sids)
+	}
+	if r := mustQuery(t, a2, ""); r.count != 1 || "alice@localhost "+r.ids[0] != sids[0] {
+		t.Errorf("archive holds %d (%v), want the one message %v", r.count, r.ids, sids)
+	}
+}
