@@ -115,11 +115,21 @@ func (m *mod) Start(h *module.Handle) error {
 	// the account exists; before offline storage (0), so the stored
 	// message has its stanza-id.
 	h.Hook(module.HookAccountMessage, 100, m.accountMessage)
-	h.OnSessionBound(func(ctx context.Context, s module.Session) {
+	h.OnSessionBound(func(_ context.Context, s module.Session) {
 		// Off the message path: read the account's preferences now, so
 		// messages never wait for them (and a re-created account never
-		// sees a deleted one's cached preferences).
-		m.loadPrefs(ctx, s.JID().Bare().String())
+		// sees a deleted one's cached preferences). In the background:
+		// binding, and the bind hooks after this one, do not wait for
+		// the database either.
+		archive := s.JID().Bare().String()
+		go func() {
+			select {
+			case <-m.stop:
+				return
+			default:
+			}
+			m.loadPrefs(context.Background(), archive)
+		}()
 	})
 
 	m.w = newWriter(m.store, m.log)

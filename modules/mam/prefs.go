@@ -71,10 +71,16 @@ func (c *lru[V]) get(k string) (V, bool) {
 	return zero, false
 }
 
-func (c *lru[V]) put(k string, v V) {
+func (c *lru[V]) put(k string, v V) { c.putUnless(k, v, nil) }
+
+// putUnless stores v unless an entry exists for which keep returns true.
+func (c *lru[V]) putUnless(k string, v V, keep func(old V) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
+		if keep != nil && keep(e.Value.(*lruEntry[V]).val) {
+			return
+		}
 		e.Value.(*lruEntry[V]).val = v
 		c.ll.MoveToFront(e)
 		return
@@ -130,18 +136,22 @@ func toPrefs(p storage.ArchivePrefs) *prefs {
 
 // loadPrefs reads an account's preferences from the store into the cache
 // (the configured default when it never set any).
+//
+// Loads may race (the background load at bind against a set): an entry
+// read later than this load started is newer and stays.
 func (m *mod) loadPrefs(ctx context.Context, archive string) (*prefs, error) {
+	start := m.now()
 	p, err := m.store.ArchivePrefs(ctx, archive)
+	pr := m.defPrefs // shared: never modified
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		m.prefs.put(archive, cachedPrefs{m.defPrefs, m.now()}) // shared: never modified
-		return m.defPrefs, nil
 	case err != nil:
 		m.log.Error("read archive preferences", "archive", archive, "err", err)
 		return nil, err
+	default:
+		pr = toPrefs(p)
 	}
-	pr := toPrefs(p)
-	m.prefs.put(archive, cachedPrefs{pr, m.now()})
+	m.prefs.putUnless(archive, cachedPrefs{pr, start}, func(old cachedPrefs) bool { return old.loaded.After(start) })
 	return pr, nil
 }
 
