@@ -20,6 +20,10 @@ var _ storage.Archive = (*DB)(nil)
 // maxArchiveID bounds caller-chosen IDs (storage.ArchivedMessage.ID).
 const maxArchiveID = 64
 
+// batchRows is how many rows one INSERT of AppendBatch carries (5
+// parameters each, far below both engines' limits).
+const batchRows = 100
+
 // newArchiveID returns 96 random bits in URL-safe base64 (16 characters).
 // Random rather than the row's sequence number: stanza-ids are shown to
 // peers (XEP-0359), and a counter would tell them how much the server
@@ -63,8 +67,8 @@ func (db *DB) Append(ctx context.Context, archive string, m storage.ArchivedMess
 	return id, nil
 }
 
-// AppendBatch implements storage.Archive: one transaction, one prepared
-// INSERT.
+// AppendBatch implements storage.Archive: one transaction, one INSERT per
+// batchRows messages.
 func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -78,19 +82,29 @@ func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) e
 		}
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx,
-			`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES ($1, $2, $3, $4, $5)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, e := range entries {
-			m := e.Message
-			if _, err := st.ExecContext(ctx, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza); err != nil {
+		// Multi-row INSERTs: on PostgreSQL each statement is a round
+		// trip, which cost more than the rows themselves. Rows are
+		// inserted in VALUES order, so seq keeps the slice order.
+		for len(entries) > 0 {
+			chunk := entries[:min(len(entries), batchRows)]
+			entries = entries[len(chunk):]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES `)
+			args := make([]any, 0, 5*len(chunk))
+			for i, e := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+				m := e.Message
+				args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				if isUniqueViolation(err) {
 					err = storage.ErrExists
 				}
-				return fmt.Errorf("archive %s: %w", e.Archive, err)
+				return err
 			}
 		}
 		return nil

@@ -167,33 +167,44 @@ func BenchmarkArchivePage(b *testing.B) {
 	}
 }
 
-// BenchmarkArchiveAppend measures what archiving costs per message on
-// SQLite, beside 100,000 stored messages: one Append (a commit each), and
-// AppendBatch of 64 (one commit per 64; ns/op is still per message).
+// BenchmarkArchiveAppend measures what archiving costs per message beside
+// 100,000 stored messages: one Append (a commit each), and AppendBatch of
+// 64 (one commit per 64; ns/op is still per message).
 func BenchmarkArchiveAppend(b *testing.B) {
-	db, _ := benchArchiveSetup(b, sqliteBackend())
-	ctx := b.Context()
+	backends := []struct {
+		name string
+		get  func(testing.TB) backend
+	}{
+		{"SQLite", func(testing.TB) backend { return sqliteBackend() }},
+		{"PostgreSQL", postgresBackend}, // skips without XMPPD_TEST_POSTGRES_DSN
+	}
 	m := storage.ArchivedMessage{With: "peer01@example.org", Stanza: []byte(`<message xmlns='jabber:client' from='bob@example.org/phone' to='alice@example.org' type='chat' id='x'><body>Hello there, this is a message of some ordinary length.</body></message>`)}
-	b.Run("One", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			m.Time = time.Now()
-			if _, err := db.Append(ctx, "alice@example.org", m); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Batch64", func(b *testing.B) {
-		b.ReportAllocs()
-		batch := make([]storage.ArchiveEntry, 64)
-		for i := 0; i < b.N; i += len(batch) {
-			for j := range batch {
-				batch[j] = storage.ArchiveEntry{Archive: "alice@example.org", Message: m}
-				batch[j].Message.Time = time.Now()
-			}
-			if err := db.AppendBatch(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	for _, bk := range backends {
+		b.Run(bk.name, func(b *testing.B) {
+			db, _ := benchArchiveSetup(b, bk.get(b))
+			ctx := b.Context()
+			b.Run("One", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					m.Time = time.Now()
+					if _, err := db.Append(ctx, "alice@example.org", m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("Batch64", func(b *testing.B) {
+				b.ReportAllocs()
+				batch := make([]storage.ArchiveEntry, 64)
+				for i := 0; i < b.N; i += len(batch) {
+					for j := range batch {
+						batch[j] = storage.ArchiveEntry{Archive: "alice@example.org", Message: m}
+						batch[j].Message.Time = time.Now()
+					}
+					if err := db.AppendBatch(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

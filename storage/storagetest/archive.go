@@ -453,4 +453,24 @@ func testArchiveAppendBatch(t *testing.T, ctx context.Context, s ArchiveStore) {
 	if err := s.AppendBatch(ctx, nil); err != nil {
 		t.Errorf("empty batch: %v", err)
 	}
+
+	// A large batch (backends may split it into several statements) in
+	// one millisecond keeps slice order too.
+	big := make([]storage.ArchiveEntry, 250)
+	for i := range big {
+		big[i] = storage.ArchiveEntry{Archive: "dave@example.org", Message: storage.ArchivedMessage{
+			With: "bob@example.org", Time: byMinute(2), Stanza: fmt.Appendf(nil, "<message>%d</message>", i)}}
+	}
+	if err := s.AppendBatch(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	p = mustQuery(t, ctx, s, "dave@example.org", storage.ArchiveQuery{Max: 300})
+	if len(p.Items) != len(big) || p.Count != len(big) {
+		t.Fatalf("large batch: %d items, count %d", len(p.Items), p.Count)
+	}
+	for i, it := range p.Items {
+		if it.ID != big[i].Message.ID || string(it.Stanza) != fmt.Sprintf("<message>%d</message>", i) {
+			t.Fatalf("large batch item %d: %s (%s), want %s", i, it.ID, it.Stanza, big[i].Message.ID)
+		}
+	}
 }
