@@ -141,6 +141,11 @@ type Registry struct {
 	acctItems  []acctItemsEntry
 
 	snap atomic.Pointer[snapshot]
+
+	// pending holds the IQ requests modules sent with SendIQ, by id,
+	// until their result or error arrives (iqtrack.go).
+	pmu     sync.Mutex
+	pending map[string]*pendingIQ
 }
 
 type acctItemsEntry struct {
@@ -164,7 +169,7 @@ type snapshot struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}}
+	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}, pending: map[string]*pendingIQ{}}
 	r.publish()
 	return r
 }
