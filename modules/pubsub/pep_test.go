@@ -1,0 +1,79 @@
+package pubsub_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/xmppd/xmppd/modules/pubsub/engine"
+)
+
+// The OMEMO test: what Conversations-style clients do every day (XEP-0384
+// over XEP-0163). alice publishes her device list and a bundle with
+// publish-options access_model=open; bob (a contact) and carol (not one)
+// read them back; bob's resource that asked for devicelist+notify in its
+// caps gets the last item when it comes online and each new publish, one
+// that did not gets neither; alice's own interested resource too.
+func TestOMEMO(t *testing.T) {
+	e := newEnv(t, "alice", "bob", "carol")
+	e.friends("alice", "bob")
+	alice := e.login("alice", "pc")
+	alice.Send("<presence/>")
+
+	ok(t, alice.iq(publish(nsDevices, fmt.Sprintf(devicesItem, 1111), publishOpen)))
+	res := ok(t, alice.iq(publish(nsBundles, bundleItem, publishOpen)))
+	if id := res.Child("pubsub", engine.NS).Child("publish", engine.NS).Child("item", engine.NS).Attr("id"); id != "current" {
+		t.Errorf("publish result item id %q, want current", id)
+	}
+
+	// bob/phone asks for device lists: it gets the last one on coming
+	// online, with its original time.
+	phone := e.login("bob", "phone")
+	phone.online(newCaps(t, nsOMEMO, nsDevices+"+notify"))
+	msg := phone.wantItem("alice@localhost", nsDevices, "current", "1111")
+	if msg.Attr("type") != "headline" || msg.Child("delay", "urn:xmpp:delay") == nil {
+		t.Errorf("last item: want a headline with a delay, got %s", msg)
+	}
+	// bob/laptop asks for bundles only: it gets the bundle, never the list.
+	laptop := e.login("bob", "laptop")
+	laptop.online(newCaps(t, nsOMEMO, nsBundles+"+notify"))
+	laptop.wantItem("alice@localhost", nsBundles, "current", "BBBB")
+
+	// alice's second resource asks too: the owner's resources count.
+	tablet := e.login("alice", "tablet")
+	tablet.online(newCaps(t, nsDevices+"+notify"))
+	tablet.wantItem("alice@localhost", nsDevices, "current", "1111")
+
+	ok(t, alice.iq(publish(nsDevices, fmt.Sprintf(devicesItem, 2222), publishOpen)))
+	phone.wantItem("alice@localhost", nsDevices, "current", "2222")
+	tablet.wantItem("alice@localhost", nsDevices, "current", "2222")
+	laptop.quiet()
+	alice.quiet() // no caps: no notifications
+
+	// Items get: bob (contact) and carol (no relation; the nodes are open).
+	carol := e.login("carol", "x")
+	for _, c := range []*client{phone, carol} {
+		res := ok(t, c.iq(itemsGet("alice@localhost", nsDevices, "/>")))
+		if ids := itemIDs(t, res); !slices.Equal(ids, []string{"current"}) {
+			t.Errorf("%s: device list items %v", c.JID, ids)
+		}
+		if s := res.String(); !contains(s, "2222") || contains(s, "1111") {
+			t.Errorf("%s: device list %s", c.JID, s)
+		}
+		res = ok(t, c.iq(itemsGet("alice@localhost", nsBundles, "><item id='current'/></items>")))
+		if s := res.String(); !contains(s, "signedPreKeyPublic") {
+			t.Errorf("%s: bundle %s", c.JID, s)
+		}
+	}
+	// carol is no contact: nothing reaches her unasked.
+	carol.quiet()
+
+	// The node remembers the access model publish-options gave it; a
+	// precondition that does not hold is refused (XEP-0060 §7.1.5).
+	presence := `<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#access_model'><value>presence</value></field></x></publish-options>`
+	wantError(t, alice.iq(publish(nsDevices, fmt.Sprintf(devicesItem, 3), presence)), "conflict", "precondition-not-met")
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
