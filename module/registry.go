@@ -40,6 +40,11 @@ type IQ struct {
 	ID      string
 	Type    string // "get" or "set"
 	Payload *xml.Element
+	// After, when a handler sets it, runs once the reply has been sent
+	// (the router sends it): for what must follow the result on the
+	// wire, such as the last published item of a node just subscribed to
+	// (XEP-0060 §6.1.7).
+	After func()
 }
 
 // IQHandler answers a request. It returns the payload of the result (nil

@@ -229,6 +229,9 @@ func (r *Router) iq(ctx context.Context, st *module.Stanza, target module.Target
 	iq := &module.IQ{Stanza: st, ID: st.El.Attr("id"), Type: typ, Payload: st.El.FirstChild()}
 	reply := r.Registry.HandleIQ(ctx, target, iq, r.Log)
 	r.reply(ctx, st, reply)
+	if iq.After != nil {
+		iq.After()
+	}
 }
 
 // bounce answers st with a stanza error, never answering an error with one

@@ -87,3 +87,20 @@ func TestSendIQ(t *testing.T) {
 		})
 	}
 }
+
+// TestIQAfter: a handler's IQ.After runs after the reply is delivered.
+func TestIQAfter(t *testing.T) {
+	e := newEnv(t, nil, false)
+	h := e.r.Registry.NewHandle("after", module.Services{Router: e.r})
+	h.HandleIQ(module.TargetServer, "set", nsOther, func(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+		iq.After = func() { e.bob.Deliver(xml.NewBuilder("message", xml.NSClient).Element()) }
+		return nil, nil
+	})
+	st := iqTo("set", domain, nsOther)
+	st.Origin = e.bob
+	e.r.Route(context.Background(), st)
+	got := e.bob.take()
+	if len(got) != 2 || got[0].Name() != "iq" || got[1].Name() != "message" {
+		t.Fatalf("bob got %v, want the result then the message", got)
+	}
+}

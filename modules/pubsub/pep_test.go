@@ -76,4 +76,3 @@ func TestOMEMO(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

@@ -123,12 +123,9 @@ func (m *mod) pepIQ(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
 	}
 	payload, after, err := m.eng.HandleIQ(ctx, engine.Service{JID: owner, PEP: true}, iq)
-	if after != nil {
-		// The registry sends the result when this returns; the last
-		// item follows it (XEP-0060 §6.1.7), best effort in order.
-		m.wg.Add(1)
-		go func() { defer m.wg.Done(); after() }()
-	}
+	// The router sends the result when this returns; the last item
+	// follows it (XEP-0060 §6.1.7).
+	iq.After = after
 	return payload, err
 }
 

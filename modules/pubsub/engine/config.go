@@ -37,7 +37,7 @@ type fieldKind int
 
 const (
 	kindBool fieldKind = iota
-	kindList            // list-single with options
+	kindList           // list-single with options
 	kindText
 	kindMulti // text-multi / list-multi: any values
 	kindMax   // a positive integer or "max"
