@@ -217,7 +217,10 @@ func publish(node, item, options string) string {
 }
 
 func itemsGet(to, node, extra string) string {
-	return "<iq type='get' id='%s' to='" + to + "'>" + pubsubOpenTag + "<items node='" + node + "'" + extra + "</pubsub></iq>"
+	if to != "" {
+		to = " to='" + to + "'"
+	}
+	return "<iq type='get' id='%s'" + to + ">" + pubsubOpenTag + "<items node='" + node + "'" + extra + "</pubsub></iq>"
 }
 
 // itemIDs lists the ids of the items in an items result.

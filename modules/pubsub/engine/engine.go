@@ -634,8 +634,12 @@ func (r *req) subscribe(ctx context.Context, op *xml.Element) (*xml.Element, fun
 	}
 	res := pubsub(NS).Start("subscription", "").Attr("node", name).Attr("jid", j.String()).Attr("subscription", "subscribed").End().Element()
 	var after func()
-	if sl := n.cfg.str(FieldSendLast); sl == "on_sub" || sl == "on_sub_and_presence" {
-		after = func() { e.sendLast(context.WithoutCancel(ctx), svc, n, j) }
+	if sl := n.cfg.str(FieldSendLast); (sl == "on_sub" || sl == "on_sub_and_presence") && n.cfg.flag(FieldDeliverNotif) {
+		// Read now, sent after the result: the subscriber gets the item
+		// that was last when it subscribed, and later ones as events.
+		if last := e.lastMessage(ctx, svc, n, j); last != nil {
+			after = func() { e.Router.Route(context.WithoutCancel(ctx), &module.Stanza{El: last, From: svc.JID, To: j}) }
+		}
 	}
 	return res, after, nil
 }
@@ -1099,6 +1103,11 @@ func (e *Engine) notify(ctx context.Context, svc Service, n *node, event func(b 
 
 // send routes one notification message.
 func (e *Engine) send(ctx context.Context, svc Service, n *node, to jid.JID, event func(b *xml.Builder), delay time.Time) {
+	e.Router.Route(ctx, &module.Stanza{El: e.message(svc, n, to, event, delay), From: svc.JID, To: to})
+}
+
+// message builds one notification message.
+func (e *Engine) message(svc Service, n *node, to jid.JID, event func(b *xml.Builder), delay time.Time) *xml.Element {
 	typ := n.cfg.str(FieldNotificationTyp)
 	if typ != "normal" {
 		typ = "headline"
@@ -1111,7 +1120,7 @@ func (e *Engine) send(ctx context.Context, svc Service, n *node, to jid.JID, eve
 	if !delay.IsZero() {
 		b.Start("delay", NSDelay).Attr("from", svc.JID.String()).Attr("stamp", delay.UTC().Format("2006-01-02T15:04:05.000Z")).End()
 	}
-	e.Router.Route(ctx, &module.Stanza{El: b.Element(), From: svc.JID, To: to})
+	return b.Element()
 }
 
 // SendLast sends the last published item of node to 'to' if to's bare JID
@@ -1128,19 +1137,27 @@ func (e *Engine) SendLast(ctx context.Context, svc Service, name string, to jid.
 }
 
 func (e *Engine) sendLast(ctx context.Context, svc Service, n *node, to jid.JID) {
+	if el := e.lastMessage(ctx, svc, n, to); el != nil {
+		e.Router.Route(ctx, &module.Stanza{El: el, From: svc.JID, To: to})
+	}
+}
+
+// lastMessage builds the notification of n's last item for 'to' (with
+// the item's time as a delay, XEP-0163 §4.3.4), nil when n has no item.
+func (e *Engine) lastMessage(ctx context.Context, svc Service, n *node, to jid.JID) *xml.Element {
 	items, err := e.Store.Items(ctx, svc.JID.String(), n.Node, nil, 1)
 	if err != nil || len(items) == 0 {
-		return
+		return nil
 	}
 	it := items[0]
 	var payload *xml.Element
 	if len(it.Payload) > 0 {
 		if payload, err = Parse(it.Payload); err != nil {
 			e.Log.Error("pubsub: stored item does not parse", "service", svc.JID.String(), "node", n.Node, "err", err)
-			return
+			return nil
 		}
 	}
-	e.send(ctx, svc, n, to, func(b *xml.Builder) {
+	return e.message(svc, n, to, func(b *xml.Builder) {
 		b.Start("items", "").Attr("node", n.Node)
 		itemElement(b, it.ID, payload, n.cfg.flag(FieldDeliverPayloads))
 		b.End()
