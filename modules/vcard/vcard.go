@@ -5,8 +5,10 @@ package vcard
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -44,12 +46,76 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Private
 	m.photos.m = map[jid.JID]photo{}
+	running.Store(m)
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
 	h.Hook(module.HookOutbound, 10, m.outbound)
 	h.OnSessionBound(m.warm)
 	h.OnSessionClosed(m.forget)
+	return nil
+}
+
+// Stop implements module.Stopper.
+func (m *mod) Stop() error {
+	running.CompareAndSwap(m, nil)
+	return nil
+}
+
+// running is the started module, for SetPhoto.
+var running atomic.Pointer[mod]
+
+// SetPhoto replaces the PHOTO of own's stored vCard with an image of
+// type mime (nil data removes the PHOTO), keeping the rest of the vCard,
+// and updates the XEP-0153 hash the server puts in own's presence. It is
+// how XEP-0398 makes the vCard follow the avatar published over PEP
+// (XEP-0084); modules/pubsub calls it.
+func SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error {
+	m := running.Load()
+	if m == nil {
+		return errors.New("vcard: module not running")
+	}
+	old, err := m.store.GetPrivate(ctx, own.Domain(), own.Local(), Key)
+	var cur *xml.Element
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		els, err := private.Parse(old)
+		if err != nil || len(els) != 1 {
+			return fmt.Errorf("stored vCard of %s: %d elements, %v", own, len(els), err)
+		}
+		cur = els[0]
+	}
+	b := xml.NewBuilder("vCard", NS)
+	n := 0
+	if cur != nil {
+		for c := range cur.Children() {
+			if c.Name() != "PHOTO" {
+				b.Append(c)
+				n++
+			}
+		}
+	}
+	if data != nil {
+		b.Start("PHOTO", "")
+		if mime != "" {
+			b.Start("TYPE", "").Text(mime).End()
+		}
+		b.Start("BINVAL", "").Text(base64.StdEncoding.EncodeToString(data)).End()
+		b.End()
+		n++
+	}
+	v := b.Element()
+	var out []byte
+	if n > 0 {
+		out = v.Append(nil, "")
+	}
+	if err := m.store.SetPrivate(ctx, own.Domain(), own.Local(), Key, out); err != nil {
+		return err
+	}
+	m.photos.set(own, photoOf(v))
 	return nil
 }
 
