@@ -233,3 +233,23 @@ func itemIDs(t *testing.T, res *xml.Element) []string {
 	}
 	return out
 }
+
+// iqEvents is iq for a request whose own notifications may come to c
+// before the reply (c publishes to a node it is interested in): it
+// returns them with the reply.
+func (c *client) iqEvents(format string, args ...any) (*xml.Element, []*xml.Element) {
+	c.t.Helper()
+	c.seq++
+	id := fmt.Sprintf("q%d", c.seq)
+	c.Send("%s", fmt.Sprintf(format, append([]any{id}, args...)...))
+	var evs []*xml.Element
+	for {
+		el := c.Next()
+		if el.Name() == "message" && el.Child("event", engine.NSEvent) != nil {
+			evs = append(evs, el)
+		}
+		if el.Name() == "iq" && el.Attr("id") == id {
+			return el, evs
+		}
+	}
+}

@@ -1,22 +1,264 @@
 package pubsub
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
 
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/modules/pubsub/engine"
+	"github.com/xmppd/xmppd/modules/vcard"
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
-// profiles holds the state of the PEP profiles.
-type profiles struct{}
+// The profiles of PEP the server takes part in. Plain PEP already serves
+// XEP-0084 avatars, XEP-0402 bookmarks, XEP-0223 private storage and
+// OMEMO; what is here is the server's own work on top:
+//
+//   - XEP-0398: an avatar published to urn:xmpp:avatar:metadata is copied
+//     into the vCard's PHOTO (vcard.SetPhoto), so XEP-0153 clients and the
+//     presence hash follow.
+//   - XEP-0402 §5.3 "#compat": XEP-0049 private storage of
+//     storage:bookmarks is read from and written to the PEP bookmarks
+//     (urn:xmpp:bookmarks:1), so old and new clients see one list.
 
-func (m *mod) startProfiles() {}
-func (m *mod) stopProfiles()  {}
+const (
+	nsAvatarData     = "urn:xmpp:avatar:data"
+	nsAvatarMetadata = "urn:xmpp:avatar:metadata"
+	nsVCardConv      = "urn:xmpp:pep-vcard-conversion:0"
+	nsBookmarks2     = "urn:xmpp:bookmarks:1"
+	nsBookmarks1     = "storage:bookmarks"
+)
+
+// profiles holds what the profiles installed.
+type profiles struct {
+	uninstall func()
+}
+
+func (m *mod) startProfiles() {
+	m.h.AddAccountFeature(nsVCardConv)
+	m.h.AddAccountFeature(nsBookmarks2 + "#compat")
+	m.profiles.uninstall = private.Intercept(nsBookmarks1, "storage", private.Interceptor{
+		Get: m.privateBookmarks,
+		Set: m.setPrivateBookmarks,
+	})
+}
+
+func (m *mod) stopProfiles() {
+	if m.profiles.uninstall != nil {
+		m.profiles.uninstall()
+	}
+}
 
 // published runs after every publish on either service.
 func (m *mod) published(ctx context.Context, svc engine.Service, node string, it storage.PubSubItem, payload *xml.Element) {
+	if svc.PEP && node == nsAvatarMetadata {
+		if err := m.avatarToVCard(ctx, svc.JID, payload); err != nil {
+			m.h.Logger.Warn("XEP-0398 avatar to vCard", "jid", svc.JID.String(), "err", err)
+		}
+	}
 }
 
 // retracted runs after every retraction.
 func (m *mod) retracted(ctx context.Context, svc engine.Service, node, id string) {}
+
+// avatarToVCard: XEP-0398 §3.1. The metadata's first info without a url
+// (an avatar stored in the data node) names the data item by its SHA-1;
+// empty metadata (XEP-0084 §4.5, avatar disabled) removes the photo.
+func (m *mod) avatarToVCard(ctx context.Context, own jid.JID, meta *xml.Element) error {
+	if meta == nil || meta.Name() != "metadata" || meta.NS() != nsAvatarMetadata {
+		return nil
+	}
+	var info *xml.Element
+	for c := range meta.Children() {
+		if c.Name() == "info" && c.Attr("url") == "" {
+			info = c
+			break
+		}
+	}
+	if info == nil {
+		if meta.FirstChild() == nil {
+			return vcard.SetPhoto(ctx, own, "", nil)
+		}
+		return nil // only external avatars: nothing to copy
+	}
+	id := strings.ToLower(info.Attr("id"))
+	items, err := m.h.PubSub.Items(ctx, own.String(), nsAvatarData, []string{info.Attr("id")}, 0)
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return errors.New("no data item " + id)
+	}
+	data, err := engine.Parse(items[0].Payload)
+	if err != nil || data == nil {
+		return errors.New("data item does not parse")
+	}
+	img, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, data.Text()))
+	if err != nil {
+		return err
+	}
+	sum := sha1.Sum(img)
+	if hex.EncodeToString(sum[:]) != id {
+		return errors.New("data item's SHA-1 is not its id")
+	}
+	return vcard.SetPhoto(ctx, own, info.Attr("type"), img)
+}
+
+// bookmarkOptions are the publish-options XEP-0402 §5 asks for.
+var bookmarkOptions = map[string][]string{
+	engine.FieldPersistItems: {"true"},
+	engine.FieldMaxItems:     {"max"},
+	engine.FieldSendLast:     {"never"},
+	engine.FieldAccessModel:  {"whitelist"},
+}
+
+func pep(own jid.JID) engine.Service { return engine.Service{JID: own, PEP: true} }
+
+// privateBookmarks answers a XEP-0049 get of storage:bookmarks from the
+// PEP bookmarks (XEP-0402 §5.3), with the <url/> bookmarks XEP-0402
+// cannot hold kept from what the last private set stored. Without a PEP
+// bookmarks node the stored private copy answers as before.
+func (m *mod) privateBookmarks(ctx context.Context, own jid.JID) ([]*xml.Element, error) {
+	stored, err := m.storedPrivate(ctx, own)
+	if err != nil {
+		return nil, err
+	}
+	items, err := m.eng.Items(ctx, pep(own), nsBookmarks2)
+	if errors.Is(err, storage.ErrNotFound) {
+		if stored == nil {
+			return nil, nil
+		}
+		return []*xml.Element{stored}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := xml.NewBuilder("storage", nsBookmarks1)
+	for i := len(items) - 1; i >= 0; i-- {
+		c, err := engine.Parse(items[i].Payload)
+		if err != nil || c == nil || c.Name() != "conference" || c.NS() != nsBookmarks2 {
+			continue
+		}
+		b.Start("conference", "").Attr("jid", items[i].ID)
+		if v := c.Attr("name"); v != "" {
+			b.Attr("name", v)
+		}
+		if v := c.Attr("autojoin"); v == "true" || v == "1" {
+			b.Attr("autojoin", "true")
+		}
+		for _, child := range []string{"nick", "password"} {
+			if e := c.Child(child, nsBookmarks2); e != nil {
+				b.Start(child, "").Text(e.Text()).End()
+			}
+		}
+		b.End()
+	}
+	if stored != nil {
+		for c := range stored.Children() {
+			if c.Name() == "url" {
+				b.Append(c)
+			}
+		}
+	}
+	return []*xml.Element{b.Element()}, nil
+}
+
+func (m *mod) storedPrivate(ctx context.Context, own jid.JID) (*xml.Element, error) {
+	if m.h.Private == nil {
+		return nil, nil
+	}
+	data, err := m.h.Private.GetPrivate(ctx, own.Domain(), own.Local(), private.Key(nsBookmarks1, "storage"))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	els, err := private.Parse(data)
+	if err != nil || len(els) == 0 {
+		return nil, err
+	}
+	return els[0], nil
+}
+
+// setPrivateBookmarks takes a XEP-0049 set of storage:bookmarks: each
+// conference becomes (or stays) an item of the PEP bookmarks, items not in
+// the set are retracted, with notifications to the user's resources; the
+// set is also kept as the private copy (for its <url/>s).
+func (m *mod) setPrivateBookmarks(ctx context.Context, own jid.JID, els []*xml.Element) error {
+	if len(els) != 1 {
+		return stanza.NewError(stanza.BadRequest, "one storage:bookmarks element")
+	}
+	st := els[0]
+	if m.h.Private != nil {
+		if err := m.h.Private.SetPrivate(ctx, own.Domain(), own.Local(), private.Key(nsBookmarks1, "storage"), st.Append(nil, "")); err != nil {
+			return err
+		}
+	}
+	want := map[string]*xml.Element{}
+	var order []string
+	for c := range st.Children() {
+		if c.Name() != "conference" {
+			continue
+		}
+		room, err := jid.Parse(c.Attr("jid"))
+		if err != nil || room.IsFull() {
+			continue
+		}
+		b := xml.NewBuilder("conference", nsBookmarks2)
+		if v := c.Attr("name"); v != "" {
+			b.Attr("name", v)
+		}
+		if v := c.Attr("autojoin"); v == "true" || v == "1" {
+			b.Attr("autojoin", "true")
+		}
+		for _, child := range []string{"nick", "password"} {
+			if e := c.Child(child, ""); e != nil && e.Text() != "" {
+				b.Start(child, "").Text(e.Text()).End()
+			}
+		}
+		if _, dup := want[room.String()]; !dup {
+			order = append(order, room.String())
+		}
+		want[room.String()] = b.Element()
+	}
+	svc := pep(own)
+	have := map[string][]byte{}
+	items, err := m.eng.Items(ctx, svc, nsBookmarks2)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	for _, it := range items {
+		have[it.ID] = it.Payload
+	}
+	for _, id := range order {
+		payload := want[id]
+		if old, ok := have[id]; ok && bytes.Equal(old, payload.Append(nil, "")) {
+			continue // unchanged: no notification
+		}
+		if _, err := m.eng.Publish(ctx, svc, own, nsBookmarks2, id, payload, bookmarkOptions); err != nil {
+			return err
+		}
+	}
+	for id := range have {
+		if want[id] == nil {
+			if err := m.eng.Retract(ctx, svc, own, nsBookmarks2, id, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
