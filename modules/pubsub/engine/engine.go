@@ -248,6 +248,79 @@ func (e *Engine) mayAccess(ctx context.Context, svc Service, n *node, bare jid.J
 	return err == nil && e.access(ctx, svc, n, bare, aff) == nil
 }
 
+// checker returns mayAccess for many entities at once: the node's
+// affiliations and its owners' rosters are read once, not per recipient
+// (a publish to a PEP node of a user with hundreds of contacts).
+func (e *Engine) checker(ctx context.Context, svc Service, n *node) func(jid.JID) bool {
+	affs := map[jid.JID]string{}
+	stored, err := e.Store.Affiliations(ctx, svc.JID.String(), n.Node)
+	if err != nil {
+		e.Log.Error("pubsub: affiliations", "service", svc.JID.String(), "node", n.Node, "err", err)
+		return func(jid.JID) bool { return false }
+	}
+	var owners []jid.JID
+	for _, a := range stored {
+		if j, err := jid.Parse(a.JID); err == nil {
+			affs[j] = a.Affiliation
+			if a.Affiliation == "owner" {
+				owners = append(owners, j)
+			}
+		}
+	}
+	if svc.PEP {
+		affs[svc.JID] = "owner"
+		owners = []jid.JID{svc.JID}
+	}
+	model := n.cfg.AccessModel()
+	var rosters map[string][]storage.RosterItem // contact → its items in each owner's roster
+	if model == "presence" || model == "roster" {
+		rosters = map[string][]storage.RosterItem{}
+		for _, o := range owners {
+			if e.Rosters == nil || e.Hosts == nil || o.Local() == "" || !e.Hosts(o.Domain()) {
+				continue
+			}
+			items, _, err := e.Rosters.Roster(ctx, o.Domain(), o.Local())
+			if err != nil {
+				e.Log.Error("pubsub: roster", "owner", o.String(), "err", err)
+				continue
+			}
+			for _, it := range items {
+				if !it.Placeholder {
+					rosters[it.JID] = append(rosters[it.JID], it)
+				}
+			}
+		}
+	}
+	return func(j jid.JID) bool {
+		bare := j.Bare()
+		switch affs[bare] {
+		case "owner", "publisher", "member":
+			return true
+		case "outcast":
+			return false
+		}
+		switch model {
+		case "open":
+			return true
+		case "presence":
+			for _, it := range rosters[bare.String()] {
+				if it.Subscription == "from" || it.Subscription == "both" {
+					return true
+				}
+			}
+		case "roster":
+			for _, it := range rosters[bare.String()] {
+				for _, g := range it.Groups {
+					if slices.Contains(n.cfg[FieldRosterGroups], g) {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+}
+
 // HandleIQ answers a pubsub or pubsub#owner request to svc. after, when
 // not nil, must run once the reply is sent (the last published item for
 // a new subscriber, XEP-0060 §6.1.7: after the IQ result).
@@ -1075,7 +1148,7 @@ func (e *Engine) notify(ctx context.Context, svc Service, n *node, event func(b 
 	if !n.cfg.flag(FieldDeliverNotif) {
 		return
 	}
-	may := func(j jid.JID) bool { return e.mayAccess(ctx, svc, n, j.Bare()) }
+	may := e.checker(ctx, svc, n)
 	var to []jid.JID
 	if e.Interested != nil {
 		to = e.Interested(ctx, svc, n.Node, may)
