@@ -32,7 +32,7 @@ const maxCapsCache = 10000
 type resState struct {
 	capsKey string          // "hash ver" of its caps, "" when it has none
 	feats   map[string]bool // its features; nil until known
-	sent    map[string]bool // nodes whose last items it was sent
+	sent    map[string]bool // "owner node" whose last item it was sent (or a newer one)
 }
 
 // capsCall is one disco#info query in flight, shared by the resources
@@ -196,19 +196,10 @@ func notifyNodes(feats map[string]bool) []string {
 // contact it is subscribed to (XEP-0163 §4.3.4).
 func (m *mod) sendLastItems(ctx context.Context, s module.Session, rs *resState, key string) {
 	m.mu.Lock()
-	if m.res[s] != rs || rs.capsKey != key {
-		m.mu.Unlock()
-		return // gone, or its caps changed again meanwhile
-	}
-	var nodes []string
-	for _, n := range notifyNodes(rs.feats) {
-		if !rs.sent[n] {
-			rs.sent[n] = true
-			nodes = append(nodes, n)
-		}
-	}
+	gone := m.res[s] != rs || rs.capsKey != key // or its caps changed again meanwhile
+	none := len(notifyNodes(rs.feats)) == 0
 	m.mu.Unlock()
-	if len(nodes) == 0 {
+	if gone || none {
 		return
 	}
 	full := s.JID()
@@ -227,15 +218,76 @@ func (m *mod) sendLastItems(ctx context.Context, s module.Session, rs *resState,
 		}
 	}
 	for _, o := range owners {
-		svc := engine.Service{JID: o, PEP: true}
-		for _, n := range nodes {
-			m.eng.SendLast(ctx, svc, n, full)
-		}
+		m.sendLastFrom(ctx, o, s)
 	}
 }
 
+// sendLastFrom sends session s the last item of each of owner's nodes it
+// asked for and was not sent yet.
+func (m *mod) sendLastFrom(ctx context.Context, owner jid.JID, s module.Session) {
+	m.mu.Lock()
+	rs := m.res[s]
+	var nodes []string
+	if rs != nil {
+		for _, n := range notifyNodes(rs.feats) {
+			if k := owner.String() + " " + n; !rs.sent[k] {
+				rs.sent[k] = true
+				nodes = append(nodes, n)
+			}
+		}
+	}
+	m.mu.Unlock()
+	svc := engine.Service{JID: owner, PEP: true}
+	for _, n := range nodes {
+		m.eng.SendLast(ctx, svc, n, s.JID())
+	}
+}
+
+// contactPresence watches available presence routed to a local account
+// from a local contact (running before modules/presence, never consuming
+// it). It is how a new presence subscription shows: when bob approves
+// alice, bob's presence reaches alice, and alice's resources get bob's
+// last items they did not have (XEP-0163 §4 "auto-subscribe"). For a
+// contact whose items a resource already got at its login, nothing is
+// sent again.
+func (m *mod) contactPresence(_ context.Context, st *module.Stanza) bool {
+	if st.Type() != "" || st.From.IsZero() || st.From.Local() == "" || !m.h.Hosts(st.From.Domain()) {
+		return false
+	}
+	owner, to := st.From.Bare(), st.To.Bare()
+	if owner == to {
+		return false
+	}
+	var pending []module.Session
+	m.mu.Lock()
+	for _, s := range m.h.Directory.Sessions(to) {
+		rs := m.res[s]
+		if rs == nil || rs.feats == nil {
+			continue // not available yet, or its caps are being resolved (it will be sent then)
+		}
+		for _, n := range notifyNodes(rs.feats) {
+			if !rs.sent[owner.String()+" "+n] {
+				pending = append(pending, s)
+				break
+			}
+		}
+	}
+	m.mu.Unlock()
+	if len(pending) == 0 {
+		return false
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for _, s := range pending {
+			m.sendLastFrom(m.ctx, owner, s)
+		}
+	}()
+	return false
+}
+
 // wants reports whether session s asked for notifications of node.
-func (m *mod) wants(s module.Session, node string) bool {
+func (m *mod) wants(s module.Session, owner jid.JID, node string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rs := m.res[s]
@@ -243,7 +295,7 @@ func (m *mod) wants(s module.Session, node string) bool {
 		return false
 	}
 	// It has the newest item now: no need to send it the last one later.
-	rs.sent[node] = true
+	rs.sent[owner.String()+" "+node] = true
 	return true
 }
 
@@ -255,7 +307,7 @@ func (m *mod) interested(ctx context.Context, svc engine.Service, node string, m
 	var out []jid.JID
 	add := func(bare jid.JID, check bool) {
 		for _, s := range m.h.Directory.Sessions(bare) {
-			if s.Available() && m.wants(s, node) && (!check || may(s.JID())) {
+			if s.Available() && m.wants(s, svc.JID, node) && (!check || may(s.JID())) {
 				out = append(out, s.JID())
 			}
 		}

@@ -76,3 +76,25 @@ func TestOMEMO(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// XEP-0163 §4 auto-subscribe: once bob's presence subscription to alice
+// is approved, bob's interested resource gets alice's last item, without
+// having to come online again.
+func TestAutoSubscribe(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	alice := e.login("alice", "pc")
+	alice.Send("<presence/>")
+	ok(t, alice.iq(publish("http://jabber.org/protocol/tune", "<item id='current'><tune xmlns='http://jabber.org/protocol/tune'><title>Introduction</title></tune></item>", "")))
+	bob := e.login("bob", "pc")
+	bob.online(newCaps(t, "http://jabber.org/protocol/tune+notify"))
+	bob.quiet() // no relation yet: nothing
+	wantError(t, bob.iq(itemsGet("alice@localhost", "http://jabber.org/protocol/tune", "/>")), "not-authorized", "presence-subscription-required")
+
+	bob.Send("<presence type='subscribe' to='alice@localhost'/>")
+	alice.NextNamed("presence") // the request
+	alice.Send("<presence type='subscribed' to='bob@localhost'/>")
+	bob.wantItem("alice@localhost", "http://jabber.org/protocol/tune", "current", "Introduction")
+	// And later publishes as they happen.
+	ok(t, alice.iq(publish("http://jabber.org/protocol/tune", "<item id='current'><tune xmlns='http://jabber.org/protocol/tune'><title>Allegro</title></tune></item>", "")))
+	bob.wantItem("alice@localhost", "http://jabber.org/protocol/tune", "current", "Allegro")
+}

@@ -89,6 +89,7 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	h.AddAccountItems(m.accountItems)
 	h.Hook(module.HookPresenceBroadcast, 100, m.presence)
+	h.Hook(module.HookAccountPresence, 100, m.contactPresence)
 	h.OnSessionClosed(func(_ context.Context, s module.Session) {
 		m.mu.Lock()
 		delete(m.res, s)
