@@ -67,6 +67,15 @@ var fields = []fieldDef{
 	{FieldNotifyConfig, kindBool, "Notify subscribers when the node configuration changes", nil},
 	{FieldSendLast, kindList, "When to send the last published item", []string{"never", "on_sub", "on_sub_and_presence"}},
 	{FieldNotificationTyp, kindList, "Message type of event notifications", []string{"headline", "normal"}},
+	// Accepted and kept (clients send them in publish-options and
+	// configure forms), without effect on what the engine does.
+	{"pubsub#description", kindText, "A description of the node", nil},
+	{"pubsub#language", kindText, "The default language of the node", nil},
+	{"pubsub#notify_sub", kindBool, "Notify owners about new subscribers and unsubscribes (not implemented)", nil},
+	{"pubsub#presence_based_delivery", kindBool, "Deliver notifications only to available users (not implemented)", nil},
+	{"pubsub#purge_offline", kindBool, "Purge all items when the relevant publisher goes offline (not implemented)", nil},
+	{"pubsub#itemreply", kindList, "Whom replies to items go to (not implemented)", []string{"owner", "publisher"}},
+	{"pubsub#item_expire", kindText, "Seconds after which items expire (not implemented)", nil},
 }
 
 func fieldOf(name string) *fieldDef {
@@ -88,18 +97,21 @@ type Config map[string][]string
 // (open).
 func DefaultConfig(pep bool, limits Limits) Config {
 	c := Config{
-		FieldAccessModel:     {"open"},
-		FieldPublishModel:    {"publishers"},
-		FieldMaxItems:        {"10"},
-		FieldPersistItems:    {"true"},
-		FieldMaxPayload:      {strconv.Itoa(limits.MaxPayload)},
-		FieldDeliverNotif:    {"true"},
-		FieldDeliverPayloads: {"true"},
-		FieldNotifyRetract:   {"true"},
-		FieldNotifyDelete:    {"true"},
-		FieldNotifyConfig:    {"false"},
-		FieldSendLast:        {"on_sub"},
-		FieldNotificationTyp: {"headline"},
+		FieldAccessModel:                 {"open"},
+		FieldPublishModel:                {"publishers"},
+		FieldMaxItems:                    {"10"},
+		FieldPersistItems:                {"true"},
+		FieldMaxPayload:                  {strconv.Itoa(limits.MaxPayload)},
+		FieldDeliverNotif:                {"true"},
+		FieldDeliverPayloads:             {"true"},
+		FieldNotifyRetract:               {"true"},
+		FieldNotifyDelete:                {"true"},
+		FieldNotifyConfig:                {"false"},
+		FieldSendLast:                    {"on_sub"},
+		FieldNotificationTyp:             {"headline"},
+		"pubsub#notify_sub":              {"false"},
+		"pubsub#presence_based_delivery": {"false"},
+		"pubsub#purge_offline":           {"false"},
 	}
 	if pep {
 		c[FieldAccessModel] = []string{"presence"}
