@@ -35,7 +35,14 @@ const (
 	nsVCardConv      = "urn:xmpp:pep-vcard-conversion:0"
 	nsBookmarks2     = "urn:xmpp:bookmarks:1"
 	nsBookmarks1     = "storage:bookmarks"
+	nsBookmarksConv  = "urn:xmpp:bookmarks-conversion:0" // XEP-0411
 )
+
+// syncing marks a context in which the server itself converts bookmarks
+// from one form to another: what it publishes then is not converted back.
+type syncing struct{}
+
+func isSyncing(ctx context.Context) bool { return ctx.Value(syncing{}) != nil }
 
 // profiles holds what the profiles installed.
 type profiles struct {
@@ -45,6 +52,8 @@ type profiles struct {
 func (m *mod) startProfiles() {
 	m.h.AddAccountFeature(nsVCardConv)
 	m.h.AddAccountFeature(nsBookmarks2 + "#compat")
+	m.h.AddAccountFeature(nsBookmarks2 + "#compat-pep")
+	m.h.AddAccountFeature(nsBookmarksConv)
 	m.profiles.uninstall = private.Intercept(nsBookmarks1, "storage", private.Interceptor{
 		Get: m.privateBookmarks,
 		Set: m.setPrivateBookmarks,
@@ -59,15 +68,56 @@ func (m *mod) stopProfiles() {
 
 // published runs after every publish on either service.
 func (m *mod) published(ctx context.Context, svc engine.Service, node string, it storage.PubSubItem, payload *xml.Element) {
-	if svc.PEP && node == nsAvatarMetadata {
+	if !svc.PEP {
+		return
+	}
+	switch node {
+	case nsAvatarMetadata:
 		if err := m.avatarToVCard(ctx, svc.JID, payload); err != nil {
 			m.h.Logger.Warn("XEP-0398 avatar to vCard", "jid", svc.JID.String(), "err", err)
+		}
+	case nsBookmarks2:
+		m.bookmarksChanged(ctx, svc.JID)
+	case nsBookmarks1:
+		// XEP-0048 over PEP (XEP-0411, XEP-0402 #compat-pep): the
+		// legacy item "current" holds the whole list.
+		if isSyncing(ctx) || payload == nil || payload.Name() != "storage" || payload.NS() != nsBookmarks1 {
+			return
+		}
+		if err := m.syncBookmarks2(context.WithValue(ctx, syncing{}, true), svc.JID, payload); err != nil {
+			m.h.Logger.Warn("XEP-0411 bookmarks from PEP storage:bookmarks", "jid", svc.JID.String(), "err", err)
 		}
 	}
 }
 
 // retracted runs after every retraction.
-func (m *mod) retracted(ctx context.Context, svc engine.Service, node, id string) {}
+func (m *mod) retracted(ctx context.Context, svc engine.Service, node, id string) {
+	if svc.PEP && node == nsBookmarks2 {
+		m.bookmarksChanged(ctx, svc.JID)
+	}
+}
+
+// bookmarksChanged follows a change of the XEP-0402 bookmarks made by a
+// client with the XEP-0048 PEP item (storage:bookmarks, item "current",
+// whitelist), which XEP-0048 clients read and are notified of.
+func (m *mod) bookmarksChanged(ctx context.Context, own jid.JID) {
+	if isSyncing(ctx) {
+		return
+	}
+	if err := m.publishLegacyBookmarks(context.WithValue(ctx, syncing{}, true), own); err != nil {
+		m.h.Logger.Warn("XEP-0411 bookmarks to PEP storage:bookmarks", "jid", own.String(), "err", err)
+	}
+}
+
+func (m *mod) publishLegacyBookmarks(ctx context.Context, own jid.JID) error {
+	els, err := m.privateBookmarks(ctx, own)
+	if err != nil || len(els) == 0 {
+		return err
+	}
+	opts := map[string][]string{engine.FieldPersistItems: {"true"}, engine.FieldAccessModel: {"whitelist"}}
+	_, err = m.eng.Publish(ctx, pep(own), own, nsBookmarks1, "current", els[0], opts)
+	return err
+}
 
 // avatarToVCard: XEP-0398 §3.1. The metadata's first info without a url
 // (an avatar stored in the data node) names the data item by its SHA-1;
@@ -202,7 +252,16 @@ func (m *mod) setPrivateBookmarks(ctx context.Context, own jid.JID, els []*xml.E
 	if len(els) != 1 {
 		return stanza.NewError(stanza.BadRequest, "one storage:bookmarks element")
 	}
-	st := els[0]
+	ctx = context.WithValue(ctx, syncing{}, true)
+	if err := m.syncBookmarks2(ctx, own, els[0]); err != nil {
+		return err
+	}
+	return m.publishLegacyBookmarks(ctx, own)
+}
+
+// syncBookmarks2 makes the XEP-0402 bookmarks hold the conferences of a
+// XEP-0048 <storage/>, and keeps that as the private copy.
+func (m *mod) syncBookmarks2(ctx context.Context, own jid.JID, st *xml.Element) error {
 	if m.h.Private != nil {
 		if err := m.h.Private.SetPrivate(ctx, own.Domain(), own.Local(), private.Key(nsBookmarks1, "storage"), st.Append(nil, "")); err != nil {
 			return err

@@ -144,3 +144,40 @@ func TestPrivatePEP(t *testing.T) {
 	open := "<publish-options>" + form(engine.NSPublishOptions, "pubsub#access_model", "open") + "</publish-options>"
 	wantError(t, alice.iq(publish("urn:xmpp:secret", "<item><secret xmlns='urn:xmpp:secret'/></item>", open)), "conflict", "precondition-not-met")
 }
+
+// XEP-0411 / XEP-0402 #compat-pep: a XEP-0048 client on the PEP node
+// storage:bookmarks and a XEP-0402 client see one list.
+func TestBookmarksCompatPEP(t *testing.T) {
+	e := newEnv(t, "alice")
+	modern := e.login("alice", "modern")
+	modern.online(newCaps(t, "urn:xmpp:bookmarks:1+notify"))
+	legacy := e.login("alice", "legacy")
+	legacy.online(newCaps(t, "storage:bookmarks+notify"))
+
+	res, evs := modern.iqEvents(publish("urn:xmpp:bookmarks:1", "<item id='a@conference.localhost'><conference xmlns='urn:xmpp:bookmarks:1' name='A' autojoin='1'/></item>", bookmarkOptions))
+	ok(t, res)
+	if len(evs) != 1 {
+		t.Fatalf("modern client's own notification: %v", evs)
+	}
+	msg := legacy.wantItem("alice@localhost", "storage:bookmarks", "current", "jid='a@conference.localhost'")
+	if !strings.Contains(msg.String(), "autojoin='true'") {
+		t.Errorf("legacy item %s", msg)
+	}
+	// The legacy client replaces the list: b added, a dropped.
+	res, evs = legacy.iqEvents(publish("storage:bookmarks", "<item id='current'><storage xmlns='storage:bookmarks'><conference jid='b@conference.localhost' name='B'><nick>N</nick></conference></storage></item>", ""))
+	ok(t, res)
+	if len(evs) != 1 {
+		t.Fatalf("legacy client's own notification: %v", evs)
+	}
+	modern.wantItem("alice@localhost", "urn:xmpp:bookmarks:1", "b@conference.localhost", "<nick>N</nick>")
+	_, ev := modern.event()
+	if r := ev.Child("items", engine.NSEvent).Child("retract", engine.NSEvent); r == nil || r.Attr("id") != "a@conference.localhost" {
+		t.Errorf("want a retraction of a, got %s", ev)
+	}
+	// No echo back to the legacy client: its own item is the truth.
+	legacy.quiet()
+	priv := ok(t, legacy.iq("<iq type='get' id='%s'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")).String()
+	if !strings.Contains(priv, "b@conference.localhost") || strings.Contains(priv, "a@conference.localhost") {
+		t.Errorf("private view %s", priv)
+	}
+}
