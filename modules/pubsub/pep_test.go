@@ -98,3 +98,27 @@ func TestAutoSubscribe(t *testing.T) {
 	ok(t, alice.iq(publish("http://jabber.org/protocol/tune", "<item id='current'><tune xmlns='http://jabber.org/protocol/tune'><title>Allegro</title></tune></item>", "")))
 	bob.wantItem("alice@localhost", "http://jabber.org/protocol/tune", "current", "Allegro")
 }
+
+// OMEMO 2 (XEP-0384 v0.8+): one bundles node with an item per device,
+// published with max_items=max; a non-contact reads a device's bundle by
+// id.
+func TestOMEMO2(t *testing.T) {
+	e := newEnv(t, "alice", "carol")
+	alice := e.login("alice", "pc")
+	opts := "<publish-options>" + form(engine.NSPublishOptions, "pubsub#access_model", "open", "pubsub#max_items", "max") + "</publish-options>"
+	ok(t, alice.iq(publish("urn:xmpp:omemo:2:devices", "<item id='current'><devices xmlns='urn:xmpp:omemo:2'><device id='1'/><device id='2'/></devices></item>", publishOpen)))
+	for _, id := range []string{"1", "2"} {
+		ok(t, alice.iq(publish("urn:xmpp:omemo:2:bundles", "<item id='"+id+"'><bundle xmlns='urn:xmpp:omemo:2'><ik>key"+id+"</ik></bundle></item>", opts)))
+	}
+	carol := e.login("carol", "pc")
+	res := ok(t, carol.iq(itemsGet("alice@localhost", "urn:xmpp:omemo:2:bundles", "><item id='2'/></items>")))
+	if ids := itemIDs(t, res); !slices.Equal(ids, []string{"2"}) || !strings.Contains(res.String(), "key2") {
+		t.Errorf("bundle 2: %s", res)
+	}
+	if ids := itemIDs(t, ok(t, carol.iq(itemsGet("alice@localhost", "urn:xmpp:omemo:2:bundles", "/>")))); !slices.Equal(ids, []string{"1", "2"}) {
+		t.Errorf("bundles %v", ids)
+	}
+	if ids := itemIDs(t, ok(t, carol.iq(itemsGet("alice@localhost", "urn:xmpp:omemo:2:devices", "/>")))); !slices.Equal(ids, []string{"current"}) {
+		t.Errorf("devices %v", ids)
+	}
+}
