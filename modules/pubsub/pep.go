@@ -85,10 +85,7 @@ func (m *mod) presence(_ context.Context, st *module.Stanza) bool {
 		return false // XEP-0163 §4.3.3: only initial presence sends last items
 	}
 	full := s.JID()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		ctx := m.ctx
+	m.async(func(ctx context.Context) {
 		if feats == nil && c != nil {
 			feats = m.resolveCaps(ctx, full, c, key)
 			m.mu.Lock()
@@ -98,7 +95,7 @@ func (m *mod) presence(_ context.Context, st *module.Stanza) bool {
 			m.mu.Unlock()
 		}
 		m.sendLastItems(ctx, s, rs, key)
-	}()
+	})
 	return false
 }
 
@@ -276,13 +273,11 @@ func (m *mod) contactPresence(_ context.Context, st *module.Stanza) bool {
 	if len(pending) == 0 {
 		return false
 	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	m.async(func(ctx context.Context) {
 		for _, s := range pending {
-			m.sendLastFrom(m.ctx, owner, s)
+			m.sendLastFrom(ctx, owner, s)
 		}
-	}()
+	})
 	return false
 }
 

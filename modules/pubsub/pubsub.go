@@ -53,6 +53,7 @@ type mod struct {
 	wg       sync.WaitGroup // caps queries in flight, waited for at Stop
 	stop     context.CancelFunc
 	ctx      context.Context
+	stopped  bool // under mu
 
 	profiles profiles
 }
@@ -107,10 +108,29 @@ func (m *mod) Start(h *module.Handle) error {
 
 // Stop implements module.Stopper: caps queries in flight end.
 func (m *mod) Stop() error {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
 	m.stop()
 	m.wg.Wait()
 	m.stopProfiles()
 	return nil
+}
+
+// async runs fn in a goroutine Stop waits for; after Stop it does not run.
+// (The hooks stay installed until the handle closes, after Stop.)
+func (m *mod) async(fn func(ctx context.Context)) {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		fn(m.ctx)
+	}()
 }
 
 // pepIQ serves pubsub requests to an account's bare JID (or without 'to':
