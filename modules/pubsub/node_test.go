@@ -139,3 +139,24 @@ func TestPersistence(t *testing.T) {
 		t.Errorf("access model lost in restart: %s", cfg)
 	}
 }
+
+// Deleting an account (XEP-0077 <remove/>) deletes its PEP nodes: a new
+// account of the same name starts with none.
+func TestAccountRemovalDeletesNodes(t *testing.T) {
+	e := newEnv(t, "alice")
+	alice := e.login("alice", "pc")
+	ok(t, alice.iq(publish(nsDevices, fmt.Sprintf(devicesItem, 5), publishOpen)))
+	alice.Send("<iq type='set' id='rm'><query xmlns='jabber:iq:register'><remove/></query></iq>")
+	for {
+		el, err := alice.TryNext()
+		if err != nil || (el.Name() == "iq" && el.Attr("id") == "rm") {
+			break
+		}
+	}
+	e.s.AddUser(t, "alice", "pw")
+	alice = e.login("alice", "pc")
+	wantError(t, alice.iq(itemsGet("", nsDevices, "/>")), "item-not-found", "")
+	if res := ok(t, alice.iq("<iq type='get' id='%s'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")); res.Child("query", "").FirstChild() != nil {
+		t.Errorf("new account has nodes: %s", res)
+	}
+}
