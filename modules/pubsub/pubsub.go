@@ -225,12 +225,26 @@ func (m *mod) reply(ctx context.Context, st *module.Stanza, el *xml.Element) {
 func (m *mod) serviceInfo(ctx context.Context, svc engine.Service, iq *module.IQ) (*xml.Element, error) {
 	b := xml.NewBuilder("query", nsDiscoInfo)
 	if node := iq.Payload.Attr("node"); node != "" {
-		if _, err := m.h.PubSub.Node(ctx, svc.JID.String(), node); err != nil {
+		n, err := m.h.PubSub.Node(ctx, svc.JID.String(), node)
+		if err != nil || !m.eng.MayAccess(ctx, svc, node, iq.From.Bare()) {
 			return nil, stanza.NewError(stanza.ItemNotFound, "")
 		}
 		b.Attr("node", node)
 		b.Start("identity", "").Attr("category", "pubsub").Attr("type", "leaf").End()
 		b.Start("feature", "").Attr("var", engine.NS).End()
+		// §5.4: the node meta-data as an extended form.
+		cfg := engine.DefaultConfig(false, m.eng.Limits)
+		for k, v := range n.Config {
+			cfg[k] = v
+		}
+		b.Start("x", engine.NSData).Attr("type", "result")
+		b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(engine.NS + "#meta-data").End().End()
+		for _, f := range []string{engine.FieldTitle, engine.FieldType, engine.FieldAccessModel, engine.FieldPublishModel, engine.FieldMaxItems} {
+			if v := cfg[f]; len(v) > 0 && v[0] != "" {
+				b.Start("field", "").Attr("var", f).Start("value", "").Text(v[0]).End().End()
+			}
+		}
+		b.End()
 		return b.Element(), nil
 	}
 	b.Start("identity", "").Attr("category", "pubsub").Attr("type", "service").Attr("name", "Publish-Subscribe").End()

@@ -81,6 +81,14 @@ func TestService(t *testing.T) {
 	wantError(t, carol.iq(itemsGet(svc, "news", "/>")), "not-allowed", "closed-node")
 	ok(t, bob.iq(itemsGet(svc, "news", " max_items='1'/>")))
 
+	// Node meta-data (§5.4).
+	meta := ok(t, bob.iq("<iq type='get' id='%s' to='"+svc+"'><query xmlns='http://jabber.org/protocol/disco#info' node='news'/></iq>")).String()
+	for _, want := range []string{"type='leaf'", engine.NS + "#meta-data", "<value>News</value>", "<value>whitelist</value>"} {
+		if !strings.Contains(meta, want) {
+			t.Errorf("node disco#info lacks %s: %s", want, meta)
+		}
+	}
+	wantError(t, carol.iq("<iq type='get' id='%s' to='"+svc+"'><query xmlns='http://jabber.org/protocol/disco#info' node='news'/></iq>"), "item-not-found", "")
 	// The service lists its nodes; the entity's own subscriptions and
 	// affiliations (§5.6, §5.7).
 	list := ok(t, bob.iq("<iq type='get' id='%s' to='"+svc+"'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")).String()
