@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,9 +235,21 @@ func (m *mod) sendLastFrom(ctx context.Context, owner jid.JID, s module.Session)
 		}
 	}
 	m.mu.Unlock()
+	if len(nodes) == 0 {
+		return
+	}
+	// One read of the owner's nodes rather than one per asked-for node:
+	// most contacts have few of them.
+	have, err := m.h.PubSub.Nodes(ctx, owner.String())
+	if err != nil {
+		m.h.Logger.Error("pep: nodes", "owner", owner.String(), "err", err)
+		return
+	}
 	svc := engine.Service{JID: owner, PEP: true}
-	for _, n := range nodes {
-		m.eng.SendLast(ctx, svc, n, s.JID())
+	for _, n := range have {
+		if slices.Contains(nodes, n.Node) {
+			m.eng.SendLastOf(ctx, svc, n, s.JID())
+		}
 	}
 }
 

@@ -1203,6 +1203,15 @@ func (e *Engine) SendLast(ctx context.Context, svc Service, name string, to jid.
 	if err != nil {
 		return
 	}
+	e.sendLastOn(ctx, svc, n, to)
+}
+
+// SendLastOf is SendLast for a node the caller has read already.
+func (e *Engine) SendLastOf(ctx context.Context, svc Service, sn storage.PubSubNode, to jid.JID) {
+	e.sendLastOn(ctx, svc, &node{sn, merged(sn.Config, svc.PEP, e.Limits)}, to)
+}
+
+func (e *Engine) sendLastOn(ctx context.Context, svc Service, n *node, to jid.JID) {
 	if n.cfg.str(FieldSendLast) != "on_sub_and_presence" || !n.cfg.flag(FieldDeliverNotif) || !e.mayAccess(ctx, svc, n, to.Bare()) {
 		return
 	}
