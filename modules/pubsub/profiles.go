@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/xmppd/xmppd/jid"
@@ -46,7 +47,7 @@ func isSyncing(ctx context.Context) bool { return ctx.Value(syncing{}) != nil }
 
 // profiles holds what the profiles installed.
 type profiles struct {
-	uninstall func()
+	uninstall, uninstallPhoto func()
 }
 
 func (m *mod) startProfiles() {
@@ -58,11 +59,42 @@ func (m *mod) startProfiles() {
 		Get: m.privateBookmarks,
 		Set: m.setPrivateBookmarks,
 	})
+	m.profiles.uninstallPhoto = vcard.OnPhoto(m.vcardToAvatar)
 }
 
 func (m *mod) stopProfiles() {
 	if m.profiles.uninstall != nil {
 		m.profiles.uninstall()
+	}
+	if m.profiles.uninstallPhoto != nil {
+		m.profiles.uninstallPhoto()
+	}
+}
+
+// vcardToAvatar: XEP-0398 §3.2. A vCard stored with an inline photo is
+// published as the PEP avatar: the data item (id = the image's SHA-1),
+// then metadata with one info, which notifies the contacts. Nothing is
+// published when the metadata already names that image.
+func (m *mod) vcardToAvatar(ctx context.Context, own jid.JID, mime string, data []byte) {
+	ctx = context.WithValue(ctx, syncing{}, true) // the vCard has it already
+	sum := sha1.Sum(data)
+	id := hex.EncodeToString(sum[:])
+	if items, err := m.h.PubSub.Items(ctx, own.String(), nsAvatarMetadata, nil, 1); err == nil && len(items) == 1 && items[0].ID == id {
+		return
+	}
+	if mime == "" {
+		mime = "image/png"
+	}
+	svc := pep(own)
+	payload := xml.NewBuilder("data", nsAvatarData).Text(base64.StdEncoding.EncodeToString(data)).Element()
+	if _, err := m.eng.Publish(ctx, svc, own, nsAvatarData, id, payload, nil); err != nil {
+		m.h.Logger.Warn("XEP-0398 vCard to PEP avatar data", "jid", own.String(), "err", err)
+		return
+	}
+	meta := xml.NewBuilder("metadata", nsAvatarMetadata).Start("info", "").Attr("id", id).
+		Attr("bytes", strconv.Itoa(len(data))).Attr("type", mime).End().Element()
+	if _, err := m.eng.Publish(ctx, svc, own, nsAvatarMetadata, id, meta, nil); err != nil {
+		m.h.Logger.Warn("XEP-0398 vCard to PEP avatar metadata", "jid", own.String(), "err", err)
 	}
 }
 
@@ -73,6 +105,9 @@ func (m *mod) published(ctx context.Context, svc engine.Service, node string, it
 	}
 	switch node {
 	case nsAvatarMetadata:
+		if isSyncing(ctx) {
+			return
+		}
 		if err := m.avatarToVCard(ctx, svc.JID, payload); err != nil {
 			m.h.Logger.Warn("XEP-0398 avatar to vCard", "jid", svc.JID.String(), "err", err)
 		}

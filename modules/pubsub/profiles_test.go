@@ -181,3 +181,33 @@ func TestBookmarksCompatPEP(t *testing.T) {
 		t.Errorf("private view %s", priv)
 	}
 }
+
+// XEP-0398 §3.2, vCard to PEP: a XEP-0153 client's vCard photo becomes
+// the PEP avatar, so XEP-0084 contacts are notified.
+func TestVCardToAvatar(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	e.friends("alice", "bob")
+	bob := e.login("bob", "pc")
+	bob.online(newCaps(t, "urn:xmpp:avatar:metadata+notify"))
+	alice := e.login("alice", "pc")
+	img := []byte("GIF89a tiny")
+	sum := sha1.Sum(img)
+	id := hex.EncodeToString(sum[:])
+	b64 := base64.StdEncoding.EncodeToString(img)
+	ok(t, alice.iq("<iq type='set' id='%s'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/gif</TYPE><BINVAL>"+b64+"</BINVAL></PHOTO></vCard></iq>"))
+	msg := bob.wantItem("alice@localhost", "urn:xmpp:avatar:metadata", id, "image/gif")
+	if !strings.Contains(msg.String(), "bytes='11'") {
+		t.Errorf("metadata %s", msg)
+	}
+	res := ok(t, bob.iq(itemsGet("alice@localhost", "urn:xmpp:avatar:data", "><item id='"+id+"'/></items>")))
+	if !strings.Contains(res.String(), ">"+b64+"</data>") {
+		t.Errorf("avatar data %s", res)
+	}
+	// The same photo again publishes nothing.
+	ok(t, alice.iq("<iq type='set' id='%s'><vCard xmlns='vcard-temp'><FN>Alice A.</FN><PHOTO><TYPE>image/gif</TYPE><BINVAL>"+b64+"</BINVAL></PHOTO></vCard></iq>"))
+	bob.quiet()
+	// The vCard was kept as the client wrote it (no round trip through PEP).
+	if v := ok(t, alice.iq("<iq type='get' id='%s'><vCard xmlns='vcard-temp'/></iq>")).String(); !strings.Contains(v, "Alice A.") {
+		t.Errorf("vCard %s", v)
+	}
+}

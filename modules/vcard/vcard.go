@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/xmppd/xmppd/jid"
@@ -174,6 +175,52 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		m.photos.set(own, photoOf(nil))
 	} else {
 		m.photos.set(own, photoOf(iq.Payload))
+		if fn := photoHook.Load(); fn != nil {
+			if mime, img, ok := photoData(iq.Payload); ok {
+				(*fn)(ctx, own, mime, img)
+			}
+		}
 	}
 	return nil, nil
+}
+
+// PhotoHook runs after a client stored a vCard with an inline photo,
+// with the photo's type and bytes: XEP-0398 §3.2 (vCard to PEP), which
+// modules/pubsub installs. SetPhoto does not run it.
+type PhotoHook func(ctx context.Context, own jid.JID, mime string, data []byte)
+
+var photoHook atomic.Pointer[PhotoHook]
+
+// OnPhoto installs fn (the last installed wins) and returns the function
+// that uninstalls it, which does nothing once another replaced it.
+func OnPhoto(fn PhotoHook) (uninstall func()) {
+	p := &fn
+	photoHook.Store(p)
+	return func() { photoHook.CompareAndSwap(p, nil) }
+}
+
+// photoData returns the inline image of a vCard.
+func photoData(v *xml.Element) (mime string, data []byte, ok bool) {
+	p := v.Child("PHOTO", NS)
+	if p == nil {
+		return "", nil, false
+	}
+	bin := p.Child("BINVAL", NS)
+	if bin == nil {
+		return "", nil, false
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\r', '\n':
+			return -1
+		}
+		return r
+	}, bin.Text()))
+	if err != nil || len(data) == 0 {
+		return "", nil, false
+	}
+	if t := p.Child("TYPE", NS); t != nil {
+		mime = strings.TrimSpace(t.Text())
+	}
+	return mime, data, true
 }
