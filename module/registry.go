@@ -144,6 +144,7 @@ type Registry struct {
 	components map[string]*Component
 	acctFeat   map[string]int // refcounted, as features
 	acctItems  []acctItemsEntry
+	acctNode   []acctNodeEntry
 
 	snap atomic.Pointer[snapshot]
 
@@ -158,6 +159,11 @@ type acctItemsEntry struct {
 	fn  AccountItemsFunc
 }
 
+type acctNodeEntry struct {
+	seq int
+	fn  AccountNodeInfoFunc
+}
+
 type snapshot struct {
 	iq         map[iqKey]IQHandler
 	features   []string
@@ -170,6 +176,7 @@ type snapshot struct {
 	components map[string]*Component
 	acctFeat   []string
 	acctItems  []AccountItemsFunc
+	acctNode   []AccountNodeInfoFunc
 }
 
 // NewRegistry returns an empty registry.
@@ -218,6 +225,9 @@ func (r *Registry) publish() {
 	for _, e := range r.acctItems {
 		s.acctItems = append(s.acctItems, e.fn)
 	}
+	for _, e := range r.acctNode {
+		s.acctNode = append(s.acctNode, e.fn)
+	}
 	r.snap.Store(&s)
 }
 
@@ -239,6 +249,18 @@ func (r *Registry) AccountItems(ctx context.Context, owner, requester jid.JID) [
 		out = append(out, fn(ctx, owner, requester)...)
 	}
 	return out
+}
+
+// AccountNodeInfo asks the modules for the disco#info <query/> of node on
+// owner's bare JID (a PEP node, XEP-0060 §5.3) as requester may see it;
+// nil when none knows the node.
+func (r *Registry) AccountNodeInfo(ctx context.Context, owner, requester jid.JID, node string) *xml.Element {
+	for _, fn := range r.read().acctNode {
+		if q := fn(ctx, owner, requester, node); q != nil {
+			return q
+		}
+	}
+	return nil
 }
 
 // Component returns the component serving domain, or nil. The router
@@ -365,6 +387,11 @@ type DiscoItem struct {
 // AccountItemsFunc lists the items a module shows on owner's bare JID to
 // requester.
 type AccountItemsFunc func(ctx context.Context, owner, requester jid.JID) []DiscoItem
+
+// AccountNodeInfoFunc answers disco#info for a node on owner's bare JID:
+// the whole <query/>, or nil when the module does not know the node (or
+// requester may not see it).
+type AccountNodeInfoFunc func(ctx context.Context, owner, requester jid.JID, node string) *xml.Element
 
 // Handle is a module's view of the registry; it remembers what the module
 // registered so Close can undo it.
@@ -494,6 +521,21 @@ func (h *Handle) AddAccountItems(fn AccountItemsFunc) {
 	r.publish()
 	h.undo = append(h.undo, func() {
 		r.acctItems = slices.DeleteFunc(r.acctItems, func(e acctItemsEntry) bool { return e.seq == seq })
+	})
+}
+
+// AddAccountNodeInfo adds fn to the providers of disco#info for nodes on
+// accounts' bare JIDs.
+func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	r.acctNode = append(r.acctNode, acctNodeEntry{seq, fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.acctNode = slices.DeleteFunc(r.acctNode, func(e acctNodeEntry) bool { return e.seq == seq })
 	})
 }
 

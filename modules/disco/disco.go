@@ -108,8 +108,16 @@ const nsPubSubPublish = "http://jabber.org/protocol/pubsub#publish"
 // answers on the account's behalf (RFC 6121 §8.5.2.1.3; XEP-0030 §3.1
 // with the account/registered identity), with the account-level features
 // modules announce (PEP).
-func (m *mod) accountInfo(_ context.Context, iq *module.IQ) (*xml.Element, error) {
-	if iq.Payload.Attr("node") != "" {
+func (m *mod) accountInfo(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
+	if node := iq.Payload.Attr("node"); node != "" {
+		// A node of the account (PEP, XEP-0060 §5.3), if a module knows it.
+		owner := iq.To.Bare()
+		if iq.To.IsZero() {
+			owner = iq.From.Bare()
+		}
+		if q := m.reg.AccountNodeInfo(ctx, owner, iq.From, node); q != nil {
+			return q, nil
+		}
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	b := xml.NewBuilder("query", NSInfo).
