@@ -140,6 +140,13 @@ func TestAccessModels(t *testing.T) {
 	if s := res.String(); strings.Contains(s, "erin") {
 		t.Errorf("erin still subscribed: %s", s)
 	}
+	// disco#info on a PEP node (§5.3), for who may access it.
+	info := ok(t, clients["bob"].iq("<iq type='get' id='%s' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='n-presence'/></iq>")).String()
+	if !strings.Contains(info, "type='leaf'") || !strings.Contains(info, "<value>presence</value>") {
+		t.Errorf("PEP node info %s", info)
+	}
+	wantError(t, clients["carol"].iq("<iq type='get' id='%s' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='n-presence'/></iq>"), "item-not-found", "")
+	wantError(t, clients["bob"].iq("<iq type='get' id='%s' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='nope'/></iq>"), "item-not-found", "")
 	// disco#items on alice lists what the requester may see.
 	res = ok(t, clients["carol"].iq("<iq type='get' id='%s' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>"))
 	var nodes []string

@@ -89,6 +89,7 @@ func (m *mod) Start(h *module.Handle) error {
 		h.AddAccountFeature(engine.NS + "#" + f)
 	}
 	h.AddAccountItems(m.accountItems)
+	h.AddAccountNodeInfo(m.accountNodeInfo)
 	h.Hook(module.HookPresenceBroadcast, 100, m.presence)
 	h.Hook(module.HookAccountPresence, 100, m.contactPresence)
 	h.OnSessionClosed(func(_ context.Context, s module.Session) {
@@ -168,6 +169,16 @@ func (m *mod) accountItems(ctx context.Context, owner, requester jid.JID) []modu
 	return out
 }
 
+// accountNodeInfo: disco#info on a PEP node (XEP-0060 §5.3) for who may
+// access it.
+func (m *mod) accountNodeInfo(ctx context.Context, owner, requester jid.JID, node string) *xml.Element {
+	q, err := m.nodeInfo(ctx, engine.Service{JID: owner, PEP: true}, node, requester.Bare())
+	if err != nil {
+		return nil
+	}
+	return q
+}
+
 // component serves every stanza addressed to pubsub.<host>.
 func (m *mod) component(ctx context.Context, st *module.Stanza) {
 	if st.Kind() != "iq" {
@@ -223,30 +234,10 @@ func (m *mod) reply(ctx context.Context, st *module.Stanza, el *xml.Element) {
 
 // serviceInfo: XEP-0060 §5.1 (the service) and §5.3 (a node).
 func (m *mod) serviceInfo(ctx context.Context, svc engine.Service, iq *module.IQ) (*xml.Element, error) {
-	b := xml.NewBuilder("query", nsDiscoInfo)
 	if node := iq.Payload.Attr("node"); node != "" {
-		n, err := m.h.PubSub.Node(ctx, svc.JID.String(), node)
-		if err != nil || !m.eng.MayAccess(ctx, svc, node, iq.From.Bare()) {
-			return nil, stanza.NewError(stanza.ItemNotFound, "")
-		}
-		b.Attr("node", node)
-		b.Start("identity", "").Attr("category", "pubsub").Attr("type", "leaf").End()
-		b.Start("feature", "").Attr("var", engine.NS).End()
-		// §5.4: the node meta-data as an extended form.
-		cfg := engine.DefaultConfig(false, m.eng.Limits)
-		for k, v := range n.Config {
-			cfg[k] = v
-		}
-		b.Start("x", engine.NSData).Attr("type", "result")
-		b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(engine.NS + "#meta-data").End().End()
-		for _, f := range []string{engine.FieldTitle, engine.FieldType, engine.FieldAccessModel, engine.FieldPublishModel, engine.FieldMaxItems} {
-			if v := cfg[f]; len(v) > 0 && v[0] != "" {
-				b.Start("field", "").Attr("var", f).Start("value", "").Text(v[0]).End().End()
-			}
-		}
-		b.End()
-		return b.Element(), nil
+		return m.nodeInfo(ctx, svc, node, iq.From.Bare())
 	}
+	b := xml.NewBuilder("query", nsDiscoInfo)
 	b.Start("identity", "").Attr("category", "pubsub").Attr("type", "service").Attr("name", "Publish-Subscribe").End()
 	for _, f := range []string{nsDiscoInfo, nsDiscoItems, engine.NS} {
 		b.Start("feature", "").Attr("var", f).End()
@@ -255,6 +246,31 @@ func (m *mod) serviceInfo(ctx context.Context, svc engine.Service, iq *module.IQ
 		b.Start("feature", "").Attr("var", engine.NS+"#"+f).End()
 	}
 	b.Start("feature", "").Attr("var", engine.NS+"#instant-nodes").End()
+	return b.Element(), nil
+}
+
+// nodeInfo: disco#info on a node (§5.3), with its meta-data (§5.4).
+func (m *mod) nodeInfo(ctx context.Context, svc engine.Service, node string, requester jid.JID) (*xml.Element, error) {
+	n, err := m.h.PubSub.Node(ctx, svc.JID.String(), node)
+	if err != nil || !m.eng.MayAccess(ctx, svc, node, requester) {
+		return nil, stanza.NewError(stanza.ItemNotFound, "")
+	}
+	b := xml.NewBuilder("query", nsDiscoInfo).Attr("node", node)
+	b.Start("identity", "").Attr("category", "pubsub").Attr("type", "leaf").End()
+	b.Start("feature", "").Attr("var", engine.NS).End()
+	// §5.4: the node meta-data as an extended form.
+	cfg := engine.DefaultConfig(svc.PEP, m.eng.Limits)
+	for k, v := range n.Config {
+		cfg[k] = v
+	}
+	b.Start("x", engine.NSData).Attr("type", "result")
+	b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(engine.NS + "#meta-data").End().End()
+	for _, f := range []string{engine.FieldTitle, engine.FieldType, engine.FieldAccessModel, engine.FieldPublishModel, engine.FieldMaxItems} {
+		if v := cfg[f]; len(v) > 0 && v[0] != "" {
+			b.Start("field", "").Attr("var", f).Start("value", "").Text(v[0]).End().End()
+		}
+	}
+	b.End()
 	return b.Element(), nil
 }
 
