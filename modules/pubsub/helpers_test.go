@@ -27,8 +27,9 @@ const (
 
 // env is a server with users whose rosters the test sets.
 type env struct {
-	t *testing.T
-	s *testutil.Server
+	t      *testing.T
+	s      *testutil.Server
+	synced map[string]bool // accounts whose sync node exists (see online)
 }
 
 func newEnv(t *testing.T, users ...string) *env {
@@ -37,8 +38,14 @@ func newEnv(t *testing.T, users ...string) *env {
 	for _, u := range users {
 		s.AddUser(t, u, "pw")
 	}
-	return &env{t, s}
+	return &env{t, s, map[string]bool{}}
 }
+
+// nsSync is a node every test client asks notifications for, so that
+// online can tell when the server has learnt its caps: the last item of
+// the account's own sync node (whitelist: contacts never see it) comes
+// first once they are known.
+const nsSync = "urn:xmpp:test:sync"
 
 // friends makes a and b subscribed to each other's presence.
 func (e *env) friends(a, b string) {
@@ -59,13 +66,15 @@ func (e *env) sub(owner, contact, state string, groups []string) {
 // client is a logged-in test client.
 type client struct {
 	*testutil.Client
-	t   *testing.T
-	seq int
+	t      *testing.T
+	e      *env
+	seq    int
+	queued []*xml.Element // notifications read early, for event
 }
 
 func (e *env) login(user, resource string) *client {
 	e.t.Helper()
-	return &client{Client: testutil.Login(e.t, e.s, user, "pw", resource), t: e.t}
+	return &client{Client: testutil.Login(e.t, e.s, user, "pw", resource), t: e.t, e: e}
 }
 
 // caps is a client's disco#info: the presence that announces it and the
@@ -79,7 +88,7 @@ func newCaps(t *testing.T, features ...string) caps {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='phone' name='test'/>")
-	for _, f := range append([]string{nsDiscoInfo, "http://jabber.org/protocol/caps"}, features...) {
+	for _, f := range append([]string{nsDiscoInfo, "http://jabber.org/protocol/caps", nsSync + "+notify"}, features...) {
 		fmt.Fprintf(&b, "<feature var='%s'/>", f)
 	}
 	b.WriteString("</query>")
@@ -94,9 +103,35 @@ func newCaps(t *testing.T, features ...string) caps {
 	return caps{b.String(), ver}
 }
 
-// online sends initial presence with caps and answers the server's
-// disco#info query for them (XEP-0115 §6.2).
+// online sends initial presence with caps, answers the server's
+// disco#info query for them (XEP-0115 §6.2) and waits until the server
+// has taken them in: the last item of its account's sync node arrives
+// (the first of the last items, which start with the account's own).
 func (c *client) online(cp caps) {
+	c.t.Helper()
+	bare, _, _ := strings.Cut(c.JID, "/")
+	if c.e != nil && !c.e.synced[bare] {
+		opts := "<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>"
+		ok(c.t, c.iq(publish(nsSync, "<item id='sync'><sync xmlns='urn:xmpp:test:sync'/></item>", opts)))
+		c.e.synced[bare] = true
+	}
+	c.answerCaps(cp)
+	// The account's other last items may come first (by node name); they
+	// are kept for event to return.
+	var before []*xml.Element
+	for {
+		msg, ev := c.event()
+		if items := ev.Child("items", engine.NSEvent); msg.Attr("from") == bare && items != nil && items.Attr("node") == nsSync {
+			break
+		}
+		before = append(before, msg)
+	}
+	c.queued = append(before, c.queued...)
+}
+
+// answerCaps sends initial presence with caps and answers the server's
+// disco#info query for them.
+func (c *client) answerCaps(cp caps) {
 	c.t.Helper()
 	c.Send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='%s' ver='%s'/></presence>", capsSoftware, cp.ver)
 	for {
@@ -177,12 +212,20 @@ func wantError(t *testing.T, el *xml.Element, cond, app string) {
 // it routed earlier before the answer).
 func (c *client) quiet() {
 	c.t.Helper()
+	if len(c.queued) > 0 {
+		c.t.Fatalf("%s: unread notifications %v", c.JID, c.queued)
+	}
 	c.iq("<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
 }
 
 // event reads until a pubsub event message and returns it with its event.
 func (c *client) event() (*xml.Element, *xml.Element) {
 	c.t.Helper()
+	if len(c.queued) > 0 {
+		msg := c.queued[0]
+		c.queued = c.queued[1:]
+		return msg, msg.Child("event", engine.NSEvent)
+	}
 	for {
 		el := c.Next()
 		if el.Name() == "message" {
