@@ -70,10 +70,20 @@ func TestService(t *testing.T) {
 	if r := bob.NextNamed("iq"); r.Attr("id") != "pub2" || r.Attr("type") != "result" {
 		t.Fatalf("publish by a publisher: %s", r)
 	}
+	// The owner manages subscriptions (§8.8): carol's resource is
+	// subscribed by alice, notified, then unsubscribed.
+	ok(t, alice.iq(owner(svc, "<subscriptions node='news'><subscription jid='carol@localhost/pc' subscription='subscribed'/></subscriptions>")))
+	ok(t, alice.iq(to(publish("news", "<item id='three'><entry xmlns='http://www.w3.org/2005/Atom'><title>Three</title></entry></item>", ""), svc)))
+	carol.wantItem(svc, "news", "three", "Three")
+	bob.wantItem(svc, "news", "three", "Three")
+	if s := ok(t, alice.iq(get(owner(svc, "<subscriptions node='news'/>")))).String(); !strings.Contains(s, "jid='carol@localhost/pc'") {
+		t.Errorf("owner's subscriptions %s", s)
+	}
+	ok(t, alice.iq(owner(svc, "<subscriptions node='news'><subscription jid='carol@localhost/pc' subscription='none'/></subscriptions>")))
 	// The node must keep an owner.
 	wantError(t, alice.iq(owner(svc, "<affiliations node='news'><affiliation jid='alice@localhost' affiliation='none'/></affiliations>")), "not-acceptable", "")
 
-	if ids := itemIDs(t, ok(t, carol.iq(itemsGet(svc, "news", "/>")))); !slices.Equal(ids, []string{id, "two"}) {
+	if ids := itemIDs(t, ok(t, carol.iq(itemsGet(svc, "news", "/>")))); !slices.Equal(ids, []string{id, "two", "three"}) {
 		t.Errorf("items %v", ids)
 	}
 	// Whitelisting closes the node to carol; bob stays (publisher).
