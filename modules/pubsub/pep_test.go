@@ -122,3 +122,18 @@ func TestOMEMO2(t *testing.T) {
 		t.Errorf("devices %v", ids)
 	}
 }
+
+// XEP-0163 §4.3.3: no notifications to a contact the owner blocked
+// (XEP-0191; the notifications are routed, so the block list applies).
+func TestBlockedContactNotNotified(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	e.friends("alice", "bob")
+	bob := e.login("bob", "pc")
+	bob.online(newCaps(t, "http://jabber.org/protocol/mood+notify"))
+	alice := e.login("alice", "pc")
+	ok(t, alice.iq(publish("http://jabber.org/protocol/mood", "<item id='current'><mood xmlns='http://jabber.org/protocol/mood'><happy/></mood></item>", "")))
+	bob.wantItem("alice@localhost", "http://jabber.org/protocol/mood", "current", "happy")
+	ok(t, alice.iq("<iq type='set' id='%s'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>"))
+	ok(t, alice.iq(publish("http://jabber.org/protocol/mood", "<item id='current'><mood xmlns='http://jabber.org/protocol/mood'><sad/></mood></item>", "")))
+	bob.quiet()
+}
