@@ -10,6 +10,7 @@ import (
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/modules/disco"
 	"github.com/xmppd/xmppd/modules/pubsub/engine"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -245,12 +246,13 @@ func (m *mod) sendLastFrom(ctx context.Context, owner jid.JID, s module.Session)
 		m.h.Logger.Error("pep: nodes", "owner", owner.String(), "err", err)
 		return
 	}
-	svc := engine.Service{JID: owner, PEP: true}
+	var wanted []storage.PubSubNode
 	for _, n := range have {
 		if slices.Contains(nodes, n.Node) {
-			m.eng.SendLastOf(ctx, svc, n, s.JID())
+			wanted = append(wanted, n)
 		}
 	}
+	m.eng.SendLastOf(ctx, engine.Service{JID: owner, PEP: true}, wanted, s.JID())
 }
 
 // contactPresence watches available presence routed to a local account

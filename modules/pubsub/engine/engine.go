@@ -252,6 +252,36 @@ func (e *Engine) mayAccess(ctx context.Context, svc Service, n *node, bare jid.J
 // affiliations and its owners' rosters are read once, not per recipient
 // (a publish to a PEP node of a user with hundreds of contacts).
 func (e *Engine) checker(ctx context.Context, svc Service, n *node) func(jid.JID) bool {
+	return e.checkerWith(ctx, svc, n, rosterCache{})
+}
+
+// rosterCache holds owners' rosters read for access checks, by owner:
+// contact → the contact's items (one per owner roster).
+type rosterCache map[jid.JID]map[string]storage.RosterItem
+
+func (e *Engine) roster(ctx context.Context, cache rosterCache, o jid.JID) map[string]storage.RosterItem {
+	if r, ok := cache[o]; ok {
+		return r
+	}
+	r := map[string]storage.RosterItem{}
+	cache[o] = r
+	if e.Rosters == nil || e.Hosts == nil || o.Local() == "" || !e.Hosts(o.Domain()) {
+		return r
+	}
+	items, _, err := e.Rosters.Roster(ctx, o.Domain(), o.Local())
+	if err != nil {
+		e.Log.Error("pubsub: roster", "owner", o.String(), "err", err)
+		return r
+	}
+	for _, it := range items {
+		if !it.Placeholder {
+			r[it.JID] = it
+		}
+	}
+	return r
+}
+
+func (e *Engine) checkerWith(ctx context.Context, svc Service, n *node, cache rosterCache) func(jid.JID) bool {
 	affs := map[jid.JID]string{}
 	stored, err := e.Store.Affiliations(ctx, svc.JID.String(), n.Node)
 	if err != nil {
@@ -276,18 +306,8 @@ func (e *Engine) checker(ctx context.Context, svc Service, n *node) func(jid.JID
 	if model == "presence" || model == "roster" {
 		rosters = map[string][]storage.RosterItem{}
 		for _, o := range owners {
-			if e.Rosters == nil || e.Hosts == nil || o.Local() == "" || !e.Hosts(o.Domain()) {
-				continue
-			}
-			items, _, err := e.Rosters.Roster(ctx, o.Domain(), o.Local())
-			if err != nil {
-				e.Log.Error("pubsub: roster", "owner", o.String(), "err", err)
-				continue
-			}
-			for _, it := range items {
-				if !it.Placeholder {
-					rosters[it.JID] = append(rosters[it.JID], it)
-				}
+			for c, it := range e.roster(ctx, cache, o) {
+				rosters[c] = append(rosters[c], it)
 			}
 		}
 	}
@@ -1206,9 +1226,19 @@ func (e *Engine) SendLast(ctx context.Context, svc Service, name string, to jid.
 	e.sendLastOn(ctx, svc, n, to)
 }
 
-// SendLastOf is SendLast for a node the caller has read already.
-func (e *Engine) SendLastOf(ctx context.Context, svc Service, sn storage.PubSubNode, to jid.JID) {
-	e.sendLastOn(ctx, svc, &node{sn, merged(sn.Config, svc.PEP, e.Limits)}, to)
+// SendLastOf is SendLast for nodes of svc the caller has read already
+// (the owner's roster is read once for all of them).
+func (e *Engine) SendLastOf(ctx context.Context, svc Service, nodes []storage.PubSubNode, to jid.JID) {
+	cache := rosterCache{}
+	for _, sn := range nodes {
+		n := &node{sn, merged(sn.Config, svc.PEP, e.Limits)}
+		if n.cfg.str(FieldSendLast) != "on_sub_and_presence" || !n.cfg.flag(FieldDeliverNotif) {
+			continue
+		}
+		if e.checkerWith(ctx, svc, n, cache)(to) {
+			e.sendLast(ctx, svc, n, to)
+		}
+	}
 }
 
 func (e *Engine) sendLastOn(ctx context.Context, svc Service, n *node, to jid.JID) {
