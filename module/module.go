@@ -167,4 +167,6 @@ type Services struct {
 	Config *config.Config
 	// LastActivity keeps each account's last logout (XEP-0012).
 	LastActivity storage.LastActivity
+	// PubSub keeps XEP-0060 nodes and items (PEP and the pubsub service).
+	PubSub storage.PubSub
 }

@@ -37,6 +37,25 @@ type Config struct {
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
+	// PubSub bounds XEP-0060 publish-subscribe: PEP on every account
+	// (XEP-0163) and the pubsub.<host> service.
+	PubSub PubSub `toml:"pubsub"`
+}
+
+// PubSub bounds pubsub services (PEP and the pubsub component).
+type PubSub struct {
+	// MaxItems is the most items a node keeps: the ceiling of
+	// pubsub#max_items and what its value "max" means. Default 1000.
+	MaxItems int `toml:"max_items"`
+	// MaxNodes is the most nodes one service (an account's PEP, or the
+	// component) holds. Default 1000.
+	MaxNodes int `toml:"max_nodes"`
+	// MaxPayloadBytes bounds one item's serialized payload. Default
+	// 131072 (128 KiB; avatars are the large ones).
+	MaxPayloadBytes int `toml:"max_payload_bytes"`
+	// Service serves the pubsub.<host> component for every virtual host
+	// (XEP-0060 service). Default true.
+	Service bool `toml:"service"`
 }
 
 // Registration bounds in-band account registration (XEP-0077). Whether a
@@ -208,6 +227,7 @@ func Default() *Config {
 			MinInterval:       Duration{5 * time.Minute},
 			MinPasswordLength: 8,
 		},
+		PubSub: PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
 	}
 	c.Storage.DSN = c.DSN()
 	return c
