@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,7 +106,7 @@ func TestComponentExchangesStanzas(t *testing.T) {
 	for it := range r.Child("query", "http://jabber.org/protocol/disco#items").Children() {
 		items = append(items, it.Attr("jid")+"|"+it.Attr("name"))
 	}
-	if strings.Join(items, ",") != "gw.localhost|Gateway" {
+	if !slices.Contains(items, "gw.localhost|Gateway") || slices.ContainsFunc(items, func(s string) bool { return strings.HasPrefix(s, "bot.elsewhere.test") }) {
 		t.Errorf("host disco#items: %v", items)
 	}
 

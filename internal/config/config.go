@@ -37,8 +37,27 @@ type Config struct {
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
+	// PubSub bounds XEP-0060 publish-subscribe: PEP on every account
+	// (XEP-0163) and the pubsub.<host> service.
+	PubSub PubSub `toml:"pubsub"`
 	// Archive is message archiving (XEP-0313) for accounts.
 	Archive Archive `toml:"archive"`
+}
+
+// PubSub bounds pubsub services (PEP and the pubsub component).
+type PubSub struct {
+	// MaxItems is the most items a node keeps: the ceiling of
+	// pubsub#max_items and what its value "max" means. Default 1000.
+	MaxItems int `toml:"max_items"`
+	// MaxNodes is the most nodes one service (an account's PEP, or the
+	// component) holds. Default 1000.
+	MaxNodes int `toml:"max_nodes"`
+	// MaxPayloadBytes bounds one item's serialized payload. Default
+	// 131072 (128 KiB; avatars are the large ones).
+	MaxPayloadBytes int `toml:"max_payload_bytes"`
+	// Service serves the pubsub.<host> component for every virtual host
+	// (XEP-0060 service). Default true.
+	Service bool `toml:"service"`
 }
 
 // Archive configures XEP-0313 message archives of accounts (modules/mam).
@@ -232,6 +251,7 @@ func Default() *Config {
 			MinInterval:       Duration{5 * time.Minute},
 			MinPasswordLength: 8,
 		},
+		PubSub:  PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
 		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}},
 	}
 	c.Storage.DSN = c.DSN()

@@ -196,6 +196,8 @@ func TestErrors(t *testing.T) {
 		{"registration min_interval too long", "\n[registration]\nmin_interval = \"200h\"", []string{"3 registration.min_interval: must be between 0s and 168h0m0s"}},
 		{"registration min_interval integer", "[registration]\nmin_interval = 300", []string{`2 registration.min_interval: must be a duration string such as "30s"`}},
 		{"registration min_password_length", "[registration]\nmin_password_length = 0", []string{"2 registration.min_password_length: must be between 1 and 1024, got 0"}},
+		{"pubsub max_items", "[pubsub]\nmax_items = 0", []string{"2 pubsub.max_items: must be between 1 and 1000000, got 0"}},
+		{"pubsub max_payload_bytes", "[pubsub]\nmax_payload_bytes = 0", []string{"2 pubsub.max_payload_bytes: must be between 1 and 67108864, got 0"}},
 		{"unknown registration key", "[registration]\nmax_per_ip = 3", []string{"2 registration.max_per_ip: unknown key"}},
 		{"host registration not a bool", "[[host]]\ndomain = \"a.test\"\nregistration = \"yes\"", []string{"3 host[0].registration: must be true or false"}},
 		{"archive default", "[archive]\ndefault = \"sometimes\"", []string{`2 archive.default: must be one of always, roster, never, got "sometimes"`}},

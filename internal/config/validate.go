@@ -212,6 +212,9 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.durRange("registration.min_interval", c.Registration.MinInterval, 0, 7*24*time.Hour)
 	v.intRange("registration.min_password_length", c.Registration.MinPasswordLength, 1, 1024)
 
+	v.intRange("pubsub.max_items", c.PubSub.MaxItems, 1, 1000000)
+	v.intRange("pubsub.max_nodes", c.PubSub.MaxNodes, 1, 1000000)
+	v.intRange("pubsub.max_payload_bytes", c.PubSub.MaxPayloadBytes, 1, 64<<20)
 	ak := func(k string) string { return "archive." + k }
 	v.oneOf(ak("default"), c.Archive.Default, "always", "roster", "never")
 	v.durRange(ak("retention"), c.Archive.Retention, 0, 100*365*24*time.Hour)
