@@ -70,6 +70,11 @@ type mod struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// bg counts the preference loads started at bind, which Stop waits
+	// for: none may still use the database once the server closes it.
+	bgMu    sync.Mutex
+	bg      sync.WaitGroup
+	stopped bool
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -122,12 +127,15 @@ func (m *mod) Start(h *module.Handle) error {
 		// binding, and the bind hooks after this one, do not wait for
 		// the database either.
 		archive := s.JID().Bare().String()
+		m.bgMu.Lock()
+		if m.stopped {
+			m.bgMu.Unlock()
+			return
+		}
+		m.bg.Add(1)
+		m.bgMu.Unlock()
 		go func() {
-			select {
-			case <-m.stop:
-				return
-			default:
-			}
+			defer m.bg.Done()
 			m.loadPrefs(context.Background(), archive)
 		}()
 	})
@@ -140,6 +148,10 @@ func (m *mod) Start(h *module.Handle) error {
 
 // Stop ends the pruning goroutine and writes what is queued.
 func (m *mod) Stop() error {
+	m.bgMu.Lock()
+	m.stopped = true
+	m.bgMu.Unlock()
+	m.bg.Wait()
 	if m.stop != nil {
 		close(m.stop)
 		<-m.done
