@@ -10,8 +10,9 @@ import "github.com/xmppd/xmppd/xml"
 // This is what Prosody's mod_csi_simple and ejabberd's mod_client_state do.
 
 const (
-	nsCSI        = "urn:xmpp:csi:0"
-	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsCSI         = "urn:xmpp:csi:0"
+	nsChatStates  = "http://jabber.org/protocol/chatstates"
+	nsPubSubEvent = "http://jabber.org/protocol/pubsub#event"
 	// maxHeld bounds what an inactive session holds; past it everything
 	// held goes out.
 	maxHeld = 500
@@ -56,6 +57,15 @@ func csiKey(el *xml.Element) (string, bool) {
 			return "p\x00" + el.Attr("from"), true
 		}
 	case "message":
+		// A PEP notification (XEP-0163: avatars, nicknames, device
+		// lists): only the newest per sender and node matters.
+		if ev := el.Child("event", nsPubSubEvent); ev != nil && el.Child("body", xml.NSClient) == nil {
+			node := ""
+			if it := ev.FirstChild(); it != nil {
+				node = it.Attr("node")
+			}
+			return "e\x00" + el.Attr("from") + "\x00" + node, true
+		}
 		// Only a bare chat state notification (XEP-0085): nothing a user
 		// would want to be woken for.
 		n := 0

@@ -41,6 +41,10 @@ func TestClientStateIndication(t *testing.T) {
 	bob.Send("<presence to='alice@localhost/phone'><status>one</status></presence>")
 	bob.Send("<presence to='alice@localhost/phone'><status>two</status></presence>")
 	bob.Send("<message to='alice@localhost/phone' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	// Two PEP notifications for one node: only the newer matters.
+	for _, id := range []string{"old", "new"} {
+		bob.Send("<message to='alice@localhost/phone' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:avatar:metadata'><item id='%s'/></items></event></message>", id)
+	}
 	fence(t, bob)
 	// A message with a body cannot wait: what was held comes first, in
 	// order, then the message.
@@ -51,8 +55,12 @@ func TestClientStateIndication(t *testing.T) {
 	if cs := alice.Next(); cs.Name() != "message" || cs.Child("composing", "http://jabber.org/protocol/chatstates") == nil {
 		t.Fatalf("second: %s (want the held chat state)", cs)
 	}
+	ev := alice.Next()
+	if items := ev.Child("event", "http://jabber.org/protocol/pubsub#event"); items == nil || items.FirstChild().FirstChild().Attr("id") != "new" {
+		t.Fatalf("third: %s (want the newer held PEP notification)", ev)
+	}
 	if m := alice.Next(); m.Name() != "message" || body(m) != "wake up" {
-		t.Fatalf("third: %s", m)
+		t.Fatalf("fourth: %s", m)
 	}
 
 	// Going active sends what was held since.
