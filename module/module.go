@@ -167,4 +167,6 @@ type Services struct {
 	Config *config.Config
 	// LastActivity keeps each account's last logout (XEP-0012).
 	LastActivity storage.LastActivity
+	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
+	MUCRooms storage.MUCRooms
 }

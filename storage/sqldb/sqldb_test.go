@@ -373,3 +373,12 @@ func TestBlockListsSQLite(t *testing.T)     { runBlockLists(t, sqliteBackend()) 
 func TestBlockListsPostgres(t *testing.T)   { runBlockLists(t, postgresBackend(t)) }
 func TestLastActivitySQLite(t *testing.T)   { runLastActivity(t, sqliteBackend()) }
 func TestLastActivityPostgres(t *testing.T) { runLastActivity(t, postgresBackend(t)) }
+
+func runMUCRooms(t *testing.T, b backend) {
+	storagetest.RunMUCRooms(t, func(t *testing.T) storage.MUCRooms {
+		return openNew(t, b)
+	})
+}
+
+func TestMUCRoomsSQLite(t *testing.T)   { runMUCRooms(t, sqliteBackend()) }
+func TestMUCRoomsPostgres(t *testing.T) { runMUCRooms(t, postgresBackend(t)) }
