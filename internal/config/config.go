@@ -31,6 +31,39 @@ type Config struct {
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
+	// MUC is the multi-user chat service (XEP-0045) of every host.
+	MUC MUC `toml:"muc"`
+}
+
+// MUC configures the multi-user chat service (XEP-0045) that serves
+// Subdomain.<host> for each virtual host.
+type MUC struct {
+	// Enabled serves the MUC service; default true.
+	Enabled bool `toml:"enabled"`
+	// Subdomain is prepended to each host's domain: "conference" serves
+	// conference.example.org for host example.org. Default "conference".
+	Subdomain string `toml:"subdomain"`
+	// CreateRooms says who may create rooms: "local" (any account of a
+	// host we serve, the default), "anyone" (remote users too, once
+	// federation exists) or "listed" (only the bare JIDs in Creators).
+	// Others get not-allowed (XEP-0045 §10.1.1).
+	CreateRooms string   `toml:"create_rooms"`
+	Creators    []string `toml:"creators"`
+	// MaxRoomsPerOwner bounds the rooms one bare JID may own (create);
+	// 0 = unlimited. Default 100.
+	MaxRoomsPerOwner int `toml:"max_rooms_per_owner"`
+	// MaxOccupants bounds the occupants of one room, whatever its
+	// muc#roomconfig_maxusers says (it defaults to this). Default 200.
+	MaxOccupants int `toml:"max_occupants"`
+	// HistoryMessages is how many messages each room keeps for the
+	// discussion history sent on join (XEP-0045 §7.2.15). Default 50.
+	HistoryMessages int `toml:"history_messages"`
+	// MessageRate is the groupchat and private messages per second one
+	// occupant may send on average, MessageBurst how many at once; a
+	// message over the rate is answered with a resource-constraint error.
+	// MessageRate 0 disables the limit. Defaults 5 and 20.
+	MessageRate  float64 `toml:"message_rate"`
+	MessageBurst int     `toml:"message_burst"`
 }
 
 // Registration bounds in-band account registration (XEP-0077). Whether a
@@ -178,6 +211,16 @@ func Default() *Config {
 		Registration: Registration{
 			MinInterval:       Duration{5 * time.Minute},
 			MinPasswordLength: 8,
+		},
+		MUC: MUC{
+			Enabled:          true,
+			Subdomain:        "conference",
+			CreateRooms:      "local",
+			MaxRoomsPerOwner: 100,
+			MaxOccupants:     200,
+			HistoryMessages:  50,
+			MessageRate:      5,
+			MessageBurst:     20,
 		},
 	}
 	c.Storage.DSN = c.DSN()
