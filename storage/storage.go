@@ -173,6 +173,108 @@ type LastActivity interface {
 	LastActivity(ctx context.Context, domain, username string) (at time.Time, status string, err error)
 }
 
+// ArchivedMessage is one message in an archive (XEP-0313 message archive
+// management, for an account or a MUC room).
+type ArchivedMessage struct {
+	// ID is the archive id, used as the XEP-0359 stanza-id and as the RSM
+	// cursor. It is unique in the whole store and URL-safe (letters,
+	// digits, '-' and '_', at most 64 bytes). Append generates one when
+	// it is empty.
+	ID string
+	// With is the peer's bare JID (for a room: the occupant's nick JID or
+	// real bare JID, as the MUC module decides), normalized by the caller;
+	// the ArchiveQuery.With filter matches it exactly.
+	With string
+	// Time is when the message was archived, kept to the millisecond.
+	// Query returns it in UTC.
+	Time time.Time
+	// Stanza is the serialized <message/>, opaque to the store.
+	Stanza []byte
+}
+
+// ArchiveQuery selects and pages messages of one archive. Messages are in
+// archive order: by Time, then by insertion for equal Times.
+type ArchiveQuery struct {
+	// With keeps messages whose With equals it ("" = any).
+	With string
+	// Start and End keep messages with Start <= Time <= End (zero =
+	// unbounded), inclusive as XEP-0313 §4.1.2 requires.
+	Start, End time.Time
+	// IDs, when non-empty, keeps only the messages with these IDs (XEP-0313
+	// §4.1.3 'ids'); unknown IDs are ignored.
+	IDs []string
+	// AfterID and BeforeID keep messages strictly after / before the
+	// message with that ID (RSM <after/>/<before/>, XEP-0313 'after-id' /
+	// 'before-id'). An ID that is not in the archive fails the query with
+	// ErrNotFound (the caller answers item-not-found, XEP-0313 §6.1).
+	AfterID, BeforeID string
+	// Max is the page size. Max <= 0 returns no items, only Count.
+	Max int
+	// Last takes the page from the end of the selection instead of its
+	// start (RSM <before/>: paging backwards, or the last page).
+	Last bool
+}
+
+// ArchivePage is one page of an ArchiveQuery.
+type ArchivePage struct {
+	// Items are in archive order (oldest first) whether or not Last was set.
+	Items []ArchivedMessage
+	// Count is how many messages match With, Start, End and IDs, ignoring
+	// AfterID, BeforeID and Max (RSM <count/>, XEP-0059 §2.6).
+	Count int
+	// Complete reports that no matching message lies beyond the page in
+	// the paging direction: after it, or before it when Last is set
+	// (XEP-0313 §4.3 complete='true').
+	Complete bool
+}
+
+// Archive default preferences (XEP-0313 §6.1.1).
+const (
+	ArchiveAlways = "always"
+	ArchiveNever  = "never"
+	ArchiveRoster = "roster"
+)
+
+// ArchivePrefs are an archive's XEP-0313 preferences.
+type ArchivePrefs struct {
+	// Default is ArchiveAlways, ArchiveNever or ArchiveRoster.
+	Default string
+	// Always and Never are bare JIDs, normalized by the caller, that are
+	// always / never archived whatever Default says; the store keeps them
+	// sorted (bytes) and without duplicates.
+	Always, Never []string
+}
+
+// Archive stores message archives. An archive is named by a key chosen by
+// the caller: an account's bare JID ("alice@example.org") or a room's JID.
+// Archives need no account: rooms have none. Deleting an account
+// (Accounts.DeleteAccount) deletes the archive and preferences keyed by
+// its bare JID ("username@domain").
+type Archive interface {
+	// Append stores m in archive and returns its ID (m.ID if set, else a
+	// new one). A duplicate m.ID fails with ErrExists.
+	Append(ctx context.Context, archive string, m ArchivedMessage) (id string, err error)
+	// QueryArchive returns one page of archive. An empty or unknown
+	// archive gives an empty, complete page.
+	QueryArchive(ctx context.Context, archive string, q ArchiveQuery) (ArchivePage, error)
+	// DeleteArchive deletes every message and the preferences of archive.
+	DeleteArchive(ctx context.Context, archive string) error
+	// PruneArchives deletes messages of all archives with Time before
+	// 'before', at most limit of them (the oldest) in one call, so that
+	// a large prune does not hold the database for long; it reports how
+	// many it deleted. Callers repeat it until it returns fewer than
+	// limit.
+	PruneArchives(ctx context.Context, before time.Time, limit int) (int, error)
+	// TrimArchive deletes the oldest messages of archive beyond the newest
+	// keep ones and reports how many it deleted.
+	TrimArchive(ctx context.Context, archive string, keep int) (int, error)
+	// ArchivePrefs returns the preferences of archive; ErrNotFound when
+	// none were ever set.
+	ArchivePrefs(ctx context.Context, archive string) (ArchivePrefs, error)
+	// SetArchivePrefs replaces the preferences of archive.
+	SetArchivePrefs(ctx context.Context, archive string, p ArchivePrefs) error
+}
+
 // MUCRoom is a persistent multi-user chat room (XEP-0045 §10.1.3): one
 // row per room of a MUC service, keyed by (Service, Name), both
 // normalized by the caller (Service is the service's domain, Name the

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqldb"
 )
 
 // benchAccounts is large enough that lookups go through the B-tree rather
@@ -80,6 +82,92 @@ func BenchmarkCredentialLookup(b *testing.B) {
 					}
 				})
 			})
+		})
+	}
+}
+
+// benchArchiveMessages is the size of the one archive the archive
+// benchmark pages through; a fifth as many messages of 200 other archives
+// sit beside it in the same table.
+const benchArchiveMessages = 100_000
+
+func benchArchiveSetup(b *testing.B, be backend) (*sqldb.DB, []string) {
+	db := openNew(b, be)
+	ctx := b.Context()
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := tx.PrepareContext(ctx,
+		`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES ($1, $2, $3, $4, $5)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stanza := []byte(`<message xmlns='jabber:client' from='bob@example.org/phone' to='alice@example.org' type='chat' id='x'><body>Hello there, this is a message of some ordinary length.</body></message>`)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	ids := make([]string, 0, benchArchiveMessages)
+	for i := 0; len(ids) < benchArchiveMessages; i++ {
+		// The other archives' messages are interleaved in time with
+		// alice's, as on a live server.
+		archive, with := "alice@example.org", fmt.Sprintf("peer%02d@example.org", i%20)
+		if i%6 == 5 {
+			archive = fmt.Sprintf("user%03d@example.org", i%200)
+		}
+		id := fmt.Sprintf("id%07d", i)
+		if _, err := st.ExecContext(ctx, archive, id, with, t0+int64(i)*1000, stanza); err != nil {
+			b.Fatal(err)
+		}
+		if archive == "alice@example.org" {
+			ids = append(ids, id)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	return db, ids
+}
+
+// BenchmarkArchivePage measures one MAM query page of 50 (items, the RSM
+// count and the complete flag) over an archive of 100,000 messages: the
+// first page, the last page (what clients fetch on login), a page in the
+// middle after an RSM cursor, and the first page of a 'with' filter.
+func BenchmarkArchivePage(b *testing.B) {
+	backends := []struct {
+		name string
+		get  func(testing.TB) backend
+	}{
+		{"SQLite", func(testing.TB) backend { return sqliteBackend() }},
+		{"PostgreSQL", postgresBackend}, // skips without XMPPD_TEST_POSTGRES_DSN
+	}
+	for _, bk := range backends {
+		b.Run(bk.name, func(b *testing.B) {
+			db, ids := benchArchiveSetup(b, bk.get(b))
+			ctx := b.Context()
+			for _, c := range []struct {
+				name string
+				q    storage.ArchiveQuery
+			}{
+				{"First", storage.ArchiveQuery{Max: 50}},
+				{"Last", storage.ArchiveQuery{Max: 50, Last: true}},
+				{"After", storage.ArchiveQuery{Max: 50, AfterID: ids[len(ids)/2]}},
+				{"With", storage.ArchiveQuery{Max: 50, With: "peer07@example.org"}},
+			} {
+				b.Run(c.name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						p, err := db.QueryArchive(ctx, "alice@example.org", c.q)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(p.Items) != 50 || p.Count == 0 {
+							b.Fatalf("page of %d items, count %d", len(p.Items), p.Count)
+						}
+					}
+				})
+			}
 		})
 	}
 }

@@ -374,6 +374,15 @@ func TestBlockListsPostgres(t *testing.T)   { runBlockLists(t, postgresBackend(t
 func TestLastActivitySQLite(t *testing.T)   { runLastActivity(t, sqliteBackend()) }
 func TestLastActivityPostgres(t *testing.T) { runLastActivity(t, postgresBackend(t)) }
 
+func runArchive(t *testing.T, b backend) {
+	storagetest.RunArchive(t, func(t *testing.T) storagetest.ArchiveStore {
+		return openNew(t, b)
+	})
+}
+
+func TestArchiveSQLite(t *testing.T)   { runArchive(t, sqliteBackend()) }
+func TestArchivePostgres(t *testing.T) { runArchive(t, postgresBackend(t)) }
+
 func runMUCRooms(t *testing.T, b backend) {
 	storagetest.RunMUCRooms(t, func(t *testing.T) storage.MUCRooms {
 		return openNew(t, b)

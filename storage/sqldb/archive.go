@@ -1,0 +1,344 @@
+package sqldb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+var _ storage.Archive = (*DB)(nil)
+
+// maxArchiveID bounds caller-chosen IDs (storage.ArchivedMessage.ID).
+const maxArchiveID = 64
+
+// newArchiveID returns 96 random bits in URL-safe base64 (16 characters).
+// Random rather than the row's sequence number: stanza-ids are shown to
+// peers (XEP-0359), and a counter would tell them how much the server
+// archives and let them guess other archives' IDs.
+func newArchiveID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func validArchiveID(id string) bool {
+	if id == "" || len(id) > maxArchiveID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Append implements storage.Archive: one INSERT, nothing read.
+func (db *DB) Append(ctx context.Context, archive string, m storage.ArchivedMessage) (string, error) {
+	id := m.ID
+	if id == "" {
+		id = newArchiveID()
+	} else if !validArchiveID(id) {
+		return "", fmt.Errorf("sqldb: append to archive %s: invalid id %q", archive, id)
+	}
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES ($1, $2, $3, $4, $5)`,
+		archive, id, m.With, m.Time.UnixMilli(), m.Stanza)
+	if err != nil {
+		if isUniqueViolation(err) {
+			err = storage.ErrExists
+		}
+		return "", fmt.Errorf("sqldb: append to archive %s: %w", archive, err)
+	}
+	return id, nil
+}
+
+// cursor is a message's position in archive order.
+type cursor struct{ ms, seq int64 }
+
+func (db *DB) archiveCursor(ctx context.Context, archive, id string) (cursor, error) {
+	var c cursor
+	err := db.read.QueryRowContext(ctx,
+		`SELECT time_ms, seq FROM archive_messages WHERE id = $1 AND archive = $2`, id, archive).Scan(&c.ms, &c.seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = storage.ErrNotFound
+	}
+	return c, err
+}
+
+// QueryArchive implements storage.Archive. A page is at most three
+// statements, each an index range scan: the cursor lookups (by the unique
+// id), the page itself (max+1 rows in archive order, the extra one only
+// tells whether the page is complete) and the count: one row for the
+// whole archive, an index-only scan for a filter (it grows with the number
+// of messages the filter selects, see docs/performance.md).
+func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	var page storage.ArchivePage
+	fail := func(err error) (storage.ArchivePage, error) {
+		return storage.ArchivePage{}, fmt.Errorf("sqldb: query archive %s: %w", archive, err)
+	}
+	var (
+		where strings.Builder
+		args  = []any{archive}
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where.WriteString("archive = $1")
+	if q.With != "" {
+		where.WriteString(" AND with_jid = " + arg(q.With))
+	}
+	if !q.Start.IsZero() {
+		where.WriteString(" AND time_ms >= " + arg(q.Start.UnixMilli()))
+	}
+	if !q.End.IsZero() {
+		where.WriteString(" AND time_ms <= " + arg(q.End.UnixMilli()))
+	}
+	if len(q.IDs) > 0 {
+		where.WriteString(" AND id IN (")
+		for i, id := range q.IDs {
+			if i > 0 {
+				where.WriteString(", ")
+			}
+			where.WriteString(arg(id))
+		}
+		where.WriteString(")")
+	}
+	filter, filterArgs := where.String(), slices.Clone(args)
+
+	// Row values compare (time_ms, seq) lexicographically, which is
+	// archive order; both engines use them as a range on the index.
+	if q.AfterID != "" {
+		c, err := db.archiveCursor(ctx, archive, q.AfterID)
+		if err != nil {
+			return fail(fmt.Errorf("after %q: %w", q.AfterID, err))
+		}
+		where.WriteString(" AND (time_ms, seq) > (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+	}
+	if q.BeforeID != "" {
+		c, err := db.archiveCursor(ctx, archive, q.BeforeID)
+		if err != nil {
+			return fail(fmt.Errorf("before %q: %w", q.BeforeID, err))
+		}
+		where.WriteString(" AND (time_ms, seq) < (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+	}
+
+	if q.Max > 0 {
+		order := "time_ms, seq"
+		if q.Last {
+			order = "time_ms DESC, seq DESC"
+		}
+		rows, err := db.read.QueryContext(ctx,
+			`SELECT id, with_jid, time_ms, stanza FROM archive_messages WHERE `+where.String()+
+				` ORDER BY `+order+` LIMIT `+arg(q.Max+1), args...)
+		if err != nil {
+			return fail(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				m  storage.ArchivedMessage
+				ms int64
+			)
+			if err := rows.Scan(&m.ID, &m.With, &ms, &m.Stanza); err != nil {
+				return fail(err)
+			}
+			m.Time = time.UnixMilli(ms).UTC()
+			page.Items = append(page.Items, m)
+		}
+		if err := rows.Err(); err != nil {
+			return fail(err)
+		}
+		rows.Close()
+		page.Complete = len(page.Items) <= q.Max
+		if !page.Complete {
+			page.Items = page.Items[:q.Max]
+		}
+		if q.Last {
+			slices.Reverse(page.Items)
+		}
+	} else {
+		// No items: complete when nothing lies in the paging direction.
+		var n int
+		if err := db.read.QueryRowContext(ctx,
+			`SELECT count(*) FROM (SELECT 1 FROM archive_messages WHERE `+where.String()+` LIMIT 1) x`,
+			args...).Scan(&n); err != nil {
+			return fail(err)
+		}
+		page.Complete = n == 0
+	}
+
+	// The whole archive's count is kept by triggers (migration 00009);
+	// a filter's is counted on its index.
+	countQ := `SELECT count(*) FROM archive_messages WHERE ` + filter
+	if len(filterArgs) == 1 {
+		countQ = `SELECT n FROM archive_counts WHERE archive = $1`
+	}
+	err := db.read.QueryRowContext(ctx, countQ, filterArgs...).Scan(&page.Count)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: never appended to
+		return fail(err)
+	}
+	return page, nil
+}
+
+// DeleteArchive implements storage.Archive.
+func (db *DB) DeleteArchive(ctx context.Context, archive string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM archive_messages WHERE archive = $1`, archive); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM archive_counts WHERE archive = $1`, archive); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM archive_prefs WHERE archive = $1`, archive)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqldb: delete archive %s: %w", archive, err)
+	}
+	return nil
+}
+
+// PruneArchives implements storage.Archive. The subquery walks the
+// archives (archive_counts) and, for each, the start of its order index up
+// to 'before': an index probe per archive plus the rows it deletes, with
+// no index on time alone to maintain on every Append.
+func (db *DB) PruneArchives(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	res, err := db.write.ExecContext(ctx,
+		`DELETE FROM archive_messages WHERE seq IN
+		 (SELECT m.seq FROM archive_counts c JOIN archive_messages m ON m.archive = c.archive
+		  WHERE c.n > 0 AND m.time_ms < $1 LIMIT $2)`,
+		before.UnixMilli(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("sqldb: prune archives: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqldb: prune archives: %w", err)
+	}
+	return int(n), nil
+}
+
+// TrimArchive implements storage.Archive: find the oldest message to keep
+// (OFFSET on the order index, newest first), delete everything before it.
+func (db *DB) TrimArchive(ctx context.Context, archive string, keep int) (int, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		q := `DELETE FROM archive_messages WHERE archive = $1`
+		args := []any{archive}
+		if keep > 0 {
+			var c cursor
+			err := tx.QueryRowContext(ctx,
+				`SELECT time_ms, seq FROM archive_messages WHERE archive = $1
+				 ORDER BY time_ms DESC, seq DESC LIMIT 1 OFFSET $2`, archive, keep-1).Scan(&c.ms, &c.seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // no more than keep messages
+			}
+			if err != nil {
+				return err
+			}
+			q += ` AND (time_ms, seq) < ($2, $3)`
+			args = append(args, c.ms, c.seq)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqldb: trim archive %s: %w", archive, err)
+	}
+	return int(n), nil
+}
+
+// ArchivePrefs implements storage.Archive.
+func (db *DB) ArchivePrefs(ctx context.Context, archive string) (storage.ArchivePrefs, error) {
+	var p storage.ArchivePrefs
+	fail := func(err error) (storage.ArchivePrefs, error) {
+		return storage.ArchivePrefs{}, fmt.Errorf("sqldb: archive prefs of %s: %w", archive, err)
+	}
+	err := db.read.QueryRowContext(ctx,
+		`SELECT default_mode FROM archive_prefs WHERE archive = $1`, archive).Scan(&p.Default)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return fail(err)
+	}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT jid, mode FROM archive_pref_jids WHERE archive = $1 ORDER BY jid`, archive)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var j, mode string
+		if err := rows.Scan(&j, &mode); err != nil {
+			return fail(err)
+		}
+		if mode == storage.ArchiveAlways {
+			p.Always = append(p.Always, j)
+		} else {
+			p.Never = append(p.Never, j)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	return p, nil
+}
+
+// SetArchivePrefs implements storage.Archive. A JID in both lists is
+// kept in Never: not archiving is the safer reading of a contradiction.
+func (db *DB) SetArchivePrefs(ctx context.Context, archive string, p storage.ArchivePrefs) error {
+	switch p.Default {
+	case storage.ArchiveAlways, storage.ArchiveNever, storage.ArchiveRoster:
+	default:
+		return fmt.Errorf("sqldb: set archive prefs of %s: invalid default %q", archive, p.Default)
+	}
+	modes := map[string]string{}
+	for _, j := range p.Always {
+		modes[j] = storage.ArchiveAlways
+	}
+	for _, j := range p.Never {
+		modes[j] = storage.ArchiveNever
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO archive_prefs (archive, default_mode) VALUES ($1, $2)
+			 ON CONFLICT (archive) DO UPDATE SET default_mode = excluded.default_mode`,
+			archive, p.Default); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM archive_pref_jids WHERE archive = $1`, archive); err != nil {
+			return err
+		}
+		for j, mode := range modes {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO archive_pref_jids (archive, jid, mode) VALUES ($1, $2, $3)`, archive, j, mode); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqldb: set archive prefs of %s: %w", archive, err)
+	}
+	return nil
+}
