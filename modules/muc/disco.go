@@ -123,8 +123,15 @@ func (s *service) iq(ctx context.Context, st *module.Stanza) {
 	case ns == nsVCard:
 		e = r.vcardSet(ctx, st, p)
 	case ns == nsPing && typ == "get":
+	case ns == nsMAM && typ == "get" && m.archive != nil:
+		res = mamForm() // XEP-0313 §4.1.1: the query form
+	case ns == nsMAM && typ == "set" && p.Name() == "query":
+		e = r.mamQuery(ctx, st, p)
 	default:
 		e = errOf(stanza.ServiceUnavailable, "")
+	}
+	if e == errDone {
+		return
 	}
 	if e != nil {
 		m.fail(ctx, st, e)
@@ -169,6 +176,9 @@ func (r *room) discoInfo(st *module.Stanza, node string) (*xml.Element, *stanza.
 		pick(c.PasswordProtected, "muc_passwordprotected", "muc_unsecured"),
 		pick(c.Persistent, "muc_persistent", "muc_temporary"),
 		pick(r.nonAnonymous(), "muc_nonanonymous", "muc_semianonymous"),
+	}
+	if r.svc.m.archive != nil {
+		features = append(features, nsMAM)
 	}
 	sort.Strings(features)
 	for _, f := range features {

@@ -109,7 +109,8 @@ func (r *room) groupchat(ctx context.Context, st *module.Stanza, o *occupant) {
 		b.Append(c)
 	}
 	b.Start("occupant-id", nsOccID).Attr("id", o.id).End()
-	b.Start("stanza-id", nsSID).Attr("id", randomHex(12)).Attr("by", r.jid.String()).End()
+	sid := randomHex(12) // also the archive id (XEP-0313 §5: the stanza-id is the MAM id)
+	b.Start("stanza-id", nsSID).Attr("id", sid).Attr("by", r.jid.String()).End()
 	el := b.Element()
 	for _, p := range r.occ {
 		for _, s := range p.sessions {
@@ -122,6 +123,9 @@ func (r *room) groupchat(ctx context.Context, st *module.Stanza, o *occupant) {
 		return
 	}
 	r.remember(el, now)
+	if st.El.Child("body", "") != nil {
+		r.archive(ctx, sid, el, from, now)
+	}
 }
 
 func (r *room) occupantJID(nick string) jid.JID {

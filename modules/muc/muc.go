@@ -52,6 +52,10 @@ type mod struct {
 	log      *slog.Logger
 	cfg      config.MUC
 	store    storage.MUCRooms // nil: nothing persists
+	// archive is the XEP-0313 store for rooms; nil without one. The
+	// storage backend that keeps rooms keeps archives too (storage.Archive
+	// on the same DB): module.Services has no field of its own for it yet.
+	archive archiver
 	services map[string]*service
 	now      func() time.Time
 }
@@ -76,6 +80,9 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no configuration")
 	}
 	m.cfg = h.Config.MUC
+	if a, ok := h.MUCRooms.(archiver); ok {
+		m.archive = a
+	}
 	if !m.cfg.Enabled {
 		return nil
 	}
@@ -105,6 +112,9 @@ func (m *mod) Stop() error {
 			r.mu.Lock()
 			if !r.destroyed {
 				r.removeAll(ctx, []int{332}, nil)
+				if !r.cfg.Persistent {
+					r.dropArchive(ctx)
+				}
 			}
 			r.mu.Unlock()
 		}

@@ -313,6 +313,7 @@ func (r *room) destroy(ctx context.Context, d *xml.Element) {
 		r.unsave(ctx)
 	}
 	r.removeAll(ctx, nil, ex)
+	r.dropArchive(ctx)
 }
 
 // registerGet is §7.10: the registration form, or the reserved nick when

@@ -226,6 +226,7 @@ func (r *room) sendJoinState(ctx context.Context, o *occupant, sess *session, jo
 	if x := join.Child("x", NS); x != nil {
 		hist = x.Child("history", NS)
 	}
+	r.warmHistory(ctx)
 	r.sendHistory(ctx, sess.jid, hist)
 	r.sendSubject(ctx, sess.jid)
 }
@@ -303,6 +304,7 @@ func (r *room) afterLeave(ctx context.Context) {
 	if !r.cfg.Persistent || r.locked {
 		r.destroyed = true
 		r.svc.remove(r)
+		r.dropArchive(ctx)
 	}
 }
 

@@ -173,6 +173,9 @@ type room struct {
 	occ     map[string]*occupant
 	byJID   map[jid.JID]*occupant // real full JID → occupant
 	history []histEntry
+	// historyLoaded: the history was read from the archive (once, at the
+	// first join after the room was loaded).
+	historyLoaded bool
 
 	subject     string
 	subjectNick string
@@ -194,7 +197,7 @@ type pendingIQ struct {
 
 func newRoom(svc *service, j jid.JID, cfg roomConfig) *room {
 	return &room{
-		svc: svc, jid: j, name: j.Local(), cfg: cfg,
+		svc: svc, jid: j, name: j.Local(), cfg: cfg, historyLoaded: true,
 		salt:      randomHex(16),
 		affs:      map[string]affEntry{},
 		occ:       map[string]*occupant{},

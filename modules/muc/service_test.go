@@ -187,6 +187,8 @@ func TestPersistentRestart(t *testing.T) {
 	alice.Send("<message type='groupchat' to='keep@%s'><subject>Kept subject</subject></message>", service)
 	alice.until(func(el *xml.Element) bool { return el.Child("subject", "") != nil && el.Attr("from") == "keep@"+service+"/alice" })
 	alice.iqOK("<iq type='set' id='ID' to='keep@%s'><vCard xmlns='vcard-temp'><FN>K</FN></vCard></iq>", service)
+	alice.say("keep", "said before the restart")
+	alice.nextGroupchat()
 	alice.create("temp", "alice")
 	alice.Close()
 	s.Stop(t)
@@ -203,6 +205,9 @@ func TestPersistentRestart(t *testing.T) {
 		t.Fatalf("ban after restart: %s", c)
 	}
 	got := bob.join("keep", "bobby")
+	if h := got[len(got)-2]; h.Child("body", "") == nil || h.Child("body", "").Text() != "said before the restart" {
+		t.Fatalf("history after restart (from the archive): %s", h)
+	}
 	if subj := got[len(got)-1]; subj.Child("subject", "").Text() != "Kept subject" {
 		t.Fatalf("subject after restart: %s", subj)
 	}

@@ -28,6 +28,7 @@ func (s *service) load(ctx context.Context) error {
 			continue
 		}
 		r := newRoom(s, j, defaultConfig(s.m.cfg.MaxOccupants))
+		r.historyLoaded = false // warmHistory reads it from the archive
 		if err := r.decode(sr.Config); err != nil {
 			s.m.log.Error("stored room with a bad configuration, skipped", "room", j.String(), "err", err)
 			continue
