@@ -239,7 +239,9 @@ func TestInvitations(t *testing.T) {
 		t.Fatalf("decline: %s", dec)
 	}
 	bob.Send("<message to='inv@%s/alice'><x xmlns='jabber:x:conference' jid='other@%s'/></message>", service, service)
-	d, _ := alice.until(func(el *xml.Element) bool { return el.Name() == "message" && el.Child("x", "jabber:x:conference") != nil })
+	d, _ := alice.until(func(el *xml.Element) bool {
+		return el.Name() == "message" && el.Child("x", "jabber:x:conference") != nil
+	})
 	if d.Attr("from") != "inv@"+service+"/bob" {
 		t.Fatalf("direct invitation: %s", d)
 	}

@@ -48,14 +48,14 @@ const (
 func init() { module.Register("muc", func() module.Module { return &mod{} }) }
 
 type mod struct {
-	h        *module.Handle
-	log      *slog.Logger
-	cfg      config.MUC
-	store    storage.MUCRooms // nil: nothing persists
+	h     *module.Handle
+	log   *slog.Logger
+	cfg   config.MUC
+	store storage.MUCRooms // nil: nothing persists
 	// archive is the XEP-0313 store for rooms; nil without one. The
 	// storage backend that keeps rooms keeps archives too (storage.Archive
 	// on the same DB): module.Services has no field of its own for it yet.
-	archive archiver
+	archive  archiver
 	services map[string]*service
 	now      func() time.Time
 }

@@ -104,7 +104,9 @@ func TestPrivilegesWire(t *testing.T) {
 	send := func(u *user, format string, args ...any) *xml.Element {
 		t.Helper()
 		u.Send(format, args...)
-		el, _ := u.until(func(el *xml.Element) bool { return el.Name() == "message" && (el.Attr("id") == "x1" || el.Attr("type") == "error") })
+		el, _ := u.until(func(el *xml.Element) bool {
+			return el.Name() == "message" && (el.Attr("id") == "x1" || el.Attr("type") == "error")
+		})
 		return el
 	}
 	wantCond(t, send(bob, "<message type='groupchat' id='x1' to='priv@%s'><subject>mine</subject></message>", service), "forbidden")
@@ -185,7 +187,9 @@ func TestPersistentRestart(t *testing.T) {
 	}
 	adminSet(alice, "keep", "<item affiliation='member' jid='bob@localhost' nick='bobby'/><item affiliation='outcast' jid='carol@localhost'/>")
 	alice.Send("<message type='groupchat' to='keep@%s'><subject>Kept subject</subject></message>", service)
-	alice.until(func(el *xml.Element) bool { return el.Child("subject", "") != nil && el.Attr("from") == "keep@"+service+"/alice" })
+	alice.until(func(el *xml.Element) bool {
+		return el.Child("subject", "") != nil && el.Attr("from") == "keep@"+service+"/alice"
+	})
 	alice.iqOK("<iq type='set' id='ID' to='keep@%s'><vCard xmlns='vcard-temp'><FN>K</FN></vCard></iq>", service)
 	alice.say("keep", "said before the restart")
 	alice.nextGroupchat()
