@@ -55,9 +55,14 @@ type mod struct {
 	// archive is the XEP-0313 store for rooms; nil without one. The
 	// storage backend that keeps rooms keeps archives too (storage.Archive
 	// on the same DB): module.Services has no field of its own for it yet.
-	archive  archiver
-	services map[string]*service
-	now      func() time.Time
+	archive archiver
+	// The archive writer (mam.go): a queue and one goroutine.
+	archQ       chan archiveJob
+	archMu      sync.RWMutex
+	archClosed  bool
+	archStopped chan struct{}
+	services    map[string]*service
+	now         func() time.Time
 }
 
 // service is the MUC service of one host.
@@ -80,8 +85,11 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no configuration")
 	}
 	m.cfg = h.Config.MUC
-	if a, ok := h.MUCRooms.(archiver); ok {
+	if a, ok := h.MUCRooms.(archiver); ok && m.cfg.Enabled {
 		m.archive = a
+		m.archQ = make(chan archiveJob, archiveQueue)
+		m.archStopped = make(chan struct{})
+		go m.archiveLoop()
 	}
 	if !m.cfg.Enabled {
 		return nil
@@ -119,6 +127,7 @@ func (m *mod) Stop() error {
 			r.mu.Unlock()
 		}
 	}
+	m.stopArchive()
 	return nil
 }
 
