@@ -95,6 +95,7 @@ func (r *room) available(ctx context.Context, st *module.Stanza, created bool) {
 		return
 	}
 	sess.pres = st.El
+	o.touch(sess)
 	if st.El.Child("x", NS) != nil {
 		// §7.2.1: a join from a client already in: it lost track, so it
 		// gets the whole join sequence again.

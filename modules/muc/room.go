@@ -140,6 +140,18 @@ func (o *occupant) session(full jid.JID) *session {
 	return nil
 }
 
+// touch makes s the occupant's latest session: the one whose presence
+// the room shows for a multi-session nick.
+func (o *occupant) touch(s *session) {
+	for i, x := range o.sessions {
+		if x == s {
+			copy(o.sessions[i:], o.sessions[i+1:])
+			o.sessions[len(o.sessions)-1] = s
+			return
+		}
+	}
+}
+
 // latest is the session whose presence represents the occupant.
 func (o *occupant) latest() *session { return o.sessions[len(o.sessions)-1] }
 
