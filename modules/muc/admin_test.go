@@ -263,3 +263,55 @@ func TestDestroy(t *testing.T) {
 	}
 	wantCond(t, bob.iq("<iq type='get' id='ID' to='d@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service), "item-not-found")
 }
+
+// TestOwnersAndAdmins: owners manage the admin and owner lists (§10.3-
+// §10.8), admins may not touch them, configuration changes are announced
+// (104, 172), and the owner list in the configuration form.
+func TestOwnersAndAdmins(t *testing.T) {
+	s := testutil.Start(t, "")
+	addUsers(t, s, "alice", "bob", "carol")
+	alice := login(t, s, "alice", "r")
+	bob := login(t, s, "bob", "r")
+	carol := login(t, s, "carol", "r")
+	alice.create("own", "alice")
+	bob.join("own", "bob")
+	carol.join("own", "carol")
+	alice.presenceFrom("own", "carol")
+	bob.presenceFrom("own", "carol")
+
+	if r := adminSet(alice, "own", "<item affiliation='admin' jid='bob@localhost'/>"); r.Attr("type") != "result" {
+		t.Fatalf("grant admin: %s", r)
+	}
+	if p := carol.presenceFrom("own", "bob"); item(p).Attr("affiliation") != "admin" || item(p).Attr("role") != "moderator" {
+		t.Fatalf("admin as seen by others: %s", p)
+	}
+	bob.presenceFrom("own", "bob")
+	// An admin may not grant admin or touch an owner (§5.2.2).
+	wantCond(t, adminSet(bob, "own", "<item affiliation='admin' jid='carol@localhost'/>"), "not-allowed")
+	wantCond(t, adminSet(bob, "own", "<item affiliation='outcast' jid='alice@localhost'/>"), "not-allowed")
+	// Admins read the admin and owner lists; others do not.
+	if r := adminGet(bob, "own", "<item affiliation='owner'/>"); !strings.Contains(r.String(), "jid='alice@localhost'") {
+		t.Fatalf("owner list: %s", r)
+	}
+	wantCond(t, adminGet(carol, "own", "<item affiliation='admin'/>"), "forbidden")
+	// Moderator list (§9.8) for admins.
+	if r := adminGet(bob, "own", "<item role='moderator'/>"); !strings.Contains(r.String(), "nick='alice'") || !strings.Contains(r.String(), "nick='bob'") {
+		t.Fatalf("moderator list: %s", r)
+	}
+	// A second owner through the form's owner list; then alice may step
+	// down.
+	r := alice.configure("own", map[string]string{"muc#roomconfig_roomowners": "carol@localhost", "muc#roomconfig_whois": "anyone"})
+	if r.Attr("type") != "result" {
+		t.Fatalf("configure owners: %s", r)
+	}
+	msg, _ := carol.until(func(el *xml.Element) bool { return el.Name() == "message" && hasCode(el, 104) })
+	if !hasCode(msg, 172) || msg.Attr("from") != "own@"+service {
+		t.Fatalf("config change notice: %s", msg)
+	}
+	form := carol.iqOK("<iq type='get' id='ID' to='own@%s'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>", service)
+	if !strings.Contains(form.String(), "<field var='muc#roomconfig_roomowners' type='jid-multi' label='Full List of Room Owners'><value>carol@localhost</value></field>") {
+		t.Fatalf("owners in the form: %s", form)
+	}
+	// alice is no longer an owner: the form is forbidden to her.
+	wantCond(t, alice.iq("<iq type='get' id='ID' to='own@%s'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>", service), "forbidden")
+}
