@@ -146,6 +146,21 @@ func TestRoomLife(t *testing.T) {
 	wantCond(t, bob1.iq("<iq type='get' id='ID' to='coven@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service), "item-not-found")
 }
 
+// TestNickNormalized: a nick that RFC 7622 normalization changes (NFD →
+// NFC) is used normalized, with status 210 in the self-presence.
+func TestNickNormalized(t *testing.T) {
+	s := testutil.Start(t, "")
+	addUsers(t, s, "alice")
+	alice := login(t, s, "alice", "r")
+	alice.create("n", "a")
+	alice2 := login(t, s, "alice", "r2")
+	alice2.Send("<presence to='n@%s/Rene\u0301'><x xmlns='http://jabber.org/protocol/muc'/></presence>", service)
+	self, _ := alice2.until(func(el *xml.Element) bool { return hasCode(el, 110) })
+	if !hasCode(self, 210) || self.Attr("from") != "n@"+service+"/Ren\u00e9" {
+		t.Fatalf("normalized nick: %s", self)
+	}
+}
+
 // TestSessionEndLeaves: when a session ends, the presence module's
 // directed unavailable presence takes it out of the room.
 func TestSessionEndLeaves(t *testing.T) {

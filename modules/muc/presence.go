@@ -3,6 +3,7 @@ package muc
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/jid"
@@ -177,10 +178,21 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 	if creating {
 		codes = append(codes, 201) // §10.1.2
 	}
+	if nickRewritten(st) {
+		codes = append(codes, 210) // §7.2.3: the nick is not quite what the client asked for
+	}
 	r.sendJoinState(ctx, o, sess, st.El, codes)
 	if creating && created {
 		m.log.Debug("room created", "room", r.jid.String(), "by", real.String())
 	}
+}
+
+// nickRewritten reports that the nick in the occupant JID the client
+// wrote differs from the one the room uses: RFC 7622 normalization
+// (OpaqueString: NFC, spaces) changed it.
+func nickRewritten(st *module.Stanza) bool {
+	_, raw, ok := strings.Cut(st.El.Attr("to"), "/")
+	return ok && raw != st.To.Resource()
 }
 
 // reservedBy: nick is registered to a user other than real (§7.10).
@@ -413,6 +425,7 @@ func (r *room) broadcastPresence(ctx context.Context, o *occupant, unavailable b
 
 func (r *room) broadcastPresenceExcept(ctx context.Context, o *occupant, unavailable bool, codes, selfCodes []int, ex *extra, skip *session) {
 	var withJID, withoutJID *xml.Element
+	from := r.occupantJID(o.nick)
 	announce := r.mayAnnounce(o.role) || unavailable
 	for _, p := range r.occ {
 		if p == o {
@@ -434,7 +447,7 @@ func (r *room) broadcastPresenceExcept(ctx context.Context, o *occupant, unavail
 			el = withoutJID
 		}
 		for _, s := range p.sessions {
-			r.sendTo(ctx, el, s.jid)
+			r.sendFrom(ctx, el, from, s.jid)
 		}
 	}
 	if skip != nil && len(o.sessions) == 1 {
@@ -447,7 +460,7 @@ func (r *room) broadcastPresenceExcept(ctx context.Context, o *occupant, unavail
 	self := r.presenceEl(o, unavailable, true, append(sc, selfCodes...), ex)
 	for _, s := range o.sessions {
 		if s != skip {
-			r.sendTo(ctx, self, s.jid)
+			r.sendFrom(ctx, self, from, s.jid)
 		}
 	}
 }
