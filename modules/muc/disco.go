@@ -186,7 +186,17 @@ func (r *room) discoInfo(st *module.Stanza, node string) (*xml.Element, *stanza.
 	}
 	subj := r.subject
 	subjMod := c.ChangeSubject
+	var contacts []string
+	if r.nonAnonymous() {
+		// Owners' addresses only where real JIDs are no secret anyway.
+		for k, e := range r.affs {
+			if e.aff == affOwner {
+				contacts = append(contacts, k)
+			}
+		}
+	}
 	b.Append(formEl("result", "", NS+"#roominfo", []field{
+		{v: "muc#roominfo_contactjid", typ: "jid-multi", label: "Contact Addresses", values: sorted(contacts)},
 		{v: "muc#roominfo_description", label: "Description", values: []string{c.Desc}},
 		{v: "muc#roominfo_occupants", label: "Number of occupants", values: []string{strconv.Itoa(len(r.occ))}},
 		{v: "muc#roominfo_subject", label: "Current Subject", values: []string{subj}},

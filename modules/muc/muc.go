@@ -263,6 +263,9 @@ func (s *service) handleService(ctx context.Context, st *module.Stanza) {
 			s.m.result(ctx, st, xml.NewBuilder("unique", NS+"#unique").Text(randomHex(12)).Element())
 		case typ == "get" && p.NS() == nsPing:
 			s.m.result(ctx, st, nil)
+		case typ == "get" && p.NS() == nsVCard:
+			// The service has no vCard of its own (rooms do): an empty one.
+			s.m.result(ctx, st, xml.NewBuilder("vCard", nsVCard).Element())
 		default:
 			s.m.fail(ctx, st, errOf(stanza.ServiceUnavailable, ""))
 		}

@@ -52,6 +52,7 @@ func (r *room) configForm() *xml.Element {
 		{v: "muc#roomconfig_roomsecret", typ: "text-private", label: "Password", values: []string{c.Password}},
 		{v: "muc#roomconfig_whois", typ: "list-single", label: "Who May Discover Real JIDs?", values: []string{c.WhoIs},
 			options: []option{{"Moderators Only", "moderators"}, {"Anyone", "anyone"}}},
+		{v: "muc#roomconfig_pubsub", typ: "text-single", label: "XMPP URI of Associated Publish-Subscribe Node", values: []string{c.PubSub}},
 		{v: "muc#roomconfig_allowvoicerequests", typ: "boolean", label: "Allow Visitors to Request Voice?", values: boolValue(c.VoiceRequests)},
 		{v: "muc#roomconfig_roomadmins", typ: "jid-multi", label: "Full List of Room Admins", values: sorted(admins)},
 		{v: "muc#roomconfig_roomowners", typ: "jid-multi", label: "Full List of Room Owners", values: sorted(owners)},
@@ -199,6 +200,7 @@ func (r *room) applyForm(c roomConfig, f *form) (roomConfig, *stanza.Error) {
 	text("muc#roomconfig_roomdesc", &c.Desc)
 	text("muc#roomconfig_lang", &c.Lang)
 	text("muc#roomconfig_roomsecret", &c.Password)
+	text("muc#roomconfig_pubsub", &c.PubSub)
 	for v, dst := range map[string]*bool{
 		"muc#roomconfig_enablelogging":         &c.Logging,
 		"muc#roomconfig_changesubject":         &c.ChangeSubject,

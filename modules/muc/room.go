@@ -81,6 +81,7 @@ type roomConfig struct {
 	PresenceBroadcast []string `json:"presence_broadcast"` // roles whose presence is broadcast
 	GetMemberList     []string `json:"get_member_list"`    // roles that may read the member list
 	VoiceRequests     bool     `json:"voice_requests"`     // visitors may ask for voice (§7.13)
+	PubSub            string   `json:"pubsub,omitempty"`   // muc#roomconfig_pubsub: a node the room points to (kept, not used)
 }
 
 func defaultConfig(maxUsers int) roomConfig {
