@@ -89,7 +89,6 @@ func (m *mod) Start(h *module.Handle) error {
 		m.archive = a
 		m.archQ = make(chan archiveJob, archiveQueue)
 		m.archStopped = make(chan struct{})
-		go m.archiveLoop()
 	}
 	if !m.cfg.Enabled {
 		return nil
@@ -107,6 +106,9 @@ func (m *mod) Start(h *module.Handle) error {
 		}
 		m.services[s.domain] = s
 		h.AddComponent(module.Component{Domain: s.domain, Parent: host, Name: "Chatrooms", Handle: s.handle})
+	}
+	if m.archQ != nil {
+		go m.archiveLoop() // last: a failed Start leaves no goroutine behind
 	}
 	return nil
 }
