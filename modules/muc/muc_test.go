@@ -199,12 +199,12 @@ func TestReservedRoom(t *testing.T) {
 			t.Errorf("config form lacks %s", v)
 		}
 	}
-	if r := alice.configure("res", map[string]string{"muc#roomconfig_roomname": "Reserved", "muc#roomconfig_whois": "anyone", "muc#roomconfig_moderatedroom": "1"}); r.Attr("type") != "result" {
+	if r := alice.configure("res", map[string]string{"muc#roomconfig_roomname": "Reserved", "muc#roomconfig_whois": "anyone", "muc#roomconfig_moderatedroom": "1", "muc#roomconfig_enablelogging": "1"}); r.Attr("type") != "result" {
 		t.Fatalf("configure: %s", r)
 	}
 	got := bob.join("res", "bob")
 	self = got[len(got)-2]
-	if !hasCode(self, 100) || item(self).Attr("role") != "visitor" {
+	if !hasCode(self, 100) || !hasCode(self, 170) || item(self).Attr("role") != "visitor" {
 		t.Fatalf("non-anonymous moderated room self-presence: %s", self)
 	}
 	if it := item(got[0]); it.Attr("jid") != alice.JID {
