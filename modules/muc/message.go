@@ -35,6 +35,10 @@ func (r *room) message(ctx context.Context, st *module.Stanza) {
 			return
 		}
 	}
+	if f := parseForm(st.El); f != nil && f.formType() == NS+"#register" && f.typ == "submit" {
+		r.approveRegistration(ctx, st, f)
+		return
+	}
 	if f := parseForm(st.El); f != nil && f.formType() == NS+"#request" {
 		if f.typ == "submit" && f.has("muc#request_allow") {
 			r.approveVoice(ctx, st, o, f)

@@ -371,9 +371,6 @@ func (r *room) registerSet(ctx context.Context, st *module.Stanza, q *xml.Elemen
 		}
 		return errOf(stanza.Conflict, "you are already registered") // §7.10
 	}
-	if r.cfg.MembersOnly {
-		return errOf(stanza.NotAllowed, "ask an admin of this members-only room for membership")
-	}
 	nick := strings.TrimSpace(f.one("muc#register_roomnick"))
 	if nick == "" {
 		return errOf(stanza.NotAcceptable, "muc#register_roomnick is required")
@@ -389,6 +386,63 @@ func (r *room) registerSet(ctx context.Context, st *module.Stanza, q *xml.Elemen
 	if o := r.occ[nick]; o != nil && o.real != st.From.Bare() {
 		return errOf(stanza.Conflict, "that nickname is in use")
 	}
+	if r.cfg.MembersOnly {
+		// §9.9: a members-only room asks its admins and owners.
+		r.askRegistration(ctx, st.From.Bare(), nick, f)
+		return nil
+	}
 	r.setAffiliation(ctx, key, affEntry{aff: affMember, nick: nick}, nil)
 	return nil
+}
+
+// askRegistration sends §9.9's approval form to every admin and owner
+// (their bare JIDs: offline storage keeps it for those not online). The
+// form carries the requester's JID in muc#jid, which §9.9's form lacks
+// and the approval needs.
+func (r *room) askRegistration(ctx context.Context, who jid.JID, nick string, f *form) {
+	fields := []field{{v: "muc#jid", typ: "jid-single", label: "User ID", values: []string{who.String()}}}
+	for _, v := range []struct{ v, label string }{
+		{"muc#register_first", "Given Name"}, {"muc#register_last", "Family Name"}, {"muc#register_url", "User URL"},
+		{"muc#register_email", "Email Address"}, {"muc#register_faqentry", "FAQ Entry"},
+	} {
+		if f.has(v.v) {
+			fields = append(fields, field{v: v.v, typ: "text-single", label: v.label, values: f.fields[v.v]})
+		}
+	}
+	fields = append(fields,
+		field{v: "muc#register_roomnick", typ: "text-single", label: "Desired Nickname", values: []string{nick}},
+		field{v: "muc#register_allow", typ: "boolean", label: "Allow this person to register with the room?", values: []string{"0"}})
+	form := formEl("form", "Registration request", NS+"#register", fields)
+	for k, e := range r.affs {
+		if e.aff < affAdmin {
+			continue
+		}
+		to, err := jid.Parse(k)
+		if err != nil || to.Local() == "" {
+			continue
+		}
+		el := xml.NewBuilder("message", xml.NSClient).Attr("from", r.jid.String()).Attr("to", to.String()).
+			Attr("id", randomHex(8)).Append(form).Element()
+		r.svc.m.send(ctx, el, r.jid, to)
+	}
+}
+
+// approveRegistration: an admin or owner submits the §9.9 form back.
+func (r *room) approveRegistration(ctx context.Context, st *module.Stanza, f *form) {
+	if r.affiliationOf(st.From).aff < affAdmin {
+		r.svc.m.fail(ctx, st, errOf(stanza.Forbidden, "only admins approve registrations"))
+		return
+	}
+	allow, _ := f.boolean("muc#register_allow", false)
+	who, err := jid.Parse(f.one("muc#jid"))
+	if !allow || err != nil {
+		return
+	}
+	nick := f.one("muc#register_roomnick")
+	if nick != "" && r.reservedBy(nick, who) {
+		return // taken meanwhile
+	}
+	if r.affiliationOf(who).aff == affNone {
+		r.setAffiliation(ctx, affKey(who), affEntry{aff: affMember, nick: nick}, nil)
+	}
 }

@@ -223,3 +223,27 @@ func TestPersistentRestart(t *testing.T) {
 	bob.presenceFrom("keep", "bobby")
 	bob.iqOK("<iq type='get' id='ID' to='keep@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service)
 }
+
+// TestRegistrationApproval: in a members-only room a registration goes to
+// the admins and owners for approval (§9.9); the approved user enters.
+func TestRegistrationApproval(t *testing.T) {
+	s := testutil.Start(t, "")
+	addUsers(t, s, "alice", "bob")
+	alice := login(t, s, "alice", "r")
+	bob := login(t, s, "bob", "r")
+	alice.Send("<presence/>")
+	alice.until(func(el *xml.Element) bool { return el.Name() == "presence" && el.Attr("from") == alice.JID })
+	alice.create("club", "alice")
+	alice.configure("club", map[string]string{"muc#roomconfig_membersonly": "1"})
+	bob.iqOK(`<iq type='set' id='ID' to='club@%s'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>bobby</value></field></x></query></iq>`, service)
+	req, _ := alice.until(func(el *xml.Element) bool { return el.Name() == "message" && el.Child("x", "jabber:x:data") != nil })
+	if !strings.Contains(req.String(), "<value>bob@localhost</value>") || !strings.Contains(req.String(), "muc#register_allow") {
+		t.Fatalf("approval request: %s", req)
+	}
+	if c := bob.joinErr("club", "bobby", ""); c != "registration-required" {
+		t.Fatalf("before approval: %s", c)
+	}
+	alice.Send(`<message to='club@%s'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#jid'><value>bob@localhost</value></field><field var='muc#register_roomnick'><value>bobby</value></field><field var='muc#register_allow'><value>1</value></field></x></message>`, service)
+	alice.iqOK("<iq type='get' id='ID' to='club@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service) // the approval is handled
+	bob.join("club", "bobby")
+}
