@@ -127,7 +127,7 @@ func (r *room) adminSet(ctx context.Context, st *module.Stanza, q *xml.Element) 
 			}
 			if cur == affOwner && aff != affOwner {
 				if owners--; owners < 1 {
-					return errOf(stanza.Conflict, "a room needs an owner") // §10.6
+					return errOf(stanza.Conflict, "a room needs an owner") // §10.4, §10.5
 				}
 			}
 			if c.nick == "" {

@@ -176,7 +176,7 @@ func TestModeration(t *testing.T) {
 	if p := carol.presenceFrom("mod", "carol"); !hasCode(p, 321) {
 		t.Fatalf("membership revoked: %s", p)
 	}
-	// The last owner may not step down (§10.6: conflict).
+	// The last owner may not step down (§10.4: conflict).
 	wantCond(t, adminSet(alice, "mod", "<item affiliation='member' jid='alice@localhost'/>"), "conflict")
 }
 

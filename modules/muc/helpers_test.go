@@ -69,7 +69,7 @@ func (u *user) iqOK(format string, args ...any) *xml.Element {
 }
 
 // join enters room as nick and reads up to the subject (the end of the
-// join sequence, §7.2.16). It returns everything read, subject last.
+// join sequence, §7.2.15). It returns everything read, subject last.
 func (u *user) join(room, nick string, extra ...string) []*xml.Element {
 	u.t.Helper()
 	x := "<x xmlns='http://jabber.org/protocol/muc'/>"

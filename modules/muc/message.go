@@ -154,7 +154,7 @@ func (r *room) remember(el *xml.Element, at time.Time) {
 	r.history = append(r.history, histEntry{el: el, at: at, chars: utf8.RuneCount(el.Append(nil, ""))})
 }
 
-// sendHistory is §7.2.15/§7.2.16: the newest messages that meet every
+// sendHistory is §7.2.13/§7.2.14: the newest messages that meet every
 // limit the client gave (maxstanzas, maxchars, seconds, since), oldest
 // first, each with a delay stamp from the room.
 func (r *room) sendHistory(ctx context.Context, to jid.JID, h *xml.Element) {
@@ -201,7 +201,7 @@ func (r *room) sendHistory(ctx context.Context, to jid.JID, h *xml.Element) {
 	}
 }
 
-// sendSubject is §7.2.16: always sent, last, empty when none is set.
+// sendSubject is §7.2.15: always sent, last, empty when none is set.
 func (r *room) sendSubject(ctx context.Context, to jid.JID) {
 	from := r.jid
 	if r.subjectNick != "" {

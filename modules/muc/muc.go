@@ -113,8 +113,8 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
-// Stop tells every occupant that the service is going away (§15.6.1
-// status code 332, §12.2) before the component disappears.
+// Stop tells every occupant that the service is going away (§11.2,
+// status code 332) before the component disappears.
 func (m *mod) Stop() error {
 	ctx := context.Background()
 	for _, s := range m.services {
@@ -171,7 +171,7 @@ func (s *service) handle(ctx context.Context, st *module.Stanza) {
 	if stanza.IsError(st.El) {
 		// An error from an occupant's client (or bounced by its server)
 		// may arrive while we route to that occupant with the room's
-		// lock held: handle it on its own goroutine (§12.1 may remove
+		// lock held: handle it on its own goroutine (§11.1 may remove
 		// the occupant).
 		go s.handleError(context.WithoutCancel(ctx), st)
 		return
@@ -204,7 +204,7 @@ func (s *service) handle(ctx context.Context, st *module.Stanza) {
 	}
 }
 
-// handleError: §12.1, an error in answer to a stanza the room sent to an
+// handleError: §11.1, an error in answer to a stanza the room sent to an
 // occupant removes that occupant (a "ghost"): its client or server cannot
 // take the room's traffic. IQ errors are answers to forwarded IQs and go
 // back to the requester.
@@ -261,7 +261,7 @@ func (s *service) handleService(ctx context.Context, st *module.Stanza) {
 		case typ == "get" && p.NS() == nsDiscoIt:
 			s.m.result(ctx, st, s.discoItems(ctx, st.From))
 		case typ == "get" && p.NS() == NS+"#unique" && p.Name() == "unique":
-			// §10.1.4: a name nobody uses.
+			// XEP-0307 (unique room names, once part of XEP-0045): a name nobody uses.
 			s.m.result(ctx, st, xml.NewBuilder("unique", NS+"#unique").Text(randomHex(12)).Element())
 		case typ == "get" && p.NS() == nsPing:
 			s.m.result(ctx, st, nil)

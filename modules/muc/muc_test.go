@@ -68,7 +68,7 @@ func TestRoomLife(t *testing.T) {
 	}
 
 	// bob's second resource takes the same nick: one occupant, two
-	// sessions (§7.2.9 multi-session). The others see no new occupant.
+	// sessions (§7.2.8 multi-session). The others see no new occupant.
 	got = bob2.join("coven", "second", "<history maxstanzas='0'/>")
 	for _, el := range got {
 		if el.Child("delay", "urn:xmpp:delay") != nil && el.Child("body", "") != nil {
@@ -159,6 +159,25 @@ func TestNickNormalized(t *testing.T) {
 	if !hasCode(self, 210) || self.Attr("from") != "n@"+service+"/Ren\u00e9" {
 		t.Fatalf("normalized nick: %s", self)
 	}
+}
+
+// TestUnsyncedPresenceKicked: presence without the MUC element from a
+// non-occupant is answered with a kick (110, 307, 333), in a room that
+// exists or not, and creates nothing.
+func TestUnsyncedPresenceKicked(t *testing.T) {
+	s := testutil.Start(t, "")
+	addUsers(t, s, "alice", "bob")
+	alice := login(t, s, "alice", "r")
+	bob := login(t, s, "bob", "r")
+	alice.create("sync", "a")
+	for _, room := range []string{"sync", "nowhere"} {
+		bob.Send("<presence to='%s@%s/b'><show>away</show></presence>", room, service)
+		p := bob.presenceFrom(room, "b")
+		if p.Attr("type") != "unavailable" || !hasCode(p, 110) || !hasCode(p, 307) || !hasCode(p, 333) {
+			t.Fatalf("%s: %s", room, p)
+		}
+	}
+	wantCond(t, bob.iq("<iq type='get' id='ID' to='nowhere@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service), "item-not-found")
 }
 
 // TestSessionEndLeaves: when a session ends, the presence module's

@@ -14,7 +14,7 @@ import (
 const nsRoomConfig = NS + "#roomconfig"
 
 // configForm is the muc#roomconfig form with the room's current values
-// (§10.2, the fields of §15.5.3).
+// (§10.2, the fields of §16.5.3).
 func (r *room) configForm() *xml.Element {
 	c := &r.cfg
 	max := strconv.Itoa(c.MaxUsers)

@@ -30,7 +30,7 @@ func (s *service) presence(ctx context.Context, st *module.Stanza) {
 		return
 	case "":
 	default:
-		return // probes and subscriptions carry nothing for a room (§17.3)
+		return // probes and subscriptions carry nothing for a room (§17.3, presence business rules)
 	}
 	if nick == "" {
 		// §7.2.1: no nick.
@@ -40,6 +40,10 @@ func (s *service) presence(ctx context.Context, st *module.Stanza) {
 	for attempt := 0; attempt < 2; attempt++ {
 		r := s.room(name)
 		created := false
+		if r == nil && st.El.Child("x", NS) == nil {
+			s.kickUnsynced(ctx, st) // no such room, so not an occupant either
+			return
+		}
 		if r == nil {
 			var e *stanza.Error
 			if r, e = s.create(st.To.Bare(), st.From); e != nil {
@@ -57,6 +61,21 @@ func (s *service) presence(ctx context.Context, st *module.Stanza) {
 		r.mu.Unlock()
 		return
 	}
+}
+
+// kickUnsynced answers presence without <x xmlns='…muc'/> from a
+// non-occupant: a client that believes it is in the room (it lost track,
+// e.g. across a restart) rather than a groupchat 1.0 join, which
+// §7.2.18 (since version 1.32) recommends to kick explicitly with 110, 307
+// and 333, so that the client knows it is out and may rejoin.
+func (s *service) kickUnsynced(ctx context.Context, st *module.Stanza) {
+	b := xml.NewBuilder("presence", xml.NSClient).Attr("from", st.To.String()).Attr("to", st.From.String()).Attr("type", "unavailable")
+	b.Start("x", NSUser).Start("item", "").Attr("affiliation", "none").Attr("role", "none").End()
+	for _, c := range []string{"110", "307", "333"} {
+		b.Start("status", "").Attr("code", c).End()
+	}
+	b.End()
+	s.m.send(ctx, b.Element(), st.To, st.From)
 }
 
 // create makes a new room locked for its creator (§10.1.1): until the
@@ -86,6 +105,10 @@ func (s *service) create(roomJID, creator jid.JID) (*room, *stanza.Error) {
 func (r *room) available(ctx context.Context, st *module.Stanza, created bool) {
 	nick := st.To.Resource()
 	o := r.byJID[st.From]
+	if o == nil && st.El.Child("x", NS) == nil {
+		r.svc.kickUnsynced(ctx, st)
+		return
+	}
 	if o == nil {
 		r.join(ctx, st, created)
 		return
@@ -107,7 +130,7 @@ func (r *room) available(ctx context.Context, st *module.Stanza, created bool) {
 	r.broadcastPresence(ctx, o, false, nil, nil, nil)
 }
 
-// join is §7.2: the checks in the order of §7.2.2-§7.2.11, then the
+// join is §7.2: the checks in the order of §7.2.5-§7.2.10, then the
 // presence exchange, history and subject.
 func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 	m := r.svc.m
@@ -116,15 +139,15 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 	ae := r.affiliationOf(real)
 	creating := r.locked && r.creator.Bare() == real.Bare()
 	if r.locked && !creating {
-		m.fail(ctx, st, errOf(stanza.ItemNotFound, "the room is locked until its owner configures it")) // §7.2.11
+		m.fail(ctx, st, errOf(stanza.ItemNotFound, "the room is locked until its owner configures it")) // §7.2.10
 		return
 	}
 	if ae.aff == affOutcast {
-		m.fail(ctx, st, errOf(stanza.Forbidden, "you are banned from this room")) // §7.2.8
+		m.fail(ctx, st, errOf(stanza.Forbidden, "you are banned from this room")) // §7.2.7
 		return
 	}
 	if !mayEnter(&r.cfg, ae.aff) {
-		m.fail(ctx, st, errOf(stanza.RegistrationRequired, "this room is members-only")) // §7.2.7
+		m.fail(ctx, st, errOf(stanza.RegistrationRequired, "this room is members-only")) // §7.2.6
 		return
 	}
 	if ae.nick != "" && ae.nick != nick {
@@ -133,7 +156,7 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 	}
 	existing := r.occ[nick]
 	if existing != nil && existing.real.Bare() != real.Bare() {
-		m.fail(ctx, st, errOf(stanza.Conflict, "that nickname is in use")) // §7.2.9
+		m.fail(ctx, st, errOf(stanza.Conflict, "that nickname is in use")) // §7.2.8
 		return
 	}
 	if existing == nil && r.reservedBy(nick, real) {
@@ -149,7 +172,7 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 			}
 		}
 		if pw != r.cfg.Password {
-			m.fail(ctx, st, errOf(stanza.NotAuthorized, "a password is required")) // §7.2.6
+			m.fail(ctx, st, errOf(stanza.NotAuthorized, "a password is required")) // §7.2.5
 			return
 		}
 	}
@@ -158,7 +181,7 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 		if max <= 0 {
 			max = m.cfg.MaxOccupants
 		}
-		// §7.2.10: admins and owners still get in, within a margin.
+		// §7.2.9: admins and owners still get in, within a margin.
 		if n := r.occupantCount(); n >= max && (ae.aff < affAdmin || n >= max+max/10+5) {
 			m.fail(ctx, st, errOf(stanza.ServiceUnavailable, "the room is full"))
 			return
@@ -179,7 +202,7 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 		codes = append(codes, 201) // §10.1.2
 	}
 	if nickRewritten(st) {
-		codes = append(codes, 210) // §7.2.3: the nick is not quite what the client asked for
+		codes = append(codes, 210) // §7.2.2: the nick is not quite what the client asked for
 	}
 	r.sendJoinState(ctx, o, sess, st.El, codes)
 	if creating && created {
@@ -207,7 +230,7 @@ func (r *room) reservedBy(nick string, real jid.JID) bool {
 
 // sendJoinState sends the new session the occupants' presence, then
 // announces the occupant (first session only) with self-presence last,
-// then history and subject (§7.2.3, §7.2.15, §7.2.16).
+// then history and subject (§7.2.2, §7.2.13, §7.2.15).
 func (r *room) sendJoinState(ctx context.Context, o *occupant, sess *session, join *xml.Element, extraCodes []int) {
 	for _, p := range r.occ {
 		if p == o || !r.mayAnnounce(p.role) {
@@ -218,10 +241,10 @@ func (r *room) sendJoinState(ctx context.Context, o *occupant, sess *session, jo
 	}
 	selfCodes := []int{110}
 	if r.nonAnonymous() {
-		selfCodes = append(selfCodes, 100) // §7.2.4
+		selfCodes = append(selfCodes, 100) // §7.2.3
 	}
 	if r.cfg.Logging {
-		selfCodes = append(selfCodes, 170) // §7.2.14
+		selfCodes = append(selfCodes, 170) // §7.2.12
 	}
 	selfCodes = append(selfCodes, extraCodes...)
 	if len(o.sessions) == 1 {
@@ -229,7 +252,7 @@ func (r *room) sendJoinState(ctx context.Context, o *occupant, sess *session, jo
 	}
 	self := r.presenceEl(o, false, true, selfCodes, nil)
 	if id := join.Attr("id"); id != "" {
-		self = self.WithAttrs(xml.Attr{Name: "id", Value: id}) // §7.2.3: reflect the join's id
+		self = self.WithAttrs(xml.Attr{Name: "id", Value: id}) // §7.2.2: reflect the join's id
 	}
 	r.sendTo(ctx, self, sess.jid)
 	if r.locked {
@@ -337,7 +360,7 @@ func (r *room) removeOccupant(ctx context.Context, o *occupant, codes []int, ex 
 
 // removeAll empties the room (destroy §10.9, shutdown 332).
 func (r *room) removeAll(ctx context.Context, codes []int, ex *extra) {
-	// Everyone sees only their own removal (§10.9, §12.2).
+	// Everyone sees only their own removal (§10.9, §11.2).
 	for _, o := range r.occ {
 		el := r.presenceEl(o, true, true, append([]int{110}, codes...), ex)
 		for _, s := range o.sessions {
@@ -359,7 +382,7 @@ type extra struct {
 	aff     *affiliation // override (ban: outcast)
 }
 
-// mayseeJID: whether viewer sees occupants' real JIDs (§7.2.4/§7.2.5).
+// mayseeJID: whether viewer sees occupants' real JIDs (§7.2.3/§7.2.4).
 func (r *room) mayseeJID(viewer *occupant) bool {
 	return r.nonAnonymous() || viewer.role == roleModerator
 }
@@ -417,7 +440,7 @@ func (r *room) presenceEl(o *occupant, unavailable bool, withJID bool, codes []i
 }
 
 // broadcastPresence sends o's presence to every occupant's sessions:
-// others get codes, o's own sessions selfCodes plus 110 (§7.2.3). Each
+// others get codes, o's own sessions selfCodes plus 110 (§7.2.2). Each
 // variant (with or without the real JID, self) is built once.
 func (r *room) broadcastPresence(ctx context.Context, o *occupant, unavailable bool, codes, selfCodes []int, ex *extra) {
 	r.broadcastPresenceExcept(ctx, o, unavailable, codes, selfCodes, ex, nil)

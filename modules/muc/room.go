@@ -61,7 +61,7 @@ func parseRole(s string) (role, bool) {
 	return roleNone, false
 }
 
-// roomConfig is the muc#roomconfig form's state (XEP-0045 §10.2, §15.5.3).
+// roomConfig is the muc#roomconfig form's state (XEP-0045 §10.2, §16.5.3).
 type roomConfig struct {
 	Name              string   `json:"name,omitempty"`
 	Desc              string   `json:"desc,omitempty"`
@@ -156,7 +156,7 @@ func (o *occupant) touch(s *session) {
 // latest is the session whose presence represents the occupant.
 func (o *occupant) latest() *session { return o.sessions[len(o.sessions)-1] }
 
-// histEntry is one message of the discussion history (§7.2.15): the
+// histEntry is one message of the discussion history (§7.2.13): the
 // broadcast as built once (no 'to'), when it was sent and its size.
 type histEntry struct {
 	el    *xml.Element

@@ -49,7 +49,7 @@ func TestDisco(t *testing.T) {
 	if r := bob.iqOK("<iq type='get' id='ID' to='secret@%s'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>", service); strings.Contains(r.String(), "<item") {
 		t.Fatalf("hidden room items for a stranger: %s", r)
 	}
-	// Unique room name (§10.1.4).
+	// Unique room name (XEP-0307).
 	if r := bob.iqOK("<iq type='get' id='ID' to='%s'><unique xmlns='http://jabber.org/protocol/muc#unique'/></iq>", service); r.FirstChild().Text() == "" {
 		t.Fatalf("unique: %s", r)
 	}

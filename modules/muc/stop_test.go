@@ -25,7 +25,7 @@ func (r *recordRouter) Route(_ context.Context, st *module.Stanza) {
 }
 
 // TestStopSends332: a module that stops tells the occupants still in
-// (§15.6.1 code 332).
+// (§11.2, code 332).
 func TestStopSends332(t *testing.T) {
 	rr := &recordRouter{}
 	h := module.NewRegistry().NewHandle("muc", module.Services{Router: rr, Config: config.Default(), Hosts: func(d string) bool { return d == "localhost" }})
@@ -36,7 +36,7 @@ func TestStopSends332(t *testing.T) {
 	s := m.services["conference.localhost"]
 	from := jid.MustParse("alice@localhost/r")
 	to := jid.MustParse("room@conference.localhost/alice")
-	s.handle(context.Background(), &module.Stanza{El: xml.NewBuilder("presence", xml.NSClient).Attr("from", from.String()).Attr("to", to.String()).Element(), From: from, To: to})
+	s.handle(context.Background(), &module.Stanza{El: xml.NewBuilder("presence", xml.NSClient).Attr("from", from.String()).Attr("to", to.String()).Start("x", NS).End().Element(), From: from, To: to})
 	if err := m.Stop(); err != nil {
 		t.Fatal(err)
 	}
