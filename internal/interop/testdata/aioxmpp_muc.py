@@ -41,7 +41,18 @@ async def scenario():
         form.roomname.value = "aioxmpp room"
         await step("configure", amuc.set_room_config(room, form.render_reply()))
         print("OK room configured", flush=True)
+        a_topics = asyncio.Queue()
+        aroom.on_topic_changed.connect(lambda member, new_topic, **kw: a_topics.put_nowait(new_topic))
         await step("topic", aroom.set_topic({None: "aioxmpp topic"}))
+
+        async def topic_echo():
+            # Only once the room has reflected it is the topic set for bob,
+            # whose join travels on another connection.
+            while True:
+                t = await a_topics.get()
+                if t and t.any() == "aioxmpp topic":
+                    return
+        await step("topic echo", topic_echo())
         print("OK topic set", flush=True)
 
         joins = asyncio.Queue()

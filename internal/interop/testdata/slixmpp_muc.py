@@ -84,7 +84,13 @@ async def main():
     await wait("subject echo", a_subject)
     print("OK subject set")
 
+    # Wait for the echo: only then is the message in the room's history
+    # (bob's join travels on another connection).
+    echoed = loop.create_future()
+    a.add_event_handler("muc::%s::message" % room,
+                        lambda m: m["body"] == "before bob" and not echoed.done() and echoed.set_result(m))
     a.send_message(mto=room, mbody="before bob", mtype="groupchat")
+    await wait("echo of the first message", echoed)
 
     a_sees_bob = loop.create_future()
     a.add_event_handler("muc::%s::got_online" % room,
