@@ -72,10 +72,6 @@ func (s *service) iq(ctx context.Context, st *module.Stanza) {
 		}
 		return
 	}
-	if typ == "result" {
-		r.iqAnswer(ctx, st)
-		return
-	}
 	if typ != "get" && typ != "set" {
 		return
 	}
@@ -293,7 +289,7 @@ func (r *room) occupantIQ(ctx context.Context, st *module.Stanza) {
 	}
 	r.nextID++
 	id := "muc" + strconv.FormatUint(r.nextID, 36) + "-" + randomHex(4)
-	r.pendingIQ[id] = pendingIQ{from: st.From, id: st.El.Attr("id"), target: st.To}
+	r.pendingIQ[id] = pendingIQ{from: st.From, id: st.El.Attr("id"), target: st.To, to: to}
 	fromJID := r.occupantJID(from.nick)
 	b := xml.NewBuilder("iq", xml.NSClient).Attr("type", st.Type()).Attr("id", id).
 		Attr("from", fromJID.String()).Attr("to", to.String())
@@ -307,7 +303,7 @@ func (r *room) occupantIQ(ctx context.Context, st *module.Stanza) {
 // asked, from the occupant JID it asked.
 func (r *room) iqAnswer(ctx context.Context, st *module.Stanza) {
 	p, ok := r.pendingIQ[st.El.Attr("id")]
-	if !ok {
+	if !ok || (st.From != p.to && st.From.Bare() != p.to) {
 		return
 	}
 	delete(r.pendingIQ, st.El.Attr("id"))

@@ -141,24 +141,35 @@ func (r *room) occupantJID(nick string) jid.JID {
 }
 
 // remember keeps el in the discussion history, bounded by [muc]
-// history_messages.
+// history_messages. The slice grows to twice the bound before the oldest
+// half is dropped, so that a message costs no copy of the whole history.
 func (r *room) remember(el *xml.Element, at time.Time) {
 	max := r.svc.m.cfg.HistoryMessages
 	if max <= 0 {
 		return
 	}
-	if len(r.history) >= max {
-		n := copy(r.history, r.history[len(r.history)-max+1:])
+	if len(r.history) >= 2*max {
+		n := copy(r.history, r.history[len(r.history)-max:])
+		clear(r.history[n:])
 		r.history = r.history[:n]
 	}
-	r.history = append(r.history, histEntry{el: el, at: at, chars: utf8.RuneCount(el.Append(nil, ""))})
+	r.history = append(r.history, histEntry{el: el, at: at, chars: -1})
+}
+
+// recentHistory is the history within the bound.
+func (r *room) recentHistory() []histEntry {
+	if max := r.svc.m.cfg.HistoryMessages; len(r.history) > max {
+		return r.history[len(r.history)-max:]
+	}
+	return r.history
 }
 
 // sendHistory is §7.2.13/§7.2.14: the newest messages that meet every
 // limit the client gave (maxstanzas, maxchars, seconds, since), oldest
 // first, each with a delay stamp from the room.
 func (r *room) sendHistory(ctx context.Context, to jid.JID, h *xml.Element) {
-	maxStanzas, maxChars := len(r.history), -1
+	hist := r.recentHistory()
+	maxStanzas, maxChars := len(hist), -1
 	var since time.Time
 	if h != nil {
 		if v, err := strconv.Atoi(h.Attr("maxstanzas")); err == nil && v >= 0 && v < maxStanzas {
@@ -174,19 +185,26 @@ func (r *room) sendHistory(ctx context.Context, to jid.JID, h *xml.Element) {
 			since = t
 		}
 	}
-	start, chars := len(r.history), 0
-	for i := len(r.history) - 1; i >= 0 && len(r.history)-i <= maxStanzas; i-- {
-		e := r.history[i]
+	start, chars := len(hist), 0
+	for i := len(hist) - 1; i >= 0 && len(hist)-i <= maxStanzas; i-- {
+		e := &hist[i]
 		if !since.IsZero() && !e.at.After(since) {
 			break
 		}
-		if maxChars >= 0 && chars+e.chars > maxChars {
-			break
+		if maxChars >= 0 {
+			if e.chars < 0 {
+				// Counted on demand: few joins ask for maxchars, every
+				// message would pay for counting up front.
+				e.chars = utf8.RuneCount(e.el.Append(nil, ""))
+			}
+			if chars+e.chars > maxChars {
+				break
+			}
+			chars += e.chars
 		}
-		chars += e.chars
 		start = i
 	}
-	for _, e := range r.history[start:] {
+	for _, e := range hist[start:] {
 		b := xml.NewBuilder("message", xml.NSClient)
 		for _, a := range e.el.Attrs() {
 			b.Attr(a.Name, a.Value)

@@ -168,11 +168,13 @@ func errOf(cond, text string) *stanza.Error { return stanza.NewError(cond, text)
 // handle is the component entry point: every stanza to the service's
 // domain, to a room or to an occupant JID.
 func (s *service) handle(ctx context.Context, st *module.Stanza) {
-	if stanza.IsError(st.El) {
-		// An error from an occupant's client (or bounced by its server)
-		// may arrive while we route to that occupant with the room's
-		// lock held: handle it on its own goroutine (§11.1 may remove
-		// the occupant).
+	if stanza.IsError(st.El) || st.Kind() == "iq" && st.Type() == "result" {
+		// Answers may come back synchronously, from inside the Route
+		// call a room makes with its lock held: an error bounced by the
+		// router, an IQ result from a server-side handler (a vCard
+		// request forwarded to an account). They are handled on their
+		// own goroutine so that the room's lock is never taken twice
+		// (§11.1: an error may remove the occupant).
 		go s.handleError(context.WithoutCancel(ctx), st)
 		return
 	}
@@ -204,7 +206,7 @@ func (s *service) handle(ctx context.Context, st *module.Stanza) {
 	}
 }
 
-// handleError: §11.1, an error in answer to a stanza the room sent to an
+// handleError handles answers (see handle): §11.1, an error in answer to a stanza the room sent to an
 // occupant removes that occupant (a "ghost"): its client or server cannot
 // take the room's traffic. IQ errors are answers to forwarded IQs and go
 // back to the requester.
@@ -220,6 +222,9 @@ func (s *service) handleError(ctx context.Context, st *module.Stanza) {
 	}
 	if st.Kind() == "iq" {
 		r.iqAnswer(ctx, st)
+		return
+	}
+	if !stanza.IsError(st.El) {
 		return
 	}
 	o := r.byJID[st.From]

@@ -161,7 +161,7 @@ func (o *occupant) latest() *session { return o.sessions[len(o.sessions)-1] }
 type histEntry struct {
 	el    *xml.Element
 	at    time.Time
-	chars int
+	chars int // characters of el serialized, -1 until counted
 }
 
 // room is one chat room. mu guards everything; handlers hold it while
@@ -206,6 +206,7 @@ type pendingIQ struct {
 	from   jid.JID // the requester's real full JID
 	id     string  // its id
 	target jid.JID // the occupant JID it was addressed to
+	to     jid.JID // the real JID it was forwarded to: only it may answer
 }
 
 func newRoom(svc *service, j jid.JID, cfg roomConfig) *room {

@@ -247,3 +247,34 @@ func TestRegistrationApproval(t *testing.T) {
 	alice.iqOK("<iq type='get' id='ID' to='club@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service) // the approval is handled
 	bob.join("club", "bobby")
 }
+
+// TestOccupantIQ: IQs to another occupant's JID are forwarded (vCard to
+// the account, others to the client) and the answers come back from the
+// occupant JID with the requester's id.
+func TestOccupantIQ(t *testing.T) {
+	s := testutil.Start(t, "")
+	addUsers(t, s, "alice", "bob")
+	alice := login(t, s, "alice", "r")
+	bob := login(t, s, "bob", "r")
+	alice.create("fw", "alice")
+	bob.join("fw", "bob")
+	bob.iqOK("<iq type='set' id='ID'><vCard xmlns='vcard-temp'><FN>Bob B</FN></vCard></iq>")
+	r := alice.iqOK("<iq type='get' id='ID' to='fw@%s/bob'><vCard xmlns='vcard-temp'/></iq>", service)
+	if r.Attr("from") != "fw@"+service+"/bob" || !strings.Contains(r.String(), "<FN>Bob B</FN>") {
+		t.Fatalf("occupant vCard: %s", r)
+	}
+	// A ping to bob's occupant JID reaches bob's client from alice's
+	// occupant JID; bob's answer goes back to alice.
+	alice.Send("<iq type='get' id='p1' to='fw@%s/bob'><ping xmlns='urn:xmpp:ping'/></iq>", service)
+	q, _ := bob.until(func(el *xml.Element) bool { return el.Name() == "iq" && el.Attr("type") == "get" })
+	if q.Attr("from") != "fw@"+service+"/alice" || q.Child("ping", "urn:xmpp:ping") == nil {
+		t.Fatalf("forwarded ping: %s", q)
+	}
+	bob.Send("<iq type='result' id='%s' to='%s'/>", q.Attr("id"), q.Attr("from"))
+	a, _ := alice.until(func(el *xml.Element) bool { return el.Name() == "iq" && el.Attr("id") == "p1" })
+	if a.Attr("type") != "result" || a.Attr("from") != "fw@"+service+"/bob" {
+		t.Fatalf("answer: %s", a)
+	}
+	// Nobody by that nick: item-not-found.
+	wantCond(t, alice.iq("<iq type='get' id='ID' to='fw@%s/nobody'><ping xmlns='urn:xmpp:ping'/></iq>", service), "item-not-found")
+}
