@@ -149,9 +149,17 @@ func (s *service) room(name string) *room {
 	return s.rooms[name]
 }
 
-// send routes el (already addressed) from 'from' to 'to'.
+// send routes el (already addressed) from 'from' to 'to'. A stanza for
+// one of our own services (an invitation addressed to a room, say) would
+// come straight back into the component while the sending room holds its
+// lock: it is routed on its own goroutine.
 func (m *mod) send(ctx context.Context, el *xml.Element, from, to jid.JID) {
-	m.h.Router.Route(ctx, &module.Stanza{El: el, From: from, To: to})
+	st := &module.Stanza{El: el, From: from, To: to}
+	if _, ours := m.services[to.Domain()]; ours {
+		go m.h.Router.Route(context.WithoutCancel(ctx), st)
+		return
+	}
+	m.h.Router.Route(ctx, st)
 }
 
 // fail answers st with a stanza error from st.To, never an error with an

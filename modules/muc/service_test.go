@@ -278,3 +278,18 @@ func TestOccupantIQ(t *testing.T) {
 	// Nobody by that nick: item-not-found.
 	wantCond(t, alice.iq("<iq type='get' id='ID' to='fw@%s/nobody'><ping xmlns='urn:xmpp:ping'/></iq>", service), "item-not-found")
 }
+
+// TestSelfAddressed: stanzas the room would send to a JID of the service
+// itself (an invitation to a room) do not deadlock the room.
+func TestSelfAddressed(t *testing.T) {
+	s := testutil.Start(t, "")
+	addUsers(t, s, "alice")
+	alice := login(t, s, "alice", "r")
+	alice.create("loop", "alice")
+	alice.Send("<message to='loop@%s'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='loop@%s'/></x></message>", service, service)
+	alice.Send("<message to='loop@%s'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='loop@%s/alice'/></x></message>", service, service)
+	// The room still answers.
+	alice.iqOK("<iq type='get' id='ID' to='loop@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service)
+	alice.say("loop", "still here")
+	alice.nextGroupchat()
+}
