@@ -83,6 +83,11 @@ type conn struct {
 	available atomic.Bool
 	priority  atomic.Int32
 	presence  atomic.Pointer[xml.Element]
+
+	sm       smState       // XEP-0198; guarded by wmu except sm.in (reader only)
+	csi      csiState      // XEP-0352; guarded by wmu
+	readers  chan struct{} // closed when the current transport's reader stops
+	handedTo *conn         // the resumed session this conn's transport went to
 }
 
 var (
@@ -91,7 +96,7 @@ var (
 )
 
 func newConn(s *Server, nc net.Conn, opts ListenerOptions, ip string) *conn {
-	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, wdone: make(chan struct{})}
+	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, wdone: make(chan struct{}), readers: make(chan struct{})}
 	c.log = s.cfg.Log.With("remote", nc.RemoteAddr().String())
 	return c
 }
@@ -117,6 +122,8 @@ func randomID(n int) string {
 // goroutine, so a session's stanzas are handled in order.
 func (c *conn) serve() {
 	defer c.srv.remove(c)
+	readers := c.readers
+	defer close(readers)
 	defer c.finish()
 	c.authTimer = time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
 		c.CloseStream(stanza.StreamConnectionTimeout, "authentication took too long")
@@ -130,7 +137,7 @@ func (c *conn) serve() {
 		}
 	}
 	c.dec = xml.NewDecoder(idleReader(c.nc), c.srv.cfg.Limits)
-	if err := c.run(); err != nil {
+	if err := c.run(); err != nil && !errors.Is(err, errHandedOver) {
 		var se *stanza.StreamError
 		if errors.As(err, &se) {
 			c.log.Debug("stream error", "condition", se.Condition, "text", se.Text)
@@ -174,6 +181,11 @@ func (c *conn) run() error {
 	if err := c.openStream(); err != nil {
 		return err
 	}
+	return c.loop()
+}
+
+// loop reads and handles top-level elements until the stream ends.
+func (c *conn) loop() error {
 	for {
 		el, err := c.dec.Next()
 		if err != nil {
@@ -332,6 +344,9 @@ func (c *conn) sendFeatures() error {
 		// RFC 6121 legacy session establishment, announced optional
 		// (draft-cridland-xmpp-session-01) for old clients.
 		b.Start("session", nsSession).Start("optional", "").End().End()
+		b.Start("sm", nsSM).End()   // XEP-0198
+		b.Start("csi", nsCSI).End() // XEP-0352
+
 		for _, f := range c.srv.cfg.Registry.StreamFeatures() {
 			if el := f.Element(); el != nil {
 				b.Append(el)
@@ -462,9 +477,20 @@ func (c *conn) handle(el *xml.Element) error {
 		// §6.4.1 / §5.3.1: nothing else is processed before authentication.
 		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "authenticate first"}
 	case !c.bound:
+		if el.NS() == nsSM {
+			return c.smBeforeBind(el)
+		}
 		return c.preBind(el)
+	case el.NS() == nsSM:
+		return c.smNonza(el)
+	case el.NS() == nsCSI:
+		return c.csiNonza(el)
 	default:
-		return c.stanza(el)
+		err := c.stanza(el)
+		if c.sm.enabled {
+			c.sm.in++ // §4: every stanza handled, whatever became of it
+		}
+		return err
 	}
 }
 
@@ -825,12 +851,43 @@ func (c *conn) selfPresence(ctx context.Context, st *module.Stanza) {
 // Deliver queues el for the client (module.Session).
 func (c *conn) Deliver(el *xml.Element) bool {
 	c.wmu.Lock()
-	if c.closing || !c.async {
+	if !c.async || c.sm.ended || c.closing && !c.sm.resumable {
 		c.wmu.Unlock()
 		return false
 	}
-	c.out = el.Append(c.queueBuf(), xml.NSClient)
+	if c.csi.inactive {
+		if c.csiHoldLocked(el) {
+			c.wmu.Unlock()
+			return true
+		}
+		// Something that matters: what was held goes first.
+		c.csiFlushLocked()
+	}
+	if !c.appendLocked(el) {
+		c.wmu.Unlock()
+		c.log.Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		return false
+	}
+	if c.closing {
+		c.wmu.Unlock()
+		return true
+	}
 	return c.kick()
+}
+
+// appendLocked adds el to the output (and, with stream management, to the
+// unacknowledged stanzas); wmu held. On a broken transport of a resumable
+// session the stanza only waits among the unacknowledged for the
+// resumption. False when the unacknowledged queue is full.
+func (c *conn) appendLocked(el *xml.Element) bool {
+	if c.sm.enabled && !c.smQueueLocked(el) {
+		return false
+	}
+	if !c.closing {
+		c.out = el.Append(c.queueBuf(), xml.NSClient)
+	}
+	return true
 }
 
 func (c *conn) enqueue(b []byte) bool {
@@ -886,14 +943,26 @@ func (c *conn) writeLoop() {
 			return
 		}
 		buf := c.out
+		if c.sm.enabled && len(c.sm.unacked) > 0 && !c.sm.rPending && !c.closing {
+			// One request per burst keeps the unacknowledged queue
+			// short without a request per stanza (XEP-0198 §4).
+			buf = append(buf, "<r xmlns='"+nsSM+"'/>"...)
+			c.sm.rPending = true
+		}
 		c.out, c.spare = c.spare[:0], nil
-		nc := c.nc
+		nc, gen := c.nc, c.sm.gen
 		c.wmu.Unlock()
 		nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
 		if cap(buf) <= maxQueueRetain && c.spare == nil {
 			c.spare = buf[:0]
+		}
+		if err != nil && c.sm.gen != gen {
+			// The write failed on a transport a resumption replaced:
+			// the session goes on over the new one.
+			c.wmu.Unlock()
+			continue
 		}
 		if err != nil {
 			c.out = nil
@@ -927,6 +996,19 @@ func (c *conn) shut() {
 // closes the connection once they are written (module.Session).
 func (c *conn) CloseStream(condition, text string) {
 	c.wmu.Lock()
+	if c.sm.hibernating && !c.sm.resuming {
+		// No transport to write to: the session just ends (replaced by
+		// a new one, account removed, server shutting down).
+		c.sm.hibernating, c.sm.ended = false, true
+		if c.sm.timer != nil {
+			c.sm.timer.Stop()
+		}
+		c.wmu.Unlock()
+		go c.teardown()
+		return
+	}
+	// Closed on purpose: not resumed afterwards.
+	c.sm.ended = true
 	if c.closing {
 		c.wmu.Unlock()
 		return
@@ -963,22 +1045,43 @@ func (c *conn) CloseStream(condition, text string) {
 	c.wmu.Unlock()
 }
 
-// finish runs when the reader ends: unbind, tell modules, close the socket.
-func (c *conn) finish() {
-	if c.bound {
-		ctx := context.Background()
-		if c.srv.cfg.Directory.Unbind(c) {
-			if c.available.Swap(false) {
-				// An abrupt end still tells contacts the resource went
-				// away (RFC 6121 §4.5.2 ... by the IM module's hook).
-				un := xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").Attr("from", c.jid.String()).Element()
-				c.srv.cfg.Registry.RunHook(ctx, module.HookPresenceBroadcast, &module.Stanza{El: un, From: c.jid, Origin: c})
-			}
+// teardown ends a bound session: unbind, tell contacts and modules.
+func (c *conn) teardown() {
+	ctx := context.Background()
+	c.wmu.Lock()
+	c.sm.ended = true
+	c.wmu.Unlock()
+	if c.srv.cfg.Directory.Unbind(c) {
+		if c.available.Swap(false) {
+			// An abrupt end still tells contacts the resource went
+			// away (RFC 6121 §4.5.2 ... by the IM module's hook).
+			un := xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").Attr("from", c.jid.String()).Element()
+			c.srv.cfg.Registry.RunHook(ctx, module.HookPresenceBroadcast, &module.Stanza{El: un, From: c.jid, Origin: c})
 		}
-		// Also for a session replaced by a new one with the same full JID
-		// (its Unbind finds the newer session): modules keeping state per
-		// session must hear that this one ended.
-		c.srv.cfg.Registry.SessionClosed(ctx, c)
+	}
+	c.smReroute(ctx)
+	if c.sm.id != "" {
+		c.srv.resume.remove(c)
+	}
+	// Also for a session replaced by a new one with the same full JID
+	// (its Unbind finds the newer session): modules keeping state per
+	// session must hear that this one ended.
+	c.srv.cfg.Registry.SessionClosed(ctx, c)
+}
+
+// finish runs when the reader ends: unbind, tell modules, close the socket.
+// A resumable session whose transport broke stays bound instead, waiting
+// for its client to resume it (XEP-0198 §5).
+func (c *conn) finish() {
+	if c.handedTo != nil {
+		return // the socket belongs to the resumed session now
+	}
+	if c.bound {
+		if c.smHibernate() {
+			c.abort()
+			return
+		}
+		c.teardown()
 	}
 	c.wmu.Lock()
 	c.closing = true

@@ -33,6 +33,9 @@ type Config struct {
 	WriteTimeout       time.Duration // one write to the socket
 	OutboundQueueBytes int           // pending output per session before it is cut off
 	MaxSessions        int           // 0 = unlimited
+	// ResumeTimeout is how long a XEP-0198 session whose connection broke
+	// waits for its client to resume it; 0 offers no resumption.
+	ResumeTimeout time.Duration
 
 	Accounts    storage.Accounts
 	FakeSaltKey []byte
@@ -52,6 +55,14 @@ type ListenerOptions struct {
 	TLS        *tls.Config
 	DirectTLS  bool // XEP-0368: TLS from the first byte
 	RequireTLS bool // STARTTLS listeners: refuse SASL before TLS
+
+	// TransportTLS is the TLS state of a transport that encrypts below the
+	// XMPP stream (WebSocket over HTTPS, RFC 7395 §3.1): the stream counts
+	// as under TLS from the start, with no STARTTLS, and channel bindings
+	// refer to that connection. ServerCert is the DER of the certificate
+	// it presented (for tls-server-end-point). Only for ServeConn.
+	TransportTLS *tls.ConnectionState
+	ServerCert   []byte
 }
 
 // Server accepts client connections on any number of listeners.
@@ -63,6 +74,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	shutdown  bool
 	wg        sync.WaitGroup
+
+	resume resumable // XEP-0198 sessions that may be resumed
 }
 
 // New returns a server; call Serve for each listener.
@@ -140,9 +153,41 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 	}
 }
 
+// ServeConn serves one client stream on nc, an already accepted transport
+// (a WebSocket, RFC 7395), until it ends; ip is the peer's address for the
+// per-address limits. It fails at once when the server is shutting down or
+// the address is over its limits.
+func (s *Server) ServeConn(nc net.Conn, opts ListenerOptions, ip string) error {
+	if !s.cfg.Limiter.Admit(ip) {
+		nc.Close()
+		return errors.New("c2s: too many connections from " + ip)
+	}
+	c := newConn(s, nc, opts, ip)
+	if opts.TransportTLS != nil {
+		c.tls, c.serverCert = opts.TransportTLS, opts.ServerCert
+	}
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		s.cfg.Limiter.Release(ip)
+		nc.Close()
+		return ErrServerClosed
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	c.serve()
+	return nil
+}
+
 func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.handedTo != nil {
+		// The session that took this transport over ends with it (or
+		// hibernates again, outside the connection count).
+		delete(s.conns, c.handedTo)
+	}
 	s.mu.Unlock()
 	s.cfg.Limiter.Release(c.ip)
 	s.wg.Done()
@@ -171,6 +216,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.CloseStream(stanza.StreamSystemShutdown, "")
+	}
+	// Sessions waiting for resumption end now, while the modules that
+	// hear of it are still running.
+	for _, c := range s.resume.hibernatingSessions() {
+		c.smEnd()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

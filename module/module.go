@@ -167,6 +167,11 @@ type Services struct {
 	Config *config.Config
 	// LastActivity keeps each account's last logout (XEP-0012).
 	LastActivity storage.LastActivity
+	// PubSub keeps XEP-0060 nodes and items (PEP and the pubsub service).
+	PubSub storage.PubSub
+	// Archive stores message archives (XEP-0313): accounts' (modules/mam)
+	// and rooms' (MUC), keyed by bare JID.
+	Archive storage.Archive
 	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
 	MUCRooms storage.MUCRooms
 }

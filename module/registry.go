@@ -40,6 +40,11 @@ type IQ struct {
 	ID      string
 	Type    string // "get" or "set"
 	Payload *xml.Element
+	// After, when a handler sets it, runs once the reply has been sent
+	// (the router sends it): for what must follow the result on the
+	// wire, such as the last published item of a node just subscribed to
+	// (XEP-0060 §6.1.7).
+	After func()
 }
 
 // IQHandler answers a request. It returns the payload of the result (nil
@@ -139,13 +144,24 @@ type Registry struct {
 	components map[string]*Component
 	acctFeat   map[string]int // refcounted, as features
 	acctItems  []acctItemsEntry
+	acctNode   []acctNodeEntry
 
 	snap atomic.Pointer[snapshot]
+
+	// pending holds the IQ requests modules sent with SendIQ, by id,
+	// until their result or error arrives (iqtrack.go).
+	pmu     sync.Mutex
+	pending map[string]*pendingIQ
 }
 
 type acctItemsEntry struct {
 	seq int
 	fn  AccountItemsFunc
+}
+
+type acctNodeEntry struct {
+	seq int
+	fn  AccountNodeInfoFunc
 }
 
 type snapshot struct {
@@ -160,11 +176,12 @@ type snapshot struct {
 	components map[string]*Component
 	acctFeat   []string
 	acctItems  []AccountItemsFunc
+	acctNode   []AccountNodeInfoFunc
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}}
+	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}, pending: map[string]*pendingIQ{}}
 	r.publish()
 	return r
 }
@@ -208,6 +225,9 @@ func (r *Registry) publish() {
 	for _, e := range r.acctItems {
 		s.acctItems = append(s.acctItems, e.fn)
 	}
+	for _, e := range r.acctNode {
+		s.acctNode = append(s.acctNode, e.fn)
+	}
 	r.snap.Store(&s)
 }
 
@@ -229,6 +249,18 @@ func (r *Registry) AccountItems(ctx context.Context, owner, requester jid.JID) [
 		out = append(out, fn(ctx, owner, requester)...)
 	}
 	return out
+}
+
+// AccountNodeInfo asks the modules for the disco#info <query/> of node on
+// owner's bare JID (a PEP node, XEP-0060 §5.3) as requester may see it;
+// nil when none knows the node.
+func (r *Registry) AccountNodeInfo(ctx context.Context, owner, requester jid.JID, node string) *xml.Element {
+	for _, fn := range r.read().acctNode {
+		if q := fn(ctx, owner, requester, node); q != nil {
+			return q
+		}
+	}
+	return nil
 }
 
 // Component returns the component serving domain, or nil. The router
@@ -355,6 +387,11 @@ type DiscoItem struct {
 // AccountItemsFunc lists the items a module shows on owner's bare JID to
 // requester.
 type AccountItemsFunc func(ctx context.Context, owner, requester jid.JID) []DiscoItem
+
+// AccountNodeInfoFunc answers disco#info for a node on owner's bare JID:
+// the whole <query/>, or nil when the module does not know the node (or
+// requester may not see it).
+type AccountNodeInfoFunc func(ctx context.Context, owner, requester jid.JID, node string) *xml.Element
 
 // Handle is a module's view of the registry; it remembers what the module
 // registered so Close can undo it.
@@ -484,6 +521,21 @@ func (h *Handle) AddAccountItems(fn AccountItemsFunc) {
 	r.publish()
 	h.undo = append(h.undo, func() {
 		r.acctItems = slices.DeleteFunc(r.acctItems, func(e acctItemsEntry) bool { return e.seq == seq })
+	})
+}
+
+// AddAccountNodeInfo adds fn to the providers of disco#info for nodes on
+// accounts' bare JIDs.
+func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	r.acctNode = append(r.acctNode, acctNodeEntry{seq, fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.acctNode = slices.DeleteFunc(r.acctNode, func(e acctNodeEntry) bool { return e.seq == seq })
 	})
 }
 

@@ -707,6 +707,18 @@ func TestComponentsAndAccountDisco(t *testing.T) {
 	if it := r.AccountItems(context.Background(), owner, owner); len(it) != 1 || it[0].Node != "urn:xmpp:avatar:data" {
 		t.Errorf("AccountItems = %v", it)
 	}
+	b.AddAccountNodeInfo(func(_ context.Context, _, _ jid.JID, node string) *xml.Element {
+		if node != "urn:xmpp:avatar:data" {
+			return nil
+		}
+		return xml.NewBuilder("query", "http://jabber.org/protocol/disco#info").Attr("node", node).Element()
+	})
+	if q := r.AccountNodeInfo(context.Background(), owner, owner, "urn:xmpp:avatar:data"); q == nil || q.Attr("node") != "urn:xmpp:avatar:data" {
+		t.Errorf("AccountNodeInfo = %v", q)
+	}
+	if q := r.AccountNodeInfo(context.Background(), owner, owner, "other"); q != nil {
+		t.Errorf("AccountNodeInfo(other) = %v", q)
+	}
 
 	b.Close()
 	if r.Component("conference.example.org") != nil || len(r.Components("other.org")) != 0 {
@@ -720,5 +732,8 @@ func TestComponentsAndAccountDisco(t *testing.T) {
 	}
 	if it := r.AccountItems(context.Background(), owner, owner); len(it) != 0 {
 		t.Errorf("AccountItems after close = %v", it)
+	}
+	if q := r.AccountNodeInfo(context.Background(), owner, owner, "urn:xmpp:avatar:data"); q != nil {
+		t.Errorf("AccountNodeInfo after close = %v", q)
 	}
 }

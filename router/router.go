@@ -221,11 +221,17 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 func (r *Router) iq(ctx context.Context, st *module.Stanza, target module.Target) {
 	typ := st.Type()
 	if typ != "get" && typ != "set" {
-		return // results and errors addressed to the server or an account end here
+		// Results and errors addressed to the server or an account end
+		// here, unless a module is waiting for them (Handle.SendIQ).
+		r.Registry.IQResponse(st)
+		return
 	}
 	iq := &module.IQ{Stanza: st, ID: st.El.Attr("id"), Type: typ, Payload: st.El.FirstChild()}
 	reply := r.Registry.HandleIQ(ctx, target, iq, r.Log)
 	r.reply(ctx, st, reply)
+	if iq.After != nil {
+		iq.After()
+	}
 }
 
 // bounce answers st with a stanza error, never answering an error with one

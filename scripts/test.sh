@@ -5,7 +5,8 @@
 # Debian's packages, and a short run of each fuzz target.
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
-# python3-slixmpp, python3-aioxmpp, go-sendxmpp) when it runs as root and they are missing.
+# python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium) when it runs as root and they are
+# missing, and the browser clients' npm packages (Converse.js, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,10 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need_pkgs+=(python3-slixmpp)
 /usr/bin/python3 -c 'import aioxmpp' >/dev/null 2>&1 || need_pkgs+=(python3-aioxmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || need_pkgs+=(go-sendxmpp)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+command -v profanity >/dev/null 2>&1 || need_pkgs+=(profanity)
+command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${need_pkgs[*]}"
@@ -25,6 +30,14 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   else
     echo "== not root: cannot install ${need_pkgs[*]}; the tests that need them will skip"
   fi
+fi
+
+# Browser clients (Converse.js, driven by playwright-core in Debian's
+# Chromium), pinned in internal/interop/testdata/web/package-lock.json.
+web=internal/interop/testdata/web
+if [ ! -f "$web/node_modules/converse.js/dist/converse.min.js" ] || [ ! -d "$web/node_modules/playwright-core" ]; then
+  echo "== npm ci ($web)"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "== npm ci failed: the browser interop tests will fail under CI"
 fi
 
 if [ -x storage/sqldb/testdata/start-postgres.sh ] && [ -z "${XMPPD_TEST_POSTGRES_DSN:-}" ]; then
@@ -42,7 +55,7 @@ echo "== go test"
 go test -count=1 -timeout 20m ./...
 
 echo "== go test -race (core packages and modules)"
-go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./modules/...
+go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./component/ ./web/ ./modules/...
 
 echo "== fuzz (${FUZZTIME} each)"
 go test -run='^$' -fuzz='^FuzzDecoderSplit$' -fuzztime="$FUZZTIME" ./xml/

@@ -177,6 +177,9 @@ const (
 type StreamError struct {
 	Condition string
 	Text      string
+	// App is an application-specific condition (RFC 6120 §4.9.4) as raw
+	// XML with its own namespace, written after the text; "" for none.
+	App string
 }
 
 func (e *StreamError) Error() string {
@@ -197,5 +200,6 @@ func (e *StreamError) Append(buf []byte) []byte {
 		buf = xml.EscapeText(buf, e.Text)
 		buf = append(buf, "</text>"...)
 	}
+	buf = append(buf, e.App...)
 	return append(buf, "</stream:error>"...)
 }

@@ -173,6 +173,105 @@ type LastActivity interface {
 	LastActivity(ctx context.Context, domain, username string) (at time.Time, status string, err error)
 }
 
+// PubSubNode is one XEP-0060 node of a pubsub service: a PEP service
+// (XEP-0163; Service is the account's bare JID) or a service component
+// (Service is its domain, e.g. "pubsub.example.org"). Service and Node are
+// normalized by the caller; (Service, Node) is the key.
+type PubSubNode struct {
+	Service string
+	Node    string
+	// AccountDomain and AccountUser name the local account a PEP service
+	// belongs to: deleting the account deletes its nodes (with their
+	// items, affiliations and subscriptions). Both empty for the nodes of
+	// a service component.
+	AccountDomain, AccountUser string
+	// Config is the node configuration as XEP-0004 form fields
+	// (var → values, e.g. "pubsub#max_items" → ["10"]), opaque to the
+	// store: it keeps what it is given.
+	Config map[string][]string
+}
+
+// PubSubAffiliation is one entity's affiliation with a node (XEP-0060
+// §4.1): "owner", "publisher", "publish-only", "member" or "outcast".
+// "none" is never stored.
+type PubSubAffiliation struct {
+	JID         string // bare JID, normalized
+	Affiliation string
+}
+
+// PubSubSubscription is one subscription to a node (XEP-0060 §4.2).
+type PubSubSubscription struct {
+	JID   string // the subscribed JID (bare or full), normalized
+	SubID string // "" when the service gives none
+	// State is "subscribed", "pending" or "unconfigured"; "none" is
+	// never stored.
+	State string
+}
+
+// PubSubItem is one published item.
+type PubSubItem struct {
+	ID        string
+	Publisher string // the publisher's JID ("" unknown)
+	// Payload is the serialized payload element (or empty for a
+	// notification-only item), opaque to the store.
+	Payload []byte
+	// Published is when the item was last published (millisecond
+	// precision, UTC).
+	Published time.Time
+}
+
+// PubSub stores pubsub nodes and their items, affiliations and
+// subscriptions. Items of a node are ordered by when they were last
+// published: publishing an existing item ID replaces the item and makes it
+// the newest.
+type PubSub interface {
+	// CreateNode creates n with owner (a bare JID, "" for none) as its
+	// owner affiliation, in one transaction. ErrExists if (Service, Node)
+	// exists; ErrNotFound if n names an account that does not exist.
+	CreateNode(ctx context.Context, n PubSubNode, owner string) error
+	// Node returns one node; ErrNotFound if there is none.
+	Node(ctx context.Context, service, node string) (PubSubNode, error)
+	// Nodes returns every node of a service ordered by node name (bytes).
+	Nodes(ctx context.Context, service string) ([]PubSubNode, error)
+	// SetNodeConfig replaces a node's configuration; ErrNotFound if the
+	// node does not exist.
+	SetNodeConfig(ctx context.Context, service, node string, config map[string][]string) error
+	// DeleteNode deletes a node with its items, affiliations and
+	// subscriptions; ErrNotFound if it does not exist.
+	DeleteNode(ctx context.Context, service, node string) error
+
+	// SetAffiliation sets jid's affiliation ("none" removes it);
+	// ErrNotFound if the node does not exist.
+	SetAffiliation(ctx context.Context, service, node, jid, affiliation string) error
+	// Affiliations returns a node's affiliations ordered by JID.
+	Affiliations(ctx context.Context, service, node string) ([]PubSubAffiliation, error)
+
+	// SetSubscription adds or replaces the subscription of (JID, SubID)
+	// (state "none" removes it); ErrNotFound if the node does not exist.
+	SetSubscription(ctx context.Context, service, node string, sub PubSubSubscription) error
+	// Subscriptions returns a node's subscriptions ordered by JID, SubID.
+	Subscriptions(ctx context.Context, service, node string) ([]PubSubSubscription, error)
+
+	// PublishItem stores it (replacing an item with the same ID, which
+	// becomes the newest) and then, when maxItems > 0, deletes the oldest
+	// items beyond maxItems, all in one transaction. It returns the IDs
+	// it deleted that way. ErrNotFound if the node does not exist.
+	PublishItem(ctx context.Context, service, node string, it PubSubItem, maxItems int) (evicted []string, err error)
+	// Items returns items newest first: those with the given IDs when ids
+	// is not empty (missing IDs are left out), else the newest max items
+	// (max <= 0: all). ErrNotFound if the node does not exist.
+	Items(ctx context.Context, service, node string, ids []string, max int) ([]PubSubItem, error)
+	// DeleteItem deletes one item; ErrNotFound if the node or the item
+	// does not exist.
+	DeleteItem(ctx context.Context, service, node, id string) error
+	// PurgeItems deletes every item of a node; ErrNotFound if the node
+	// does not exist.
+	PurgeItems(ctx context.Context, service, node string) error
+	// TrimItems deletes the oldest items beyond max (max > 0) and returns
+	// their IDs (a node whose pubsub#max_items was lowered).
+	TrimItems(ctx context.Context, service, node string, max int) ([]string, error)
+}
+
 // ArchivedMessage is one message in an archive (XEP-0313 message archive
 // management, for an account or a MUC room).
 type ArchivedMessage struct {
@@ -203,10 +302,15 @@ type ArchiveQuery struct {
 	// IDs, when non-empty, keeps only the messages with these IDs (XEP-0313
 	// §4.1.3 'ids'); unknown IDs are ignored.
 	IDs []string
-	// AfterID and BeforeID keep messages strictly after / before the
-	// message with that ID (RSM <after/>/<before/>, XEP-0313 'after-id' /
-	// 'before-id'). An ID that is not in the archive fails the query with
-	// ErrNotFound (the caller answers item-not-found, XEP-0313 §6.1).
+	// FilterAfterID and FilterBeforeID keep messages strictly after /
+	// before the message with that ID, as part of the selection that
+	// Count counts (XEP-0313 'after-id' / 'before-id' form fields).
+	FilterAfterID, FilterBeforeID string
+	// AfterID and BeforeID are page cursors: the page holds messages of
+	// the selection strictly after / before the message with that ID
+	// (RSM <after/>/<before/>), and Count ignores them. An ID given here
+	// or in the Filter fields that is not in the archive fails the query
+	// with ErrNotFound (the caller answers item-not-found, XEP-0313 §4.1.3).
 	AfterID, BeforeID string
 	// Max is the page size. Max <= 0 returns no items, only Count.
 	Max int
@@ -219,8 +323,9 @@ type ArchiveQuery struct {
 type ArchivePage struct {
 	// Items are in archive order (oldest first) whether or not Last was set.
 	Items []ArchivedMessage
-	// Count is how many messages match With, Start, End and IDs, ignoring
-	// AfterID, BeforeID and Max (RSM <count/>, XEP-0059 §2.6).
+	// Count is how many messages the selection holds (With, Start, End,
+	// IDs, FilterAfterID, FilterBeforeID), ignoring the page cursors and
+	// Max (RSM <count/>, XEP-0059 §2.6).
 	Count int
 	// Complete reports that no matching message lies beyond the page in
 	// the paging direction: after it, or before it when Last is set
@@ -245,6 +350,12 @@ type ArchivePrefs struct {
 	Always, Never []string
 }
 
+// ArchiveEntry is one message for AppendBatch and the archive it goes to.
+type ArchiveEntry struct {
+	Archive string
+	Message ArchivedMessage
+}
+
 // Archive stores message archives. An archive is named by a key chosen by
 // the caller: an account's bare JID ("alice@example.org") or a room's JID.
 // Archives need no account: rooms have none. Deleting an account
@@ -254,6 +365,12 @@ type Archive interface {
 	// Append stores m in archive and returns its ID (m.ID if set, else a
 	// new one). A duplicate m.ID fails with ErrExists.
 	Append(ctx context.Context, archive string, m ArchivedMessage) (id string, err error)
+	// AppendBatch stores several messages, possibly of different
+	// archives, in one transaction, in slice order: all or none. Entries
+	// with an empty Message.ID get one (written back into the slice).
+	// One commit per batch rather than per message is what makes
+	// archiving cheap for a busy server (docs/performance.md).
+	AppendBatch(ctx context.Context, entries []ArchiveEntry) error
 	// QueryArchive returns one page of archive. An empty or unknown
 	// archive gives an empty, complete page.
 	QueryArchive(ctx context.Context, archive string, q ArchiveQuery) (ArchivePage, error)

@@ -152,6 +152,15 @@ func (x *decoderImpl) release() {
 	}
 }
 
+func (d *Decoder) aliasDefaultNS(from, to string) {
+	x := &d.impl
+	for i := range x.base {
+		if x.base[i].prefix == "" && x.base[i].uri == from {
+			x.base[i].uri = to
+		}
+	}
+}
+
 func (d *Decoder) readHeader() (*Header, error) {
 	x := &d.impl
 	if x.err != nil {

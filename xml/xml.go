@@ -82,6 +82,13 @@ func (d *Decoder) Reset(r io.Reader) { d.reset(r) }
 // Leading whitespace is allowed. A DOCTYPE, comment or PI is ErrRestricted.
 func (d *Decoder) ReadHeader() (*Header, error) { return d.readHeader() }
 
+// AliasDefaultNS makes stanzas that inherit the stream header's default
+// namespace resolve to to when that namespace is from. Call it after
+// ReadHeader. A component stream (XEP-0114) carries the same stanzas as a
+// client stream in jabber:component:accept; aliasing it to jabber:client
+// lets the rest of the server see one stanza namespace.
+func (d *Decoder) AliasDefaultNS(from, to string) { d.aliasDefaultNS(from, to) }
+
 // Next returns the next complete child of the stream element. Whitespace
 // between children (keepalives) is skipped. The closing stream tag yields
 // ErrStreamEnd; a clean EOF before it yields io.ErrUnexpectedEOF. The returned

@@ -295,3 +295,36 @@ func TestElementsOwnTheirMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestAliasDefaultNS(t *testing.T) {
+	const nsComp = "jabber:component:accept"
+	d := NewDecoder(strings.NewReader(`<stream:stream xmlns='`+nsComp+`' xmlns:stream='`+NSStream+`' to='c.example'>`+
+		`<message to='a@example' from='x@c.example'><body>hi</body><x xmlns='urn:other'><y/></x></message>`+
+		`<iq xmlns='urn:explicit' type='get'/>`), DefaultLimits())
+	if _, err := d.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	d.AliasDefaultNS(nsComp, NSClient)
+	el, err := d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el.NS() != NSClient || el.Child("body", NSClient) == nil {
+		t.Errorf("aliased stanza: ns %q, body %v", el.NS(), el.Child("body", NSClient))
+	}
+	if x := el.Child("x", "urn:other"); x == nil || x.Child("y", "urn:other") == nil {
+		t.Errorf("a child's own namespace changed: %s", el.Append(nil, NSClient))
+	}
+	// Written back in jabber:client it carries no xmlns: on a component
+	// stream it is read in the stream's namespace again.
+	if got := string(el.Append(nil, NSClient)); strings.Contains(got, "xmlns='"+NSClient) || strings.Contains(got, nsComp) {
+		t.Errorf("serialized: %s", got)
+	}
+	el, err = d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el.NS() != "urn:explicit" {
+		t.Errorf("explicit namespace: %q", el.NS())
+	}
+}

@@ -23,16 +23,65 @@ type Config struct {
 	LogFormat string     `toml:"log_format"` // text (default) or json
 	Hosts     []Host     `toml:"host"`       // virtual hosts; default one: localhost
 	Listen    []Listener `toml:"listen"`     // default: c2s starttls :5222, c2s direct-tls :5223
-	Limits    Limits     `toml:"limits"`
-	Storage   Storage    `toml:"storage"`
-	Contact   Contact    `toml:"contact"`
-	Roster    Roster     `toml:"roster"`
-	Offline   Offline    `toml:"offline"`
+	// Components are the external components (XEP-0114) that may connect
+	// to a "component" listener; none by default.
+	Components []Component `toml:"component"`
+	// WebSocket configures XMPP over WebSocket (RFC 7395) on "http"
+	// listeners.
+	WebSocket WebSocket `toml:"websocket"`
+	Limits    Limits    `toml:"limits"`
+	Storage   Storage   `toml:"storage"`
+	Contact   Contact   `toml:"contact"`
+	Roster    Roster    `toml:"roster"`
+	Offline   Offline   `toml:"offline"`
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
+	// PubSub bounds XEP-0060 publish-subscribe: PEP on every account
+	// (XEP-0163) and the pubsub.<host> service.
+	PubSub PubSub `toml:"pubsub"`
+	// Archive is message archiving (XEP-0313) for accounts.
+	Archive Archive `toml:"archive"`
 	// MUC is the multi-user chat service (XEP-0045) of every host.
 	MUC MUC `toml:"muc"`
+}
+
+// PubSub bounds pubsub services (PEP and the pubsub component).
+type PubSub struct {
+	// MaxItems is the most items a node keeps: the ceiling of
+	// pubsub#max_items and what its value "max" means. Default 1000.
+	MaxItems int `toml:"max_items"`
+	// MaxNodes is the most nodes one service (an account's PEP, or the
+	// component) holds. Default 1000.
+	MaxNodes int `toml:"max_nodes"`
+	// MaxPayloadBytes bounds one item's serialized payload. Default
+	// 131072 (128 KiB; avatars are the large ones).
+	MaxPayloadBytes int `toml:"max_payload_bytes"`
+	// Service serves the pubsub.<host> component for every virtual host
+	// (XEP-0060 service). Default true.
+	Service bool `toml:"service"`
+}
+
+// Archive configures XEP-0313 message archives of accounts (modules/mam).
+type Archive struct {
+	// Enabled switches archiving and MAM queries on. Default true.
+	Enabled bool `toml:"enabled"`
+	// Default is the archiving preference of an account that never set
+	// one (XEP-0441 default): "always", "roster" or "never". Default
+	// "always".
+	Default string `toml:"default"`
+	// Retention is how long a message is kept; 0 keeps it forever.
+	// Default 0.
+	Retention Duration `toml:"retention"`
+	// MaxMessages is how many messages one archive keeps, the oldest
+	// going first (XEP-0313 §3.2: no holes); 0 is unlimited. Default 0.
+	MaxMessages int `toml:"max_messages"`
+	// MaxPage caps the messages one query returns (RSM max, and the page
+	// size when the client gives none). Default 100.
+	MaxPage int `toml:"max_page"`
+	// PruneInterval is how often retention and max_messages are applied.
+	// Default 1h.
+	PruneInterval Duration `toml:"prune_interval"`
 }
 
 // MUC configures the multi-user chat service (XEP-0045) that serves
@@ -56,7 +105,7 @@ type MUC struct {
 	// muc#roomconfig_maxusers says (it defaults to this). Default 200.
 	MaxOccupants int `toml:"max_occupants"`
 	// HistoryMessages is how many messages each room keeps for the
-	// discussion history sent on join (XEP-0045 §7.2.15). Default 50.
+	// discussion history sent on join (XEP-0045 §7.2.13). Default 50.
 	HistoryMessages int `toml:"history_messages"`
 	// MessageRate is the groupchat and private messages per second one
 	// occupant may send on average, MessageBurst how many at once; a
@@ -132,10 +181,29 @@ type Host struct {
 
 // Listener is one socket.
 type Listener struct {
-	Type       string `toml:"type"`        // "c2s" (later: "s2s", "http")
-	Address    string `toml:"address"`     // host:port; port 0 allowed (tests)
-	TLS        string `toml:"tls"`         // "starttls" (default) or "direct" (XEP-0368)
+	Type       string `toml:"type"`        // "c2s" (default), "component" (XEP-0114) or "http" (WebSocket, host-meta)
+	Address    string `toml:"address"`     // host:port; port 0 allowed (tests); component default 127.0.0.1:5347
+	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); http: "direct" (HTTPS, default) or "none"; unset for components
 	RequireTLS *bool  `toml:"require_tls"` // starttls only: require TLS before SASL; default true
+}
+
+// WebSocket is the [websocket] section.
+type WebSocket struct {
+	// Origins are the web pages (Origin host patterns such as
+	// "chat.example.org" or "*.example.org") whose scripts may connect;
+	// empty: any page.
+	Origins []string `toml:"origins"`
+}
+
+// Component is an external component (XEP-0114 "jabber:component:accept")
+// allowed to serve Domain once it proves it knows Secret.
+type Component struct {
+	Domain string `toml:"domain"` // e.g. "gateway.example.org"; not a [[host]]
+	Secret string `toml:"secret"` // shared secret of the handshake
+	// Parent is the virtual host whose disco#items list the component;
+	// default: the host Domain is a subdomain of, if any.
+	Parent string `toml:"parent"`
+	Name   string `toml:"name"` // its name in those items
 }
 
 // Limits are the DoS bounds (RFC 6120 §13.12).
@@ -151,6 +219,10 @@ type Limits struct {
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
 	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
+	// ResumeTimeout is how long a session with XEP-0198 resumption enabled
+	// stays bound after its connection broke, waiting for its client to
+	// resume it; "0s" offers stream management without resumption.
+	ResumeTimeout Duration `toml:"resume_timeout"` // 5m
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (debug.SetMemoryLimit, like GOMEMLIMIT); 0 = none. With it the
 	// runtime returns the garbage of login bursts to the OS instead of
@@ -212,6 +284,8 @@ func Default() *Config {
 			MinInterval:       Duration{5 * time.Minute},
 			MinPasswordLength: 8,
 		},
+		PubSub:  PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
+		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}},
 		MUC: MUC{
 			Enabled:          true,
 			Subdomain:        "conference",
@@ -247,6 +321,7 @@ func defaultLimits() Limits {
 		ConnectionBurst:     40,
 		AuthFailureDelay:    Duration{250 * time.Millisecond},
 		MaxSessions:         0,
+		ResumeTimeout:       Duration{5 * time.Minute},
 	}
 }
 
@@ -345,6 +420,25 @@ func (c *Config) fillDefaults() {
 		if l.Type == "" {
 			l.Type = "c2s"
 		}
+		if strings.EqualFold(l.Type, "http") {
+			if l.TLS == "" {
+				l.TLS = "direct"
+			}
+			if l.Address == "" {
+				l.Address = ":5443"
+				if strings.EqualFold(l.TLS, "none") {
+					l.Address = ":5280"
+				}
+			}
+			continue
+		}
+		if strings.EqualFold(l.Type, "component") {
+			// XEP-0114 streams are plain TCP: no TLS settings apply.
+			if l.Address == "" {
+				l.Address = "127.0.0.1:5347"
+			}
+			continue
+		}
 		if l.TLS == "" {
 			l.TLS = "starttls"
 		}
@@ -360,6 +454,18 @@ func (c *Config) fillDefaults() {
 			// Direct TLS is always encrypted; true keeps RequireTLS
 			// meaningful for code that reads it without checking TLS.
 			l.RequireTLS = boolPtr(true)
+		}
+	}
+	for i := range c.Components {
+		cp := &c.Components[i]
+		if cp.Parent != "" {
+			continue
+		}
+		for _, h := range c.Hosts {
+			if strings.HasSuffix(strings.ToLower(cp.Domain), "."+strings.ToLower(h.Domain)) {
+				cp.Parent = strings.ToLower(h.Domain)
+				break
+			}
 		}
 	}
 	if c.Storage.Driver == "" {

@@ -173,7 +173,13 @@ func TestErrors(t *testing.T) {
 		{"key without cert", "[[host]]\ndomain = \"a.test\"\nkey_file = \"a.key\"", []string{"3 host[0].key_file: cert_file must be set too"}},
 		{"no listeners", "listen = []", []string{"1 listen: at least one"}},
 		{"bad tls", "[[listen]]\ntls = \"direct\"\n[[listen]]\ntls = \"foo\"", []string{`4 listen[1].tls: must be one of starttls, direct, got "foo"`}},
-		{"bad type", "[[listen]]\ntype = \"s2s\"", []string{`2 listen[0].type: must be one of c2s, got "s2s"`}},
+		{"bad type", "[[listen]]\ntype = \"s2s\"", []string{`2 listen[0].type: must be one of c2s, component, http, got "s2s"`}},
+		{"component listener without components", "[[listen]]\ntype = \"component\"", []string{"2 listen[0].type: a component listener needs at least one [[component]]"}},
+		{"component listener with tls", "[[listen]]\ntype = \"component\"\ntls = \"direct\"\n[[component]]\ndomain = \"gw.localhost\"\nsecret = \"12345678\"", []string{"3 listen[0].tls: component listeners (XEP-0114) are plain TCP"}},
+		{"component short secret", "[[component]]\ndomain = \"gw.localhost\"\nsecret = \"x\"", []string{"3 component[0].secret: must be at least 8 characters"}},
+		{"component is a host", "[[component]]\ndomain = \"localhost\"\nsecret = \"12345678\"", []string{`2 component[0].domain: "localhost" is host[0]`}},
+		{"component twice", "[[component]]\ndomain = \"gw.localhost\"\nsecret = \"12345678\"\n[[component]]\ndomain = \"GW.localhost\"\nsecret = \"12345678\"", []string{`5 component[1].domain: "gw.localhost" is already component[0]`}},
+		{"component parent unknown", "[[component]]\ndomain = \"gw.example\"\nsecret = \"12345678\"\nparent = \"other.example\"", []string{`4 component[0].parent: "other.example" is not a [[host]]`}},
 		{"address without port", "[[listen]]\naddress = \"localhost\"", []string{"2 listen[0].address: must be host:port"}},
 		{"address bad port", "[[listen]]\naddress = \":99999\"", []string{"2 listen[0].address: port must be a number"}},
 		{"duplicate address", "[[listen]]\naddress = \":5222\"\n[[listen]]\naddress = \":5222\"", []string{`4 listen[1].address: ":5222" is already used by listen[0]`}},
@@ -198,8 +204,15 @@ func TestErrors(t *testing.T) {
 		{"registration min_interval too long", "\n[registration]\nmin_interval = \"200h\"", []string{"3 registration.min_interval: must be between 0s and 168h0m0s"}},
 		{"registration min_interval integer", "[registration]\nmin_interval = 300", []string{`2 registration.min_interval: must be a duration string such as "30s"`}},
 		{"registration min_password_length", "[registration]\nmin_password_length = 0", []string{"2 registration.min_password_length: must be between 1 and 1024, got 0"}},
+		{"pubsub max_items", "[pubsub]\nmax_items = 0", []string{"2 pubsub.max_items: must be between 1 and 1000000, got 0"}},
+		{"pubsub max_payload_bytes", "[pubsub]\nmax_payload_bytes = 0", []string{"2 pubsub.max_payload_bytes: must be between 1 and 67108864, got 0"}},
 		{"unknown registration key", "[registration]\nmax_per_ip = 3", []string{"2 registration.max_per_ip: unknown key"}},
 		{"host registration not a bool", "[[host]]\ndomain = \"a.test\"\nregistration = \"yes\"", []string{"3 host[0].registration: must be true or false"}},
+		{"archive default", "[archive]\ndefault = \"sometimes\"", []string{`2 archive.default: must be one of always, roster, never, got "sometimes"`}},
+		{"archive retention too short", "[archive]\nretention = \"10s\"", []string{"2 archive.retention: must be 0 (keep forever) or at least 1m, got 10s"}},
+		{"archive max_messages", "[archive]\nmax_messages = -1", []string{"2 archive.max_messages: must be between 0 and"}},
+		{"archive max_page", "[archive]\nmax_page = 0", []string{"2 archive.max_page: must be between 1 and 10000, got 0"}},
+		{"archive prune_interval", "[archive]\nprune_interval = \"0s\"", []string{"2 archive.prune_interval: must be between 1s and 168h0m0s"}},
 		{"storage driver", "[storage]\ndriver = \"mysql\"", []string{`2 storage.driver: must be one of sqlite, postgres, got "mysql"`}},
 		{"postgres without dsn", "[storage]\ndriver = \"postgres\"", []string{`1 storage.dsn: must be set for driver "postgres"`}},
 
@@ -319,6 +332,16 @@ func TestExampleUncommented(t *testing.T) {
 	if got := c.Domains(); !reflect.DeepEqual(got, []string{"localhost", "example.org"}) {
 		t.Errorf("domains %v", got)
 	}
+	// The illustrative component: its listener, and its parent derived
+	// from the illustrative host.
+	if len(c.Listen) != 4 || c.Listen[2].Type != "http" || c.Listen[2].Address != ":5443" || c.Listen[2].TLS != "direct" ||
+		c.Listen[3].Type != "component" || c.Listen[3].Address != "127.0.0.1:5347" {
+		t.Errorf("listeners %+v", c.Listen)
+	}
+	if len(c.Components) != 1 || c.Components[0].Parent != "example.org" {
+		t.Errorf("components %+v", c.Components)
+	}
+	c.Listen, c.Components = c.Listen[:2], nil
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

@@ -60,6 +60,10 @@ func (c *Config) normalize() {
 		c.Listen[i].Type = strings.ToLower(c.Listen[i].Type)
 		c.Listen[i].TLS = strings.ToLower(c.Listen[i].TLS)
 	}
+	for i := range c.Components {
+		c.Components[i].Domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(c.Components[i].Domain), "."))
+		c.Components[i].Parent = strings.ToLower(c.Components[i].Parent)
+	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
 	c.MUC.CreateRooms = strings.ToLower(strings.TrimSpace(c.MUC.CreateRooms))
@@ -68,6 +72,12 @@ func (c *Config) normalize() {
 	}
 	for i, j := range c.MUC.Creators {
 		c.MUC.Creators[i] = strings.ToLower(strings.TrimSpace(j))
+	}
+	if len(c.WebSocket.Origins) == 0 {
+		c.WebSocket.Origins = nil
+	}
+	for i, o := range c.WebSocket.Origins {
+		c.WebSocket.Origins[i] = strings.ToLower(strings.TrimSpace(o))
 	}
 	// "abuse = []" and no key at all mean the same.
 	for _, l := range []*[]string{&c.Contact.Abuse, &c.Contact.Admin, &c.Contact.Feedback, &c.Contact.Sales,
@@ -124,8 +134,22 @@ func (c *Config) validate(name string, pos positions) []error {
 	addrs := map[string]int{}
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
-		v.oneOf(key+".type", l.Type, "c2s")
-		v.oneOf(key+".tls", l.TLS, "starttls", "direct")
+		v.oneOf(key+".type", l.Type, "c2s", "component", "http")
+		if l.Type == "http" {
+			v.oneOf(key+".tls", l.TLS, "direct", "none")
+			if l.RequireTLS != nil && !*l.RequireTLS {
+				v.fail(key+".require_tls", "applies to c2s listeners only")
+			}
+		} else if l.Type == "component" {
+			if l.TLS != "" {
+				v.fail(key+".tls", "component listeners (XEP-0114) are plain TCP: leave tls unset and bind them to a private address")
+			}
+			if len(c.Components) == 0 {
+				v.fail(key+".type", "a component listener needs at least one [[component]] with domain and secret")
+			}
+		} else {
+			v.oneOf(key+".tls", l.TLS, "starttls", "direct")
+		}
 		if l.TLS == "direct" && l.RequireTLS != nil && !*l.RequireTLS {
 			v.fail(key+".require_tls", `false is only possible with tls = "starttls" (direct TLS is always encrypted)`)
 		}
@@ -136,6 +160,26 @@ func (c *Config) validate(name string, pos positions) []error {
 				v.fail(key+".address", "%q is already used by listen[%d]", l.Address, j)
 			}
 			addrs[l.Address] = i
+		}
+	}
+
+	comps := map[string]int{}
+	for i, cp := range c.Components {
+		key := fmt.Sprintf("component[%d]", i)
+		if msg := checkDomain(cp.Domain); msg != "" {
+			v.fail(key+".domain", "%s", msg)
+		} else if j, dup := comps[cp.Domain]; dup {
+			v.fail(key+".domain", "%q is already component[%d]", cp.Domain, j)
+		} else if j, host := seen[cp.Domain]; host {
+			v.fail(key+".domain", "%q is host[%d]: a component needs a domain of its own", cp.Domain, j)
+		} else {
+			comps[cp.Domain] = i
+		}
+		if len(cp.Secret) < 8 {
+			v.fail(key+".secret", "must be at least 8 characters (the handshake's only protection)")
+		}
+		if _, ok := seen[cp.Parent]; cp.Parent != "" && !ok {
+			v.fail(key+".parent", "%q is not a [[host]]", cp.Parent)
 		}
 	}
 
@@ -165,6 +209,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	if lim.MemoryLimit != 0 && (lim.MemoryLimit < 16<<20 || lim.MemoryLimit > 1<<50) {
 		v.fail(lk("memory_limit"), "must be 0 (none) or between 16777216 (16 MiB) and 2^50 bytes, got %d", lim.MemoryLimit)
 	}
+	v.durRange(lk("resume_timeout"), lim.ResumeTimeout, 0, 24*time.Hour)
 	if lim.MaxSessions < 0 {
 		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
 	}
@@ -174,6 +219,19 @@ func (c *Config) validate(name string, pos positions) []error {
 
 	v.durRange("registration.min_interval", c.Registration.MinInterval, 0, 7*24*time.Hour)
 	v.intRange("registration.min_password_length", c.Registration.MinPasswordLength, 1, 1024)
+
+	v.intRange("pubsub.max_items", c.PubSub.MaxItems, 1, 1000000)
+	v.intRange("pubsub.max_nodes", c.PubSub.MaxNodes, 1, 1000000)
+	v.intRange("pubsub.max_payload_bytes", c.PubSub.MaxPayloadBytes, 1, 64<<20)
+	ak := func(k string) string { return "archive." + k }
+	v.oneOf(ak("default"), c.Archive.Default, "always", "roster", "never")
+	v.durRange(ak("retention"), c.Archive.Retention, 0, 100*365*24*time.Hour)
+	if r := c.Archive.Retention.Duration; r != 0 && r < time.Minute {
+		v.fail(ak("retention"), "must be 0 (keep forever) or at least 1m, got %s", r)
+	}
+	v.intRange(ak("max_messages"), c.Archive.MaxMessages, 0, 1<<40)
+	v.intRange(ak("max_page"), c.Archive.MaxPage, 1, 10000)
+	v.durRange(ak("prune_interval"), c.Archive.PruneInterval, time.Second, 7*24*time.Hour)
 
 	m := c.MUC
 	if m.Subdomain == "" || strings.Contains(m.Subdomain, ".") || checkDomain(m.Subdomain+".example.org") != "" {

@@ -96,6 +96,25 @@ func TestAioxmppIM(t *testing.T) {
 	}
 }
 
+// TestAioxmppStreamManagement runs testdata/aioxmpp_sm.py: aioxmpp enables
+// XEP-0198 with resumption by itself; its connection is cut, a message is
+// sent to it meanwhile, and aioxmpp's own reconnect resumes the session and
+// gets the message.
+func TestAioxmppStreamManagement(t *testing.T) {
+	py := python(t, "aioxmpp")
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "alice-pw")
+	s.AddUser(t, "bob", "bob-pw")
+	host, port := listenAddr(t, s, "starttls")
+	out, err := execScript(t, py, "testdata/aioxmpp_sm.py", host, port, serverCert(s),
+		"alice@localhost/sm", "alice-pw", "bob@localhost/sm", "bob-pw")
+	expectLines(t, out, "OK sm enabled resumable alice@localhost/sm", "OK connection lost", "OK resumed as alice@localhost/sm",
+		"OK message delivered after resumption", "OK b received from the resumed session", "PASS")
+	if err != nil {
+		t.Fatalf("aioxmpp_sm.py: %v", err)
+	}
+}
+
 // TestAioxmppMUC runs testdata/aioxmpp_muc.py: aioxmpp's MUCClient creates
 // and configures a room (the owner form), sets the topic; a second client
 // joins, sees the topic and the occupants; they chat; one leaves.

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
@@ -24,6 +26,7 @@ import (
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
+	"github.com/xmppd/xmppd/web"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -36,6 +39,9 @@ type Server struct {
 	reg   *module.Registry
 	dir   *router.Local
 	c2s   *c2s.Server
+	comp  *component.Server // nil without [[component]]
+	web   *web.Server       // nil without an http listener
+	compH *module.Handle
 	mods  []module.Started
 	lns   []net.Listener
 	hosts map[string]bool
@@ -98,7 +104,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
 	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
-	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	if s.mods, err = s.reg.Start(module.Available(), svc); err != nil {
 		return nil, err
 	}
@@ -112,6 +118,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		HandshakeTimeout:   lim.HandshakeTimeout.Duration,
 		OutboundQueueBytes: lim.OutboundQueueBytes,
 		MaxSessions:        lim.MaxSessions,
+		ResumeTimeout:      lim.ResumeTimeout.Duration,
 		Accounts:           s.db,
 		FakeSaltKey:        fakeSalt,
 		Registry:           s.reg,
@@ -120,6 +127,30 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
 		Log:                log.With("component", "c2s"),
 	})
+	if len(cfg.Components) > 0 {
+		allowed := make([]component.Allowed, 0, len(cfg.Components))
+		for _, c := range cfg.Components {
+			allowed = append(allowed, component.Allowed{Domain: c.Domain, Secret: c.Secret, Parent: c.Parent, Name: c.Name})
+		}
+		s.compH = s.reg.NewHandle("component", svc)
+		s.comp = component.New(component.Config{
+			Components:       allowed,
+			Limits:           xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
+			HandshakeTimeout: lim.AuthTimeout.Duration,
+			Log:              log.With("component", "xep0114"),
+		}, s.compH)
+	}
+	for _, l := range cfg.Listen {
+		if l.Type == "http" && s.web == nil {
+			s.web = web.New(web.Config{
+				C2S:            s.c2s,
+				Certificate:    s.certs.TLSConfig().GetCertificate,
+				OriginPatterns: cfg.WebSocket.Origins,
+				Limits:         xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
+				Log:            log.With("component", "web"),
+			})
+		}
+	}
 	for _, l := range cfg.Listen {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
@@ -160,6 +191,34 @@ func (s *Server) Sessions() int { return s.dir.Count() }
 func (s *Server) Serve() error {
 	for i, ln := range s.lns {
 		l := s.cfg.Listen[i]
+		if l.Type == "http" {
+			hl := ln
+			if l.TLS == "direct" {
+				// HTTP/1.1 only: WebSocket over HTTP/2 (RFC 8441) is not
+				// what browsers use for wss:// here.
+				hl = tls.NewListener(ln, s.certs.TLSConfig("http/1.1"))
+			}
+			s.log.Info("listening", "type", l.Type, "tls", l.TLS, "address", ln.Addr().String(), "websocket", web.WebSocketPath)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.web.Serve(hl); err != nil {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
+		if l.Type == "component" {
+			s.log.Info("listening", "type", l.Type, "address", ln.Addr().String())
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.comp.Serve(ln); err != nil && !errors.Is(err, component.ErrServerClosed) {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
 		opts := c2s.ListenerOptions{TLS: s.certs.TLSConfig(), DirectTLS: l.DirectTLS(), RequireTLS: l.RequiresTLS()}
 		if opts.DirectTLS {
 			opts.TLS = s.certs.TLSConfig("xmpp-client")
@@ -183,7 +242,15 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		if s.web != nil {
+			// No new WebSocket streams; the open ones end with the
+			// client streams below.
+			go s.web.Shutdown(ctx)
+		}
 		err = s.c2s.Shutdown(ctx)
+		if s.comp != nil {
+			err = errors.Join(err, s.comp.Shutdown(ctx))
+		}
 		s.wg.Wait()
 		s.close()
 	})
@@ -191,6 +258,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) close() {
+	if s.compH != nil {
+		s.compH.Close()
+		s.compH = nil
+	}
 	module.StopAll(s.mods)
 	s.mods = nil
 	for _, ln := range s.lns {

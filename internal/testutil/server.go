@@ -26,6 +26,8 @@ type Server struct {
 	DataDir   string
 	StartTLS  string // address of the STARTTLS listener
 	DirectTLS string // address of the direct TLS listener
+	Component string // address of the XEP-0114 listener, if the config has one
+	HTTP      string // address of the (first) http listener, if any
 	done      chan error
 	stopOnce  sync.Once
 }
@@ -81,8 +83,14 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 	}
 	s := &Server{Server: srv, DataDir: dir, done: make(chan error, 1)}
 	for i, a := range srv.Addrs() {
-		switch cfg.Listen[i].TLS {
-		case "direct":
+		switch {
+		case cfg.Listen[i].Type == "component":
+			s.Component = a.String()
+		case cfg.Listen[i].Type == "http":
+			if s.HTTP == "" {
+				s.HTTP = a.String()
+			}
+		case cfg.Listen[i].TLS == "direct":
 			s.DirectTLS = a.String()
 		default:
 			s.StartTLS = a.String()

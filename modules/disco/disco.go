@@ -101,17 +101,33 @@ func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	return b.Element(), nil
 }
 
+// nsPubSubPublish is the feature a PEP module announces on accounts.
+const nsPubSubPublish = "http://jabber.org/protocol/pubsub#publish"
+
 // accountInfo: disco#info on a local account's bare JID, which the server
 // answers on the account's behalf (RFC 6121 §8.5.2.1.3; XEP-0030 §3.1
-// with the account/registered identity). Account-level features (PEP)
-// will be listed here when they exist.
-func (m *mod) accountInfo(_ context.Context, iq *module.IQ) (*xml.Element, error) {
-	if iq.Payload.Attr("node") != "" {
+// with the account/registered identity), with the account-level features
+// modules announce (PEP).
+func (m *mod) accountInfo(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
+	if node := iq.Payload.Attr("node"); node != "" {
+		// A node of the account (PEP, XEP-0060 §5.3), if a module knows it.
+		owner := iq.To.Bare()
+		if iq.To.IsZero() {
+			owner = iq.From.Bare()
+		}
+		if q := m.reg.AccountNodeInfo(ctx, owner, iq.From, node); q != nil {
+			return q, nil
+		}
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	b := xml.NewBuilder("query", NSInfo).
 		Start("identity", "").Attr("category", "account").Attr("type", "registered").End()
 	feats := append([]string{NSInfo, NSItems}, m.reg.AccountFeatures()...)
+	if slices.Contains(feats, nsPubSubPublish) {
+		// XEP-0163 §6.1: an account with a PEP service says so with the
+		// pubsub/pep identity beside account/registered.
+		b.Start("identity", "").Attr("category", "pubsub").Attr("type", "pep").End()
+	}
 	slices.Sort(feats)
 	for _, f := range slices.Compact(feats) {
 		b.Start("feature", "").Attr("var", f).End()

@@ -52,9 +52,8 @@ type mod struct {
 	log   *slog.Logger
 	cfg   config.MUC
 	store storage.MUCRooms // nil: nothing persists
-	// archive is the XEP-0313 store for rooms; nil without one. The
-	// storage backend that keeps rooms keeps archives too (storage.Archive
-	// on the same DB): module.Services has no field of its own for it yet.
+	// archive is the XEP-0313 store for rooms (Services.Archive, keyed by
+	// the room's bare JID); nil without one.
 	archive archiver
 	// The archive writer (mam.go): a queue and one goroutine.
 	archQ       chan archiveJob
@@ -85,8 +84,8 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no configuration")
 	}
 	m.cfg = h.Config.MUC
-	if a, ok := h.MUCRooms.(archiver); ok && m.cfg.Enabled {
-		m.archive = a
+	if h.Archive != nil && m.cfg.Enabled {
+		m.archive = h.Archive
 		m.archQ = make(chan archiveJob, archiveQueue)
 		m.archStopped = make(chan struct{})
 	}

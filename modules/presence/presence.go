@@ -103,19 +103,25 @@ func (m *mod) item(ctx context.Context, own, contact jid.JID) (storage.RosterIte
 	return it, found, err
 }
 
-// lookup is item that also reports how many items (placeholders
-// included) own's roster holds.
+// lookup is item that also reports how many placeholders (requests from
+// strangers, not shown as roster items) own's roster holds.
 func (m *mod) lookup(ctx context.Context, own, contact jid.JID) (storage.RosterItem, bool, int, error) {
 	items, _, err := m.store.Roster(ctx, own.Domain(), own.Local())
 	if err != nil {
 		return storage.RosterItem{}, false, 0, err
 	}
+	held := 0
 	for _, it := range items {
-		if it.JID == contact.String() {
-			return it, true, len(items), nil
+		if it.Placeholder {
+			held++
 		}
 	}
-	return storage.RosterItem{JID: contact.String(), Subscription: "none"}, false, len(items), nil
+	for _, it := range items {
+		if it.JID == contact.String() {
+			return it, true, held, nil
+		}
+	}
+	return storage.RosterItem{JID: contact.String(), Subscription: "none"}, false, held, nil
 }
 
 func subFrom(s string) bool { return s == "from" || s == "both" }

@@ -259,8 +259,9 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	}
 	if !found && n >= m.maxItems {
 		// Strangers' requests would otherwise grow the store without
-		// bound; one beyond the roster limit is dropped, as a request
-		// to an account that takes no more contacts.
+		// bound: as many are held as the roster may have items, and one
+		// more is dropped, as a request to an account that takes no
+		// more contacts.
 		m.subMu.Unlock()
 		m.h.Logger.Warn("subscription request dropped: roster full", "jid", own.String(), "from", from.String())
 		return true

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -24,6 +25,35 @@ const NS = "jabber:iq:private"
 const MaxBytes = 64 << 10
 
 func init() { module.Register("private", func() module.Module { return &mod{} }) }
+
+// Interceptor serves one key (root element) of private XML storage from
+// elsewhere than the store: XEP-0411 / XEP-0402 §5.3 keep the bookmarks
+// (storage:bookmarks) in PEP, and the pubsub module answers for them.
+type Interceptor struct {
+	// Get returns the elements to answer a get with; none: as if nothing
+	// were stored (the query comes back as sent).
+	Get func(ctx context.Context, own jid.JID) ([]*xml.Element, error)
+	// Set takes the elements of that key from a set.
+	Set func(ctx context.Context, own jid.JID, els []*xml.Element) error
+}
+
+var interceptors sync.Map // Key(ns, local) → *Interceptor
+
+// Intercept installs ic for the elements ns/local and returns the function
+// that uninstalls it (which does nothing once another replaced it).
+func Intercept(ns, local string, ic Interceptor) (uninstall func()) {
+	k := Key(ns, local)
+	p := &ic
+	interceptors.Store(k, p)
+	return func() { interceptors.CompareAndDelete(k, p) }
+}
+
+func interceptor(k string) *Interceptor {
+	if v, ok := interceptors.Load(k); ok {
+		return v.(*Interceptor)
+	}
+	return nil
+}
 
 type mod struct{ store storage.PrivateXML }
 
@@ -87,6 +117,20 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if len(cs) != 1 {
 		return nil, stanza.NewError(stanza.BadRequest, "query for exactly one namespace")
 	}
+	if ic := interceptor(Key(cs[0].NS(), cs[0].Name())); ic != nil {
+		els, err := ic.Get(ctx, own)
+		if err != nil {
+			return nil, err
+		}
+		b := xml.NewBuilder("query", NS)
+		if len(els) == 0 {
+			b.Append(cs[0])
+		}
+		for _, el := range els {
+			b.Append(el)
+		}
+		return b.Element(), nil
+	}
 	data, err := m.store.GetPrivate(ctx, own.Domain(), own.Local(), Key(cs[0].NS(), cs[0].Name()))
 	if errors.Is(err, storage.ErrNotFound) {
 		// Nothing stored: the query comes back as sent.
@@ -120,14 +164,26 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	}
 	var keys []string
 	data := map[string][]byte{}
+	intercepted := map[string][]*xml.Element{}
 	for _, c := range cs {
 		k := Key(c.NS(), c.Name())
+		if interceptor(k) != nil {
+			intercepted[k] = append(intercepted[k], c)
+			continue
+		}
 		if _, seen := data[k]; !seen {
 			keys = append(keys, k)
 		}
 		data[k] = c.Append(data[k], "")
 		if len(data[k]) > MaxBytes {
 			return nil, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("more than %d bytes for one element", MaxBytes))
+		}
+	}
+	for k, els := range intercepted {
+		if ic := interceptor(k); ic != nil {
+			if err := ic.Set(ctx, own, els); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, k := range keys {

@@ -285,17 +285,22 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		return nil, err
 	}
 	item := storage.RosterItem{JID: contact.String(), Name: name, Subscription: "none", Groups: groups}
-	found := false
+	found, real := false, 0
 	for _, it := range items {
+		if !it.Placeholder {
+			real++
+		}
 		if it.JID == item.JID {
 			// A placeholder for a stored request becomes a real item
 			// now that the user adds the contact; the request stays.
 			item.Subscription, item.Ask, item.Approved, item.PendingIn = it.Subscription, it.Ask, it.Approved, it.PendingIn
-			found = true
-			break
+			found = !it.Placeholder
 		}
 	}
-	if !found && len(items) >= m.maxItems {
+	// Placeholders are not the user's contacts: strangers' requests must
+	// not use up the roster limit (they have a bound of their own in the
+	// presence module).
+	if !found && real >= m.maxItems {
 		return nil, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("roster is limited to %d items", m.maxItems))
 	}
 	ver, err := m.store.SetRosterItem(ctx, own.Domain(), own.Local(), item)

@@ -5,8 +5,11 @@ package vcard
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -44,12 +47,76 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Private
 	m.photos.m = map[jid.JID]photo{}
+	running.Store(m)
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
 	h.Hook(module.HookOutbound, 10, m.outbound)
 	h.OnSessionBound(m.warm)
 	h.OnSessionClosed(m.forget)
+	return nil
+}
+
+// Stop implements module.Stopper.
+func (m *mod) Stop() error {
+	running.CompareAndSwap(m, nil)
+	return nil
+}
+
+// running is the started module, for SetPhoto.
+var running atomic.Pointer[mod]
+
+// SetPhoto replaces the PHOTO of own's stored vCard with an image of
+// type mime (nil data removes the PHOTO), keeping the rest of the vCard,
+// and updates the XEP-0153 hash the server puts in own's presence. It is
+// how XEP-0398 makes the vCard follow the avatar published over PEP
+// (XEP-0084); modules/pubsub calls it.
+func SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error {
+	m := running.Load()
+	if m == nil {
+		return errors.New("vcard: module not running")
+	}
+	old, err := m.store.GetPrivate(ctx, own.Domain(), own.Local(), Key)
+	var cur *xml.Element
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		els, err := private.Parse(old)
+		if err != nil || len(els) != 1 {
+			return fmt.Errorf("stored vCard of %s: %d elements, %v", own, len(els), err)
+		}
+		cur = els[0]
+	}
+	b := xml.NewBuilder("vCard", NS)
+	n := 0
+	if cur != nil {
+		for c := range cur.Children() {
+			if c.Name() != "PHOTO" {
+				b.Append(c)
+				n++
+			}
+		}
+	}
+	if data != nil {
+		b.Start("PHOTO", "")
+		if mime != "" {
+			b.Start("TYPE", "").Text(mime).End()
+		}
+		b.Start("BINVAL", "").Text(base64.StdEncoding.EncodeToString(data)).End()
+		b.End()
+		n++
+	}
+	v := b.Element()
+	var out []byte
+	if n > 0 {
+		out = v.Append(nil, "")
+	}
+	if err := m.store.SetPrivate(ctx, own.Domain(), own.Local(), Key, out); err != nil {
+		return err
+	}
+	m.photos.set(own, photoOf(v))
 	return nil
 }
 
@@ -108,6 +175,52 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		m.photos.set(own, photoOf(nil))
 	} else {
 		m.photos.set(own, photoOf(iq.Payload))
+		if fn := photoHook.Load(); fn != nil {
+			if mime, img, ok := photoData(iq.Payload); ok {
+				(*fn)(ctx, own, mime, img)
+			}
+		}
 	}
 	return nil, nil
+}
+
+// PhotoHook runs after a client stored a vCard with an inline photo,
+// with the photo's type and bytes: XEP-0398 §3.2 (vCard to PEP), which
+// modules/pubsub installs. SetPhoto does not run it.
+type PhotoHook func(ctx context.Context, own jid.JID, mime string, data []byte)
+
+var photoHook atomic.Pointer[PhotoHook]
+
+// OnPhoto installs fn (the last installed wins) and returns the function
+// that uninstalls it, which does nothing once another replaced it.
+func OnPhoto(fn PhotoHook) (uninstall func()) {
+	p := &fn
+	photoHook.Store(p)
+	return func() { photoHook.CompareAndSwap(p, nil) }
+}
+
+// photoData returns the inline image of a vCard.
+func photoData(v *xml.Element) (mime string, data []byte, ok bool) {
+	p := v.Child("PHOTO", NS)
+	if p == nil {
+		return "", nil, false
+	}
+	bin := p.Child("BINVAL", NS)
+	if bin == nil {
+		return "", nil, false
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\r', '\n':
+			return -1
+		}
+		return r
+	}, bin.Text()))
+	if err != nil || len(data) == 0 {
+		return "", nil, false
+	}
+	if t := p.Child("TYPE", NS); t != nil {
+		mime = strings.TrimSpace(t.Text())
+	}
+	return mime, data, true
 }

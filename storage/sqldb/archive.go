@@ -20,6 +20,10 @@ var _ storage.Archive = (*DB)(nil)
 // maxArchiveID bounds caller-chosen IDs (storage.ArchivedMessage.ID).
 const maxArchiveID = 64
 
+// batchRows is how many rows one INSERT of AppendBatch carries (5
+// parameters each, far below both engines' limits).
+const batchRows = 100
+
 // newArchiveID returns 96 random bits in URL-safe base64 (16 characters).
 // Random rather than the row's sequence number: stanza-ids are shown to
 // peers (XEP-0359), and a counter would tell them how much the server
@@ -61,6 +65,54 @@ func (db *DB) Append(ctx context.Context, archive string, m storage.ArchivedMess
 		return "", fmt.Errorf("sqldb: append to archive %s: %w", archive, err)
 	}
 	return id, nil
+}
+
+// AppendBatch implements storage.Archive: one transaction, one INSERT per
+// batchRows messages.
+func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	for i := range entries {
+		m := &entries[i].Message
+		if m.ID == "" {
+			m.ID = newArchiveID()
+		} else if !validArchiveID(m.ID) {
+			return fmt.Errorf("sqldb: append batch to archives: invalid id %q", m.ID)
+		}
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// Multi-row INSERTs: on PostgreSQL each statement is a round
+		// trip, which cost more than the rows themselves. Rows are
+		// inserted in VALUES order, so seq keeps the slice order.
+		for len(entries) > 0 {
+			chunk := entries[:min(len(entries), batchRows)]
+			entries = entries[len(chunk):]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES `)
+			args := make([]any, 0, 5*len(chunk))
+			for i, e := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+				m := e.Message
+				args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				if isUniqueViolation(err) {
+					err = storage.ErrExists
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqldb: append batch of %d to archives: %w", len(entries), err)
+	}
+	return nil
 }
 
 // cursor is a message's position in archive order.
@@ -115,23 +167,31 @@ func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.Archiv
 		}
 		where.WriteString(")")
 	}
-	filter, filterArgs := where.String(), slices.Clone(args)
-
 	// Row values compare (time_ms, seq) lexicographically, which is
 	// archive order; both engines use them as a range on the index.
-	if q.AfterID != "" {
-		c, err := db.archiveCursor(ctx, archive, q.AfterID)
-		if err != nil {
-			return fail(fmt.Errorf("after %q: %w", q.AfterID, err))
+	bound := func(id, op string) error {
+		if id == "" {
+			return nil
 		}
-		where.WriteString(" AND (time_ms, seq) > (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+		c, err := db.archiveCursor(ctx, archive, id)
+		if err != nil {
+			return fmt.Errorf("id %q: %w", id, err)
+		}
+		where.WriteString(" AND (time_ms, seq) " + op + " (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+		return nil
 	}
-	if q.BeforeID != "" {
-		c, err := db.archiveCursor(ctx, archive, q.BeforeID)
-		if err != nil {
-			return fail(fmt.Errorf("before %q: %w", q.BeforeID, err))
-		}
-		where.WriteString(" AND (time_ms, seq) < (" + arg(c.ms) + ", " + arg(c.seq) + ")")
+	if err := bound(q.FilterAfterID, ">"); err != nil {
+		return fail(err)
+	}
+	if err := bound(q.FilterBeforeID, "<"); err != nil {
+		return fail(err)
+	}
+	filter, filterArgs := where.String(), slices.Clone(args)
+	if err := bound(q.AfterID, ">"); err != nil {
+		return fail(err)
+	}
+	if err := bound(q.BeforeID, "<"); err != nil {
+		return fail(err)
 	}
 
 	if q.Max > 0 {

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/xmppd/xmppd/storage"
 )
 
 func TestMigrationAtomicSQLite(t *testing.T) {
@@ -111,4 +114,52 @@ DROP TABLE half;
 	if err := db.CreateAccount(ctx, "example.org", "alice", nil); err != nil {
 		t.Fatalf("CreateAccount after failed migration: %v", err)
 	}
+}
+
+// TestMigrationOutOfOrderSQLite: a database migrated without one migration
+// (a branch merged later than a higher-numbered one) gets it on the next
+// Open, instead of goose refusing to start.
+func TestMigrationOutOfOrderSQLite(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "xmppd.db")
+	db, err := openSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := "migrations/sqlite"
+	without := fstest.MapFS{}
+	real, err := migrationFS.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range real {
+		if strings.HasPrefix(e.Name(), "00009_") {
+			continue
+		}
+		b, err := migrationFS.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		without[dir+"/"+e.Name()] = &fstest.MapFile{Data: b}
+	}
+	if err := db.migrate(ctx, without); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	db2, err := Open(ctx, "sqlite", path)
+	if err != nil {
+		t.Fatalf("Open after a missing migration: %v", err)
+	}
+	defer db2.Close()
+	if _, err := db2.Append(ctx, "alice@example.org", storageMessage()); err != nil {
+		t.Fatalf("the late migration's table: %v", err)
+	}
+}
+
+func storageMessage() storage.ArchivedMessage {
+	return storage.ArchivedMessage{Time: time.Now(), Stanza: []byte("<message/>")}
 }

@@ -221,6 +221,12 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 		// goose logs only when verbose; the discard handler keeps it
 		// quiet even if that default changes.
 		goose.WithSlog(slog.New(slog.DiscardHandler)),
+		// Migration numbers are handed out to branches in advance and
+		// merged in any order (00009 archive landed after 00011
+		// pubsub): a database that already has a higher version must
+		// still get a lower one that arrives later. Migrations of
+		// different concerns do not depend on each other.
+		goose.WithAllowOutofOrder(true),
 	}
 	dialect := goose.DialectSQLite3
 	if db.dialect == Postgres {

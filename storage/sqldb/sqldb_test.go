@@ -374,6 +374,13 @@ func TestBlockListsPostgres(t *testing.T)   { runBlockLists(t, postgresBackend(t
 func TestLastActivitySQLite(t *testing.T)   { runLastActivity(t, sqliteBackend()) }
 func TestLastActivityPostgres(t *testing.T) { runLastActivity(t, postgresBackend(t)) }
 
+func runPubSub(t *testing.T, b backend) {
+	storagetest.RunPubSub(t, func(t *testing.T) storagetest.PubSubStore { return openNew(t, b) })
+}
+
+func TestPubSubSQLite(t *testing.T)   { runPubSub(t, sqliteBackend()) }
+func TestPubSubPostgres(t *testing.T) { runPubSub(t, postgresBackend(t)) }
+
 func runArchive(t *testing.T, b backend) {
 	storagetest.RunArchive(t, func(t *testing.T) storagetest.ArchiveStore {
 		return openNew(t, b)

@@ -26,10 +26,12 @@ func RunArchive(t *testing.T, newStore func(t *testing.T) ArchiveStore) {
 		{"Empty", testArchiveEmpty},
 		{"RoundTripInOrder", testArchiveRoundTrip},
 		{"CallerIDs", testArchiveCallerIDs},
+		{"AppendBatch", testArchiveAppendBatch},
 		{"Filters", testArchiveFilters},
 		{"PageForward", testArchivePageForward},
 		{"PageBackward", testArchivePageBackward},
 		{"PageWithFilter", testArchivePageWithFilter},
+		{"FilterBounds", testArchiveFilterBounds},
 		{"UnknownCursor", testArchiveUnknownCursor},
 		{"CountOnly", testArchiveCountOnly},
 		{"PerArchive", testArchivePerArchive},
@@ -393,4 +395,82 @@ func testArchiveDeleteAccount(t *testing.T, ctx context.Context, s ArchiveStore)
 		t.Errorf("prefs after DeleteAccount: err = %v, want ErrNotFound", err)
 	}
 	wantPage(t, mustQuery(t, ctx, s, "alice@other.example", storage.ArchiveQuery{Max: 10}), keep, 1, true)
+}
+
+func testArchiveFilterBounds(t *testing.T, ctx context.Context, s ArchiveStore) {
+	const a = "alice@example.org"
+	ids := appendN(t, ctx, s, a, 6, withBob, byMinute)
+	// The selection is 1..4 (strictly between 0 and 5) and counted so.
+	q := storage.ArchiveQuery{FilterAfterID: ids[0], FilterBeforeID: ids[5], Max: 2}
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[1:3], 4, false)
+	// Cursors page inside the selection.
+	q.AfterID = ids[2]
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[3:5], 4, true)
+	q.AfterID, q.Last = "", true
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[3:5], 4, false)
+	q.BeforeID = ids[3]
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[1:3], 4, true)
+	// A cursor before the selection's bound: the bound wins.
+	q = storage.ArchiveQuery{FilterAfterID: ids[2], AfterID: ids[0], Max: 10}
+	wantPage(t, mustQuery(t, ctx, s, a, q), ids[3:], 3, true)
+	for _, q := range []storage.ArchiveQuery{{FilterAfterID: "nope", Max: 1}, {FilterBeforeID: "nope", Max: 1}} {
+		if _, err := s.QueryArchive(ctx, a, q); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("QueryArchive(%+v): err = %v, want ErrNotFound", q, err)
+		}
+	}
+}
+
+func testArchiveAppendBatch(t *testing.T, ctx context.Context, s ArchiveStore) {
+	entries := []storage.ArchiveEntry{
+		{Archive: "alice@example.org", Message: storage.ArchivedMessage{With: "bob@example.org", Time: byMinute(0), Stanza: []byte("<message>0</message>")}},
+		{Archive: "bob@example.org", Message: storage.ArchivedMessage{ID: "given-id", With: "alice@example.org", Time: byMinute(0), Stanza: []byte("<message>1</message>")}},
+		{Archive: "alice@example.org", Message: storage.ArchivedMessage{With: "carol@example.org", Time: byMinute(0), Stanza: []byte("<message>2</message>")}},
+	}
+	if err := s.AppendBatch(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries[1].Message.ID != "given-id" || !validID(entries[0].Message.ID) || !validID(entries[2].Message.ID) ||
+		entries[0].Message.ID == entries[2].Message.ID {
+		t.Fatalf("ids after AppendBatch: %q %q %q", entries[0].Message.ID, entries[1].Message.ID, entries[2].Message.ID)
+	}
+	// Same millisecond: slice order is archive order.
+	p := mustQuery(t, ctx, s, "alice@example.org", storage.ArchiveQuery{Max: 10})
+	wantPage(t, p, []string{entries[0].Message.ID, entries[2].Message.ID}, 2, true)
+	if string(p.Items[1].Stanza) != "<message>2</message>" || p.Items[1].With != "carol@example.org" {
+		t.Errorf("item %+v", p.Items[1])
+	}
+	wantPage(t, mustQuery(t, ctx, s, "bob@example.org", storage.ArchiveQuery{Max: 10}), []string{"given-id"}, 1, true)
+
+	// All or nothing: a duplicate id fails the batch and stores nothing.
+	bad := []storage.ArchiveEntry{
+		{Archive: "carol@example.org", Message: storage.ArchivedMessage{Time: byMinute(1), Stanza: []byte("<message/>")}},
+		{Archive: "carol@example.org", Message: storage.ArchivedMessage{ID: "given-id", Time: byMinute(1), Stanza: []byte("<message/>")}},
+	}
+	if err := s.AppendBatch(ctx, bad); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("AppendBatch with a duplicate id: err = %v, want ErrExists", err)
+	}
+	wantPage(t, mustQuery(t, ctx, s, "carol@example.org", storage.ArchiveQuery{Max: 10}), nil, 0, true)
+	if err := s.AppendBatch(ctx, nil); err != nil {
+		t.Errorf("empty batch: %v", err)
+	}
+
+	// A large batch (backends may split it into several statements) in
+	// one millisecond keeps slice order too.
+	big := make([]storage.ArchiveEntry, 250)
+	for i := range big {
+		big[i] = storage.ArchiveEntry{Archive: "dave@example.org", Message: storage.ArchivedMessage{
+			With: "bob@example.org", Time: byMinute(2), Stanza: fmt.Appendf(nil, "<message>%d</message>", i)}}
+	}
+	if err := s.AppendBatch(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	p = mustQuery(t, ctx, s, "dave@example.org", storage.ArchiveQuery{Max: 300})
+	if len(p.Items) != len(big) || p.Count != len(big) {
+		t.Fatalf("large batch: %d items, count %d", len(p.Items), p.Count)
+	}
+	for i, it := range p.Items {
+		if it.ID != big[i].Message.ID || string(it.Stanza) != fmt.Sprintf("<message>%d</message>", i) {
+			t.Fatalf("large batch item %d: %s (%s), want %s", i, it.ID, it.Stanza, big[i].Message.ID)
+		}
+	}
 }

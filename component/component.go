@@ -1,0 +1,503 @@
+// Package component accepts external components (XEP-0114, the
+// "jabber:component:accept" protocol): gateways, bots and services that run
+// as programs of their own and serve a domain of their own through this
+// server. Each configured domain is an in-process module.Component for the
+// router; while its program is connected, stanzas to the domain go to it,
+// otherwise they are answered with service-unavailable.
+package component
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// NS is the content namespace of a component stream (XEP-0114 §3).
+const NS = "jabber:component:accept"
+
+// Allowed is one domain a component may serve.
+type Allowed struct {
+	Domain string // normalized
+	Secret string
+	Parent string // virtual host whose disco#items list it ("" none)
+	Name   string
+}
+
+// Config is what the component server needs, assembled by internal/server.
+type Config struct {
+	Components       []Allowed
+	Limits           xml.Limits
+	HandshakeTimeout time.Duration // connect → accepted handshake
+	WriteTimeout     time.Duration // one write to the socket
+	QueueBytes       int           // pending output before the component is cut off
+	Log              *slog.Logger
+}
+
+// Server accepts component connections on any number of listeners.
+type Server struct {
+	cfg Config
+	h   *module.Handle
+
+	mu        sync.Mutex
+	active    map[string]*conn // domain → connected component
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	shutdown  bool
+	wg        sync.WaitGroup
+}
+
+// New registers every allowed domain as a component through h (so the
+// router sends their stanzas here from now on) and returns the server.
+// Closing h unregisters them.
+func New(cfg Config, h *module.Handle) *Server {
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.QueueBytes == 0 {
+		cfg.QueueBytes = 16 << 20
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, h: h, active: map[string]*conn{}, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	for _, a := range cfg.Components {
+		domain := a.Domain
+		h.AddComponent(module.Component{Domain: domain, Parent: a.Parent, Name: a.Name, Handle: func(ctx context.Context, st *module.Stanza) {
+			s.route(ctx, domain, st)
+		}})
+	}
+	return s
+}
+
+// route hands st to the component connected for domain, or answers for it.
+func (s *Server) route(ctx context.Context, domain string, st *module.Stanza) {
+	s.mu.Lock()
+	c := s.active[domain]
+	s.mu.Unlock()
+	if c != nil && c.deliver(st.El, st) {
+		return
+	}
+	// Not connected (or just cut off): as for an entity that exists but
+	// cannot take the stanza now (RFC 6120 §8.3.3.19), never answering an
+	// error, a result or presence other than a probe or subscription.
+	if stanza.IsError(st.El) {
+		return
+	}
+	switch st.Kind() {
+	case "iq":
+		if t := st.Type(); t != "get" && t != "set" {
+			return
+		}
+	case "presence":
+		return
+	}
+	s.h.Router.Route(ctx, &module.Stanza{El: stanza.NewError(stanza.ServiceUnavailable, "").Reply(st.El), From: st.To, To: st.From})
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("component: server closed")
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			down := s.shutdown
+			delete(s.listeners, ln)
+			s.mu.Unlock()
+			if down {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				s.mu.Lock()
+				s.listeners[ln] = struct{}{}
+				s.mu.Unlock()
+				continue
+			}
+			return fmt.Errorf("component: accept: %w", err)
+		}
+		c := &conn{srv: s, nc: nc, log: s.cfg.Log.With("remote", nc.RemoteAddr().String())}
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting, ends every component stream with
+// system-shutdown and waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.closeStream(stanza.StreamSystemShutdown, "")
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (s *Server) allowed(domain string) (Allowed, bool) {
+	for _, a := range s.cfg.Components {
+		if a.Domain == domain {
+			return a, true
+		}
+	}
+	return Allowed{}, false
+}
+
+// conn is one component stream.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	log    *slog.Logger
+	dec    *xml.Decoder
+	domain string // once the handshake succeeded
+
+	wmu        sync.Mutex
+	out        []byte
+	writing    bool
+	closing    bool
+	headerSent bool
+	streamID   string
+}
+
+func (c *conn) serve() {
+	defer c.finish()
+	timer := time.AfterFunc(c.srv.cfg.HandshakeTimeout, func() {
+		c.closeStream(stanza.StreamConnectionTimeout, "no handshake in time")
+	})
+	c.dec = xml.NewDecoder(c.nc, c.srv.cfg.Limits)
+	err := c.open()
+	timer.Stop()
+	if err == nil {
+		err = c.run()
+	}
+	var se *stanza.StreamError
+	switch {
+	case errors.As(err, &se):
+		c.log.Info("component stream error", "domain", c.domain, "condition", se.Condition, "text", se.Text)
+		c.closeStream(se.Condition, se.Text)
+	case err != nil:
+		c.log.Debug("component connection ended", "domain", c.domain, "err", err)
+	}
+}
+
+// open reads the header, answers it and checks the handshake (XEP-0114 §3).
+func (c *conn) open() error {
+	h, err := c.dec.ReadHeader()
+	if err != nil {
+		return readError(err)
+	}
+	c.streamID = randomID()
+	to := strings.ToLower(strings.TrimSuffix(h.Attr("to"), "."))
+	a, ok := c.srv.allowed(to)
+	if err := c.sendHeader(to, ok); err != nil {
+		return err
+	}
+	if h.Name != "stream" || h.NS != xml.NSStream || h.DefaultNS != NS {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> with content namespace " + NS}
+	}
+	if !ok {
+		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: "no component is configured for " + strconv.Quote(to)}
+	}
+	c.dec.AliasDefaultNS(NS, xml.NSClient)
+	el, err := c.dec.Next()
+	if err != nil {
+		return readError(err)
+	}
+	if el.Name() != "handshake" || el.NS() != xml.NSClient {
+		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "expected <handshake/>"}
+	}
+	// §3: the handshake is the hex SHA-1 of the stream ID and the secret.
+	want := sha1.Sum([]byte(c.streamID + a.Secret))
+	got, err := hex.DecodeString(strings.TrimSpace(el.Text()))
+	if err != nil || subtle.ConstantTimeCompare(got, want[:]) != 1 {
+		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "handshake does not match the secret"}
+	}
+	c.srv.mu.Lock()
+	if c.srv.active[to] != nil {
+		c.srv.mu.Unlock()
+		// One program per domain: the one connected keeps it.
+		return &stanza.StreamError{Condition: stanza.StreamConflict, Text: "a component is already connected for " + to}
+	}
+	c.domain = to
+	c.srv.active[to] = c
+	c.srv.mu.Unlock()
+	c.log.Info("component connected", "domain", to)
+	if !c.enqueue([]byte("<handshake/>")) {
+		return io.ErrClosedPipe
+	}
+	return nil
+}
+
+// run routes the component's stanzas.
+func (c *conn) run() error {
+	ctx := context.Background()
+	for {
+		el, err := c.dec.Next()
+		if err != nil {
+			return readError(err)
+		}
+		switch el.Name() {
+		case "message", "presence", "iq":
+		default:
+			return &stanza.StreamError{Condition: stanza.StreamUnsupportedStanzaType, Text: "<" + el.Name() + "/> is not a stanza"}
+		}
+		if el.NS() != xml.NSClient {
+			return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "stanzas must be in " + NS}
+		}
+		// §3.1: the component names its sender and addressee itself;
+		// the sender must be at its own domain.
+		from, err := jid.Parse(el.Attr("from"))
+		if err != nil || from.Domain() != c.domain {
+			return &stanza.StreamError{Condition: stanza.StreamInvalidFrom, Text: "'from' must be a JID at " + c.domain}
+		}
+		to, err := jid.Parse(el.Attr("to"))
+		if err != nil {
+			if stanza.IsError(el) {
+				continue
+			}
+			reply := stanza.NewError(stanza.JIDMalformed, "'to' is missing or not a JID").Reply(el)
+			c.deliver(reply, nil)
+			continue
+		}
+		c.srv.h.Router.Route(ctx, &module.Stanza{El: el, From: from, To: to})
+	}
+}
+
+// deliver queues el for the component. st, when given, supplies the
+// addresses the router parsed, for stanzas made without 'from' or 'to'
+// attributes.
+func (c *conn) deliver(el *xml.Element, st *module.Stanza) bool {
+	if st != nil {
+		var add []xml.Attr
+		if el.Attr("from") == "" && !st.From.IsZero() {
+			add = append(add, xml.Attr{Name: "from", Value: st.From.String()})
+		}
+		if el.Attr("to") == "" && !st.To.IsZero() {
+			add = append(add, xml.Attr{Name: "to", Value: st.To.String()})
+		}
+		if len(add) > 0 {
+			el = el.WithAttrs(add...)
+		}
+	}
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return false
+	}
+	// Written as jabber:client with no xmlns, each stanza inherits the
+	// stream's jabber:component:accept.
+	c.out = el.Append(c.out, xml.NSClient)
+	return c.kick()
+}
+
+func (c *conn) enqueue(b []byte) bool {
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return false
+	}
+	c.out = append(c.out, b...)
+	return c.kick()
+}
+
+// kick starts the writer and enforces the queue bound; called with wmu
+// held, releases it.
+func (c *conn) kick() bool {
+	if len(c.out) > c.srv.cfg.QueueBytes {
+		c.out = nil
+		c.closing = true
+		c.wmu.Unlock()
+		c.log.Warn("component outbound queue overflow: closing", "domain", c.domain, "limit", c.srv.cfg.QueueBytes)
+		c.nc.Close()
+		return false
+	}
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+	return true
+}
+
+func (c *conn) writeLoop() {
+	for {
+		c.wmu.Lock()
+		if len(c.out) == 0 {
+			c.writing = false
+			closing := c.closing
+			c.wmu.Unlock()
+			if closing {
+				if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				}
+				time.AfterFunc(2*time.Second, func() { c.nc.Close() })
+			}
+			return
+		}
+		buf := c.out
+		c.out = nil
+		c.wmu.Unlock()
+		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		if _, err := c.nc.Write(buf); err != nil {
+			c.wmu.Lock()
+			c.out, c.closing, c.writing = nil, true, false
+			c.wmu.Unlock()
+			c.nc.Close()
+			return
+		}
+	}
+}
+
+func (c *conn) sendHeader(domain string, known bool) error {
+	b := make([]byte, 0, 200)
+	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+NS+"' xmlns:stream='"+xml.NSStream+"' id='"...)
+	b = append(b, c.streamID...)
+	b = append(b, '\'')
+	if known {
+		b = append(b, " from='"...)
+		b = xml.EscapeAttr(b, domain)
+		b = append(b, '\'')
+	}
+	b = append(b, '>')
+	c.wmu.Lock()
+	c.headerSent = true
+	c.wmu.Unlock()
+	if !c.enqueue(b) {
+		return io.ErrClosedPipe
+	}
+	return nil
+}
+
+// closeStream sends an optional stream error and the closing tag; the
+// socket closes once they are written.
+func (c *conn) closeStream(condition, text string) {
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	var b []byte
+	if !c.headerSent {
+		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+NS+"' xmlns:stream='"+xml.NSStream+"' id='"...)
+		b = append(b, randomID()...)
+		b = append(b, "'>"...)
+		c.headerSent = true
+	}
+	if condition != "" {
+		b = (&stanza.StreamError{Condition: condition, Text: text}).Append(b)
+	}
+	b = append(b, "</stream:stream>"...)
+	c.out = append(c.out, b...)
+	c.closing = true
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+}
+
+// finish releases the domain and closes the socket once output drained.
+func (c *conn) finish() {
+	if c.domain != "" {
+		c.srv.mu.Lock()
+		if c.srv.active[c.domain] == c {
+			delete(c.srv.active, c.domain)
+		}
+		c.srv.mu.Unlock()
+		c.log.Info("component disconnected", "domain", c.domain)
+	}
+	c.closeStream("", "")
+	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+	for time.Now().Before(deadline) {
+		c.wmu.Lock()
+		w := c.writing
+		c.wmu.Unlock()
+		if !w {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.nc.Close()
+}
+
+// readError maps decoder errors to stream errors (RFC 6120 §4.9.3).
+func readError(err error) error {
+	switch {
+	case errors.Is(err, xml.ErrStreamEnd):
+		return nil
+	case errors.Is(err, xml.ErrRestricted):
+		return &stanza.StreamError{Condition: stanza.StreamRestrictedXML, Text: err.Error()}
+	case errors.Is(err, xml.ErrTooLarge):
+		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: err.Error()}
+	case errors.Is(err, xml.ErrBadPrefix):
+		return &stanza.StreamError{Condition: stanza.StreamBadNamespacePrefix, Text: err.Error()}
+	case errors.Is(err, xml.ErrNotWellFormed):
+		return &stanza.StreamError{Condition: stanza.StreamNotWellFormed, Text: err.Error()}
+	}
+	return err
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

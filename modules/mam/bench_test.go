@@ -1,0 +1,67 @@
+package mam_test
+
+import (
+	"testing"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+)
+
+// BenchmarkChatArchived measures one chat message end to end over TLS
+// between two local accounts (as c2s's BenchmarkRouteMessage does), with
+// archiving on (two archive entries, one per account, and the stanza-id
+// added) and off, on SQLite on disk. With archiving the timer runs until
+// the archive holds every message (a final query waits for the writer),
+// so the figure includes the database work. Client work runs in the same
+// process.
+func BenchmarkChatArchived(b *testing.B) {
+	for _, c := range []struct{ name, cfg string }{
+		{"Off", "\n[archive]\nenabled = false\n"},
+		{"On", ""},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := testutil.Start(b, c.cfg)
+			s.AddUser(b, "alice", "a")
+			s.AddUser(b, "bob", "b")
+			a := testutil.Login(b, s, "alice", "a", "r")
+			bob := testutil.Login(b, s, "bob", "b", "r")
+			msg := []byte("<message to='bob@localhost/r' type='chat' id='m'><body>Hello, this is a fairly ordinary chat message of about a hundred bytes.</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>")
+			window := make(chan struct{}, 64) // see c2s BenchmarkRouteMessage
+			done := make(chan int, 1)
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				n := 0
+				for n < b.N {
+					if _, err := bob.TryNext(); err != nil {
+						break
+					}
+					<-window
+					n++
+				}
+				done <- n
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				select {
+				case window <- struct{}{}:
+				case <-stopped:
+					b.Fatalf("bob's stream ended after %d messages", <-done)
+				}
+				if _, err := a.Conn.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n := <-done; n != b.N {
+				b.Fatalf("delivered %d of %d", n, b.N)
+			}
+			if c.cfg == "" {
+				// Until the archive has them all: a query waits for
+				// the writer's queue (the count alone, max=0).
+				a.Send("<iq type='set' id='flush'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>0</max></set></query></iq>")
+				for el := a.Next(); el.Name() != "iq" || el.Attr("id") != "flush"; el = a.Next() {
+				}
+			}
+		})
+	}
+}

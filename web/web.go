@@ -1,0 +1,147 @@
+// Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
+// browser clients, and the XEP-0156 host-meta documents that tell clients
+// where to find it. Later: BOSH, HTTP upload, metrics.
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// WebSocketPath is where clients open XMPP WebSocket connections (the path
+// Prosody and ejabberd use, so clients configured for them work as they are).
+const WebSocketPath = "/xmpp-websocket"
+
+// Config is what the HTTP server needs, assembled by internal/server.
+type Config struct {
+	C2S *c2s.Server
+	// Certificate returns the certificate served for a name (SNI), for
+	// tls-server-end-point channel binding over HTTPS; nil without TLS.
+	Certificate func(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
+	// OriginPatterns limit the pages whose scripts may connect (as
+	// path.Match patterns of the Origin's host, e.g. "chat.example.org");
+	// empty allows every origin: XMPP authenticates in-band, so a foreign
+	// page gains nothing a user's own credentials do not give.
+	OriginPatterns []string
+	Limits         xml.Limits
+	Log            *slog.Logger
+}
+
+// Server serves HTTP on any number of listeners.
+type Server struct {
+	cfg  Config
+	http *http.Server
+}
+
+// New returns a server; call Serve for each listener.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+WebSocketPath, s.websocket)
+	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
+	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Serve accepts on ln (TLS already wrapped by the caller, or plain HTTP
+// behind a TLS-terminating proxy) until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting; WebSocket streams are ended by the client
+// stream server's own shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// RFC 7395 §3.1: the "xmpp" subprotocol must be negotiated.
+		Subprotocols:       []string{"xmpp"},
+		OriginPatterns:     s.cfg.OriginPatterns,
+		InsecureSkipVerify: len(s.cfg.OriginPatterns) == 0,
+	})
+	if err != nil {
+		s.cfg.Log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if ws.Subprotocol() != "xmpp" {
+		ws.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395)")
+		return
+	}
+	ws.SetReadLimit(int64(s.cfg.Limits.MaxStanzaBytes) + 1024)
+	remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	nc := &wsConn{ws: ws, remote: remote, local: local, limits: s.cfg.Limits}
+	opts := c2s.ListenerOptions{}
+	if r.TLS != nil {
+		opts.TransportTLS = r.TLS
+		if s.cfg.Certificate != nil {
+			if cert, err := s.cfg.Certificate(&tls.ClientHelloInfo{ServerName: r.TLS.ServerName}); err == nil && cert != nil && len(cert.Certificate) > 0 {
+				opts.ServerCert = cert.Certificate[0]
+			}
+		}
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if err := s.cfg.C2S.ServeConn(nc, opts, ip); err != nil {
+		s.cfg.Log.Debug("websocket stream refused", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// wsURL is the WebSocket address of this server as the request reached it.
+func wsURL(r *http.Request) string {
+	scheme := "ws"
+	if r.TLS != nil {
+		scheme = "wss"
+	}
+	return fmt.Sprintf("%s://%s%s", scheme, r.Host, WebSocketPath)
+}
+
+// hostMeta: XEP-0156 §3 (XRD).
+func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/xrd+xml")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	var b strings.Builder
+	b.WriteString("<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n  <Link rel='urn:xmpp:alt-connections:websocket' href='")
+	b.Write(xml.EscapeAttr(nil, wsURL(r)))
+	b.WriteString("'/>\n</XRD>\n")
+	w.Write([]byte(b.String()))
+}
+
+// hostMetaJSON: XEP-0156 §3 (JRD).
+func (s *Server) hostMetaJSON(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	json.NewEncoder(w).Encode(map[string]any{
+		"links": []map[string]string{{"rel": "urn:xmpp:alt-connections:websocket", "href": wsURL(r)}},
+	})
+}

@@ -1,0 +1,235 @@
+package web_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/web"
+	"github.com/xmppd/xmppd/xml"
+)
+
+const (
+	pw    = "ws-password"
+	https = `
+[[listen]]
+type = "http"
+address = "127.0.0.1:0"
+tls = "direct"
+`
+)
+
+func insecureClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
+}
+
+// wsClient is a raw RFC 7395 client: one element per message.
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialWS(t *testing.T, s *testutil.Server, protocols ...string) (*wsClient, error) {
+	t.Helper()
+	if protocols == nil {
+		protocols = []string{"xmpp"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "wss://"+s.HTTP+web.WebSocketPath, &websocket.DialOptions{
+		Subprotocols: protocols,
+		HTTPClient:   insecureClient(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	return &wsClient{t: t, ws: ws}, nil
+}
+
+func (c *wsClient) send(frame string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// next reads one message and parses it as one element.
+func (c *wsClient) next() *xml.Element {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	typ, msg, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.MessageText {
+		c.t.Fatalf("binary message")
+	}
+	// Each frame must stand alone: parse it in a neutral wrapper.
+	d := xml.NewDecoder(strings.NewReader("<w>"+string(msg)+"</w>"), xml.DefaultLimits())
+	if _, err := d.ReadHeader(); err != nil {
+		c.t.Fatal(err)
+	}
+	el, err := d.Next()
+	if err != nil {
+		c.t.Fatalf("frame %q: %v", msg, err)
+	}
+	return el
+}
+
+func (c *wsClient) open() (*xml.Element, *xml.Element) {
+	c.t.Helper()
+	c.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	open := c.next()
+	if open.Name() != "open" || open.NS() != web.NSFraming || open.Attr("from") != "localhost" || open.Attr("id") == "" || open.Attr("version") != "1.0" {
+		c.t.Fatalf("open: %s", open.Append(nil, ""))
+	}
+	feats := c.next()
+	if feats.Name() != "features" || feats.NS() != xml.NSStream {
+		c.t.Fatalf("features: %s", feats.Append(nil, ""))
+	}
+	return open, feats
+}
+
+func (c *wsClient) login(user, resource string) {
+	c.t.Helper()
+	_, feats := c.open()
+	mechs := feats.Child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")
+	if mechs == nil || feats.Child("starttls", "urn:ietf:params:xml:ns:xmpp-tls") != nil {
+		c.t.Fatalf("features over wss: %s", feats.Append(nil, ""))
+	}
+	plain := false
+	for m := range mechs.Children() {
+		plain = plain || m.Text() == "PLAIN"
+	}
+	if !plain {
+		// PLAIN only under TLS: the HTTPS connection counts as TLS.
+		c.t.Fatalf("no PLAIN over wss: %s", mechs.Append(nil, ""))
+	}
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pw)) + "</auth>")
+	if el := c.next(); el.Name() != "success" {
+		c.t.Fatalf("auth: %s", el.Append(nil, ""))
+	}
+	_, feats = c.open()
+	if feats.Child("bind", "urn:ietf:params:xml:ns:xmpp-bind") == nil {
+		c.t.Fatalf("no bind after auth: %s", feats.Append(nil, ""))
+	}
+	c.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>")
+	if el := c.next(); el.Name() != "iq" || el.NS() != xml.NSClient || el.Attr("type") != "result" {
+		c.t.Fatalf("bind: %s", el.Append(nil, ""))
+	}
+}
+
+func TestWebSocketSession(t *testing.T) {
+	s := testutil.Start(t, https)
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	alice, err := dialWS(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := alice.ws.Subprotocol(); p != "xmpp" {
+		t.Fatalf("subprotocol %q", p)
+	}
+	alice.login("alice", "browser")
+	bob := testutil.Login(t, s, "bob", pw, "pc")
+
+	// Stanzas arrive one per frame with jabber:client declared (§3.3.3).
+	bob.Send("<message to='alice@localhost/browser' type='chat' id='m1'><body>to the browser &amp; back</body></message>")
+	m := alice.next()
+	if m.Name() != "message" || m.NS() != xml.NSClient || m.Attr("from") != "bob@localhost/pc" {
+		t.Fatalf("alice got %s", m.Append(nil, ""))
+	}
+	if b := m.Child("body", xml.NSClient); b == nil || b.Text() != "to the browser & back" {
+		t.Fatalf("body: %s", m.Append(nil, ""))
+	}
+	alice.send("<message xmlns='jabber:client' to='bob@localhost/pc' type='chat'><body>hi from ws</body></message>")
+	if r := bob.NextNamed("message"); r.Attr("from") != "alice@localhost/browser" || r.Child("body", xml.NSClient).Text() != "hi from ws" {
+		t.Fatalf("bob got %s", r)
+	}
+	alice.send("<iq xmlns='jabber:client' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r := alice.next(); r.Name() != "iq" || r.Attr("id") != "p" || r.Attr("type") != "result" {
+		t.Fatalf("ping: %s", r.Append(nil, ""))
+	}
+
+	// §3.6: <close/> is answered with <close/>, and the session ends.
+	alice.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+	if c := alice.next(); c.Name() != "close" || c.NS() != web.NSFraming {
+		t.Fatalf("close: %s", c.Append(nil, ""))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Sessions() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.Sessions(); n != 1 {
+		t.Errorf("%d sessions after close, want 1", n)
+	}
+}
+
+func TestWebSocketErrors(t *testing.T) {
+	s := testutil.Start(t, https)
+	// Without the xmpp subprotocol the upgrade is refused (§3.1).
+	if c, err := dialWS(t, s, "chat"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, _, err := c.ws.Read(ctx); err == nil {
+			t.Error("a connection without the xmpp subprotocol was served")
+		}
+	}
+	// Malformed XML in a frame: a stream error frame, then <close/>; the
+	// stream error element carries its prefix declaration.
+	c, err := dialWS(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.open()
+	c.send("<message xmlns='jabber:client'><body></message>")
+	e := c.next()
+	if e.Name() != "error" || e.NS() != xml.NSStream || e.Child("not-well-formed", "urn:ietf:params:xml:ns:xmpp-streams") == nil {
+		t.Fatalf("stream error: %s", e.Append(nil, ""))
+	}
+	if cl := c.next(); cl.Name() != "close" {
+		t.Fatalf("after the error: %s", cl.Append(nil, ""))
+	}
+}
+
+// XEP-0156: clients find the WebSocket endpoint through host-meta.
+func TestHostMeta(t *testing.T) {
+	s := testutil.Start(t, https)
+	resp, err := insecureClient().Get("https://" + s.HTTP + "/.well-known/host-meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Links []struct{ Rel, Href string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	want := "wss://" + s.HTTP + web.WebSocketPath
+	if len(doc.Links) != 1 || doc.Links[0].Rel != "urn:xmpp:alt-connections:websocket" || doc.Links[0].Href != want {
+		t.Errorf("host-meta.json: %+v, want %s", doc, want)
+	}
+	resp2, err := insecureClient().Get("https://" + s.HTTP + "/.well-known/host-meta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	b, _ := io.ReadAll(resp2.Body)
+	if !strings.Contains(string(b), "href='"+want+"'") || resp2.Header.Get("Content-Type") != "application/xrd+xml" {
+		t.Errorf("host-meta: %s %s", resp2.Header.Get("Content-Type"), b)
+	}
+}
