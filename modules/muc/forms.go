@@ -1,8 +1,6 @@
 package muc
 
 import (
-	"strconv"
-
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -112,12 +110,4 @@ func (f *form) boolean(v string, def bool) (bool, bool) {
 		return false, true
 	}
 	return def, false
-}
-
-func (f *form) integer(v string, def int) (int, bool) {
-	if !f.has(v) || f.one(v) == "" {
-		return def, true
-	}
-	n, err := strconv.Atoi(f.one(v))
-	return n, err == nil
 }
