@@ -172,4 +172,6 @@ type Services struct {
 	// Archive stores message archives (XEP-0313): accounts' (modules/mam)
 	// and rooms' (MUC), keyed by bare JID.
 	Archive storage.Archive
+	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
+	MUCRooms storage.MUCRooms
 }

@@ -391,3 +391,49 @@ type Archive interface {
 	// SetArchivePrefs replaces the preferences of archive.
 	SetArchivePrefs(ctx context.Context, archive string, p ArchivePrefs) error
 }
+
+// MUCRoom is a persistent multi-user chat room (XEP-0045 §10.1.3): one
+// row per room of a MUC service, keyed by (Service, Name), both
+// normalized by the caller (Service is the service's domain, Name the
+// room's localpart). Temporary rooms are never stored.
+type MUCRoom struct {
+	Service string
+	Name    string
+	// Config is the room's configuration and subject, opaque to the store
+	// (the MUC module's own encoding).
+	Config []byte
+	// VCard is the room's vcard-temp element, serialized; nil for none.
+	VCard []byte
+	// Affiliations are filled by MUCRooms (ordered by JID) and ignored by
+	// SaveMUCRoom: SetMUCAffiliation changes them one at a time.
+	Affiliations []MUCAffiliation
+}
+
+// MUCAffiliation is one entry of a room's affiliation lists (XEP-0045
+// §5.2): owner, admin, member or outcast. "none" is not stored.
+type MUCAffiliation struct {
+	JID         string // bare JID or domain, normalized by the caller; the key within a room
+	Affiliation string // "owner", "admin", "member", "outcast"
+	Nick        string // reserved nickname (§7.10 registration), "" for none
+	Reason      string // why it was granted (bans carry one, §9.1), "" for none
+}
+
+// MUCRooms stores the persistent rooms of MUC services, their
+// configuration and affiliations, so that they survive a restart. Nothing
+// here is on the message path: rooms are read once at start and written
+// when an owner or admin changes them.
+type MUCRooms interface {
+	// SaveMUCRoom creates the room or replaces its Config and VCard; its
+	// affiliations are kept.
+	SaveMUCRoom(ctx context.Context, room MUCRoom) error
+	// DeleteMUCRoom removes the room and its affiliations; ErrNotFound if
+	// there is no such room.
+	DeleteMUCRoom(ctx context.Context, service, name string) error
+	// SetMUCAffiliation adds or replaces the entry for a.JID; an
+	// Affiliation of "" or "none" removes it (no error if absent).
+	// ErrNotFound if the room is not stored.
+	SetMUCAffiliation(ctx context.Context, service, name string, a MUCAffiliation) error
+	// MUCRooms returns the rooms of a service, ordered by name, with
+	// their affiliations.
+	MUCRooms(ctx context.Context, service string) ([]MUCRoom, error)
+}

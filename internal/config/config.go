@@ -42,6 +42,8 @@ type Config struct {
 	PubSub PubSub `toml:"pubsub"`
 	// Archive is message archiving (XEP-0313) for accounts.
 	Archive Archive `toml:"archive"`
+	// MUC is the multi-user chat service (XEP-0045) of every host.
+	MUC MUC `toml:"muc"`
 }
 
 // PubSub bounds pubsub services (PEP and the pubsub component).
@@ -80,6 +82,37 @@ type Archive struct {
 	// PruneInterval is how often retention and max_messages are applied.
 	// Default 1h.
 	PruneInterval Duration `toml:"prune_interval"`
+}
+
+// MUC configures the multi-user chat service (XEP-0045) that serves
+// Subdomain.<host> for each virtual host.
+type MUC struct {
+	// Enabled serves the MUC service; default true.
+	Enabled bool `toml:"enabled"`
+	// Subdomain is prepended to each host's domain: "conference" serves
+	// conference.example.org for host example.org. Default "conference".
+	Subdomain string `toml:"subdomain"`
+	// CreateRooms says who may create rooms: "local" (any account of a
+	// host we serve, the default), "anyone" (remote users too, once
+	// federation exists) or "listed" (only the bare JIDs in Creators).
+	// Others get not-allowed (XEP-0045 §10.1.1).
+	CreateRooms string   `toml:"create_rooms"`
+	Creators    []string `toml:"creators"`
+	// MaxRoomsPerOwner bounds the rooms one bare JID may own (create);
+	// 0 = unlimited. Default 100.
+	MaxRoomsPerOwner int `toml:"max_rooms_per_owner"`
+	// MaxOccupants bounds the occupants of one room, whatever its
+	// muc#roomconfig_maxusers says (it defaults to this). Default 200.
+	MaxOccupants int `toml:"max_occupants"`
+	// HistoryMessages is how many messages each room keeps for the
+	// discussion history sent on join (XEP-0045 §7.2.13). Default 50.
+	HistoryMessages int `toml:"history_messages"`
+	// MessageRate is the groupchat and private messages per second one
+	// occupant may send on average, MessageBurst how many at once; a
+	// message over the rate is answered with a resource-constraint error.
+	// MessageRate 0 disables the limit. Defaults 5 and 20.
+	MessageRate  float64 `toml:"message_rate"`
+	MessageBurst int     `toml:"message_burst"`
 }
 
 // Registration bounds in-band account registration (XEP-0077). Whether a
@@ -253,6 +286,16 @@ func Default() *Config {
 		},
 		PubSub:  PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
 		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}},
+		MUC: MUC{
+			Enabled:          true,
+			Subdomain:        "conference",
+			CreateRooms:      "local",
+			MaxRoomsPerOwner: 100,
+			MaxOccupants:     200,
+			HistoryMessages:  50,
+			MessageRate:      5,
+			MessageBurst:     20,
+		},
 	}
 	c.Storage.DSN = c.DSN()
 	return c

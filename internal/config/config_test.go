@@ -139,6 +139,14 @@ func TestErrors(t *testing.T) {
 		{"unknown key in inline table", "[[host]]\ndomain = \"a.test\"\n[[listen]]\nopts = { a = 1 }", []string{"4 listen[0].opts: unknown key"}},
 		{"unknown dotted key", "storage.drvier = \"sqlite\"", []string{"1 storage.drvier: unknown key"}},
 
+		// [muc]
+		{"muc subdomain with a dot", "[muc]\nsubdomain = \"a.b\"", []string{"2 muc.subdomain: must be one DNS label"}},
+		{"muc create_rooms", "[muc]\ncreate_rooms = \"admins\"", []string{"2 muc.create_rooms: must be one of"}},
+		{"muc listed without creators", "[muc]\ncreate_rooms = \"listed\"", []string{"1 muc.creators: must list at least one"}},
+		{"muc bad creator", "[muc]\ncreate_rooms = \"listed\"\ncreators = [\"alice\"]", []string{"3 muc.creators: \"alice\" is not a bare JID"}},
+		{"muc max_occupants", "[muc]\nmax_occupants = 0", []string{"2 muc.max_occupants: must be between 1 and 100000"}},
+		{"muc negative rate", "[muc]\nmessage_rate = -1.0", []string{"2 muc.message_rate: must be 0"}},
+
 		// Syntax and types.
 		{"syntax error", "data_dir = \"x\"\nlog_level = \n", []string{"2 : syntax error"}},
 		{"string for int", "[limits]\nmax_depth = \"deep\"", []string{`2 limits.max_depth: must be an integer, got string "deep"`}},

@@ -65,6 +65,14 @@ func (c *Config) normalize() {
 		c.Components[i].Parent = strings.ToLower(c.Components[i].Parent)
 	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
+	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
+	c.MUC.CreateRooms = strings.ToLower(strings.TrimSpace(c.MUC.CreateRooms))
+	if len(c.MUC.Creators) == 0 {
+		c.MUC.Creators = nil
+	}
+	for i, j := range c.MUC.Creators {
+		c.MUC.Creators[i] = strings.ToLower(strings.TrimSpace(j))
+	}
 	if len(c.WebSocket.Origins) == 0 {
 		c.WebSocket.Origins = nil
 	}
@@ -224,6 +232,29 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange(ak("max_messages"), c.Archive.MaxMessages, 0, 1<<40)
 	v.intRange(ak("max_page"), c.Archive.MaxPage, 1, 10000)
 	v.durRange(ak("prune_interval"), c.Archive.PruneInterval, time.Second, 7*24*time.Hour)
+
+	m := c.MUC
+	if m.Subdomain == "" || strings.Contains(m.Subdomain, ".") || checkDomain(m.Subdomain+".example.org") != "" {
+		v.fail("muc.subdomain", "must be one DNS label such as \"conference\", got %q", m.Subdomain)
+	}
+	v.oneOf("muc.create_rooms", m.CreateRooms, "local", "anyone", "listed")
+	for _, j := range m.Creators {
+		if at := strings.IndexByte(j, '@'); at <= 0 || strings.ContainsAny(j, "/ ") || checkDomain(j[at+1:]) != "" {
+			v.fail("muc.creators", "%q is not a bare JID (user@example.org)", j)
+		}
+	}
+	if m.CreateRooms == "listed" && len(m.Creators) == 0 {
+		v.fail("muc.creators", `must list at least one bare JID when create_rooms = "listed"`)
+	}
+	v.intRange("muc.max_rooms_per_owner", m.MaxRoomsPerOwner, 0, 1000000)
+	v.intRange("muc.max_occupants", m.MaxOccupants, 1, 100000)
+	v.intRange("muc.history_messages", m.HistoryMessages, 0, 10000)
+	if r := m.MessageRate; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		v.fail("muc.message_rate", "must be 0 (no limit) or a positive number, got %v", r)
+	}
+	if m.MessageRate > 0 && m.MessageBurst < 1 || m.MessageBurst < 0 {
+		v.fail("muc.message_burst", "must be at least 1 when message_rate is set, got %d", m.MessageBurst)
+	}
 
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {

@@ -114,3 +114,27 @@ func TestAioxmppStreamManagement(t *testing.T) {
 		t.Fatalf("aioxmpp_sm.py: %v", err)
 	}
 }
+
+// TestAioxmppMUC runs testdata/aioxmpp_muc.py: aioxmpp's MUCClient creates
+// and configures a room (the owner form), sets the topic; a second client
+// joins, sees the topic and the occupants; they chat; one leaves.
+func TestAioxmppMUC(t *testing.T) {
+	py := python(t, "aioxmpp")
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "alice-pw")
+	s.AddUser(t, "bob", "bob-pw")
+	host, port := listenAddr(t, s, "starttls")
+	out := runScript(t, py, "testdata/aioxmpp_muc.py", host, port, "starttls", serverCert(s),
+		"alice@localhost/aio", "alice-pw", "bob@localhost/aio", "bob-pw", "aio@conference.localhost")
+	expectLines(t, out,
+		"OK logged in alice@localhost/aio bob@localhost/aio",
+		"OK alice joined as Alice owner moderator",
+		"OK room configured",
+		"OK topic set",
+		"OK bob joined, topic aioxmpp topic members ['Alice', 'Bob']",
+		"OK alice sees Bob join",
+		"OK bob received groupchat from Alice",
+		"OK alice received groupchat from Bob",
+		"OK alice sees Bob leave",
+		"PASS")
+}

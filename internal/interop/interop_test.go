@@ -167,3 +167,29 @@ func TestSlixmppWrongPassword(t *testing.T) {
 		t.Fatalf("wrong password not refused: %v\n%s", err, out)
 	}
 }
+
+// TestSlixmppMUC runs testdata/slixmpp_muc.py: slixmpp's xep_0045 creates
+// an instant room, sets the subject, a second client joins (occupants,
+// history, subject), they chat, and xep_0313 reads the room's archive.
+func TestSlixmppMUC(t *testing.T) {
+	py := python(t, "slixmpp")
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "alice-pw")
+	s.AddUser(t, "bob", "bob-pw")
+	host, port, _ := net.SplitHostPort(s.StartTLS)
+	out := runScript(t, py, "testdata/slixmpp_muc.py", host, port,
+		"alice@localhost/slix", "alice-pw", "bob@localhost/slix", "bob-pw", "lobby@conference.localhost")
+	expectLines(t, out,
+		"OK logged in alice@localhost/slix bob@localhost/slix",
+		"OK service speaks muc",
+		"OK room created with status [110, 201]",
+		"OK instant room configured",
+		"OK subject set",
+		"OK bob joined, sees subject Interop testing occupants ['Alice', 'Bob'] history 1",
+		"OK alice sees lobby@conference.localhost/Bob participant",
+		"OK bob received groupchat from lobby@conference.localhost/Alice",
+		"OK alice received groupchat from lobby@conference.localhost/Bob",
+		"OK room archive ['before bob', 'hello bob', 'hello alice']",
+		"OK alice sees Bob leave",
+		"PASS")
+}

@@ -9,6 +9,7 @@ import (
 	_ "github.com/xmppd/xmppd/modules/entitytime"
 	_ "github.com/xmppd/xmppd/modules/lastactivity"
 	_ "github.com/xmppd/xmppd/modules/mam"
+	_ "github.com/xmppd/xmppd/modules/muc"
 	_ "github.com/xmppd/xmppd/modules/offline"
 	_ "github.com/xmppd/xmppd/modules/ping"
 	_ "github.com/xmppd/xmppd/modules/presence"

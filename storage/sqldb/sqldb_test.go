@@ -389,3 +389,12 @@ func runArchive(t *testing.T, b backend) {
 
 func TestArchiveSQLite(t *testing.T)   { runArchive(t, sqliteBackend()) }
 func TestArchivePostgres(t *testing.T) { runArchive(t, postgresBackend(t)) }
+
+func runMUCRooms(t *testing.T, b backend) {
+	storagetest.RunMUCRooms(t, func(t *testing.T) storage.MUCRooms {
+		return openNew(t, b)
+	})
+}
+
+func TestMUCRoomsSQLite(t *testing.T)   { runMUCRooms(t, sqliteBackend()) }
+func TestMUCRoomsPostgres(t *testing.T) { runMUCRooms(t, postgresBackend(t)) }

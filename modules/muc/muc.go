@@ -1,0 +1,340 @@
+// Package muc implements XEP-0045 multi-user chat as an in-process
+// component: for each virtual host H it serves <subdomain>.H (by default
+// conference.H) and every room and occupant JID at it. Rooms live in
+// memory; persistent ones (their configuration, subject, vCard and
+// affiliations) are also kept in storage.MUCRooms and loaded at start.
+//
+// Files by concern: room.go (state), privileges.go (the §5 tables),
+// presence.go (join, leave, nick and status changes), message.go
+// (groupchat, private messages, subject, invitations, voice requests,
+// history), admin.go (muc#admin lists), owner.go (creation, configuration,
+// destroy, registration), disco.go (disco, vCard, IQs to occupants),
+// store.go (persistence), forms.go (XEP-0004).
+package muc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Namespaces.
+const (
+	NS        = "http://jabber.org/protocol/muc"
+	NSUser    = NS + "#user"
+	NSAdmin   = NS + "#admin"
+	NSOwner   = NS + "#owner"
+	nsDiscoI  = "http://jabber.org/protocol/disco#info"
+	nsDiscoIt = "http://jabber.org/protocol/disco#items"
+	nsDelay   = "urn:xmpp:delay"
+	nsSID     = "urn:xmpp:sid:0"
+	nsOccID   = "urn:xmpp:occupant-id:0"
+	nsPing    = "urn:xmpp:ping"
+	nsVCard   = "vcard-temp"
+	nsReg     = "jabber:iq:register"
+	nsConf    = "jabber:x:conference" // XEP-0249
+)
+
+func init() { module.Register("muc", func() module.Module { return &mod{} }) }
+
+type mod struct {
+	h     *module.Handle
+	log   *slog.Logger
+	cfg   config.MUC
+	store storage.MUCRooms // nil: nothing persists
+	// archive is the XEP-0313 store for rooms (Services.Archive, keyed by
+	// the room's bare JID); nil without one.
+	archive archiver
+	// The archive writer (mam.go): a queue and one goroutine.
+	archQ       chan archiveJob
+	archMu      sync.RWMutex
+	archClosed  bool
+	archStopped chan struct{}
+	services    map[string]*service
+	now         func() time.Time
+}
+
+// service is the MUC service of one host.
+type service struct {
+	m      *mod
+	domain string // conference.example.org
+	host   string // example.org
+	jid    jid.JID
+
+	mu    sync.Mutex
+	rooms map[string]*room // by localpart
+}
+
+func (m *mod) Start(h *module.Handle) error {
+	m.h, m.log, m.store, m.now = h, h.Logger, h.MUCRooms, time.Now
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if h.Config == nil {
+		return errors.New("no configuration")
+	}
+	m.cfg = h.Config.MUC
+	if h.Archive != nil && m.cfg.Enabled {
+		m.archive = h.Archive
+		m.archQ = make(chan archiveJob, archiveQueue)
+		m.archStopped = make(chan struct{})
+	}
+	if !m.cfg.Enabled {
+		return nil
+	}
+	m.services = map[string]*service{}
+	for _, host := range h.Config.Domains() {
+		d := m.cfg.Subdomain + "." + host
+		j, err := jid.Parse(d)
+		if err != nil {
+			return fmt.Errorf("muc domain %q: %w", d, err)
+		}
+		s := &service{m: m, domain: j.Domain(), host: host, jid: j, rooms: map[string]*room{}}
+		if err := s.load(context.Background()); err != nil {
+			return err
+		}
+		m.services[s.domain] = s
+		h.AddComponent(module.Component{Domain: s.domain, Parent: host, Name: "Chatrooms", Handle: s.handle})
+	}
+	if m.archQ != nil {
+		go m.archiveLoop() // last: a failed Start leaves no goroutine behind
+	}
+	return nil
+}
+
+// Stop tells every occupant that the service is going away (§11.2,
+// status code 332) before the component disappears.
+func (m *mod) Stop() error {
+	ctx := context.Background()
+	for _, s := range m.services {
+		for _, r := range s.roomList() {
+			r.mu.Lock()
+			if !r.destroyed {
+				r.removeAll(ctx, []int{332}, nil)
+				if !r.cfg.Persistent {
+					r.dropArchive(ctx)
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+	m.stopArchive()
+	return nil
+}
+
+func (s *service) roomList() []*room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *service) room(name string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[name]
+}
+
+// send routes el (already addressed) from 'from' to 'to'. A stanza for
+// one of our own services (an invitation addressed to a room, say) would
+// come straight back into the component while the sending room holds its
+// lock: it is routed on its own goroutine.
+func (m *mod) send(ctx context.Context, el *xml.Element, from, to jid.JID) {
+	st := &module.Stanza{El: el, From: from, To: to}
+	if _, ours := m.services[to.Domain()]; ours {
+		go m.h.Router.Route(context.WithoutCancel(ctx), st)
+		return
+	}
+	m.h.Router.Route(ctx, st)
+}
+
+// fail answers st with a stanza error from st.To, never an error with an
+// error (RFC 6120 §8.3.1). by names the room (XEP-0045 examples carry it).
+func (m *mod) fail(ctx context.Context, st *module.Stanza, e *stanza.Error) {
+	if stanza.IsError(st.El) {
+		return
+	}
+	m.send(ctx, e.Reply(st.El), st.To, st.From)
+}
+
+func errOf(cond, text string) *stanza.Error { return stanza.NewError(cond, text) }
+
+// handle is the component entry point: every stanza to the service's
+// domain, to a room or to an occupant JID.
+func (s *service) handle(ctx context.Context, st *module.Stanza) {
+	if stanza.IsError(st.El) || st.Kind() == "iq" && st.Type() == "result" {
+		// Answers may come back synchronously, from inside the Route
+		// call a room makes with its lock held: an error bounced by the
+		// router, an IQ result from a server-side handler (a vCard
+		// request forwarded to an account). They are handled on their
+		// own goroutine so that the room's lock is never taken twice
+		// (§11.1: an error may remove the occupant).
+		go s.handleError(context.WithoutCancel(ctx), st)
+		return
+	}
+	if st.From.IsZero() {
+		return
+	}
+	if st.To.Local() == "" {
+		s.handleService(ctx, st)
+		return
+	}
+	switch st.Kind() {
+	case "presence":
+		s.presence(ctx, st)
+	case "message":
+		r := s.room(st.To.Local())
+		if r == nil {
+			s.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.destroyed {
+			s.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
+			return
+		}
+		r.message(ctx, st)
+	case "iq":
+		s.iq(ctx, st)
+	}
+}
+
+// handleError handles answers (see handle): §11.1, an error in answer to a stanza the room sent to an
+// occupant removes that occupant (a "ghost"): its client or server cannot
+// take the room's traffic. IQ errors are answers to forwarded IQs and go
+// back to the requester.
+func (s *service) handleError(ctx context.Context, st *module.Stanza) {
+	r := s.room(st.To.Local())
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.destroyed {
+		return
+	}
+	if st.Kind() == "iq" {
+		r.iqAnswer(ctx, st)
+		return
+	}
+	if !stanza.IsError(st.El) {
+		return
+	}
+	o := r.byJID[st.From]
+	if o == nil {
+		return
+	}
+	// Only errors that say the recipient is gone; others (a policy
+	// violation on one message) leave it in.
+	e := st.El.Child("error", "")
+	if e == nil {
+		return
+	}
+	for c := range e.Children() {
+		switch c.Name() {
+		case stanza.ServiceUnavailable, stanza.RecipientUnavailable, stanza.ItemNotFound, stanza.RemoteServerNotFound, stanza.RemoteServerTimeout, stanza.Gone:
+			r.leave(ctx, o, o.session(st.From), xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").
+				Start("status", "").Text("Removed after an error from the client").End().Element(), []int{333})
+			return
+		}
+	}
+}
+
+// handleService: stanzas to the service's own JID.
+func (s *service) handleService(ctx context.Context, st *module.Stanza) {
+	switch st.Kind() {
+	case "iq":
+		typ := st.Type()
+		if typ != "get" && typ != "set" {
+			return
+		}
+		p := st.El.FirstChild()
+		if p == nil {
+			s.m.fail(ctx, st, errOf(stanza.BadRequest, ""))
+			return
+		}
+		switch {
+		case typ == "get" && p.NS() == nsDiscoI:
+			s.m.result(ctx, st, s.discoInfo(p.Attr("node")))
+		case typ == "get" && p.NS() == nsDiscoIt:
+			s.m.result(ctx, st, s.discoItems(ctx, st.From))
+		case typ == "get" && p.NS() == NS+"#unique" && p.Name() == "unique":
+			// XEP-0307 (unique room names, once part of XEP-0045): a name nobody uses.
+			s.m.result(ctx, st, xml.NewBuilder("unique", NS+"#unique").Text(randomHex(12)).Element())
+		case typ == "get" && p.NS() == nsPing:
+			s.m.result(ctx, st, nil)
+		case typ == "get" && p.NS() == nsVCard:
+			// The service has no vCard of its own (rooms do): an empty one.
+			s.m.result(ctx, st, xml.NewBuilder("vCard", nsVCard).Element())
+		default:
+			s.m.fail(ctx, st, errOf(stanza.ServiceUnavailable, ""))
+		}
+	case "message":
+		if st.Type() != "groupchat" {
+			s.m.fail(ctx, st, errOf(stanza.ServiceUnavailable, ""))
+		}
+	}
+}
+
+// result answers an IQ with payload (nil for an empty result).
+func (m *mod) result(ctx context.Context, st *module.Stanza, payload *xml.Element) {
+	b := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", st.El.Attr("id")).
+		Attr("from", st.To.String()).Attr("to", st.From.String())
+	if payload != nil {
+		b.Append(payload)
+	}
+	m.send(ctx, b.Element(), st.To, st.From)
+}
+
+// mayCreate is [muc] create_rooms (XEP-0045 §10.1.1: not-allowed for
+// the others).
+func (s *service) mayCreate(real jid.JID) bool {
+	switch s.m.cfg.CreateRooms {
+	case "anyone":
+		return true
+	case "listed":
+		return has(s.m.cfg.Creators, real.Bare().String())
+	}
+	return s.m.h.Hosts != nil && s.m.h.Hosts(real.Domain())
+}
+
+// ownedBy counts the rooms of the service that real owns (for
+// max_rooms_per_owner). Each room's lock is taken in turn, never two at
+// once.
+func (s *service) ownedBy(real jid.JID, except *room) int {
+	n := 0
+	key := real.Bare().String()
+	for _, r := range s.roomList() {
+		if r == except {
+			continue
+		}
+		r.mu.Lock()
+		if !r.destroyed && r.affs[key].aff == affOwner {
+			n++
+		}
+		r.mu.Unlock()
+	}
+	return n
+}
+
+func (s *service) remove(r *room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[r.name] == r {
+		delete(s.rooms, r.name)
+	}
+}
