@@ -48,6 +48,12 @@ if [ -x storage/sqldb/testdata/start-postgres.sh ] && [ -z "${XMPPD_TEST_POSTGRE
   fi
 fi
 
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt'ed:"; echo "$unformatted"; exit 1
+fi
+
 echo "== go vet"
 go vet ./...
 
