@@ -200,21 +200,12 @@ func (c *conn) loop() error {
 // readError turns a decoder error into the stream error RFC 6120 §4.9.3
 // names for it, or ends quietly for a closed connection.
 func (c *conn) readError(err error) error {
-	switch {
-	case errors.Is(err, xml.ErrStreamEnd):
+	if errors.Is(err, xml.ErrStreamEnd) {
 		// §4.4: the peer closed its stream; close ours.
 		c.CloseStream("", "")
 		return nil
-	case errors.Is(err, xml.ErrRestricted):
-		return &stanza.StreamError{Condition: stanza.StreamRestrictedXML, Text: err.Error()}
-	case errors.Is(err, xml.ErrTooLarge):
-		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: err.Error()}
-	case errors.Is(err, xml.ErrBadPrefix):
-		return &stanza.StreamError{Condition: stanza.StreamBadNamespacePrefix, Text: err.Error()}
-	case errors.Is(err, xml.ErrNotWellFormed):
-		return &stanza.StreamError{Condition: stanza.StreamNotWellFormed, Text: err.Error()}
 	}
-	return err // I/O: nothing can be sent
+	return stanza.DecodeError(err)
 }
 
 // openStream reads the client's header and answers with ours and the

@@ -479,21 +479,13 @@ func (c *conn) finish() {
 	c.nc.Close()
 }
 
-// readError maps decoder errors to stream errors (RFC 6120 §4.9.3).
+// readError maps decoder errors to stream errors (RFC 6120 §4.9.3); the
+// peer's closing tag ends the stream without one.
 func readError(err error) error {
-	switch {
-	case errors.Is(err, xml.ErrStreamEnd):
+	if errors.Is(err, xml.ErrStreamEnd) {
 		return nil
-	case errors.Is(err, xml.ErrRestricted):
-		return &stanza.StreamError{Condition: stanza.StreamRestrictedXML, Text: err.Error()}
-	case errors.Is(err, xml.ErrTooLarge):
-		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: err.Error()}
-	case errors.Is(err, xml.ErrBadPrefix):
-		return &stanza.StreamError{Condition: stanza.StreamBadNamespacePrefix, Text: err.Error()}
-	case errors.Is(err, xml.ErrNotWellFormed):
-		return &stanza.StreamError{Condition: stanza.StreamNotWellFormed, Text: err.Error()}
 	}
-	return err
+	return stanza.DecodeError(err)
 }
 
 func randomID() string {

@@ -430,15 +430,19 @@ func (h *Handle) HandleIQ(target Target, typ, ns string, fn IQHandler) {
 }
 
 // AddFeature announces a disco#info feature of the server.
-func (h *Handle) AddFeature(ns string) {
+func (h *Handle) AddFeature(ns string) { h.addCounted(h.reg.features, ns) }
+
+// addCounted adds one reference to ns in a refcounted feature set (two
+// modules may announce one feature); Close takes it away again.
+func (h *Handle) addCounted(set map[string]int, ns string) {
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.features[ns]++
+	set[ns]++
 	r.publish()
 	h.undo = append(h.undo, func() {
-		if r.features[ns]--; r.features[ns] <= 0 {
-			delete(r.features, ns)
+		if set[ns]--; set[ns] <= 0 {
+			delete(set, ns)
 		}
 	})
 }
@@ -496,18 +500,7 @@ func (h *Handle) AddPreAuthFeature(f PreAuthFeature) {
 
 // AddAccountFeature announces a disco#info feature on every local
 // account's bare JID.
-func (h *Handle) AddAccountFeature(ns string) {
-	r := h.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.acctFeat[ns]++
-	r.publish()
-	h.undo = append(h.undo, func() {
-		if r.acctFeat[ns]--; r.acctFeat[ns] <= 0 {
-			delete(r.acctFeat, ns)
-		}
-	})
-}
+func (h *Handle) AddAccountFeature(ns string) { h.addCounted(h.reg.acctFeat, ns) }
 
 // AddAccountItems adds fn to the providers of disco#items on accounts'
 // bare JIDs.
