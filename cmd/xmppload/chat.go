@@ -84,6 +84,8 @@ func runChat(args []string) error {
 	if err != nil {
 		return err
 	}
+	// created now: it records the load average at the start
+	res := newResult("chat", c.label)
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -212,7 +214,6 @@ func runChat(args []string) error {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	res := newResult("chat", c.label)
 	c.params(res)
 	res.Params["pairs"] = f.pairs
 	res.Params["rate_per_session"] = f.rate
@@ -229,6 +230,9 @@ func runChat(args []string) error {
 	res.set("delivered_per_s", float64(got)/sendTime.Seconds())
 	res.setLatency("latency", all)
 	addCPU(res, cpu0, cpu1, got, "server_cpu_s_per_1000_msgs")
+	if srv := res.Metrics["server_cpu_s"]; srv > 0 {
+		res.set("msgs_per_server_cpu_s", float64(got)/srv)
+	}
 	if h, ok := res.Metrics["harness_cpu_s"]; ok && got > 0 {
 		res.set("harness_cpu_s_per_1000_msgs", h/float64(got)*1000)
 	}

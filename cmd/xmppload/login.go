@@ -29,6 +29,8 @@ func runLogin(args []string) error {
 	if err != nil {
 		return err
 	}
+	// created now: it records the load average at the start
+	res := newResult("login", c.label)
 	if c.users == 0 {
 		c.users = *n
 	}
@@ -61,7 +63,6 @@ func runLogin(args []string) error {
 	}
 	forEach(sessions, c.concurrency, func(i int, s *session) { s.close() })
 
-	res := newResult("login", c.label)
 	c.params(res)
 	res.Params["sessions"] = *n
 	res.Params["warm"] = *warm

@@ -506,6 +506,8 @@ func runIdle(args []string) error {
 	if err != nil {
 		return err
 	}
+	// created now: it records the load average at the start
+	res := newResult("idle", c.label)
 	if c.users == 0 {
 		c.users = *n
 	}
@@ -579,7 +581,6 @@ func runIdle(args []string) error {
 	}
 	fmt.Printf("xmppload itself: VmRSS %s (%s per session), GOMAXPROCS %d\n", mib(self), perS(self, ok), runtime.GOMAXPROCS(0))
 
-	res := newResult("idle", c.label)
 	c.params(res)
 	res.Params["sessions"] = *n
 	res.Params["hold"] = hold.String()

@@ -77,6 +77,8 @@ func runMUC(args []string) error {
 	if err != nil {
 		return err
 	}
+	// created now: it records the load average at the start
+	res := newResult("muc", c.label)
 	if *m < 1 || *rate <= 0 || *dur <= 0 {
 		return errors.New("-occupants, -rate and -duration must be positive")
 	}
@@ -235,7 +237,6 @@ func runMUC(args []string) error {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	res := newResult("muc", c.label)
 	c.params(res)
 	res.Params["occupants"] = *m
 	res.Params["rate_per_occupant"] = *rate
@@ -250,6 +251,9 @@ func runMUC(args []string) error {
 	res.set("deliveries_per_s", float64(got)/sendTime.Seconds())
 	res.setLatency("latency", all)
 	addCPU(res, cpu0, cpu1, got, "server_cpu_s_per_1000_deliveries")
+	if srv := res.Metrics["server_cpu_s"]; srv > 0 {
+		res.set("deliveries_per_server_cpu_s", float64(got)/srv)
+	}
 
 	p := percentiles(all, 0.5, 0.99, 0.999, 1)
 	fmt.Printf("messages sent: %d, deliveries: %d of %d expected, lost: %d\n", sent.Load(), got, expected, expected-got)

@@ -15,52 +15,54 @@ import (
 // scenario variant, with how to print it and which way is better.
 type reportRow struct {
 	metric, title, format string
-	lowerBetter           bool
+	ratio                 bool // show base/other: only for the figures worth comparing
 }
 
 // reportRows lists, per scenario, the metrics the table shows, in order.
 var reportRows = map[string][]reportRow{
 	"idle": {
 		{"established", "sessions established", "%.0f", false},
-		{"lost_sessions", "sessions lost during hold", "%.0f", true},
+		{"lost_sessions", "sessions lost during hold", "%.0f", false},
 		{"rss_per_session_kib", "server RSS per session (KiB)", "%.1f", true},
-		{"server_rss_after_mib", "server RSS with all sessions (MiB)", "%.1f", true},
-		{"harness_rss_mib", "harness RSS (MiB)", "%.0f", true},
+		{"server_rss_after_mib", "server RSS with all sessions (MiB)", "%.1f", false},
+		{"harness_rss_mib", "harness RSS (MiB)", "%.0f", false},
 	},
 	"login": {
 		{"established", "sessions", "%.0f", false},
-		{"logins_per_s", "logins/s", "%.0f", false},
-		{"login_p50_ms", "login latency p50 (ms)", "%.1f", true},
+		{"logins_per_s", "logins/s", "%.0f", true},
+		{"login_p50_ms", "login latency p50 (ms)", "%.1f", false},
 		{"login_p99_ms", "login latency p99 (ms)", "%.1f", true},
 		{"server_cpu_s_per_1000_logins", "server CPU-s per 1,000 logins", "%.3f", true},
-		{"harness_cores", "harness CPU (cores)", "%.2f", true},
+		{"harness_cores", "harness CPU (cores)", "%.2f", false},
 	},
 	"chat": {
 		{"sent", "messages sent", "%.0f", false},
-		{"lost", "lost (sent - received)", "%.0f", true},
-		{"delivered_per_s", "delivered msgs/s", "%.0f", false},
+		{"lost", "lost (sent - received)", "%.0f", false},
+		{"delivered_per_s", "delivered msgs/s", "%.0f", true},
 		{"latency_p50_ms", "latency p50 (ms)", "%.2f", true},
 		{"latency_p99_ms", "latency p99 (ms)", "%.2f", true},
-		{"latency_p999_ms", "latency p99.9 (ms)", "%.2f", true},
+		{"latency_p999_ms", "latency p99.9 (ms)", "%.2f", false},
 		{"server_cpu_s_per_1000_msgs", "server CPU-s per 1,000 msgs", "%.4f", true},
-		{"server_cores", "server CPU (cores)", "%.2f", true},
-		{"harness_cores", "harness CPU (cores)", "%.2f", true},
+		{"msgs_per_server_cpu_s", "msgs delivered per server CPU-second", "%.0f", true},
+		{"server_cores", "server CPU (cores)", "%.2f", false},
+		{"harness_cores", "harness CPU (cores)", "%.2f", false},
 	},
 	"muc": {
 		{"joined", "occupants joined", "%.0f", false},
-		{"lost", "lost deliveries", "%.0f", true},
-		{"deliveries_per_s", "fan-out deliveries/s", "%.0f", false},
+		{"lost", "lost deliveries", "%.0f", false},
+		{"deliveries_per_s", "fan-out deliveries/s", "%.0f", true},
 		{"latency_p50_ms", "latency p50 (ms)", "%.2f", true},
 		{"latency_p99_ms", "latency p99 (ms)", "%.2f", true},
 		{"server_cpu_s_per_1000_deliveries", "server CPU-s per 1,000 deliveries", "%.4f", true},
-		{"harness_cores", "harness CPU (cores)", "%.2f", true},
+		{"deliveries_per_server_cpu_s", "deliveries per server CPU-second", "%.0f", true},
+		{"harness_cores", "harness CPU (cores)", "%.2f", false},
 	},
 	"roster": {
 		{"established", "users online", "%.0f", false},
-		{"rosters_incomplete", "rosters incomplete", "%.0f", true},
-		{"lost", "contact presences missing", "%.0f", true},
+		{"rosters_incomplete", "rosters incomplete", "%.0f", false},
+		{"lost", "contact presences missing", "%.0f", false},
 		{"broadcast_ms", "presence broadcast complete (ms)", "%.0f", true},
-		{"user_complete_p50_ms", "per user complete p50 (ms)", "%.0f", true},
+		{"user_complete_p50_ms", "per user complete p50 (ms)", "%.0f", false},
 		{"server_cpu_s_per_1000_presences", "server CPU-s per 1,000 presences", "%.4f", true},
 	},
 }
@@ -166,15 +168,17 @@ func writeReport(w io.Writer, results []*resultLine, base string) map[string]map
 				}
 			}
 			fmt.Fprint(w, strings.Repeat(" |", len(others))+"\n")
-			for _, row := range reportRows[sc] {
+			for ri, row := range reportRows[sc] {
 				fmt.Fprintf(w, "| %s |", row.title)
 				for _, l := range labels {
 					r := runs[l]
 					switch {
 					case r == nil:
 						fmt.Fprint(w, " - |")
-					case r.Skipped != "":
+					case r.Skipped != "" && ri == 0:
 						fmt.Fprintf(w, " skipped: %s |", r.Skipped)
+					case r.Skipped != "":
+						fmt.Fprint(w, " |")
 					default:
 						if x, ok := r.Metrics[row.metric]; ok {
 							fmt.Fprintf(w, " "+row.format+" |", x)
@@ -186,7 +190,7 @@ func writeReport(w io.Writer, results []*resultLine, base string) map[string]map
 				for _, o := range others {
 					rb, ro := runs[base], runs[o]
 					q := math.NaN()
-					if rb != nil && ro != nil && rb.Skipped == "" && ro.Skipped == "" {
+					if row.ratio && rb != nil && ro != nil && rb.Skipped == "" && ro.Skipped == "" {
 						xb, okB := rb.Metrics[row.metric]
 						xo, okO := ro.Metrics[row.metric]
 						q = ratio(xb, xo, okB, okO)
@@ -215,7 +219,8 @@ func writeReport(w io.Writer, results []*resultLine, base string) map[string]map
 func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	base := fs.String("base", "xmppd", "label of the server the ratios are taken for (base / other)")
-	jsonOut := fs.String("json-out", "", "write {results, ratios} as JSON to this file")
+	jsonOut := fs.String("json-out", "", "write {machine, results, ratios} as JSON to this file")
+	machine := fs.String("machine", "", "text file describing the machine and the run, one fact a line, copied into -json-out")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -244,7 +249,17 @@ func runReport(args []string) error {
 	if *jsonOut == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(map[string]any{"results": results, "ratios": ratios}, "", "  ")
+	var facts []string
+	if *machine != "" {
+		b, err := os.ReadFile(*machine)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			facts = append(facts, strings.TrimSpace(l))
+		}
+	}
+	b, err := json.MarshalIndent(map[string]any{"machine": facts, "results": results, "ratios": ratios}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -181,6 +181,8 @@ func runRoster(args []string) error {
 	if err != nil {
 		return err
 	}
+	// created now: it records the load average at the start
+	res := newResult("roster", c.label)
 	if err := f.check(c.users); err != nil {
 		return err
 	}
@@ -295,7 +297,6 @@ func runRoster(args []string) error {
 			per = append(per, doneAt[i])
 		}
 	}
-	res := newResult("roster", c.label)
 	c.params(res)
 	res.Params["contacts"] = k
 	res.set("established", float64(live))
