@@ -49,23 +49,33 @@ func (f *chatFlags) check() error {
 	return nil
 }
 
+// runToken tells this run's messages from older ones a server may still
+// deliver (offline storage, a backlog from a previous run).
+var runToken = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+
 // stamp is the body of a timed message: the send time in Unix nanoseconds,
-// then padding. The receiver (this process, same clock) takes the latency.
+// the run token, then padding. The receiver (this process, same clock)
+// takes the latency.
 func stamp(pad string) string {
-	return strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
+	return strconv.FormatInt(time.Now().UnixNano(), 10) + " " + runToken + " " + pad
 }
 
-// stampAge parses a body made by stamp and returns its age in
-// microseconds; ok is false for other bodies (history, MOTD, ...).
+// stampAge parses a body made by stamp in this run and returns its age in
+// microseconds; ok is false for other bodies (history, MOTD, older runs).
 func stampAge(body string, now time.Time) (int64, bool) {
-	if i := strings.IndexByte(body, ' '); i >= 0 {
-		body = body[:i]
-	}
-	ts, err := strconv.ParseInt(body, 10, 64)
-	if err != nil || ts <= 0 {
+	ts, rest, ok := strings.Cut(body, " ")
+	if !ok {
 		return 0, false
 	}
-	return (now.UnixNano() - ts) / 1000, true
+	tok, _, _ := strings.Cut(rest, " ")
+	if tok != runToken {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return (now.UnixNano() - n) / 1000, true
 }
 
 // runChat logs in 2*pairs sessions; sessions 2k and 2k+1 send each other
@@ -227,6 +237,9 @@ func runChat(args []string) error {
 	res.set("lost", float64(sent.Load()-got))
 	res.set("send_errors", float64(sendErr.Load()))
 	res.set("sent_per_s", float64(sent.Load())/sendTime.Seconds())
+	if f.rate > 0 {
+		res.set("offered_per_s", f.rate*float64(n-failed))
+	}
 	res.set("delivered_per_s", float64(got)/sendTime.Seconds())
 	res.setLatency("latency", all)
 	addCPU(res, cpu0, cpu1, got, "server_cpu_s_per_1000_msgs")

@@ -66,6 +66,8 @@ func main() {
 		err = runDisco(os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
+	case "settle":
+		err = runSettle(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -95,6 +97,7 @@ func usage() {
   xmppload roster-setup [flags]  give -users a ring of -contacts mutual subscriptions
   xmppload roster [flags]        those users log in at once: presence broadcast time
   xmppload disco [flags]         exit 0 if -jid answers disco#info (3 if not)
+  xmppload settle -pid P         wait until the server is idle (between scenarios)
   xmppload report [files]        JSON result lines -> markdown comparison table
 Run "xmppload SCENARIO -h" for the flags. Every scenario ends with one JSON line.
 `)
@@ -110,7 +113,7 @@ type common struct {
 	pids                                 []int
 	pprof                                string
 	timeout                              time.Duration
-	label, jsonFile                      string
+	label, jsonFile, variant             string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -127,6 +130,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.pidList, "pid", "", "server process ids, comma-separated: memory (VmRSS) and CPU (/proc/PID/stat) are summed over them (empty: not measured)")
 	fs.StringVar(&c.label, "label", "", "name of the server under test, copied into the JSON result")
 	fs.StringVar(&c.jsonFile, "json", "", "also append the JSON result line to this file")
+	fs.StringVar(&c.variant, "variant", "", "name of this run's table in the report (default: from the scenario and its settings)")
 	fs.StringVar(&c.pprof, "pprof", "", "server's net/http/pprof base URL (e.g. http://127.0.0.1:6060) for Go runtime figures (optional)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "deadline for each login")
 }
@@ -170,6 +174,9 @@ func (c *common) params(r *result) {
 	r.Params["users"] = c.users
 	r.Params["concurrency"] = c.concurrency
 	r.Params["pids"] = c.pids
+	if c.variant != "" {
+		r.Params["variant"] = c.variant
+	}
 }
 
 // parsePIDs reads "123,456" (empty: none).

@@ -36,6 +36,7 @@ var reportRows = map[string][]reportRow{
 		{"harness_cores", "harness CPU (cores)", "%.2f", false},
 	},
 	"chat": {
+		{"offered_per_s", "offered msgs/s (fixed rate)", "%.0f", false},
 		{"sent", "messages sent", "%.0f", false},
 		{"lost", "lost (sent - received)", "%.0f", false},
 		{"delivered_per_s", "delivered msgs/s", "%.0f", true},
@@ -79,6 +80,9 @@ type resultLine struct {
 // variant names a scenario's setting that makes runs not comparable with
 // each other (chat at full speed vs at a fixed rate).
 func variant(r *resultLine) string {
+	if v, ok := r.Params["variant"].(string); ok && v != "" {
+		return v
+	}
 	switch r.Scenario {
 	case "chat":
 		if v, ok := r.Params["rate_per_session"].(float64); ok && v > 0 {

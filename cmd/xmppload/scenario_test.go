@@ -117,6 +117,9 @@ func TestStamp(t *testing.T) {
 	if _, ok := stampAge("hello world", timeNow()); ok {
 		t.Error("a plain body parsed as a stamp")
 	}
+	if _, ok := stampAge("1796190589000000000 otherrun ", timeNow()); ok {
+		t.Error("another run's stamp accepted")
+	}
 }
 
 func TestResultJSONAndReport(t *testing.T) {
@@ -199,6 +202,7 @@ func TestScenarios(t *testing.T) {
 	run("chat full", runChat, append(base(s.StartTLS), "-users", "0", "-pairs", "2", "-rate", "0", "-window", "4", "-duration", "500ms")...)
 	run("roster-setup", runRosterSetup, append(base(s.StartTLS), "-users", "6", "-contacts", "2")...)
 	run("roster", runRoster, append(base(s.StartTLS), "-users", "6", "-contacts", "2", "-wait", "10s")...)
+	run("settle", runSettle, "-pid", pid, "-below", "100", "-max", "5s")
 	if err := runDisco(append(base(s.StartTLS), "-jid", "conference.localhost")); err == nil {
 		t.Log("xmppd answers disco for conference.localhost: MUC is there")
 	}
