@@ -258,9 +258,13 @@ run_server() {
 	local label=$1 setup=$2 restart=$3
 	echo "== $label (pid $server_pid, port $port), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	if [ "$setup" = 1 ]; then
-		"$X" register -addr "127.0.0.1:$port" -domain "$DOMAIN" -password "$PASSWORD" -user-prefix u -users "$accounts" -concurrency 32
-		"$X" register -addr "127.0.0.1:$port" -domain "$DOMAIN" -password "$PASSWORD" -user-prefix r -users "$ROSTER_USERS" -concurrency 32
-		"$X" roster-setup -addr "127.0.0.1:$port" -domain "$DOMAIN" -password "$PASSWORD" -mech "$MECH" -user-prefix r -users "$ROSTER_USERS" -contacts "$ROSTER_K" -concurrency 32
+		# Not fatal: a failure shows in the scenarios' results (failed
+		# logins, rosters_incomplete). The timeout is generous because a
+		# loaded machine slows the anchors' disk-backed roster writes.
+		"$X" register -addr "127.0.0.1:$port" -domain "$DOMAIN" -password "$PASSWORD" -user-prefix u -users "$accounts" -concurrency 32 -timeout 120s || true
+		"$X" register -addr "127.0.0.1:$port" -domain "$DOMAIN" -password "$PASSWORD" -user-prefix r -users "$ROSTER_USERS" -concurrency 32 -timeout 120s || true
+		"$X" roster-setup -addr "127.0.0.1:$port" -domain "$DOMAIN" -password "$PASSWORD" -mech "$MECH" -user-prefix r -users "$ROSTER_USERS" -contacts "$ROSTER_K" -concurrency 32 -timeout 120s || true
+		settle
 	fi
 	settle
 	if want login; then

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Profiles xmppd under one xmppload chat run: a CPU profile of the sending
 # phase and the allocations made during it (allocs profile before and
-# after, compared with -diff_base).
+# after, compared with -diff_base). SCENARIO=idle instead holds N idle
+# sessions (one account each) and saves the heap profile after a forced GC.
 #
 #   bash bench/profile-xmppd.sh OUTDIR [xmppload chat flags...]
 #   bash bench/profile-xmppd.sh /tmp/prof -pairs 500 -rate 18 -duration 30s
+#   SCENARIO=idle bash bench/profile-xmppd.sh /tmp/prof-idle -sessions 10000 -hold 70s
 #
 # Then: go tool pprof -top OUTDIR/xmppd OUTDIR/cpu.pb.gz
 #       go tool pprof -sample_index=alloc_space -top -diff_base OUTDIR/allocs-before.pb.gz OUTDIR/xmppd OUTDIR/allocs-after.pb.gz
@@ -15,9 +17,13 @@ shift
 PORT=${PORT:-45222}
 PPROF=127.0.0.1:$((PORT + 838))
 PAIRS=500
+SESSIONS=
 for ((i = 1; i <= $#; i++)); do
-	if [ "${!i}" = -pairs ]; then j=$((i + 1)); PAIRS=${!j}; fi
+	j=$((i + 1))
+	if [ "${!i}" = -pairs ]; then PAIRS=${!j}; fi
+	if [ "${!i}" = -sessions ]; then SESSIONS=${!j}; fi
 done
+ACCOUNTS=${SESSIONS:-$((2 * PAIRS))}
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUTDIR"
 tmp=$(mktemp -d /tmp/xmppd-profile.XXXXXX)
@@ -51,7 +57,20 @@ pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 X=$tmp/xmppload
 common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
-"$X" register "${common[@]}" -users $((2 * PAIRS)) -concurrency 32 >/dev/null
+"$X" register "${common[@]}" -users "$ACCOUNTS" -concurrency 32 >/dev/null
+if [ "${SCENARIO:-chat}" = idle ]; then
+	# restart, so the registrations' garbage is not in the baseline
+	kill -TERM "$pid"; wait "$pid" || true
+	bash -c "ulimit -n 20000; exec '$OUTDIR/xmppd' serve -config '$tmp/xmppd.toml' -pprof $PPROF" 2>>"$tmp/xmppd.log" &
+	pid=$!
+	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+	sleep 2
+	"$X" idle "${common[@]}" -users 0 -pid "$pid" -label xmppd -pprof "http://$PPROF" \
+		-heap-profile "$OUTDIR/heap.pb.gz" -goroutine-profile "$OUTDIR/goroutines.txt" "$@" | tee "$OUTDIR/idle.out"
+	echo "== live heap after GC by allocation site (inuse_space)"
+	go tool pprof -sample_index=inuse_space -top -nodecount 40 "$OUTDIR/xmppd" "$OUTDIR/heap.pb.gz" 2>/dev/null | tee "$OUTDIR/heap-top.txt" | head -50
+	exit 0
+fi
 curl -s -o "$OUTDIR/allocs-before.pb.gz" "http://$PPROF/debug/pprof/allocs"
 # The CPU profile starts a few seconds in (after the logins) and covers
 # most of the sending phase.
