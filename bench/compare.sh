@@ -225,9 +225,13 @@ EOF
 	touch "$d/inetrc"
 	chown -R ejabberd:ejabberd "$d"
 	local ctl="ejabberdctl --config-dir $d --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/spool --logs $d/logs --node bench@localhost"
-	bash -c "ulimit -n $fdlimit; exec $ctl foreground" >"$d/stdout.log" 2>&1 &
+	# ejabberdctl run by root switches to the ejabberd user with su, and
+	# su's PAM session resets the descriptor limit to 1024 (ejabberd then
+	# failed accepts and Mnesia crashed at ~1,000 sessions). setpriv keeps
+	# the limit raised here; as the ejabberd user ejabberdctl does not su.
+	bash -c "ulimit -n $fdlimit; exec setpriv --reuid=ejabberd --regid=ejabberd --init-groups env HOME=/var/lib/ejabberd $ctl foreground" >"$d/stdout.log" 2>&1 &
 	launcher_pid=$!
-	stop_cmd="$ctl stop"
+	stop_cmd="setpriv --reuid=ejabberd --regid=ejabberd --init-groups env HOME=/var/lib/ejabberd $ctl stop"
 	port=$PORT_EJABBERD
 	wait_port "$port"
 	server_pid=$(pgrep -u ejabberd -f "beam.smp.*bench@localhost" | head -1)

@@ -7,6 +7,8 @@
 #   bash bench/profile-xmppd.sh OUTDIR [xmppload chat flags...]
 #   bash bench/profile-xmppd.sh /tmp/prof -pairs 500 -rate 18 -duration 30s
 #   SCENARIO=idle bash bench/profile-xmppd.sh /tmp/prof-idle -sessions 10000 -hold 70s
+#   SCENARIO=roster USERS=500 CONTACTS=40 bash bench/profile-xmppd.sh /tmp/prof-roster
+#     (roster-setup, then 3 roster runs inside one CPU profile)
 #
 # Then: go tool pprof -top OUTDIR/xmppd OUTDIR/cpu.pb.gz
 #       go tool pprof -sample_index=alloc_space -top -diff_base OUTDIR/allocs-before.pb.gz OUTDIR/xmppd OUTDIR/allocs-after.pb.gz
@@ -58,6 +60,17 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break;
 X=$tmp/xmppload
 common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
 "$X" register "${common[@]}" -users "$ACCOUNTS" -concurrency 32 >/dev/null
+if [ "${SCENARIO:-chat}" = roster ]; then
+	r=(-user-prefix r -users "${USERS:-500}" -contacts "${CONTACTS:-40}")
+	"$X" register "${common[@]}" "${r[@]:0:4}" -concurrency 32 >/dev/null
+	"$X" roster-setup "${common[@]}" "${r[@]}" -concurrency 32 -timeout 120s
+	curl -s -o "$OUTDIR/cpu.pb.gz" "http://$PPROF/debug/pprof/profile?seconds=${PROFILE_S:-12}" &
+	prof=$!
+	for _ in 1 2 3; do "$X" roster "${common[@]}" "${r[@]}" -concurrency 32 -pid "$pid" -label xmppd | tee -a "$OUTDIR/roster.out"; done
+	wait "$prof"
+	go tool pprof -top -nodecount 40 "$OUTDIR/xmppd" "$OUTDIR/cpu.pb.gz" 2>/dev/null | tee "$OUTDIR/cpu-top.txt" | head -50
+	exit 0
+fi
 if [ "${SCENARIO:-chat}" = idle ]; then
 	# restart, so the registrations' garbage is not in the baseline
 	kill -TERM "$pid"; wait "$pid" || true
