@@ -4,25 +4,89 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"sort"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xmppd/xmppd/xml"
 )
 
-// runChat logs in 2*pairs sessions; session 2k and 2k+1 send each other
-// chat messages at -rate per session for -duration. Each body carries the
-// send time in Unix nanoseconds, so the receiver (in this same process,
-// same clock) measures the one-way latency through the server.
+// chatFlags are the chat scenario's own settings.
+type chatFlags struct {
+	pairs  int
+	rate   float64 // messages/s per session; 0 = as fast as the window allows
+	window int     // messages in flight per sender when rate is 0
+	dur    time.Duration
+	drain  time.Duration
+	size   int
+}
+
+func (f *chatFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.pairs, "pairs", 100, "pairs of sessions")
+	fs.Float64Var(&f.rate, "rate", 10, "messages per second sent by each session; 0: as fast as the server allows (closed loop, -window in flight per sender)")
+	fs.IntVar(&f.window, "window", 8, "with -rate 0: messages in flight (sent, not yet received) per sender")
+	fs.DurationVar(&f.dur, "duration", 30*time.Second, "how long to send")
+	fs.DurationVar(&f.drain, "drain", 10*time.Second, "after sending: how long to wait for the last messages")
+	fs.IntVar(&f.size, "body", 0, "extra bytes of padding in each body")
+}
+
+func (f *chatFlags) check() error {
+	if f.pairs < 1 {
+		return errors.New("-pairs must be at least 1")
+	}
+	if f.rate < 0 {
+		return errors.New("-rate must not be negative")
+	}
+	if f.rate == 0 && f.window < 1 {
+		return errors.New("-window must be at least 1")
+	}
+	if f.dur <= 0 {
+		return errors.New("-duration must be positive")
+	}
+	return nil
+}
+
+// runToken tells this run's messages from older ones a server may still
+// deliver (offline storage, a backlog from a previous run).
+var runToken = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+
+// stamp is the body of a timed message: the send time in Unix nanoseconds,
+// the run token, then padding. The receiver (this process, same clock)
+// takes the latency.
+func stamp(pad string) string {
+	return strconv.FormatInt(time.Now().UnixNano(), 10) + " " + runToken + " " + pad
+}
+
+// stampAge parses a body made by stamp in this run and returns its age in
+// microseconds; ok is false for other bodies (history, MOTD, older runs).
+func stampAge(body string, now time.Time) (int64, bool) {
+	ts, rest, ok := strings.Cut(body, " ")
+	if !ok {
+		return 0, false
+	}
+	tok, _, _ := strings.Cut(rest, " ")
+	if tok != runToken {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return (now.UnixNano() - n) / 1000, true
+}
+
+// runChat logs in 2*pairs sessions; sessions 2k and 2k+1 send each other
+// chat messages, at -rate per session or as fast as a window of messages
+// in flight allows, for -duration.
 func runChat(args []string) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	pairs := fs.Int("pairs", 100, "pairs of sessions")
-	rate := fs.Float64("rate", 10, "messages per second sent by each session")
-	dur := fs.Duration("duration", 30*time.Second, "how long to send")
-	size := fs.Int("body", 0, "extra bytes of padding in each body")
+	var f chatFlags
+	f.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,64 +94,76 @@ func runChat(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *rate <= 0 {
-		return errors.New("-rate must be positive")
+	// created now: it records the load average at the start
+	res := newResult("chat", c.label)
+	if err := f.check(); err != nil {
+		return err
 	}
 	nofile := raiseNoFile()
-	n := 2 * *pairs
-	fmt.Printf("xmppload chat: %d pairs to %s, %.1f msg/s per session for %s (offered %.0f msg/s), concurrency %d, nofile %d\n",
-		*pairs, c.addr, *rate, *dur, *rate*float64(n), c.concurrency, nofile)
+	n := 2 * f.pairs
+	if c.users == 0 {
+		c.users = n
+	}
+	mode := fmt.Sprintf("%.1f msg/s per session (offered %.0f msg/s)", f.rate, f.rate*float64(n))
+	if f.rate == 0 {
+		mode = fmt.Sprintf("full speed, window %d per sender", f.window)
+	}
+	fmt.Printf("xmppload chat: %d pairs to %s (%s, %s), %s for %s, concurrency %d, nofile %d\n",
+		f.pairs, c.addr, c.transport, c.mech, mode, f.dur, c.concurrency, nofile)
 
 	var errs errCounts
-	sessions, failed, elapsed := openSessions(o, &c, n, &errs, false)
+	sessions, _, failed, elapsed := openSessions(o, &c, n, &errs, true)
 	fmt.Printf("sessions established: %d of %d in %.2fs, failures: %d\n", n-failed, n, elapsed.Seconds(), failed)
 	errs.print()
 	before := sample(&c, "before chat", false)
 
-	pad := make([]byte, *size)
-	for i := range pad {
-		pad[i] = 'x'
-	}
-	var sent, recvd, sendErr atomic.Int64
+	pad := strings.Repeat("x", f.size)
+	var sent, recvd, sendErr, closed atomic.Int64
 	lat := make([][]int64, n) // microseconds, one slice per receiver
+	// credit[i] is sender i's window: a token is taken to send and given
+	// back when the peer receives the message.
+	credit := make([]chan struct{}, n)
+	for i := range credit {
+		credit[i] = make(chan struct{}, max(f.window, 1))
+		for range f.window {
+			credit[i] <- struct{}{}
+		}
+	}
 	var rwg sync.WaitGroup
 	for i, s := range sessions {
 		if s == nil {
 			continue
 		}
-		s.conn.SetDeadline(time.Time{})
 		rwg.Add(1)
-		go func() {
-			defer rwg.Done()
-			for {
-				el, err := s.dec.Next()
-				if err != nil {
-					return
-				}
-				if el.Name() != "message" {
-					continue
-				}
-				b := el.Child("body", "jabber:client")
-				if b == nil {
-					continue
-				}
-				txt := b.Text()
-				if j := indexByte(txt, ' '); j >= 0 {
-					txt = txt[:j]
-				}
-				ts, err := strconv.ParseInt(txt, 10, 64)
-				if err != nil {
-					continue
-				}
-				lat[i] = append(lat[i], (time.Now().UnixNano()-ts)/1000)
-				recvd.Add(1)
+		s.startReader(func(el *xml.Element) {
+			if el.Name() != "message" {
+				return
 			}
-		}()
+			b := el.Child("body", "jabber:client")
+			if b == nil {
+				return
+			}
+			age, ok := stampAge(b.Text(), time.Now())
+			if !ok {
+				return
+			}
+			lat[i] = append(lat[i], age)
+			recvd.Add(1)
+			if f.rate == 0 {
+				select {
+				case credit[i^1] <- struct{}{}:
+				default:
+				}
+			}
+		}, func(error) { closed.Add(1); rwg.Done() })
 	}
 
+	stopProgress := progress(2*time.Second, func(el time.Duration) string {
+		return fmt.Sprintf("sent %d, received %d, in flight %d, %.0f msg/s", sent.Load(), recvd.Load(), sent.Load()-recvd.Load(), float64(recvd.Load())/el.Seconds())
+	})
+	cpu0 := markCPU(c.pids)
 	start := time.Now()
-	deadline := start.Add(*dur)
-	interval := time.Duration(float64(time.Second) / *rate)
+	deadline := start.Add(f.dur)
 	var swg sync.WaitGroup
 	for i, s := range sessions {
 		peer := sessions[i^1]
@@ -97,28 +173,48 @@ func runChat(args []string) error {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
+			send := func(seq int) bool {
+				err := s.sendRaw("<message to='" + peer.jid + "' type='chat' id='m" + strconv.Itoa(seq) + "'><body>" + stamp(pad) + "</body></message>")
+				if err != nil {
+					sendErr.Add(1)
+					return false
+				}
+				sent.Add(1)
+				return true
+			}
+			if f.rate == 0 {
+				for seq := 1; time.Now().Before(deadline); seq++ {
+					select {
+					case <-credit[i]:
+					case <-time.After(time.Until(deadline)):
+						return
+					}
+					if !send(seq) {
+						return
+					}
+				}
+				return
+			}
+			interval := time.Duration(float64(time.Second) / f.rate)
 			// spread the senders' phases over one interval
 			time.Sleep(time.Duration(int64(interval) * int64(i) / int64(n)))
 			t := time.NewTicker(interval)
 			defer t.Stop()
-			seq := 0
-			for now := time.Now(); now.Before(deadline); now = <-t.C {
-				seq++
-				err := s.send("<message to='%s' type='chat' id='m%d'><body>%d %s</body></message>", peer.jid, seq, time.Now().UnixNano(), pad)
-				if err != nil {
-					sendErr.Add(1)
+			for seq, now := 1, time.Now(); now.Before(deadline); seq, now = seq+1, <-t.C {
+				if !send(seq) {
 					return
 				}
-				sent.Add(1)
 			}
 		}()
 	}
 	swg.Wait()
 	sendTime := time.Since(start)
 	// let the last messages arrive
-	for w := 0; w < 50 && recvd.Load() < sent.Load(); w++ {
-		time.Sleep(100 * time.Millisecond)
+	for end := time.Now().Add(f.drain); time.Now().Before(end) && recvd.Load() < sent.Load(); {
+		time.Sleep(20 * time.Millisecond)
 	}
+	cpu1 := markCPU(c.pids)
+	stopProgress()
 	got := recvd.Load()
 	during := sample(&c, "after chat", false)
 	forEach(sessions, c.concurrency, func(i int, s *session) { s.close() })
@@ -128,30 +224,56 @@ func runChat(args []string) error {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	pct := func(p float64) string {
-		if len(all) == 0 {
-			return "-"
-		}
-		k := int(p * float64(len(all)-1))
-		return (time.Duration(all[k]) * time.Microsecond).String()
+	c.params(res)
+	res.Params["pairs"] = f.pairs
+	res.Params["rate_per_session"] = f.rate
+	res.Params["window"] = f.window
+	res.Params["duration"] = f.dur.String()
+	res.Params["body_padding"] = f.size
+	res.set("established", float64(n-failed))
+	res.set("failed", float64(failed))
+	res.set("sent", float64(sent.Load()))
+	res.set("received", float64(got))
+	res.set("lost", float64(sent.Load()-got))
+	res.set("send_errors", float64(sendErr.Load()))
+	res.set("sent_per_s", float64(sent.Load())/sendTime.Seconds())
+	if f.rate > 0 {
+		res.set("offered_per_s", f.rate*float64(n-failed))
 	}
+	res.set("delivered_per_s", float64(got)/sendTime.Seconds())
+	res.setLatency("latency", all)
+	addCPU(res, cpu0, cpu1, got, "server_cpu_s_per_1000_msgs")
+	if srv := res.Metrics["server_cpu_s"]; srv > 0 {
+		res.set("msgs_per_server_cpu_s", float64(got)/srv)
+	}
+	if h, ok := res.Metrics["harness_cpu_s"]; ok && got > 0 {
+		res.set("harness_cpu_s_per_1000_msgs", h/float64(got)*1000)
+	}
+
+	p := percentiles(all, 0.5, 0.99, 0.999, 1)
 	fmt.Printf("messages sent: %d, received: %d, lost: %d, send errors: %d\n", sent.Load(), got, sent.Load()-got, sendErr.Load())
-	fmt.Printf("throughput: %.0f msg/s sent, %.0f msg/s received (over %.2fs)\n", float64(sent.Load())/sendTime.Seconds(), float64(got)/sendTime.Seconds(), sendTime.Seconds())
-	fmt.Printf("latency: p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50), pct(0.90), pct(0.99), pct(1))
+	fmt.Printf("throughput: %.0f msg/s sent, %.0f msg/s delivered (over %.2fs)\n", float64(sent.Load())/sendTime.Seconds(), float64(got)/sendTime.Seconds(), sendTime.Seconds())
+	fmt.Printf("latency: p50 %s  p99 %s  p99.9 %s  max %s\n", fmtLat(p[0]), fmtLat(p[1]), fmtLat(p[2]), fmtLat(p[3]))
+	printCPU(res)
 	if before.haveRSS || before.haveGo {
 		fmt.Println("server memory:")
 		printSample(before)
 		printSample(during)
 	}
-	return nil
+	return res.finish(os.Stdout, c.jsonFile, &errs)
 }
 
-func indexByte(s string, b byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return i
+// printCPU prints the CPU figures addCPU recorded.
+func printCPU(r *result) {
+	m := r.Metrics
+	if v, ok := m["server_cpu_s"]; ok {
+		fmt.Printf("server CPU: %.2f s (%.2f cores)", v, m["server_cores"])
+		for k, x := range m {
+			if strings.HasPrefix(k, "server_cpu_s_per_1000_") {
+				fmt.Printf(", %.3f s per 1,000 %s", x, strings.TrimPrefix(k, "server_cpu_s_per_1000_"))
+			}
 		}
+		fmt.Println()
 	}
-	return -1
+	fmt.Printf("harness CPU: %.2f s (%.2f cores) over %.2fs\n", m["harness_cpu_s"], m["harness_cores"], m["phase_s"])
 }

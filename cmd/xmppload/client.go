@@ -16,13 +16,14 @@ import (
 
 // loginOptions says how to reach the server and authenticate.
 type loginOptions struct {
-	addr      string
-	domain    string
-	password  string
-	mech      string // "SCRAM-SHA-256" or "PLAIN"
-	directTLS bool
-	timeout   time.Duration
-	srcAddrs  []net.IP // loopback source addresses, used round robin
+	addr       string
+	domain     string
+	password   string
+	mech       string // "SCRAM-SHA-256", "SCRAM-SHA-1" or "PLAIN"
+	transport  string // "starttls", "direct" (TLS from the first byte) or "none" (plain TCP, loopback tests)
+	noPresence bool   // skip the initial presence (the roster scenario sends it itself)
+	timeout    time.Duration
+	srcAddrs   []net.IP // loopback source addresses, used round robin
 }
 
 // session is one logged-in client stream. It keeps only the TLS connection
@@ -32,6 +33,11 @@ type session struct {
 	dec  *xml.Decoder
 	jid  string
 	wmu  sync.Mutex
+
+	// waiters are the IQ requests awaiting an answer while a reader
+	// goroutine (startReader) owns the decoder.
+	mu      sync.Mutex
+	waiters map[string]*waiter
 }
 
 // scramClients caches one xdg-go/scram client per user: the client caches
@@ -39,12 +45,16 @@ type session struct {
 // account pays for PBKDF2 on the load-generator side.
 var scramClients sync.Map
 
-func scramClient(user, pass string) (*scram.Client, error) {
-	key := user + "\x00" + pass
+func scramClient(mech, user, pass string) (*scram.Client, error) {
+	key := mech + "\x00" + user + "\x00" + pass
 	if c, ok := scramClients.Load(key); ok {
 		return c.(*scram.Client), nil
 	}
-	c, err := scram.SHA256.NewClient(user, pass, "")
+	hf := scram.SHA256
+	if mech == "SCRAM-SHA-1" {
+		hf = scram.SHA1
+	}
+	c, err := hf.NewClient(user, pass, "")
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +69,11 @@ func (s *session) send(format string, args ...any) error {
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
 	}
+	return s.sendRaw(msg)
+}
+
+// sendRaw writes msg as it is (no formatting: it may contain '%').
+func (s *session) sendRaw(msg string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	_, err := s.conn.Write([]byte(msg))
@@ -86,60 +101,16 @@ func (s *session) open(domain string) (*xml.Element, error) {
 // with a ping that the server has handled all of it (a session's stanzas
 // are handled in order). The connection's deadline is cleared on success.
 func login(o *loginOptions, idx int, user, resource string) (*session, error) {
-	d := net.Dialer{Timeout: o.timeout}
-	if len(o.srcAddrs) > 0 {
-		d.LocalAddr = &net.TCPAddr{IP: o.srcAddrs[idx%len(o.srcAddrs)]}
-	}
-	nc, err := d.Dial("tcp", o.addr)
+	s, err := connect(o, idx)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
-	s := &session{conn: nc}
 	ok := false
 	defer func() {
 		if !ok {
-			nc.Close()
+			s.conn.Close()
 		}
 	}()
-	nc.SetDeadline(time.Now().Add(o.timeout))
-	tcfg := &tls.Config{ServerName: o.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	lim := xml.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 64}
-	if o.directTLS {
-		tcfg.NextProtos = []string{"xmpp-client"}
-		tc := tls.Client(nc, tcfg)
-		if err := tc.Handshake(); err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		s.conn = tc
-		s.dec = xml.NewDecoder(tc, lim)
-		if _, err := s.open(o.domain); err != nil {
-			return nil, err
-		}
-	} else {
-		s.dec = xml.NewDecoder(nc, lim)
-		if _, err := s.open(o.domain); err != nil {
-			return nil, err
-		}
-		if err := s.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
-			return nil, err
-		}
-		el, err := s.dec.Next()
-		if err != nil {
-			return nil, fmt.Errorf("starttls: %w", err)
-		}
-		if el.Name() != "proceed" {
-			return nil, fmt.Errorf("%w: starttls: %s", errUnexpected, el)
-		}
-		tc := tls.Client(nc, tcfg)
-		if err := tc.Handshake(); err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		s.conn = tc
-		s.dec.Reset(tc)
-		if _, err := s.open(o.domain); err != nil {
-			return nil, err
-		}
-	}
 	if err := s.auth(o, user); err != nil {
 		return nil, err
 	}
@@ -162,15 +133,63 @@ func login(o *loginOptions, idx int, user, resource string) (*session, error) {
 			s.jid = j.Text()
 		}
 	}
-	if err := s.send("<presence/>"); err != nil {
-		return nil, err
+	if !o.noPresence {
+		if err := s.send("<presence/>"); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.ping(o.domain, "p0"); err != nil {
 		return nil, err
 	}
-	nc.SetDeadline(time.Time{})
+	s.conn.SetDeadline(time.Time{})
 	ok = true
 	return s, nil
+}
+
+// secure opens the stream on nc and, unless the transport is "none",
+// brings TLS up: STARTTLS (RFC 6120 §5) or TLS from the first byte with
+// ALPN xmpp-client (XEP-0368). It ends with the stream's features read.
+func (s *session) secure(o *loginOptions, nc net.Conn) error {
+	tcfg := &tls.Config{ServerName: o.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	lim := xml.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 64}
+	switch o.transport {
+	case "direct":
+		tcfg.NextProtos = []string{"xmpp-client"}
+		tc := tls.Client(nc, tcfg)
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		s.conn = tc
+		s.dec = xml.NewDecoder(tc, lim)
+		_, err := s.open(o.domain)
+		return err
+	case "none":
+		s.dec = xml.NewDecoder(nc, lim)
+		_, err := s.open(o.domain)
+		return err
+	}
+	s.dec = xml.NewDecoder(nc, lim)
+	if _, err := s.open(o.domain); err != nil {
+		return err
+	}
+	if err := s.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
+		return err
+	}
+	el, err := s.dec.Next()
+	if err != nil {
+		return fmt.Errorf("starttls: %w", err)
+	}
+	if el.Name() != "proceed" {
+		return fmt.Errorf("%w: starttls: %s", errUnexpected, el)
+	}
+	tc := tls.Client(nc, tcfg)
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	s.conn = tc
+	s.dec.Reset(tc)
+	_, err = s.open(o.domain)
+	return err
 }
 
 // ping sends an XEP-0199 ping to the server and waits for its result,
@@ -208,7 +227,7 @@ func (s *session) auth(o *loginOptions, user string) error {
 		}
 		return nil
 	}
-	cl, err := scramClient(user, o.password)
+	cl, err := scramClient(o.mech, user, o.password)
 	if err != nil {
 		return err
 	}
@@ -217,7 +236,7 @@ func (s *session) auth(o *loginOptions, user string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>", base64.StdEncoding.EncodeToString([]byte(first))); err != nil {
+	if err := s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='%s'>%s</auth>", o.mech, base64.StdEncoding.EncodeToString([]byte(first))); err != nil {
 		return err
 	}
 	for {

@@ -52,6 +52,22 @@ func main() {
 		err = runIdle(os.Args[2:])
 	case "chat":
 		err = runChat(os.Args[2:])
+	case "login":
+		err = runLogin(os.Args[2:])
+	case "muc":
+		err = runMUC(os.Args[2:])
+	case "roster":
+		err = runRoster(os.Args[2:])
+	case "roster-setup":
+		err = runRosterSetup(os.Args[2:])
+	case "register":
+		err = runRegister(os.Args[2:])
+	case "disco":
+		err = runDisco(os.Args[2:])
+	case "report":
+		err = runReport(os.Args[2:])
+	case "settle":
+		err = runSettle(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -64,15 +80,26 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, "xmppload:", err)
+		if errors.Is(err, errNoService) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 }
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  xmppload idle [flags]   open -sessions idle sessions and measure the server's memory
-  xmppload chat [flags]   -pairs of sessions exchanging messages: rate and latency
-Run "xmppload idle -h" or "xmppload chat -h" for the flags.
+  xmppload register [flags]      create accounts by in-band registration (XEP-0077)
+  xmppload login [flags]         -sessions logins, -concurrency at a time: logins/s, latency
+  xmppload idle [flags]          open -sessions idle sessions and measure the server's memory
+  xmppload chat [flags]          -pairs of sessions exchanging messages: rate, latency, loss, CPU
+  xmppload muc [flags]           -occupants in one room (XEP-0045): fan-out rate and latency
+  xmppload roster-setup [flags]  give -users a ring of -contacts mutual subscriptions
+  xmppload roster [flags]        those users log in at once: presence broadcast time
+  xmppload disco [flags]         exit 0 if -jid answers disco#info (3 if not)
+  xmppload settle -pid P         wait until the server is idle (between scenarios)
+  xmppload report [files]        JSON result lines -> markdown comparison table
+Run "xmppload SCENARIO -h" for the flags. Every scenario ends with one JSON line.
 `)
 }
 
@@ -81,9 +108,12 @@ type common struct {
 	addr, domain, password, prefix, mech string
 	users, concurrency, srcN             int
 	directTLS                            bool
-	pid                                  int
+	transport                            string
+	pidList                              string
+	pids                                 []int
 	pprof                                string
 	timeout                              time.Duration
+	label, jsonFile, variant             string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -91,12 +121,16 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.domain, "domain", "localhost", "XMPP domain")
 	fs.StringVar(&c.password, "password", "", "password of the accounts")
 	fs.StringVar(&c.prefix, "user-prefix", "load", "accounts are <prefix>0 ... <prefix><users-1>")
-	fs.IntVar(&c.users, "users", 1, "number of accounts used round robin (1: all sessions on <prefix>0)")
+	fs.IntVar(&c.users, "users", 1, "number of accounts used round robin (1: all sessions on <prefix>0; 0: one per session)")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "logins in flight at once")
 	fs.IntVar(&c.srcN, "src-addrs", 16, "loopback source addresses 127.0.0.2... to spread connections over")
-	fs.BoolVar(&c.directTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
-	fs.StringVar(&c.mech, "mech", "SCRAM-SHA-256", "SASL mechanism: SCRAM-SHA-256 or PLAIN")
-	fs.IntVar(&c.pid, "pid", 0, "server process id, for VmRSS from /proc/PID/status (0: not measured)")
+	fs.BoolVar(&c.directTLS, "direct-tls", false, "same as -tls direct")
+	fs.StringVar(&c.transport, "tls", "starttls", "starttls, direct (TLS from the first byte, XEP-0368) or none (plain TCP: loopback only)")
+	fs.StringVar(&c.mech, "mech", "SCRAM-SHA-256", "SASL mechanism: SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN")
+	fs.StringVar(&c.pidList, "pid", "", "server process ids, comma-separated: memory (VmRSS) and CPU (/proc/PID/stat) are summed over them (empty: not measured)")
+	fs.StringVar(&c.label, "label", "", "name of the server under test, copied into the JSON result")
+	fs.StringVar(&c.jsonFile, "json", "", "also append the JSON result line to this file")
+	fs.StringVar(&c.variant, "variant", "", "name of this run's table in the report (default: from the scenario and its settings)")
 	fs.StringVar(&c.pprof, "pprof", "", "server's net/http/pprof base URL (e.g. http://127.0.0.1:6060) for Go runtime figures (optional)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "deadline for each login")
 }
@@ -106,14 +140,56 @@ func (c *common) loginOptions() (*loginOptions, error) {
 		return nil, errors.New("-password is required")
 	}
 	c.mech = strings.ToUpper(c.mech)
-	if c.mech != "SCRAM-SHA-256" && c.mech != "PLAIN" {
-		return nil, fmt.Errorf("-mech: SCRAM-SHA-256 or PLAIN, not %q", c.mech)
+	switch c.mech {
+	case "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN":
+	default:
+		return nil, fmt.Errorf("-mech: SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN, not %q", c.mech)
 	}
+	if c.directTLS {
+		c.transport = "direct"
+	}
+	switch c.transport {
+	case "starttls", "direct", "none":
+	default:
+		return nil, fmt.Errorf("-tls: starttls, direct or none, not %q", c.transport)
+	}
+	pids, err := parsePIDs(c.pidList)
+	if err != nil {
+		return nil, err
+	}
+	c.pids = pids
 	if c.concurrency < 1 {
 		c.concurrency = 1
 	}
 	return &loginOptions{addr: c.addr, domain: c.domain, password: c.password, mech: c.mech,
-		directTLS: c.directTLS, timeout: c.timeout, srcAddrs: loopbackSources(c.addr, c.srcN)}, nil
+		transport: c.transport, timeout: c.timeout, srcAddrs: loopbackSources(c.addr, c.srcN)}, nil
+}
+
+// params are the common settings copied into the JSON result.
+func (c *common) params(r *result) {
+	r.Params["addr"] = c.addr
+	r.Params["domain"] = c.domain
+	r.Params["tls"] = c.transport
+	r.Params["mech"] = c.mech
+	r.Params["users"] = c.users
+	r.Params["concurrency"] = c.concurrency
+	r.Params["pids"] = c.pids
+	if c.variant != "" {
+		r.Params["variant"] = c.variant
+	}
+}
+
+// parsePIDs reads "123,456" (empty: none).
+func parsePIDs(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-pid: %q is not a process id", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit.
@@ -171,11 +247,15 @@ type memSample struct {
 
 func sample(c *common, label string, gc bool) memSample {
 	m := memSample{label: label}
-	if c.pid > 0 {
-		var err1, err2 error
-		m.rss, err1 = procStatus(c.pid, "VmRSS")
-		m.anon, err2 = procStatus(c.pid, "RssAnon")
-		m.haveRSS = err1 == nil && err2 == nil
+	if len(c.pids) > 0 {
+		m.haveRSS = true
+		for _, pid := range c.pids {
+			rss, err1 := procStatus(pid, "VmRSS")
+			anon, err2 := procStatus(pid, "RssAnon")
+			m.rss += rss
+			m.anon += anon
+			m.haveRSS = m.haveRSS && err1 == nil && err2 == nil
+		}
 	}
 	if c.pprof != "" {
 		m.goStats, m.goroutines = goRuntime(c.pprof, gc)
@@ -317,6 +397,20 @@ func (e *errCounts) add(err error) {
 	e.mu.Unlock()
 }
 
+// snapshot copies the counts for the JSON result.
+func (e *errCounts) snapshot() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.m) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(e.m))
+	for k, v := range e.m {
+		out[k] = v
+	}
+	return out
+}
+
 func (e *errCounts) print() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -339,27 +433,20 @@ func (e *errCounts) print() {
 }
 
 // openSessions logs in n sessions with conc workers and returns them
-// (nil entries for failures), the failure count and the elapsed time.
-func openSessions(o *loginOptions, c *common, n int, errs *errCounts, progress bool) ([]*session, int, time.Duration) {
+// (nil entries for failures), each login's latency in microseconds (0 for
+// failures), the failure count and the elapsed time.
+func openSessions(o *loginOptions, c *common, n int, errs *errCounts, showProgress bool) ([]*session, []int64, int, time.Duration) {
 	sessions := make([]*session, n)
+	lat := make([]int64, n)
 	var next, failed, done atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	if progress {
-		go func() {
-			t := time.NewTicker(2 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					d := done.Load()
-					fmt.Fprintf(os.Stderr, "  ... %d/%d logged in, %d failed, %.0f/s\n", d, n, failed.Load(), float64(d)/time.Since(start).Seconds())
-				}
-			}
-		}()
+	stop := func() {}
+	if showProgress {
+		stop = progress(2*time.Second, func(el time.Duration) string {
+			d := done.Load()
+			return fmt.Sprintf("%d/%d logged in, %d failed, %.0f/s", d, n, failed.Load(), float64(d)/el.Seconds())
+		})
 	}
 	for w := 0; w < c.concurrency; w++ {
 		wg.Add(1)
@@ -370,20 +457,22 @@ func openSessions(o *loginOptions, c *common, n int, errs *errCounts, progress b
 				if i >= n {
 					return
 				}
+				t0 := time.Now()
 				s, err := login(o, i, userName(c.prefix, c.users, i), resourceName(i))
 				if err != nil {
 					failed.Add(1)
 					errs.add(err)
 					continue
 				}
+				lat[i] = time.Since(t0).Microseconds()
 				sessions[i] = s
 				done.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	return sessions, int(failed.Load()), time.Since(start)
+	stop()
+	return sessions, lat, int(failed.Load()), time.Since(start)
 }
 
 // forEach runs f on every non-nil session with conc workers.
@@ -424,16 +513,23 @@ func runIdle(args []string) error {
 	if err != nil {
 		return err
 	}
+	// created now: it records the load average at the start
+	res := newResult("idle", c.label)
+	if c.users == 0 {
+		c.users = *n
+	}
 	nofile := raiseNoFile()
 	if uint64(*n)+64 > nofile {
 		return fmt.Errorf("RLIMIT_NOFILE is %d, too low for %d sessions: raise it (ulimit -n)", nofile, *n)
 	}
 	fmt.Printf("xmppload idle: %d sessions to %s (%s, %s), %d accounts, concurrency %d, %d source addresses, nofile %d\n",
-		*n, c.addr, map[bool]string{true: "direct TLS", false: "STARTTLS"}[c.directTLS], c.mech, c.users, c.concurrency, len(o.srcAddrs), nofile)
+		*n, c.addr, c.transport, c.mech, c.users, c.concurrency, len(o.srcAddrs), nofile)
 
 	before := sample(&c, "before", false)
 	var errs errCounts
-	sessions, failed, elapsed := openSessions(o, &c, *n, &errs, true)
+	cpu0 := markCPU(c.pids)
+	sessions, _, failed, elapsed := openSessions(o, &c, *n, &errs, true)
+	cpu1 := markCPU(c.pids)
 	ok := *n - failed
 	after := sample(&c, "after logins", false)
 	time.Sleep(*hold)
@@ -492,7 +588,28 @@ func runIdle(args []string) error {
 	}
 	fmt.Printf("xmppload itself: VmRSS %s (%s per session), GOMAXPROCS %d\n", mib(self), perS(self, ok), runtime.GOMAXPROCS(0))
 
+	c.params(res)
+	res.Params["sessions"] = *n
+	res.Params["hold"] = hold.String()
+	res.set("established", float64(ok))
+	res.set("failed", float64(failed))
+	if alive >= 0 {
+		res.set("alive", float64(alive))
+		res.set("lost_sessions", float64(ok-alive))
+	}
+	res.set("logins_per_s", float64(ok)/elapsed.Seconds())
+	addCPU(res, cpu0, cpu1, int64(ok), "server_cpu_s_per_1000_logins")
+	if before.haveRSS && afterHold.haveRSS && ok > 0 {
+		res.set("server_rss_before_mib", float64(before.rss)/(1<<20))
+		res.set("server_rss_after_mib", float64(afterHold.rss)/(1<<20))
+		res.set("rss_per_session_kib", float64(afterHold.rss-before.rss)/1024/float64(ok))
+	}
+	res.set("harness_rss_mib", float64(self)/(1<<20))
+
 	forEach(sessions, c.concurrency, func(i int, s *session) { s.close() })
+	if err := res.finish(os.Stdout, c.jsonFile, &errs); err != nil {
+		return err
+	}
 	if ok == 0 {
 		return errors.New("no session established")
 	}

@@ -15,16 +15,16 @@ func TestLogin(t *testing.T) {
 	s := testutil.Start(t, "")
 	s.AddUser(t, "load0", "pw")
 	for _, tc := range []struct {
-		name, addr, mech string
-		direct           bool
+		name, addr, mech, transport string
 	}{
-		{"starttls-scram", s.StartTLS, "SCRAM-SHA-256", false},
-		{"direct-scram", s.DirectTLS, "SCRAM-SHA-256", true},
-		{"starttls-plain", s.StartTLS, "PLAIN", false},
+		{"starttls-scram", s.StartTLS, "SCRAM-SHA-256", "starttls"},
+		{"direct-scram", s.DirectTLS, "SCRAM-SHA-256", "direct"},
+		{"starttls-plain", s.StartTLS, "PLAIN", "starttls"},
+		{"starttls-scram1", s.StartTLS, "SCRAM-SHA-1", "starttls"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := &loginOptions{addr: tc.addr, domain: "localhost", password: "pw", mech: tc.mech,
-				directTLS: tc.direct, timeout: 10 * time.Second, srcAddrs: loopbackSources(tc.addr, 4)}
+				transport: tc.transport, timeout: 10 * time.Second, srcAddrs: loopbackSources(tc.addr, 4)}
 			var sessions []*session
 			for i := range 3 {
 				sess, err := login(o, i, userName("load", 1, i), tc.name+resourceName(i))
