@@ -122,7 +122,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building xmppd and xmppload into $work"
+# the revision that is built and measured (commits made while the run goes
+# on must not be credited to it)
+rev="$(cd "$root" && git rev-parse --short HEAD 2>/dev/null)$(cd "$root" && git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+echo "== building xmppd and xmppload ($rev) into $work"
 (cd "$root" && go build -o "$work/bin/xmppd" ./cmd/xmppd && go build -o "$work/bin/xmppload" ./cmd/xmppload)
 X=$work/bin/xmppload
 
@@ -356,7 +359,7 @@ machine=$work/machine.txt
 	echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "kernel: $(uname -sr)"
 	echo "go: $(go version | cut -d' ' -f3-)"
-	echo "xmppd: $(cd "$root" && git rev-parse --short HEAD)$(cd "$root" && git diff --quiet || echo ' (with uncommitted changes)')"
+	echo "xmppd: $rev, as built at the start of the run"
 	echo "prosody: $(dpkg-query -W -f '${Version}' prosody), $(lua5.4 -v 2>&1 | head -1)"
 	echo "ejabberd: $(dpkg-query -W -f '${Version}' ejabberd), erts $(ls /usr/lib/erlang | grep -m1 erts- | sed 's/erts-//')"
 	echo "file descriptors: $fdlimit"

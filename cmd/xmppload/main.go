@@ -1,15 +1,20 @@
-// Command xmppload is a load generator for xmppd (or any XMPP server).
+// Command xmppload is a load generator for xmppd (or any XMPP server). It
+// speaks real XMPP: TCP, STARTTLS or direct TLS (or plain TCP on loopback),
+// SASL SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN, bind, presence.
 //
-//	xmppload idle -addr 127.0.0.1:5222 -domain localhost -sessions 10000 -users 1 \
-//	    -password P -user-prefix load -concurrency 64 [-direct-tls] [-pid PID] [-hold 10s]
-//	xmppload chat -addr 127.0.0.1:5222 -pairs 100 -rate 10 -duration 30s ...
+//	xmppload register|login|idle|chat|muc|roster-setup|roster|disco|settle|report [flags]
 //
-// idle opens N sessions (TCP, STARTTLS or direct TLS, SASL SCRAM-SHA-256 or
-// PLAIN, bind, initial presence, a ping to confirm), keeps them open without
-// traffic and reports the server's resident memory (VmRSS of -pid) before,
-// after and after -hold, and the difference per session. chat logs in
-// pairs of sessions that send each other messages at -rate per session for
-// -duration and reports throughput and latency percentiles.
+// register creates the accounts in-band (XEP-0077); login measures logins/s
+// and login latency; idle holds N sessions and reads the server's memory
+// (VmRSS of -pid); chat has pairs of sessions exchange messages at a fixed
+// rate or as fast as a window allows (throughput, latency, loss); muc has M
+// occupants of one room (XEP-0045) send groupchat at a fixed rate (fan-out
+// deliveries/s, latency); roster-setup gives users a ring of mutual
+// contacts and roster measures how long their presence broadcast takes when
+// they all log in at once. Every scenario reports the server's CPU (from
+// /proc/PID/stat of -pid) and the harness's own (getrusage), prints a
+// progress line while it runs and ends with one JSON line; report turns
+// those lines into a markdown table (bench/compare.sh, docs/performance.md).
 //
 // Accounts are prefix0 ... prefix<users-1>; session i logs in to
 // prefix<i mod users> with resource r<i>. With -users 1 every session uses
