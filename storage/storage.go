@@ -81,6 +81,10 @@ type Rosters interface {
 	// Roster returns every item, ordered by JID (bytes), and the version
 	// they belong to (read together, never a mix of two versions).
 	Roster(ctx context.Context, domain, username string) ([]RosterItem, string, error)
+	// RosterItem returns the one item with that JID (placeholders too);
+	// ErrNotFound if there is none. Presence probes and subscription checks
+	// need one item, not the whole roster.
+	RosterItem(ctx context.Context, domain, username, jid string) (RosterItem, error)
 	// SetRosterItem adds the item or replaces the one with the same JID
 	// and returns the new version. ErrNotFound if the account does not
 	// exist.

@@ -99,8 +99,19 @@ func to(el *xml.Element, j jid.JID) *xml.Element {
 
 // item returns own's roster item for contact, if any.
 func (m *mod) item(ctx context.Context, own, contact jid.JID) (storage.RosterItem, bool, error) {
-	it, found, _, err := m.lookup(ctx, own, contact)
-	return it, found, err
+	// One row, not the whole roster: probes ask this for every contact
+	// of every login (K x K rows otherwise).
+	it, err := m.store.RosterItem(ctx, own.Domain(), own.Local(), contact.String())
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.RosterItem{JID: contact.String(), Subscription: "none"}, false, nil
+	}
+	if err != nil {
+		return storage.RosterItem{}, false, err
+	}
+	if it.Subscription == "" {
+		it.Subscription = "none"
+	}
+	return it, true, nil
 }
 
 // lookup is item that also reports how many placeholders (requests from

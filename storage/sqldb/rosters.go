@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -72,6 +73,29 @@ func (db *DB) Roster(ctx context.Context, domain, username string) ([]storage.Ro
 		return nil, "", fmt.Errorf("sqldb: roster of %s@%s: %w", username, domain, err)
 	}
 	return items, strconv.FormatInt(version, 10), nil
+}
+
+// RosterItem implements storage.Rosters: one row by the primary key.
+func (db *DB) RosterItem(ctx context.Context, domain, username, jid string) (storage.RosterItem, error) {
+	var (
+		name, sub, groups                  sql.NullString
+		ask, approved, pendIn, placeholder sql.NullBool
+	)
+	err := db.read.QueryRowContext(ctx,
+		`SELECT name, subscription, ask, approved, pending_in, placeholder, item_groups
+		 FROM roster_items WHERE domain = $1 AND username = $2 AND jid = $3`,
+		domain, username, jid).Scan(&name, &sub, &ask, &approved, &pendIn, &placeholder, &groups)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.RosterItem{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.RosterItem{}, fmt.Errorf("sqldb: roster item %s of %s@%s: %w", jid, username, domain, err)
+	}
+	it := storage.RosterItem{JID: jid, Name: name.String, Subscription: sub.String, Ask: ask.Bool, Approved: approved.Bool, PendingIn: pendIn.Bool, Placeholder: placeholder.Bool}
+	if err := json.Unmarshal([]byte(groups.String), &it.Groups); err != nil {
+		return storage.RosterItem{}, fmt.Errorf("sqldb: roster item %s of %s@%s: groups: %w", jid, username, domain, err)
+	}
+	return it, nil
 }
 
 // SetRosterItem implements storage.Rosters.

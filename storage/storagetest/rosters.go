@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -128,6 +129,19 @@ func testRosterRoundTrip(t *testing.T, ctx context.Context, s RosterStore) {
 		return 0
 	})
 	wantItems(t, ctx, s, "example.org", "alice", want)
+	// One item by its JID is the same item as in the whole roster.
+	for _, w := range want {
+		it, err := s.RosterItem(ctx, "example.org", "alice", w.JID)
+		if err != nil || !sameItem(it, w) {
+			t.Errorf("RosterItem(%s) = %+v, %v; want %+v", w.JID, it, err, w)
+		}
+	}
+	if _, err := s.RosterItem(ctx, "example.org", "alice", "nobody@example.org"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RosterItem of a JID not in the roster: %v, want ErrNotFound", err)
+	}
+	if _, err := s.RosterItem(ctx, "example.org", "bob", want[0].JID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RosterItem in another roster: %v, want ErrNotFound", err)
+	}
 	got, _ := mustRoster(t, ctx, s, "example.org", "alice")
 	for _, it := range got {
 		if it.Subscription == "" {
