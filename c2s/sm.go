@@ -268,7 +268,9 @@ func (c *conn) smResume(el *xml.Element) error {
 	old.log.Info("session resumed", "ip", c.ip, "resent", resent)
 
 	// This goroutine now reads for the old session; this conn is an
-	// empty shell whose socket belongs to the session.
+	// empty shell whose socket belongs to the session. Its authentication
+	// deadline must not end the resumed session's stream later.
+	c.authTimer.Stop()
 	c.handedTo = old
 	c.srv.adopt(old, c)
 	defer close(readers)

@@ -245,3 +245,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A resumed session outlives the authentication deadline of the
+// connection it came back on (that deadline is for binding, and binding
+// is what resumption replaces).
+func TestSMResumedSessionOutlivesAuthTimeout(t *testing.T) {
+	s := testutil.Start(t, "[limits]\nauth_timeout = \"300ms\"\n")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	bob := testutil.Login(t, s, "bob", pw, "pc")
+	alice := testutil.Login(t, s, "alice", pw, "phone")
+	id := enable(t, alice, true).Attr("id")
+	alice.Conn.Close()
+	time.Sleep(100 * time.Millisecond)
+	a2, _ := authOnly(t, s, "alice")
+	a2.Send("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>", id)
+	if el := a2.Next(); el.Name() != "resumed" {
+		t.Fatalf("resume: %s", el)
+	}
+	time.Sleep(600 * time.Millisecond) // past the new connection's auth_timeout
+	bob.Send("<message to='alice@localhost/phone' type='chat'><body>still there</body></message>")
+	if m := nextSkipR(a2); m.Name() != "message" || body(m) != "still there" {
+		t.Fatalf("after the auth timeout: %s", m)
+	}
+}
