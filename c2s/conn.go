@@ -1022,11 +1022,7 @@ func (c *conn) CloseStream(condition, text string) {
 		b = append(b, "' version='1.0'>"...)
 		c.headerSent = true
 	}
-	if condition != "" {
-		b = (&stanza.StreamError{Condition: condition, Text: text}).Append(b)
-	}
-	b = append(b, "</stream:stream>"...)
-	c.out = append(c.out, b...)
+	c.out = append(c.out, stanza.AppendStreamEnd(b, condition, text)...)
 	c.closing = true
 	c.async = true
 	if !c.writing {

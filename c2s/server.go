@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/stanza"
@@ -105,38 +106,13 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			down := s.shutdown
-			s.mu.Unlock()
-			if down {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errors.ErrUnsupported) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			// EMFILE and friends: back off rather than spin.
-			if !errors.Is(err, net.ErrClosed) {
-				s.cfg.Log.Warn("accept failed", "err", err)
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	err := accept.Loop(ln, s.cfg.Log, func(nc net.Conn) {
 		ip := remoteIP(nc)
 		if !s.cfg.Limiter.Admit(ip) {
 			// A connection flood from one address: refuse before spending
 			// a goroutine or a TLS handshake on it.
 			nc.Close()
-			continue
+			return
 		}
 		c := newConn(s, nc, opts, ip)
 		s.mu.Lock()
@@ -144,13 +120,20 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 			s.mu.Unlock()
 			s.cfg.Limiter.Release(ip)
 			nc.Close()
-			continue
+			return
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
+	})
+	s.mu.Lock()
+	down := s.shutdown
+	s.mu.Unlock()
+	if down {
+		return ErrServerClosed
 	}
+	return err
 }
 
 // ServeConn serves one client stream on nc, an already accepted transport

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -126,32 +127,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			down := s.shutdown
-			delete(s.listeners, ln)
-			s.mu.Unlock()
-			if down {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(50 * time.Millisecond)
-				s.mu.Lock()
-				s.listeners[ln] = struct{}{}
-				s.mu.Unlock()
-				continue
-			}
-			return fmt.Errorf("component: accept: %w", err)
-		}
+	err := accept.Loop(ln, s.cfg.Log, func(nc net.Conn) {
 		c := &conn{srv: s, nc: nc, log: s.cfg.Log.With("remote", nc.RemoteAddr().String())}
 		s.mu.Lock()
 		if s.shutdown {
 			s.mu.Unlock()
 			nc.Close()
-			return ErrServerClosed
+			return
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -163,7 +145,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
+	})
+	s.mu.Lock()
+	down := s.shutdown
+	delete(s.listeners, ln)
+	s.mu.Unlock()
+	if down {
+		return ErrServerClosed
 	}
+	return fmt.Errorf("component: accept: %w", err)
 }
 
 // Shutdown stops accepting, ends every component stream with
@@ -442,11 +432,7 @@ func (c *conn) closeStream(condition, text string) {
 		b = append(b, "'>"...)
 		c.headerSent = true
 	}
-	if condition != "" {
-		b = (&stanza.StreamError{Condition: condition, Text: text}).Append(b)
-	}
-	b = append(b, "</stream:stream>"...)
-	c.out = append(c.out, b...)
+	c.out = append(c.out, stanza.AppendStreamEnd(b, condition, text)...)
 	c.closing = true
 	if !c.writing {
 		c.writing = true

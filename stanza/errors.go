@@ -225,3 +225,12 @@ func DecodeError(err error) error {
 	}
 	return &StreamError{Condition: cond, Text: err.Error()}
 }
+
+// AppendStreamEnd writes what ends a stream: the stream error for
+// condition (none when ""), then the closing tag.
+func AppendStreamEnd(b []byte, condition, text string) []byte {
+	if condition != "" {
+		b = (&StreamError{Condition: condition, Text: text}).Append(b)
+	}
+	return append(b, "</stream:stream>"...)
+}
