@@ -145,22 +145,17 @@ func (c *wsConn) Write(b []byte) (int, error) {
 		closing = true
 		rest = t[:len(t)-len("</stream:stream>")]
 	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		d := xml.NewDecoder(io.MultiReader(strings.NewReader("<w xmlns='jabber:client' xmlns:stream='"+xml.NSStream+"'>"), bytes.NewReader(rest), strings.NewReader("</w>")), c.limits)
-		if _, err := d.ReadHeader(); err != nil {
+	// The server's own output, already serialized: split it at element
+	// boundaries and declare each root's namespace, without parsing it a
+	// second time.
+	for len(bytes.TrimSpace(rest)) > 0 {
+		el, tail, err := nextElement(rest)
+		if err != nil {
 			return 0, err
 		}
-		for {
-			el, err := d.Next()
-			if errors.Is(err, xml.ErrStreamEnd) {
-				break
-			}
-			if err != nil {
-				return 0, err
-			}
-			if err := c.send(frame(el)); err != nil {
-				return 0, err
-			}
+		rest = tail
+		if err := c.send(frame(el)); err != nil {
+			return 0, err
 		}
 	}
 	if closing {
@@ -197,21 +192,120 @@ func openFrame(hdr []byte, lim xml.Limits) []byte {
 	return append(b, "/>"...)
 }
 
-// frame serializes one element with its namespace declared. Stream-level
-// elements keep their customary prefix, which some browser clients look
-// for by name (§3.3.3 examples).
-func frame(el *xml.Element) []byte {
-	if el.NS() != xml.NSStream {
-		return el.Append(nil, "")
+// frame makes a message of one serialized element: a root written in
+// the stream's default namespace (jabber:client, no xmlns) gets it
+// declared (§3.3.3), and stream-level elements keep their customary
+// prefix with its declaration, which some browser clients look for by
+// name.
+func frame(el []byte) []byte {
+	name, hasNS := rootTag(el)
+	decl := ""
+	switch {
+	case strings.HasPrefix(name, "stream:"):
+		decl = " xmlns:stream='" + xml.NSStream + "'"
+	case !hasNS:
+		decl = " xmlns='" + xml.NSClient + "'"
+	default:
+		return el
 	}
-	b := []byte("<stream:" + el.Name() + " xmlns:stream='" + xml.NSStream + "'>")
-	for ch := range el.Children() {
-		b = ch.Append(b, "")
+	at := 1 + len(name)
+	out := make([]byte, 0, len(el)+len(decl))
+	out = append(out, el[:at]...)
+	out = append(out, decl...)
+	return append(out, el[at:]...)
+}
+
+// rootTag returns the name of the element b starts with and whether its
+// start tag declares a default namespace.
+func rootTag(b []byte) (name string, hasNS bool) {
+	i := 1
+	for i < len(b) && !isTagSpace(b[i]) && b[i] != '>' && b[i] != '/' {
+		i++
 	}
-	if t := el.Text(); t != "" && el.FirstChild() == nil {
-		b = xml.EscapeText(b, t)
+	name = string(b[1:i])
+	for i < len(b) && b[i] != '>' && b[i] != '/' {
+		for i < len(b) && isTagSpace(b[i]) {
+			i++
+		}
+		j := i
+		for i < len(b) && b[i] != '=' && b[i] != '>' && b[i] != '/' && !isTagSpace(b[i]) {
+			i++
+		}
+		attr := string(b[j:i])
+		for i < len(b) && b[i] != '\'' && b[i] != '"' && b[i] != '>' {
+			i++
+		}
+		if i < len(b) && (b[i] == '\'' || b[i] == '"') {
+			q := b[i]
+			i++
+			for i < len(b) && b[i] != q {
+				i++
+			}
+			i++
+		}
+		if attr == "xmlns" {
+			hasNS = true
+		}
 	}
-	return append(b, "</stream:"+el.Name()+">"...)
+	return name, hasNS
+}
+
+func isTagSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// nextElement splits the first top-level element off b, which is
+// well-formed XML written by the server: '<' only starts markup, values
+// are quoted, no comments or CDATA.
+func nextElement(b []byte) (el, rest []byte, err error) {
+	start := bytes.IndexByte(b, '<')
+	if start < 0 || len(bytes.TrimSpace(b[:start])) > 0 {
+		return nil, nil, errors.New("web: text outside an element in the server's output")
+	}
+	depth, i := 0, start
+	for i < len(b) {
+		if b[i] != '<' {
+			next := bytes.IndexByte(b[i:], '<')
+			if next < 0 {
+				break
+			}
+			i += next
+			continue
+		}
+		closing := i+1 < len(b) && b[i+1] == '/'
+		end := tagClose(b, i)
+		if end < 0 {
+			break
+		}
+		switch {
+		case closing:
+			depth--
+		case b[end-1] != '/':
+			depth++
+		}
+		i = end + 1
+		if depth == 0 {
+			return b[start:i], b[i:], nil
+		}
+	}
+	return nil, nil, errors.New("web: element split across writes")
+}
+
+// tagClose returns the index of the '>' ending the tag at b[i], skipping
+// quoted attribute values; -1 if b ends first.
+func tagClose(b []byte, i int) int {
+	var q byte
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case q != 0:
+			if c == q {
+				q = 0
+			}
+		case c == '\'' || c == '"':
+			q = c
+		case c == '>':
+			return i
+		}
+	}
+	return -1
 }
 
 func (c *wsConn) send(msg []byte) error {
