@@ -269,3 +269,22 @@ func TestSMResumedSessionOutlivesAuthTimeout(t *testing.T) {
 		t.Fatalf("after the auth timeout: %s", m)
 	}
 }
+
+// Malformed stream-management input: a non-numeric h in <a/> ends the
+// stream (invalid-xml); a resume with a bad h is refused with bad-request
+// and the stream stays usable.
+func TestSMMalformed(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	c, _ := authOnly(t, s, "alice")
+	c.Send("<resume xmlns='urn:xmpp:sm:3' previd='x' h='minus one'/>")
+	if el := c.Next(); el.Name() != "failed" || el.Child(stanza.BadRequest, stanza.NSStanzas) == nil {
+		t.Fatalf("resume with a bad h: %s", el)
+	}
+	c.Bind("phone")
+	enable(t, c, true)
+	c.Send("<a xmlns='urn:xmpp:sm:3' h='many'/>")
+	if cond := c.ExpectStreamError(); cond != stanza.StreamInvalidXML {
+		t.Errorf("<a/> with a bad h: %q, want invalid-xml", cond)
+	}
+}

@@ -179,6 +179,12 @@ func TestComponentStreamErrors(t *testing.T) {
 			c.Send("<message from='alice@localhost' to='bob@localhost'><body>spoof</body></message>")
 			return c.ExpectStreamError()
 		}},
+		{"oversized stanza", func(t *testing.T) string {
+			c := connect(t, s)
+			defer c.Close()
+			c.Send("<message from='x@gw.localhost' to='a@localhost'><body>%s</body></message>", strings.Repeat("x", 300<<10))
+			return c.ExpectStreamError()
+		}},
 		{"not well-formed", func(t *testing.T) string {
 			c := connect(t, s)
 			defer c.Close()
@@ -187,7 +193,7 @@ func TestComponentStreamErrors(t *testing.T) {
 		}},
 	}
 	want := []string{stanza.StreamNotAuthorized, stanza.StreamNotAuthorized, stanza.StreamHostUnknown, stanza.StreamInvalidNamespace,
-		stanza.StreamNotAuthorized, stanza.StreamInvalidFrom, stanza.StreamNotWellFormed}
+		stanza.StreamNotAuthorized, stanza.StreamInvalidFrom, stanza.StreamPolicyViolation, stanza.StreamNotWellFormed}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.run(t); got != want[i] {

@@ -203,6 +203,41 @@ func TestWebSocketErrors(t *testing.T) {
 	if cl := c.next(); cl.Name() != "close" {
 		t.Fatalf("after the error: %s", cl.Append(nil, ""))
 	}
+
+	// A message beyond the stanza limit, and a binary message (§3.3.1:
+	// text only), end the connection; the server stays up for others.
+	for name, send := range map[string]func(c *wsClient){
+		"oversized": func(c *wsClient) {
+			c.send("<message xmlns='jabber:client'><body>" + strings.Repeat("x", 300<<10) + "</body></message>")
+		},
+		"binary": func(c *wsClient) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.ws.Write(ctx, websocket.MessageBinary, []byte("<presence/>"))
+		},
+	} {
+		c, err := dialWS(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.open()
+		send(c)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for {
+			if _, _, err := c.ws.Read(ctx); err != nil {
+				break // closed, as it should be
+			}
+		}
+		if ctx.Err() != nil {
+			t.Errorf("%s: the connection stayed open", name)
+		}
+		cancel()
+	}
+	ok, err := dialWS(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok.open() // others are still served
 }
 
 // XEP-0156: clients find the WebSocket endpoint through host-meta.
