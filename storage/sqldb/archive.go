@@ -118,9 +118,9 @@ func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) e
 // cursor is a message's position in archive order.
 type cursor struct{ ms, seq int64 }
 
-func (db *DB) archiveCursor(ctx context.Context, archive, id string) (cursor, error) {
+func archiveCursor(ctx context.Context, q querier, archive, id string) (cursor, error) {
 	var c cursor
-	err := db.read.QueryRowContext(ctx,
+	err := q.QueryRowContext(ctx,
 		`SELECT time_ms, seq FROM archive_messages WHERE id = $1 AND archive = $2`, id, archive).Scan(&c.ms, &c.seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = storage.ErrNotFound
@@ -135,10 +135,38 @@ func (db *DB) archiveCursor(ctx context.Context, archive, id string) (cursor, er
 // whole archive, an index-only scan for a filter (it grows with the number
 // of messages the filter selects, see docs/performance.md).
 func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
-	var page storage.ArchivePage
 	fail := func(err error) (storage.ArchivePage, error) {
 		return storage.ArchivePage{}, fmt.Errorf("sqldb: query archive %s: %w", archive, err)
 	}
+	// One read transaction: the cursors, the page and the count come from
+	// one snapshot, so a trim or prune in between cannot make the count
+	// disagree with the items (SQLite's read transactions are snapshots;
+	// PostgreSQL needs repeatable read for that).
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	page, err := queryArchive(ctx, tx, archive, q)
+	if err != nil {
+		return fail(err)
+	}
+	return page, nil
+}
+
+// querier is what a query needs of a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func queryArchive(ctx context.Context, db querier, archive string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	var page storage.ArchivePage
+	fail := func(err error) (storage.ArchivePage, error) { return storage.ArchivePage{}, err }
 	var (
 		where strings.Builder
 		args  = []any{archive}
@@ -173,7 +201,7 @@ func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.Archiv
 		if id == "" {
 			return nil
 		}
-		c, err := db.archiveCursor(ctx, archive, id)
+		c, err := archiveCursor(ctx, db, archive, id)
 		if err != nil {
 			return fmt.Errorf("id %q: %w", id, err)
 		}
@@ -199,7 +227,7 @@ func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.Archiv
 		if q.Last {
 			order = "time_ms DESC, seq DESC"
 		}
-		rows, err := db.read.QueryContext(ctx,
+		rows, err := db.QueryContext(ctx,
 			`SELECT id, with_jid, time_ms, stanza FROM archive_messages WHERE `+where.String()+
 				` ORDER BY `+order+` LIMIT `+arg(q.Max+1), args...)
 		if err != nil {
@@ -231,7 +259,7 @@ func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.Archiv
 	} else {
 		// No items: complete when nothing lies in the paging direction.
 		var n int
-		if err := db.read.QueryRowContext(ctx,
+		if err := db.QueryRowContext(ctx,
 			`SELECT count(*) FROM (SELECT 1 FROM archive_messages WHERE `+where.String()+` LIMIT 1) x`,
 			args...).Scan(&n); err != nil {
 			return fail(err)
@@ -245,7 +273,7 @@ func (db *DB) QueryArchive(ctx context.Context, archive string, q storage.Archiv
 	if len(filterArgs) == 1 {
 		countQ = `SELECT n FROM archive_counts WHERE archive = $1`
 	}
-	err := db.read.QueryRowContext(ctx, countQ, filterArgs...).Scan(&page.Count)
+	err := db.QueryRowContext(ctx, countQ, filterArgs...).Scan(&page.Count)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: never appended to
 		return fail(err)
 	}
