@@ -56,6 +56,11 @@ type conn struct {
 	tls        *tls.ConnectionState
 	serverCert []byte // DER of the leaf we presented
 	dec        *xml.Decoder
+	wr         *waitReader // the TLS idle reader under dec, nil on other transports
+	pk         parkState   // park_linux.go
+	// readerEnd is what happens when the reader stops for good: set by
+	// serve, and by a resumption for the session it takes over.
+	readerEnd func(error)
 
 	streamID   string
 	domain     string
@@ -119,33 +124,76 @@ func randomID(n int) string {
 }
 
 // serve runs the connection: negotiation, then the stanza loop, in this one
-// goroutine, so a session's stanzas are handled in order.
+// goroutine (or, after the session parked while idle, in the one that
+// resumed it), so a session's stanzas are handled in order.
 func (c *conn) serve() {
-	defer c.srv.remove(c)
 	readers := c.readers
-	defer close(readers)
-	defer c.finish()
+	c.readerEnd = func(err error) {
+		if err != nil && !errors.Is(err, errHandedOver) {
+			var se *stanza.StreamError
+			if errors.As(err, &se) {
+				c.log.Debug("stream error", "condition", se.Condition, "text", se.Text)
+				c.CloseStream(se.Condition, se.Text)
+			} else {
+				c.log.Debug("connection ended", "err", err)
+			}
+		}
+		c.authTimer.Stop()
+		c.finish()
+		close(readers)
+		c.srv.remove(c)
+	}
 	c.authTimer = time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
 		c.CloseStream(stanza.StreamConnectionTimeout, "authentication took too long")
 	})
-	defer c.authTimer.Stop()
 
 	if c.opts.DirectTLS {
 		if err := c.handshake(); err != nil {
 			c.log.Debug("direct TLS handshake failed", "err", err)
+			c.readerEnd(nil)
 			return
 		}
 	}
-	c.dec = xml.NewDecoder(idleReader(c.nc), c.srv.cfg.Limits)
-	if err := c.run(); err != nil && !errors.Is(err, errHandedOver) {
-		var se *stanza.StreamError
-		if errors.As(err, &se) {
-			c.log.Debug("stream error", "condition", se.Condition, "text", se.Text)
-			c.CloseStream(se.Condition, se.Text)
-		} else {
-			c.log.Debug("connection ended", "err", err)
+	c.dec = xml.NewDecoder(c.idleReader(), c.srv.cfg.Limits)
+	c.drive(c.run())
+}
+
+// drive takes the result of a reading loop: a session idle long enough
+// parks (no goroutine until it has input again), anything else is the end
+// of the reader.
+func (c *conn) drive(err error) {
+	for {
+		if errors.Is(err, errDriven) {
+			return // a resumed session's reader took over (smResume)
 		}
+		if !errors.Is(err, xml.ErrPause) {
+			c.unpark()
+			c.readerEnd(err)
+			return
+		}
+		if c.park() {
+			return
+		}
+		err = c.loop()
 	}
+}
+
+// idleReader wraps the current transport for the decoder; on a bound
+// session it may pause the decoder (xml.ErrPause) once idle.
+func (c *conn) idleReader() io.Reader {
+	r, w := idleReader(c.nc)
+	if w != nil && c.bound && canPark {
+		w.idle = c.srv.cfg.IdleAfter
+	}
+	c.wr = w
+	return r
+}
+
+// closeTransport closes nc, a transport of this session, and resumes the
+// reader if it is parked (a closed socket leaves the epoll set silently).
+func (c *conn) closeTransport(nc net.Conn) {
+	nc.Close()
+	c.wake()
 }
 
 // handshake runs the TLS server handshake with a deadline, so a client that
@@ -495,7 +543,7 @@ func (c *conn) startTLS() error {
 		c.nc.Close()
 		return nil
 	}
-	c.dec.Reset(idleReader(c.nc))
+	c.dec.Reset(c.idleReader())
 	return c.openStream()
 }
 
@@ -523,7 +571,7 @@ func (c *conn) abort() {
 	c.wmu.Lock()
 	nc := c.nc
 	c.wmu.Unlock()
-	nc.Close()
+	c.closeTransport(nc)
 }
 
 // sasl runs one SASL negotiation (RFC 6120 §6.4).
@@ -683,7 +731,7 @@ func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
 	c.jid = bare
 	c.log = c.log.With("jid", bare.String())
 	c.log.Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion())
-	c.dec.Reset(idleReader(c.nc))
+	c.dec.Reset(c.idleReader())
 	return c.openStream()
 }
 
@@ -727,6 +775,9 @@ func (c *conn) preBind(el *xml.Element) error {
 	}
 	c.authTimer.Stop()
 	c.bound = true
+	if c.wr != nil && canPark {
+		c.wr.idle = c.srv.cfg.IdleAfter
+	}
 	c.log = c.srv.cfg.Log.With("jid", full.String())
 	// The result goes out before anyone can find the session, so it is the
 	// first thing the client reads on it.
@@ -902,7 +953,7 @@ func (c *conn) kick() bool {
 		nc := c.nc
 		c.wmu.Unlock()
 		c.log.Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
-		nc.Close()
+		c.closeTransport(nc)
 		return false
 	}
 	if !c.writing {
@@ -961,7 +1012,7 @@ func (c *conn) writeLoop() {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
-			nc.Close()
+			c.closeTransport(nc)
 			return
 		}
 		c.wmu.Unlock()
@@ -980,7 +1031,7 @@ func (c *conn) shut() {
 	}
 	// A timer rather than a read deadline: the idle reader clears read
 	// deadlines, and closing ends any read for certain.
-	time.AfterFunc(2*time.Second, func() { nc.Close() })
+	time.AfterFunc(2*time.Second, func() { c.closeTransport(nc) })
 }
 
 // CloseStream sends an optional stream error and the closing tag, then

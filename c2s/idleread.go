@@ -10,6 +10,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/xmppd/xmppd/xml"
 )
 
 // idleReader wraps a TLS connection so that an idle session waits for its
@@ -27,30 +29,36 @@ import (
 // errors). Only then does the reader wait for the socket to become
 // readable, and read once more without a deadline. c2s uses no read
 // deadline of its own after the handshake (shut closes the socket instead).
-func idleReader(nc net.Conn) io.Reader {
+//
+// When idle is set (a bound session, on a system where sessions park), the
+// wait is bounded by it: a stream with nothing to read for that long makes
+// Read return xml.ErrPause, and the session parks (park_linux.go).
+func idleReader(nc net.Conn) (io.Reader, *waitReader) {
 	tc, ok := nc.(*tls.Conn)
 	if !ok {
-		return nc
+		return nc, nil
 	}
 	sc, ok := tc.NetConn().(syscall.Conn)
 	if !ok {
-		return nc
+		return nc, nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nc
+		return nc, nil
 	}
 	w := &waitReader{tc: tc, rc: rc}
 	w.probe = w.peek
 	tc.SetReadDeadline(longAgo)
-	return w
+	return w, w
 }
 
 type waitReader struct {
-	tc    *tls.Conn
-	rc    syscall.RawConn
-	probe func(fd uintptr) bool // w.peek, bound once so waiting allocates nothing
-	b     [1]byte
+	tc     *tls.Conn
+	rc     syscall.RawConn
+	probe  func(fd uintptr) bool // w.peek, bound once so waiting allocates nothing
+	idle   time.Duration         // 0: wait as long as it takes
+	peeked bool
+	b      [1]byte
 }
 
 var longAgo = time.Unix(1, 0)
@@ -60,19 +68,36 @@ func (w *waitReader) Read(p []byte) (int, error) {
 	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, err
 	}
-	// The poller honours the read deadline too: clear it to wait.
-	w.tc.SetReadDeadline(time.Time{})
-	if err := w.rc.Read(w.probe); err != nil {
-		return 0, err
+	// The poller honours the read deadline too: clear it (or set the idle
+	// bound) to wait.
+	var deadline time.Time
+	if w.idle > 0 {
+		deadline = time.Now().Add(w.idle)
 	}
-	n, err = w.tc.Read(p)
+	w.tc.SetReadDeadline(deadline)
+	w.peeked = false
+	if err = w.rc.Read(w.probe); err == nil {
+		n, err = w.tc.Read(p)
+	}
 	w.tc.SetReadDeadline(longAgo)
+	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		// Idle for w.idle (crypto/tls keeps a partial record on a
+		// timeout, and the decoder keeps its state on ErrPause).
+		return 0, xml.ErrPause
+	}
 	return n, err
 }
 
 // peek reports whether the socket has bytes (or EOF, or an error) without
-// consuming them; RawConn.Read parks in the poller until it does.
+// consuming them; RawConn.Read parks in the poller until it does. Called
+// again after the poller woke the reader, it does not look a second time:
+// a system call per wake-up saved on the busy path (a rare spurious wake-up
+// only means the read that follows waits inside crypto/tls).
 func (w *waitReader) peek(fd uintptr) bool {
+	if w.peeked {
+		return true
+	}
+	w.peeked = true
 	_, _, err := syscall.Recvfrom(int(fd), w.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	return err != syscall.EAGAIN && err != syscall.EINTR
 }

@@ -5,7 +5,13 @@ package c2s
 import (
 	"io"
 	"net"
+	"time"
 )
 
 // idleReader: without MSG_PEEK on this platform, read directly.
-func idleReader(nc net.Conn) io.Reader { return nc }
+func idleReader(nc net.Conn) (io.Reader, *waitReader) { return nc, nil }
+
+type waitReader struct {
+	rc   interface{}
+	idle time.Duration
+}

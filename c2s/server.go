@@ -37,6 +37,10 @@ type Config struct {
 	// ResumeTimeout is how long a XEP-0198 session whose connection broke
 	// waits for its client to resume it; 0 offers no resumption.
 	ResumeTimeout time.Duration
+	// IdleAfter is how long a bound session reads nothing before its
+	// reader goroutine stops until the socket is readable again (Linux:
+	// park_linux.go). 0: 10 seconds; negative: never.
+	IdleAfter time.Duration
 
 	Accounts    storage.Accounts
 	FakeSaltKey []byte
@@ -86,6 +90,11 @@ func New(cfg Config) *Server {
 	}
 	if cfg.OutboundQueueBytes == 0 {
 		cfg.OutboundQueueBytes = 1 << 20
+	}
+	if cfg.IdleAfter == 0 {
+		cfg.IdleAfter = 10 * time.Second
+	} else if cfg.IdleAfter < 0 {
+		cfg.IdleAfter = 0
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = NewLimiter(0, 0, 0, 0)

@@ -227,7 +227,7 @@ func (c *conn) smResume(el *xml.Element) error {
 	if !hibernating {
 		// The client noticed the break before we did: end the old
 		// transport and wait until its reader has let go.
-		oldNC.Close()
+		old.closeTransport(oldNC)
 		<-old.readerDone(gen)
 	}
 
@@ -243,7 +243,10 @@ func (c *conn) smResume(el *xml.Element) error {
 	}
 	old.sm.gen++
 	old.sm.hibernating, old.sm.resuming = false, false
-	old.nc, old.tls, old.serverCert, old.dec = c.nc, c.tls, c.serverCert, c.dec
+	old.nc, old.tls, old.serverCert, old.dec, old.wr = c.nc, c.tls, c.serverCert, c.dec, c.wr
+	if old.wr != nil && canPark {
+		old.wr.idle = c.srv.cfg.IdleAfter
+	}
 	old.ip = c.ip
 	old.closing, old.closed = false, false
 	old.readers = make(chan struct{})
@@ -273,20 +276,27 @@ func (c *conn) smResume(el *xml.Element) error {
 	c.authTimer.Stop()
 	c.handedTo = old
 	c.srv.adopt(old, c)
-	defer close(readers)
-	defer old.finish()
-	if err := old.loop(); err != nil {
+	shellEnd := c.readerEnd
+	old.readerEnd = func(err error) {
 		var se *stanza.StreamError
 		if errors.As(err, &se) {
 			old.CloseStream(se.Condition, se.Text)
 		}
+		old.finish()
+		close(readers)
+		shellEnd(errHandedOver)
 	}
-	return errHandedOver
+	old.drive(old.loop())
+	return errDriven
 }
 
 // errHandedOver ends the reader of a conn whose transport a resumed
 // session took.
 var errHandedOver = errors.New("c2s: transport handed to a resumed session")
+
+// errDriven unwinds a reader whose work another conn's drive took over
+// (that one runs this reader's end too).
+var errDriven = errors.New("c2s: reader driven by the resumed session")
 
 // readerDone returns a channel closed when the reader of transport gen
 // has finished.

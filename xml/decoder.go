@@ -59,7 +59,7 @@ type decoderImpl struct {
 	textRun                 bool
 	ws                      bool // a tab, CR or LF in text or an attribute value
 
-	header   *Header
+	header   bool      // the stream header has been read
 	endTag   string    // "</" + the stream element's qualified name
 	base     []binding // namespace scope from the stream header
 	sawInput bool
@@ -120,7 +120,12 @@ func (x *decoderImpl) fill() error {
 			if size <= len(x.buf) {
 				return fmt.Errorf("%w: element larger than %d bytes", ErrTooLarge, x.lim.MaxStanzaBytes)
 			}
-			nb := make([]byte, size)
+			var nb []byte
+			if size == minBuf {
+				nb = (*smallBufs.Get().(*[minBuf]byte))[:]
+			} else {
+				nb = make([]byte, size)
+			}
 			copy(nb, x.buf[:x.wr])
 			x.buf = nb
 		}
@@ -150,6 +155,22 @@ func (x *decoderImpl) release() {
 			x.buf = nil
 		}
 	}
+}
+
+// smallBufs holds the minimum-size read buffers of decoders that gave
+// theirs up while their stream was idle (Decoder.ReleaseBuffer).
+var smallBufs = sync.Pool{New: func() any { return new([minBuf]byte) }}
+
+func (d *Decoder) releaseBuffer() {
+	x := &d.impl
+	if x.rd != x.wr || x.inElem || x.depth != 0 {
+		return
+	}
+	x.scan, x.start, x.rd, x.wr = 0, 0, 0, 0
+	if len(x.buf) == minBuf {
+		smallBufs.Put((*[minBuf]byte)(x.buf))
+	}
+	x.buf = nil
 }
 
 func (d *Decoder) aliasDefaultNS(from, to string) {
@@ -244,7 +265,7 @@ func (x *decoderImpl) readHeader() (*Header, error) {
 					}
 					x.rd += pos + end + 1
 					x.scan = x.rd
-					x.header = h
+					x.header = true
 					x.release()
 					return h, nil
 				}
@@ -344,7 +365,7 @@ func (d *Decoder) next() (*Element, error) {
 	if x.err != nil {
 		return nil, x.err
 	}
-	if x.header == nil {
+	if !x.header {
 		x.err = errors.New("xml: Next before ReadHeader")
 		return nil, x.err
 	}
@@ -356,6 +377,11 @@ func (d *Decoder) next() (*Element, error) {
 		}
 		if end < 0 {
 			if err := x.fill(); err != nil {
+				if err == ErrPause {
+					// Not an end: the scanner's state is kept and the
+					// next call goes on where this one stopped.
+					return nil, err
+				}
 				x.err = err
 				return nil, err
 			}

@@ -585,9 +585,35 @@ func (x *decoderImpl) parseHeader(s string) (*Header, error) {
 		}
 		h.Attrs = append(h.Attrs, Attr{a.qname, v})
 	}
-	x.base = append([]binding(nil), p.scope...)
+	// The decoder keeps the namespace scope for the whole stream: copy
+	// its strings out of the header text, which can then be freed (an idle
+	// session should not pin its peer's header).
+	x.base = make([]binding, len(p.scope))
+	for i, b := range p.scope {
+		x.base[i] = binding{prefix: intern(b.prefix), uri: intern(b.uri)}
+	}
 	x.endTag = "</" + qname
 	return h, nil
+}
+
+// intern returns s without a reference to the text it came from: the
+// common stream namespaces as constants, anything else copied.
+func intern(s string) string {
+	switch s {
+	case "":
+		return ""
+	case "stream":
+		return "stream"
+	case NSStream:
+		return NSStream
+	case NSClient:
+		return NSClient
+	case NSServer:
+		return NSServer
+	case "jabber:component:accept":
+		return "jabber:component:accept"
+	}
+	return strings.Clone(s)
 }
 
 // release drops the parser's references into the last element, so a

@@ -96,6 +96,17 @@ func (d *Decoder) AliasDefaultNS(from, to string) { d.aliasDefaultNS(from, to) }
 // between goroutines.
 func (d *Decoder) Next() (*Element, error) { return d.next() }
 
+// ErrPause, returned by the decoder's reader, makes Next return it without
+// ending the stream: the input read so far is kept and the next call to
+// Next resumes where this one stopped. A server uses it to stop reading an
+// idle stream without keeping a goroutine blocked in it.
+var ErrPause = errors.New("xml: reading paused")
+
+// ReleaseBuffer gives up the decoder's read buffer if it holds no unread
+// input (between stanzas), so an idle stream keeps none; the next read takes
+// one from a pool shared by all decoders.
+func (d *Decoder) ReleaseBuffer() { d.releaseBuffer() }
+
 // Element is an immutable XML element with its subtree.
 // Names are local names with namespaces resolved, so a client writing
 // <foo:query xmlns:foo='jabber:iq:roster'/> is seen as ("query", "jabber:iq:roster").

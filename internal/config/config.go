@@ -223,6 +223,10 @@ type Limits struct {
 	// stays bound after its connection broke, waiting for its client to
 	// resume it; "0s" offers stream management without resumption.
 	ResumeTimeout Duration `toml:"resume_timeout"` // 5m
+	// IdleAfter is how long a bound TLS session reads nothing before its
+	// reader goroutine is released until the socket has input again
+	// (Linux); "0s" keeps a goroutine per session. Memory, not behaviour.
+	IdleAfter Duration `toml:"idle_after"` // 10s
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (debug.SetMemoryLimit, like GOMEMLIMIT); 0 = none. With it the
 	// runtime returns the garbage of login bursts to the OS instead of
@@ -322,6 +326,7 @@ func defaultLimits() Limits {
 		AuthFailureDelay:    Duration{250 * time.Millisecond},
 		MaxSessions:         0,
 		ResumeTimeout:       Duration{5 * time.Minute},
+		IdleAfter:           Duration{10 * time.Second},
 	}
 }
 

@@ -210,6 +210,7 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail(lk("memory_limit"), "must be 0 (none) or between 16777216 (16 MiB) and 2^50 bytes, got %d", lim.MemoryLimit)
 	}
 	v.durRange(lk("resume_timeout"), lim.ResumeTimeout, 0, 24*time.Hour)
+	v.durRange(lk("idle_after"), lim.IdleAfter, 0, 24*time.Hour)
 	if lim.MaxSessions < 0 {
 		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
 	}

@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		OutboundQueueBytes: lim.OutboundQueueBytes,
 		MaxSessions:        lim.MaxSessions,
 		ResumeTimeout:      lim.ResumeTimeout.Duration,
+		IdleAfter:          idleAfter(lim.IdleAfter.Duration),
 		Accounts:           s.db,
 		FakeSaltKey:        fakeSalt,
 		Registry:           s.reg,
@@ -159,6 +160,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		s.lns = append(s.lns, ln)
 	}
 	return s, nil
+}
+
+// idleAfter maps the configuration's "0s = never" to c2s's convention
+// (negative = never, 0 = its default).
+func idleAfter(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func (s *Server) serves(domain string) bool { return s.hosts[domain] }

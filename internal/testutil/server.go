@@ -72,6 +72,15 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	if v := os.Getenv("XMPPD_TEST_IDLE_AFTER"); v != "" {
+		// Every test server parks idle sessions this soon: the whole
+		// suite then runs through park and resume (scripts/test.sh).
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("XMPPD_TEST_IDLE_AFTER: %v", err)
+		}
+		cfg.Limits.IdleAfter = config.Duration{Duration: d}
+	}
 	var logw io.Writer = io.Discard
 	if os.Getenv("XMPPD_TEST_LOG") != "" {
 		logw = os.Stderr

@@ -1,0 +1,79 @@
+//go:build linux
+
+package c2s_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+)
+
+// idleGoroutines waits for the goroutine count to settle and returns it.
+func idleGoroutines(t *testing.T, want func(int) bool) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		n := runtime.NumGoroutine()
+		if want(n) || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestIdleSessionsPark: bound TLS sessions that read nothing for
+// idle_after keep no goroutine, and every one of them still receives, sends
+// and ends as before (park_linux.go).
+func TestIdleSessionsPark(t *testing.T) {
+	const n = 40
+	s := testutil.Start(t, "\n[limits]\nidle_after = \"50ms\"\n")
+	s.AddUser(t, "alice", "a")
+	s.AddUser(t, "bob", "b")
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	clients := make([]*testutil.Client, n)
+	for i := range clients {
+		clients[i] = testutil.Login(t, s, "alice", "a", fmt.Sprintf("r%d", i))
+	}
+	bob := testutil.Login(t, s, "bob", "b", "desk")
+	// Without parking each session keeps its reader: n goroutines more.
+	after := idleGoroutines(t, func(g int) bool { return g-before < n/4 })
+	if after-before >= n/4 {
+		t.Fatalf("%d idle sessions hold %d goroutines more than none (want < %d)", n+1, after-before, n/4)
+	}
+	// A parked session reads again as soon as its client writes, and one
+	// that only receives gets its stanzas.
+	for i, c := range clients {
+		c.Send("<message to='bob@localhost/desk' type='chat' id='m%d'><body>%d</body></message>", i, i)
+		if m := bob.NextNamed("message"); m.Attr("id") != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(120 * time.Millisecond) // everyone parks again
+	for i, c := range clients {
+		bob.Send("<message to='alice@localhost/r%d' type='chat' id='b%d'><body>back</body></message>", i, i)
+		if m := c.NextNamed("message"); m.Attr("id") != fmt.Sprintf("b%d", i) {
+			t.Fatalf("reply %d: %s", i, m)
+		}
+	}
+	// A parked session whose client goes away ends: unbound, its reader's
+	// end runs (the count of sessions drops).
+	time.Sleep(120 * time.Millisecond)
+	for _, c := range clients[:n/2] {
+		c.Conn.Close()
+	}
+	waitFor(t, func() bool { return s.Sessions() == n/2+1 })
+	// And one closed by the server (shutdown) while parked is told so.
+	time.Sleep(120 * time.Millisecond)
+	go s.Stop(t)
+	for _, c := range clients[n/2:] {
+		if cond := c.ExpectStreamError(); cond != "system-shutdown" {
+			t.Fatalf("shutdown of a parked session: %q", cond)
+		}
+	}
+}
