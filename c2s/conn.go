@@ -182,11 +182,16 @@ func (c *conn) drive(err error) {
 // session it may pause the decoder (xml.ErrPause) once idle.
 func (c *conn) idleReader() io.Reader {
 	r, w := idleReader(c.nc)
-	if w != nil && c.bound && canPark {
-		w.idle = c.srv.cfg.IdleAfter
-	}
 	c.wr = w
+	c.armIdle()
 	return r
+}
+
+// armIdle lets the reader of a bound session pause once idle.
+func (c *conn) armIdle() {
+	if c.wr != nil && c.bound && canPark {
+		c.wr.idle = c.srv.cfg.IdleAfter
+	}
 }
 
 // closeTransport closes nc, a transport of this session, and resumes the
@@ -775,9 +780,7 @@ func (c *conn) preBind(el *xml.Element) error {
 	}
 	c.authTimer.Stop()
 	c.bound = true
-	if c.wr != nil && canPark {
-		c.wr.idle = c.srv.cfg.IdleAfter
-	}
+	c.armIdle()
 	c.log = c.srv.cfg.Log.With("jid", full.String())
 	// The result goes out before anyone can find the session, so it is the
 	// first thing the client reads on it.

@@ -11,7 +11,4 @@ import (
 // idleReader: without MSG_PEEK on this platform, read directly.
 func idleReader(nc net.Conn) (io.Reader, *waitReader) { return nc, nil }
 
-type waitReader struct {
-	rc   interface{}
-	idle time.Duration
-}
+type waitReader struct{ idle time.Duration }

@@ -61,6 +61,14 @@ func TestIdleSessionsPark(t *testing.T) {
 			t.Fatalf("reply %d: %s", i, m)
 		}
 	}
+	// A stanza cut in two by a pause longer than idle_after: the session
+	// parks in the middle of it and the decoder goes on where it stopped.
+	clients[0].Send("<message to='bob@localhost/desk' type='chat' id='half'><bo")
+	time.Sleep(120 * time.Millisecond)
+	clients[0].Send("dy>split</body></message>")
+	if m := bob.NextNamed("message"); m.Attr("id") != "half" || m.Child("body", "").Text() != "split" {
+		t.Fatalf("split stanza: %s", m)
+	}
 	// A parked session whose client goes away ends: unbound, its reader's
 	// end runs (the count of sessions drops).
 	time.Sleep(120 * time.Millisecond)

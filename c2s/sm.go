@@ -244,9 +244,7 @@ func (c *conn) smResume(el *xml.Element) error {
 	old.sm.gen++
 	old.sm.hibernating, old.sm.resuming = false, false
 	old.nc, old.tls, old.serverCert, old.dec, old.wr = c.nc, c.tls, c.serverCert, c.dec, c.wr
-	if old.wr != nil && canPark {
-		old.wr.idle = c.srv.cfg.IdleAfter
-	}
+	old.armIdle()
 	old.ip = c.ip
 	old.closing, old.closed = false, false
 	old.readers = make(chan struct{})
