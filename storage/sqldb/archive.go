@@ -82,6 +82,28 @@ func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) e
 		}
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if db.dialect == SQLite {
+			// In process there is no round trip to save, and SQLite
+			// parses a multi-row INSERT's $N parameters in time
+			// quadratic in their number (sqlite3VListNameToNum): one
+			// prepared single-row statement is 4-5x cheaper per row
+			// (BenchmarkArchiveAppend).
+			st, err := tx.PrepareContext(ctx, `INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES (?, ?, ?, ?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, e := range entries {
+				m := &e.Message
+				if _, err := st.ExecContext(ctx, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza); err != nil {
+					if isUniqueViolation(err) {
+						err = storage.ErrExists
+					}
+					return err
+				}
+			}
+			return nil
+		}
 		// Multi-row INSERTs: on PostgreSQL each statement is a round
 		// trip, which cost more than the rows themselves. Rows are
 		// inserted in VALUES order, so seq keeps the slice order.

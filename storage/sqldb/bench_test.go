@@ -205,6 +205,27 @@ func BenchmarkArchiveAppend(b *testing.B) {
 					}
 				}
 			})
+			// What a busy server writes: batches of 256 spread over
+			// 1,000 archives (each chat message goes to two).
+			b.Run("Batch256Spread", func(b *testing.B) {
+				b.ReportAllocs()
+				archives := make([]string, 1000)
+				for i := range archives {
+					archives[i] = fmt.Sprintf("u%d@example.org", i)
+				}
+				batch := make([]storage.ArchiveEntry, 256)
+				k := 0
+				for i := 0; i < b.N; i += len(batch) {
+					for j := range batch {
+						batch[j] = storage.ArchiveEntry{Archive: archives[k%len(archives)], Message: m}
+						batch[j].Message.Time = time.Now()
+						k++
+					}
+					if err := db.AppendBatch(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }
