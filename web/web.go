@@ -38,6 +38,9 @@ type Config struct {
 	OriginPatterns []string
 	Limits         xml.Limits
 	Log            *slog.Logger
+	// Routes serves every request the paths above do not (modules'
+	// routes, such as XEP-0363 uploads); nil: 404 as before.
+	Routes http.Handler
 }
 
 // Server serves HTTP on any number of listeners.
@@ -56,6 +59,9 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET "+WebSocketPath, s.websocket)
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
+	if cfg.Routes != nil {
+		mux.Handle("/", cfg.Routes)
+	}
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

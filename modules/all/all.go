@@ -17,6 +17,7 @@ import (
 	_ "github.com/xmppd/xmppd/modules/pubsub"
 	_ "github.com/xmppd/xmppd/modules/register"
 	_ "github.com/xmppd/xmppd/modules/roster"
+	_ "github.com/xmppd/xmppd/modules/upload"
 	_ "github.com/xmppd/xmppd/modules/vcard"
 	_ "github.com/xmppd/xmppd/modules/version"
 )
