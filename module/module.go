@@ -175,6 +175,8 @@ type Services struct {
 	Archive storage.Archive
 	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
 	MUCRooms storage.MUCRooms
+	// Push keeps the XEP-0357 push services accounts enabled.
+	Push storage.PushRegistrations
 	// HTTP serves routes on the server's "http" listeners (XEP-0363
 	// uploads); nil when the server has none.
 	HTTP HTTP

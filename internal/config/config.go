@@ -46,6 +46,18 @@ type Config struct {
 	MUC MUC `toml:"muc"`
 	// Upload is HTTP file upload (XEP-0363) through the http listeners.
 	Upload Upload `toml:"upload"`
+	// Push is push notifications (XEP-0357) to the app servers accounts
+	// enable.
+	Push Push `toml:"push"`
+}
+
+// Push configures XEP-0357 push notifications (modules/push).
+type Push struct {
+	// Enabled lets accounts enable push services. Default true.
+	Enabled bool `toml:"enabled"`
+	// MaxRegistrations is how many (service, node) pairs one account may
+	// enable; one more is refused with resource-constraint. Default 10.
+	MaxRegistrations int `toml:"max_registrations"`
 }
 
 // Upload configures the XEP-0363 service that serves Subdomain.<host> for
@@ -340,6 +352,7 @@ func Default() *Config {
 			ExpireAfter: Duration{7 * 24 * time.Hour},
 			SlotTimeout: Duration{15 * time.Minute},
 		},
+		Push: Push{Enabled: true, MaxRegistrations: 10},
 	}
 	c.Storage.DSN = c.DSN()
 	return c

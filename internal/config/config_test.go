@@ -37,6 +37,7 @@ func TestDefaults(t *testing.T) {
 		{"upload.quota", c.Upload.Quota, int64(1 << 30)},
 		{"upload.expire_after", c.Upload.ExpireAfter.Duration, 7 * 24 * time.Hour},
 		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
+		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
 		{"listen[0]", [3]string{c.Listen[0].Type, c.Listen[0].Address, c.Listen[0].TLS}, [3]string{"c2s", ":5222", "starttls"}},
 		{"listen[1]", [3]string{c.Listen[1].Type, c.Listen[1].Address, c.Listen[1].TLS}, [3]string{"c2s", ":5223", "direct"}},
 		{"listen[0].require_tls", *c.Listen[0].RequireTLS, true},
@@ -155,6 +156,7 @@ func TestErrors(t *testing.T) {
 		{"upload slot_timeout zero", "[upload]\nslot_timeout = \"0s\"", []string{"2 upload.slot_timeout: must be between 1s and 24h0m0s"}},
 		{"upload url not absolute", "[upload]\nurl = \"/upload\"", []string{"2 upload.url: must be an absolute URL"}},
 		{"upload url ftp", "[upload]\nurl = \"ftp://x.example\"", []string{"2 upload.url: must be an https:// URL"}},
+		{"push max_registrations zero", "[push]\nmax_registrations = 0", []string{"2 push.max_registrations: must be between 1 and 1000, got 0"}},
 		// [muc]
 		{"muc subdomain with a dot", "[muc]\nsubdomain = \"a.b\"", []string{"2 muc.subdomain: must be one DNS label"}},
 		{"muc create_rooms", "[muc]\ncreate_rooms = \"admins\"", []string{"2 muc.create_rooms: must be one of"}},

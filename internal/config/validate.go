@@ -260,6 +260,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	}
 
 	c.validateUpload(v)
+	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
