@@ -45,8 +45,12 @@ const (
 // not forwarded among the publish options.
 const FieldIncludeBody = "include-body"
 
-// publishTimeout bounds the wait for the push service's answer.
+// publishTimeout bounds one notification: the storage read and the wait
+// for the push services' answers.
 const publishTimeout = 30 * time.Second
+
+// maxInFlight bounds the notifications pending at once, server-wide.
+const maxInFlight = 256
 
 func init() { module.Register("push", func() module.Module { return &mod{} }) }
 
@@ -65,7 +69,8 @@ type mod struct {
 	// down does not wait for app servers' answers.
 	stopCtx context.Context
 	stop    context.CancelFunc
-	wg      sync.WaitGroup // publishes in flight
+	wg      sync.WaitGroup // notifications in flight
+	sem     chan struct{}  // maxInFlight slots
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -82,6 +87,7 @@ func (m *mod) Start(h *module.Handle) error {
 	m.max = h.Config.Push.MaxRegistrations
 	m.counts = map[string]int{}
 	m.stopCtx, m.stop = context.WithCancel(context.Background())
+	m.sem = make(chan struct{}, maxInFlight)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iq)
 	h.AddAccountFeature(NS)
 	// Below archiving (100), which stamps the stanza-id first, above
@@ -209,53 +215,72 @@ func notifiable(st *module.Stanza) bool {
 
 // offline is the HookAccountMessage hook: no resource could take the
 // message, so it is going to offline storage.
-func (m *mod) offline(ctx context.Context, st *module.Stanza) bool {
+func (m *mod) offline(_ context.Context, st *module.Stanza) bool {
 	if notifiable(st) && !st.To.IsZero() {
-		m.notify(ctx, st.To.Bare(), st)
+		m.notify(st.To.Bare(), st)
 	}
 	return false
 }
 
 // held is the HookHeld hook: the message waits for a session's resumption.
-func (m *mod) held(ctx context.Context, st *module.Stanza) bool {
+func (m *mod) held(_ context.Context, st *module.Stanza) bool {
 	if notifiable(st) {
-		m.notify(ctx, st.To.Bare(), st)
+		m.notify(st.To.Bare(), st)
 	}
 	return false
 }
 
-// notify publishes to every push service owner enabled. The storage read
-// happens here; the publishes wait for their answers on their own
-// goroutines, since hooks run on the delivering path.
-func (m *mod) notify(ctx context.Context, owner jid.JID, st *module.Stanza) {
-	regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
-	if err != nil {
-		m.log.Error("push registrations", "account", owner.String(), "err", err)
+// notify publishes to every push service owner enabled. Hooks run on the
+// delivering path, so the storage read and the publishes (which wait for
+// their answers) happen on a goroutine of their own; at most maxInFlight
+// notifications are pending at once, beyond that they are dropped (a
+// flood of messages to a sleeping account needs no more wake-ups).
+func (m *mod) notify(owner jid.JID, st *module.Stanza) {
+	if m.stopCtx.Err() != nil {
 		return
 	}
-	if len(regs) == 0 {
+	select {
+	case m.sem <- struct{}{}:
+	default:
+		m.log.Debug("push notification dropped: too many in flight", "account", owner.String())
 		return
 	}
-	m.mu.Lock()
-	m.counts[owner.String()]++
-	count := m.counts[owner.String()]
-	m.mu.Unlock()
-	body := ""
+	sender, body := st.From.String(), ""
 	if b := st.El.Child("body", ""); b != nil {
 		body = b.Text()
 	}
-	for _, r := range regs {
-		el, to, err := publishIQ(r, count, st.From.String(), body)
+	m.wg.Add(1)
+	go func() {
+		defer func() { <-m.sem; m.wg.Done() }()
+		ctx, cancel := context.WithTimeout(m.stopCtx, publishTimeout)
+		defer cancel()
+		regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
 		if err != nil {
-			m.log.Warn("push registration unusable", "account", owner.String(), "service", r.Service, "err", err)
-			continue
+			m.log.Error("push registrations", "account", owner.String(), "err", err)
+			return
 		}
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.publish(owner, r, to, el)
-		}()
-	}
+		if len(regs) == 0 {
+			return
+		}
+		m.mu.Lock()
+		m.counts[owner.String()]++
+		count := m.counts[owner.String()]
+		m.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, r := range regs {
+			el, to, err := publishIQ(r, count, sender, body)
+			if err != nil {
+				m.log.Warn("push registration unusable", "account", owner.String(), "service", r.Service, "err", err)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.publish(ctx, owner, r, to, el)
+			}()
+		}
+		wg.Wait()
+	}()
 }
 
 // publishIQ builds the §7 publish of one notification to r.
@@ -300,9 +325,7 @@ func publishIQ(r storage.PushRegistration, count int, sender, body string) (*xml
 // publish sends one notification and, per §7.1, disables the
 // registration when the service answers with a permanent error (cancel
 // or auth); a wait or modify error, or no answer, keeps it.
-func (m *mod) publish(owner jid.JID, r storage.PushRegistration, to jid.JID, el *xml.Element) {
-	ctx, cancel := context.WithTimeout(m.stopCtx, publishTimeout)
-	defer cancel()
+func (m *mod) publish(ctx context.Context, owner jid.JID, r storage.PushRegistration, to jid.JID, el *xml.Element) {
 	res, err := m.h.SendIQ(ctx, el, owner, to)
 	if err == nil {
 		m.log.Debug("push notification sent", "account", owner.String(), "service", r.Service, "node", r.Node)
