@@ -79,7 +79,8 @@ type Upload struct {
 	// ExpireAfter is how long a file is kept after its upload; 0 keeps
 	// files forever. Default 168h (one week).
 	ExpireAfter Duration `toml:"expire_after"`
-	// SlotTimeout is how long a PUT URL may be used. Default 15m.
+	// SlotTimeout is how long a PUT URL may be used. Default 5m (XEP-0363
+	// §8 recommends around 300s: a client uploads right away).
 	SlotTimeout Duration `toml:"slot_timeout"`
 	// Path is the folder files are stored in; "" (default) is
 	// DataDir/upload (Config.UploadPath).
@@ -350,7 +351,7 @@ func Default() *Config {
 			MaxFileSize: 50 << 20,
 			Quota:       1 << 30,
 			ExpireAfter: Duration{7 * 24 * time.Hour},
-			SlotTimeout: Duration{15 * time.Minute},
+			SlotTimeout: Duration{5 * time.Minute},
 		},
 		Push: Push{Enabled: true, MaxRegistrations: 10},
 	}

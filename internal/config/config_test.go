@@ -152,7 +152,7 @@ func TestErrors(t *testing.T) {
 		{"upload quota below max_file_size", "[upload]\nmax_file_size = 1000\nquota = 999", []string{"3 upload.quota: must be 0 (unlimited) or at least max_file_size (1000)"}},
 		{"upload negative quota", "[upload]\nquota = -1", []string{"2 upload.quota: must be 0 (unlimited) or more"}},
 		{"upload expire_after too short", "[upload]\nexpire_after = \"10ms\"\nslot_timeout = \"1s\"", []string{"2 upload.expire_after: must be 0 (keep forever) or at least 1s"}},
-		{"upload expire_after below slot_timeout", "[upload]\nexpire_after = \"1m\"", []string{"2 upload.expire_after: must be 0 or at least slot_timeout (15m0s)"}},
+		{"upload expire_after below slot_timeout", "[upload]\nexpire_after = \"1m\"", []string{"2 upload.expire_after: must be 0 or at least slot_timeout (5m0s)"}},
 		{"upload slot_timeout zero", "[upload]\nslot_timeout = \"0s\"", []string{"2 upload.slot_timeout: must be between 1s and 24h0m0s"}},
 		{"upload url not absolute", "[upload]\nurl = \"/upload\"", []string{"2 upload.url: must be an absolute URL"}},
 		{"upload url ftp", "[upload]\nurl = \"ftp://x.example\"", []string{"2 upload.url: must be an https:// URL"}},

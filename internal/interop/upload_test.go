@@ -11,7 +11,7 @@ import (
 // TestSlixmppUpload runs testdata/slixmpp_upload.py: slixmpp's xep_0363
 // plugin finds upload.localhost by disco, uploads a file over HTTPS
 // (aiohttp, verifying the server's certificate), downloads it, and gets
-// the §5 errors for a file over max_file_size.
+// the §6 errors for a file over max_file_size.
 func TestSlixmppUpload(t *testing.T) {
 	py := python(t, "slixmpp")
 	python(t, "aiohttp") // xep_0363 PUTs with aiohttp

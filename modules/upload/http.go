@@ -33,7 +33,7 @@ func (m *mod) serveOptions(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// servePut is the upload of XEP-0363 §6: the Content-Length MUST match
+// servePut is the upload of XEP-0363 §7: the Content-Length MUST match
 // the slot's size and, when the slot named one, the Content-Type SHOULD
 // match; 201 when the file can be fetched.
 func (m *mod) servePut(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +70,7 @@ func (m *mod) servePut(w http.ResponseWriter, r *http.Request) {
 		ctype = sl.ContentType
 	}
 	if _, _, err := mime.ParseMediaType(ctype); err != nil {
-		// §6: application/octet-stream when the client named none.
+		// §7: application/octet-stream when the client named none.
 		ctype = "application/octet-stream"
 	}
 	err = m.store.put(sl, ctype, http.MaxBytesReader(w, r.Body, sl.Size), now)
@@ -129,7 +129,7 @@ func (m *mod) serveGet(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", md.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox")
 	disp := "attachment"
 	if inline(md.ContentType) {
 		disp = "inline"

@@ -210,7 +210,7 @@ func (s *service) discoInfo() *xml.Element {
 }
 
 // requestSlot answers a §4 slot request: the size is checked against
-// max_file_size (§5 file-too-large) and the owner's quota (§5
+// max_file_size (§6 file-too-large) and the owner's quota (§6
 // resource-constraint with retry), the space is reserved until the slot
 // expires, and the PUT and GET URLs are returned.
 func (s *service) requestSlot(st *module.Stanza, req *xml.Element) (*xml.Element, error) {

@@ -270,7 +270,7 @@ func TestUploadLimits(t *testing.T) {
 	b := testutil.Login(t, s, "bob", "b", "r")
 	c := testutil.Login(t, s, "carol@example.test", "c", "r")
 
-	// §5: too large, with the maximum.
+	// §6: too large, with the maximum.
 	_, r := requestSlot(t, a, "big", "big.bin", 1001, "")
 	e := r.Child("error", xml.NSClient)
 	if r.Attr("type") != "error" || e == nil || e.Attr("type") != "modify" ||
