@@ -10,6 +10,7 @@ package push
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +65,12 @@ type mod struct {
 	// of its sessions was last bound: the summary's message-count.
 	mu     sync.Mutex
 	counts map[string]int
+	// held remembers the messages notified while waiting for a session's
+	// resumption (heldKey → when), for resumeTimeout: if the session ends
+	// unresumed, c2s hands them to offline storage and they must not be
+	// notified a second time.
+	heldSeen      map[string]time.Time
+	resumeTimeout time.Duration
 
 	// stopCtx ends the publishes in flight at Stop: a server shutting
 	// down does not wait for app servers' answers.
@@ -86,6 +93,8 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.max = h.Config.Push.MaxRegistrations
 	m.counts = map[string]int{}
+	m.heldSeen = map[string]time.Time{}
+	m.resumeTimeout = h.Config.Limits.ResumeTimeout.Duration
 	m.stopCtx, m.stop = context.WithCancel(context.Background())
 	m.sem = make(chan struct{}, maxInFlight)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iq)
@@ -216,18 +225,57 @@ func notifiable(st *module.Stanza) bool {
 // offline is the HookAccountMessage hook: no resource could take the
 // message, so it is going to offline storage.
 func (m *mod) offline(_ context.Context, st *module.Stanza) bool {
-	if notifiable(st) && !st.To.IsZero() {
-		m.notify(st.To.Bare(), st)
+	if !notifiable(st) || st.To.IsZero() {
+		return false
+	}
+	owner := st.To.Bare()
+	k := heldKey(owner, st)
+	m.mu.Lock()
+	_, seen := m.heldSeen[k]
+	delete(m.heldSeen, k)
+	m.mu.Unlock()
+	if !seen {
+		m.notify(owner, st)
 	}
 	return false
 }
 
+// maxHeld bounds the held-message memory; beyond it a message may be
+// notified twice, nothing worse.
+const maxHeld = 10000
+
 // held is the HookHeld hook: the message waits for a session's resumption.
 func (m *mod) held(_ context.Context, st *module.Stanza) bool {
-	if notifiable(st) {
-		m.notify(st.To.Bare(), st)
+	if !notifiable(st) {
+		return false
 	}
+	owner := st.To.Bare()
+	now := time.Now()
+	m.mu.Lock()
+	if len(m.heldSeen) >= maxHeld {
+		for k, at := range m.heldSeen {
+			if now.Sub(at) > m.resumeTimeout+time.Minute {
+				delete(m.heldSeen, k)
+			}
+		}
+	}
+	if len(m.heldSeen) < maxHeld {
+		m.heldSeen[heldKey(owner, st)] = now
+	}
+	m.mu.Unlock()
+	m.notify(owner, st)
 	return false
+}
+
+// heldKey identifies a message across its rerouting (c2s re-addresses it
+// to the bare JID, so the element is a copy): owner, sender, id and body.
+func heldKey(owner jid.JID, st *module.Stanza) string {
+	body := ""
+	if b := st.El.Child("body", ""); b != nil {
+		body = b.Text()
+	}
+	sum := sha256.Sum256([]byte(owner.String() + "\x00" + st.El.Attr("from") + "\x00" + st.El.Attr("id") + "\x00" + body))
+	return string(sum[:16])
 }
 
 // notify publishes to every push service owner enabled. Hooks run on the

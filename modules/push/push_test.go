@@ -260,7 +260,7 @@ func equal(a, b map[string]string) bool {
 // A session kept for XEP-0198 resumption stays available, so the message
 // is not offline; it waits for the client, which is asleep: pushed.
 func TestPushHeldSession(t *testing.T) {
-	s := testutil.Start(t, conf)
+	s := testutil.Start(t, conf+"[limits]\nresume_timeout = \"1s\"\n")
 	s.AddUser(t, "alice", pw)
 	s.AddUser(t, "bob", pw)
 	comp := connectComponent(t, s)
@@ -275,9 +275,21 @@ func TestPushHeldSession(t *testing.T) {
 		}
 	}
 	send(bob, "before the break")
-	if m := a.NextNamed("message"); !strings.Contains(m.String(), "before the break") {
-		t.Fatalf("alice got %s", m)
+	// Read up to the message, counting stanzas, and acknowledge them all:
+	// an unacknowledged message would be handed to offline storage (and
+	// notified) when the session ends.
+	handled := 0
+	for {
+		el := a.Next()
+		if el.NS() == "urn:xmpp:sm:3" {
+			continue
+		}
+		handled++
+		if el.Name() == "message" && strings.Contains(el.String(), "before the break") {
+			break
+		}
 	}
+	a.Send("<a xmlns='urn:xmpp:sm:3' h='%d'/>", handled)
 	noPublish(t, comp, bob, "session connected")
 
 	a.Conn.Close() // no closing tag: the session hibernates
@@ -289,6 +301,22 @@ func TestPushHeldSession(t *testing.T) {
 	n := nextPublish(t, comp, "")
 	if n.from != "alice@localhost" || n.node != "n1" || n.fields["last-message-body"] != "while asleep" || n.fields["last-message-sender"] != "bob@localhost/r" {
 		t.Fatalf("publish for a held session: %+v", n)
+	}
+
+	// Not resumed within resume_timeout: the session ends and the held
+	// message goes to offline storage, without a second notification.
+	waitSessions(t, s, 1)
+	noPublish(t, comp, bob, "held message moved to offline storage")
+	send(bob, "now offline")
+	if n := nextPublish(t, comp, ""); n.fields["message-count"] != "2" || n.fields["last-message-body"] != "now offline" {
+		t.Fatalf("publish after the session ended: %+v", n)
+	}
+	a = testutil.Login(t, s, "alice", pw, "phone")
+	a.Send("<presence/>") // XEP-0160: the offline messages follow
+	for _, want := range []string{"while asleep", "now offline"} {
+		if m := a.NextNamed("message"); !strings.Contains(m.String(), want) {
+			t.Fatalf("offline message %q: got %s", want, m)
+		}
 	}
 }
 
