@@ -231,9 +231,12 @@ func (m *mod) offline(_ context.Context, st *module.Stanza) bool {
 	owner := st.To.Bare()
 	k := heldKey(owner, st)
 	m.mu.Lock()
-	_, seen := m.heldSeen[k]
+	at, seen := m.heldSeen[k]
 	delete(m.heldSeen, k)
 	m.mu.Unlock()
+	// Only while the session could still have been waiting: an old entry
+	// (the client resumed and acknowledged) says nothing about this one.
+	seen = seen && time.Since(at) <= m.resumeTimeout+time.Minute
 	if !seen {
 		m.notify(owner, st)
 	}
