@@ -112,8 +112,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
 	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
-	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Push: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg,
-		Secret: func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }}
+	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	svc.Push = s.db
+	svc.Secret = func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }
 	if s.hasHTTP() {
 		svc.HTTP = moduleHTTP{s}
 	}
