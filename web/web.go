@@ -1,6 +1,7 @@
 // Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
 // browser clients, and the XEP-0156 host-meta documents that tell clients
-// where to find it. Later: BOSH, HTTP upload, metrics.
+// where to find it; every other path goes to the routes modules registered
+// (Config.Routes: XEP-0363 uploads). Later: BOSH, metrics.
 package web
 
 import (
