@@ -400,3 +400,20 @@ func TestUploadRestart(t *testing.T) {
 		t.Fatalf("PUT again after restart: %d, want 409", got)
 	}
 }
+
+// Behind a reverse proxy the slot URLs use [upload] url, and the host
+// part of the slot is still served by the http listener.
+func TestUploadPublicURL(t *testing.T) {
+	s := testutil.Start(t, httpListener+"[upload]\nurl = \"https://files.example.org/\"\n")
+	s.AddUser(t, "alice", "a")
+	a := testutil.Login(t, s, "alice", "a", "r")
+	u := mustSlot(t, a, "s1", "a b.txt", 3, "")
+	if !strings.HasPrefix(u.get, "https://files.example.org/upload/") || !strings.HasSuffix(u.get, "/a%20b.txt") {
+		t.Fatalf("get URL %q", u.get)
+	}
+	// What the proxy forwards: the path and query.
+	local := "https://localhost" + u.put[len("https://files.example.org"):]
+	if got := put(t, httpClient(s), local, "text/plain", "abc", 3); got != http.StatusCreated {
+		t.Fatalf("PUT through the proxy's path: %d", got)
+	}
+}
