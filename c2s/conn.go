@@ -915,10 +915,20 @@ func (c *conn) Deliver(el *xml.Element) bool {
 		return false
 	}
 	if c.closing {
+		held := c.sm.hibernating && el.Name() == "message"
 		c.wmu.Unlock()
+		if held {
+			c.held(el)
+		}
 		return true
 	}
 	return c.kick()
+}
+
+// held runs HookHeld for a message queued while the session hibernates.
+func (c *conn) held(el *xml.Element) {
+	from, _ := jid.Parse(el.Attr("from"))
+	c.srv.cfg.Registry.RunHook(context.Background(), module.HookHeld, &module.Stanza{El: el, From: from, To: c.jid})
 }
 
 // appendLocked adds el to the output (and, with stream management, to the

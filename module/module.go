@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 
@@ -174,4 +175,28 @@ type Services struct {
 	Archive storage.Archive
 	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
 	MUCRooms storage.MUCRooms
+	// Push keeps the XEP-0357 push services accounts enabled.
+	Push storage.PushRegistrations
+	// HTTP serves routes on the server's "http" listeners (XEP-0363
+	// uploads); nil when the server has none.
+	HTTP HTTP
+	// Secret derives a key for purpose from the server's secret key
+	// (DataDir/secret.key), stable across restarts; modules never see the
+	// key itself. Nil in tests that build Services by hand.
+	Secret func(purpose string) []byte
+}
+
+// HTTP is the part of the server's HTTP side that modules may use. The
+// server implements it; routes stay registered until the server stops
+// (net/http muxes cannot remove one).
+type HTTP interface {
+	// Handle registers h for a net/http ServeMux pattern such as
+	// "PUT /upload/{id}/{name}". Patterns the core serves itself (the
+	// WebSocket endpoint, host-meta) take precedence.
+	Handle(pattern string, h http.Handler)
+	// BaseURL is where clients of domain reach the first http listener,
+	// as scheme://host:port with no trailing slash: the domain as host
+	// (its certificate names it) and the port the listener is bound to.
+	// "" when there is no http listener.
+	BaseURL(domain string) string
 }

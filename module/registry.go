@@ -112,6 +112,15 @@ const (
 	// with it (blocking, XEP-0191). It runs on the hottest path: hooks
 	// must be cheap for stanzas they do not act on.
 	HookRoute
+	// HookHeld runs for a message delivered to a session whose connection
+	// broke and which waits for XEP-0198 resumption (it stays bound and
+	// available, so HookAccountMessage does not run): the message waits
+	// among the session's unacknowledged stanzas. st.To is the session's
+	// full JID, st.From the message's 'from'. For XEP-0357 push
+	// notifications. The message is already queued; the return value only
+	// stops the chain. It runs on the delivering goroutine with no lock
+	// held: hooks must not block.
+	HookHeld
 	hookCount
 )
 

@@ -16,6 +16,7 @@ need_pkgs=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need_pkgs+=(python3-slixmpp)
 /usr/bin/python3 -c 'import aioxmpp' >/dev/null 2>&1 || need_pkgs+=(python3-aioxmpp)
+/usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || need_pkgs+=(python3-aiohttp) # slixmpp's xep_0363
 command -v go-sendxmpp >/dev/null 2>&1 || need_pkgs+=(go-sendxmpp)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v profanity >/dev/null 2>&1 || need_pkgs+=(profanity)
@@ -68,5 +69,6 @@ go test -run='^$' -fuzz='^FuzzDecoderSplit$' -fuzztime="$FUZZTIME" ./xml/
 go test -run='^$' -fuzz='^FuzzDifferential$' -fuzztime="$FUZZTIME" ./xml/
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$FUZZTIME" ./jid/
 go test -run='^$' -fuzz='^FuzzClientFirst$' -fuzztime="$FUZZTIME" ./auth/
+go test -run='^$' -fuzz='^FuzzToken$' -fuzztime="$FUZZTIME" ./modules/upload/
 
 echo "== all tests passed"

@@ -1,6 +1,7 @@
 // Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
 // browser clients, and the XEP-0156 host-meta documents that tell clients
-// where to find it. Later: BOSH, HTTP upload, metrics.
+// where to find it; every other path goes to the routes modules registered
+// (Config.Routes: XEP-0363 uploads). Later: BOSH, metrics.
 package web
 
 import (
@@ -38,6 +39,9 @@ type Config struct {
 	OriginPatterns []string
 	Limits         xml.Limits
 	Log            *slog.Logger
+	// Routes serves every request the paths above do not (modules'
+	// routes, such as XEP-0363 uploads); nil: 404 as before.
+	Routes http.Handler
 }
 
 // Server serves HTTP on any number of listeners.
@@ -56,6 +60,9 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET "+WebSocketPath, s.websocket)
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
+	if cfg.Routes != nil {
+		mux.Handle("/", cfg.Routes)
+	}
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -22,7 +22,7 @@ type Config struct {
 	LogLevel  string     `toml:"log_level"`  // debug, info, warn, error; default info
 	LogFormat string     `toml:"log_format"` // text (default) or json
 	Hosts     []Host     `toml:"host"`       // virtual hosts; default one: localhost
-	Listen    []Listener `toml:"listen"`     // default: c2s starttls :5222, c2s direct-tls :5223
+	Listen    []Listener `toml:"listen"`     // default: c2s starttls :5222, c2s direct-tls :5223, http direct-tls :5443
 	// Components are the external components (XEP-0114) that may connect
 	// to a "component" listener; none by default.
 	Components []Component `toml:"component"`
@@ -44,6 +44,51 @@ type Config struct {
 	Archive Archive `toml:"archive"`
 	// MUC is the multi-user chat service (XEP-0045) of every host.
 	MUC MUC `toml:"muc"`
+	// Upload is HTTP file upload (XEP-0363) through the http listeners.
+	Upload Upload `toml:"upload"`
+	// Push is push notifications (XEP-0357) to the app servers accounts
+	// enable.
+	Push Push `toml:"push"`
+}
+
+// Push configures XEP-0357 push notifications (modules/push).
+type Push struct {
+	// Enabled lets accounts enable push services. Default true.
+	Enabled bool `toml:"enabled"`
+	// MaxRegistrations is how many (service, node) pairs one account may
+	// enable; one more is refused with resource-constraint. Default 10.
+	MaxRegistrations int `toml:"max_registrations"`
+}
+
+// Upload configures the XEP-0363 service that serves Subdomain.<host> for
+// each virtual host; files are PUT to and fetched from the first http
+// listener.
+type Upload struct {
+	// Enabled serves the upload service; default true (it is not offered
+	// when there is no http listener and no URL).
+	Enabled bool `toml:"enabled"`
+	// Subdomain is prepended to each host's domain; default "upload".
+	Subdomain string `toml:"subdomain"`
+	// MaxFileSize is the largest file in bytes, advertised in disco
+	// (XEP-0363 §3). Default 52428800 (50 MiB).
+	MaxFileSize int64 `toml:"max_file_size"`
+	// Quota is the bytes one account may have stored at once (files not
+	// yet expired plus slots not yet used); 0 = unlimited. Default
+	// 1073741824 (1 GiB).
+	Quota int64 `toml:"quota"`
+	// ExpireAfter is how long a file is kept after its upload; 0 keeps
+	// files forever. Default 168h (one week).
+	ExpireAfter Duration `toml:"expire_after"`
+	// SlotTimeout is how long a PUT URL may be used. Default 5m (XEP-0363
+	// §8 recommends around 300s: a client uploads right away).
+	SlotTimeout Duration `toml:"slot_timeout"`
+	// Path is the folder files are stored in; "" (default) is
+	// DataDir/upload (Config.UploadPath).
+	Path string `toml:"path"`
+	// URL is the public base URL of the http listener, such as
+	// "https://upload.example.org" behind a reverse proxy; default: the
+	// host's domain with the first http listener's scheme and port.
+	URL string `toml:"url"`
 }
 
 // PubSub bounds pubsub services (PEP and the pubsub component).
@@ -300,6 +345,15 @@ func Default() *Config {
 			MessageRate:      5,
 			MessageBurst:     20,
 		},
+		Upload: Upload{
+			Enabled:     true,
+			Subdomain:   "upload",
+			MaxFileSize: 50 << 20,
+			Quota:       1 << 30,
+			ExpireAfter: Duration{7 * 24 * time.Hour},
+			SlotTimeout: Duration{5 * time.Minute},
+		},
+		Push: Push{Enabled: true, MaxRegistrations: 10},
 	}
 	c.Storage.DSN = c.DSN()
 	return c
@@ -309,6 +363,9 @@ func defaultListeners() []Listener {
 	return []Listener{
 		{Type: "c2s", Address: ":5222", TLS: "starttls", RequireTLS: boolPtr(true)},
 		{Type: "c2s", Address: ":5223", TLS: "direct", RequireTLS: boolPtr(true)},
+		// HTTPS with the hosts' certificates: XEP-0363 uploads (and
+		// WebSocket, host-meta) work without configuration.
+		{Type: "http", Address: ":5443", TLS: "direct"},
 	}
 }
 
@@ -479,6 +536,15 @@ func (c *Config) fillDefaults() {
 	if c.Storage.DSN == "" {
 		c.Storage.DSN = c.DSN()
 	}
+}
+
+// UploadPath is the folder XEP-0363 files are stored in: upload.path, or
+// DataDir/upload.
+func (c *Config) UploadPath() string {
+	if c.Upload.Path != "" {
+		return c.Upload.Path
+	}
+	return filepath.Join(c.DataDir, "upload")
 }
 
 // Validate checks a configuration built in code (Parse validates already).

@@ -31,7 +31,13 @@ func TestDefaults(t *testing.T) {
 		{"log_level", c.LogLevel, "info"},
 		{"log_format", c.LogFormat, "text"},
 		{"domains", c.Domains(), []string{"localhost"}},
-		{"listeners", len(c.Listen), 2},
+		{"listeners", len(c.Listen), 3},
+		{"listen[2]", [3]string{c.Listen[2].Type, c.Listen[2].Address, c.Listen[2].TLS}, [3]string{"http", ":5443", "direct"}},
+		{"upload.max_file_size", c.Upload.MaxFileSize, int64(50 << 20)},
+		{"upload.quota", c.Upload.Quota, int64(1 << 30)},
+		{"upload.expire_after", c.Upload.ExpireAfter.Duration, 7 * 24 * time.Hour},
+		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
+		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
 		{"listen[0]", [3]string{c.Listen[0].Type, c.Listen[0].Address, c.Listen[0].TLS}, [3]string{"c2s", ":5222", "starttls"}},
 		{"listen[1]", [3]string{c.Listen[1].Type, c.Listen[1].Address, c.Listen[1].TLS}, [3]string{"c2s", ":5223", "direct"}},
 		{"listen[0].require_tls", *c.Listen[0].RequireTLS, true},
@@ -139,6 +145,18 @@ func TestErrors(t *testing.T) {
 		{"unknown key in inline table", "[[host]]\ndomain = \"a.test\"\n[[listen]]\nopts = { a = 1 }", []string{"4 listen[0].opts: unknown key"}},
 		{"unknown dotted key", "storage.drvier = \"sqlite\"", []string{"1 storage.drvier: unknown key"}},
 
+		// [upload]
+		{"upload subdomain with a dot", "[upload]\nsubdomain = \"a.b\"", []string{"2 upload.subdomain: must be one DNS label"}},
+		{"upload subdomain is muc's", "[upload]\nsubdomain = \"conference\"", []string{"2 upload.subdomain: \"conference\" is muc.subdomain already"}},
+		{"upload max_file_size zero", "[upload]\nmax_file_size = 0", []string{"2 upload.max_file_size: must be between 1 and"}},
+		{"upload quota below max_file_size", "[upload]\nmax_file_size = 1000\nquota = 999", []string{"3 upload.quota: must be 0 (unlimited) or at least max_file_size (1000)"}},
+		{"upload negative quota", "[upload]\nquota = -1", []string{"2 upload.quota: must be 0 (unlimited) or more"}},
+		{"upload expire_after too short", "[upload]\nexpire_after = \"10ms\"\nslot_timeout = \"1s\"", []string{"2 upload.expire_after: must be 0 (keep forever) or at least 1s"}},
+		{"upload expire_after below slot_timeout", "[upload]\nexpire_after = \"1m\"", []string{"2 upload.expire_after: must be 0 or at least slot_timeout (5m0s)"}},
+		{"upload slot_timeout zero", "[upload]\nslot_timeout = \"0s\"", []string{"2 upload.slot_timeout: must be between 1s and 24h0m0s"}},
+		{"upload url not absolute", "[upload]\nurl = \"/upload\"", []string{"2 upload.url: must be an absolute URL"}},
+		{"upload url ftp", "[upload]\nurl = \"ftp://x.example\"", []string{"2 upload.url: must be an https:// URL"}},
+		{"push max_registrations zero", "[push]\nmax_registrations = 0", []string{"2 push.max_registrations: must be between 1 and 1000, got 0"}},
 		// [muc]
 		{"muc subdomain with a dot", "[muc]\nsubdomain = \"a.b\"", []string{"2 muc.subdomain: must be one DNS label"}},
 		{"muc create_rooms", "[muc]\ncreate_rooms = \"admins\"", []string{"2 muc.create_rooms: must be one of"}},
@@ -341,7 +359,7 @@ func TestExampleUncommented(t *testing.T) {
 	if len(c.Components) != 1 || c.Components[0].Parent != "example.org" {
 		t.Errorf("components %+v", c.Components)
 	}
-	c.Listen, c.Components = c.Listen[:2], nil
+	c.Listen, c.Components = c.Listen[:3], nil
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

@@ -66,6 +66,8 @@ func (c *Config) normalize() {
 	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
+	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
+	c.Upload.URL = strings.TrimSuffix(strings.TrimSpace(c.Upload.URL), "/")
 	c.MUC.CreateRooms = strings.ToLower(strings.TrimSpace(c.MUC.CreateRooms))
 	if len(c.MUC.Creators) == 0 {
 		c.MUC.Creators = nil
@@ -257,6 +259,9 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail("muc.message_burst", "must be at least 1 when message_rate is set, got %d", m.MessageBurst)
 	}
 
+	c.validateUpload(v)
+	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
+
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
 		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)
@@ -311,4 +316,44 @@ func checkAddress(a string) string {
 		return fmt.Sprintf("invalid host %q", host)
 	}
 	return ""
+}
+
+func (c *Config) validateUpload(v *validator) {
+	u, uk := c.Upload, func(k string) string { return "upload." + k }
+	if u.Subdomain == "" || strings.Contains(u.Subdomain, ".") || checkDomain(u.Subdomain+".example.org") != "" {
+		v.fail(uk("subdomain"), "must be one DNS label such as \"upload\", got %q", u.Subdomain)
+	} else if c.MUC.Enabled && u.Enabled && u.Subdomain == c.MUC.Subdomain {
+		v.fail(uk("subdomain"), "%q is muc.subdomain already: each service needs a domain of its own", u.Subdomain)
+	}
+	if u.MaxFileSize < 1 || u.MaxFileSize > 1<<40 {
+		v.fail(uk("max_file_size"), "must be between 1 and %d bytes, got %d", int64(1)<<40, u.MaxFileSize)
+	}
+	if u.Quota < 0 {
+		v.fail(uk("quota"), "must be 0 (unlimited) or more bytes, got %d", u.Quota)
+	} else if u.Quota != 0 && u.Quota < u.MaxFileSize {
+		v.fail(uk("quota"), "must be 0 (unlimited) or at least max_file_size (%d), got %d: no file could ever be uploaded", u.MaxFileSize, u.Quota)
+	}
+	v.durRange(uk("expire_after"), u.ExpireAfter, 0, 100*365*24*time.Hour)
+	if d := u.ExpireAfter.Duration; d != 0 && d < time.Second {
+		v.fail(uk("expire_after"), "must be 0 (keep forever) or at least 1s, got %s", d)
+	}
+	v.durRange(uk("slot_timeout"), u.SlotTimeout, time.Second, 24*time.Hour)
+	if e := u.ExpireAfter.Duration; e >= time.Second && e < u.SlotTimeout.Duration {
+		// Single use rests on the file existing: once swept, a PUT URL
+		// still valid could store it again.
+		v.fail(uk("expire_after"), "must be 0 or at least slot_timeout (%s), got %s: a file must outlive its upload URL", u.SlotTimeout.Duration, e)
+	}
+	if u.URL != "" {
+		p, err := url.Parse(u.URL)
+		switch {
+		case err != nil || p.Host == "" || p.Opaque != "":
+			v.fail(uk("url"), "must be an absolute URL such as \"https://upload.example.org\", got %q", u.URL)
+		case p.Scheme != "https" && p.Scheme != "http":
+			// XEP-0363 §4: the host MUST provide TLS; plain http is for
+			// tests and proxies that terminate TLS elsewhere.
+			v.fail(uk("url"), "must be an https:// URL, got %q", u.URL)
+		case p.RawQuery != "" || p.Fragment != "":
+			v.fail(uk("url"), "must not have a query or fragment, got %q", u.URL)
+		}
+	}
 }

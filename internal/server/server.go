@@ -5,14 +5,18 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,6 +49,9 @@ type Server struct {
 	mods  []module.Started
 	lns   []net.Listener
 	hosts map[string]bool
+	// routes are the modules' HTTP routes, served by web on every http
+	// listener (module.Services.HTTP).
+	routes *http.ServeMux
 
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -100,11 +107,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if err != nil {
 		return nil, err
 	}
+	s.routes = http.NewServeMux()
 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
 	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	svc.Push = s.db
+	svc.Secret = func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }
+	if s.hasHTTP() {
+		svc.HTTP = moduleHTTP{s}
+	}
 	if s.mods, err = s.reg.Start(module.Available(), svc); err != nil {
 		return nil, err
 	}
@@ -149,6 +162,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 				OriginPatterns: cfg.WebSocket.Origins,
 				Limits:         xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 				Log:            log.With("component", "web"),
+				Routes:         s.routes,
 			})
 		}
 	}
@@ -300,6 +314,49 @@ func secretKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// deriveKey gives each purpose its own key (HMAC-SHA256 of the purpose
+// under the secret key), so a module's signatures can never be confused
+// with another's or with the fake SCRAM salts.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("xmppd key: " + purpose))
+	return m.Sum(nil)
+}
+
+func (s *Server) hasHTTP() bool {
+	for _, l := range s.cfg.Listen {
+		if l.Type == "http" {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleHTTP is module.HTTP over the server's http listeners.
+type moduleHTTP struct{ s *Server }
+
+func (m moduleHTTP) Handle(pattern string, h http.Handler) { m.s.routes.Handle(pattern, h) }
+
+// BaseURL uses the first http listener; its port is the bound one (port 0
+// in tests), known once New has bound the listeners.
+func (m moduleHTTP) BaseURL(domain string) string {
+	for i, l := range m.s.cfg.Listen {
+		if l.Type != "http" || i >= len(m.s.lns) {
+			continue
+		}
+		scheme := "https"
+		if l.TLS == "none" {
+			scheme = "http"
+		}
+		port := 0
+		if a, ok := m.s.lns[i].Addr().(*net.TCPAddr); ok {
+			port = a.Port
+		}
+		return scheme + "://" + net.JoinHostPort(domain, strconv.Itoa(port))
+	}
+	return ""
 }
 
 var _ = time.Second

@@ -15,8 +15,10 @@ import (
 	_ "github.com/xmppd/xmppd/modules/presence"
 	_ "github.com/xmppd/xmppd/modules/private"
 	_ "github.com/xmppd/xmppd/modules/pubsub"
+	_ "github.com/xmppd/xmppd/modules/push"
 	_ "github.com/xmppd/xmppd/modules/register"
 	_ "github.com/xmppd/xmppd/modules/roster"
+	_ "github.com/xmppd/xmppd/modules/upload"
 	_ "github.com/xmppd/xmppd/modules/vcard"
 	_ "github.com/xmppd/xmppd/modules/version"
 )

@@ -1,0 +1,257 @@
+package upload
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/internal/config"
+)
+
+// Files live flat in the upload folder: <id>.data is the content,
+// <id>.meta its metadata (JSON), <id>.part an upload in progress. The
+// metadata is written before the content is linked into place, so a
+// .data file always has its .meta; a crash leaves at worst a .part or an
+// orphan .meta, both removed at start.
+
+// meta is what is kept about a stored file.
+type meta struct {
+	Owner       string    `json:"owner"`
+	Name        string    `json:"name"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	Created     time.Time `json:"created"`
+}
+
+type reservation struct {
+	owner   string
+	size    int64
+	expires time.Time
+}
+
+// store indexes the files in memory (id → meta, bytes per owner) for the
+// quota and for GET; the folder is the truth at start.
+type store struct {
+	dir string
+	cfg config.Upload
+	log *slog.Logger
+
+	mu       sync.Mutex
+	files    map[string]*meta
+	used     map[string]int64 // owner → bytes in files
+	reserved map[string]reservation
+}
+
+var (
+	errReused   = errors.New("slot already used")
+	errNotFound = errors.New("no such file")
+)
+
+func openStore(dir string, cfg config.Upload, log *slog.Logger) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create upload folder: %w", err)
+	}
+	s := &store{dir: dir, cfg: cfg, log: log, files: map[string]*meta{}, used: map[string]int64{}, reserved: map[string]reservation{}}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read upload folder: %w", err)
+	}
+	for _, e := range ents {
+		id, ext, _ := strings.Cut(e.Name(), ".")
+		if !validID(id) {
+			continue
+		}
+		switch ext {
+		case "part":
+			// No upload survives a restart.
+			os.Remove(filepath.Join(dir, e.Name()))
+		case "meta":
+			m, err := readMeta(filepath.Join(dir, e.Name()))
+			if err == nil {
+				_, err = os.Stat(s.path(id, "data"))
+			}
+			if err != nil {
+				log.Warn("upload: dropping incomplete file", "id", id, "err", err)
+				s.remove(id)
+				continue
+			}
+			s.files[id] = m
+			s.used[m.Owner] += m.Size
+		}
+	}
+	return s, nil
+}
+
+func readMeta(p string) (*meta, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var m meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return &m, nil
+}
+
+func (s *store) path(id, ext string) string { return filepath.Join(s.dir, id+"."+ext) }
+
+func (s *store) remove(id string) {
+	for _, ext := range []string{"data", "meta", "part"} {
+		if err := os.Remove(s.path(id, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("upload: remove", "id", id, "err", err)
+		}
+	}
+}
+
+// reserve counts size against owner's quota until expires (the slot's
+// PUT deadline) or until the upload completes. When the quota is full it
+// returns the time the account's usage will next go down (a file
+// expiring or a reservation lapsing), zero if never, and an error.
+func (s *store) reserve(id, owner string, size int64, expires, now time.Time) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q := s.cfg.Quota; q > 0 {
+		total := s.used[owner]
+		var next time.Time
+		earlier := func(t time.Time) {
+			if next.IsZero() || t.Before(next) {
+				next = t
+			}
+		}
+		for _, r := range s.reserved {
+			if r.owner == owner && now.Before(r.expires) {
+				total += r.size
+				earlier(r.expires)
+			}
+		}
+		if total+size > q {
+			if e := s.cfg.ExpireAfter.Duration; e > 0 {
+				for _, m := range s.files {
+					if m.Owner == owner {
+						earlier(m.Created.Add(e))
+					}
+				}
+			}
+			return next, fmt.Errorf("quota: %d + %d bytes > %d", total, size, q)
+		}
+	}
+	s.reserved[id] = reservation{owner: owner, size: size, expires: expires}
+	return time.Time{}, nil
+}
+
+// put stores the size bytes of body for sl. It fails with errReused when
+// the slot's file exists or is being uploaded (a slot is single-use), and
+// with another error when body is short or unreadable; the slot then
+// stays usable until it expires.
+func (s *store) put(sl slot, ctype string, body io.Reader, now time.Time) error {
+	part := s.path(sl.ID, "part")
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return errReused
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", part, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(part)
+		}
+	}()
+	if _, err := os.Lstat(s.path(sl.ID, "data")); err == nil {
+		return errReused
+	}
+	n, err := io.Copy(f, io.LimitReader(body, sl.Size))
+	if err != nil {
+		return fmt.Errorf("read upload: %w", err)
+	}
+	if n != sl.Size {
+		return fmt.Errorf("upload ended after %d of %d bytes", n, sl.Size)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", part, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", part, err)
+	}
+	m := &meta{Owner: sl.Owner, Name: sl.Name, ContentType: ctype, Size: sl.Size, Created: now.UTC()}
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(s.path(sl.ID, "meta"), b, 0o600); err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	// Link, not rename: it fails if .data exists, so two uploads racing
+	// for one slot cannot both win even across processes.
+	if err := os.Link(part, s.path(sl.ID, "data")); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return errReused
+		}
+		os.Remove(s.path(sl.ID, "meta"))
+		return fmt.Errorf("store upload: %w", err)
+	}
+	ok = true
+	os.Remove(part)
+	s.mu.Lock()
+	delete(s.reserved, sl.ID)
+	s.files[sl.ID] = m
+	s.used[m.Owner] += m.Size
+	s.mu.Unlock()
+	return nil
+}
+
+// open returns the file id/name for reading, with its metadata.
+func (s *store) open(id, name string, now time.Time) (*os.File, *meta, error) {
+	s.mu.Lock()
+	m := s.files[id]
+	s.mu.Unlock()
+	if m == nil || m.Name != name || s.expired(m, now) {
+		return nil, nil, errNotFound
+	}
+	f, err := os.Open(s.path(id, "data"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open upload %s: %w", id, err)
+	}
+	return f, m, nil
+}
+
+func (s *store) expired(m *meta, now time.Time) bool {
+	e := s.cfg.ExpireAfter.Duration
+	return e > 0 && !now.Before(m.Created.Add(e))
+}
+
+// sweep deletes expired files and forgets lapsed reservations.
+func (s *store) sweep(now time.Time) {
+	s.mu.Lock()
+	var gone []string
+	for id, m := range s.files {
+		if s.expired(m, now) {
+			gone = append(gone, id)
+			delete(s.files, id)
+			if s.used[m.Owner] -= m.Size; s.used[m.Owner] <= 0 {
+				delete(s.used, m.Owner)
+			}
+		}
+	}
+	for id, r := range s.reserved {
+		if !now.Before(r.expires) {
+			delete(s.reserved, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		// A download in progress keeps its open file (POSIX unlink).
+		s.remove(id)
+	}
+	if len(gone) > 0 {
+		s.log.Debug("upload: expired files deleted", "count", len(gone))
+	}
+}
