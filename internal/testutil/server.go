@@ -27,6 +27,7 @@ type Server struct {
 	StartTLS  string // address of the STARTTLS listener
 	DirectTLS string // address of the direct TLS listener
 	Component string // address of the XEP-0114 listener, if the config has one
+	S2SAddr   string // address of the (first) s2s listener, if any
 	HTTP      string // address of the (first) http listener, if any
 	done      chan error
 	stopOnce  sync.Once
@@ -95,6 +96,10 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 		switch {
 		case cfg.Listen[i].Type == "component":
 			s.Component = a.String()
+		case cfg.Listen[i].Type == "s2s":
+			if s.S2SAddr == "" {
+				s.S2SAddr = a.String()
+			}
 		case cfg.Listen[i].Type == "http":
 			if s.HTTP == "" {
 				s.HTTP = a.String()
