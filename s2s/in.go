@@ -35,7 +35,7 @@ type inConn struct {
 	streamID string
 	tls      *tls.ConnectionState
 	sasl     bool            // SASL EXTERNAL done
-	authed   map[string]bool // peer domains allowed in 'from' (RFC 6120 §13.? / XEP-0220 §2.1.2)
+	authed   map[string]bool // peer domains allowed in 'from' (XEP-0220 §2.1.2, XEP-0178)
 
 	wmu        sync.Mutex
 	closing    bool

@@ -2,6 +2,7 @@ package s2s_test
 
 import (
 	"crypto/tls"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,5 +303,69 @@ func TestIdleOutboundClosesAndReconnects(t *testing.T) {
 			t.Fatalf("got %s", m)
 		}
 		time.Sleep(2500 * time.Millisecond)
+	}
+}
+
+// A server that accepts but never speaks: queued stanzas bounce with
+// remote-server-timeout once connect_timeout passes (RFC 6120 §8.3.3.15).
+func TestSilentPeerTimesOut(t *testing.T) {
+	a, _ := pair(t, "\n[s2s]\ntls_verify = false\nconnect_timeout = \"1s\"\n", selfSigned)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	a.S2S().SetRoute("silent.test", s2s.Route{Address: ln.Addr().String()})
+	alice := online(t, a, "alice@a.test")
+	start := time.Now()
+	alice.Send("<iq to='silent.test' type='get' id='q1'><ping xmlns='urn:xmpp:ping'/></iq>")
+	el := alice.NextNamed("iq")
+	if el.Attr("type") != "error" || !strings.Contains(el.String(), "remote-server-timeout") {
+		t.Fatalf("expected remote-server-timeout, got %s", el)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("bounced after %v, want about connect_timeout (1s)", d)
+	}
+}
+
+// Errors are never answered with errors (RFC 6120 §8.3.1): an undeliverable
+// error message vanishes, and the next bounce is the first thing back.
+func TestErrorStanzaNotBounced(t *testing.T) {
+	a, _ := pair(t, selfSigned, selfSigned)
+	alice := online(t, a, "alice@a.test")
+	alice.Send("<message to='x@nowhere.invalid' type='error' id='e1'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+	alice.Send("<iq to='nowhere.invalid' type='get' id='q2'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		el := alice.Next()
+		if el.Name() == "presence" {
+			continue
+		}
+		if el.Name() != "iq" || el.Attr("id") != "q2" {
+			t.Fatalf("first answer is %s, want the iq bounce", el)
+		}
+		return
+	}
+}
+
+// The decoder's stanza size limit ([limits] max_stanza_bytes) applies to
+// peers too.
+func TestOversizedInboundStanza(t *testing.T) {
+	a, b := pair(t, selfSigned, selfSigned)
+	c := peer(t, b, "a.test")
+	if typ := dialbackAs(t, c, s2s.DialbackKey(secretOf(t, a), "b.test", "a.test", c.Header.Attr("id"))); typ != "valid" {
+		t.Fatalf("type %q", typ)
+	}
+	c.Send("<message from='alice@a.test' to='bob@b.test'><body>%s</body></message>", strings.Repeat("x", 300000))
+	if cond := c.ExpectStreamError(); cond != "policy-violation" {
+		t.Fatalf("stream error %q, want policy-violation", cond)
 	}
 }
