@@ -54,7 +54,10 @@ func (c *inConn) serve() {
 	// anything: bounded like a client's auth_timeout.
 	authTimer := time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
 		c.closeStream(stanza.StreamConnectionTimeout, "no domain authenticated in time")
-		time.AfterFunc(2*time.Second, func() { c.nc.Close() })
+		c.wmu.Lock()
+		nc := c.nc
+		c.wmu.Unlock()
+		time.AfterFunc(2*time.Second, func() { nc.Close() })
 	})
 	defer authTimer.Stop()
 	c.dec = xml.NewDecoder(c.nc, c.srv.cfg.Limits)

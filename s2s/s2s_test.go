@@ -20,6 +20,10 @@ const pw = "password1"
 // instance is the TOML of a server for domain with a c2s and an s2s
 // listener on loopback; extra is appended.
 func instance(dir, domain, extra string) string {
+	return instanceTLS(dir, domain, "starttls", extra)
+}
+
+func instanceTLS(dir, domain, tls, extra string) string {
 	return `
 data_dir = "` + dir + `"
 log_level = "debug"
@@ -34,6 +38,7 @@ address = "127.0.0.1:0"
 [[listen]]
 type = "s2s"
 address = "127.0.0.1:0"
+tls = "` + tls + `"
 ` + extra
 }
 
@@ -368,4 +373,17 @@ func TestOversizedInboundStanza(t *testing.T) {
 	if cond := c.ExpectStreamError(); cond != "policy-violation" {
 		t.Fatalf("stream error %q, want policy-violation", cond)
 	}
+}
+
+// XEP-0368: b.test's listener speaks TLS from the first byte, and a.test's
+// route says so; b.test reaches a.test with STARTTLS.
+func TestDirectTLSRoute(t *testing.T) {
+	da, db := t.TempDir(), t.TempDir()
+	a := testutil.StartIn(t, da, instance(da, "a.test", selfSigned))
+	b := testutil.StartIn(t, db, instanceTLS(db, "b.test", "direct", selfSigned))
+	a.S2S().SetRoute("b.test", s2s.Route{Address: b.S2SAddr, DirectTLS: true})
+	b.S2S().SetRoute("a.test", s2s.Route{Address: a.S2SAddr})
+	a.AddUser(t, "alice@a.test", pw)
+	b.AddUser(t, "bob@b.test", pw)
+	exchange(t, a, b)
 }
