@@ -54,9 +54,7 @@ func (c *inConn) serve() {
 	// anything: bounded like a client's auth_timeout.
 	authTimer := time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
 		c.closeStream(stanza.StreamConnectionTimeout, "no domain authenticated in time")
-		c.wmu.Lock()
-		nc := c.nc
-		c.wmu.Unlock()
+		nc := c.conn()
 		time.AfterFunc(2*time.Second, func() { nc.Close() })
 	})
 	defer authTimer.Stop()
@@ -73,7 +71,6 @@ func (c *inConn) serve() {
 	default:
 		c.closeStream("", "")
 	}
-	c.nc.SetReadDeadline(time.Now().Add(time.Second))
 }
 
 func (c *inConn) run(authTimer *time.Timer) error {
@@ -86,7 +83,11 @@ func (c *inConn) run(authTimer *time.Timer) error {
 		return err
 	}
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+		c.wmu.Lock()
+		if !c.closing {
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+		}
+		c.wmu.Unlock()
 		el, err := c.dec.Next()
 		if err != nil {
 			var ne net.Error
@@ -188,6 +189,16 @@ func (c *inConn) closeStream(condition, text string) {
 	b = stanza.AppendStreamEnd(b, condition, text)
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write(b)
+	// The peer should answer with its closing tag; one that does not
+	// must not keep the reader (and Shutdown) waiting.
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// conn is the current transport (TLS replaces it).
+func (c *inConn) conn() net.Conn {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.nc
 }
 
 func (c *inConn) startTLS() error {

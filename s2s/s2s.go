@@ -317,7 +317,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range ins {
-			c.nc.Close()
+			c.conn().Close()
 		}
 		return ctx.Err()
 	}
