@@ -154,6 +154,14 @@ func (s *Server) route(domain string) (Route, bool) {
 	return r, ok
 }
 
+// Streams reports the open inbound streams and the outbound ones (ready or
+// being set up), for tests and monitoring.
+func (s *Server) Streams() (inbound, outbound int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.in), len(s.out)
+}
+
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("s2s: server closed")
 

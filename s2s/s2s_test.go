@@ -307,7 +307,21 @@ func TestIdleOutboundClosesAndReconnects(t *testing.T) {
 		if m := nextMessage(t, bob); m.Child("body", xml.NSClient).Text() != "n"+string(rune('0'+i)) {
 			t.Fatalf("got %s", m)
 		}
-		time.Sleep(2500 * time.Millisecond)
+		if _, out := a.S2S().Streams(); out != 1 {
+			t.Fatalf("a.test has %d outbound streams after a message, want 1", out)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, out := a.S2S().Streams()
+			in, _ := b.S2S().Streams()
+			if out == 0 && in == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("streams still open after idle_timeout: a.test out %d, b.test in %d", out, in)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
 
