@@ -154,7 +154,7 @@ connect_timeout = "10s"
 	t.Cleanup(func() {
 		cancel()
 		cmd.Wait()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("XMPPD_TEST_LOG") != "" {
 			b, _ := os.ReadFile(filepath.Join(pdir, "prosody.log"))
 			if len(b) > 20000 {
 				b = b[len(b)-20000:]
@@ -180,6 +180,36 @@ connect_timeout = "10s"
 	m = nextBody(t, xavier)
 	if m.Attr("from") != "paula@prosody.test/res" || body(m) != "hello xmppd" {
 		t.Fatalf("xavier got %s", m)
+	}
+
+	// A presence subscription from Prosody's user to ours (RFC 6121 §3.1):
+	// xmppd's presence module gets a remote request, its answer and
+	// xavier's presence go back over the federation.
+	// Subscription answers go to interested resources only: those that
+	// asked for their roster (§3.1.6, §2.1.6).
+	paula.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+	for el := paula.NextNamed("iq"); el.Attr("id") != "r1"; el = paula.NextNamed("iq") {
+	}
+	paula.Send("<presence to='xavier@xmppd.test' type='subscribe'/>")
+	for {
+		p := xavier.NextNamed("presence")
+		if p.Attr("type") == "subscribe" && p.Attr("from") == "paula@prosody.test" {
+			break
+		}
+	}
+	xavier.Send("<presence to='paula@prosody.test' type='subscribed'/>")
+	subscribed, available := false, false
+	for !subscribed || !available {
+		el := paula.Next()
+		if el.Name() != "presence" {
+			continue
+		}
+		switch {
+		case el.Attr("type") == "subscribed" && el.Attr("from") == "xavier@xmppd.test":
+			subscribed = true
+		case el.Attr("type") == "" && el.Attr("from") == "xavier@xmppd.test/res":
+			available = true
+		}
 	}
 }
 
