@@ -2,6 +2,7 @@ package s2s_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -400,4 +401,20 @@ func TestDirectTLSRoute(t *testing.T) {
 	a.AddUser(t, "alice@a.test", pw)
 	b.AddUser(t, "bob@b.test", pw)
 	exchange(t, a, b)
+}
+
+// [limits] max_connections_per_ip applies to s2s listeners: a second
+// stream from the same address is refused while the first is open.
+func TestConnectionsPerIP(t *testing.T) {
+	_, b := pair(t, selfSigned, "\n[limits]\nmax_connections_per_ip = 1\n"+selfSigned)
+	first := testutil.NewClient(t, testutil.Dial(t, b.S2SAddr))
+	first.Send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='a.test' to='b.test' version='1.0'>")
+	first.ReadHeaderAndFeatures()
+	second := testutil.Dial(t, b.S2SAddr)
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := second.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("second connection from one address: read %d bytes, %v; want it closed", n, err)
+	}
 }

@@ -178,6 +178,8 @@ func TestErrors(t *testing.T) {
 		{"bad type", "[[listen]]\ntype = \"s2x\"", []string{`2 listen[0].type: must be one of c2s, s2s, component, http, got "s2x"`}},
 		{"s2s route is a host", "[s2s]\n[[s2s.route]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:5269\"", []string{`3 s2s.route[0].domain: "localhost" is host[0]`}},
 		{"s2s route bad address", "[s2s]\n[[s2s.route]]\ndomain = \"b.test\"\naddress = \"nowhere\"\ntls = \"none\"", []string{`4 s2s.route[0].address: must be host:port`, `5 s2s.route[0].tls: must be one of starttls, direct, got "none"`}},
+		{"s2s route port 0", "[s2s]\n[[s2s.route]]\ndomain = \"b.test\"\naddress = \"127.0.0.1:0\"", []string{`4 s2s.route[0].address: port must not be 0`}},
+		{"s2s ca_file missing", "[s2s]\nca_file = \"/nonexistent/ca.pem\"", []string{`2 s2s.ca_file: cannot be read`}},
 		{"s2s no verification at all", "[s2s]\ntls_verify = false\ndialback = false", []string{`3 s2s.dialback: must be true when tls_verify = false`}},
 		{"component listener without components", "[[listen]]\ntype = \"component\"", []string{"2 listen[0].type: a component listener needs at least one [[component]]"}},
 		{"component listener with tls", "[[listen]]\ntype = \"component\"\ntls = \"direct\"\n[[component]]\ndomain = \"gw.localhost\"\nsecret = \"12345678\"", []string{"3 listen[0].tls: component listeners (XEP-0114) are plain TCP"}},
