@@ -307,11 +307,13 @@ func (c *inConn) saslExternal(el *xml.Element) error {
 func (c *inConn) dialbackResult(el *xml.Element) error {
 	from := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
 	to := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
-	if !c.srv.cfg.Serves(to) {
-		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to)}
-	}
 	if _, err := jid.Parse(from); err != nil || from == "" || strings.ContainsAny(from, "@/") {
 		return &stanza.StreamError{Condition: stanza.StreamInvalidFrom, Text: "db:result 'from' is not a domain"}
+	}
+	if !c.srv.cfg.Serves(to) {
+		// XEP-0220 §2.4: we announced <errors/>, so a dialback error
+		// rather than ending the stream other pairs may be using.
+		return c.write(dialbackError("result", to, from, "", stanza.ItemNotFound))
 	}
 	if !c.srv.cfg.Dialback {
 		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "dialback is disabled here"}
@@ -326,7 +328,13 @@ func (c *inConn) dialbackResult(el *xml.Element) error {
 		var err error
 		ok, err = c.srv.verifyDialback(context.Background(), to, from, c.streamID, key)
 		if err != nil {
+			// §2.4: the authoritative server could not be asked.
 			c.log.Info("dialback verification failed", "originating", from, "err", err)
+			cond := stanza.RemoteServerNotFound
+			if errors.Is(err, context.DeadlineExceeded) {
+				cond = stanza.RemoteServerTimeout
+			}
+			return c.write(dialbackError("result", to, from, "", cond))
 		}
 	}
 	typ := "invalid"
@@ -354,8 +362,11 @@ func (c *inConn) dialbackVerify(el *xml.Element) error {
 	receiving := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
 	originating := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
 	id := el.Attr("id")
+	if !c.srv.cfg.Serves(originating) {
+		return c.write(dialbackError("verify", originating, receiving, id, stanza.ItemNotFound))
+	}
 	typ := "invalid"
-	if c.srv.cfg.Serves(originating) && id != "" && checkKey(c.srv.cfg.Secret, receiving, originating, id, strings.TrimSpace(el.Text())) {
+	if id != "" && checkKey(c.srv.cfg.Secret, receiving, originating, id, strings.TrimSpace(el.Text())) {
 		typ = "valid"
 	}
 	b := []byte("<db:verify from='")
@@ -392,4 +403,20 @@ func (c *inConn) stanza(el *xml.Element) error {
 	}
 	c.srv.cfg.Router.Route(context.Background(), &module.Stanza{El: el, From: from, To: to})
 	return nil
+}
+
+// dialbackError is a <db:result/> or <db:verify/> of type 'error' (XEP-0220
+// §2.4), from and to as in an answer.
+func dialbackError(name, from, to, id, condition string) []byte {
+	b := []byte("<db:" + name + " from='")
+	b = xml.EscapeAttr(b, from)
+	b = append(b, "' to='"...)
+	b = xml.EscapeAttr(b, to)
+	if id != "" {
+		b = append(b, "' id='"...)
+		b = xml.EscapeAttr(b, id)
+	}
+	b = append(b, "' type='error'>"...)
+	b = stanza.NewError(condition, "").Element("").Append(b, xml.NSClient) // inherits jabber:server
+	return append(b, "</db:"+name+">"...)
 }

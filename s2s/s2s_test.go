@@ -418,3 +418,26 @@ func TestConnectionsPerIP(t *testing.T) {
 		t.Fatalf("second connection from one address: read %d bytes, %v; want it closed", n, err)
 	}
 }
+
+// XEP-0220 §2.4 dialback errors (we announce <errors/>): a request for a
+// domain we do not serve and one whose authoritative server cannot be
+// reached are answered with type='error', and the stream stays usable.
+func TestDialbackErrors(t *testing.T) {
+	_, b := pair(t, selfSigned, selfSigned)
+	c := peer(t, b, "a.test")
+	for _, tc := range []struct{ from, to, cond string }{
+		{"a.test", "nope.test", "item-not-found"},
+		{"gone.invalid", "b.test", "remote-server-not-found"},
+	} {
+		c.Send("<db:result from='%s' to='%s'>%s</db:result>", tc.from, tc.to, strings.Repeat("ab", 32))
+		el := c.Next()
+		if el.Name() != "result" || el.Attr("type") != "error" || el.Attr("from") != tc.to || el.Attr("to") != tc.from ||
+			el.Child("error", xml.NSServer) == nil || el.Child("error", xml.NSServer).Child(tc.cond, "urn:ietf:params:xml:ns:xmpp-stanzas") == nil {
+			t.Fatalf("db:result %s→%s: got %s, want type='error' with %s", tc.from, tc.to, el, tc.cond)
+		}
+	}
+	c.Send("<db:verify from='a.test' to='nope.test' id='x'>00</db:verify>")
+	if el := c.Next(); el.Name() != "verify" || el.Attr("type") != "error" || el.Attr("id") != "x" {
+		t.Fatalf("db:verify for a domain not ours: %s", el)
+	}
+}
