@@ -490,12 +490,11 @@ func (o *outConn) run() {
 	if o.idle != nil {
 		o.idle.Stop()
 	}
-	w := o.writing
 	o.mu.Unlock()
 	o.srv.forget(o)
-	if !w {
-		st.nc.Close()
-	}
+	// The peer ended its side (or the socket failed): what is still
+	// pending cannot be delivered on this stream any more.
+	st.nc.Close()
 	o.log.Debug("s2s stream closed")
 }
 
