@@ -19,8 +19,9 @@ import (
 
 // prosodyConfig serves prosody.test with c2s and s2s on loopback ports.
 // Prosody 0.12 cannot route a domain to an address, so the test module
-// in testdata/prosody does it; s2s_secure_auth = false lets it accept
-// xmppd's self-signed certificate and authenticate it with dialback.
+// in testdata/prosody does it. With s2s_secure_auth = false it accepts
+// xmppd's self-signed certificate and authenticates it with dialback;
+// with true and xmppd's certificate as cafile it must use SASL EXTERNAL.
 const prosodyConfig = `
 run_as_root = true
 daemonize = false
@@ -48,10 +49,10 @@ authentication = "internal_hashed"
 storage = "internal"
 c2s_require_encryption = true
 s2s_require_encryption = true
-s2s_secure_auth = false
+s2s_secure_auth = %[6]s
 
 certificates = "%[1]s"
-ssl = { certificate = "%[1]s/certs/prosody.test.crt"; key = "%[1]s/certs/prosody.test.key"; }
+ssl = { certificate = "%[1]s/certs/prosody.test.crt"; key = "%[1]s/certs/prosody.test.key"; %[7]s}
 
 VirtualHost "prosody.test"
 `
@@ -96,7 +97,15 @@ func prosodyLogin(t *testing.T, addr, user, pass string) *testutil.Client {
 // TestProsodyS2S exchanges messages both ways between a user on xmppd
 // (xmppd.test) and one on a real Prosody (prosody.test) over federation:
 // STARTTLS with self-signed certificates, then dialback in each direction.
-func TestProsodyS2S(t *testing.T) {
+func TestProsodyS2S(t *testing.T) { prosodyS2S(t, false) }
+
+// TestProsodyS2SExternal: each side trusts the other's certificate and
+// neither may fall back to dialback (xmppd: dialback = false; Prosody:
+// s2s_secure_auth = true), so both directions use SASL EXTERNAL
+// (XEP-0178).
+func TestProsodyS2SExternal(t *testing.T) { prosodyS2S(t, true) }
+
+func prosodyS2S(t *testing.T, external bool) {
 	prosody, err := exec.LookPath("prosody")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -106,7 +115,19 @@ func TestProsodyS2S(t *testing.T) {
 	}
 	prosodyctl, _ := exec.LookPath("prosodyctl")
 
-	xdir := t.TempDir()
+	xdir, pdir := t.TempDir(), t.TempDir()
+	if _, err := certs.Load(pdir, []certs.HostCert{{Domain: "prosody.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.Load(xdir, []certs.HostCert{{Domain: "xmppd.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	s2sConf := "tls_verify = false"
+	secure, cafile := "false", ""
+	if external {
+		s2sConf = fmt.Sprintf("tls_verify = true\ndialback = false\nca_file = %q", filepath.Join(pdir, "certs", "prosody.test.crt"))
+		secure, cafile = "true", fmt.Sprintf("cafile = %q; ", filepath.Join(xdir, "certs", "xmppd.test.crt"))
+	}
 	x := testutil.StartIn(t, xdir, fmt.Sprintf(`
 data_dir = %q
 [[host]]
@@ -118,16 +139,12 @@ address = "127.0.0.1:0"
 type = "s2s"
 address = "127.0.0.1:0"
 [s2s]
-tls_verify = false
+%s
 connect_timeout = "10s"
-`, xdir))
+`, xdir, s2sConf))
 	x.AddUser(t, "xavier@xmppd.test", "password1")
 	_, xport, _ := net.SplitHostPort(x.S2SAddr)
 
-	pdir := t.TempDir()
-	if _, err := certs.Load(pdir, []certs.HostCert{{Domain: "prosody.test"}}); err != nil {
-		t.Fatal(err)
-	}
 	plugins, err := filepath.Abs("testdata/prosody")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +153,7 @@ connect_timeout = "10s"
 	var xp int
 	fmt.Sscan(xport, &xp)
 	cfg := filepath.Join(pdir, "prosody.cfg.lua")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(prosodyConfig, pdir, plugins, c2sPort, s2sPort, xp)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(prosodyConfig, pdir, plugins, c2sPort, s2sPort, xp, secure, cafile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	reg := exec.Command(prosodyctl, "--config", cfg, "register", "paula", "prosody.test", "password1")
