@@ -441,3 +441,55 @@ func TestDialbackErrors(t *testing.T) {
 		t.Fatalf("db:verify for a domain not ours: %s", el)
 	}
 }
+
+func hasStatus(el *xml.Element, code string) bool {
+	x := el.Child("x", "http://jabber.org/protocol/muc#user")
+	if x == nil {
+		return false
+	}
+	for c := range x.Children() {
+		if c.Name() == "status" && c.Attr("code") == code {
+			return true
+		}
+	}
+	return false
+}
+
+// A user of b.test joins a room of a.test's MUC service and chats in it:
+// the component domain conference.a.test federates like a host (its own
+// outbound stream and dialback, XEP-0045 over s2s).
+func TestRemoteUserInLocalRoom(t *testing.T) {
+	a, b := pair(t, selfSigned, selfSigned)
+	b.S2S().SetRoute("conference.a.test", s2s.Route{Address: a.S2SAddr})
+	alice := online(t, a, "alice@a.test")
+	bob := online(t, b, "bob@b.test")
+	const room = "r@conference.a.test"
+
+	alice.Send("<presence to='%s/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>", room)
+	for el := alice.NextNamed("presence"); !hasStatus(el, "110"); el = alice.NextNamed("presence") {
+	}
+	alice.Send("<iq type='set' id='cfg' to='%s'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>", room)
+	for el := alice.NextNamed("iq"); el.Attr("id") != "cfg"; el = alice.NextNamed("iq") {
+	}
+
+	bob.Send("<presence to='%s/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>", room)
+	for {
+		el := bob.Next()
+		if el.Attr("type") == "error" {
+			t.Fatalf("bob's join failed: %s", el)
+		}
+		if el.Name() == "presence" && el.Attr("from") == room+"/bob" && hasStatus(el, "110") {
+			break
+		}
+	}
+	bob.Send("<message to='%s' type='groupchat' id='g1'><body>hi room</body></message>", room)
+	for {
+		el := alice.Next()
+		if el.Name() == "message" && el.Attr("type") == "groupchat" && el.Child("body", xml.NSClient) != nil {
+			if el.Attr("from") != room+"/bob" || el.Child("body", xml.NSClient).Text() != "hi room" {
+				t.Fatalf("alice got %s", el)
+			}
+			break
+		}
+	}
+}
