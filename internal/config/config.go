@@ -139,8 +139,8 @@ type MUC struct {
 	// conference.example.org for host example.org. Default "conference".
 	Subdomain string `toml:"subdomain"`
 	// CreateRooms says who may create rooms: "local" (any account of a
-	// host we serve, the default), "anyone" (remote users too, once
-	// federation exists) or "listed" (only the bare JIDs in Creators).
+	// host we serve, the default), "anyone" (remote users too, over
+	// federation) or "listed" (only the bare JIDs in Creators).
 	// Others get not-allowed (XEP-0045 §10.1.1).
 	CreateRooms string   `toml:"create_rooms"`
 	Creators    []string `toml:"creators"`
