@@ -11,9 +11,9 @@ import (
 	"github.com/xmppd/xmppd/xml"
 )
 
-// Remote sends a stanza to a domain this server does not serve. Until
-// federation exists the router answers such stanzas with
-// remote-server-not-found.
+// Remote sends a stanza to a domain this server does not serve (package
+// s2s). Without one, or when it refuses the stanza, the router answers it
+// with remote-server-not-found (RFC 6120 §10.4.3).
 type Remote interface {
 	RouteRemote(ctx context.Context, st *module.Stanza) error
 }

@@ -5,7 +5,7 @@
 # Debian's packages, and a short run of each fuzz target.
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
-# python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium) when it runs as root and they are
+# python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium, prosody) when it runs as root and they are
 # missing, and the browser clients' npm packages (Converse.js, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,7 @@ command -v go-sendxmpp >/dev/null 2>&1 || need_pkgs+=(go-sendxmpp)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v profanity >/dev/null 2>&1 || need_pkgs+=(profanity)
 command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+command -v prosody >/dev/null 2>&1 || need_pkgs+=(prosody)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -62,7 +63,7 @@ echo "== go test"
 go test -count=1 -timeout 20m ./...
 
 echo "== go test -race (core packages and modules)"
-go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./component/ ./web/ ./modules/...
+go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./component/ ./s2s/ ./web/ ./modules/...
 
 echo "== fuzz (${FUZZTIME} each)"
 go test -run='^$' -fuzz='^FuzzDecoderSplit$' -fuzztime="$FUZZTIME" ./xml/

@@ -49,6 +49,10 @@ type Config struct {
 	// Push is push notifications (XEP-0357) to the app servers accounts
 	// enable.
 	Push Push `toml:"push"`
+	// S2S is server-to-server federation (RFC 6120, XEP-0220, XEP-0178):
+	// inbound streams arrive on "s2s" listeners, outbound ones are made
+	// when a stanza is for a domain we do not serve.
+	S2S S2S `toml:"s2s"`
 }
 
 // Push configures XEP-0357 push notifications (modules/push).
@@ -89,6 +93,48 @@ type Upload struct {
 	// "https://upload.example.org" behind a reverse proxy; default: the
 	// host's domain with the first http listener's scheme and port.
 	URL string `toml:"url"`
+}
+
+// S2S configures federation with other XMPP servers.
+type S2S struct {
+	// Enabled sends stanzas for remote domains to their servers; false
+	// answers them with remote-server-not-found, as without federation.
+	// Default true.
+	Enabled bool `toml:"enabled"`
+	// TLSVerify requires a peer's certificate to validate for its domain
+	// (system roots plus CAFile). false accepts any certificate and relies
+	// on dialback (XEP-0220) for the peer's identity, as RFC 6120 §13.7.2
+	// permits; needed for peers with self-signed certificates. Default true.
+	TLSVerify bool `toml:"tls_verify"`
+	// RequireTLS refuses outbound streams to peers that do not offer
+	// STARTTLS (inbound: the listener's require_tls). Default true.
+	RequireTLS bool `toml:"require_tls"`
+	// CAFile is a PEM file of extra trusted certificates (e.g. a peer's
+	// self-signed one) for TLSVerify and SASL EXTERNAL; "" = system roots only.
+	CAFile string `toml:"ca_file"`
+	// Dialback allows XEP-0220 dialback when SASL EXTERNAL is not possible.
+	// Default true.
+	Dialback bool `toml:"dialback"`
+	// ConnectTimeout bounds DNS, connect, TLS and authentication of one
+	// outbound stream; stanzas queued meanwhile bounce with
+	// remote-server-timeout when it passes. Default 30s.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// IdleTimeout closes a stream that carried nothing for this long.
+	// Default 5m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// QueueStanzas bounds the stanzas queued for one remote domain while
+	// its stream is being set up; more bounce with resource-constraint.
+	// Default 1000.
+	QueueStanzas int `toml:"queue_stanzas"`
+	// Routes point remote domains at fixed addresses instead of DNS.
+	Routes []S2SRoute `toml:"route"`
+}
+
+// S2SRoute is a static route: stanzas for Domain go to Address.
+type S2SRoute struct {
+	Domain  string `toml:"domain"`
+	Address string `toml:"address"` // host:port
+	TLS     string `toml:"tls"`     // "starttls" (default) or "direct" (XEP-0368)
 }
 
 // PubSub bounds pubsub services (PEP and the pubsub component).
@@ -138,8 +184,8 @@ type MUC struct {
 	// conference.example.org for host example.org. Default "conference".
 	Subdomain string `toml:"subdomain"`
 	// CreateRooms says who may create rooms: "local" (any account of a
-	// host we serve, the default), "anyone" (remote users too, once
-	// federation exists) or "listed" (only the bare JIDs in Creators).
+	// host we serve, the default), "anyone" (remote users too, over
+	// federation) or "listed" (only the bare JIDs in Creators).
 	// Others get not-allowed (XEP-0045 §10.1.1).
 	CreateRooms string   `toml:"create_rooms"`
 	Creators    []string `toml:"creators"`
@@ -226,7 +272,7 @@ type Host struct {
 
 // Listener is one socket.
 type Listener struct {
-	Type       string `toml:"type"`        // "c2s" (default), "component" (XEP-0114) or "http" (WebSocket, host-meta)
+	Type       string `toml:"type"`        // "c2s" (default), "s2s" (federation, default :5269), "component" (XEP-0114) or "http" (WebSocket, host-meta)
 	Address    string `toml:"address"`     // host:port; port 0 allowed (tests); component default 127.0.0.1:5347
 	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); http: "direct" (HTTPS, default) or "none"; unset for components
 	RequireTLS *bool  `toml:"require_tls"` // starttls only: require TLS before SASL; default true
@@ -354,6 +400,15 @@ func Default() *Config {
 			SlotTimeout: Duration{5 * time.Minute},
 		},
 		Push: Push{Enabled: true, MaxRegistrations: 10},
+		S2S: S2S{
+			Enabled:        true,
+			TLSVerify:      true,
+			RequireTLS:     true,
+			Dialback:       true,
+			ConnectTimeout: Duration{30 * time.Second},
+			IdleTimeout:    Duration{5 * time.Minute},
+			QueueStanzas:   1000,
+		},
 	}
 	c.Storage.DSN = c.DSN()
 	return c
@@ -366,6 +421,7 @@ func defaultListeners() []Listener {
 		// HTTPS with the hosts' certificates: XEP-0363 uploads (and
 		// WebSocket, host-meta) work without configuration.
 		{Type: "http", Address: ":5443", TLS: "direct"},
+		{Type: "s2s", Address: ":5269", TLS: "starttls", RequireTLS: boolPtr(true)},
 	}
 }
 
@@ -504,6 +560,14 @@ func (c *Config) fillDefaults() {
 		if l.TLS == "" {
 			l.TLS = "starttls"
 		}
+		if strings.EqualFold(l.Type, "s2s") && l.Address == "" {
+			// RFC 6120 §14.7: 5269 is the registered xmpp-server port;
+			// direct TLS has none, 5270 being the common choice.
+			l.Address = ":5269"
+			if strings.EqualFold(l.TLS, "direct") {
+				l.Address = ":5270"
+			}
+		}
 		if l.Address == "" {
 			// Anything but "direct" gets 5222, so a bad tls value is
 			// reported alone, not also as a missing address.
@@ -528,6 +592,11 @@ func (c *Config) fillDefaults() {
 				cp.Parent = strings.ToLower(h.Domain)
 				break
 			}
+		}
+	}
+	for i := range c.S2S.Routes {
+		if c.S2S.Routes[i].TLS == "" {
+			c.S2S.Routes[i].TLS = "starttls"
 		}
 	}
 	if c.Storage.Driver == "" {

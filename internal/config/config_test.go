@@ -31,13 +31,15 @@ func TestDefaults(t *testing.T) {
 		{"log_level", c.LogLevel, "info"},
 		{"log_format", c.LogFormat, "text"},
 		{"domains", c.Domains(), []string{"localhost"}},
-		{"listeners", len(c.Listen), 3},
+		{"listeners", len(c.Listen), 4},
 		{"listen[2]", [3]string{c.Listen[2].Type, c.Listen[2].Address, c.Listen[2].TLS}, [3]string{"http", ":5443", "direct"}},
 		{"upload.max_file_size", c.Upload.MaxFileSize, int64(50 << 20)},
 		{"upload.quota", c.Upload.Quota, int64(1 << 30)},
 		{"upload.expire_after", c.Upload.ExpireAfter.Duration, 7 * 24 * time.Hour},
 		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
 		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
+		{"listen[3]", [3]string{c.Listen[3].Type, c.Listen[3].Address, c.Listen[3].TLS}, [3]string{"s2s", ":5269", "starttls"}},
+		{"s2s", [4]bool{c.S2S.Enabled, c.S2S.TLSVerify, c.S2S.RequireTLS, c.S2S.Dialback}, [4]bool{true, true, true, true}},
 		{"listen[0]", [3]string{c.Listen[0].Type, c.Listen[0].Address, c.Listen[0].TLS}, [3]string{"c2s", ":5222", "starttls"}},
 		{"listen[1]", [3]string{c.Listen[1].Type, c.Listen[1].Address, c.Listen[1].TLS}, [3]string{"c2s", ":5223", "direct"}},
 		{"listen[0].require_tls", *c.Listen[0].RequireTLS, true},
@@ -191,7 +193,12 @@ func TestErrors(t *testing.T) {
 		{"key without cert", "[[host]]\ndomain = \"a.test\"\nkey_file = \"a.key\"", []string{"3 host[0].key_file: cert_file must be set too"}},
 		{"no listeners", "listen = []", []string{"1 listen: at least one"}},
 		{"bad tls", "[[listen]]\ntls = \"direct\"\n[[listen]]\ntls = \"foo\"", []string{`4 listen[1].tls: must be one of starttls, direct, got "foo"`}},
-		{"bad type", "[[listen]]\ntype = \"s2s\"", []string{`2 listen[0].type: must be one of c2s, component, http, got "s2s"`}},
+		{"bad type", "[[listen]]\ntype = \"s2x\"", []string{`2 listen[0].type: must be one of c2s, s2s, component, http, got "s2x"`}},
+		{"s2s route is a host", "[s2s]\n[[s2s.route]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:5269\"", []string{`3 s2s.route[0].domain: "localhost" is host[0]`}},
+		{"s2s route bad address", "[s2s]\n[[s2s.route]]\ndomain = \"b.test\"\naddress = \"nowhere\"\ntls = \"none\"", []string{`4 s2s.route[0].address: must be host:port`, `5 s2s.route[0].tls: must be one of starttls, direct, got "none"`}},
+		{"s2s route port 0", "[s2s]\n[[s2s.route]]\ndomain = \"b.test\"\naddress = \"127.0.0.1:0\"", []string{`4 s2s.route[0].address: port must not be 0`}},
+		{"s2s ca_file missing", "[s2s]\nca_file = \"/nonexistent/ca.pem\"", []string{`2 s2s.ca_file: cannot be read`}},
+		{"s2s no verification at all", "[s2s]\ntls_verify = false\ndialback = false", []string{`3 s2s.dialback: must be true when tls_verify = false`}},
 		{"component listener without components", "[[listen]]\ntype = \"component\"", []string{"2 listen[0].type: a component listener needs at least one [[component]]"}},
 		{"component listener with tls", "[[listen]]\ntype = \"component\"\ntls = \"direct\"\n[[component]]\ndomain = \"gw.localhost\"\nsecret = \"12345678\"", []string{"3 listen[0].tls: component listeners (XEP-0114) are plain TCP"}},
 		{"component short secret", "[[component]]\ndomain = \"gw.localhost\"\nsecret = \"x\"", []string{"3 component[0].secret: must be at least 8 characters"}},
@@ -352,14 +359,15 @@ func TestExampleUncommented(t *testing.T) {
 	}
 	// The illustrative component: its listener, and its parent derived
 	// from the illustrative host.
-	if len(c.Listen) != 4 || c.Listen[2].Type != "http" || c.Listen[2].Address != ":5443" || c.Listen[2].TLS != "direct" ||
-		c.Listen[3].Type != "component" || c.Listen[3].Address != "127.0.0.1:5347" {
+	if len(c.Listen) != 5 || c.Listen[2].Type != "http" || c.Listen[2].Address != ":5443" || c.Listen[2].TLS != "direct" ||
+		c.Listen[3].Type != "s2s" || c.Listen[3].Address != ":5269" ||
+		c.Listen[4].Type != "component" || c.Listen[4].Address != "127.0.0.1:5347" {
 		t.Errorf("listeners %+v", c.Listen)
 	}
 	if len(c.Components) != 1 || c.Components[0].Parent != "example.org" {
 		t.Errorf("components %+v", c.Components)
 	}
-	c.Listen, c.Components = c.Listen[:3], nil
+	c.Listen, c.Components = c.Listen[:4], nil
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

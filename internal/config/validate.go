@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,11 @@ func (c *Config) normalize() {
 	for i := range c.Components {
 		c.Components[i].Domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(c.Components[i].Domain), "."))
 		c.Components[i].Parent = strings.ToLower(c.Components[i].Parent)
+	}
+	for i := range c.S2S.Routes {
+		r := &c.S2S.Routes[i]
+		r.Domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(r.Domain)), ".")
+		r.TLS = strings.ToLower(r.TLS)
 	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
@@ -136,7 +142,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	addrs := map[string]int{}
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
-		v.oneOf(key+".type", l.Type, "c2s", "component", "http")
+		v.oneOf(key+".type", l.Type, "c2s", "s2s", "component", "http")
 		if l.Type == "http" {
 			v.oneOf(key+".tls", l.TLS, "direct", "none")
 			if l.RequireTLS != nil && !*l.RequireTLS {
@@ -184,6 +190,8 @@ func (c *Config) validate(name string, pos positions) []error {
 			v.fail(key+".parent", "%q is not a [[host]]", cp.Parent)
 		}
 	}
+
+	c.validateS2S(v, seen)
 
 	lim, lk := c.Limits, func(k string) string { return "limits." + k }
 	v.intRange(lk("max_stanza_bytes"), lim.MaxStanzaBytes, 1024, 16<<20)
@@ -267,6 +275,42 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)
 	}
 	return v.errs
+}
+
+// validateS2S checks the [s2s] table; hosts maps served domains to their
+// [[host]] index.
+func (c *Config) validateS2S(v *validator, hosts map[string]int) {
+	s := c.S2S
+	v.durRange("s2s.connect_timeout", s.ConnectTimeout, 100*time.Millisecond, 10*time.Minute)
+	v.durRange("s2s.idle_timeout", s.IdleTimeout, time.Second, 24*time.Hour)
+	v.intRange("s2s.queue_stanzas", s.QueueStanzas, 1, 1000000)
+	if !s.TLSVerify && !s.Dialback {
+		v.fail("s2s.dialback", "must be true when tls_verify = false: without verified certificates dialback is the only proof of a peer's domain")
+	}
+	if s.CAFile != "" {
+		if _, err := os.Stat(s.CAFile); err != nil {
+			v.fail("s2s.ca_file", "cannot be read: %v", err)
+		}
+	}
+	routes := map[string]int{}
+	for i, r := range s.Routes {
+		key := fmt.Sprintf("s2s.route[%d]", i)
+		if msg := checkDomain(r.Domain); msg != "" {
+			v.fail(key+".domain", "%s", msg)
+		} else if j, dup := routes[r.Domain]; dup {
+			v.fail(key+".domain", "%q is already s2s.route[%d]", r.Domain, j)
+		} else if j, host := hosts[r.Domain]; host {
+			v.fail(key+".domain", "%q is host[%d]: routes are for remote domains", r.Domain, j)
+		} else {
+			routes[r.Domain] = i
+		}
+		if msg := checkAddress(r.Address); msg != "" {
+			v.fail(key+".address", "%s", msg)
+		} else if _, port, _ := net.SplitHostPort(r.Address); port == "0" {
+			v.fail(key+".address", "port must not be 0, got %q", r.Address)
+		}
+		v.oneOf(key+".tls", r.TLS, "starttls", "direct")
+	}
 }
 
 // checkDomain does basic hostname syntax checks on an already lowercased

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/xmppd/xmppd/module"
 	_ "github.com/xmppd/xmppd/modules/all"
 	"github.com/xmppd/xmppd/router"
+	"github.com/xmppd/xmppd/s2s"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
 	"github.com/xmppd/xmppd/web"
@@ -44,6 +46,7 @@ type Server struct {
 	dir   *router.Local
 	c2s   *c2s.Server
 	comp  *component.Server // nil without [[component]]
+	s2s   *s2s.Server       // nil without federation
 	web   *web.Server       // nil without an http listener
 	compH *module.Handle
 	mods  []module.Started
@@ -141,6 +144,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
 		Log:                log.With("component", "c2s"),
 	})
+	if s.s2s, err = s.newS2S(rt); err != nil {
+		return nil, err
+	}
 	if len(cfg.Components) > 0 {
 		allowed := make([]component.Allowed, 0, len(cfg.Components))
 		for _, c := range cfg.Components {
@@ -232,6 +238,21 @@ func (s *Server) Serve() error {
 			}()
 			continue
 		}
+		if l.Type == "s2s" {
+			opts := s2s.ListenerOptions{TLS: s.certs.TLSConfig(), DirectTLS: l.DirectTLS(), RequireTLS: l.RequiresTLS()}
+			if opts.DirectTLS {
+				opts.TLS = s.certs.TLSConfig("xmpp-server") // XEP-0368 ALPN
+			}
+			s.log.Info("listening", "type", l.Type, "tls", l.TLS, "address", ln.Addr().String())
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.s2s.Serve(ln, opts); err != nil && !errors.Is(err, s2s.ErrServerClosed) {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
 		if l.Type == "component" {
 			s.log.Info("listening", "type", l.Type, "address", ln.Addr().String())
 			s.wg.Add(1)
@@ -275,6 +296,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.comp != nil {
 			err = errors.Join(err, s.comp.Shutdown(ctx))
 		}
+		if s.s2s != nil {
+			err = errors.Join(err, s.s2s.Shutdown(ctx))
+		}
 		s.wg.Wait()
 		s.close()
 	})
@@ -296,6 +320,71 @@ func (s *Server) close() {
 		s.db = nil
 	}
 }
+
+// newS2S makes the federation server when [s2s] is enabled or an s2s
+// listener exists; only the former sends remote stanzas out.
+func (s *Server) newS2S(rt *router.Router) (*s2s.Server, error) {
+	cfg, lim := s.cfg, s.cfg.Limits
+	listens := false
+	for _, l := range cfg.Listen {
+		listens = listens || l.Type == "s2s"
+	}
+	if !cfg.S2S.Enabled && !listens {
+		return nil, nil
+	}
+	secret, err := secretKey(filepath.Join(cfg.DataDir, "dialback.key"))
+	if err != nil {
+		return nil, fmt.Errorf("s2s: %w", err)
+	}
+	var roots *x509.CertPool
+	if cfg.S2S.CAFile != "" {
+		pem, err := os.ReadFile(cfg.S2S.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("s2s.ca_file: %w", err)
+		}
+		if roots, err = x509.SystemCertPool(); err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("s2s.ca_file %s: no PEM certificate in it", cfg.S2S.CAFile)
+		}
+	}
+	routes := map[string]s2s.Route{}
+	for _, r := range cfg.S2S.Routes {
+		routes[r.Domain] = s2s.Route{Address: r.Address, DirectTLS: r.TLS == "direct"}
+	}
+	tc := s.certs.TLSConfig()
+	srv := s2s.New(s2s.Config{
+		Serves: func(d string) bool { return s.hosts[d] || s.reg.Component(d) != nil },
+		Certificate: func(d string) *tls.Certificate {
+			c, _ := tc.GetCertificate(&tls.ClientHelloInfo{ServerName: d})
+			return c
+		},
+		Secret:           secret,
+		TLSVerify:        cfg.S2S.TLSVerify,
+		RequireTLS:       cfg.S2S.RequireTLS,
+		Roots:            roots,
+		Dialback:         cfg.S2S.Dialback,
+		Routes:           routes,
+		Limits:           xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
+		HandshakeTimeout: lim.HandshakeTimeout.Duration,
+		AuthTimeout:      lim.AuthTimeout.Duration,
+		ConnectTimeout:   cfg.S2S.ConnectTimeout.Duration,
+		IdleTimeout:      cfg.S2S.IdleTimeout.Duration,
+		QueueStanzas:     cfg.S2S.QueueStanzas,
+		Limiter:          c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Router:           rt,
+		Log:              s.log.With("component", "s2s"),
+	})
+	if cfg.S2S.Enabled {
+		rt.Remote = srv
+	}
+	return srv, nil
+}
+
+// S2S is the federation server (nil without it), for tests that set
+// routes at run time.
+func (s *Server) S2S() *s2s.Server { return s.s2s }
 
 // secretKey loads or makes the key behind fake SCRAM salts, kept so that an
 // unknown user's salt is the same after a restart (no enumeration by

@@ -27,6 +27,7 @@ type Server struct {
 	StartTLS  string // address of the STARTTLS listener
 	DirectTLS string // address of the direct TLS listener
 	Component string // address of the XEP-0114 listener, if the config has one
+	S2SAddr   string // address of the (first) s2s listener, if any
 	HTTP      string // address of the (first) http listener, if any
 	done      chan error
 	stopOnce  sync.Once
@@ -81,6 +82,12 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 		}
 		cfg.Limits.IdleAfter = config.Duration{Duration: d}
 	}
+	if !strings.Contains(toml, "[s2s]") && !strings.Contains(toml, `"s2s"`) {
+		// A test that says nothing about federation keeps remote
+		// domains (remote.example, ...) answered by the router alone:
+		// no DNS lookups, no dialling out from the test machine.
+		cfg.S2S.Enabled = false
+	}
 	var logw io.Writer = io.Discard
 	if os.Getenv("XMPPD_TEST_LOG") != "" {
 		logw = os.Stderr
@@ -95,6 +102,10 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 		switch {
 		case cfg.Listen[i].Type == "component":
 			s.Component = a.String()
+		case cfg.Listen[i].Type == "s2s":
+			if s.S2SAddr == "" {
+				s.S2SAddr = a.String()
+			}
 		case cfg.Listen[i].Type == "http":
 			if s.HTTP == "" {
 				s.HTTP = a.String()

@@ -121,7 +121,8 @@ func TestBroadcastAndProbe(t *testing.T) {
 }
 
 // A contact on a domain we do not serve: the broadcast goes through the
-// router, which answers remote-server-not-found (no federation yet).
+// router, which answers remote-server-not-found (federation is off in
+// test servers that do not configure it).
 func TestRemoteContact(t *testing.T) {
 	s := testutil.Start(t, "")
 	s.AddUser(t, "alice", pw)

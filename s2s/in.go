@@ -1,0 +1,422 @@
+package s2s
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// inConn is one stream a peer opened to us.
+type inConn struct {
+	srv  *Server
+	nc   net.Conn
+	opts ListenerOptions
+	ip   string
+	log  *slog.Logger
+	dec  *xml.Decoder
+
+	local    string // the header's 'to': one of our domains
+	peer     string // the header's 'from', "" if absent
+	streamID string
+	tls      *tls.ConnectionState
+	sasl     bool            // SASL EXTERNAL done
+	authed   map[string]bool // peer domains allowed in 'from' (XEP-0220 §2.1.2, XEP-0178)
+
+	wmu        sync.Mutex
+	closing    bool
+	headerSent bool
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (c *inConn) serve() {
+	defer c.nc.Close()
+	// Until a domain is authenticated the stream costs us without giving
+	// anything: bounded like a client's auth_timeout.
+	authTimer := time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
+		c.closeStream(stanza.StreamConnectionTimeout, "no domain authenticated in time")
+		nc := c.conn()
+		time.AfterFunc(2*time.Second, func() { nc.Close() })
+	})
+	defer authTimer.Stop()
+	c.dec = xml.NewDecoder(c.nc, c.srv.cfg.Limits)
+	err := c.run(authTimer)
+	var se *stanza.StreamError
+	switch {
+	case errors.As(err, &se):
+		c.log.Info("s2s stream error", "peer", c.peer, "condition", se.Condition, "text", se.Text)
+		c.closeStream(se.Condition, se.Text)
+	case err != nil && !errors.Is(err, xml.ErrStreamEnd):
+		c.log.Debug("s2s inbound stream ended", "peer", c.peer, "err", err)
+		c.closeStream("", "")
+	default:
+		c.closeStream("", "")
+	}
+}
+
+func (c *inConn) run(authTimer *time.Timer) error {
+	if c.opts.DirectTLS {
+		if err := c.startTLS(); err != nil {
+			return err
+		}
+	}
+	if err := c.open(); err != nil {
+		return err
+	}
+	for {
+		c.wmu.Lock()
+		if !c.closing {
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+		}
+		c.wmu.Unlock()
+		el, err := c.dec.Next()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return &stanza.StreamError{Condition: stanza.StreamConnectionTimeout, Text: "idle"}
+			}
+			return stanza.DecodeError(err)
+		}
+		if err := c.handle(el); err != nil {
+			return err
+		}
+		if len(c.authed) > 0 {
+			authTimer.Stop()
+		}
+	}
+}
+
+// open reads the peer's header and answers with ours and the features
+// (RFC 6120 §4.3, §4.7).
+func (c *inConn) open() error {
+	h, err := c.dec.ReadHeader()
+	if err != nil {
+		return stanza.DecodeError(err)
+	}
+	to := strings.TrimSuffix(strings.ToLower(h.Attr("to")), ".")
+	from := strings.TrimSuffix(strings.ToLower(h.Attr("from")), ".")
+	if c.local == "" {
+		c.local = to
+	}
+	if from != "" {
+		c.peer = from
+	}
+	c.streamID = randomID()
+	reply := ""
+	if c.srv.cfg.Serves(to) {
+		reply = to
+	}
+	c.wmu.Lock()
+	c.headerSent = true
+	c.wmu.Unlock()
+	if err := c.write(appendHeader(nil, reply, from, c.streamID)); err != nil {
+		return err
+	}
+	if h.Name != "stream" || h.NS != xml.NSStream || h.DefaultNS != xml.NSServer {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> with content namespace jabber:server"}
+	}
+	if reply == "" {
+		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to)}
+	}
+	c.dec.AliasDefaultNS(xml.NSServer, xml.NSClient)
+	return c.write(c.features())
+}
+
+// features: STARTTLS first (alone when TLS is required, §5.3.1); then
+// SASL EXTERNAL if the peer's certificate validates for the domain it
+// claims (XEP-0178 §3 step 5), and dialback (XEP-0220 §2.3 feature).
+func (c *inConn) features() []byte {
+	b := []byte("<stream:features>")
+	if c.tls == nil && c.opts.TLS != nil {
+		b = append(b, "<starttls xmlns='"+nsTLS+"'>"...)
+		if c.opts.RequireTLS {
+			b = append(b, "<required/></starttls></stream:features>"...)
+			return b
+		}
+		b = append(b, "</starttls>"...)
+	}
+	if c.tls != nil && !c.sasl && c.peer != "" && c.srv.verifyPeer(c.tls.PeerCertificates, c.peer, x509.ExtKeyUsageAny) == nil {
+		b = append(b, "<mechanisms xmlns='"+nsSASL+"'><mechanism>EXTERNAL</mechanism></mechanisms>"...)
+	}
+	if c.srv.cfg.Dialback {
+		b = append(b, "<dialback xmlns='"+NSDialbackFeature+"'><errors/></dialback>"...)
+	}
+	return append(b, "</stream:features>"...)
+}
+
+func (c *inConn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing {
+		return net.ErrClosed
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// closeStream sends an optional stream error and the closing tag.
+func (c *inConn) closeStream(condition, text string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing = true
+	var b []byte
+	if !c.headerSent {
+		b = appendHeader(b, "", "", randomID())
+	}
+	b = stanza.AppendStreamEnd(b, condition, text)
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.nc.Write(b)
+	// The peer should answer with its closing tag; one that does not
+	// must not keep the reader (and Shutdown) waiting.
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// conn is the current transport (TLS replaces it).
+func (c *inConn) conn() net.Conn {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.nc
+}
+
+func (c *inConn) startTLS() error {
+	cfg := c.opts.TLS.Clone()
+	// We ask for the peer's certificate to check it ourselves against its
+	// claimed domain (XEP-0178); without one, dialback remains.
+	cfg.ClientAuth = tls.RequestClientCert
+	tc := tls.Server(c.nc, cfg)
+	c.nc.SetDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	err := tc.HandshakeContext(context.Background())
+	c.nc.SetDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	st := tc.ConnectionState()
+	c.tls = &st
+	c.wmu.Lock()
+	c.nc = tc
+	c.wmu.Unlock()
+	c.dec.Reset(tc)
+	return nil
+}
+
+func (c *inConn) tlsMissing() bool { return c.tls == nil && c.opts.RequireTLS }
+
+func (c *inConn) handle(el *xml.Element) error {
+	switch el.NS() {
+	case nsTLS:
+		if el.Name() != "starttls" || c.tls != nil || c.opts.TLS == nil {
+			return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "STARTTLS not possible now"}
+		}
+		if err := c.write([]byte("<proceed xmlns='" + nsTLS + "'/>")); err != nil {
+			return err
+		}
+		if err := c.startTLS(); err != nil {
+			return err
+		}
+		return c.open()
+	case nsSASL:
+		if el.Name() != "auth" {
+			return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "unexpected SASL element"}
+		}
+		return c.saslExternal(el)
+	case NSDialback:
+		if c.tlsMissing() {
+			return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "STARTTLS is required first"}
+		}
+		switch el.Name() {
+		case "result":
+			return c.dialbackResult(el)
+		case "verify":
+			return c.dialbackVerify(el)
+		}
+		return &stanza.StreamError{Condition: stanza.StreamUnsupportedStanzaType, Text: "unknown dialback element"}
+	case xml.NSClient:
+		switch el.Name() {
+		case "message", "presence", "iq":
+			return c.stanza(el)
+		}
+	}
+	return &stanza.StreamError{Condition: stanza.StreamUnsupportedStanzaType, Text: "unexpected <" + el.Name() + "/>"}
+}
+
+// saslExternal: XEP-0178 §3 steps 6-9. A failure leaves the stream open
+// (the peer may try dialback next).
+func (c *inConn) saslExternal(el *xml.Element) error {
+	fail := func(cond string) error {
+		return c.write([]byte("<failure xmlns='" + nsSASL + "'><" + cond + "/></failure>"))
+	}
+	if c.tls == nil || c.sasl {
+		return fail("not-authorized")
+	}
+	if el.Attr("mechanism") != "EXTERNAL" {
+		return fail("invalid-mechanism")
+	}
+	domain := c.peer
+	if txt := strings.TrimSpace(el.Text()); txt != "" && txt != "=" {
+		b, err := base64.StdEncoding.DecodeString(txt)
+		if err != nil {
+			return fail("incorrect-encoding")
+		}
+		domain = strings.TrimSuffix(strings.ToLower(string(b)), ".")
+	}
+	if domain == "" {
+		return fail("not-authorized")
+	}
+	if err := c.srv.verifyPeer(c.tls.PeerCertificates, domain, x509.ExtKeyUsageAny); err != nil {
+		c.log.Info("SASL EXTERNAL refused", "domain", domain, "err", err)
+		return fail("not-authorized")
+	}
+	if err := c.write([]byte("<success xmlns='" + nsSASL + "'/>")); err != nil {
+		return err
+	}
+	c.sasl = true
+	c.authed[domain] = true
+	c.peer = domain
+	c.log.Info("s2s peer authenticated", "peer", domain, "method", "SASL EXTERNAL")
+	c.dec.Reset(c.nc)
+	return c.open()
+}
+
+// dialbackResult is step 2 of XEP-0220 §2.1: the peer asks to send as
+// 'from' to our 'to'. We check its key with the authoritative server
+// (§2.1.2) and answer valid or invalid; an invalid key leaves the stream
+// open without the domain (§2.1.3 lets the peer try other pairs).
+func (c *inConn) dialbackResult(el *xml.Element) error {
+	from := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
+	to := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
+	if _, err := jid.Parse(from); err != nil || from == "" || strings.ContainsAny(from, "@/") {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidFrom, Text: "db:result 'from' is not a domain"}
+	}
+	if !c.srv.cfg.Serves(to) {
+		// XEP-0220 §2.4: we announced <errors/>, so a dialback error
+		// rather than ending the stream other pairs may be using.
+		return c.write(dialbackError("result", to, from, "", stanza.ItemNotFound))
+	}
+	if !c.srv.cfg.Dialback {
+		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "dialback is disabled here"}
+	}
+	key := strings.TrimSpace(el.Text())
+	var ok bool
+	if c.tls != nil && c.srv.verifyPeer(c.tls.PeerCertificates, from, x509.ExtKeyUsageAny) == nil {
+		// XEP-0344 §2.4: a certificate that validates for the domain is
+		// as good a proof as the authoritative server's answer.
+		ok = true
+	} else {
+		var err error
+		ok, err = c.srv.verifyDialback(context.Background(), to, from, c.streamID, key)
+		if err != nil {
+			// §2.4: the authoritative server could not be asked.
+			c.log.Info("dialback verification failed", "originating", from, "err", err)
+			cond := stanza.RemoteServerNotFound
+			if errors.Is(err, context.DeadlineExceeded) {
+				cond = stanza.RemoteServerTimeout
+			}
+			return c.write(dialbackError("result", to, from, "", cond))
+		}
+	}
+	typ := "invalid"
+	if ok {
+		typ = "valid"
+		c.authed[from] = true
+		if c.peer == "" {
+			c.peer = from
+		}
+		c.log.Info("s2s peer authenticated", "peer", from, "method", "dialback")
+	} else {
+		c.log.Info("dialback key refused", "originating", from, "receiving", to)
+	}
+	b := []byte("<db:result from='")
+	b = xml.EscapeAttr(b, to)
+	b = append(b, "' to='"...)
+	b = xml.EscapeAttr(b, from)
+	b = append(b, "' type='"+typ+"'/>"...)
+	return c.write(b)
+}
+
+// dialbackVerify: we are the authoritative server (XEP-0220 §2.1.2 step
+// 3): recompute the key for the id and say whether it matches.
+func (c *inConn) dialbackVerify(el *xml.Element) error {
+	receiving := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
+	originating := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
+	id := el.Attr("id")
+	if !c.srv.cfg.Serves(originating) {
+		return c.write(dialbackError("verify", originating, receiving, id, stanza.ItemNotFound))
+	}
+	typ := "invalid"
+	if id != "" && checkKey(c.srv.cfg.Secret, receiving, originating, id, strings.TrimSpace(el.Text())) {
+		typ = "valid"
+	}
+	b := []byte("<db:verify from='")
+	b = xml.EscapeAttr(b, originating)
+	b = append(b, "' to='"...)
+	b = xml.EscapeAttr(b, receiving)
+	b = append(b, "' id='"...)
+	b = xml.EscapeAttr(b, id)
+	b = append(b, "' type='"+typ+"'/>"...)
+	return c.write(b)
+}
+
+// stanza checks an inbound stanza's addresses and routes it.
+func (c *inConn) stanza(el *xml.Element) error {
+	if len(c.authed) == 0 {
+		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "authenticate first"}
+	}
+	// RFC 6120 §8.1.1.1, §8.1.2.1: both addresses are required on s2s.
+	from, err := jid.Parse(el.Attr("from"))
+	if err != nil {
+		return &stanza.StreamError{Condition: stanza.StreamImproperAddressing, Text: "missing or malformed 'from'"}
+	}
+	// §4.9.3.9: a 'from' the peer did not authenticate.
+	if !c.authed[from.Domain()] {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidFrom, Text: fmt.Sprintf("%q is not authenticated on this stream", from.Domain())}
+	}
+	to, err := jid.Parse(el.Attr("to"))
+	if err != nil {
+		return &stanza.StreamError{Condition: stanza.StreamImproperAddressing, Text: "missing or malformed 'to'"}
+	}
+	// §4.9.3.6: 'to' must be a domain we serve.
+	if !c.srv.cfg.Serves(to.Domain()) {
+		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to.Domain())}
+	}
+	c.srv.cfg.Router.Route(context.Background(), &module.Stanza{El: el, From: from, To: to})
+	return nil
+}
+
+// dialbackError is a <db:result/> or <db:verify/> of type 'error' (XEP-0220
+// §2.4), from and to as in an answer.
+func dialbackError(name, from, to, id, condition string) []byte {
+	b := []byte("<db:" + name + " from='")
+	b = xml.EscapeAttr(b, from)
+	b = append(b, "' to='"...)
+	b = xml.EscapeAttr(b, to)
+	if id != "" {
+		b = append(b, "' id='"...)
+		b = xml.EscapeAttr(b, id)
+	}
+	b = append(b, "' type='error'>"...)
+	b = stanza.NewError(condition, "").Element("").Append(b, xml.NSClient) // inherits jabber:server
+	return append(b, "</db:"+name+">"...)
+}
