@@ -18,8 +18,10 @@ import (
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/component"
+	"github.com/xmppd/xmppd/internal/admin"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/metrics"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	_ "github.com/xmppd/xmppd/modules/all"
@@ -45,10 +47,14 @@ type Server struct {
 	mods  []module.Started
 	lns   []net.Listener
 	hosts map[string]bool
+	admin *admin.Server // nil without an admin listener
 
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 }
+
+// Version is what the admin API reports; the command sets it.
+var Version = "dev"
 
 // OpenStorage opens the configured database (used by the CLI too).
 func OpenStorage(ctx context.Context, cfg *config.Config) (*sqldb.DB, error) {
@@ -104,6 +110,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
 	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
+	var obs c2s.Observer
+	var mx *metrics.Metrics
+	if _, ok := cfg.Admin(); ok {
+		// Counting only when someone can read the counts.
+		mx = metrics.New(s.dir.Count)
+		obs, rt.Observer = mx, mx
+	}
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	if s.mods, err = s.reg.Start(module.Available(), svc); err != nil {
 		return nil, err
@@ -127,7 +140,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Directory:          s.dir,
 		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
 		Log:                log.With("component", "c2s"),
+		Observer:           obs,
 	})
+	if mx != nil {
+		s.admin = admin.New(admin.Config{
+			Version: Version, Hosts: cfg.Domains(), Listeners: s.listeners,
+			Sessions: s.c2s.Sessions, Connections: s.c2s.Count, Kick: s.c2s.Kick,
+			Metrics: mx.Handler(), Log: log.With("component", "admin"),
+		})
+	}
 	if len(cfg.Components) > 0 {
 		allowed := make([]component.Allowed, 0, len(cfg.Components))
 		for _, c := range cfg.Components {
@@ -191,6 +212,16 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
+// listeners describes the bound listeners for the admin API.
+func (s *Server) listeners() []admin.Listener {
+	out := make([]admin.Listener, len(s.lns))
+	for i, ln := range s.lns {
+		l := s.cfg.Listen[i]
+		out[i] = admin.Listener{Type: l.Type, Address: ln.Addr().String(), TLS: l.TLS}
+	}
+	return out
+}
+
 // Accounts is the account store (for tests and tools).
 func (s *Server) Accounts() storage.Accounts { return s.db }
 
@@ -213,6 +244,17 @@ func (s *Server) Serve() error {
 			go func() {
 				defer s.wg.Done()
 				if err := s.web.Serve(hl); err != nil {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
+		if l.Type == "admin" {
+			s.log.Info("listening", "type", l.Type, "address", ln.Addr().String(), "paths", []string{admin.PathMetrics, "/api/"})
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.admin.Serve(ln); err != nil {
 					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
 				}
 			}()
@@ -260,6 +302,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.c2s.Shutdown(ctx)
 		if s.comp != nil {
 			err = errors.Join(err, s.comp.Shutdown(ctx))
+		}
+		if s.admin != nil {
+			// Last to go: it reports on the rest until then.
+			s.admin.Close()
 		}
 		s.wg.Wait()
 		s.close()

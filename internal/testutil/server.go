@@ -28,6 +28,7 @@ type Server struct {
 	DirectTLS string // address of the direct TLS listener
 	Component string // address of the XEP-0114 listener, if the config has one
 	HTTP      string // address of the (first) http listener, if any
+	Admin     string // address of the admin listener (metrics, admin API), if any
 	done      chan error
 	stopOnce  sync.Once
 }
@@ -95,6 +96,8 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 		switch {
 		case cfg.Listen[i].Type == "component":
 			s.Component = a.String()
+		case cfg.Listen[i].Type == "admin":
+			s.Admin = a.String()
 		case cfg.Listen[i].Type == "http":
 			if s.HTTP == "" {
 				s.HTTP = a.String()
