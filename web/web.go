@@ -1,6 +1,7 @@
 // Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
 // browser clients, and the XEP-0156 host-meta documents that tell clients
-// where to find it. Later: BOSH, HTTP upload, metrics.
+// where to find it; BOSH (XEP-0124, XEP-0206) at /http-bind. Later: HTTP
+// upload.
 package web
 
 import (
@@ -38,12 +39,17 @@ type Config struct {
 	OriginPatterns []string
 	Limits         xml.Limits
 	Log            *slog.Logger
+	// BOSHQueueBytes bounds the output a BOSH session keeps for its
+	// client's next request; default 1 MiB.
+	BOSHQueueBytes int
 }
 
 // Server serves HTTP on any number of listeners.
 type Server struct {
 	cfg  Config
 	http *http.Server
+
+	boshSessions boshSessions
 }
 
 // New returns a server; call Serve for each listener.
@@ -51,9 +57,11 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, boshSessions: boshSessions{m: map[string]*boshSession{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+WebSocketPath, s.websocket)
+	mux.HandleFunc("POST "+BOSHPath, s.bosh)
+	mux.HandleFunc("OPTIONS "+BOSHPath, s.bosh)
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
 	s.http = &http.Server{
@@ -126,6 +134,15 @@ func wsURL(r *http.Request) string {
 	return fmt.Sprintf("%s://%s%s", scheme, r.Host, WebSocketPath)
 }
 
+// boshURL is the BOSH address of this server as the request reached it.
+func boshURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s%s", scheme, r.Host, BOSHPath)
+}
+
 // hostMeta: XEP-0156 §3 (XRD).
 func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/xrd+xml")
@@ -133,6 +150,8 @@ func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	b.WriteString("<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n  <Link rel='urn:xmpp:alt-connections:websocket' href='")
 	b.Write(xml.EscapeAttr(nil, wsURL(r)))
+	b.WriteString("'/>\n  <Link rel='urn:xmpp:alt-connections:xbosh' href='")
+	b.Write(xml.EscapeAttr(nil, boshURL(r)))
 	b.WriteString("'/>\n</XRD>\n")
 	w.Write([]byte(b.String()))
 }
@@ -142,6 +161,9 @@ func (s *Server) hostMetaJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	json.NewEncoder(w).Encode(map[string]any{
-		"links": []map[string]string{{"rel": "urn:xmpp:alt-connections:websocket", "href": wsURL(r)}},
+		"links": []map[string]string{
+			{"rel": "urn:xmpp:alt-connections:websocket", "href": wsURL(r)},
+			{"rel": "urn:xmpp:alt-connections:xbosh", "href": boshURL(r)},
+		},
 	})
 }
