@@ -37,14 +37,17 @@ const (
 // BOSH session bounds. wait and hold are what the client asks for, capped
 // here (§7.1: the connection manager may lower them).
 const (
-	boshMaxWait    = 60 * time.Second
-	boshMaxHold    = 1
-	boshInactivity = 60 * time.Second
-	boshPolling    = 2 * time.Second
+	boshMaxWait = 60 * time.Second
+	boshMaxHold = 1
+	boshPolling = 2 * time.Second
 	// boshMaxSessions bounds the whole server's BOSH sessions (each holds
 	// buffers and a stream); c2s's per-address limits apply as well.
 	boshMaxSessions = 10000
 )
+
+// boshInactivity is how long a session may have no request held before
+// it ends (§10); a variable for tests.
+var boshInactivity = 60 * time.Second
 
 func (s *Server) boshQueueBytes() int {
 	if s.cfg.BOSHQueueBytes > 0 {

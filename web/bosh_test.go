@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/web"
@@ -249,5 +250,49 @@ func TestBOSHCORS(t *testing.T) {
 	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
 		t.Errorf("preflight headers %v", resp.Header)
+	}
+}
+
+// §10: a client that stops polling loses its session, and with it the
+// bound resource.
+func TestBOSHInactivity(t *testing.T) {
+	defer web.SetBOSHInactivity(300 * time.Millisecond)()
+	s := testutil.Start(t, https)
+	c := newBOSH(t, s)
+	if cr := c.create("localhost"); cr.Attr("inactivity") != "0" {
+		// 300ms shows as 0 whole seconds; the value is what the test set.
+		t.Logf("inactivity %s", cr.Attr("inactivity"))
+	}
+	time.Sleep(time.Second)
+	if r := c.send("", ""); r.Attr("type") != "terminate" || r.Attr("condition") != "item-not-found" {
+		t.Errorf("after inactivity: %s", r)
+	}
+}
+
+// §14.2: payloads reach the stream in rid order even when the requests
+// arrive out of order.
+func TestBOSHOutOfOrder(t *testing.T) {
+	s := testutil.Start(t, https)
+	c := newBOSH(t, s)
+	c.create("localhost")
+	bad := base64.StdEncoding.EncodeToString([]byte("\x00nobody\x00x"))
+	first, second := c.rid+1, c.rid+2
+	// The later rid goes first: its <response/> must wait for the earlier
+	// rid's <auth/>, or the server would see a SASL response outside a
+	// negotiation and end the stream.
+	res := make(chan *xml.Element, 1)
+	go func() {
+		res <- c.post(c.body(second, "", "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"+bad+"</response>"))
+	}()
+	time.Sleep(200 * time.Millisecond)
+	r1 := c.post(c.body(first, "", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>"))
+	r2 := <-res
+	all := r1.String() + r2.String()
+	c.rid = second
+	for i := 0; !strings.Contains(all, "<failure") && !strings.Contains(all, "terminate") && i < 5; i++ {
+		all += c.send("", "").String()
+	}
+	if !strings.Contains(all, "<challenge") || !strings.Contains(all, "<failure") || strings.Contains(all, "authenticate first") {
+		t.Errorf("payloads handled out of order: %s", all)
 	}
 }
