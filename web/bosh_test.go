@@ -296,3 +296,67 @@ func TestBOSHOutOfOrder(t *testing.T) {
 		t.Errorf("payloads handled out of order: %s", all)
 	}
 }
+
+// login runs creation, PLAIN, restart and bind.
+func (c *boshClient) login(user, resource string) {
+	c.t.Helper()
+	if child(c.create("localhost"), "features") == nil {
+		c.collect("features")
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pw))
+	if child(c.send("", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+auth+"</auth>"), "success") == nil {
+		c.t.Fatal("auth failed")
+	}
+	if child(c.send("to='localhost' xmpp:restart='true'", ""), "features") == nil {
+		c.collect("features")
+	}
+	r := c.send("", "<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+resource+"</resource></bind></iq>")
+	if child(r, "iq") == nil {
+		c.collect("iq")
+	}
+}
+
+// A BOSH session is an operator's session like any other: listed and
+// kicked through the admin API, counted on the http listener.
+func TestBOSHAdmin(t *testing.T) {
+	s := testutil.Start(t, https+"\n[[listen]]\ntype = \"admin\"\naddress = \"127.0.0.1:0\"\n")
+	s.AddUser(t, "alice", pw)
+	c := newBOSH(t, s)
+	c.login("alice", "web")
+
+	resp, err := http.Get("http://" + s.Admin + "/api/sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"jid": "alice@localhost/web"`) || !strings.Contains(string(b), `"transport": "http"`) {
+		t.Errorf("sessions: %s", b)
+	}
+	resp, err = http.Get("http://" + s.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `xmppd_connections_open{listener="http"} 1`) {
+		t.Errorf("metrics lack one http connection")
+	}
+
+	resp, err = http.Post("http://"+s.Admin+"/api/sessions/kick", "application/json", strings.NewReader(`{"jid":"alice@localhost/web"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("kick: %s", resp.Status)
+	}
+	// XEP-0206 §7: the stream error arrives as remote-stream-error.
+	r := c.send("", "")
+	for i := 0; r.Attr("type") != "terminate" && i < 3; i++ {
+		r = c.send("", "")
+	}
+	if r.Attr("condition") != "remote-stream-error" || !strings.Contains(r.String(), "policy-violation") {
+		t.Errorf("after kick: %s", r)
+	}
+}
