@@ -314,7 +314,18 @@ func (s *boshSession) request(r *http.Request, body *xml.Element, rid int64) []b
 	}
 	if rid < s.nextRID {
 		// §14.3: a client resending after a broken connection gets the
-		// same response again, if it is still kept.
+		// same response again, if it is still kept. A request still held
+		// is answered at once (its first HTTP exchange is presumably
+		// gone) and its response, cached, goes to the resend.
+		for _, h := range s.held {
+			if h.rid == rid {
+				h.released = true
+				s.cond.Broadcast()
+			}
+		}
+		for s.isHeld(rid) && !s.done {
+			s.cond.Wait()
+		}
 		b, ok := s.cache[rid]
 		s.mu.Unlock()
 		if !ok {
@@ -384,6 +395,15 @@ func (s *boshSession) request(r *http.Request, body *xml.Element, rid int64) []b
 	s.held = append(s.held, &boshReq{rid: rid})
 	s.mu.Unlock()
 	return s.respond(r, rid, false)
+}
+
+func (s *boshSession) isHeld(rid int64) bool {
+	for _, h := range s.held {
+		if h.rid == rid {
+			return true
+		}
+	}
+	return false
 }
 
 // respond waits until the held request rid may be answered and builds its

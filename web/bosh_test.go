@@ -360,3 +360,23 @@ func TestBOSHAdmin(t *testing.T) {
 		t.Errorf("after kick: %s", r)
 	}
 }
+
+// §14.3: a client whose held request seems lost resends the same rid; the
+// session goes on and the resend gets the held request's answer.
+func TestBOSHResendHeld(t *testing.T) {
+	s := testutil.Start(t, https)
+	c := newBOSH(t, s)
+	c.create("localhost")
+	held := make(chan *xml.Element, 1)
+	c.rid++
+	go func() { held <- c.post(c.body(c.rid, "", "")) }()
+	time.Sleep(300 * time.Millisecond)
+	again := c.post(c.body(c.rid, "", ""))
+	first := <-held
+	if again.Attr("type") == "terminate" || again.String() != first.String() {
+		t.Errorf("resend of a held rid: %s, first answer %s", again, first)
+	}
+	if r := c.send("", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>"); r.Attr("type") == "terminate" {
+		t.Errorf("session ended: %s", r)
+	}
+}
