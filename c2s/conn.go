@@ -93,6 +93,10 @@ type conn struct {
 	csi      csiState      // XEP-0352; guarded by wmu
 	readers  chan struct{} // closed when the current transport's reader stops
 	handedTo *conn         // the resumed session this conn's transport went to
+
+	transport Transport // for Observer counts and SessionInfo
+	since     time.Time // when the resource was bound; guarded by wmu
+	saslMech  string    // the offered mechanism being negotiated, for Observer
 }
 
 var (
@@ -150,6 +154,7 @@ func (c *conn) serve() {
 	if c.opts.DirectTLS {
 		if err := c.handshake(); err != nil {
 			c.log.Debug("direct TLS handshake failed", "err", err)
+			c.srv.cfg.Observer.TLSHandshakeFailed()
 			c.readerEnd(nil)
 			return
 		}
@@ -411,7 +416,7 @@ func streamFeatures(el *xml.Element) []byte {
 }
 
 func (c *conn) authServer() *auth.Server {
-	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain}, FakeSaltKey: c.srv.cfg.FakeSaltKey}
+	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey}
 }
 
 func (c *conn) connState() auth.ConnState {
@@ -545,6 +550,7 @@ func (c *conn) startTLS() error {
 	}
 	if err := c.handshake(); err != nil {
 		c.log.Debug("STARTTLS handshake failed", "err", err)
+		c.srv.cfg.Observer.TLSHandshakeFailed()
 		c.nc.Close()
 		return nil
 	}
@@ -587,9 +593,11 @@ func (c *conn) sasl(el *xml.Element) error {
 	mech := el.Attr("mechanism")
 	cs := c.connState()
 	offered := false
+	c.saslMech = ""
 	for _, m := range cs.Offered {
 		if m == mech {
 			offered = true
+			c.saslMech = m
 		}
 	}
 	if !offered {
@@ -700,6 +708,7 @@ func (c *conn) saslFailure(cond, text string) error {
 		b = append(b, "</text>"...)
 	}
 	b = append(b, "</failure>"...)
+	c.srv.cfg.Observer.AuthFailed(c.saslMech)
 	if err := c.write(b); err != nil {
 		return err
 	}
@@ -731,6 +740,7 @@ func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
 		return err
 	}
 	c.srv.cfg.Limiter.Succeeded(c.ip)
+	c.srv.cfg.Observer.AuthSucceeded(c.saslMech)
 	c.authed = true
 	c.username = bare.Local()
 	c.jid = bare
@@ -773,6 +783,7 @@ func (c *conn) preBind(el *xml.Element) error {
 	// now deliver to this one.
 	c.wmu.Lock()
 	c.async = true
+	c.since = time.Now()
 	closing := c.closing
 	c.wmu.Unlock()
 	if closing {
@@ -798,9 +809,11 @@ func (c *conn) stanzaBytes(el *xml.Element) []byte { return el.Append(nil, xml.N
 // stanza handles one element from a bound session (RFC 6120 §8).
 func (c *conn) stanza(el *xml.Element) error {
 	name := el.Name()
-	if el.NS() != xml.NSClient || (name != "message" && name != "presence" && name != "iq") {
+	kind, ok := stanzaKind(name)
+	if el.NS() != xml.NSClient || !ok {
 		return &stanza.StreamError{Condition: stanza.StreamUnsupportedStanzaType, Text: "unexpected <" + name + "/>"}
 	}
+	c.srv.cfg.Observer.StanzaIn(kind)
 	// §8.1.2.1: the server stamps the full JID, whatever the client wrote.
 	el = el.WithAttrs(xml.Attr{Name: "from", Value: c.jid.String()})
 	st := &module.Stanza{El: el, From: c.jid, Origin: c}
@@ -914,6 +927,9 @@ func (c *conn) Deliver(el *xml.Element) bool {
 		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
 		return false
 	}
+	if k, ok := stanzaKind(el.Name()); ok {
+		c.srv.cfg.Observer.StanzaOut(k)
+	}
 	if c.closing {
 		held := c.sm.hibernating && el.Name() == "message"
 		c.wmu.Unlock()
@@ -966,6 +982,7 @@ func (c *conn) kick() bool {
 		nc := c.nc
 		c.wmu.Unlock()
 		c.log.Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
+		c.srv.cfg.Observer.QueueOverflow()
 		c.closeTransport(nc)
 		return false
 	}
@@ -1086,6 +1103,9 @@ func (c *conn) CloseStream(condition, text string) {
 		b = append(b, "' version='1.0'>"...)
 		c.headerSent = true
 	}
+	if condition != "" {
+		c.srv.cfg.Observer.StreamError(condition)
+	}
 	c.out = append(c.out, stanza.AppendStreamEnd(b, condition, text)...)
 	c.closing = true
 	c.async = true
@@ -1161,6 +1181,7 @@ func (c *conn) finish() {
 type credStore struct {
 	accounts storage.Accounts
 	domain   string
+	obs      Observer
 }
 
 func (s credStore) Credential(ctx context.Context, username, hash string) (auth.Credential, bool, error) {
@@ -1169,6 +1190,9 @@ func (s credStore) Credential(ctx context.Context, username, hash string) (auth.
 		return auth.Credential{}, false, nil
 	}
 	if err != nil {
+		if s.obs != nil {
+			s.obs.StorageError()
+		}
 		return auth.Credential{}, false, fmt.Errorf("credential of %s@%s: %w", username, s.domain, err)
 	}
 	return auth.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true, nil

@@ -49,6 +49,9 @@ type Config struct {
 	Directory   *router.Local
 	Limiter     *Limiter
 	Log         *slog.Logger
+	// Observer hears counts (connections, authentications, stanzas,
+	// errors); nil: none.
+	Observer Observer
 }
 
 // ListenerOptions are per listening socket.
@@ -96,6 +99,9 @@ func New(cfg Config) *Server {
 	} else if cfg.IdleAfter < 0 {
 		cfg.IdleAfter = 0
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = NewLimiter(0, 0, 0, 0)
 	}
@@ -134,6 +140,7 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.cfg.Observer.ConnOpened(c.transport)
 		go c.serve()
 	})
 	s.mu.Lock()
@@ -155,6 +162,7 @@ func (s *Server) ServeConn(nc net.Conn, opts ListenerOptions, ip string) error {
 		return errors.New("c2s: too many connections from " + ip)
 	}
 	c := newConn(s, nc, opts, ip)
+	c.transport = TransportHTTP // ServeConn is the seam of web's transports
 	if opts.TransportTLS != nil {
 		c.tls, c.serverCert = opts.TransportTLS, opts.ServerCert
 	}
@@ -168,6 +176,7 @@ func (s *Server) ServeConn(nc net.Conn, opts ListenerOptions, ip string) error {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.cfg.Observer.ConnOpened(c.transport)
 	c.serve()
 	return nil
 }
@@ -182,6 +191,7 @@ func (s *Server) remove(c *conn) {
 	}
 	s.mu.Unlock()
 	s.cfg.Limiter.Release(c.ip)
+	s.cfg.Observer.ConnClosed(c.transport)
 	s.wg.Done()
 }
 

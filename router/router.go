@@ -26,6 +26,36 @@ type Router struct {
 	Hosts    func(domain string) bool
 	Remote   Remote // nil: no federation
 	Log      *slog.Logger
+	// Observer hears what became of routed stanzas; nil: nobody.
+	Observer Observer
+}
+
+// Result is what became of a routed stanza, for Observer.
+type Result uint8
+
+const (
+	Delivered Result = iota // handed to a local session
+	Offline                 // stored for later (a module took it)
+	Bounced                 // answered with a stanza error
+	NumResults
+)
+
+func (r Result) String() string {
+	return [...]string{"delivered", "offline", "error"}[r]
+}
+
+// Observer hears routing outcomes; it runs once per stanza, so it must be
+// cheap (internal/metrics: one atomic add). The router depends only on this
+// interface.
+type Observer interface {
+	Routed(Result)
+	StorageError()
+}
+
+func (r *Router) observe(res Result) {
+	if r.Observer != nil {
+		r.Observer.Routed(res)
+	}
 }
 
 var _ module.Router = (*Router)(nil)
@@ -90,7 +120,11 @@ func (r *Router) toFull(ctx context.Context, st *module.Stanza) {
 	if s := r.Dir.Session(st.To); s != nil {
 		// An IQ result/error, a message or a presence for a bound resource
 		// goes to it as is (§8.5.3.1).
-		if s.Deliver(st.El) && st.Kind() == "message" {
+		ok := s.Deliver(st.El)
+		if ok {
+			r.observe(Delivered)
+		}
+		if ok && st.Kind() == "message" {
 			r.Registry.RunHook(ctx, module.HookMessageDelivered, st)
 		}
 		return
@@ -127,6 +161,9 @@ func (r *Router) toAccount(ctx context.Context, st *module.Stanza, bare jid.JID)
 		ok, err := r.Accounts.AccountExists(ctx, bare.Domain(), bare.Local())
 		if err != nil {
 			r.Log.Error("account lookup failed", "jid", bare.String(), "err", err)
+			if r.Observer != nil {
+				r.Observer.StorageError()
+			}
 			r.bounce(ctx, st, stanza.InternalServerError)
 			return
 		}
@@ -201,6 +238,7 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 		}
 	}
 	if delivered {
+		r.observe(Delivered)
 		r.Registry.RunHook(ctx, module.HookMessageDelivered, st)
 		return
 	}
@@ -210,6 +248,7 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 		return
 	}
 	if r.Registry.RunHook(ctx, module.HookAccountMessage, st) {
+		r.observe(Offline)
 		return
 	}
 	if typ == "normal" || typ == "chat" {
@@ -240,6 +279,7 @@ func (r *Router) bounce(ctx context.Context, st *module.Stanza, condition string
 	if stanza.IsError(st.El) {
 		return
 	}
+	r.observe(Bounced)
 	r.reply(ctx, st, stanza.NewError(condition, "").Reply(st.El))
 }
 

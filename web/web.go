@@ -1,7 +1,8 @@
 // Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
 // browser clients, and the XEP-0156 host-meta documents that tell clients
-// where to find it; every other path goes to the routes modules registered
-// (Config.Routes: XEP-0363 uploads). Later: BOSH, metrics.
+// where to find them; BOSH (XEP-0124, XEP-0206) at /http-bind; every other
+// path goes to the routes modules registered (Config.Routes: XEP-0363
+// uploads).
 package web
 
 import (
@@ -42,12 +43,17 @@ type Config struct {
 	// Routes serves every request the paths above do not (modules'
 	// routes, such as XEP-0363 uploads); nil: 404 as before.
 	Routes http.Handler
+	// BOSHQueueBytes bounds the output a BOSH session keeps for its
+	// client's next request; default 1 MiB.
+	BOSHQueueBytes int
 }
 
 // Server serves HTTP on any number of listeners.
 type Server struct {
 	cfg  Config
 	http *http.Server
+
+	boshSessions boshSessions
 }
 
 // New returns a server; call Serve for each listener.
@@ -55,9 +61,11 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, boshSessions: boshSessions{m: map[string]*boshSession{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+WebSocketPath, s.websocket)
+	mux.HandleFunc("POST "+BOSHPath, s.bosh)
+	mux.HandleFunc("OPTIONS "+BOSHPath, s.bosh)
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
 	if cfg.Routes != nil {
@@ -133,6 +141,15 @@ func wsURL(r *http.Request) string {
 	return fmt.Sprintf("%s://%s%s", scheme, r.Host, WebSocketPath)
 }
 
+// boshURL is the BOSH address of this server as the request reached it.
+func boshURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s%s", scheme, r.Host, BOSHPath)
+}
+
 // hostMeta: XEP-0156 §3 (XRD).
 func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/xrd+xml")
@@ -140,6 +157,8 @@ func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	b.WriteString("<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n  <Link rel='urn:xmpp:alt-connections:websocket' href='")
 	b.Write(xml.EscapeAttr(nil, wsURL(r)))
+	b.WriteString("'/>\n  <Link rel='urn:xmpp:alt-connections:xbosh' href='")
+	b.Write(xml.EscapeAttr(nil, boshURL(r)))
 	b.WriteString("'/>\n</XRD>\n")
 	w.Write([]byte(b.String()))
 }
@@ -149,6 +168,9 @@ func (s *Server) hostMetaJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	json.NewEncoder(w).Encode(map[string]any{
-		"links": []map[string]string{{"rel": "urn:xmpp:alt-connections:websocket", "href": wsURL(r)}},
+		"links": []map[string]string{
+			{"rel": "urn:xmpp:alt-connections:websocket", "href": wsURL(r)},
+			{"rel": "urn:xmpp:alt-connections:xbosh", "href": boshURL(r)},
+		},
 	})
 }

@@ -255,8 +255,10 @@ func TestHostMeta(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "wss://" + s.HTTP + web.WebSocketPath
-	if len(doc.Links) != 1 || doc.Links[0].Rel != "urn:xmpp:alt-connections:websocket" || doc.Links[0].Href != want {
-		t.Errorf("host-meta.json: %+v, want %s", doc, want)
+	wantBOSH := "https://" + s.HTTP + web.BOSHPath
+	if len(doc.Links) != 2 || doc.Links[0].Rel != "urn:xmpp:alt-connections:websocket" || doc.Links[0].Href != want ||
+		doc.Links[1].Rel != "urn:xmpp:alt-connections:xbosh" || doc.Links[1].Href != wantBOSH {
+		t.Errorf("host-meta.json: %+v, want %s and %s", doc, want, wantBOSH)
 	}
 	resp2, err := insecureClient().Get("https://" + s.HTTP + "/.well-known/host-meta")
 	if err != nil {
@@ -264,7 +266,7 @@ func TestHostMeta(t *testing.T) {
 	}
 	defer resp2.Body.Close()
 	b, _ := io.ReadAll(resp2.Body)
-	if !strings.Contains(string(b), "href='"+want+"'") || resp2.Header.Get("Content-Type") != "application/xrd+xml" {
+	if !strings.Contains(string(b), "href='"+want+"'") || !strings.Contains(string(b), "rel='urn:xmpp:alt-connections:xbosh' href='"+wantBOSH+"'") || resp2.Header.Get("Content-Type") != "application/xrd+xml" {
 		t.Errorf("host-meta: %s %s", resp2.Header.Get("Content-Type"), b)
 	}
 }

@@ -3,6 +3,8 @@
 //	xmppd [serve] [-config FILE] [-pprof ADDR]  run the server (no file: domain localhost, data in ./data)
 //	xmppd user add|passwd|del JID     manage accounts (password prompted, or read from stdin)
 //	xmppd user list [DOMAIN]
+//	xmppd status                      ask the running server (its admin listener)
+//	xmppd session list|kick [JID]
 //	xmppd version
 package main
 
@@ -44,6 +46,11 @@ func usage(w io.Writer) {
   xmppd user passwd [-config FILE] JID
   xmppd user del [-config FILE] JID
   xmppd user list [-config FILE] [DOMAIN]
+  xmppd status [-config FILE] [-admin ADDR]
+                                      the running server: version, uptime, listeners, sessions, memory
+  xmppd session list [-config FILE] [-admin ADDR]
+  xmppd session kick [-config FILE] [-admin ADDR] FULL-JID
+                                      end a session (stream error policy-violation)
   xmppd version
 `)
 }
@@ -59,6 +66,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args, stderr)
 	case "user":
 		err = user(args, stdin, stdout, stderr)
+	case "status":
+		err = status(args, stdout, stderr)
+	case "session":
+		err = session(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "xmppd", version)
 	case "help", "-h", "--help":
@@ -122,6 +133,7 @@ func serve(args []string, stderr io.Writer) error {
 		debug.SetMemoryLimit(l)
 	}
 	ctx := context.Background()
+	server.Version = version
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -272,10 +272,29 @@ type Host struct {
 
 // Listener is one socket.
 type Listener struct {
-	Type       string `toml:"type"`        // "c2s" (default), "s2s" (federation, default :5269), "component" (XEP-0114) or "http" (WebSocket, host-meta)
+	Type       string `toml:"type"`        // "c2s" (default), "s2s" (federation, default :5269), "component" (XEP-0114), "http" (WebSocket, BOSH, host-meta, uploads) or "admin" (metrics, admin API)
 	Address    string `toml:"address"`     // host:port; port 0 allowed (tests); component default 127.0.0.1:5347
 	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); http: "direct" (HTTPS, default) or "none"; unset for components
 	RequireTLS *bool  `toml:"require_tls"` // starttls only: require TLS before SASL; default true
+	// AllowRemote lets an "admin" listener (metrics and the admin API,
+	// plain HTTP without authentication) bind a non-loopback address.
+	// Default false.
+	AllowRemote bool `toml:"allow_remote"`
+}
+
+// DefaultAdminAddress is where the "admin" listener (Prometheus /metrics,
+// the JSON admin API the CLI talks to) listens unless configured: loopback
+// only, since it has no authentication.
+const DefaultAdminAddress = "127.0.0.1:5290"
+
+// Admin returns the first "admin" listener, if any.
+func (c *Config) Admin() (Listener, bool) {
+	for _, l := range c.Listen {
+		if l.Type == "admin" {
+			return l, true
+		}
+	}
+	return Listener{}, false
 }
 
 // WebSocket is the [websocket] section.
@@ -422,6 +441,7 @@ func defaultListeners() []Listener {
 		// WebSocket, host-meta) work without configuration.
 		{Type: "http", Address: ":5443", TLS: "direct"},
 		{Type: "s2s", Address: ":5269", TLS: "starttls", RequireTLS: boolPtr(true)},
+		{Type: "admin", Address: DefaultAdminAddress},
 	}
 }
 
@@ -547,6 +567,12 @@ func (c *Config) fillDefaults() {
 				if strings.EqualFold(l.TLS, "none") {
 					l.Address = ":5280"
 				}
+			}
+			continue
+		}
+		if strings.EqualFold(l.Type, "admin") {
+			if l.Address == "" {
+				l.Address = DefaultAdminAddress
 			}
 			continue
 		}

@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		{"log_level", c.LogLevel, "info"},
 		{"log_format", c.LogFormat, "text"},
 		{"domains", c.Domains(), []string{"localhost"}},
-		{"listeners", len(c.Listen), 4},
+		{"listeners", len(c.Listen), 5},
 		{"listen[2]", [3]string{c.Listen[2].Type, c.Listen[2].Address, c.Listen[2].TLS}, [3]string{"http", ":5443", "direct"}},
 		{"upload.max_file_size", c.Upload.MaxFileSize, int64(50 << 20)},
 		{"upload.quota", c.Upload.Quota, int64(1 << 30)},
@@ -40,6 +40,7 @@ func TestDefaults(t *testing.T) {
 		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
 		{"listen[3]", [3]string{c.Listen[3].Type, c.Listen[3].Address, c.Listen[3].TLS}, [3]string{"s2s", ":5269", "starttls"}},
 		{"s2s", [4]bool{c.S2S.Enabled, c.S2S.TLSVerify, c.S2S.RequireTLS, c.S2S.Dialback}, [4]bool{true, true, true, true}},
+		{"listen[4]", [2]string{c.Listen[4].Type, c.Listen[4].Address}, [2]string{"admin", "127.0.0.1:5290"}},
 		{"listen[0]", [3]string{c.Listen[0].Type, c.Listen[0].Address, c.Listen[0].TLS}, [3]string{"c2s", ":5222", "starttls"}},
 		{"listen[1]", [3]string{c.Listen[1].Type, c.Listen[1].Address, c.Listen[1].TLS}, [3]string{"c2s", ":5223", "direct"}},
 		{"listen[0].require_tls", *c.Listen[0].RequireTLS, true},
@@ -90,7 +91,7 @@ func TestPartialFilesKeepOtherDefaults(t *testing.T) {
 			func(c *Config) bool { return reflect.DeepEqual(c.Domains(), []string{"example.org"}) }},
 		{"listener defaults", "[[listen]]\ntls = \"direct\"\n[[listen]]\naddress = \"127.0.0.1:0\"",
 			func(c *Config) bool {
-				return len(c.Listen) == 2 && c.Listen[0] == Listener{"c2s", ":5223", "direct", c.Listen[0].RequireTLS} &&
+				return len(c.Listen) == 2 && c.Listen[0] == Listener{"c2s", ":5223", "direct", c.Listen[0].RequireTLS, false} &&
 					c.Listen[1].TLS == "starttls" && c.Listen[1].Type == "c2s" && *c.Listen[1].RequireTLS
 			}},
 		{"require_tls false", "[[listen]]\nrequire_tls = false",
@@ -193,7 +194,7 @@ func TestErrors(t *testing.T) {
 		{"key without cert", "[[host]]\ndomain = \"a.test\"\nkey_file = \"a.key\"", []string{"3 host[0].key_file: cert_file must be set too"}},
 		{"no listeners", "listen = []", []string{"1 listen: at least one"}},
 		{"bad tls", "[[listen]]\ntls = \"direct\"\n[[listen]]\ntls = \"foo\"", []string{`4 listen[1].tls: must be one of starttls, direct, got "foo"`}},
-		{"bad type", "[[listen]]\ntype = \"s2x\"", []string{`2 listen[0].type: must be one of c2s, s2s, component, http, got "s2x"`}},
+		{"bad type", "[[listen]]\ntype = \"s2x\"", []string{`2 listen[0].type: must be one of c2s, s2s, component, http, admin, got "s2x"`}},
 		{"s2s route is a host", "[s2s]\n[[s2s.route]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:5269\"", []string{`3 s2s.route[0].domain: "localhost" is host[0]`}},
 		{"s2s route bad address", "[s2s]\n[[s2s.route]]\ndomain = \"b.test\"\naddress = \"nowhere\"\ntls = \"none\"", []string{`4 s2s.route[0].address: must be host:port`, `5 s2s.route[0].tls: must be one of starttls, direct, got "none"`}},
 		{"s2s route port 0", "[s2s]\n[[s2s.route]]\ndomain = \"b.test\"\naddress = \"127.0.0.1:0\"", []string{`4 s2s.route[0].address: port must not be 0`}},
@@ -208,6 +209,10 @@ func TestErrors(t *testing.T) {
 		{"address without port", "[[listen]]\naddress = \"localhost\"", []string{"2 listen[0].address: must be host:port"}},
 		{"address bad port", "[[listen]]\naddress = \":99999\"", []string{"2 listen[0].address: port must be a number"}},
 		{"duplicate address", "[[listen]]\naddress = \":5222\"\n[[listen]]\naddress = \":5222\"", []string{`4 listen[1].address: ":5222" is already used by listen[0]`}},
+		{"admin on every interface", "[[listen]]\ntype = \"admin\"\naddress = \":5290\"", []string{`3 listen[0].address: ":5290" is not a loopback address`}},
+		{"admin on a public address", "[[listen]]\ntype = \"admin\"\naddress = \"192.0.2.1:5290\"", []string{`3 listen[0].address: "192.0.2.1:5290" is not a loopback address`}},
+		{"admin with tls", "[[listen]]\ntype = \"admin\"\ntls = \"direct\"", []string{"3 listen[0].tls: admin listeners are plain HTTP"}},
+		{"allow_remote on c2s", "[[listen]]\nallow_remote = true", []string{"2 listen[0].allow_remote: applies to admin listeners only"}},
 		{"require_tls false on direct", "[[listen]]\ntls = \"direct\"\nrequire_tls = false", []string{"3 listen[0].require_tls: false is only possible"}},
 		{"max_stanza_bytes", "\n\n\n\n\n[limits]\nmax_stanza_bytes = 12", []string{"7 limits.max_stanza_bytes: must be between 1024 and 16777216, got 12"}},
 		{"max_depth", "[limits]\nmax_depth = 2", []string{"2 limits.max_depth: must be between 8 and 1024, got 2"}},
@@ -294,6 +299,26 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestAdminListener(t *testing.T) {
+	for _, c := range []struct {
+		name, toml, addr string
+	}{
+		{"default address", "[[listen]]\ntype = \"admin\"", DefaultAdminAddress},
+		{"IPv6 loopback", "[[listen]]\ntype = \"admin\"\naddress = \"[::1]:9000\"", "[::1]:9000"},
+		{"localhost", "[[listen]]\ntype = \"admin\"\naddress = \"localhost:9000\"", "localhost:9000"},
+		{"remote allowed", "[[listen]]\ntype = \"admin\"\naddress = \":9000\"\nallow_remote = true", ":9000"},
+	} {
+		cfg, err := Parse([]byte(c.toml), "t.toml")
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if l, ok := cfg.Admin(); !ok || l.Address != c.addr {
+			t.Errorf("%s: admin listener %+v %v, want address %s", c.name, l, ok, c.addr)
+		}
+	}
+}
+
 func TestValidateWithoutFile(t *testing.T) {
 	c := Default()
 	c.Limits.MaxDepth = 1
@@ -359,15 +384,15 @@ func TestExampleUncommented(t *testing.T) {
 	}
 	// The illustrative component: its listener, and its parent derived
 	// from the illustrative host.
-	if len(c.Listen) != 5 || c.Listen[2].Type != "http" || c.Listen[2].Address != ":5443" || c.Listen[2].TLS != "direct" ||
-		c.Listen[3].Type != "s2s" || c.Listen[3].Address != ":5269" ||
-		c.Listen[4].Type != "component" || c.Listen[4].Address != "127.0.0.1:5347" {
+	if len(c.Listen) != 6 || c.Listen[2].Type != "http" || c.Listen[2].Address != ":5443" || c.Listen[2].TLS != "direct" ||
+		c.Listen[3].Type != "s2s" || c.Listen[3].Address != ":5269" || c.Listen[4].Type != "admin" ||
+		c.Listen[5].Type != "component" || c.Listen[5].Address != "127.0.0.1:5347" {
 		t.Errorf("listeners %+v", c.Listen)
 	}
 	if len(c.Components) != 1 || c.Components[0].Parent != "example.org" {
 		t.Errorf("components %+v", c.Components)
 	}
-	c.Listen, c.Components = c.Listen[:4], nil
+	c.Listen, c.Components = c.Listen[:5], nil
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

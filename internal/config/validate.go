@@ -142,8 +142,23 @@ func (c *Config) validate(name string, pos positions) []error {
 	addrs := map[string]int{}
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
-		v.oneOf(key+".type", l.Type, "c2s", "s2s", "component", "http")
-		if l.Type == "http" {
+		v.oneOf(key+".type", l.Type, "c2s", "s2s", "component", "http", "admin")
+		if l.AllowRemote && l.Type != "admin" {
+			v.fail(key+".allow_remote", "applies to admin listeners only")
+		}
+		if l.Type == "admin" {
+			if l.TLS != "" && l.TLS != "none" {
+				v.fail(key+".tls", "admin listeners are plain HTTP: leave tls unset (put a TLS proxy in front if it must be reached remotely)")
+			}
+			if l.RequireTLS != nil {
+				v.fail(key+".require_tls", "applies to c2s listeners only")
+			}
+			// The admin API can end sessions and has no authentication:
+			// reachable from loopback only unless the operator says so.
+			if host, _, err := net.SplitHostPort(l.Address); err == nil && !l.AllowRemote && !isLoopback(host) {
+				v.fail(key+".address", "%q is not a loopback address: the admin listener has no authentication; bind it to 127.0.0.1 or [::1], or set allow_remote = true", l.Address)
+			}
+		} else if l.Type == "http" {
 			v.oneOf(key+".tls", l.TLS, "direct", "none")
 			if l.RequireTLS != nil && !*l.RequireTLS {
 				v.fail(key+".require_tls", "applies to c2s listeners only")
@@ -344,6 +359,16 @@ func checkDomain(d string) string {
 		}
 	}
 	return ""
+}
+
+// isLoopback reports whether host (of a listen address) binds loopback
+// only; "" binds every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkAddress returns what is wrong with a listen address, or "".

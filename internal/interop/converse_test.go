@@ -39,6 +39,21 @@ func webClients(t *testing.T) string {
 // shows, and Converse's answer, typed into its message box, reaches the
 // TCP client.
 func TestConverseJS(t *testing.T) {
+	converseChat(t, func(s *testutil.Server) url.Values {
+		return url.Values{"ws": {"wss://" + s.HTTP + "/xmpp-websocket"}}
+	})
+}
+
+// TestConverseJSBOSH is the same over BOSH (XEP-0124/XEP-0206).
+func TestConverseJSBOSH(t *testing.T) {
+	converseChat(t, func(s *testutil.Server) url.Values {
+		return url.Values{"bosh": {"https://" + s.HTTP + "/http-bind"}}
+	})
+}
+
+// converseChat runs the chat with Converse connected to the endpoint
+// endpoint names (query parameters of converse.html).
+func converseChat(t *testing.T, endpoint func(*testutil.Server) url.Values) {
 	dir := webClients(t)
 	s := testutil.Start(t, `
 [[listen]]
@@ -65,7 +80,9 @@ tls = "direct"
 	mux.Handle("/dist/", http.StripPrefix("/dist/", dist))
 	page := httptest.NewServer(mux)
 	defer page.Close()
-	q := url.Values{"ws": {"wss://" + s.HTTP + "/xmpp-websocket"}, "jid": {"alice@localhost"}, "password": {"alice-pw"}}
+	q := endpoint(s)
+	q.Set("jid", "alice@localhost")
+	q.Set("password", "alice-pw")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

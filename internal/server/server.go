@@ -23,8 +23,10 @@ import (
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/component"
+	"github.com/xmppd/xmppd/internal/admin"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/metrics"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	_ "github.com/xmppd/xmppd/modules/all"
@@ -55,10 +57,14 @@ type Server struct {
 	// routes are the modules' HTTP routes, served by web on every http
 	// listener (module.Services.HTTP).
 	routes *http.ServeMux
+	admin  *admin.Server // nil without an admin listener
 
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 }
+
+// Version is what the admin API reports; the command sets it.
+var Version = "dev"
 
 // OpenStorage opens the configured database (used by the CLI too).
 func OpenStorage(ctx context.Context, cfg *config.Config) (*sqldb.DB, error) {
@@ -115,6 +121,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
 	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
+	var obs c2s.Observer
+	var mx *metrics.Metrics
+	if _, ok := cfg.Admin(); ok {
+		// Counting only when someone can read the counts.
+		mx = metrics.New(s.dir.Count)
+		obs, rt.Observer = mx, mx
+	}
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = s.db
 	svc.Secret = func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }
@@ -143,9 +156,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Directory:          s.dir,
 		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
 		Log:                log.With("component", "c2s"),
+		Observer:           obs,
 	})
 	if s.s2s, err = s.newS2S(rt); err != nil {
 		return nil, err
+	}
+	if mx != nil {
+		s.admin = admin.New(admin.Config{
+			Version: Version, Hosts: cfg.Domains(), Listeners: s.listeners,
+			Sessions: s.c2s.Sessions, Connections: s.c2s.Count, Kick: s.c2s.Kick,
+			Metrics: mx.Handler(), Log: log.With("component", "admin"),
+		})
 	}
 	if len(cfg.Components) > 0 {
 		allowed := make([]component.Allowed, 0, len(cfg.Components))
@@ -211,6 +232,16 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
+// listeners describes the bound listeners for the admin API.
+func (s *Server) listeners() []admin.Listener {
+	out := make([]admin.Listener, len(s.lns))
+	for i, ln := range s.lns {
+		l := s.cfg.Listen[i]
+		out[i] = admin.Listener{Type: l.Type, Address: ln.Addr().String(), TLS: l.TLS}
+	}
+	return out
+}
+
 // Accounts is the account store (for tests and tools).
 func (s *Server) Accounts() storage.Accounts { return s.db }
 
@@ -248,6 +279,17 @@ func (s *Server) Serve() error {
 			go func() {
 				defer s.wg.Done()
 				if err := s.s2s.Serve(ln, opts); err != nil && !errors.Is(err, s2s.ErrServerClosed) {
+					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
+				}
+			}()
+			continue
+		}
+		if l.Type == "admin" {
+			s.log.Info("listening", "type", l.Type, "address", ln.Addr().String(), "paths", []string{admin.PathMetrics, "/api/"})
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.admin.Serve(ln); err != nil {
 					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
 				}
 			}()
@@ -298,6 +340,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if s.s2s != nil {
 			err = errors.Join(err, s.s2s.Shutdown(ctx))
+		}
+		if s.admin != nil {
+			// Last to go: it reports on the rest until then.
+			s.admin.Close()
 		}
 		s.wg.Wait()
 		s.close()

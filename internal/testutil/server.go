@@ -29,6 +29,7 @@ type Server struct {
 	Component string // address of the XEP-0114 listener, if the config has one
 	S2SAddr   string // address of the (first) s2s listener, if any
 	HTTP      string // address of the (first) http listener, if any
+	Admin     string // address of the admin listener (metrics, admin API), if any
 	done      chan error
 	stopOnce  sync.Once
 }
@@ -106,6 +107,8 @@ func StartIn(t testing.TB, dir, toml string) *Server {
 			if s.S2SAddr == "" {
 				s.S2SAddr = a.String()
 			}
+		case cfg.Listen[i].Type == "admin":
+			s.Admin = a.String()
 		case cfg.Listen[i].Type == "http":
 			if s.HTTP == "" {
 				s.HTTP = a.String()

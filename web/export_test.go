@@ -1,0 +1,10 @@
+package web
+
+import "time"
+
+// SetBOSHInactivity shortens the BOSH inactivity period for a test.
+func SetBOSHInactivity(d time.Duration) (restore func()) {
+	old := boshInactivity
+	boshInactivity = d
+	return func() { boshInactivity = old }
+}
