@@ -34,6 +34,10 @@
 #   ROSTER_USERS [200] ROSTER_K [20]   roster scenario
 #   MUC_M [50] MUC_RATE [5] MUC_S [20s]  muc scenario
 #   MECH [SCRAM-SHA-1]   OUT [bench/results]   KEEP=1 keeps the work directory
+#   XMPPD_ARCHIVE [false]  xmppd's [archive] enabled: the anchors' configs load
+#                 no message archive (mod_mam), so by default xmppd does not
+#                 archive either; true measures it with XEP-0313 archiving of
+#                 every chat message (two SQLite rows per message)
 #   PORT_XMPPD [15222] PORT_PROSODY [25222] PORT_EJABBERD [35222]
 #                 (direct TLS is PORT+1)
 set -euo pipefail
@@ -54,6 +58,7 @@ MUC_M=${MUC_M:-50}
 MUC_RATE=${MUC_RATE:-5}
 MUC_S=${MUC_S:-20s}
 MECH=${MECH:-SCRAM-SHA-1}
+XMPPD_ARCHIVE=${XMPPD_ARCHIVE:-false}
 OUT=${OUT:-$root/bench/results}
 PORT_XMPPD=${PORT_XMPPD:-15222}
 PORT_PROSODY=${PORT_PROSODY:-25222}
@@ -176,6 +181,9 @@ tls = "direct"
 
 [registration]
 min_interval = "0s"
+
+[archive]
+enabled = $XMPPD_ARCHIVE
 
 [limits]
 max_connections_per_ip = 0
@@ -354,7 +362,7 @@ stamp=$(date -u +%Y%m%d-%H%M)
 machine=$work/machine.txt
 {
 	echo "run: $started to $finished (UTC)"
-	echo "command: $(printf '%q ' env SERVERS="$SERVERS" SCENARIOS="$SCENARIOS" IDLE=$IDLE IDLE_HOLD=$IDLE_HOLD LOGIN=$LOGIN LOGIN_CONC=$LOGIN_CONC CHAT_PAIRS=$CHAT_PAIRS CHAT_S=$CHAT_S CHAT_WINDOW=$CHAT_WINDOW ROSTER_USERS=$ROSTER_USERS ROSTER_K=$ROSTER_K MUC_M=$MUC_M MUC_RATE=$MUC_RATE MUC_S=$MUC_S MECH=$MECH bash bench/compare.sh)"
+	echo "command: $(printf '%q ' env SERVERS="$SERVERS" SCENARIOS="$SCENARIOS" IDLE=$IDLE IDLE_HOLD=$IDLE_HOLD LOGIN=$LOGIN LOGIN_CONC=$LOGIN_CONC CHAT_PAIRS=$CHAT_PAIRS CHAT_S=$CHAT_S CHAT_WINDOW=$CHAT_WINDOW ROSTER_USERS=$ROSTER_USERS ROSTER_K=$ROSTER_K MUC_M=$MUC_M MUC_RATE=$MUC_RATE MUC_S=$MUC_S MECH=$MECH XMPPD_ARCHIVE=$XMPPD_ARCHIVE bash bench/compare.sh)"
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $(nproc)"
 	echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "kernel: $(uname -sr)"

@@ -12,6 +12,8 @@
 #
 # Then: go tool pprof -top OUTDIR/xmppd OUTDIR/cpu.pb.gz
 #       go tool pprof -sample_index=alloc_space -top -diff_base OUTDIR/allocs-before.pb.gz OUTDIR/xmppd OUTDIR/allocs-after.pb.gz
+# ARCHIVE=true archives every message (XEP-0313), as xmppd does by default;
+# false (default) matches bench/compare.sh, whose anchors do not archive.
 # Ports: STARTTLS on PORT (45222), pprof on PORT+838. Loopback only.
 set -euo pipefail
 OUTDIR=${1:?usage: profile-xmppd.sh OUTDIR [chat flags]}
@@ -48,6 +50,8 @@ address = "127.0.0.1:$PORT"
 tls = "starttls"
 [registration]
 min_interval = "0s"
+[archive]
+enabled = ${ARCHIVE:-false}
 [limits]
 max_connections_per_ip = 0
 connection_rate = 0.0

@@ -96,6 +96,7 @@ type Directory interface {
 	// Session returns the session bound to a full JID, or nil.
 	Session(full jid.JID) Session
 	// Sessions returns the sessions bound to resources of a bare JID.
+	// The slice may be shared: callers must not modify it.
 	Sessions(bare jid.JID) []Session
 }
 

@@ -13,14 +13,61 @@ import (
 // Local is the in-memory table of sessions bound on this node.
 type Local struct {
 	mu    sync.RWMutex
-	users map[jid.JID]map[string]module.Session // bare JID → resource → session
+	users map[jid.JID]user // bare JID → its sessions
 	n     int
+}
+
+// user holds the sessions of one account. list is copy-on-write: Bind and
+// Unbind replace it, never change it, so Sessions hands it out without a
+// copy (the per-message path asks for it several times: router, carbons,
+// blocking). byRes indexes it by resource once an account has many
+// resources; most have one or two, and a scan of those is cheaper than a
+// map, in memory too (a one-entry map cost ~0.5 KiB per idle session).
+type user struct {
+	list  []module.Session
+	byRes map[string]module.Session // nil while len(list) <= indexAbove
+}
+
+// indexAbove is the number of resources from which an account's sessions
+// are also indexed by resource.
+const indexAbove = 8
+
+func (u *user) find(resource string) (int, module.Session) {
+	if u.byRes != nil {
+		s := u.byRes[resource]
+		if s == nil {
+			return -1, nil
+		}
+		for i, t := range u.list {
+			if t == s {
+				return i, s
+			}
+		}
+		return -1, nil
+	}
+	for i, s := range u.list {
+		if s.JID().Resource() == resource {
+			return i, s
+		}
+	}
+	return -1, nil
+}
+
+func (u *user) reindex() {
+	if len(u.list) <= indexAbove {
+		u.byRes = nil
+		return
+	}
+	u.byRes = make(map[string]module.Session, len(u.list))
+	for _, s := range u.list {
+		u.byRes[s.JID().Resource()] = s
+	}
 }
 
 var _ module.Directory = (*Local)(nil)
 
 // NewLocal returns an empty directory.
-func NewLocal() *Local { return &Local{users: map[jid.JID]map[string]module.Session{}} }
+func NewLocal() *Local { return &Local{users: map[jid.JID]user{}} }
 
 // Bind adds s under its full JID and returns the session it replaced (the
 // caller ends that one with <conflict/>, RFC 6120 §7.7.2.2), or nil.
@@ -29,16 +76,23 @@ func (d *Local) Bind(s module.Session) (replaced module.Session) {
 	bare := full.Bare()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	rs := d.users[bare]
-	if rs == nil {
-		rs = make(map[string]module.Session, 1)
-		d.users[bare] = rs
-	}
-	replaced = rs[full.Resource()]
-	if replaced == nil {
+	u := d.users[bare]
+	i, replaced := u.find(full.Resource())
+	list := make([]module.Session, len(u.list), len(u.list)+1)
+	copy(list, u.list)
+	if replaced != nil {
+		list[i] = s
+	} else {
+		list = append(list, s)
 		d.n++
 	}
-	rs[full.Resource()] = s
+	u.list = list
+	if u.byRes != nil {
+		u.byRes[full.Resource()] = s
+	} else {
+		u.reindex()
+	}
+	d.users[bare] = u
 	return replaced
 }
 
@@ -48,15 +102,28 @@ func (d *Local) Unbind(s module.Session) bool {
 	bare := full.Bare()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	rs := d.users[bare]
-	if rs == nil || rs[full.Resource()] != s {
+	u, ok := d.users[bare]
+	if !ok {
 		return false
 	}
-	delete(rs, full.Resource())
-	d.n--
-	if len(rs) == 0 {
-		delete(d.users, bare)
+	i, cur := u.find(full.Resource())
+	if cur != s {
+		return false
 	}
+	d.n--
+	if len(u.list) == 1 {
+		delete(d.users, bare)
+		return true
+	}
+	list := make([]module.Session, 0, len(u.list)-1)
+	list = append(list, u.list[:i]...)
+	u.list = append(list, u.list[i+1:]...)
+	if len(u.list) <= indexAbove {
+		u.byRes = nil
+	} else {
+		delete(u.byRes, full.Resource())
+	}
+	d.users[bare] = u
 	return true
 }
 
@@ -64,22 +131,17 @@ func (d *Local) Unbind(s module.Session) bool {
 func (d *Local) Session(full jid.JID) module.Session {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.users[full.Bare()][full.Resource()]
+	u := d.users[full.Bare()]
+	_, s := u.find(full.Resource())
+	return s
 }
 
-// Sessions returns the sessions of a bare JID.
+// Sessions returns the sessions of a bare JID. The slice is shared: callers
+// must not modify it.
 func (d *Local) Sessions(bare jid.JID) []module.Session {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	rs := d.users[bare]
-	if len(rs) == 0 {
-		return nil
-	}
-	out := make([]module.Session, 0, len(rs))
-	for _, s := range rs {
-		out = append(out, s)
-	}
-	return out
+	return d.users[bare].list
 }
 
 // Count is the number of bound sessions.

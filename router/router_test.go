@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -612,6 +613,52 @@ func TestLocalDirectory(t *testing.T) {
 	}
 	if d.Count() != 1 || d.Sessions(jid.MustParse("alice@example.com")) != nil {
 		t.Errorf("after unbinding alice: Count %d", d.Count())
+	}
+}
+
+// Accounts with many resources are indexed by resource past a few; lookups,
+// replacement and removal must give the same answers on both sides of that
+// line, and a slice Sessions returned earlier must not change under later
+// binds (it is shared, copy-on-write).
+func TestLocalDirectoryManyResources(t *testing.T) {
+	for _, n := range []int{1, 2, 8, 9, 30} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			d := router.NewLocal()
+			bare := jid.MustParse("alice@example.com")
+			ss := make([]*fakeSession, n)
+			for i := range ss {
+				ss[i] = &fakeSession{jid: jid.MustParse("alice@example.com/r" + strconv.Itoa(i))}
+				d.Bind(ss[i])
+			}
+			before := d.Sessions(bare)
+			snapshot := slices.Clone(before)
+			for i, s := range ss {
+				if d.Session(s.jid) != s {
+					t.Fatalf("Session(r%d) wrong", i)
+				}
+			}
+			repl := &fakeSession{jid: ss[n-1].jid}
+			if d.Bind(repl) != ss[n-1] || d.Session(repl.jid) != repl || d.Count() != n {
+				t.Fatalf("replace: Count %d", d.Count())
+			}
+			if !slices.Equal(before, snapshot) {
+				t.Fatal("an earlier Sessions slice changed under Bind")
+			}
+			for i := 0; i < n-1; i++ {
+				if !d.Unbind(ss[i]) || d.Session(ss[i].jid) != nil {
+					t.Fatalf("Unbind(r%d) failed", i)
+				}
+				if got := len(d.Sessions(bare)); got != n-1-i {
+					t.Fatalf("after unbinding r%d: %d sessions", i, got)
+				}
+				if d.Session(repl.jid) != repl {
+					t.Fatalf("after unbinding r%d: lost the replacement", i)
+				}
+			}
+			if d.Unbind(ss[n-1]) || !d.Unbind(repl) || d.Count() != 0 || d.Sessions(bare) != nil {
+				t.Fatalf("final unbind: Count %d", d.Count())
+			}
+		})
 	}
 }
 
