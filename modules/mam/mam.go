@@ -290,11 +290,12 @@ func (m *mod) archiveIncoming(ctx context.Context, st *module.Stanza, owner jid.
 // next batch.
 func (m *mod) append(_ context.Context, owner, peer jid.JID, el *xml.Element) (string, bool) {
 	archive := owner.String()
-	id := newID()
+	now := m.now()
+	id := storage.NewArchiveID(now)
 	if !m.w.append(storage.ArchiveEntry{Archive: archive, Message: storage.ArchivedMessage{
 		ID:     id,
 		With:   peer.String(),
-		Time:   m.now(),
+		Time:   now,
 		Stanza: el.Append(nil, xml.NSClient),
 	}}) {
 		return "", false // stopping

@@ -2,8 +2,6 @@ package mam
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,16 +17,6 @@ const (
 	// writerBatch is the most messages one transaction takes.
 	writerBatch = 256
 )
-
-// newID returns an archive id: 96 random bits in URL-safe base64, as the
-// store makes them. The module picks the id itself so the stanza-id can go
-// on the message before the database has it (XEP-0359 §6: unpredictable,
-// tells nothing about the archive).
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
 
 // writer appends archived messages in batches from one goroutine: the
 // message path only queues (no database round trip per message), and a

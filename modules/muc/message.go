@@ -9,6 +9,7 @@ import (
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -113,7 +114,7 @@ func (r *room) groupchat(ctx context.Context, st *module.Stanza, o *occupant) {
 		b.Append(c)
 	}
 	b.Start("occupant-id", nsOccID).Attr("id", o.id).End()
-	sid := randomHex(12) // also the archive id (XEP-0313 §5: the stanza-id is the MAM id)
+	sid := storage.NewArchiveID(time.Now()) // also the archive id (XEP-0313 §5: the stanza-id is the MAM id)
 	b.Start("stanza-id", nsSID).Attr("id", sid).Attr("by", r.jid.String()).End()
 	el := b.Element()
 	for _, p := range r.occ {

@@ -2,9 +2,7 @@ package sqldb
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,16 +22,6 @@ const maxArchiveID = 64
 // parameters each, far below both engines' limits).
 const batchRows = 100
 
-// newArchiveID returns 96 random bits in URL-safe base64 (16 characters).
-// Random rather than the row's sequence number: stanza-ids are shown to
-// peers (XEP-0359), and a counter would tell them how much the server
-// archives and let them guess other archives' IDs.
-func newArchiveID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 func validArchiveID(id string) bool {
 	if id == "" || len(id) > maxArchiveID {
 		return false
@@ -51,7 +39,7 @@ func validArchiveID(id string) bool {
 func (db *DB) Append(ctx context.Context, archive string, m storage.ArchivedMessage) (string, error) {
 	id := m.ID
 	if id == "" {
-		id = newArchiveID()
+		id = storage.NewArchiveID(m.Time)
 	} else if !validArchiveID(id) {
 		return "", fmt.Errorf("sqldb: append to archive %s: invalid id %q", archive, id)
 	}
@@ -76,7 +64,7 @@ func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) e
 	for i := range entries {
 		m := &entries[i].Message
 		if m.ID == "" {
-			m.ID = newArchiveID()
+			m.ID = storage.NewArchiveID(m.Time)
 		} else if !validArchiveID(m.ID) {
 			return fmt.Errorf("sqldb: append batch to archives: invalid id %q", m.ID)
 		}
