@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -331,7 +332,7 @@ func (c *inConn) dialbackResult(el *xml.Element) error {
 			// §2.4: the authoritative server could not be asked.
 			c.log.Info("dialback verification failed", "originating", from, "err", err)
 			cond := stanza.RemoteServerNotFound
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 				cond = stanza.RemoteServerTimeout
 			}
 			return c.write(dialbackError("result", to, from, "", cond))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -448,7 +449,7 @@ func (o *outConn) run() {
 			}
 		}
 	}
-	timedOut := ctx.Err() == context.DeadlineExceeded
+	timedOut := isTimeout(ctx, err)
 	cancel()
 	if err != nil {
 		o.fail(err, timedOut)
@@ -496,6 +497,14 @@ func (o *outConn) run() {
 	// pending cannot be delivered on this stream any more.
 	st.nc.Close()
 	o.log.Debug("s2s stream closed")
+}
+
+// isTimeout: the socket deadline and the context timer are two clocks set to
+// the same instant, and the read can fail on the first a moment before
+// ctx.Err() reports the second, so a deadline error counts as the timeout.
+func isTimeout(ctx context.Context, err error) bool {
+	return ctx.Err() == context.DeadlineExceeded ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // fail bounces what was queued: remote-server-timeout when the connect
