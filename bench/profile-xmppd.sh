@@ -11,6 +11,7 @@
 #     (roster-setup, then 3 roster runs inside one CPU profile)
 #
 # Then: go tool pprof -top OUTDIR/xmppd OUTDIR/cpu.pb.gz
+#       go tool pprof -top OUTDIR/xmppload OUTDIR/harness-cpu.pb.gz (the harness, whole chat run)
 #       go tool pprof -sample_index=alloc_space -top -diff_base OUTDIR/allocs-before.pb.gz OUTDIR/xmppd OUTDIR/allocs-after.pb.gz
 # ARCHIVE=true archives every message (XEP-0313), as xmppd does by default;
 # false (default) matches bench/compare.sh, whose anchors do not archive.
@@ -93,7 +94,8 @@ curl -s -o "$OUTDIR/allocs-before.pb.gz" "http://$PPROF/debug/pprof/allocs"
 # most of the sending phase.
 (sleep 8; curl -s -o "$OUTDIR/cpu.pb.gz" "http://$PPROF/debug/pprof/profile?seconds=15") &
 prof=$!
-"$X" chat "${common[@]}" -users 0 -pid "$pid" -label xmppd "$@" | tee "$OUTDIR/chat.out"
+cp "$X" "$OUTDIR/xmppload"
+XMPPLOAD_CPUPROFILE="$OUTDIR/harness-cpu.pb.gz" "$X" chat "${common[@]}" -users 0 -pid "$pid" -label xmppd "$@" | tee "$OUTDIR/chat.out"
 wait "$prof"
 curl -s -o "$OUTDIR/allocs-after.pb.gz" "http://$PPROF/debug/pprof/allocs"
 echo "== top CPU"

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xmppd/xmppd/internal/tlsmem"
 )
 
 // Parking an idle session. A session that has read nothing for
@@ -109,6 +111,8 @@ func (c *conn) park() bool {
 		pk.arm = c.armFD
 	}
 	c.dec.ReleaseBuffer()
+	// crypto/tls keeps the buffers the handshake grew (2.7 KiB) for good.
+	tlsmem.Release(w.tc)
 	pk.state.Store(parkRunning)
 	// Control holds the descriptor open, so it cannot be closed and its
 	// number reused under us while it is armed.

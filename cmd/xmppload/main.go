@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +52,41 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	// XMPPLOAD_CPUPROFILE=file profiles the harness itself: it shares the
+	// machine with the server, so its CPU per message is part of what a
+	// fixed-rate run can reach.
+	if f := os.Getenv("XMPPLOAD_CPUPROFILE"); f != "" {
+		if stop, err := startCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "xmppload:", err)
+		} else {
+			defer stop()
+		}
+	}
+	if err := run(); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "xmppload:", err)
+		if errors.Is(err, errNoService) {
+			os.Exit(3)
+		}
+		os.Exit(1)
+	}
+}
+
+func startCPUProfile(name string) (func(), error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func run() error {
 	var err error
 	switch os.Args[1] {
 	case "idle":
@@ -75,21 +111,11 @@ func main() {
 		err = runSettle(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
-		return
 	default:
 		usage()
-		os.Exit(2)
+		return flag.ErrHelp
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "xmppload:", err)
-		if errors.Is(err, errNoService) {
-			os.Exit(3)
-		}
-		os.Exit(1)
-	}
+	return err
 }
 
 func usage() {
