@@ -50,7 +50,6 @@ type conn struct {
 	srv  *Server
 	opts ListenerOptions
 	ip   string
-	log  *slog.Logger
 
 	nc         net.Conn // raw TCP, or the TLS conn once negotiated
 	tls        *tls.ConnectionState
@@ -106,8 +105,28 @@ var (
 
 func newConn(s *Server, nc net.Conn, opts ListenerOptions, ip string) *conn {
 	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, wdone: make(chan struct{}), readers: make(chan struct{})}
-	c.log = s.cfg.Log.With("remote", nc.RemoteAddr().String())
 	return c
+}
+
+// logger is made for each use rather than kept: a session logs seldom, and
+// a kept slog.Logger.With clone cost every idle session ~0.3 KiB. Once
+// authenticated the session is known by its JID (bare, then full), before
+// that by its address; c.jid is set by the reader before anyone else can
+// reach the session.
+func (c *conn) logger() *slog.Logger {
+	if s := c.jid.String(); s != "" {
+		return c.srv.cfg.Log.With("jid", s)
+	}
+	return c.srv.cfg.Log.With("remote", c.nc.RemoteAddr().String())
+}
+
+// stopAuthTimer stops the authentication deadline and lets its timer go
+// (reader goroutine only).
+func (c *conn) stopAuthTimer() {
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
 }
 
 func (c *conn) JID() jid.JID           { return c.jid }
@@ -136,13 +155,13 @@ func (c *conn) serve() {
 		if err != nil && !errors.Is(err, errHandedOver) {
 			var se *stanza.StreamError
 			if errors.As(err, &se) {
-				c.log.Debug("stream error", "condition", se.Condition, "text", se.Text)
+				c.logger().Debug("stream error", "condition", se.Condition, "text", se.Text)
 				c.CloseStream(se.Condition, se.Text)
 			} else {
-				c.log.Debug("connection ended", "err", err)
+				c.logger().Debug("connection ended", "err", err)
 			}
 		}
-		c.authTimer.Stop()
+		c.stopAuthTimer()
 		c.finish()
 		close(readers)
 		c.srv.remove(c)
@@ -153,7 +172,7 @@ func (c *conn) serve() {
 
 	if c.opts.DirectTLS {
 		if err := c.handshake(); err != nil {
-			c.log.Debug("direct TLS handshake failed", "err", err)
+			c.logger().Debug("direct TLS handshake failed", "err", err)
 			c.srv.cfg.Observer.TLSHandshakeFailed()
 			c.readerEnd(nil)
 			return
@@ -504,7 +523,7 @@ func (c *conn) preAuthIQ(el *xml.Element) (bool, error) {
 	el = el.WithAttrs(xml.Attr{Name: "from", Value: ""})
 	st := &module.Stanza{El: el, To: to, Stream: c}
 	iq := &module.IQ{Stanza: st, ID: el.Attr("id"), Type: typ, Payload: p}
-	reply := reg.HandleIQ(context.Background(), module.TargetPreAuth, iq, c.log)
+	reply := reg.HandleIQ(context.Background(), module.TargetPreAuth, iq, c.logger())
 	return true, c.write(c.stanzaBytes(reply))
 }
 
@@ -549,7 +568,7 @@ func (c *conn) startTLS() error {
 		return err
 	}
 	if err := c.handshake(); err != nil {
-		c.log.Debug("STARTTLS handshake failed", "err", err)
+		c.logger().Debug("STARTTLS handshake failed", "err", err)
 		c.srv.cfg.Observer.TLSHandshakeFailed()
 		c.nc.Close()
 		return nil
@@ -673,13 +692,13 @@ func (c *conn) saslError(err error) error {
 	var f *auth.Failure
 	if errors.As(err, &f) {
 		if errors.Is(f.Err, auth.ErrCredentials) {
-			c.log.Info("authentication failed", "ip", c.ip, "err", f.Err)
+			c.logger().Info("authentication failed", "ip", c.ip, "err", f.Err)
 			return c.credentialFailure(f.Condition, f.Text)
 		}
-		c.log.Debug("SASL failure", "ip", c.ip, "condition", f.Condition, "err", f.Err)
+		c.logger().Debug("SASL failure", "ip", c.ip, "condition", f.Condition, "err", f.Err)
 		return c.saslFailure(f.Condition, f.Text)
 	}
-	c.log.Error("SASL failed", "err", err)
+	c.logger().Error("SASL failed", "err", err)
 	return c.saslFailure("temporary-auth-failure", "")
 }
 
@@ -744,8 +763,7 @@ func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
 	c.authed = true
 	c.username = bare.Local()
 	c.jid = bare
-	c.log = c.log.With("jid", bare.String())
-	c.log.Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion())
+	c.logger().Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion())
 	c.dec.Reset(c.idleReader())
 	return c.openStream()
 }
@@ -789,10 +807,9 @@ func (c *conn) preBind(el *xml.Element) error {
 	if closing {
 		return nil
 	}
-	c.authTimer.Stop()
+	c.stopAuthTimer()
 	c.bound = true
 	c.armIdle()
-	c.log = c.srv.cfg.Log.With("jid", full.String())
 	// The result goes out before anyone can find the session, so it is the
 	// first thing the client reads on it.
 	c.Deliver(reply)
@@ -923,7 +940,7 @@ func (c *conn) Deliver(el *xml.Element) bool {
 	}
 	if !c.appendLocked(el) {
 		c.wmu.Unlock()
-		c.log.Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
 		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
 		return false
 	}
@@ -981,7 +998,7 @@ func (c *conn) kick() bool {
 		c.closing = true
 		nc := c.nc
 		c.wmu.Unlock()
-		c.log.Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
+		c.logger().Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
 		c.srv.cfg.Observer.QueueOverflow()
 		c.closeTransport(nc)
 		return false

@@ -248,7 +248,6 @@ func (c *conn) smResume(el *xml.Element) error {
 	old.ip = c.ip
 	old.closing, old.closed = false, false
 	old.readers = make(chan struct{})
-	old.log = c.srv.cfg.Log.With("jid", old.jid.String())
 	b := []byte("<resumed xmlns='" + nsSM + "' previd='" + old.sm.id + "' h='")
 	b = strconv.AppendUint(b, uint64(old.sm.in), 10)
 	b = append(b, "'/>"...)
@@ -266,12 +265,12 @@ func (c *conn) smResume(el *xml.Element) error {
 	}
 	readers, resent := old.readers, len(old.sm.unacked)
 	old.wmu.Unlock()
-	old.log.Info("session resumed", "ip", c.ip, "resent", resent)
+	old.logger().Info("session resumed", "ip", c.ip, "resent", resent)
 
 	// This goroutine now reads for the old session; this conn is an
 	// empty shell whose socket belongs to the session. Its authentication
 	// deadline must not end the resumed session's stream later.
-	c.authTimer.Stop()
+	c.stopAuthTimer()
 	c.handedTo = old
 	c.srv.adopt(old, c)
 	shellEnd := c.readerEnd
@@ -329,11 +328,11 @@ func (c *conn) smHibernate() bool {
 		expired := c.sm.hibernating && c.sm.gen == gen && !c.sm.resuming
 		c.wmu.Unlock()
 		if expired {
-			c.log.Info("session not resumed in time")
+			c.logger().Info("session not resumed in time")
 			c.smEnd()
 		}
 	})
-	c.log.Info("session hibernating", "timeout", c.srv.cfg.ResumeTimeout)
+	c.logger().Info("session hibernating", "timeout", c.srv.cfg.ResumeTimeout)
 	return true
 }
 
@@ -388,7 +387,7 @@ func (c *conn) smReroute(ctx context.Context) {
 			}
 		}
 	}
-	c.log.Debug("unacknowledged stanzas handed back", "count", len(pending))
+	c.logger().Debug("unacknowledged stanzas handed back", "count", len(pending))
 }
 
 // adopt moves the server's bookkeeping of a connection to the session
