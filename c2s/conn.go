@@ -83,6 +83,7 @@ type conn struct {
 	closed  bool
 	async   bool
 	wdone   chan struct{} // closed when the socket has been closed
+	wdl     time.Time     // write deadline last set on nc by the writer
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -1039,11 +1040,20 @@ func (c *conn) writeLoop() {
 			c.sm.rPending = true
 		}
 		c.out, c.spare = c.spare[:0], nil
-		nc, gen := c.nc, c.sm.gen
+		nc, gen, wdl := c.nc, c.sm.gen, c.wdl
 		c.wmu.Unlock()
-		nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		// Re-armed only once half spent, not per write (a runtime timer
+		// update each): a write that blocks still fails within
+		// WriteTimeout/2 to WriteTimeout.
+		if now := time.Now(); wdl.Sub(now) < c.srv.cfg.WriteTimeout/2 {
+			wdl = now.Add(c.srv.cfg.WriteTimeout)
+			nc.SetWriteDeadline(wdl)
+		}
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
+		if c.sm.gen == gen {
+			c.wdl = wdl
+		}
 		if cap(buf) <= maxQueueRetain && c.spare == nil {
 			c.spare = buf[:0]
 		}
@@ -1226,19 +1236,23 @@ func (c *conn) tlsVersion() string {
 // holds none (wmu held).
 func (c *conn) queueBuf() []byte {
 	if c.out == nil {
-		c.out = (*bufPool.Get().(*[]byte))[:0]
+		c.out = bufPool.Get().(*[poolBufSize]byte)[:0]
 	}
 	return c.out
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// The pool holds array pointers, which a slice converts to and from without
+// allocating (a *[]byte box cost 24 B per write burst on the chat path).
+const poolBufSize = 1024
 
-// putBuf returns a write buffer to the pool unless it grew too large to
-// keep (a burst of big stanzas should not pin memory).
+var bufPool = sync.Pool{New: func() any { return new([poolBufSize]byte) }}
+
+// putBuf returns a write buffer to the pool if it is still of the pool's
+// size; one that grew goes to the collector (a burst of big stanzas
+// should not pin memory).
 func putBuf(b []byte) {
-	if cap(b) == 0 || cap(b) > maxQueueRetain {
+	if cap(b) < poolBufSize || cap(b) >= 2*poolBufSize {
 		return
 	}
-	b = b[:0]
-	bufPool.Put(&b)
+	bufPool.Put((*[poolBufSize]byte)(b[:poolBufSize]))
 }

@@ -244,6 +244,7 @@ func (c *conn) smResume(el *xml.Element) error {
 	old.sm.gen++
 	old.sm.hibernating, old.sm.resuming = false, false
 	old.nc, old.tls, old.serverCert, old.dec, old.wr = c.nc, c.tls, c.serverCert, c.dec, c.wr
+	old.wdl = time.Time{} // the new socket has no write deadline yet
 	old.armIdle()
 	old.ip = c.ip
 	old.closing, old.closed = false, false
