@@ -26,7 +26,9 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-(cd "$root" && go build -o "$tmp/xmppd" ./cmd/xmppd && go build -o "$tmp/xmppload" ./cmd/xmppload)
+# XMPPD=path runs that binary instead of building one (A/B comparisons)
+(cd "$root" && go build -o "$tmp/xmppload" ./cmd/xmppload)
+if [ -n "${XMPPD:-}" ]; then cp "$XMPPD" "$tmp/xmppd"; else (cd "$root" && go build -o "$tmp/xmppd" ./cmd/xmppd); fi
 cat >"$tmp/xmppd.toml" <<CONF
 data_dir = "$tmp/data"
 log_level = "warn"

@@ -11,7 +11,14 @@ import (
 // for bob's session, which writes it over TLS to bob's client, which parses
 // it. Client work runs in the same process, so the figure is an upper bound
 // on the server's cost.
-func BenchmarkRouteMessage(b *testing.B) {
+func BenchmarkRouteMessage(b *testing.B) { benchRoute(b, 64) }
+
+// BenchmarkRouteMessageOneByOne: one message in flight, so every message
+// is a wake-up of its own on each side (the fixed-rate chat regime, where
+// nothing coalesces); ns/op is the round trip.
+func BenchmarkRouteMessageOneByOne(b *testing.B) { benchRoute(b, 1) }
+
+func benchRoute(b *testing.B, inFlight int) {
 	s := testutil.Start(b, "")
 	s.AddUser(b, "alice", "a")
 	s.AddUser(b, "bob", "b")
@@ -21,7 +28,7 @@ func BenchmarkRouteMessage(b *testing.B) {
 	// A window of messages in flight keeps the writer from outrunning
 	// bob's reader: unbounded, bob's queue overflows and the server cuts
 	// him off as a slow consumer, which is right but not what is measured.
-	window := make(chan struct{}, 64)
+	window := make(chan struct{}, inFlight)
 	done := make(chan int, 1)
 	stopped := make(chan struct{})
 	go func() {

@@ -84,6 +84,10 @@ type conn struct {
 	async   bool
 	wdone   chan struct{} // closed when the socket has been closed
 	wdl     time.Time     // write deadline last set on nc by the writer
+	// sc: nc is (TLS over) this spillConn, so writes never wait and a
+	// reader may write for others (module.Batch, kick); nil for other
+	// transports.
+	sc *spillConn
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -264,6 +268,18 @@ func (c *conn) run() error {
 
 // loop reads and handles top-level elements until the stream ends.
 func (c *conn) loop() error {
+	// Whatever ends this loop (a read error, a stream error from handle,
+	// parking, a resumption taking the transport over), nothing queued in
+	// the batch may wait for a reader that stopped. c.wr may appear
+	// during the loop (STARTTLS, SASL), hence the look at the end.
+	defer func() {
+		if w := c.wr; w != nil {
+			w.batch.Flush()
+		}
+	}()
+	if w := c.wr; w != nil {
+		w.batch.Open()
+	}
 	for {
 		el, err := c.dec.Next()
 		if err != nil {
@@ -855,6 +871,9 @@ func (c *conn) stanza(el *xml.Element) error {
 		}
 	}
 	ctx := context.Background()
+	if c.wr != nil && c.sc != nil {
+		ctx = c.wr.ctx
+	}
 	reg := c.srv.cfg.Registry
 	if reg.RunHook(ctx, module.HookOutbound, st) {
 		return nil
@@ -925,7 +944,12 @@ func (c *conn) selfPresence(ctx context.Context, st *module.Stanza) {
 }
 
 // Deliver queues el for the client (module.Session).
-func (c *conn) Deliver(el *xml.Element) bool {
+func (c *conn) Deliver(el *xml.Element) bool { return c.deliver(el, nil) }
+
+// DeliverBatch queues el and leaves the write to b (module.BatchDeliverer).
+func (c *conn) DeliverBatch(el *xml.Element, b *module.Batch) bool { return c.deliver(el, b) }
+
+func (c *conn) deliver(el *xml.Element, b *module.Batch) bool {
 	c.wmu.Lock()
 	if !c.async || c.sm.ended || c.closing && !c.sm.resumable {
 		c.wmu.Unlock()
@@ -956,7 +980,7 @@ func (c *conn) Deliver(el *xml.Element) bool {
 		}
 		return true
 	}
-	return c.kick()
+	return c.kickBatch(b)
 }
 
 // held runs HookHeld for a message queued while the session hibernates.
@@ -990,8 +1014,10 @@ func (c *conn) enqueue(b []byte) bool {
 }
 
 // kick starts the writer if needed and enforces the queue bound; called
-// with wmu held, releases it.
-func (c *conn) kick() bool {
+// with wmu held, releases it. With a batch, the writing may be left to it.
+func (c *conn) kick() bool { return c.kickBatch(nil) }
+
+func (c *conn) kickBatch(b *module.Batch) bool {
 	if len(c.out) > c.srv.cfg.OutboundQueueBytes {
 		// A client that does not read is cut off rather than allowed to
 		// grow our memory (slow consumer). Nothing more can reach it.
@@ -1006,15 +1032,36 @@ func (c *conn) kick() bool {
 	}
 	if !c.writing {
 		c.writing = true
+		if b != nil && c.sc != nil && b.Add(c) {
+			// The reader that routed this writes it (Flush) once it
+			// has handled its input: no writer to start and wake, and
+			// the socket takes it without waiting (spillConn).
+			c.wmu.Unlock()
+			return true
+		}
 		go c.writeLoop()
 	}
 	c.wmu.Unlock()
 	return true
 }
 
-func (c *conn) writeLoop() {
-	for {
+// Flush writes what a batch left to this session (module.Flusher); the
+// batch reserved the writer for it (kick).
+func (c *conn) Flush() { c.drain(true) }
+
+func (c *conn) writeLoop() { c.drain(false) }
+
+// drain writes the queued output until none is left. Inline (called by a
+// deliverer, see kick) it writes once and leaves what arrived meanwhile to
+// a writer goroutine.
+func (c *conn) drain(inline bool) {
+	for n := 0; ; n++ {
 		c.wmu.Lock()
+		if len(c.out) > 0 && inline && n > 0 {
+			c.wmu.Unlock() // c.writing stays set: the writer owns it now
+			go c.writeLoop()
+			return
+		}
 		if len(c.out) == 0 {
 			c.writing = false
 			// An idle session keeps no write buffers: they go back to
@@ -1069,6 +1116,10 @@ func (c *conn) writeLoop() {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
+			if errors.Is(err, errSpillFull) {
+				c.logger().Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
+				c.srv.cfg.Observer.QueueOverflow()
+			}
 			c.closeTransport(nc)
 			return
 		}

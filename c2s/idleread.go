@@ -3,6 +3,7 @@
 package c2s
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -48,6 +50,8 @@ func idleReader(nc net.Conn) (io.Reader, *waitReader) {
 	}
 	w := &waitReader{tc: tc, rc: rc}
 	w.probe = w.peek
+	w.ctx = module.WithBatch(context.Background(), &w.batch)
+	w.batch.Open()
 	tc.SetReadDeadline(longAgo)
 	return w, w
 }
@@ -59,6 +63,11 @@ type waitReader struct {
 	idle   time.Duration         // 0: wait as long as it takes
 	peeked bool
 	b      [1]byte
+	// batch holds the sessions whose output the stanzas read since the
+	// last wait queued; they are written just before the next wait. ctx
+	// carries it to the router.
+	batch module.Batch
+	ctx   context.Context
 }
 
 var longAgo = time.Unix(1, 0)
@@ -68,6 +77,8 @@ func (w *waitReader) Read(p []byte) (int, error) {
 	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, err
 	}
+	// Nothing more to handle: what it queued for others goes out now.
+	w.batch.Flush()
 	// The poller honours the read deadline too: clear it (or set the idle
 	// bound) to wait.
 	var deadline time.Time
@@ -80,6 +91,7 @@ func (w *waitReader) Read(p []byte) (int, error) {
 		n, err = w.tc.Read(p)
 	}
 	w.tc.SetReadDeadline(longAgo)
+	w.batch.Open()
 	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		// Idle for w.idle (crypto/tls keeps a partial record on a
 		// timeout, and the decoder keeps its state on ErrPause).

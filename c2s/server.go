@@ -129,7 +129,15 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 			nc.Close()
 			return
 		}
+		spill, isSpill := newSpillConn(nc, s.cfg.OutboundQueueBytes)
+		if isSpill {
+			nc = spill
+		}
 		c := newConn(s, nc, opts, ip)
+		if isSpill {
+			c.sc = spill
+			spill.notify(c.wake)
+		}
 		s.mu.Lock()
 		if s.shutdown {
 			s.mu.Unlock()

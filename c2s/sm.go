@@ -245,6 +245,10 @@ func (c *conn) smResume(el *xml.Element) error {
 	old.sm.hibernating, old.sm.resuming = false, false
 	old.nc, old.tls, old.serverCert, old.dec, old.wr = c.nc, c.tls, c.serverCert, c.dec, c.wr
 	old.wdl = time.Time{} // the new socket has no write deadline yet
+	old.sc = c.sc         // the new transport may be another kind
+	if old.sc != nil {
+		old.sc.notify(old.wake)
+	}
 	old.armIdle()
 	old.ip = c.ip
 	old.closing, old.closed = false, false

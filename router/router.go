@@ -115,12 +115,23 @@ func (r *Router) toServer(ctx context.Context, st *module.Stanza) {
 	// Presence to the server itself carries nothing the core acts on.
 }
 
+// deliver hands el to s, into the routing reader's batch when there is one
+// (module.Batch: written when that reader has handled its input).
+func deliver(ctx context.Context, s module.Session, el *xml.Element) bool {
+	if b := module.BatchFrom(ctx); b != nil {
+		if bd, ok := s.(module.BatchDeliverer); ok {
+			return bd.DeliverBatch(el, b)
+		}
+	}
+	return s.Deliver(el)
+}
+
 // toFull: RFC 6121 §8.5.3.
 func (r *Router) toFull(ctx context.Context, st *module.Stanza) {
 	if s := r.Dir.Session(st.To); s != nil {
 		// An IQ result/error, a message or a presence for a bound resource
 		// goes to it as is (§8.5.3.1).
-		ok := s.Deliver(st.El)
+		ok := deliver(ctx, s, st.El)
 		if ok {
 			r.observe(Delivered)
 		}
@@ -199,7 +210,7 @@ func (r *Router) toAccount(ctx context.Context, st *module.Stanza, bare jid.JID)
 		if t := st.Type(); t == "" || t == "unavailable" {
 			for _, s := range sessions {
 				if s.Available() {
-					s.Deliver(st.El)
+					deliver(ctx, s, st.El)
 				}
 			}
 		}
@@ -232,7 +243,7 @@ func (r *Router) message(ctx context.Context, st *module.Stanza, sessions []modu
 		// headline goes to every non-negative resource; normal/chat to those
 		// with the highest priority (all of them when tied).
 		if typ == "headline" || s.Priority() == best {
-			if s.Deliver(st.El) {
+			if deliver(ctx, s, st.El) {
 				delivered = true
 			}
 		}

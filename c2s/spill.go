@@ -1,0 +1,162 @@
+package c2s
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// spillConn is a TCP connection whose Write never waits for the peer: it
+// writes what the socket takes at once (one non-blocking system call) and
+// keeps the rest for a flusher goroutine that exists only while there is a
+// rest. crypto/tls writes its records through it.
+//
+// That is what lets a stanza be written by the goroutine that delivers it
+// (conn.kick) instead of a writer goroutine started for it: on the
+// fixed-rate chat path each delivery used to create a goroutine, grow its
+// stack to the depth of crypto/tls (runtime.newstack, 4% of the server's
+// CPU) and wake a second thread to run it (docs/performance.md). A client
+// that stops reading can still not stall whoever delivers to it: its bytes
+// wait here, up to max, and past that the connection fails as a slow
+// consumer.
+type spillConn struct {
+	net.Conn
+	rc  syscall.RawConn
+	max int
+
+	mu         sync.Mutex
+	pend       []byte // accepted, not yet written; the flusher's
+	busy       bool   // a flusher runs: every Write appends, in order
+	err        error  // sticky: the first write failure
+	closeWrite bool   // CloseWrite once the flusher is done
+	// onFail runs after the flusher's write failed and it closed the
+	// socket (conn.wake: a parked session's reader must learn of it).
+	onFail func()
+}
+
+// errSpillFull: the peer reads too slowly (the socket and max bytes are
+// full).
+var errSpillFull = errors.New("c2s: outbound queue overflow")
+
+// newSpillConn wraps nc if it is a socket; ok is false for other
+// transports (they keep blocking writes, through the writer goroutine).
+func newSpillConn(nc net.Conn, max int) (*spillConn, bool) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, false
+	}
+	if _, ok := nc.(interface{ CloseWrite() error }); !ok {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	return &spillConn{Conn: nc, rc: rc, max: max}, true
+}
+
+// notify sets what runs when the flusher fails (the session owning the
+// socket changes on an XEP-0198 resumption).
+func (s *spillConn) notify(f func()) {
+	s.mu.Lock()
+	s.onFail = f
+	s.mu.Unlock()
+}
+
+// SyscallConn lets the idle reader and the parking poller reach the socket.
+func (s *spillConn) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
+
+func (s *spillConn) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	n := 0
+	if !s.busy {
+		var werr error
+		err := s.rc.Write(func(fd uintptr) bool {
+			for n < len(b) {
+				m, e := syscall.Write(int(fd), b[n:])
+				if e == syscall.EINTR {
+					continue
+				}
+				if e != nil {
+					if e != syscall.EAGAIN {
+						werr = e
+					}
+					break
+				}
+				n += m
+			}
+			return true // never wait in the poller: the rest spills
+		})
+		if err == nil && werr != nil {
+			err = &net.OpError{Op: "write", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: werr}
+		}
+		if err != nil {
+			s.err = err
+			return n, err
+		}
+		if n == len(b) {
+			return n, nil
+		}
+	}
+	if len(s.pend)+len(b)-n > s.max {
+		s.err = errSpillFull
+		return n, s.err
+	}
+	s.pend = append(s.pend, b[n:]...)
+	if !s.busy {
+		s.busy = true
+		go s.flush()
+	}
+	return len(b), nil
+}
+
+// flush writes what spilled, blocking (within the write deadline), until
+// nothing is left.
+func (s *spillConn) flush() {
+	var buf []byte
+	for {
+		s.mu.Lock()
+		if s.err != nil || len(s.pend) == 0 {
+			s.busy = false
+			s.pend = nil // a backlog's buffer is not kept
+			cw := s.closeWrite && s.err == nil
+			s.mu.Unlock()
+			if cw {
+				s.Conn.(interface{ CloseWrite() error }).CloseWrite()
+			}
+			return
+		}
+		buf, s.pend = s.pend, buf[:0]
+		s.mu.Unlock()
+		if _, err := s.Conn.Write(buf); err != nil {
+			// As a blocked writer did before: a peer that took no
+			// bytes for the write deadline, or a broken socket, ends
+			// the connection.
+			s.mu.Lock()
+			s.err = err
+			onFail := s.onFail
+			s.mu.Unlock()
+			s.Conn.Close()
+			if onFail != nil {
+				onFail()
+			}
+		}
+	}
+}
+
+// CloseWrite half-closes after whatever is still spilled has gone out.
+func (s *spillConn) CloseWrite() error {
+	s.mu.Lock()
+	if s.busy {
+		s.closeWrite = true
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	return s.Conn.(interface{ CloseWrite() error }).CloseWrite()
+}

@@ -1,0 +1,83 @@
+package module
+
+import (
+	"context"
+	"sync"
+
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Batch collects the sessions whose output one reader's stanzas queued, so
+// that reader writes it (Flush) just before it waits for more input: a
+// burst of stanzas to one session leaves in one write, and no writer
+// goroutine is started and woken per burst (docs/performance.md). The
+// reader opens the batch when it has input to handle and flushes it before
+// waiting; Add is refused while the batch is flushed, so a goroutine that
+// got hold of the context elsewhere never leaves output waiting for a
+// reader that sleeps.
+type Batch struct {
+	mu    sync.Mutex
+	open  bool
+	list  []Flusher
+	spare []Flusher
+}
+
+// A Flusher writes its queued output without blocking.
+type Flusher interface{ Flush() }
+
+// BatchDeliverer is a Session that can queue output into a Batch.
+type BatchDeliverer interface {
+	// DeliverBatch is Deliver, except that the write may be left to
+	// b's Flush.
+	DeliverBatch(el *xml.Element, b *Batch) bool
+}
+
+// Open lets Add collect sessions until the next Flush.
+func (b *Batch) Open() {
+	b.mu.Lock()
+	b.open = true
+	b.mu.Unlock()
+}
+
+// Add puts f in the batch; false when the batch is not open (the caller
+// writes by itself).
+func (b *Batch) Add(f Flusher) bool {
+	b.mu.Lock()
+	ok := b.open
+	if ok {
+		b.list = append(b.list, f)
+	}
+	b.mu.Unlock()
+	return ok
+}
+
+// Flush closes the batch and flushes what it collected.
+func (b *Batch) Flush() {
+	b.mu.Lock()
+	b.open = false
+	list := b.list
+	b.list, b.spare = b.spare[:0], nil
+	b.mu.Unlock()
+	for i, f := range list {
+		f.Flush()
+		list[i] = nil
+	}
+	b.mu.Lock()
+	if b.spare == nil && cap(list) <= 64 {
+		b.spare = list[:0]
+	}
+	b.mu.Unlock()
+}
+
+type batchKey struct{}
+
+// WithBatch returns a context carrying b (for the reader that owns it).
+func WithBatch(ctx context.Context, b *Batch) context.Context {
+	return context.WithValue(ctx, batchKey{}, b)
+}
+
+// BatchFrom returns the batch ctx carries, or nil.
+func BatchFrom(ctx context.Context) *Batch {
+	b, _ := ctx.Value(batchKey{}).(*Batch)
+	return b
+}
