@@ -172,6 +172,17 @@ func writeReport(w io.Writer, results []*resultLine, base string) map[string]map
 				}
 			}
 			fmt.Fprint(w, strings.Repeat(" |", len(others))+"\n")
+			fmt.Fprint(w, "| CPU steal (the hypervisor's share) during the run |")
+			for _, l := range labels {
+				if r := runs[l]; r != nil && r.Skipped == "" {
+					if v, ok := r.Metrics["steal_pct"]; ok {
+						fmt.Fprintf(w, " %.1f%% |", v)
+						continue
+					}
+				}
+				fmt.Fprint(w, " |")
+			}
+			fmt.Fprint(w, strings.Repeat(" |", len(others))+"\n")
 			for ri, row := range reportRows[sc] {
 				fmt.Fprintf(w, "| %s |", row.title)
 				for _, l := range labels {

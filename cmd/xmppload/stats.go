@@ -154,11 +154,41 @@ type result struct {
 	Params   map[string]any     `json:"params"`
 	Metrics  map[string]float64 `json:"metrics"`
 	Errors   map[string]int     `json:"errors,omitempty"`
+
+	steal0, total0 uint64
 }
 
 func newResult(scenario, label string) *result {
-	return &result{Scenario: scenario, Label: label, Time: time.Now().UTC().Format(time.RFC3339),
+	r := &result{Scenario: scenario, Label: label, Time: time.Now().UTC().Format(time.RFC3339),
 		Load1: [2]float64{loadAvg(), 0}, CPUs: runtime.NumCPU(), Params: map[string]any{}, Metrics: map[string]float64{}}
+	r.steal0, r.total0 = cpuSteal()
+	return r
+}
+
+// cpuSteal reads the machine's steal and total CPU time (/proc/stat, in
+// ticks): on a virtual machine, the time the hypervisor gave our virtual
+// CPUs to someone else. A run with much of it is a noisy run (latency
+// above all), whatever the load average says. Zeros if unknown.
+func cpuSteal() (steal, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i < 8 { // user nice system idle iowait irq softirq steal; guest is inside user
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total
 }
 
 // set records a metric; NaN and infinities (an empty sample) are left out
@@ -182,6 +212,9 @@ func (r *result) setLatency(prefix string, us []int64) {
 // finish writes the JSON line to w and, if file is set, appends it there.
 func (r *result) finish(w io.Writer, file string, errs *errCounts) error {
 	r.Load1[1] = loadAvg()
+	if st, tot := cpuSteal(); tot > r.total0 {
+		r.set("steal_pct", 100*float64(st-r.steal0)/float64(tot-r.total0))
+	}
 	if errs != nil {
 		r.Errors = errs.snapshot()
 	}
