@@ -14,7 +14,9 @@ import (
 // reader opens the batch when it has input to handle and flushes it before
 // waiting; Add is refused while the batch is flushed, so a goroutine that
 // got hold of the context elsewhere never leaves output waiting for a
-// reader that sleeps.
+// reader that sleeps. The price: output batched for a session waits for
+// the rest of that reader's input to be handled, so a handler that blocks
+// (a slow storage call) delays it by as much.
 type Batch struct {
 	mu    sync.Mutex
 	open  bool
