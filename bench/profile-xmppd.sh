@@ -30,6 +30,7 @@ for ((i = 1; i <= $#; i++)); do
 done
 ACCOUNTS=${SESSIONS:-$((2 * PAIRS))}
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/xmppd-loopback.sh"
 mkdir -p "$OUTDIR"
 tmp=$(mktemp -d /tmp/xmppd-profile.XXXXXX)
 pid=
@@ -39,29 +40,10 @@ cleanup() {
 }
 trap cleanup EXIT
 (cd "$root" && go build -o "$OUTDIR/xmppd" ./cmd/xmppd && go build -o "$tmp/xmppload" ./cmd/xmppload)
-cat >"$tmp/xmppd.toml" <<EOF
-data_dir = "$tmp/data"
-log_level = "warn"
-[[host]]
-domain = "localhost"
-registration = true
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:$PORT"
-tls = "starttls"
-[registration]
-min_interval = "0s"
-[archive]
-enabled = ${ARCHIVE:-false}
-[limits]
-max_connections_per_ip = 0
-connection_rate = 0.0
-auth_failure_delay = "0s"
-max_sessions = 0
-EOF
+xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
 bash -c "ulimit -n 20000; exec '$OUTDIR/xmppd' serve -config '$tmp/xmppd.toml' -pprof $PPROF" 2>"$tmp/xmppd.log" &
 pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+wait_port "$PORT"
 X=$tmp/xmppload
 common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
 "$X" register "${common[@]}" -users "$ACCOUNTS" -concurrency 32 >/dev/null
@@ -81,7 +63,7 @@ if [ "${SCENARIO:-chat}" = idle ]; then
 	kill -TERM "$pid"; wait "$pid" || true
 	bash -c "ulimit -n 20000; exec '$OUTDIR/xmppd' serve -config '$tmp/xmppd.toml' -pprof $PPROF" 2>>"$tmp/xmppd.log" &
 	pid=$!
-	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+	wait_port "$PORT"
 	sleep 2
 	"$X" idle "${common[@]}" -users 0 -pid "$pid" -label xmppd -pprof "http://$PPROF" \
 		-heap-profile "$OUTDIR/heap.pb.gz" -goroutine-profile "$OUTDIR/goroutines.txt" "$@" | tee "$OUTDIR/idle.out"

@@ -19,6 +19,7 @@ PAIRS=${PAIRS:-500}
 RATES=${RATES:-10 20 30 40 44}
 DURATION=${DURATION:-20s}
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/xmppd-loopback.sh"
 tmp=$(mktemp -d /tmp/xmppd-sweep.XXXXXX)
 pid=
 cleanup() {
@@ -29,53 +30,28 @@ trap cleanup EXIT
 # XMPPD=path runs that binary instead of building one (A/B comparisons)
 (cd "$root" && go build -o "$tmp/xmppload" ./cmd/xmppload)
 if [ -n "${XMPPD:-}" ]; then cp "$XMPPD" "$tmp/xmppd"; else (cd "$root" && go build -o "$tmp/xmppd" ./cmd/xmppd); fi
-cat >"$tmp/xmppd.toml" <<CONF
-data_dir = "$tmp/data"
-log_level = "warn"
-[[host]]
-domain = "localhost"
-registration = true
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:$PORT"
-tls = "starttls"
-[registration]
-min_interval = "0s"
-[archive]
-enabled = ${ARCHIVE:-false}
-[limits]
-max_connections_per_ip = 0
-connection_rate = 0.0
-auth_failure_delay = "0s"
-max_sessions = 0
-CONF
+xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
 ${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml'" 2>"$tmp/xmppd.log" &
 pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+wait_port "$PORT"
 X=$tmp/xmppload
 common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
 "$X" register "${common[@]}" -users $((2 * PAIRS)) -concurrency 32 >/dev/null
 : >"$OUT"
-: >"$tmp/steal"
-# the hypervisor's share: steal time over each run (field 8 of /proc/stat's cpu line)
-steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 for r in $RATES; do
 	"$X" settle -pid "$pid" >/dev/null 2>&1 || true
-	s0=$(steal)
 	${HARNESS_CPUS:+taskset -c $HARNESS_CPUS} ${HARNESS_GOMAXPROCS:+env GOMAXPROCS=$HARNESS_GOMAXPROCS} "$X" chat "${common[@]}" -users 0 -pid "$pid" -label "xmppd rate $r" -pairs "$PAIRS" -rate "$r" \
 		-duration "$DURATION" -drain 30s -json "$OUT" >"$tmp/chat-$r.out" 2>&1 || { cat "$tmp/chat-$r.out"; exit 1; }
-	echo "$s0 $(steal)" | awk '{ printf "%.1f\n", ($4 - $2 > 0) ? 100 * ($3 - $1) / ($4 - $2) : 0 }' >>"$tmp/steal"
 done
 echo "| msg/s per session | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | p99.9 ms | server cores | harness cores | server CPU-s / 1000 msgs | steal % |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-python3 - "$OUT" "$tmp/steal" <<'PY'
+python3 - "$OUT" <<'PY'
 import json, sys
-steal = open(sys.argv[2]).read().split()
-for i, line in enumerate(open(sys.argv[1])):
+for line in open(sys.argv[1]):
     r = json.loads(line); m = r["metrics"]; p = r["params"]
     print("| %g | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.4f | %s |" % (
         p["rate_per_session"], m.get("offered_per_s", 0), m["delivered_per_s"], m["lost"],
         m["latency_p50_ms"], m["latency_p99_ms"], m["latency_p999_ms"],
         m["server_cores"], m["harness_cores"], m["server_cpu_s_per_1000_msgs"],
-        steal[i] if i < len(steal) else "?"))
+        "%.1f" % m["steal_pct"] if "steal_pct" in m else "?"))
 PY

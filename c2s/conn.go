@@ -1025,8 +1025,7 @@ func (c *conn) kickBatch(b *module.Batch) bool {
 		c.closing = true
 		nc := c.nc
 		c.wmu.Unlock()
-		c.logger().Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
-		c.srv.cfg.Observer.QueueOverflow()
+		c.slowConsumer()
 		c.closeTransport(nc)
 		return false
 	}
@@ -1045,15 +1044,22 @@ func (c *conn) kickBatch(b *module.Batch) bool {
 	return true
 }
 
+// slowConsumer reports a session cut off because its output passed
+// OutboundQueueBytes, queued here or in its spillConn.
+func (c *conn) slowConsumer() {
+	c.logger().Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
+	c.srv.cfg.Observer.QueueOverflow()
+}
+
 // Flush writes what a batch left to this session (module.Flusher); the
 // batch reserved the writer for it (kick).
 func (c *conn) Flush() { c.drain(true) }
 
 func (c *conn) writeLoop() { c.drain(false) }
 
-// drain writes the queued output until none is left. Inline (called by a
-// deliverer, see kick) it writes once and leaves what arrived meanwhile to
-// a writer goroutine.
+// drain writes the queued output until none is left. Inline (Flush, in the
+// reader of a batch) it writes once and leaves what arrived meanwhile to a
+// writer goroutine.
 func (c *conn) drain(inline bool) {
 	for n := 0; ; n++ {
 		c.wmu.Lock()
@@ -1117,8 +1123,7 @@ func (c *conn) drain(inline bool) {
 			c.writing = false
 			c.wmu.Unlock()
 			if errors.Is(err, errSpillFull) {
-				c.logger().Warn("outbound queue overflow: closing slow session", "limit", c.srv.cfg.OutboundQueueBytes)
-				c.srv.cfg.Observer.QueueOverflow()
+				c.slowConsumer() // the bytes waited in the spillConn
 			}
 			c.closeTransport(nc)
 			return

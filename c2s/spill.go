@@ -12,8 +12,9 @@ import (
 // keeps the rest for a flusher goroutine that exists only while there is a
 // rest. crypto/tls writes its records through it.
 //
-// That is what lets a stanza be written by the goroutine that delivers it
-// (conn.kick) instead of a writer goroutine started for it: on the
+// That is what lets a reader write the output its stanzas queued for other
+// sessions (module.Batch, conn.kickBatch) instead of a writer goroutine
+// started for each: on the
 // fixed-rate chat path each delivery used to create a goroutine, grow its
 // stack to the depth of crypto/tls (runtime.newstack, 4% of the server's
 // CPU) and wake a second thread to run it (docs/performance.md). A client
@@ -23,6 +24,7 @@ import (
 type spillConn struct {
 	net.Conn
 	rc  syscall.RawConn
+	cw  interface{ CloseWrite() error } // the same Conn
 	max int
 
 	mu         sync.Mutex
@@ -46,14 +48,15 @@ func newSpillConn(nc net.Conn, max int) (*spillConn, bool) {
 	if !ok {
 		return nil, false
 	}
-	if _, ok := nc.(interface{ CloseWrite() error }); !ok {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok {
 		return nil, false
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil, false
 	}
-	return &spillConn{Conn: nc, rc: rc, max: max}, true
+	return &spillConn{Conn: nc, rc: rc, cw: cw, max: max}, true
 }
 
 // notify sets what runs when the flusher fails (the session owning the
@@ -127,7 +130,7 @@ func (s *spillConn) flush() {
 			cw := s.closeWrite && s.err == nil
 			s.mu.Unlock()
 			if cw {
-				s.Conn.(interface{ CloseWrite() error }).CloseWrite()
+				s.cw.CloseWrite()
 			}
 			return
 		}
@@ -158,5 +161,5 @@ func (s *spillConn) CloseWrite() error {
 		return nil
 	}
 	s.mu.Unlock()
-	return s.Conn.(interface{ CloseWrite() error }).CloseWrite()
+	return s.cw.CloseWrite()
 }

@@ -53,21 +53,23 @@ func (b *Batch) Add(f Flusher) bool {
 	return ok
 }
 
-// Flush closes the batch and flushes what it collected.
+// Flush closes the batch and flushes what it collected. Open and Flush are
+// the owning reader's alone; while closed nobody adds, so the list is
+// flushed in place.
 func (b *Batch) Flush() {
 	b.mu.Lock()
 	b.open = false
 	list := b.list
-	b.list, b.spare = b.spare[:0], nil
 	b.mu.Unlock()
 	for i, f := range list {
 		f.Flush()
 		list[i] = nil
 	}
-	b.mu.Lock()
-	if b.spare == nil && cap(list) <= 64 {
-		b.spare = list[:0]
+	if cap(list) > 64 {
+		list = nil // a big fan-out's list is not kept
 	}
+	b.mu.Lock()
+	b.list = list[:0]
 	b.mu.Unlock()
 }
 
