@@ -11,7 +11,8 @@
 # xmppd runs as bench/compare.sh runs it (STARTTLS, SCRAM-SHA-1, no
 # archive unless ARCHIVE=true), on PORT (46222), loopback only.
 # SERVER_GOMAXPROCS / HARNESS_GOMAXPROCS set the two processes' GOMAXPROCS,
-# SERVER_CPUS / HARNESS_CPUS pin them (taskset -c).
+# SERVER_GOGC / HARNESS_GOGC their GOGC, SERVER_CPUS / HARNESS_CPUS pin
+# them (taskset -c), HARNESS_NICE runs the harness under nice.
 set -euo pipefail
 OUT=${1:-/tmp/xmppd-sweep.jsonl}
 PORT=${PORT:-46222}
@@ -31,7 +32,7 @@ trap cleanup EXIT
 (cd "$root" && go build -o "$tmp/xmppload" ./cmd/xmppload)
 if [ -n "${XMPPD:-}" ]; then cp "$XMPPD" "$tmp/xmppd"; else (cd "$root" && go build -o "$tmp/xmppd" ./cmd/xmppd); fi
 xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
-${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml'" 2>"$tmp/xmppd.log" &
+${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} ${SERVER_GOGC:+GOGC=$SERVER_GOGC} exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml'" 2>"$tmp/xmppd.log" &
 pid=$!
 wait_port "$PORT"
 X=$tmp/xmppload
@@ -40,18 +41,20 @@ common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-pref
 : >"$OUT"
 for r in $RATES; do
 	"$X" settle -pid "$pid" >/dev/null 2>&1 || true
-	${HARNESS_CPUS:+taskset -c $HARNESS_CPUS} ${HARNESS_GOMAXPROCS:+env GOMAXPROCS=$HARNESS_GOMAXPROCS} "$X" chat "${common[@]}" -users 0 -pid "$pid" -label "xmppd rate $r" -pairs "$PAIRS" -rate "$r" \
+	${HARNESS_NICE:+nice -n $HARNESS_NICE} ${HARNESS_CPUS:+taskset -c $HARNESS_CPUS} ${HARNESS_GOMAXPROCS:+env GOMAXPROCS=$HARNESS_GOMAXPROCS} ${HARNESS_GOGC:+env GOGC=$HARNESS_GOGC} "$X" chat "${common[@]}" -users 0 -pid "$pid" -label "xmppd rate $r" -pairs "$PAIRS" -rate "$r" \
 		-duration "$DURATION" -drain 30s -json "$OUT" >"$tmp/chat-$r.out" 2>&1 || { cat "$tmp/chat-$r.out"; exit 1; }
 done
-echo "| msg/s per session | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | p99.9 ms | server cores | harness cores | server CPU-s / 1000 msgs | steal % |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| msg/s per session | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | p99.9 ms | server cores | harness cores | server CPU-s / 1000 msgs | steal % | no-steal share | no-steal p50 ms | no-steal p99 ms |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 python3 - "$OUT" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line); m = r["metrics"]; p = r["params"]
-    print("| %g | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.4f | %s |" % (
+    q = lambda k, f: f % m[k] if k in m else "-"
+    print("| %g | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.4f | %s | %s | %s | %s |" % (
         p["rate_per_session"], m.get("offered_per_s", 0), m["delivered_per_s"], m["lost"],
         m["latency_p50_ms"], m["latency_p99_ms"], m["latency_p999_ms"],
         m["server_cores"], m["harness_cores"], m["server_cpu_s_per_1000_msgs"],
-        "%.1f" % m["steal_pct"] if "steal_pct" in m else "?"))
+        q("steal_pct", "%.1f"), q("latency_nosteal_share", "%.2f"),
+        q("latency_nosteal_p50_ms", "%.2f"), q("latency_nosteal_p99_ms", "%.2f")))
 PY

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/tlsmem"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -24,17 +25,24 @@ import (
 // 2-4 KiB at the next collections. At 10,000 idle sessions this measured
 // 29.5 instead of 34-36 KiB of RSS per session (docs/performance.md).
 //
-// The read deadline stays in the past while the session is served: a read
-// then returns what crypto/tls already holds (it decodes a buffered
-// record without touching the socket) or fails at once with a timeout,
-// which crypto/tls does not treat as fatal (it only records non-temporary
-// errors). Only then does the reader wait for the socket to become
-// readable, and read once more without a deadline. c2s uses no read
-// deadline of its own after the handshake (shut closes the socket instead).
+// To know when to wait, the reader asks crypto/tls whether it holds input
+// (tlsmem.Buffered): a Read with input buffered decodes it without
+// waiting; without, the reader waits for the socket to become readable
+// and then reads. Where tlsmem does not know this Go release's crypto/tls,
+// the read deadline stays in the past while the session is served instead:
+// a read then returns what crypto/tls already holds or fails at once with
+// a timeout, which crypto/tls does not treat as fatal (it only records
+// non-temporary errors), and the deadline is cleared for the wait and set
+// again after. That costs two deadline changes and a failed Read (an
+// allocated error) per wake-up, 5% of the server's CPU at a fixed rate of
+// chat messages (docs/performance.md). c2s uses no read deadline of its
+// own after the handshake (shut closes the socket instead).
 //
 // When idle is set (a bound session, on a system where sessions park), the
 // wait is bounded by it: a stream with nothing to read for that long makes
-// Read return xml.ErrPause, and the session parks (park_linux.go).
+// Read return xml.ErrPause, and the session parks (park_linux.go). On the
+// tlsmem path that bound is a read deadline moved only once half of it has
+// passed, so a session parks after between idle/2 and idle of silence.
 func idleReader(nc net.Conn) (io.Reader, *waitReader) {
 	tc, ok := nc.(*tls.Conn)
 	if !ok {
@@ -52,7 +60,13 @@ func idleReader(nc net.Conn) (io.Reader, *waitReader) {
 	w.probe = w.peek
 	w.ctx = module.WithBatch(context.Background(), &w.batch)
 	w.batch.Open()
-	tc.SetReadDeadline(longAgo)
+	if _, ok := tlsmem.Buffered(tc); ok {
+		w.asks = true
+		// a resumed stream's socket may carry an older reader's deadline
+		tc.SetReadDeadline(time.Time{})
+	} else {
+		tc.SetReadDeadline(longAgo)
+	}
 	return w, w
 }
 
@@ -62,7 +76,13 @@ type waitReader struct {
 	probe  func(fd uintptr) bool // w.peek, bound once so waiting allocates nothing
 	idle   time.Duration         // 0: wait as long as it takes
 	peeked bool
-	b      [1]byte
+	// asks: tlsmem.Buffered works here, so no deadline in the past; the
+	// read deadline is then the idle bound, set by need (deadline), and
+	// stale after a pause.
+	asks     bool
+	deadline time.Time
+	stale    bool
+	b        [1]byte
 	// batch holds the sessions whose output the stanzas read since the
 	// last wait queued; they are written just before the next wait. ctx
 	// carries it to the router.
@@ -73,11 +93,57 @@ type waitReader struct {
 var longAgo = time.Unix(1, 0)
 
 func (w *waitReader) Read(p []byte) (int, error) {
+	if !w.asks {
+		return w.readPastDeadline(p)
+	}
+	if w.stale {
+		// The deadline that paused the session has passed: a Read of
+		// buffered input would fail at once.
+		w.stale = false
+		w.deadline = time.Now().Add(w.idle)
+		w.tc.SetReadDeadline(w.deadline)
+	}
+	if buffered, ok := tlsmem.Buffered(w.tc); buffered || !ok {
+		return w.paused(w.tc.Read(p))
+	}
+	// Nothing more to handle: what it queued for others goes out now.
+	w.batch.Flush()
+	if w.idle > 0 {
+		if now := time.Now(); w.deadline.Sub(now) < w.idle/2 {
+			w.deadline = now.Add(w.idle)
+			w.tc.SetReadDeadline(w.deadline)
+		}
+	} else if !w.deadline.IsZero() {
+		w.deadline = time.Time{}
+		w.tc.SetReadDeadline(w.deadline)
+	}
+	w.peeked = false
+	n := 0
+	err := w.rc.Read(w.probe)
+	if err == nil {
+		n, err = w.tc.Read(p)
+	}
+	w.batch.Open()
+	return w.paused(n, err)
+}
+
+// paused turns the idle deadline's timeout into xml.ErrPause (crypto/tls
+// keeps a partial record on a timeout, and the decoder keeps its state on
+// ErrPause).
+func (w *waitReader) paused(n int, err error) (int, error) {
+	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		w.stale = true
+		return 0, xml.ErrPause
+	}
+	return n, err
+}
+
+// readPastDeadline is Read where tlsmem cannot tell what crypto/tls holds.
+func (w *waitReader) readPastDeadline(p []byte) (int, error) {
 	n, err := w.tc.Read(p)
 	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, err
 	}
-	// Nothing more to handle: what it queued for others goes out now.
 	w.batch.Flush()
 	// The poller honours the read deadline too: clear it (or set the idle
 	// bound) to wait.
@@ -93,8 +159,7 @@ func (w *waitReader) Read(p []byte) (int, error) {
 	w.tc.SetReadDeadline(longAgo)
 	w.batch.Open()
 	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-		// Idle for w.idle (crypto/tls keeps a partial record on a
-		// timeout, and the decoder keeps its state on ErrPause).
+		// Idle for w.idle.
 		return 0, xml.ErrPause
 	}
 	return n, err

@@ -57,7 +57,16 @@ var runToken = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 // the run token, then padding. The receiver (this process, same clock)
 // takes the latency.
 func stamp(pad string) string {
-	return strconv.FormatInt(time.Now().UnixNano(), 10) + " " + runToken + " " + pad
+	return string(appendStamp(nil, pad))
+}
+
+// appendStamp appends a stamp to b, for senders that reuse a buffer.
+func appendStamp(b []byte, pad string) []byte {
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, ' ')
+	b = append(b, runToken...)
+	b = append(b, ' ')
+	return append(b, pad...)
 }
 
 // stampAge parses a body made by stamp in this run and returns its age in
@@ -119,7 +128,8 @@ func runChat(args []string) error {
 
 	pad := strings.Repeat("x", f.size)
 	var sent, recvd, sendErr, closed atomic.Int64
-	lat := make([][]int64, n) // microseconds, one slice per receiver
+	lat := make([][]latSample, n) // one slice per receiver
+	mon := startStealMonitor()
 	// credit[i] is sender i's window: a token is taken to send and given
 	// back when the peer receives the message.
 	credit := make([]chan struct{}, n)
@@ -143,11 +153,12 @@ func runChat(args []string) error {
 			if b == nil {
 				return
 			}
-			age, ok := stampAge(b.Text(), time.Now())
+			now := time.Now()
+			age, ok := stampAge(b.Text(), now)
 			if !ok {
 				return
 			}
-			lat[i] = append(lat[i], age)
+			lat[i] = append(lat[i], latSample{mon.since(now), time.Duration(age) * time.Microsecond})
 			recvd.Add(1)
 			if f.rate == 0 {
 				select {
@@ -173,8 +184,18 @@ func runChat(args []string) error {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
+			// One buffer per sender: the harness shares the machine, and
+			// its allocations (and so its collections) show in the
+			// latency it measures.
+			head := "<message to='" + peer.jid + "' type='chat' id='m"
+			var buf []byte
 			send := func(seq int) bool {
-				err := s.sendRaw("<message to='" + peer.jid + "' type='chat' id='m" + strconv.Itoa(seq) + "'><body>" + stamp(pad) + "</body></message>")
+				buf = append(buf[:0], head...)
+				buf = strconv.AppendInt(buf, int64(seq), 10)
+				buf = append(buf, "'><body>"...)
+				buf = appendStamp(buf, pad)
+				buf = append(buf, "</body></message>"...)
+				err := s.write(buf)
 				if err != nil {
 					sendErr.Add(1)
 					return false
@@ -224,10 +245,6 @@ func runChat(args []string) error {
 	forEach(sessions, c.concurrency, func(i int, s *session) { s.close() })
 	rwg.Wait()
 
-	var all []int64
-	for _, l := range lat {
-		all = append(all, l...)
-	}
 	c.params(res)
 	res.Params["pairs"] = f.pairs
 	res.Params["rate_per_session"] = f.rate
@@ -245,7 +262,8 @@ func runChat(args []string) error {
 		res.set("offered_per_s", f.rate*float64(n-failed))
 	}
 	res.set("delivered_per_s", float64(got)/sendTime.Seconds())
-	res.setLatency("latency", all)
+	mon.stop()
+	all, quiet := res.setLatencies("latency", lat, mon)
 	addCPU(res, cpu0, cpu1, got, "server_cpu_s_per_1000_msgs")
 	if srv := res.Metrics["server_cpu_s"]; srv > 0 {
 		res.set("msgs_per_server_cpu_s", float64(got)/srv)
@@ -258,6 +276,7 @@ func runChat(args []string) error {
 	fmt.Printf("messages sent: %d, received: %d, lost: %d, send errors: %d\n", sent.Load(), got, sent.Load()-got, sendErr.Load())
 	fmt.Printf("throughput: %.0f msg/s sent, %.0f msg/s delivered (over %.2fs)\n", float64(sent.Load())/sendTime.Seconds(), float64(got)/sendTime.Seconds(), sendTime.Seconds())
 	fmt.Printf("latency: p50 %s  p99 %s  p99.9 %s  max %s\n", fmtLat(p[0]), fmtLat(p[1]), fmtLat(p[2]), fmtLat(p[3]))
+	printQuiet(quiet, len(all), mon, start, sendTime)
 	printCPU(res)
 	if before.haveRSS || before.haveGo {
 		fmt.Println("server memory:")

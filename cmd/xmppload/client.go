@@ -74,9 +74,14 @@ func (s *session) send(format string, args ...any) error {
 
 // sendRaw writes msg as it is (no formatting: it may contain '%').
 func (s *session) sendRaw(msg string) error {
+	return s.write([]byte(msg))
+}
+
+// write sends b, which the caller may reuse once it returns.
+func (s *session) write(b []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := s.conn.Write([]byte(msg))
+	_, err := s.conn.Write(b)
 	return err
 }
 

@@ -103,7 +103,8 @@ func runMUC(args []string) error {
 
 	var sent, recvd, sendErr atomic.Int64
 	var sending atomic.Bool
-	lat := make([][]int64, *m)
+	lat := make([][]latSample, *m)
+	mon := startStealMonitor()
 	occ := make([]*occupant, *m)
 	for i, s := range sessions {
 		if s == nil {
@@ -127,8 +128,9 @@ func runMUC(args []string) error {
 				if b == nil {
 					return
 				}
-				if age, ok := stampAge(b.Text(), time.Now()); ok {
-					lat[i] = append(lat[i], age)
+				now := time.Now()
+				if age, ok := stampAge(b.Text(), now); ok {
+					lat[i] = append(lat[i], latSample{mon.since(now), time.Duration(age) * time.Microsecond})
 					recvd.Add(1)
 				}
 			}
@@ -233,10 +235,6 @@ func runMUC(args []string) error {
 	got := recvd.Load()
 	forEach(sessions, c.concurrency, func(i int, s *session) { s.close() })
 
-	var all []int64
-	for _, l := range lat {
-		all = append(all, l...)
-	}
 	c.params(res)
 	res.Params["occupants"] = *m
 	res.Params["rate_per_occupant"] = *rate
@@ -249,7 +247,8 @@ func runMUC(args []string) error {
 	res.set("lost", float64(expected-got))
 	res.set("send_errors", float64(sendErr.Load()))
 	res.set("deliveries_per_s", float64(got)/sendTime.Seconds())
-	res.setLatency("latency", all)
+	mon.stop()
+	all, quiet := res.setLatencies("latency", lat, mon)
 	addCPU(res, cpu0, cpu1, got, "server_cpu_s_per_1000_deliveries")
 	if srv := res.Metrics["server_cpu_s"]; srv > 0 {
 		res.set("deliveries_per_server_cpu_s", float64(got)/srv)
@@ -259,6 +258,7 @@ func runMUC(args []string) error {
 	fmt.Printf("messages sent: %d, deliveries: %d of %d expected, lost: %d\n", sent.Load(), got, expected, expected-got)
 	fmt.Printf("fan-out: %.0f deliveries/s (over %.2fs)\n", float64(got)/sendTime.Seconds(), sendTime.Seconds())
 	fmt.Printf("latency: p50 %s  p99 %s  p99.9 %s  max %s\n", fmtLat(p[0]), fmtLat(p[1]), fmtLat(p[2]), fmtLat(p[3]))
+	printQuiet(quiet, len(all), mon, start, sendTime)
 	printCPU(res)
 	return res.finish(os.Stdout, c.jsonFile, &errs)
 }

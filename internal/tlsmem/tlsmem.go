@@ -84,3 +84,24 @@ func capacities(c *tls.Conn) (raw, hand int) {
 	p := unsafe.Pointer(c)
 	return (*bytes.Buffer)(unsafe.Add(p, layout.raw)).Cap(), (*bytes.Buffer)(unsafe.Add(p, layout.hnd)).Cap()
 }
+
+// Buffered reports whether c holds input that a Read could return without
+// waiting for the socket: undelivered plaintext or bytes of a record.
+// (A partial record makes that Read wait for the rest; a record that turns
+// out not to carry data, for a post-handshake message, too.) ok is false
+// if it cannot tell: this Go release's layout is unknown, or a Read holds
+// the input lock. Meant for the connection's only reader, between Reads.
+func Buffered(c *tls.Conn) (buffered, ok bool) {
+	if !layout.ok || c == nil {
+		return false, false
+	}
+	p := unsafe.Pointer(c)
+	mu := (*sync.Mutex)(unsafe.Add(p, layout.in))
+	if !mu.TryLock() {
+		return false, false
+	}
+	defer mu.Unlock()
+	raw := (*bytes.Buffer)(unsafe.Add(p, layout.raw))
+	input := (*bytes.Reader)(unsafe.Add(p, layout.input))
+	return raw.Len() != 0 || input.Len() != 0, true
+}

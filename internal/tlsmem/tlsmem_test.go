@@ -131,3 +131,29 @@ func TestReleaseDuringRead(t *testing.T) {
 		t.Fatalf("read %q", s)
 	}
 }
+
+func TestBuffered(t *testing.T) {
+	srv, cli := pair(t)
+	if b, ok := Buffered(srv); !ok || b {
+		t.Fatalf("after the handshake: Buffered = %v, %v; want false, true", b, ok)
+	}
+	// Two records; a short Read leaves the rest of the first as
+	// plaintext, and a second record may already sit in rawInput.
+	if _, err := cli.Write([]byte("<message>one</message>")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 9)
+	if _, err := io.ReadFull(srv, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := Buffered(srv); !ok || !got {
+		t.Fatalf("with undelivered plaintext: Buffered = %v, %v; want true, true", got, ok)
+	}
+	rest := make([]byte, len("<message>one</message>")-9)
+	if _, err := io.ReadFull(srv, rest); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := Buffered(srv); !ok || got {
+		t.Fatalf("all read: Buffered = %v, %v; want false, true", got, ok)
+	}
+}
