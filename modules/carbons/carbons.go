@@ -36,11 +36,40 @@ type mod struct {
 	// identity; an entry goes with SessionClosed.
 	mu      sync.Mutex
 	enabled map[module.Session]bool
+	// users counts the enabled sessions per bare JID, so that a message
+	// to or from an account with none costs one lookup, not a walk of
+	// its sessions (the router's copy of the list, a closure).
+	users map[jid.JID]int
+}
+
+// enable records s as enabled or not (under m.mu).
+func (m *mod) enable(s module.Session, on bool) {
+	if m.enabled[s] == on {
+		return
+	}
+	bare := s.JID().Bare()
+	if on {
+		m.enabled[s] = true
+		m.users[bare]++
+		return
+	}
+	delete(m.enabled, s)
+	if m.users[bare]--; m.users[bare] <= 0 {
+		delete(m.users, bare)
+	}
+}
+
+// anyEnabled reports whether a session of bare has carbons enabled.
+func (m *mod) anyEnabled(bare jid.JID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.users[bare] > 0
 }
 
 func (m *mod) Start(h *module.Handle) error {
 	m.h = h
 	m.enabled = map[module.Session]bool{}
+	m.users = map[jid.JID]int{}
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
 	// Low priority: hooks that drop an outgoing stanza (blocking, privacy)
@@ -49,7 +78,7 @@ func (m *mod) Start(h *module.Handle) error {
 	h.Hook(module.HookMessageDelivered, 0, m.received)
 	h.OnSessionClosed(func(_ context.Context, s module.Session) {
 		m.mu.Lock()
-		delete(m.enabled, s)
+		m.enable(s, false)
 		m.mu.Unlock()
 	})
 	return nil
@@ -71,11 +100,7 @@ func (m *mod) set(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 		return nil, stanza.NewError(stanza.BadRequest, "")
 	}
 	m.mu.Lock()
-	if on {
-		m.enabled[iq.Origin] = true
-	} else {
-		delete(m.enabled, iq.Origin)
-	}
+	m.enable(iq.Origin, on)
 	m.mu.Unlock()
 	return nil, nil
 }
@@ -131,7 +156,7 @@ func invitation(el *xml.Element) bool {
 // the account's other carbons-enabled sessions (XEP-0280 §8), whether or
 // not the sender enabled carbons. It never stops the chain.
 func (m *mod) sent(_ context.Context, st *module.Stanza) bool {
-	if st.Kind() != "message" || st.Origin == nil || !eligible(st.El, false) {
+	if st.Kind() != "message" || st.Origin == nil || !m.anyEnabled(st.From.Bare()) || !eligible(st.El, false) {
 		return false
 	}
 	m.copyTo(st.From.Bare(), "sent", st.El, func(s module.Session) bool { return s == st.Origin })
@@ -142,7 +167,7 @@ func (m *mod) sent(_ context.Context, st *module.Stanza) bool {
 // that did not get the message under RFC 6121 delivery rules and enabled
 // carbons get a copy (XEP-0280 §7).
 func (m *mod) received(_ context.Context, st *module.Stanza) bool {
-	if st.To.IsZero() || !eligible(st.El, true) {
+	if st.To.IsZero() || !m.anyEnabled(st.To.Bare()) || !eligible(st.El, true) {
 		return false
 	}
 	bare := st.To.Bare()
