@@ -126,6 +126,13 @@ func (m *mod) serveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	if m.accountGone(md.Owner) {
+		// Its files go with the account, whether or not the sweep
+		// has come by yet.
+		m.store.dropOwner(md.Owner)
+		http.NotFound(w, r)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", md.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")

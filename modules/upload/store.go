@@ -228,6 +228,41 @@ func (s *store) expired(m *meta, now time.Time) bool {
 	return e > 0 && !now.Before(m.Created.Add(e))
 }
 
+// owners lists the accounts that have stored files.
+func (s *store) owners() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.used))
+	for o := range s.used {
+		out = append(out, o)
+	}
+	return out
+}
+
+// dropOwner deletes owner's files and forgets its reservations (its
+// account is gone); it returns how many files it deleted.
+func (s *store) dropOwner(owner string) int {
+	s.mu.Lock()
+	var gone []string
+	for id, m := range s.files {
+		if m.Owner == owner {
+			gone = append(gone, id)
+			delete(s.files, id)
+		}
+	}
+	delete(s.used, owner)
+	for id, r := range s.reserved {
+		if r.owner == owner {
+			delete(s.reserved, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		s.remove(id)
+	}
+	return len(gone)
+}
+
 // sweep deletes expired files and forgets lapsed reservations.
 func (s *store) sweep(now time.Time) {
 	s.mu.Lock()

@@ -140,8 +140,48 @@ func (m *mod) sweepLoop() {
 			return
 		case <-t.C:
 			m.store.sweep(m.now())
+			m.sweepOwners()
 		}
 	}
+}
+
+// sweepOwners deletes the files of accounts that no longer exist. An
+// account can be deleted in-band (XEP-0077 <remove/>) or by the CLI in
+// another process, so the store asks the account storage rather than
+// waiting for an event. GET asks too, so a deleted account's files stop
+// being served at once; this frees the disk.
+func (m *mod) sweepOwners() {
+	for _, o := range m.store.owners() {
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		if m.accountGone(o) {
+			n := m.store.dropOwner(o)
+			m.log.Info("upload: files of a deleted account deleted", "owner", o, "count", n)
+		}
+	}
+}
+
+// accountGone reports whether owner (a bare JID) is known not to be an
+// account any more; a storage error counts as not known.
+func (m *mod) accountGone(owner string) bool {
+	if m.h.Accounts == nil {
+		return false
+	}
+	j, err := jid.Parse(owner)
+	if err != nil || j.Local() == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ok, err := m.h.Accounts.AccountExists(ctx, j.Domain(), j.Local())
+	if err != nil {
+		m.log.Warn("upload: account check", "owner", owner, "err", err)
+		return false
+	}
+	return !ok
 }
 
 // sweepInterval: often enough that a file outlives expire_after by at

@@ -364,6 +364,54 @@ func TestUploadExpiry(t *testing.T) {
 	mustSlot(t, a, "s4", "d.txt", 1000, "")
 }
 
+// An account's files go with it: GET stops serving them at once, and the
+// sweep deletes them from disk. The account is deleted in the storage, as
+// the CLI does from another process, so nothing tells the module but the
+// storage itself.
+func TestUploadFilesGoWithTheAccount(t *testing.T) {
+	// slot_timeout bounds the sweep interval: a sweep every second
+	s := testutil.Start(t, httpListener+"[upload]\nslot_timeout = \"1s\"\n")
+	s.AddUser(t, "alice", "a")
+	s.AddUser(t, "bob", "b")
+	hc := httpClient(s)
+	var urls []slotURLs
+	for i, who := range []string{"alice", "alice", "bob"} {
+		c := testutil.Login(t, s, who, who[:1], "r")
+		u := mustSlot(t, c, "s", fmt.Sprintf("f%d.txt", i), 3, "text/plain")
+		if got := put(t, hc, u.put, "text/plain", "abc", 3); got != http.StatusCreated {
+			t.Fatalf("PUT %d: %d", i, got)
+		}
+		urls = append(urls, u)
+		c.Close()
+	}
+	files := func() []string {
+		m, _ := filepath.Glob(filepath.Join(s.DataDir, "upload", "*.data"))
+		return m
+	}
+	if n := len(files()); n != 3 {
+		t.Fatalf("%d files stored, want 3", n)
+	}
+	if err := s.Accounts().DeleteAccount(context.Background(), "localhost", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, hc, urls[0].get); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET of a deleted account's file: %s, want 404", resp.Status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(files()) != 1 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if f := files(); len(f) != 1 {
+		t.Fatalf("after the sweep: %v, want bob's file only", f)
+	}
+	if resp, _ := get(t, hc, urls[1].get); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET of the deleted account's other file: %s, want 404", resp.Status)
+	}
+	if resp, body := get(t, hc, urls[2].get); resp.StatusCode != http.StatusOK || body != "abc" {
+		t.Errorf("GET of bob's file: %s %q", resp.Status, body)
+	}
+}
+
 // Stored files survive a restart; leftovers of an interrupted upload do
 // not.
 func TestUploadRestart(t *testing.T) {
