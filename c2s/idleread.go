@@ -129,7 +129,8 @@ func (w *waitReader) Read(p []byte) (int, error) {
 
 // paused turns the idle deadline's timeout into xml.ErrPause (crypto/tls
 // keeps a partial record on a timeout, and the decoder keeps its state on
-// ErrPause).
+// ErrPause). stale only matters on the tlsmem path: the other sets its
+// deadline afresh for every wait.
 func (w *waitReader) paused(n int, err error) (int, error) {
 	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		w.stale = true
@@ -158,11 +159,7 @@ func (w *waitReader) readPastDeadline(p []byte) (int, error) {
 	}
 	w.tc.SetReadDeadline(longAgo)
 	w.batch.Open()
-	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-		// Idle for w.idle.
-		return 0, xml.ErrPause
-	}
-	return n, err
+	return w.paused(n, err)
 }
 
 // peek reports whether the socket has bytes (or EOF, or an error) without
