@@ -126,7 +126,8 @@ func (m *mod) serveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	if m.accountGone(md.Owner) {
+	// the request's context: a client that hangs up ends the lookup
+	if m.accountGone(r.Context(), md.Owner) {
 		// Its files go with the account, whether or not the sweep
 		// has come by yet.
 		m.store.dropOwner(md.Owner)

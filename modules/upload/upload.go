@@ -157,7 +157,7 @@ func (m *mod) sweepOwners() {
 			return
 		default:
 		}
-		if m.accountGone(o) {
+		if m.accountGone(context.Background(), o) {
 			n := m.store.dropOwner(o)
 			m.log.Info("upload: files of a deleted account deleted", "owner", o, "count", n)
 		}
@@ -166,7 +166,7 @@ func (m *mod) sweepOwners() {
 
 // accountGone reports whether owner (a bare JID) is known not to be an
 // account any more; a storage error counts as not known.
-func (m *mod) accountGone(owner string) bool {
+func (m *mod) accountGone(ctx context.Context, owner string) bool {
 	if m.h.Accounts == nil {
 		return false
 	}
@@ -174,11 +174,13 @@ func (m *mod) accountGone(owner string) bool {
 	if err != nil || j.Local() == "" {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ok, err := m.h.Accounts.AccountExists(ctx, j.Domain(), j.Local())
 	if err != nil {
-		m.log.Warn("upload: account check", "owner", owner, "err", err)
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			m.log.Warn("upload: account check", "owner", owner, "err", err)
+		}
 		return false
 	}
 	return !ok
