@@ -5,7 +5,7 @@
 # Debian's packages, and a short run of each fuzz target.
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
-# python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium, prosody) when it runs as root and they are
+# python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium, prosody, coturn) when it runs as root and they are
 # missing, and the browser clients' npm packages (Converse.js, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,7 @@ command -v go-sendxmpp >/dev/null 2>&1 || need_pkgs+=(go-sendxmpp)
 command -v profanity >/dev/null 2>&1 || need_pkgs+=(profanity)
 command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
 command -v prosody >/dev/null 2>&1 || need_pkgs+=(prosody)
+command -v turnserver >/dev/null 2>&1 || need_pkgs+=(coturn) # XEP-0215 credentials against a real TURN server
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

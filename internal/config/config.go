@@ -53,6 +53,38 @@ type Config struct {
 	// inbound streams arrive on "s2s" listeners, outbound ones are made
 	// when a stanza is for a domain we do not serve.
 	S2S S2S `toml:"s2s"`
+	// ExternalServices are announced to the hosts' users through
+	// XEP-0215 (modules/extdisco): the STUN and TURN servers clients use
+	// for audio and video calls. None by default.
+	ExternalServices []ExternalService `toml:"external_service"`
+}
+
+// ExternalService is one [[external_service]]: a service outside XMPP that
+// local users may use, such as a coturn relay.
+type ExternalService struct {
+	// Type is the service type of the XMPP Registrar's registry: "stun",
+	// "turn", "turns" (TURN over TLS) and so on. Required.
+	Type string `toml:"type"`
+	// Host is the service's DNS name or IP address. Required.
+	Host string `toml:"host"`
+	// Port is the service's port; 0 leaves it out (XEP-0215 §3.1: clients
+	// then use the type's default).
+	Port int `toml:"port"`
+	// Transport is "udp", "tcp" or "" (not announced).
+	Transport string `toml:"transport"`
+	// Name is a label for people.
+	Name string `toml:"name"`
+	// Secret, when set, gives every user time-limited credentials for the
+	// service as the TURN REST API (draft-uberti-behave-turn-rest-00 §2.2)
+	// defines them: the secret shared with the TURN server (coturn's
+	// static-auth-secret with use-auth-secret).
+	Secret string `toml:"secret"`
+	// TTL is how long credentials made from Secret are valid. Default 24h.
+	TTL Duration `toml:"ttl"`
+	// Username and Password are fixed credentials given to every user,
+	// for a service that has no Secret.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 }
 
 // Push configures XEP-0357 push notifications (modules/push).
@@ -553,6 +585,11 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // fillDefaults completes list entries and values derived from others.
 func (c *Config) fillDefaults() {
+	for i := range c.ExternalServices {
+		if e := &c.ExternalServices[i]; e.Secret != "" && e.TTL.Duration == 0 {
+			e.TTL = Duration{24 * time.Hour}
+		}
+	}
 	for i := range c.Listen {
 		l := &c.Listen[i]
 		if l.Type == "" {

@@ -111,6 +111,12 @@ func TestPartialFilesKeepOtherDefaults(t *testing.T) {
 				return c.Hosts[0].Registration && !c.Hosts[1].Registration && c.Registration.MinInterval.Duration == 0 &&
 					c.Registration.MinPasswordLength == 8
 			}},
+		{"external services", "[[external_service]]\ntype = \"TURN\"\nhost = \"Turn.Example.ORG.\"\nport = 3478\ntransport = \"UDP\"\nsecret = \"s\"\n[[external_service]]\ntype = \"stun\"\nhost = \"2001:db8::1\"",
+			func(c *Config) bool {
+				e := c.ExternalServices
+				return len(e) == 2 && e[0].Type == "turn" && e[0].Host == "turn.example.org" && e[0].Transport == "udp" &&
+					e[0].TTL.Duration == 24*time.Hour && e[1].Host == "2001:db8::1" && e[1].TTL.Duration == 0
+			}},
 		{"durations", "[limits]\nauth_timeout = \"2m\"\nauth_failure_delay = \"0s\"",
 			func(c *Config) bool {
 				return c.Limits.AuthTimeout.Duration == 2*time.Minute && c.Limits.AuthFailureDelay.Duration == 0
@@ -160,6 +166,16 @@ func TestErrors(t *testing.T) {
 		{"upload url not absolute", "[upload]\nurl = \"/upload\"", []string{"2 upload.url: must be an absolute URL"}},
 		{"upload url ftp", "[upload]\nurl = \"ftp://x.example\"", []string{"2 upload.url: must be an https:// URL"}},
 		{"push max_registrations zero", "[push]\nmax_registrations = 0", []string{"2 push.max_registrations: must be between 1 and 1000, got 0"}},
+		// [[external_service]]
+		{"external service without type", "[[external_service]]\nhost = \"turn.example.org\"", []string{"1 external_service[0].type: must be set"}},
+		{"external service without host", "[[external_service]]\ntype = \"turn\"", []string{"1 external_service[0].host: must be set"}},
+		{"external service bad host", "[[external_service]]\ntype = \"turn\"\nhost = \"turn example\"", []string{"3 external_service[0].host: \"turn example\" is not a valid domain"}},
+		{"external service port", "[[external_service]]\ntype = \"stun\"\nhost = \"192.0.2.1\"\nport = 70000", []string{"4 external_service[0].port: must be between 0 and 65535"}},
+		{"external service transport", "[[external_service]]\ntype = \"stun\"\nhost = \"s.test\"\ntransport = \"sctp\"", []string{"4 external_service[0].transport: must be one of"}},
+		{"external service username alone", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nusername = \"u\"", []string{"1 external_service[0].password: username and password go together"}},
+		{"external service secret and username", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nsecret = \"s\"\nusername = \"u\"\npassword = \"p\"", []string{"5 external_service[0].username: must not be set with secret"}},
+		{"external service ttl without secret", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nttl = \"1h\"", []string{"4 external_service[0].ttl: only applies with secret"}},
+		{"external service short ttl", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nsecret = \"s\"\nttl = \"1s\"", []string{"5 external_service[0].ttl: must be between 1m0s and 720h0m0s"}},
 		// [muc]
 		{"muc subdomain with a dot", "[muc]\nsubdomain = \"a.b\"", []string{"2 muc.subdomain: must be one DNS label"}},
 		{"muc create_rooms", "[muc]\ncreate_rooms = \"admins\"", []string{"2 muc.create_rooms: must be one of"}},
@@ -369,7 +385,7 @@ func TestExampleUncommented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setting := regexp.MustCompile(`(?m)^#(\[\[?[a-z]+\]\]?$|[a-z_]+ = )`)
+	setting := regexp.MustCompile(`(?m)^#(\[\[?[a-z_]+\]\]?$|[a-z_]+ = )`)
 	n := len(setting.FindAll(data, -1))
 	if n < 20 {
 		t.Fatalf("only %d commented settings found; pattern out of date?", n)
@@ -393,6 +409,13 @@ func TestExampleUncommented(t *testing.T) {
 		t.Errorf("components %+v", c.Components)
 	}
 	c.Listen, c.Components = c.Listen[:5], nil
+	// The illustrative external services: a STUN, a TURN and a TURNS
+	// entry, the last two with a secret and its default TTL.
+	if e := c.ExternalServices; len(e) != 3 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
+		e[2].Port != 5349 || e[2].TTL.Duration != 24*time.Hour {
+		t.Errorf("external services %+v", e)
+	}
+	c.ExternalServices = nil
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

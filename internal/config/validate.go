@@ -70,6 +70,12 @@ func (c *Config) normalize() {
 		r.Domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(r.Domain)), ".")
 		r.TLS = strings.ToLower(r.TLS)
 	}
+	for i := range c.ExternalServices {
+		e := &c.ExternalServices[i]
+		e.Type = strings.ToLower(strings.TrimSpace(e.Type))
+		e.Host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(e.Host)), ".")
+		e.Transport = strings.ToLower(strings.TrimSpace(e.Transport))
+	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
 	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
@@ -284,6 +290,7 @@ func (c *Config) validate(name string, pos positions) []error {
 
 	c.validateUpload(v)
 	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
+	c.validateExternalServices(v)
 
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
@@ -423,6 +430,39 @@ func (c *Config) validateUpload(v *validator) {
 			v.fail(uk("url"), "must be an https:// URL, got %q", u.URL)
 		case p.RawQuery != "" || p.Fragment != "":
 			v.fail(uk("url"), "must not have a query or fragment, got %q", u.URL)
+		}
+	}
+}
+
+// validateExternalServices checks the [[external_service]] tables
+// (XEP-0215).
+func (c *Config) validateExternalServices(v *validator) {
+	for i, e := range c.ExternalServices {
+		key := fmt.Sprintf("external_service[%d]", i)
+		if e.Type == "" {
+			v.fail(key+".type", `must be set, e.g. "stun" or "turn"`)
+		} else if strings.ContainsFunc(e.Type, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			v.fail(key+".type", "must be a registered service type such as stun or turn, got %q", e.Type)
+		}
+		if e.Host == "" {
+			v.fail(key+".host", "must be set: the service's DNS name or IP address")
+		} else if net.ParseIP(e.Host) == nil {
+			if msg := checkDomain(e.Host); msg != "" {
+				v.fail(key+".host", "%s", msg)
+			}
+		}
+		v.intRange(key+".port", e.Port, 0, 65535)
+		v.oneOf(key+".transport", e.Transport, "", "udp", "tcp")
+		if (e.Username == "") != (e.Password == "") {
+			v.fail(key+".password", "username and password go together: set both or neither")
+		}
+		if e.Secret != "" && e.Username != "" {
+			v.fail(key+".username", "must not be set with secret: the credentials are made from the secret")
+		}
+		if e.Secret != "" {
+			v.durRange(key+".ttl", e.TTL, time.Minute, 30*24*time.Hour)
+		} else if e.TTL.Duration != 0 {
+			v.fail(key+".ttl", "only applies with secret")
 		}
 	}
 }
