@@ -13,6 +13,9 @@
 # SERVER_GOMAXPROCS / HARNESS_GOMAXPROCS set the two processes' GOMAXPROCS,
 # SERVER_GOGC / HARNESS_GOGC their GOGC, SERVER_CPUS / HARNESS_CPUS pin
 # them (taskset -c), HARNESS_NICE runs the harness under nice.
+# RELAY=1 runs bench/relay instead of xmppd: the least any server can do
+# for this scenario (TLS and a byte search per message, no XML), the floor
+# to read xmppd's figures against.
 set -euo pipefail
 OUT=${1:-/tmp/xmppd-sweep.jsonl}
 PORT=${PORT:-46222}
@@ -30,18 +33,28 @@ cleanup() {
 trap cleanup EXIT
 # XMPPD=path runs that binary instead of building one (A/B comparisons)
 (cd "$root" && go build -o "$tmp/xmppload" ./cmd/xmppload)
-if [ -n "${XMPPD:-}" ]; then cp "$XMPPD" "$tmp/xmppd"; else (cd "$root" && go build -o "$tmp/xmppd" ./cmd/xmppd); fi
-xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
-${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} ${SERVER_GOGC:+GOGC=$SERVER_GOGC} exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml'" 2>"$tmp/xmppd.log" &
-pid=$!
-wait_port "$PORT"
+name=xmppd
+mech=SCRAM-SHA-1
+if [ -n "${RELAY:-}" ]; then
+	name=relay mech=PLAIN
+	(cd "$root" && go build -o "$tmp/relay" ./bench/relay)
+	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} ${SERVER_GOGC:+GOGC=$SERVER_GOGC} exec '$tmp/relay' -addr 127.0.0.1:$PORT" 2>"$tmp/relay.log" &
+	pid=$!
+	wait_port "$PORT"
+else
+	if [ -n "${XMPPD:-}" ]; then cp "$XMPPD" "$tmp/xmppd"; else (cd "$root" && go build -o "$tmp/xmppd" ./cmd/xmppd); fi
+	xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
+	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} ${SERVER_GOGC:+GOGC=$SERVER_GOGC} exec '$tmp/xmppd' serve -config '$tmp/xmppd.toml'" 2>"$tmp/xmppd.log" &
+	pid=$!
+	wait_port "$PORT"
+fi
 X=$tmp/xmppload
-common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
-"$X" register "${common[@]}" -users $((2 * PAIRS)) -concurrency 32 >/dev/null
+common=(-addr 127.0.0.1:$PORT -password load-secret -mech $mech -user-prefix u)
+[ -n "${RELAY:-}" ] || "$X" register "${common[@]}" -users $((2 * PAIRS)) -concurrency 32 >/dev/null
 : >"$OUT"
 for r in $RATES; do
 	"$X" settle -pid "$pid" >/dev/null 2>&1 || true
-	${HARNESS_NICE:+nice -n $HARNESS_NICE} ${HARNESS_CPUS:+taskset -c $HARNESS_CPUS} ${HARNESS_GOMAXPROCS:+env GOMAXPROCS=$HARNESS_GOMAXPROCS} ${HARNESS_GOGC:+env GOGC=$HARNESS_GOGC} "$X" chat "${common[@]}" -users 0 -pid "$pid" -label "xmppd rate $r" -pairs "$PAIRS" -rate "$r" \
+	${HARNESS_NICE:+nice -n $HARNESS_NICE} ${HARNESS_CPUS:+taskset -c $HARNESS_CPUS} ${HARNESS_GOMAXPROCS:+env GOMAXPROCS=$HARNESS_GOMAXPROCS} ${HARNESS_GOGC:+env GOGC=$HARNESS_GOGC} "$X" chat "${common[@]}" -users 0 -pid "$pid" -label "$name rate $r" -pairs "$PAIRS" -rate "$r" \
 		-duration "$DURATION" -drain 30s -json "$OUT" >"$tmp/chat-$r.out" 2>&1 || { cat "$tmp/chat-$r.out"; exit 1; }
 done
 echo "| msg/s per session | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | p99.9 ms | server cores | harness cores | server CPU-s / 1000 msgs | steal % | no-steal share | no-steal p50 ms | no-steal p99 ms |"
