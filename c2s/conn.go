@@ -812,6 +812,9 @@ func (c *conn) preBind(el *xml.Element) error {
 		return c.write(c.stanzaBytes(stanza.NewError(stanza.ResourceConstraint, "too many sessions").Reply(el)))
 	}
 	c.jid = full
+	// Every stanza from here on is parsed with its 'from' already ours
+	// (§8.1.2.1), in the element's own arrays: no copy per stanza.
+	c.dec.Stamp(xml.NSClient, "from", full.String())
 	reply := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", el.Attr("id")).
 		Start("bind", nsBind).Start("jid", "").Text(full.String()).End().End().Element()
 	// From here on output goes through the queue, since other sessions may
@@ -849,7 +852,11 @@ func (c *conn) stanza(el *xml.Element) error {
 	}
 	c.srv.cfg.Observer.StanzaIn(kind)
 	// §8.1.2.1: the server stamps the full JID, whatever the client wrote.
-	el = el.WithAttrs(xml.Attr{Name: "from", Value: c.jid.String()})
+	// The decoder did it while parsing (Stamp, from bind on); the copy is
+	// for a stanza that did not come through it so stamped.
+	if v, ok := el.LookupAttr("from"); !ok || v != c.jid.String() {
+		el = el.WithAttrs(xml.Attr{Name: "from", Value: c.jid.String()})
+	}
 	st := &module.Stanza{El: el, From: c.jid, Origin: c}
 	if to, ok := el.LookupAttr("to"); ok {
 		j, err := jid.Parse(to)

@@ -244,6 +244,8 @@ func (c *conn) smResume(el *xml.Element) error {
 	old.sm.gen++
 	old.sm.hibernating, old.sm.resuming = false, false
 	old.nc, old.tls, old.serverCert, old.dec, old.wr = c.nc, c.tls, c.serverCert, c.dec, c.wr
+	// The new stream stamps what it reads with our JID, as bind does.
+	old.dec.Stamp(xml.NSClient, "from", old.jid.String())
 	old.wdl = time.Time{} // the new socket has no write deadline yet
 	old.sc = c.sc         // the new transport may be another kind
 	if old.sc != nil {

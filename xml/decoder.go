@@ -63,6 +63,11 @@ type decoderImpl struct {
 	endTag   string    // "</" + the stream element's qualified name
 	base     []binding // namespace scope from the stream header
 	sawInput bool
+
+	// stamp is set on the root of every element in namespace stampNS
+	// (Stamp); stampNS "" for none.
+	stamp   Attr
+	stampNS string
 }
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
@@ -160,6 +165,10 @@ func (x *decoderImpl) release() {
 // smallBufs holds the minimum-size read buffers of decoders that gave
 // theirs up while their stream was idle (Decoder.ReleaseBuffer).
 var smallBufs = sync.Pool{New: func() any { return new([minBuf]byte) }}
+
+func (d *Decoder) setStamp(ns, name, value string) {
+	d.impl.stampNS, d.impl.stamp = ns, Attr{name, value}
+}
 
 func (d *Decoder) releaseBuffer() {
 	x := &d.impl
@@ -396,7 +405,11 @@ func (d *Decoder) next() (*Element, error) {
 		// scratch while it waits for its next stanza.
 		p := parserPool.Get().(*parser)
 		p.ws = x.ws
-		el, err := p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues)
+		var st *stamp
+		if x.stampNS != "" {
+			st = &stamp{x.stampNS, x.stamp}
+		}
+		el, err := p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues, st)
 		p.release()
 		parserPool.Put(p)
 		if err != nil {

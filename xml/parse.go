@@ -270,10 +270,13 @@ func (p *parser) addAttrs() (ndecl int, err error) {
 // nodes and attrs are upper bounds from the scanner: the result's arrays
 // are allocated once at that size and filled in place, so nothing is
 // copied afterwards.
-func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int) (*Element, error) {
+func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int, st *stamp) (*Element, error) {
 	p.s, p.i, p.lim = s, 0, lim
 	p.nodes = make([]Element, 0, max(nodes, 1))
 	p.attrs = nil
+	if st != nil {
+		attrs++ // room for the stamp, in the same array
+	}
 	if attrs > 0 {
 		p.attrs = make([]Attr, 0, attrs)
 	}
@@ -384,6 +387,16 @@ func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int) (
 		return nil, p.errorf(ErrNotWellFormed, "content after the end of the element")
 	}
 
+	if st != nil && p.nodes[0].impl.space == st.ns {
+		if d := p.applyStamp(st.attr, spans[0].lo+int32(p.nodes[0].impl.ndecl), spans[0].hi); d != 0 {
+			spans[0].hi += d
+			for k := 1; k < len(spans); k++ {
+				spans[k].lo += d
+				spans[k].hi += d
+			}
+		}
+	}
+
 	// One tree, one node array and one attribute array per element.
 	t := &tree{nodes: p.nodes}
 	all := p.attrs
@@ -402,6 +415,37 @@ func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int) (
 	clear(p.text)
 	p.text = p.text[:0]
 	return &t.nodes[0], nil
+}
+
+// stamp is an attribute Decoder.Stamp sets on the root of elements in ns.
+type stamp struct {
+	ns   string
+	attr Attr
+}
+
+// applyStamp sets a on the root, whose attributes are p.attrs[lo:hi]:
+// replaced in place, removed (an empty value) or inserted at hi, shifting
+// the descendants' attributes by one within the array's spare slot. It
+// returns the change in the root's number of attributes.
+func (p *parser) applyStamp(a Attr, lo, hi int32) int32 {
+	for i := lo; i < hi; i++ {
+		if p.attrs[i].Name != a.Name {
+			continue
+		}
+		if a.Value != "" {
+			p.attrs[i].Value = a.Value
+			return 0
+		}
+		p.attrs = append(p.attrs[:i], p.attrs[i+1:]...)
+		return -1
+	}
+	if a.Value == "" {
+		return 0
+	}
+	p.attrs = append(p.attrs, Attr{})
+	copy(p.attrs[hi+1:], p.attrs[hi:])
+	p.attrs[hi] = a
+	return 1
 }
 
 // addNode appends n as the next child of the open element (or as the

@@ -107,6 +107,14 @@ var ErrPause = errors.New("xml: reading paused")
 // one from a pool shared by all decoders.
 func (d *Decoder) ReleaseBuffer() { d.releaseBuffer() }
 
+// Stamp makes every element in namespace ns that Next returns from now on
+// carry the attribute name with value on its root: replacing the one the
+// input had, or removing it if value is "". It is set while parsing, in the
+// element's own arrays, so a server that must overwrite what a client
+// wrote (RFC 6120 §8.1.2.1: 'from') does not copy each stanza to do it.
+// Reset ends it; so does Stamp with ns "".
+func (d *Decoder) Stamp(ns, name, value string) { d.setStamp(ns, name, value) }
+
 // Element is an immutable XML element with its subtree.
 // Names are local names with namespaces resolved, so a client writing
 // <foo:query xmlns:foo='jabber:iq:roster'/> is seen as ("query", "jabber:iq:roster").
