@@ -405,11 +405,7 @@ func (d *Decoder) next() (*Element, error) {
 		// scratch while it waits for its next stanza.
 		p := parserPool.Get().(*parser)
 		p.ws = x.ws
-		var st *stamp
-		if x.stampNS != "" {
-			st = &stamp{x.stampNS, x.stamp}
-		}
-		el, err := p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues, st)
+		el, err := p.parse(raw, x.base, x.lim, x.nElems+x.nTexts, x.nValues, stamp{x.stampNS, x.stamp})
 		p.release()
 		parserPool.Put(p)
 		if err != nil {

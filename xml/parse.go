@@ -270,11 +270,11 @@ func (p *parser) addAttrs() (ndecl int, err error) {
 // nodes and attrs are upper bounds from the scanner: the result's arrays
 // are allocated once at that size and filled in place, so nothing is
 // copied afterwards.
-func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int, st *stamp) (*Element, error) {
+func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int, st stamp) (*Element, error) {
 	p.s, p.i, p.lim = s, 0, lim
 	p.nodes = make([]Element, 0, max(nodes, 1))
 	p.attrs = nil
-	if st != nil {
+	if st.ns != "" {
 		attrs++ // room for the stamp, in the same array
 	}
 	if attrs > 0 {
@@ -387,7 +387,7 @@ func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int, s
 		return nil, p.errorf(ErrNotWellFormed, "content after the end of the element")
 	}
 
-	if st != nil && p.nodes[0].impl.space == st.ns {
+	if st.ns != "" && p.nodes[0].impl.space == st.ns {
 		if d := p.applyStamp(st.attr, spans[0].lo+int32(p.nodes[0].impl.ndecl), spans[0].hi); d != 0 {
 			spans[0].hi += d
 			for k := 1; k < len(spans); k++ {
@@ -417,7 +417,8 @@ func (p *parser) parse(s string, base []binding, lim Limits, nodes, attrs int, s
 	return &t.nodes[0], nil
 }
 
-// stamp is an attribute Decoder.Stamp sets on the root of elements in ns.
+// stamp is an attribute Decoder.Stamp sets on the root of elements in ns
+// ("" for none).
 type stamp struct {
 	ns   string
 	attr Attr
