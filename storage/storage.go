@@ -378,6 +378,11 @@ type Archive interface {
 	// QueryArchive returns one page of archive. An empty or unknown
 	// archive gives an empty, complete page.
 	QueryArchive(ctx context.Context, archive string, q ArchiveQuery) (ArchivePage, error)
+	// ReplaceArchived replaces the stanza of message id of archive, keeping
+	// its ID, With, Time and place in the order: a retracted message's
+	// tombstone (XEP-0425 §5). ErrNotFound when archive holds no message
+	// with that ID (one of another archive is not touched).
+	ReplaceArchived(ctx context.Context, archive, id string, stanza []byte) error
 	// DeleteArchive deletes every message and the preferences of archive.
 	DeleteArchive(ctx context.Context, archive string) error
 	// PruneArchives deletes messages of all archives with Time before

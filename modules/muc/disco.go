@@ -123,6 +123,8 @@ func (s *service) iq(ctx context.Context, st *module.Stanza) {
 		res = mamForm() // XEP-0313 §4.1.1: the query form
 	case ns == nsMAM && typ == "set" && p.Name() == "query":
 		e = r.mamQuery(ctx, st, p)
+	case ns == nsModerate && typ == "set" && p.Name() == "moderate":
+		e = r.moderate(ctx, st, p)
 	default:
 		e = errOf(stanza.ServiceUnavailable, "")
 	}
@@ -165,7 +167,7 @@ func (r *room) discoInfo(st *module.Stanza, node string) (*xml.Element, *stanza.
 	}
 	features := []string{
 		nsDiscoI, nsDiscoIt, NS, NS + "#stable_id", NS + "#self-ping-optimization", NS + "#request",
-		nsOccID, nsSID, nsReg, nsVCard, nsPing,
+		nsOccID, nsSID, nsReg, nsVCard, nsPing, nsModerate,
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
 		pick(c.Moderated, "muc_moderated", "muc_unmoderated"),

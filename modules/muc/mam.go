@@ -31,6 +31,7 @@ const (
 type archiver interface {
 	Append(ctx context.Context, archive string, m storage.ArchivedMessage) (string, error)
 	QueryArchive(ctx context.Context, archive string, q storage.ArchiveQuery) (storage.ArchivePage, error)
+	ReplaceArchived(ctx context.Context, archive, id string, stanza []byte) error
 	DeleteArchive(ctx context.Context, archive string) error
 }
 

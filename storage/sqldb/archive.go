@@ -290,6 +290,23 @@ func queryArchive(ctx context.Context, db querier, archive string, q storage.Arc
 	return page, nil
 }
 
+// ReplaceArchived implements storage.Archive.
+func (db *DB) ReplaceArchived(ctx context.Context, archive, id string, stanza []byte) error {
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE archive_messages SET stanza = $1 WHERE archive = $2 AND id = $3`, stanza, archive, id)
+	if err != nil {
+		return fmt.Errorf("sqldb: replace archived %s in %s: %w", id, archive, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqldb: replace archived %s in %s: %w", id, archive, err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
 // DeleteArchive implements storage.Archive.
 func (db *DB) DeleteArchive(ctx context.Context, archive string) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {

@@ -35,6 +35,7 @@ func RunArchive(t *testing.T, newStore func(t *testing.T) ArchiveStore) {
 		{"UnknownCursor", testArchiveUnknownCursor},
 		{"CountOnly", testArchiveCountOnly},
 		{"PerArchive", testArchivePerArchive},
+		{"Replace", testArchiveReplace},
 		{"Delete", testArchiveDelete},
 		{"Prune", testArchivePrune},
 		{"Trim", testArchiveTrim},
@@ -268,6 +269,39 @@ func testArchivePerArchive(t *testing.T, ctx context.Context, s ArchiveStore) {
 	wantPage(t, mustQuery(t, ctx, s, "room@muc.example.org", storage.ArchiveQuery{Max: 10}), b, 3, true)
 	// IDs of another archive are not found through the ids filter either.
 	wantPage(t, mustQuery(t, ctx, s, "alice@example.org", storage.ArchiveQuery{Max: 10, IDs: b}), nil, 0, true)
+}
+
+func testArchiveReplace(t *testing.T, ctx context.Context, s ArchiveStore) {
+	ids := appendN(t, ctx, s, "room@muc.example.org", 3, withBob, byMinute)
+	other := appendN(t, ctx, s, "alice@example.org", 1, withBob, byMinute)
+	tomb := []byte("<message><retracted xmlns='urn:xmpp:message-retract:1'/></message>")
+	if err := s.ReplaceArchived(ctx, "room@muc.example.org", ids[1], tomb); err != nil {
+		t.Fatal(err)
+	}
+	before := mustQuery(t, ctx, s, "room@muc.example.org", storage.ArchiveQuery{Max: 10})
+	wantPage(t, before, ids, 3, true)
+	if got := string(before.Items[1].Stanza); got != string(tomb) {
+		t.Errorf("replaced stanza = %q", got)
+	}
+	if it := before.Items[1]; it.With != "bob@example.org" || !it.Time.Equal(byMinute(1).Truncate(time.Millisecond)) {
+		t.Errorf("replace changed With or Time: %+v", it)
+	}
+	if got := string(before.Items[0].Stanza); got != "<message><body>0</body></message>" {
+		t.Errorf("neighbour changed: %q", got)
+	}
+	// Unknown ids, and an id of another archive, are not found.
+	for _, c := range []struct{ archive, id string }{
+		{"room@muc.example.org", "no-such-id"},
+		{"room@muc.example.org", other[0]},
+		{"nobody@example.org", ids[0]},
+	} {
+		if err := s.ReplaceArchived(ctx, c.archive, c.id, tomb); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("ReplaceArchived(%s, %s): err = %v, want ErrNotFound", c.archive, c.id, err)
+		}
+	}
+	if p := mustQuery(t, ctx, s, "alice@example.org", storage.ArchiveQuery{Max: 10}); string(p.Items[0].Stanza) != "<message><body>0</body></message>" {
+		t.Errorf("another archive's message changed: %q", p.Items[0].Stanza)
+	}
 }
 
 func testArchiveDelete(t *testing.T, ctx context.Context, s ArchiveStore) {
