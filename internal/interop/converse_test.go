@@ -66,19 +66,7 @@ tls = "direct"
 	bob := testutil.Login(t, s, "bob", "bob-pw", "pc")
 	bob.Send("<presence/>") // available, so Converse's answer to his bare JID reaches this session
 
-	// The page at /, Converse's files (which it also loads relative to
-	// the root: wasm, emoji, sounds) everywhere else.
-	dist := http.FileServer(http.Dir(filepath.Join(dir, "node_modules", "converse.js", "dist")))
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" {
-			http.ServeFile(w, r, filepath.Join(dir, "converse.html"))
-			return
-		}
-		dist.ServeHTTP(w, r)
-	})
-	mux.Handle("/dist/", http.StripPrefix("/dist/", dist))
-	page := httptest.NewServer(mux)
+	page := conversePage(t, dir)
 	defer page.Close()
 	q := endpoint(s)
 	q.Set("jid", "alice@localhost")
@@ -86,26 +74,7 @@ tls = "direct"
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "converse.mjs"), page.URL+"/?"+q.Encode(), "bob@localhost")
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	var out strings.Builder
-	var mu sync.Mutex
-	cmd.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
-	defer func() {
-		if t.Failed() {
-			cancel()
-			<-done
-			t.Logf("converse.mjs output:\n%s", output())
-		}
-	}()
+	done, output := runNode(t, ctx, cancel, dir, "converse.mjs", page.URL+"/?"+q.Encode(), "bob@localhost")
 
 	// Converse's session is bound when the server has two.
 	deadline := time.Now().Add(60 * time.Second)
@@ -139,6 +108,55 @@ tls = "direct"
 	if err != nil {
 		t.Fatalf("converse.mjs: %v", err)
 	}
+}
+
+// conversePage serves converse.html at / and Converse's files everywhere
+// else (it also loads some relative to the root: wasm, emoji, sounds).
+func conversePage(t *testing.T, dir string) *httptest.Server {
+	t.Helper()
+	dist := http.FileServer(http.Dir(filepath.Join(dir, "node_modules", "converse.js", "dist")))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			http.ServeFile(w, r, filepath.Join(dir, "converse.html"))
+			return
+		}
+		dist.ServeHTTP(w, r)
+	})
+	mux.Handle("/dist/", http.StripPrefix("/dist/", dist))
+	return httptest.NewServer(mux)
+}
+
+// runNode starts a playwright script of dir; done yields its exit, output
+// what it printed so far. If the test fails, the script is stopped and
+// its output logged.
+func runNode(t *testing.T, ctx context.Context, cancel context.CancelFunc, dir, script string, args ...string) (done chan error, output func() string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(dir, script)}, args...)...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var out strings.Builder
+	var mu sync.Mutex
+	cmd.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	output = func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	t.Cleanup(func() {
+		if t.Failed() {
+			cancel()
+			select {
+			case err := <-done:
+				done <- err
+			case <-time.After(10 * time.Second):
+			}
+			t.Logf("%s output:\n%s", script, output())
+		}
+	})
+	return done, output
 }
 
 type writerFunc func([]byte) (int, error)

@@ -365,11 +365,8 @@ func (r *room) registerSet(ctx context.Context, st *module.Stanza, q *xml.Elemen
 		}
 		return errOf(stanza.BadRequest, "submit the muc#register form")
 	}
-	if !mayRegister(ae.aff) {
-		if ae.aff == affOutcast {
-			return errOf(stanza.Forbidden, "")
-		}
-		return errOf(stanza.Conflict, "you are already registered") // §7.10
+	if ae.aff == affOutcast {
+		return errOf(stanza.Forbidden, "")
 	}
 	nick := strings.TrimSpace(f.one("muc#register_roomnick"))
 	if nick == "" {
@@ -385,6 +382,17 @@ func (r *room) registerSet(ctx context.Context, st *module.Stanza, q *xml.Elemen
 	}
 	if o := r.occ[nick]; o != nil && o.real != st.From.Bare() {
 		return errOf(stanza.Conflict, "that nickname is in use")
+	}
+	if !mayRegister(ae.aff) {
+		// Already a member, admin or owner: the submission reserves
+		// (or changes) the nick and keeps the affiliation, as Prosody
+		// does. §7.10 keeps <conflict/> for a nick someone else holds;
+		// Converse.js registers its nick on every entry and treats an
+		// error as fatal to the room.
+		ae.nick = nick
+		r.affs[key] = ae
+		r.saveAffiliation(ctx, key, ae)
+		return nil
 	}
 	if r.cfg.MembersOnly {
 		// §9.9: a members-only room asks its admins and owners.

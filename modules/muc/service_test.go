@@ -90,6 +90,25 @@ func TestSelfPingVCardRegister(t *testing.T) {
 	if r := bob.iqOK("<iq type='get' id='ID' to='p@%s'><query xmlns='jabber:iq:register'/></iq>", service); !strings.Contains(r.String(), "<registered/><username>bob</username>") {
 		t.Fatalf("registered query: %s", r)
 	}
+	// Registering again (Converse.js does on every entry) changes the
+	// reserved nick and keeps the affiliation; the owner may reserve one
+	// too and stays owner; another's nick is still a conflict.
+	register := func(u *user, nick string) *xml.Element {
+		return u.iq(`<iq type='set' id='ID' to='p@%s'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>%s</value></field></x></query></iq>`, service, nick)
+	}
+	if r := register(bob, "bobby"); r.Attr("type") != "result" {
+		t.Fatalf("second registration: %s", r)
+	}
+	if r := bob.iqOK("<iq type='get' id='ID' to='p@%s'><query xmlns='jabber:iq:register'/></iq>", service); !strings.Contains(r.String(), "<username>bobby</username>") {
+		t.Fatalf("nick after the second registration: %s", r)
+	}
+	if r := register(alice, "alice"); r.Attr("type") != "result" {
+		t.Fatalf("owner's registration: %s", r)
+	}
+	if r := alice.iqOK("<iq type='get' id='ID' to='p@%s'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='owner'/></query></iq>", service); !strings.Contains(r.String(), "alice@localhost") {
+		t.Fatalf("owner list after the owner registered: %s", r)
+	}
+	wantCond(t, register(alice, "bobby"), "conflict")
 }
 
 // TestPrivileges drives the §5 tables through the wire: subject
