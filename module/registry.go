@@ -154,6 +154,7 @@ type Registry struct {
 	acctFeat   map[string]int // refcounted, as features
 	acctItems  []acctItemsEntry
 	acctNode   []acctNodeEntry
+	srvNode    []srvNodeEntry
 
 	snap atomic.Pointer[snapshot]
 
@@ -173,6 +174,11 @@ type acctNodeEntry struct {
 	fn  AccountNodeInfoFunc
 }
 
+type srvNodeEntry struct {
+	seq int
+	fn  ServerNodeFunc
+}
+
 type snapshot struct {
 	iq         map[iqKey]IQHandler
 	features   []string
@@ -186,6 +192,7 @@ type snapshot struct {
 	acctFeat   []string
 	acctItems  []AccountItemsFunc
 	acctNode   []AccountNodeInfoFunc
+	srvNode    []ServerNodeFunc
 }
 
 // NewRegistry returns an empty registry.
@@ -234,6 +241,9 @@ func (r *Registry) publish() {
 	for _, e := range r.acctItems {
 		s.acctItems = append(s.acctItems, e.fn)
 	}
+	for _, e := range r.srvNode {
+		s.srvNode = append(s.srvNode, e.fn)
+	}
 	for _, e := range r.acctNode {
 		s.acctNode = append(s.acctNode, e.fn)
 	}
@@ -266,6 +276,19 @@ func (r *Registry) AccountItems(ctx context.Context, owner, requester jid.JID) [
 func (r *Registry) AccountNodeInfo(ctx context.Context, owner, requester jid.JID, node string) *xml.Element {
 	for _, fn := range r.read().acctNode {
 		if q := fn(ctx, owner, requester, node); q != nil {
+			return q
+		}
+	}
+	return nil
+}
+
+// ServerNode asks the modules for the disco#info (items false) or
+// disco#items (items true) <query/> of node on the served domain host, as
+// requester may see it (XEP-0050's command list and commands); nil when
+// none knows the node.
+func (r *Registry) ServerNode(ctx context.Context, host string, requester jid.JID, node string, items bool) *xml.Element {
+	for _, fn := range r.read().srvNode {
+		if q := fn(ctx, host, requester, node, items); q != nil {
 			return q
 		}
 	}
@@ -401,6 +424,11 @@ type AccountItemsFunc func(ctx context.Context, owner, requester jid.JID) []Disc
 // the whole <query/>, or nil when the module does not know the node (or
 // requester may not see it).
 type AccountNodeInfoFunc func(ctx context.Context, owner, requester jid.JID, node string) *xml.Element
+
+// ServerNodeFunc answers disco#info (items false) or disco#items (items
+// true) for a node of the served domain host: the whole <query/>, or nil
+// when the module does not know the node.
+type ServerNodeFunc func(ctx context.Context, host string, requester jid.JID, node string, items bool) *xml.Element
 
 // Handle is a module's view of the registry; it remembers what the module
 // registered so Close can undo it.
@@ -538,6 +566,21 @@ func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) {
 	r.publish()
 	h.undo = append(h.undo, func() {
 		r.acctNode = slices.DeleteFunc(r.acctNode, func(e acctNodeEntry) bool { return e.seq == seq })
+	})
+}
+
+// AddServerNode adds fn to the providers of disco#info and disco#items for
+// nodes of the served domains.
+func (h *Handle) AddServerNode(fn ServerNodeFunc) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	r.srvNode = append(r.srvNode, srvNodeEntry{seq, fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.srvNode = slices.DeleteFunc(r.srvNode, func(e srvNodeEntry) bool { return e.seq == seq })
 	})
 }
 

@@ -300,6 +300,12 @@ type Host struct {
 	// Registration lets clients create accounts on this host in-band
 	// (XEP-0077), before authenticating. Default false.
 	Registration bool `toml:"registration"`
+	// Admins are the bare JIDs that may administer this host from an
+	// XMPP client: the XEP-0133 service administration commands
+	// (XEP-0050 ad-hoc commands: add a user, delete one, change a
+	// password, end sessions, list and count users, announce). None by
+	// default.
+	Admins []string `toml:"admins"`
 }
 
 // Listener is one socket.

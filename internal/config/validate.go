@@ -56,6 +56,12 @@ func (c *Config) normalize() {
 		// RFC 7622 §3.2: a trailing dot is not part of the domainpart, and
 		// domains compare case-insensitively.
 		c.Hosts[i].Domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(c.Hosts[i].Domain)), ".")
+		if len(c.Hosts[i].Admins) == 0 {
+			c.Hosts[i].Admins = nil
+		}
+		for k, j := range c.Hosts[i].Admins {
+			c.Hosts[i].Admins[k] = strings.ToLower(strings.TrimSpace(j))
+		}
 	}
 	for i := range c.Listen {
 		c.Listen[i].Type = strings.ToLower(c.Listen[i].Type)
@@ -127,6 +133,11 @@ func (c *Config) validate(name string, pos positions) []error {
 	seen := map[string]int{}
 	for i, h := range c.Hosts {
 		key := fmt.Sprintf("host[%d]", i)
+		for _, j := range h.Admins {
+			if at := strings.IndexByte(j, '@'); at <= 0 || strings.ContainsAny(j, "/ ") || checkDomain(j[at+1:]) != "" {
+				v.fail(key+".admins", "%q is not a bare JID (user@example.org)", j)
+			}
+		}
 		if msg := checkDomain(h.Domain); msg != "" {
 			v.fail(key+".domain", "%s", msg)
 		} else if j, dup := seen[h.Domain]; dup {

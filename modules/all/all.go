@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/xmppd/xmppd/modules/adhoc"
 	_ "github.com/xmppd/xmppd/modules/blocking"
 	_ "github.com/xmppd/xmppd/modules/carbons"
 	_ "github.com/xmppd/xmppd/modules/disco"

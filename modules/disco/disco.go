@@ -37,12 +37,15 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
-// info: XEP-0030 §3.1. The only node served is the XEP-0115 caps node
-// (node#ver, §6.2), which describes the server itself; any other node is
-// unknown (§3.2: item-not-found).
-func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
+// info: XEP-0030 §3.1. The XEP-0115 caps node (node#ver, §6.2) describes
+// the server itself; other nodes are the modules' (XEP-0050 commands), and
+// one no module knows is item-not-found (§3.2).
+func (m *mod) info(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	node := iq.Payload.Attr("node")
 	if node != "" && node != CapsNode+"#"+capsVer(m.reg.Identities(), m.reg.Features(), m.contact) {
+		if q := m.reg.ServerNode(ctx, host(iq), iq.From, node, false); q != nil {
+			return q, nil
+		}
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	b := xml.NewBuilder("query", NSInfo)
@@ -82,16 +85,15 @@ func (m *mod) info(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 
 // items: XEP-0030 §4.1: the components of the virtual host (multi-user
 // chat, pubsub, upload), which is how clients find them.
-func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
-	if iq.Payload.Attr("node") != "" {
+func (m *mod) items(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
+	if node := iq.Payload.Attr("node"); node != "" {
+		if q := m.reg.ServerNode(ctx, host(iq), iq.From, node, true); q != nil {
+			return q, nil
+		}
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	host := iq.To.Domain()
-	if host == "" {
-		host = iq.From.Domain()
-	}
 	b := xml.NewBuilder("query", NSItems)
-	for _, c := range m.reg.Components(host) {
+	for _, c := range m.reg.Components(host(iq)) {
 		b.Start("item", "").Attr("jid", c.Domain)
 		if c.Name != "" {
 			b.Attr("name", c.Name)
@@ -99,6 +101,15 @@ func (m *mod) items(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 		b.End()
 	}
 	return b.Element(), nil
+}
+
+// host is the served domain an IQ to the server asks about: its 'to', or
+// the sender's own domain for an IQ without one.
+func host(iq *module.IQ) string {
+	if d := iq.To.Domain(); d != "" {
+		return d
+	}
+	return iq.From.Domain()
 }
 
 // nsPubSubPublish is the feature a PEP module announces on accounts.
