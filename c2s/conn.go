@@ -101,6 +101,8 @@ type conn struct {
 	transport Transport // for Observer counts and SessionInfo
 	since     time.Time // when the resource was bound; guarded by wmu
 	saslMech  string    // the offered mechanism being negotiated, for Observer
+	sasl2     bool      // the negotiation in progress is XEP-0388's (sasl2.go)
+	agentID   string    // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
 }
 
 var (
@@ -425,20 +427,27 @@ func (c *conn) sendFeatures() error {
 		c.addSASLFeatures(b)
 		c.addPreAuthFeatures(b)
 	default:
+		c.sessionFeatures(b, false)
+	}
+	return c.write(streamFeatures(b.Element()))
+}
+
+// sessionFeatures are those of an authenticated stream; bound (by XEP-0386
+// during authentication) leaves out resource binding.
+func (c *conn) sessionFeatures(b *xml.Builder, bound bool) {
+	if !bound {
 		b.Start("bind", nsBind).End()
 		// RFC 6121 legacy session establishment, announced optional
 		// (draft-cridland-xmpp-session-01) for old clients.
 		b.Start("session", nsSession).Start("optional", "").End().End()
-		b.Start("sm", nsSM).End()   // XEP-0198
-		b.Start("csi", nsCSI).End() // XEP-0352
-
-		for _, f := range c.srv.cfg.Registry.StreamFeatures() {
-			if el := f.Element(); el != nil {
-				b.Append(el)
-			}
+	}
+	b.Start("sm", nsSM).End()   // XEP-0198
+	b.Start("csi", nsCSI).End() // XEP-0352
+	for _, f := range c.srv.cfg.Registry.StreamFeatures() {
+		if el := f.Element(); el != nil {
+			b.Append(el)
 		}
 	}
-	return c.write(streamFeatures(b.Element()))
 }
 
 // streamFeatures writes <stream:features> with the stream prefix, which is
@@ -470,6 +479,7 @@ func (c *conn) addSASLFeatures(b *xml.Builder) {
 		b.Start("mechanism", "").Text(m).End()
 	}
 	b.End()
+	c.addSASL2Feature(b, cs.Offered)
 	if len(cs.CBTypes) > 0 {
 		// XEP-0440: tell the client which channel bindings we can do.
 		b.Start("sasl-channel-binding", nsSASLCB)
@@ -553,6 +563,9 @@ func (c *conn) handle(el *xml.Element) error {
 		if el.NS() == nsSASL && el.Name() == "auth" {
 			return c.sasl(el)
 		}
+		if el.NS() == nsSASL2 && el.Name() == "authenticate" {
+			return c.sasl2Authenticate(el)
+		}
 		if el.NS() == nsTLS {
 			return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "TLS is already in place"}
 		}
@@ -623,10 +636,23 @@ func (c *conn) abort() {
 
 // sasl runs one SASL negotiation (RFC 6120 §6.4).
 func (c *conn) sasl(el *xml.Element) error {
+	c.sasl2 = false
+	initial, present := el.Text(), true
+	if initial == "" {
+		present = false // §6.4.2: no initial response
+	} else if initial == "=" {
+		initial = ""
+	}
+	return c.runSASL(el.Attr("mechanism"), initial, present, c.saslSuccess)
+}
+
+// runSASL negotiates mechanism, legacy or XEP-0388 as c.sasl2 says, from
+// the base64 initial response (present false: none), and calls done on
+// success.
+func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negotiation, []byte) error) error {
 	if c.tls == nil && c.opts.RequireTLS && c.opts.TLS != nil {
 		return c.saslFailure("encryption-required", "")
 	}
-	mech := el.Attr("mechanism")
 	cs := c.connState()
 	offered := false
 	c.saslMech = ""
@@ -645,26 +671,26 @@ func (c *conn) sasl(el *xml.Element) error {
 		return c.saslError(err)
 	}
 	var in []byte
-	switch t := el.Text(); t {
-	case "":
-		// No initial response: an empty challenge asks for it (§6.4.2).
+	switch {
+	case !present:
+		// No initial response: an empty challenge asks for it.
 		if in, err = c.saslNext([]byte{}); in == nil {
 			return err
 		}
-	case "=":
+	case initial == "":
 		in = []byte{}
 	default:
-		if in, err = base64.StdEncoding.DecodeString(t); err != nil {
+		if in, err = base64.StdEncoding.DecodeString(initial); err != nil {
 			return c.saslFailure("incorrect-encoding", "")
 		}
 	}
 	for {
-		out, done, err := neg.Step(ctx, in)
+		out, fin, err := neg.Step(ctx, in)
 		if err != nil {
 			return c.saslError(err)
 		}
-		if done {
-			return c.saslSuccess(neg, out)
+		if fin {
+			return done(neg, out)
 		}
 		if in, err = c.saslNext(out); in == nil {
 			return err
@@ -675,7 +701,8 @@ func (c *conn) sasl(el *xml.Element) error {
 // saslNext sends a challenge and reads the response. A nil slice with nil
 // error means the exchange ended (aborted) and was answered.
 func (c *conn) saslNext(challenge []byte) ([]byte, error) {
-	b := []byte("<challenge xmlns='" + nsSASL + "'>")
+	ns := c.saslNS()
+	b := []byte("<challenge xmlns='" + ns + "'>")
 	b = base64.StdEncoding.AppendEncode(b, challenge)
 	b = append(b, "</challenge>"...)
 	if err := c.write(b); err != nil {
@@ -685,7 +712,7 @@ func (c *conn) saslNext(challenge []byte) ([]byte, error) {
 	if err != nil {
 		return nil, c.readError(err)
 	}
-	if el.NS() != nsSASL {
+	if el.NS() != ns {
 		return nil, &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "SASL negotiation in progress"}
 	}
 	switch el.Name() {
@@ -738,6 +765,10 @@ func (c *conn) credentialFailure(cond, text string) error {
 // saslFailure answers <failure/> (RFC 6120 §6.5).
 func (c *conn) saslFailure(cond, text string) error {
 	b := []byte("<failure xmlns='" + nsSASL + "'><" + cond + "/>")
+	if c.sasl2 {
+		// XEP-0388 §2.6.2: its own <failure/> with RFC 6120's condition.
+		b = []byte("<failure xmlns='" + nsSASL2 + "'><" + cond + " xmlns='" + nsSASL + "'/>")
+	}
 	if text != "" {
 		b = append(b, "<text xml:lang='en'>"...)
 		b = xml.EscapeText(b, text)
@@ -755,17 +786,37 @@ func (c *conn) saslFailure(cond, text string) error {
 	return nil
 }
 
-func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
-	user := neg.Username()
-	bare, err := jid.New(user, c.domain, "")
-	if err != nil {
-		return c.saslFailure("not-authorized", "")
+// saslAccount is the account a finished negotiation authenticated; ok
+// false when it was answered with a failure (err then says whether the
+// stream goes on).
+func (c *conn) saslAccount(neg *auth.Negotiation) (bare jid.JID, ok bool, err error) {
+	bare, e := jid.New(neg.Username(), c.domain, "")
+	if e != nil {
+		return jid.JID{}, false, c.saslFailure("not-authorized", "")
 	}
 	// §6.4.6: an authzid, if given, must be the account itself.
 	if az := neg.AuthzID(); az != "" {
-		if j, err := jid.Parse(az); err != nil || j != bare {
-			return c.saslFailure("invalid-authzid", "")
+		if j, e := jid.Parse(az); e != nil || j != bare {
+			return jid.JID{}, false, c.saslFailure("invalid-authzid", "")
 		}
+	}
+	return bare, true, nil
+}
+
+// authenticated records a successful authentication.
+func (c *conn) authenticated(neg *auth.Negotiation, bare jid.JID) {
+	c.srv.cfg.Limiter.Succeeded(c.ip)
+	c.srv.cfg.Observer.AuthSucceeded(c.saslMech)
+	c.authed = true
+	c.username = bare.Local()
+	c.jid = bare
+	c.logger().Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion(), "sasl2", c.sasl2)
+}
+
+func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
+	bare, ok, err := c.saslAccount(neg)
+	if !ok {
+		return err
 	}
 	b := []byte("<success xmlns='" + nsSASL + "'>")
 	if len(out) > 0 {
@@ -775,12 +826,7 @@ func (c *conn) saslSuccess(neg *auth.Negotiation, out []byte) error {
 	if err := c.write(b); err != nil {
 		return err
 	}
-	c.srv.cfg.Limiter.Succeeded(c.ip)
-	c.srv.cfg.Observer.AuthSucceeded(c.saslMech)
-	c.authed = true
-	c.username = bare.Local()
-	c.jid = bare
-	c.logger().Info("authenticated", "ip", c.ip, "mechanism", neg.Mechanism(), "tls", c.tlsVersion())
+	c.authenticated(neg, bare)
 	c.dec.Reset(c.idleReader())
 	return c.openStream()
 }
@@ -803,20 +849,40 @@ func (c *conn) preBind(el *xml.Element) error {
 	if res == "" {
 		res = randomID(8) // §7.6: server-generated resource
 	}
+	full, e := c.resource(res)
+	if e != nil {
+		return c.write(c.stanzaBytes(e.Reply(el)))
+	}
+	reply := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", el.Attr("id")).
+		Start("bind", nsBind).Start("jid", "").Text(full.String()).End().End().Element()
+	c.bind(full, func() { c.Deliver(reply) }, nil)
+	return nil
+}
+
+// resource checks a resource for binding: the full JID, or the stanza
+// error to answer.
+func (c *conn) resource(res string) (jid.JID, *stanza.Error) {
 	full, err := c.jid.WithResource(res)
 	if err != nil {
 		// §7.7.2.1: a resource that violates the resourcepart rules.
-		return c.write(c.stanzaBytes(stanza.NewError(stanza.BadRequest, "invalid resource").Reply(el)))
+		return jid.JID{}, stanza.NewError(stanza.BadRequest, "invalid resource")
 	}
 	if max := c.srv.cfg.MaxSessions; max > 0 && c.srv.cfg.Directory.Count() >= max {
-		return c.write(c.stanzaBytes(stanza.NewError(stanza.ResourceConstraint, "too many sessions").Reply(el)))
+		return jid.JID{}, stanza.NewError(stanza.ResourceConstraint, "too many sessions")
 	}
+	return full, nil
+}
+
+// bind makes the stream the session of full (RFC 6120 §7; XEP-0386):
+// first queues the result of the binding before anyone can find the
+// session, so that it is the first thing the client reads on it; before
+// runs once the session can be found, before the modules hear of it
+// (Bind 2's inline features).
+func (c *conn) bind(full jid.JID, first func(), before func()) {
 	c.jid = full
 	// Every stanza from here on is parsed with its 'from' already ours
 	// (§8.1.2.1), in the element's own arrays: no copy per stanza.
 	c.dec.Stamp(xml.NSClient, "from", full.String())
-	reply := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", el.Attr("id")).
-		Start("bind", nsBind).Start("jid", "").Text(full.String()).End().End().Element()
 	// From here on output goes through the queue, since other sessions may
 	// now deliver to this one.
 	c.wmu.Lock()
@@ -825,20 +891,20 @@ func (c *conn) preBind(el *xml.Element) error {
 	closing := c.closing
 	c.wmu.Unlock()
 	if closing {
-		return nil
+		return
 	}
 	c.stopAuthTimer()
 	c.bound = true
 	c.armIdle()
-	// The result goes out before anyone can find the session, so it is the
-	// first thing the client reads on it.
-	c.Deliver(reply)
+	first()
 	if old := c.srv.cfg.Directory.Bind(c); old != nil {
 		// §7.7.2.2: the newer session wins; the older one is told why.
 		old.CloseStream(stanza.StreamConflict, "replaced by a new session")
 	}
+	if before != nil {
+		before()
+	}
 	c.srv.cfg.Registry.SessionBound(context.Background(), c)
-	return nil
 }
 
 func (c *conn) stanzaBytes(el *xml.Element) []byte { return el.Append(nil, xml.NSClient) }

@@ -1,0 +1,154 @@
+package c2s
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// XEP-0388 Extensible SASL Profile (SASL2) and XEP-0386 Bind 2: the client
+// authenticates and binds its session in one round trip, with no stream
+// restart, and may switch on carbons and its CSI state in the same
+// request. Modern clients (Conversations, Monal, Dino) use them when the
+// stream features offer them; the legacy path stays for everyone else.
+
+const (
+	nsSASL2   = "urn:xmpp:sasl:2"
+	nsBind2   = "urn:xmpp:bind:0"
+	nsCarbons = "urn:xmpp:carbons:2"
+	// maxAgentID bounds the <user-agent id/> kept per session (a UUID
+	// is 36 bytes).
+	maxAgentID = 64
+)
+
+// saslNS is the namespace of the negotiation in progress.
+func (c *conn) saslNS() string {
+	if c.sasl2 {
+		return nsSASL2
+	}
+	return nsSASL
+}
+
+// addSASL2Feature offers SASL2 with the same mechanisms as SASL and Bind 2
+// inline (XEP-0388 §2.1; XEP-0386 §2.1), with the features Bind 2 can
+// switch on for the new session.
+func (c *conn) addSASL2Feature(b *xml.Builder, offered []string) {
+	if len(offered) == 0 {
+		return // §2.1: not without a mechanism
+	}
+	b.Start("authentication", nsSASL2)
+	for _, m := range offered {
+		b.Start("mechanism", "").Text(m).End()
+	}
+	b.Start("inline", "").Start("bind", nsBind2).Start("inline", "")
+	if c.srv.cfg.Registry.Handles(module.TargetAccount, "set", nsCarbons) {
+		b.Start("feature", "").Attr("var", nsCarbons).End()
+	}
+	b.Start("feature", "").Attr("var", nsCSI).End()
+	b.End().End().End() // inline, bind, inline
+	b.End()
+}
+
+// sasl2Authenticate runs <authenticate/> (XEP-0388 §2.3).
+func (c *conn) sasl2Authenticate(el *xml.Element) error {
+	c.sasl2 = true
+	defer func() { c.sasl2 = false }()
+	if ua := el.Child("user-agent", nsSASL2); ua != nil {
+		if id := ua.Attr("id"); id != "" && len(id) <= maxAgentID {
+			c.agentID = id
+		}
+	}
+	initial, present := "", false
+	if ir := el.Child("initial-response", nsSASL2); ir != nil {
+		// §2.2: an empty element is an empty initial response.
+		initial, present = strings.TrimSpace(ir.Text()), true
+	}
+	return c.runSASL(el.Attr("mechanism"), initial, present, func(neg *auth.Negotiation, out []byte) error {
+		return c.sasl2Success(el, neg, out)
+	})
+}
+
+// sasl2Success answers a successful negotiation: binds the session first if
+// the request asked for Bind 2, then <success/> and the features of the
+// authenticated stream, which is not restarted (§2.6.1).
+func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte) error {
+	bare, ok, err := c.saslAccount(neg)
+	if !ok {
+		return err
+	}
+	c.authenticated(neg, bare)
+	b := xml.NewBuilder("success", nsSASL2)
+	if len(out) > 0 {
+		b.Start("additional-data", "").Text(base64.StdEncoding.EncodeToString(out)).End()
+	}
+	br := req.Child("bind", nsBind2)
+	var full jid.JID
+	if br != nil {
+		full, ok = c.bind2Resource(br)
+	}
+	if br == nil || !ok {
+		// No Bind 2 (or no session possible now: the client binds the
+		// legacy way and hears why): the bare JID, and bind offered.
+		b.Start("authorization-identifier", "").Text(bare.String()).End()
+		if err := c.write(b.Element().Append(nil, "")); err != nil {
+			return err
+		}
+		return c.sendFeatures()
+	}
+	b.Start("authorization-identifier", "").Text(full.String()).End()
+	b.Start("bound", nsBind2).End()
+	first := b.Element().Append(nil, "")
+	fb := xml.NewBuilder("features", xml.NSStream)
+	c.sessionFeatures(fb, true)
+	first = append(first, streamFeatures(fb.Element())...)
+	c.bind(full, func() { c.enqueue(first) }, func() { c.bind2Inline(br, full) })
+	return nil
+}
+
+// bind2Resource is XEP-0386 §3.1's resource: the client's tag, '/', and a
+// random part (the tag alone is not enough: one client may have several
+// sessions). ok is false when no session can be bound now.
+func (c *conn) bind2Resource(br *xml.Element) (jid.JID, bool) {
+	res := randomID(8)
+	if t := br.Child("tag", nsBind2); t != nil && strings.TrimSpace(t.Text()) != "" {
+		if full, e := c.resource(strings.TrimSpace(t.Text()) + "/" + res); e == nil {
+			return full, true
+		}
+	}
+	full, e := c.resource(res)
+	return full, e == nil
+}
+
+// bind2Inline switches on what the bind request asked for, once the
+// session is bound and before modules hear of it, and ends this client's
+// earlier sessions (§3.1: same <user-agent id/>).
+func (c *conn) bind2Inline(br *xml.Element, full jid.JID) {
+	for ch := range br.Children() {
+		switch {
+		case ch.NS() == nsCarbons && ch.Name() == "enable":
+			// Through the carbons module, as its IQ would be.
+			iq := xml.NewBuilder("iq", xml.NSClient).Attr("type", "set").Attr("id", "bind2").Append(ch).Element()
+			c.srv.cfg.Registry.HandleIQ(context.Background(), module.TargetAccount, &module.IQ{
+				Stanza: &module.Stanza{El: iq, From: full, To: full.Bare(), Origin: c}, ID: "bind2", Type: "set", Payload: ch,
+			}, c.logger())
+		case ch.NS() == nsCSI && (ch.Name() == "inactive" || ch.Name() == "active"):
+			c.wmu.Lock()
+			c.csi.inactive = ch.Name() == "inactive"
+			c.wmu.Unlock()
+		}
+	}
+	if c.agentID == "" {
+		return
+	}
+	for _, s := range c.srv.cfg.Directory.Sessions(full.Bare()) {
+		if o, ok := s.(*conn); ok && o != c && o.agentID == c.agentID {
+			o.CloseStream(stanza.StreamConflict, "replaced by a new session of the same client")
+		}
+	}
+}
