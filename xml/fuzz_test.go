@@ -96,7 +96,42 @@ func FuzzDecoderSplit(f *testing.F) {
 				t.Fatalf("round trip of %q: %q, %v", s, again, err)
 			}
 		}
+		// Decoder.Stamp gives what WithAttrs gives on the unstamped
+		// parse, for elements of its namespace, and leaves the others.
+		plain, err1 := stampedElements(body, "")
+		stamped, err2 := stampedElements(body, "a@b.example/r&'<")
+		if errClass(err1) != errClass(err2) || len(plain) != len(stamped) {
+			t.Fatalf("stamping changed the parse: %v %v, %d and %d elements", err1, err2, len(plain), len(stamped))
+		}
+		for i, p := range plain {
+			want := p
+			if p.NS() == NSClient {
+				want = p.WithAttrs(Attr{"from", "a@b.example/r&'<"})
+			}
+			if got, w := string(stamped[i].Append(nil, NSClient)), string(want.Append(nil, NSClient)); got != w {
+				t.Fatalf("stamped\n%s\nwant\n%s", got, w)
+			}
+		}
 	})
+}
+
+// stampedElements decodes body with the 'from' stamp value ("" for none).
+func stampedElements(body []byte, value string) ([]*Element, error) {
+	d := NewDecoder(bytes.NewReader(append([]byte(header), body...)), Limits{MaxStanzaBytes: 4096, MaxDepth: 32, MaxAttrs: 16})
+	if _, err := d.ReadHeader(); err != nil {
+		return nil, err
+	}
+	if value != "" {
+		d.Stamp(NSClient, "from", value)
+	}
+	var out []*Element
+	for {
+		el, err := d.Next()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, el)
+	}
 }
 
 // canon is a namespace-resolved rendering that both decoders can produce.
