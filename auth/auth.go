@@ -152,6 +152,10 @@ type Server struct {
 	// the salt for an unknown user changes and gives the user away. When
 	// empty, a random per-process key is used.
 	FakeSaltKey []byte
+	// Allowed, when not nil, is the only mechanisms offered (and so
+	// accepted): an operator's choice, such as SCRAM-SHA-1 while accounts
+	// imported from Prosody have SHA-1 keys only.
+	Allowed map[string]bool
 
 	// nonce, when set (tests), replaces the random server nonce part.
 	nonce func() string
@@ -167,6 +171,9 @@ func (s *Server) Mechanisms(cs ConnState) []string {
 	out = append(out, MechSCRAMSHA512, MechSCRAMSHA256, MechSCRAMSHA1)
 	if cs.TLS != nil {
 		out = append(out, MechPLAIN)
+	}
+	if s.Allowed != nil {
+		out = slices.DeleteFunc(out, func(m string) bool { return !s.Allowed[m] })
 	}
 	return out
 }

@@ -461,7 +461,7 @@ func streamFeatures(el *xml.Element) []byte {
 }
 
 func (c *conn) authServer() *auth.Server {
-	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey}
+	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey, Allowed: c.srv.cfg.Mechanisms}
 }
 
 func (c *conn) connState() auth.ConnState {

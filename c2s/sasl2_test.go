@@ -253,3 +253,23 @@ func TestSASL2Resume(t *testing.T) {
 		}
 	}
 }
+
+// [auth] mechanisms limits what is offered, in SASL and SASL2, and so what
+// is accepted.
+func TestMechanismsConfigured(t *testing.T) {
+	s := testutil.Start(t, "[auth]\nmechanisms = [\"SCRAM-SHA-1\", \"plain\"]")
+	s.AddUser(t, "alice", "secret")
+	c, f := sasl2Open(t, s)
+	if got := strings.Join(mechanisms(f), " "); got != "SCRAM-SHA-1 PLAIN" {
+		t.Fatalf("offered %q", got)
+	}
+	if a := f.Child("authentication", nsSASL2); a == nil || strings.Contains(a.String(), "SHA-256") {
+		t.Fatalf("SASL2 offers: %s", f)
+	}
+	if r := c.AuthSCRAM("SCRAM-SHA-256", "alice", "secret", "", nil); r.OK || r.Condition != "invalid-mechanism" {
+		t.Fatalf("SCRAM-SHA-256 not offered but: %+v", r)
+	}
+	if r := c.AuthSCRAM("SCRAM-SHA-1", "alice", "secret", "", nil); !r.OK {
+		t.Fatalf("SCRAM-SHA-1: %+v", r)
+	}
+}

@@ -44,11 +44,14 @@ type Config struct {
 
 	Accounts    storage.Accounts
 	FakeSaltKey []byte
-	Registry    *module.Registry
-	Router      module.Router
-	Directory   *router.Local
-	Limiter     *Limiter
-	Log         *slog.Logger
+	// Mechanisms, when not nil, are the SASL mechanisms offered
+	// ([auth] mechanisms); nil offers every one the connection allows.
+	Mechanisms map[string]bool
+	Registry   *module.Registry
+	Router     module.Router
+	Directory  *router.Local
+	Limiter    *Limiter
+	Log        *slog.Logger
 	// Observer hears counts (connections, authentications, stanzas,
 	// errors); nil: none.
 	Observer Observer

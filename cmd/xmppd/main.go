@@ -46,6 +46,9 @@ func usage(w io.Writer) {
   xmppd user passwd [-config FILE] JID
   xmppd user del [-config FILE] JID
   xmppd user list [-config FILE] [DOMAIN]
+  xmppd import [-config FILE] FILE.xml ...
+                                      import XEP-0227 files (accounts, rosters, vCards, private XML,
+                                      offline messages) from Prosody's or ejabberd's export
   xmppd status [-config FILE] [-admin ADDR]
                                       the running server: version, uptime, listeners, sessions, memory
   xmppd session list [-config FILE] [-admin ADDR]
@@ -66,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args, stderr)
 	case "user":
 		err = user(args, stdin, stdout, stderr)
+	case "import":
+		err = importCmd(args, stdout, stderr)
 	case "status":
 		err = status(args, stdout, stderr)
 	case "session":

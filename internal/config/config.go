@@ -30,6 +30,7 @@ type Config struct {
 	// listeners.
 	WebSocket WebSocket `toml:"websocket"`
 	Limits    Limits    `toml:"limits"`
+	Auth      Auth      `toml:"auth"`
 	Storage   Storage   `toml:"storage"`
 	Contact   Contact   `toml:"contact"`
 	Roster    Roster    `toml:"roster"`
@@ -85,6 +86,16 @@ type ExternalService struct {
 	// for a service that has no Secret.
 	Username string `toml:"username"`
 	Password string `toml:"password"`
+}
+
+// Auth configures client authentication.
+type Auth struct {
+	// Mechanisms, when set, are the only SASL mechanisms offered (SASL
+	// and SASL2 alike), such as ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1",
+	// "PLAIN"] while accounts imported from Prosody have SHA-1 keys only.
+	// Empty (default): every mechanism the connection allows, strongest
+	// first; -PLUS needs channel binding and PLAIN TLS either way.
+	Mechanisms []string `toml:"mechanisms"`
 }
 
 // Push configures XEP-0357 push notifications (modules/push).

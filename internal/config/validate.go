@@ -82,6 +82,12 @@ func (c *Config) normalize() {
 		e.Host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(e.Host)), ".")
 		e.Transport = strings.ToLower(strings.TrimSpace(e.Transport))
 	}
+	if len(c.Auth.Mechanisms) == 0 {
+		c.Auth.Mechanisms = nil
+	}
+	for i, m := range c.Auth.Mechanisms {
+		c.Auth.Mechanisms[i] = strings.ToUpper(strings.TrimSpace(m))
+	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
 	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
@@ -302,6 +308,10 @@ func (c *Config) validate(name string, pos positions) []error {
 	c.validateUpload(v)
 	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 	c.validateExternalServices(v)
+	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
+	for _, m := range c.Auth.Mechanisms {
+		v.oneOf("auth.mechanisms", m, known...)
+	}
 
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {

@@ -151,6 +151,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		IdleAfter:          idleAfter(lim.IdleAfter.Duration),
 		Accounts:           s.db,
 		FakeSaltKey:        fakeSalt,
+		Mechanisms:         mechanisms(cfg.Auth.Mechanisms),
 		Registry:           s.reg,
 		Router:             rt,
 		Directory:          s.dir,
@@ -495,3 +496,16 @@ func (m moduleHTTP) BaseURL(domain string) string {
 }
 
 var _ = time.Second
+
+// mechanisms is [auth] mechanisms as a set; nil (every mechanism) when
+// none are listed.
+func mechanisms(list []string) map[string]bool {
+	if len(list) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(list))
+	for _, n := range list {
+		m[n] = true
+	}
+	return m
+}

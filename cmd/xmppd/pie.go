@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/server"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/modules/private"
+	"github.com/xmppd/xmppd/modules/vcard"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// XEP-0227 portable import: accounts moved from another server (Prosody's
+// prosody-migrator with its xep0227 store, ejabberd's export_piefxis) into
+// xmppd's storage, with their credentials, rosters, vCards, private XML
+// and offline messages.
+
+const (
+	nsPIE      = "urn:xmpp:pie:0"
+	nsPIESCRAM = "urn:xmpp:pie:0#scram"
+	nsRoster   = "jabber:iq:roster"
+	nsPrivate  = "jabber:iq:private"
+)
+
+// pieStore is the part of the storage the import writes.
+type pieStore interface {
+	storage.Accounts
+	storage.Rosters
+	storage.PrivateXML
+	storage.Offline
+}
+
+type pieCounts struct {
+	accounts, skipped, roster, vcards, private, offline int
+}
+
+func importCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: xmppd import [-config FILE] FILE.xml ...\n\nImports XEP-0227 files: accounts that exist already are left as they are.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	db, err := server.OpenStorage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n pieCounts
+	for _, f := range fs.Args() {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := importPIE(ctx, cfg, db, data, &n, stderr); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	fmt.Fprintf(stdout, "imported %d accounts (%d skipped: they exist), %d roster items, %d vCards, %d private XML items, %d offline messages\n",
+		n.accounts, n.skipped, n.roster, n.vcards, n.private, n.offline)
+	return nil
+}
+
+// importPIE imports one <server-data/> document.
+func importPIE(ctx context.Context, cfg *config.Config, db pieStore, data []byte, n *pieCounts, warn io.Writer) error {
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	data = bytes.TrimSpace(data)
+	if bytes.HasPrefix(data, []byte("<?xml")) {
+		// The restricted parser takes no XML declaration inside a stream.
+		if i := bytes.Index(data, []byte("?>")); i > 0 {
+			data = data[i+2:]
+		}
+	}
+	els, err := private.Parse(data)
+	if err != nil {
+		return fmt.Errorf("not well-formed XML: %w", err)
+	}
+	if len(els) != 1 || els[0].Name() != "server-data" || els[0].NS() != nsPIE {
+		return errors.New("not an XEP-0227 document (<server-data xmlns='urn:xmpp:pie:0'/>)")
+	}
+	served := map[string]bool{}
+	for _, h := range cfg.Hosts {
+		served[h.Domain] = true
+	}
+	for host := range els[0].Children() {
+		if host.Name() != "host" || host.NS() != nsPIE {
+			continue
+		}
+		dj, err := jid.Parse(host.Attr("jid"))
+		if err != nil || dj.Local() != "" || dj.Resource() != "" {
+			return fmt.Errorf("<host jid=%q> is not a domain", host.Attr("jid"))
+		}
+		domain := dj.Domain()
+		if !served[domain] {
+			return fmt.Errorf("host %s is not one of the configured hosts", domain)
+		}
+		for u := range host.Children() {
+			if u.Name() != "user" || u.NS() != nsPIE {
+				continue
+			}
+			if err := importUser(ctx, cfg, db, domain, u, n, warn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain string, u *xml.Element, n *pieCounts, warn io.Writer) error {
+	acct, err := jid.New(u.Attr("name"), domain, "")
+	if err != nil {
+		return fmt.Errorf("user %q of %s: %w", u.Attr("name"), domain, err)
+	}
+	creds, err := pieCredentials(u)
+	if err != nil {
+		return fmt.Errorf("%s: %w", acct, err)
+	}
+	if err := db.CreateAccount(ctx, domain, acct.Local(), creds); errors.Is(err, storage.ErrExists) {
+		fmt.Fprintf(warn, "xmppd import: %s exists already: left as it is\n", acct)
+		n.skipped++
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("create %s: %w", acct, err)
+	}
+	n.accounts++
+	if len(creds) < 3 {
+		fmt.Fprintf(warn, "xmppd import: %s has keys for %s only: it logs in with that SCRAM mechanism or PLAIN until its password is set again ([auth] mechanisms can offer only those meanwhile)\n",
+			acct, hashes(creds))
+	}
+	for ch := range u.Children() {
+		switch {
+		case ch.Name() == "query" && ch.NS() == nsRoster:
+			for it := range ch.Children() {
+				if it.Name() != "item" {
+					continue
+				}
+				item, err := pieRosterItem(it)
+				if err != nil {
+					return fmt.Errorf("%s roster: %w", acct, err)
+				}
+				if _, err := db.SetRosterItem(ctx, domain, acct.Local(), item); err != nil {
+					return fmt.Errorf("%s roster: %w", acct, err)
+				}
+				n.roster++
+			}
+		case ch.Name() == "vCard" && ch.NS() == vcard.NS:
+			if err := db.SetPrivate(ctx, domain, acct.Local(), vcard.Key, ch.Append(nil, "")); err != nil {
+				return fmt.Errorf("%s vCard: %w", acct, err)
+			}
+			n.vcards++
+		case ch.Name() == "query" && ch.NS() == nsPrivate:
+			for p := range ch.Children() {
+				if err := db.SetPrivate(ctx, domain, acct.Local(), private.Key(p.NS(), p.Name()), p.Append(nil, "")); err != nil {
+					return fmt.Errorf("%s private XML: %w", acct, err)
+				}
+				n.private++
+			}
+		case ch.Name() == "offline-messages":
+			for m := range ch.Children() {
+				if m.Name() != "message" {
+					continue
+				}
+				if err := db.StoreOffline(ctx, domain, acct.Local(), m.Append(nil, xml.NSClient), delayStamp(m), cfg.Offline.MaxMessages); err != nil {
+					return fmt.Errorf("%s offline messages: %w", acct, err)
+				}
+				n.offline++
+			}
+		}
+	}
+	return nil
+}
+
+// pieCredentials: a clear-text password gives keys for every hash; SCRAM
+// keys (XEP-0227 §3.1) are taken as they are, for their hash only.
+func pieCredentials(u *xml.Element) ([]storage.Credential, error) {
+	if pw := u.Attr("password"); pw != "" {
+		cs, err := auth.DeriveCredentials(pw, auth.DefaultIterations)
+		if err != nil {
+			return nil, fmt.Errorf("password: %w", err)
+		}
+		out := make([]storage.Credential, len(cs))
+		for i, c := range cs {
+			out[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+		}
+		return out, nil
+	}
+	seen := map[string]bool{}
+	var out []storage.Credential
+	for sc := range u.Children() {
+		if sc.Name() != "scram-credentials" || sc.NS() != nsPIESCRAM {
+			continue
+		}
+		hash := strings.TrimPrefix(sc.Attr("mechanism"), "SCRAM-")
+		if hash != auth.SHA1 && hash != auth.SHA256 && hash != auth.SHA512 {
+			continue // another mechanism (-PLUS is the same keys)
+		}
+		if seen[hash] {
+			continue // Prosody repeats the element
+		}
+		c := storage.Credential{Hash: hash}
+		var err error
+		dec := func(name string) []byte {
+			el := sc.Child(name, nsPIESCRAM)
+			if el == nil || err != nil {
+				err = fmt.Errorf("%s keys without <%s/>", sc.Attr("mechanism"), name)
+				return nil
+			}
+			b, e := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text()))
+			if e != nil {
+				err = fmt.Errorf("%s <%s/>: %w", sc.Attr("mechanism"), name, e)
+			}
+			return b
+		}
+		c.Salt, c.StoredKey, c.ServerKey = dec("salt"), dec("stored-key"), dec("server-key")
+		if err != nil {
+			return nil, err
+		}
+		it := sc.Child("iter-count", nsPIESCRAM)
+		if it == nil {
+			return nil, fmt.Errorf("%s keys without <iter-count/>", sc.Attr("mechanism"))
+		}
+		if c.Iterations, err = strconv.Atoi(strings.TrimSpace(it.Text())); err != nil || c.Iterations < 1 {
+			return nil, fmt.Errorf("%s <iter-count/> %q", sc.Attr("mechanism"), it.Text())
+		}
+		seen[hash] = true
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no password and no SCRAM keys")
+	}
+	return out, nil
+}
+
+func hashes(cs []storage.Credential) string {
+	var h []string
+	for _, c := range cs {
+		h = append(h, "SCRAM-"+c.Hash)
+	}
+	return strings.Join(h, ", ")
+}
+
+// pieRosterItem reads a jabber:iq:roster <item/> as stored (RFC 6121 §2.1.2).
+func pieRosterItem(it *xml.Element) (storage.RosterItem, error) {
+	j, err := jid.Parse(it.Attr("jid"))
+	if err != nil {
+		return storage.RosterItem{}, fmt.Errorf("item jid %q: %w", it.Attr("jid"), err)
+	}
+	sub := it.Attr("subscription")
+	switch sub {
+	case "":
+		sub = "none"
+	case "none", "to", "from", "both":
+	default:
+		return storage.RosterItem{}, fmt.Errorf("item %s: subscription %q", j, sub)
+	}
+	item := storage.RosterItem{JID: j.Bare().String(), Name: it.Attr("name"), Subscription: sub, Ask: it.Attr("ask") == "subscribe"}
+	seen := map[string]bool{}
+	for g := range it.Children() {
+		if g.Name() == "group" && !seen[g.Text()] && g.Text() != "" {
+			seen[g.Text()] = true
+			item.Groups = append(item.Groups, g.Text())
+		}
+	}
+	return item, nil
+}
+
+// delayStamp is an offline message's XEP-0203 stamp, or now.
+func delayStamp(m *xml.Element) time.Time {
+	if d := m.Child("delay", "urn:xmpp:delay"); d != nil {
+		if t, err := time.Parse(time.RFC3339, d.Attr("stamp")); err == nil {
+			return t
+		}
+	}
+	return time.Now()
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// pieSHA1 is bob's SCRAM-SHA-1 keys element, as Prosody exports them.
+func pieSHA1(t *testing.T, password string) string {
+	t.Helper()
+	cs, err := auth.DeriveCredentials(password, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Hash == auth.SHA1 {
+			e := base64.StdEncoding.EncodeToString
+			return fmt.Sprintf("<scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><server-key>%s</server-key><stored-key>%s</stored-key><iter-count>%d</iter-count><salt>%s</salt></scram-credentials>",
+				e(c.ServerKey), e(c.StoredKey), c.Iterations, e(c.Salt))
+		}
+	}
+	t.Fatal("no SHA-1 keys")
+	return ""
+}
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImport(t *testing.T) {
+	dir := t.TempDir()
+	cfgText := testutil.BaseConfig(dir)
+	cfg := writeFile(t, dir, "xmppd.toml", cfgText)
+	doc := `<?xml version='1.0' encoding='UTF-8'?>
+<server-data xmlns='urn:xmpp:pie:0'>
+  <host jid='localhost'>
+    <user name='alice' password='alice pw'>
+      <query xmlns='jabber:iq:roster'>
+        <item jid='bob@localhost' name='Bob' subscription='both'><group>Friends</group></item>
+        <item jid='carol@example.org' ask='subscribe'/>
+      </query>
+      <vCard xmlns='vcard-temp'><FN>Alice A.</FN></vCard>
+      <query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='room@conference.localhost'/></storage></query>
+      <offline-messages>
+        <message xmlns='jabber:client' from='carol@example.org/x' to='alice@localhost' type='chat' id='o1'><body>while you were away</body><delay xmlns='urn:xmpp:delay' stamp='2026-01-02T03:04:05Z'/></message>
+      </offline-messages>
+    </user>
+    <user name='Bob'>` + pieSHA1(t, "bob pw") + pieSHA1(t, "bob pw") + `</user>
+  </host>
+</server-data>`
+	file := writeFile(t, dir, "export.xml", doc)
+	code, out, errs := cli(t, "", "import", "-config", cfg, file)
+	if code != 0 || out != "imported 2 accounts (0 skipped: they exist), 2 roster items, 1 vCards, 1 private XML items, 1 offline messages\n" {
+		t.Fatalf("import: %d %q %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "bob@localhost has keys for SCRAM-SHA-1 only") {
+		t.Errorf("no warning about bob's keys: %q", errs)
+	}
+	// Again: nothing is overwritten.
+	if code, out, _ := cli(t, "", "import", "-config", cfg, file); code != 0 || !strings.HasPrefix(out, "imported 0 accounts (2 skipped") {
+		t.Fatalf("second import: %d %q", code, out)
+	}
+	for _, bad := range []struct{ doc, want string }{
+		{"<server-data xmlns='urn:xmpp:pie:0'><host jid='elsewhere.example'/></server-data>", "not one of the configured hosts"},
+		{"<other/>", "not an XEP-0227 document"},
+		{"<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='x'/></host></server-data>", "no password and no SCRAM keys"},
+		{"<server-data", "not well-formed"},
+	} {
+		if code, _, errs := cli(t, "", "import", "-config", cfg, writeFile(t, dir, "bad.xml", bad.doc)); code != 1 || !strings.Contains(errs, bad.want) {
+			t.Errorf("import of %q: %d %q, want %q", bad.doc, code, errs, bad.want)
+		}
+	}
+
+	srv := testutil.StartIn(t, dir, cfgText)
+	alice := testutil.Login(t, srv, "alice", "alice pw", "r")
+	alice.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+	r := alice.NextNamed("iq").String()
+	for _, want := range []string{"jid='bob@localhost'", "name='Bob'", "subscription='both'", "<group>Friends</group>", "jid='carol@example.org'", "ask='subscribe'"} {
+		if !strings.Contains(r, want) {
+			t.Errorf("roster lacks %s: %s", want, r)
+		}
+	}
+	alice.Send("<iq type='get' id='v1'><vCard xmlns='vcard-temp'/></iq>")
+	if r := alice.NextNamed("iq").String(); !strings.Contains(r, "<FN>Alice A.</FN>") {
+		t.Errorf("vCard: %s", r)
+	}
+	alice.Send("<iq type='get' id='p1'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
+	if r := alice.NextNamed("iq").String(); !strings.Contains(r, "room@conference.localhost") {
+		t.Errorf("private XML: %s", r)
+	}
+	alice.Send("<presence/>")
+	var m *xml.Element
+	for m == nil {
+		if el := alice.Next(); el.Name() == "message" {
+			m = el
+		}
+	}
+	if m.Attr("id") != "o1" || m.Child("body", "").Text() != "while you were away" {
+		t.Errorf("offline message: %s", m)
+	}
+
+	// bob has SHA-1 keys only: SCRAM-SHA-1 and PLAIN, not SCRAM-SHA-256.
+	for _, tc := range []struct {
+		mech string
+		ok   bool
+	}{{"SCRAM-SHA-1", true}, {"PLAIN", true}, {"SCRAM-SHA-256", false}} {
+		c := testutil.NewClient(t, testutil.Dial(t, srv.StartTLS))
+		c.Open("localhost")
+		c.StartTLS("localhost")
+		var res testutil.SASLResult
+		if tc.mech == "PLAIN" {
+			res = c.AuthPLAIN("bob", "bob pw")
+		} else {
+			res = c.AuthSCRAM(tc.mech, "bob", "bob pw", "", nil)
+		}
+		if res.OK != tc.ok {
+			t.Errorf("bob with %s: %+v, want ok=%v", tc.mech, res, tc.ok)
+		}
+	}
+}
