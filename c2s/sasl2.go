@@ -102,7 +102,11 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		return c.sendFeatures()
 	}
 	b.Start("authorization-identifier", "").Text(full.String()).End()
-	b.Start("bound", nsBind2).End()
+	b.Start("bound", nsBind2)
+	for _, el := range c.srv.cfg.Registry.BoundExtensions(context.Background(), full) {
+		b.Append(el) // §3.1: the archive's state at binding time
+	}
+	b.End()
 	first := b.Element().Append(nil, "")
 	fb := xml.NewBuilder("features", xml.NSStream)
 	c.sessionFeatures(fb, true)

@@ -165,6 +165,9 @@ func TestBind2(t *testing.T) {
 	if el.Name() != "success" || !strings.HasPrefix(full, "alice@localhost/AwesomeXMPP/") || el.Child("bound", nsBind2) == nil {
 		t.Fatalf("Bind 2 success: %s", el)
 	}
+	if md := el.Child("bound", nsBind2).Child("metadata", "urn:xmpp:mam:2"); md == nil || md.FirstChild() != nil {
+		t.Fatalf("the empty archive's metadata in <bound/>: %s", el)
+	}
 	f := c.Next()
 	if f.Name() != "features" || f.Child("bind", "urn:ietf:params:xml:ns:xmpp-bind") != nil || f.Child("sm", "urn:xmpp:sm:3") == nil {
 		t.Fatalf("features of the bound stream: %s", f)
@@ -187,8 +190,13 @@ func TestBind2(t *testing.T) {
 
 	// The same client (user agent) logs in again: its old session ends.
 	c2, _ := sasl2Open(t, s)
-	if el := sasl2SCRAM(t, c2, "alice", "secret", agent+"<bind xmlns='urn:xmpp:bind:0'><tag>AwesomeXMPP</tag></bind>"); el.Name() != "success" || authzID(el) == full {
+	el = sasl2SCRAM(t, c2, "alice", "secret", agent+"<bind xmlns='urn:xmpp:bind:0'><tag>AwesomeXMPP</tag></bind>")
+	if el.Name() != "success" || authzID(el) == full {
 		t.Fatalf("second Bind 2: %s", el)
+	}
+	// The archive now holds bob's and the phone's messages.
+	if md := el.Child("bound", nsBind2).Child("metadata", "urn:xmpp:mam:2"); md == nil || md.Child("start", "") == nil || md.Child("end", "").Attr("id") == "" {
+		t.Fatalf("archive metadata in <bound/>: %s", el)
 	}
 	if cond := c.ExpectStreamError(); cond != "conflict" {
 		t.Errorf("old session of the same client: %q, want conflict", cond)

@@ -155,6 +155,7 @@ type Registry struct {
 	acctItems  []acctItemsEntry
 	acctNode   []acctNodeEntry
 	srvNode    []srvNodeEntry
+	boundExt   []boundEntry
 
 	snap atomic.Pointer[snapshot]
 
@@ -179,6 +180,11 @@ type srvNodeEntry struct {
 	fn  ServerNodeFunc
 }
 
+type boundEntry struct {
+	seq int
+	fn  BoundFunc
+}
+
 type snapshot struct {
 	iq         map[iqKey]IQHandler
 	features   []string
@@ -193,6 +199,7 @@ type snapshot struct {
 	acctItems  []AccountItemsFunc
 	acctNode   []AccountNodeInfoFunc
 	srvNode    []ServerNodeFunc
+	boundExt   []BoundFunc
 }
 
 // NewRegistry returns an empty registry.
@@ -244,6 +251,9 @@ func (r *Registry) publish() {
 	for _, e := range r.srvNode {
 		s.srvNode = append(s.srvNode, e.fn)
 	}
+	for _, e := range r.boundExt {
+		s.boundExt = append(s.boundExt, e.fn)
+	}
 	for _, e := range r.acctNode {
 		s.acctNode = append(s.acctNode, e.fn)
 	}
@@ -293,6 +303,18 @@ func (r *Registry) ServerNode(ctx context.Context, host string, requester jid.JI
 		}
 	}
 	return nil
+}
+
+// BoundExtensions asks the modules for what XEP-0386 <bound/> carries for a
+// session binding full (XEP-0313 archive metadata), in registration order.
+func (r *Registry) BoundExtensions(ctx context.Context, full jid.JID) []*xml.Element {
+	var out []*xml.Element
+	for _, fn := range r.read().boundExt {
+		if el := fn(ctx, full); el != nil {
+			out = append(out, el)
+		}
+	}
+	return out
 }
 
 // Component returns the component serving domain, or nil. The router
@@ -429,6 +451,10 @@ type AccountNodeInfoFunc func(ctx context.Context, owner, requester jid.JID, nod
 // true) for a node of the served domain host: the whole <query/>, or nil
 // when the module does not know the node.
 type ServerNodeFunc func(ctx context.Context, host string, requester jid.JID, node string, items bool) *xml.Element
+
+// BoundFunc gives a child for XEP-0386's <bound/> of a session about to be
+// bound to full, or nil.
+type BoundFunc func(ctx context.Context, full jid.JID) *xml.Element
 
 // Handle is a module's view of the registry; it remembers what the module
 // registered so Close can undo it.
@@ -581,6 +607,20 @@ func (h *Handle) AddServerNode(fn ServerNodeFunc) {
 	r.publish()
 	h.undo = append(h.undo, func() {
 		r.srvNode = slices.DeleteFunc(r.srvNode, func(e srvNodeEntry) bool { return e.seq == seq })
+	})
+}
+
+// AddBoundExtension adds fn to what a Bind 2 <bound/> carries.
+func (h *Handle) AddBoundExtension(fn BoundFunc) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	r.boundExt = append(r.boundExt, boundEntry{seq, fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		r.boundExt = slices.DeleteFunc(r.boundExt, func(e boundEntry) bool { return e.seq == seq })
 	})
 }
 

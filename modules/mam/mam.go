@@ -106,6 +106,15 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddAccountFeature(NSSID)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iqSet)
 	h.HandleIQ(module.TargetAccount, "get", NS, m.iqGet)
+	// XEP-0386 §3.1: a Bind 2 session learns where its archive stands.
+	h.AddBoundExtension(func(ctx context.Context, full jid.JID) *xml.Element {
+		el, err := m.metadata(ctx, full.Bare())
+		if err != nil {
+			m.log.Error("archive metadata for Bind 2", "jid", full.Bare().String(), "err", err)
+			return nil
+		}
+		return el
+	})
 
 	// Outgoing: after blocking (1000) refused what it refuses, before
 	// carbons (-100) copies the message, so the <sent/> copy carries the
