@@ -111,9 +111,14 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 	fb := xml.NewBuilder("features", xml.NSStream)
 	c.sessionFeatures(fb, true)
 	first = append(first, streamFeatures(fb.Element())...)
+	c.bind2 = true
 	c.bind(full, func() { c.enqueue(first) }, func() { c.bind2Inline(br, full) })
 	return nil
 }
+
+// ArchiveSynced reports a Bind 2 session (module.ArchiveSynced): §3.1 has
+// its offline messages cleared, since its client reads the archive.
+func (c *conn) ArchiveSynced() bool { return c.bind2 }
 
 // bind2Resource is XEP-0386 §3.1's resource: the client's tag, '/', and a
 // random part (the tag alone is not enough: one client may have several

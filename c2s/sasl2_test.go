@@ -281,3 +281,74 @@ func TestMechanismsConfigured(t *testing.T) {
 		t.Fatalf("SCRAM-SHA-1: %+v", r)
 	}
 }
+
+// XEP-0386 §3.1: a Bind 2 session does not get the offline messages its
+// archive holds (its client fetches them from there); those the archive
+// did not keep still come, and offline storage is cleared either way.
+func TestBind2Offline(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "secret")
+	s.AddUser(t, "bob", "secret")
+	bob := testutil.Login(t, s, "bob", "secret", "pc")
+	fence := func(c *testutil.Client, id string) {
+		t.Helper()
+		c.Send("<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id)
+		for el := c.Next(); el.Attr("id") != id; el = c.Next() {
+			if el.Name() == "message" {
+				t.Fatalf("%s: unexpected %s", id, el)
+			}
+		}
+	}
+	bob.Send("<message to='alice@localhost' type='chat' id='archived'><body>in the archive</body></message>")
+	fence(bob, "f1")
+
+	bind2 := func() *testutil.Client {
+		c, _ := sasl2Open(t, s)
+		if el := sasl2SCRAM(t, c, "alice", "secret", "<bind xmlns='urn:xmpp:bind:0'><tag>T</tag></bind>"); el.Name() != "success" {
+			t.Fatalf("Bind 2: %s", el)
+		}
+		c.Next() // features
+		c.Send("<presence/>")
+		return c
+	}
+	a := bind2()
+	fence(a, "f2") // no offline delivery of the archived message
+	a.Send("<iq type='set' id='q1'><query xmlns='urn:xmpp:mam:2'/></iq>")
+	found := false
+	for el := a.Next(); el.Attr("id") != "q1"; el = a.Next() {
+		found = found || strings.Contains(el.String(), "in the archive")
+	}
+	if !found {
+		t.Fatal("the message is not in the archive")
+	}
+	// Cleared: a legacy session gets nothing either.
+	legacy := testutil.Login(t, s, "alice", "secret", "old")
+	legacy.Send("<presence/>")
+	fence(legacy, "f3")
+
+	// With archiving off for alice, offline storage is all there is.
+	legacy.Send("<iq type='set' id='p1'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>")
+	for el := legacy.Next(); el.Attr("id") != "p1"; el = legacy.Next() {
+	}
+	a.Close()
+	legacy.Close()
+	waitSessions := func(n int) {
+		deadline := time.Now().Add(5 * time.Second)
+		for s.Sessions() != n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitSessions(1)
+	bob.Send("<message to='alice@localhost' type='chat' id='kept'><body>not archived</body></message>")
+	fence(bob, "f4")
+	a = bind2()
+	for {
+		el := a.Next()
+		if el.Name() == "message" {
+			if el.Attr("id") != "kept" {
+				t.Fatalf("offline delivery: %s", el)
+			}
+			break
+		}
+	}
+}

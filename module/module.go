@@ -90,6 +90,14 @@ type Session interface {
 	CloseStream(condition, text string)
 }
 
+// ArchiveSynced is implemented by sessions whose client catches up from the
+// message archive rather than from offline storage (XEP-0386 Bind 2,
+// §3.1): offline storage gives such a session only what the archive did
+// not keep, and clears the rest.
+type ArchiveSynced interface {
+	ArchiveSynced() bool
+}
+
 // Directory is the table of bound sessions (local today; the cluster
 // directory later implements the same interface).
 type Directory interface {

@@ -168,6 +168,17 @@ func (m *mod) deliverNow(bare jid.JID, el *xml.Element) bool {
 	return ok
 }
 
+// archivedFor reports that el carries the stanza-id of bare's archive
+// (XEP-0359, stamped by the mam module before offline storage).
+func archivedFor(el *xml.Element, bare jid.JID) bool {
+	for c := range el.Children() {
+		if c.Name() == "stanza-id" && c.NS() == "urn:xmpp:sid:0" && c.Attr("by") == bare.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // withDelay returns the message as it will be delivered: 'from' stamped
 // and a XEP-0203 <delay/> from the server's domain added (XEP-0160 §3).
 func withDelay(st *module.Stanza, domain string, now time.Time) *xml.Element {
@@ -244,8 +255,19 @@ func (m *mod) deliver(ctx context.Context, s module.Session, bare jid.JID) {
 		m.h.Logger.Error("parse offline messages", "jid", bare.String(), "err", err)
 		return
 	}
+	// XEP-0386 §3.1: a Bind 2 client reads the archive, so what the
+	// archive kept (the stanza-id the account's archive gave it) is
+	// cleared without being sent; what it did not keep is still sent.
+	synced := false
+	if as, ok := s.(module.ArchiveSynced); ok {
+		synced = as.ArchiveSynced()
+	}
 	var last int64
 	for i, el := range els {
+		if synced && archivedFor(el, bare) {
+			last = msgs[i].ID
+			continue
+		}
 		if !s.Deliver(el) {
 			break // closing: the rest waits for the next session
 		}
