@@ -65,6 +65,8 @@ type conn struct {
 	domain     string
 	headerSent bool
 	authed     bool
+	sasl2      bool // the negotiation in progress is XEP-0388's (sasl2.go)
+	bind2      bool // bound by XEP-0386: the client syncs from the archive (module.ArchiveSynced)
 	username   string
 	jid        jid.JID
 	bound      bool
@@ -101,9 +103,7 @@ type conn struct {
 	transport Transport // for Observer counts and SessionInfo
 	since     time.Time // when the resource was bound; guarded by wmu
 	saslMech  string    // the offered mechanism being negotiated, for Observer
-	sasl2     bool      // the negotiation in progress is XEP-0388's (sasl2.go)
 	agentID   string    // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
-	bind2     bool      // bound by XEP-0386: the client syncs from the archive (module.ArchiveSynced)
 }
 
 var (
