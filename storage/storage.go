@@ -142,6 +142,9 @@ type PrivateXML interface {
 	// deletes the key (no error if it was absent). Storing for an account
 	// that does not exist fails with ErrNotFound.
 	SetPrivate(ctx context.Context, domain, username, key string, data []byte) error
+	// PrivateKeys lists the account's keys in ascending order (for
+	// export, XEP-0227); none for an unknown account.
+	PrivateKeys(ctx context.Context, domain, username string) ([]string, error)
 }
 
 // BlockLists stores each account's XEP-0191 block list: a set of JIDs,

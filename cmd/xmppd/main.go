@@ -49,6 +49,8 @@ func usage(w io.Writer) {
   xmppd import [-config FILE] FILE.xml ...
                                       import XEP-0227 files (accounts, rosters, vCards, private XML,
                                       offline messages) from Prosody's or ejabberd's export
+  xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]
+                                      write the accounts as one XEP-0227 document
   xmppd status [-config FILE] [-admin ADDR]
                                       the running server: version, uptime, listeners, sessions, memory
   xmppd session list [-config FILE] [-admin ADDR]
@@ -71,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = user(args, stdin, stdout, stderr)
 	case "import":
 		err = importCmd(args, stdout, stderr)
+	case "export":
+		err = exportCmd(args, stdout, stderr)
 	case "status":
 		err = status(args, stdout, stderr)
 	case "session":

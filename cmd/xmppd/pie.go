@@ -299,3 +299,193 @@ func delayStamp(m *xml.Element) time.Time {
 	}
 	return time.Now()
 }
+
+// exportCmd writes the accounts of the given hosts (all by default) as one
+// XEP-0227 document: SCRAM keys for every hash kept (no password: xmppd
+// never has it), rosters, vCards, private XML and offline messages.
+func exportCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	outPath := fs.String("o", "", "write to this file instead of standard output")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]\n\nWrites the hosts' accounts as an XEP-0227 document (xmppd import reads it back).")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	domains := fs.Args()
+	if len(domains) == 0 {
+		domains = cfg.Domains()
+	}
+	served := map[string]bool{}
+	for _, d := range cfg.Domains() {
+		served[d] = true
+	}
+	for _, d := range domains {
+		if !served[d] {
+			return fmt.Errorf("domain %s is not one of the configured hosts", d)
+		}
+	}
+	ctx := context.Background()
+	db, err := server.OpenStorage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w := stdout
+	if *outPath != "" {
+		f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // keys are secrets
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	n, err := exportPIE(ctx, db, domains, w, stderr)
+	if err != nil {
+		return err
+	}
+	if *outPath != "" {
+		if err := w.(*os.File).Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "exported %d accounts to %s\n", n, *outPath)
+	}
+	return nil
+}
+
+func exportPIE(ctx context.Context, db pieStore, domains []string, w io.Writer, warn io.Writer) (int, error) {
+	buf := []byte("<?xml version='1.0' encoding='UTF-8'?>\n<server-data xmlns='" + nsPIE + "'>\n")
+	n := 0
+	for _, d := range domains {
+		users, err := db.ListAccounts(ctx, d)
+		if err != nil {
+			return n, err
+		}
+		buf = append(buf, "<host jid='"...)
+		buf = xml.EscapeAttr(buf, d)
+		buf = append(buf, "'>\n"...)
+		for _, u := range users {
+			el, err := exportUser(ctx, db, d, u, warn)
+			if err != nil {
+				return n, fmt.Errorf("%s@%s: %w", u, d, err)
+			}
+			buf = append(el.Append(buf, nsPIE), '\n')
+			n++
+			if len(buf) > 64<<10 {
+				if _, err := w.Write(buf); err != nil {
+					return n, err
+				}
+				buf = buf[:0]
+			}
+		}
+		buf = append(buf, "</host>\n"...)
+	}
+	buf = append(buf, "</server-data>\n"...)
+	_, err := w.Write(buf)
+	return n, err
+}
+
+func exportUser(ctx context.Context, db pieStore, domain, user string, warn io.Writer) (*xml.Element, error) {
+	b := xml.NewBuilder("user", nsPIE).Attr("name", user)
+	e := base64.StdEncoding.EncodeToString
+	for _, h := range []string{auth.SHA1, auth.SHA256, auth.SHA512} {
+		c, err := db.Credential(ctx, domain, user, h)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.Start("scram-credentials", nsPIESCRAM).Attr("mechanism", "SCRAM-"+h).
+			Start("server-key", "").Text(e(c.ServerKey)).End().
+			Start("stored-key", "").Text(e(c.StoredKey)).End().
+			Start("iter-count", "").Text(strconv.Itoa(c.Iterations)).End().
+			Start("salt", "").Text(e(c.Salt)).End().
+			End()
+	}
+	items, _, err := db.Roster(ctx, domain, user)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > 0 {
+		b.Start("query", nsRoster)
+		for _, it := range items {
+			if it.Placeholder {
+				continue // no roster item: only a pending request
+			}
+			b.Start("item", "").Attr("jid", it.JID).Attr("subscription", it.Subscription)
+			if it.Name != "" {
+				b.Attr("name", it.Name)
+			}
+			if it.Ask {
+				b.Attr("ask", "subscribe")
+			}
+			for _, g := range it.Groups {
+				b.Start("group", "").Text(g).End()
+			}
+			b.End()
+		}
+		b.End()
+	}
+	keys, err := db.PrivateKeys(ctx, domain, user)
+	if err != nil {
+		return nil, err
+	}
+	var priv []*xml.Element
+	for _, k := range keys {
+		data, err := db.GetPrivate(ctx, domain, user, k)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == 0 {
+			continue
+		}
+		els, err := private.Parse(data)
+		if err != nil || len(els) != 1 {
+			fmt.Fprintf(warn, "xmppd export: %s@%s: stored %q is not one element: left out\n", user, domain, k)
+			continue
+		}
+		switch {
+		case k == vcard.Key:
+			b.Append(els[0])
+		case strings.HasPrefix(k, "{"):
+			priv = append(priv, els[0])
+		default:
+			fmt.Fprintf(warn, "xmppd export: %s@%s: unknown private key %q: left out\n", user, domain, k)
+		}
+	}
+	if len(priv) > 0 {
+		b.Start("query", nsPrivate)
+		for _, p := range priv {
+			b.Append(p)
+		}
+		b.End()
+	}
+	msgs, err := db.OfflineMessages(ctx, domain, user)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) > 0 {
+		b.Start("offline-messages", "")
+		for _, m := range msgs {
+			els, err := private.Parse(m.Stanza)
+			if err != nil || len(els) != 1 {
+				fmt.Fprintf(warn, "xmppd export: %s@%s: an offline message is not one element: left out\n", user, domain)
+				continue
+			}
+			b.Append(els[0])
+		}
+		b.End()
+	}
+	return b.Element(), nil
+}

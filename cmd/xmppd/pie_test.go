@@ -131,3 +131,72 @@ func TestImport(t *testing.T) {
 		}
 	}
 }
+
+// Export writes what import reads: a document imported, exported and
+// imported into another data folder serves the same accounts, with keys
+// for every hash they had.
+func TestExportRoundTrip(t *testing.T) {
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	cfg1 := writeFile(t, dir1, "xmppd.toml", testutil.BaseConfig(dir1))
+	cfg2Text := testutil.BaseConfig(dir2)
+	cfg2 := writeFile(t, dir2, "xmppd.toml", cfg2Text)
+	doc := `<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'>
+<user name='alice' password='alice pw'>
+  <query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='B &amp; B' subscription='to' ask='subscribe'><group>G1</group><group>G2</group></item></query>
+  <vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>
+  <query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><a>1</a></prefs></query>
+  <offline-messages><message xmlns='jabber:client' from='bob@localhost/x' to='alice@localhost' type='chat' id='o1'><body>hi</body><delay xmlns='urn:xmpp:delay' from='localhost' stamp='2026-01-02T03:04:05Z'/></message></offline-messages>
+</user>
+<user name='bob'>` + pieSHA1(t, "bob pw") + `</user>
+</host><host jid='example.test'><user name='erin' password='erin pw'/></host></server-data>`
+	if code, out, errs := cli(t, "", "import", "-config", cfg1, writeFile(t, dir1, "in.xml", doc)); code != 0 {
+		t.Fatalf("import: %q %q", out, errs)
+	}
+	exported := filepath.Join(dir1, "out.xml")
+	if code, out, errs := cli(t, "", "export", "-config", cfg1, "-o", exported, "localhost"); code != 0 || out != "exported 2 accounts to "+exported+"\n" {
+		t.Fatalf("export: %d %q %q", code, out, errs)
+	}
+	data, _ := os.ReadFile(exported)
+	text := string(data)
+	for _, want := range []string{"mechanism='SCRAM-SHA-256'", "mechanism='SCRAM-SHA-512'", "name='B &amp; B'", "<group>G2</group>", "<FN>Alice</FN>",
+		"<prefs xmlns='urn:example:prefs'><a>1</a></prefs>", "<body>hi</body>", "<user name='bob'>"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("export lacks %s:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "erin") || strings.Contains(text, "password=") {
+		t.Errorf("export has another host's account or a password:\n%s", text)
+	}
+	if fi, err := os.Stat(exported); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("export file mode: %v %v", fi.Mode(), err)
+	}
+	if code, out, errs := cli(t, "", "import", "-config", cfg2, exported); code != 0 || !strings.HasPrefix(out, "imported 2 accounts (0 skipped") {
+		t.Fatalf("re-import: %d %q %q", code, out, errs)
+	}
+
+	srv := testutil.StartIn(t, dir2, cfg2Text)
+	alice := testutil.Login(t, srv, "alice", "alice pw", "r") // SCRAM-SHA-256: keys made from the password survived
+	alice.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+	if r := alice.NextNamed("iq").String(); !strings.Contains(r, "name='B &amp; B'") || !strings.Contains(r, "ask='subscribe'") || !strings.Contains(r, "<group>G1</group><group>G2</group>") {
+		t.Errorf("roster after the round trip: %s", r)
+	}
+	alice.Send("<iq type='get' id='p1'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>")
+	if r := alice.NextNamed("iq").String(); !strings.Contains(r, "<a>1</a>") {
+		t.Errorf("private XML after the round trip: %s", r)
+	}
+	alice.Send("<presence/>")
+	for {
+		if el := alice.Next(); el.Name() == "message" {
+			if el.Attr("id") != "o1" || !strings.Contains(el.String(), "stamp='2026-01-02T03:04:05Z'") {
+				t.Errorf("offline message after the round trip: %s", el)
+			}
+			break
+		}
+	}
+	c := testutil.NewClient(t, testutil.Dial(t, srv.StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	if r := c.AuthSCRAM("SCRAM-SHA-1", "bob", "bob pw", "", nil); !r.OK {
+		t.Errorf("bob after the round trip: %+v", r)
+	}
+}

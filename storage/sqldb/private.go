@@ -29,6 +29,28 @@ func (db *DB) GetPrivate(ctx context.Context, domain, username, key string) ([]b
 	return data, nil
 }
 
+// PrivateKeys implements storage.PrivateXML.
+func (db *DB) PrivateKeys(ctx context.Context, domain, username string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT key FROM private_xml WHERE domain = $1 AND username = $2 ORDER BY key`, domain, username)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: private keys of %s@%s: %w", username, domain, err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("sqldb: private keys of %s@%s: %w", username, domain, err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqldb: private keys of %s@%s: %w", username, domain, err)
+	}
+	return keys, nil
+}
+
 // SetPrivate implements storage.PrivateXML. A missing account fails the
 // foreign key and becomes ErrNotFound.
 func (db *DB) SetPrivate(ctx context.Context, domain, username, key string, data []byte) error {

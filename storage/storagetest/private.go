@@ -30,6 +30,7 @@ func RunPrivate(t *testing.T, newStore func(t *testing.T) PrivateStore) {
 		{"MissingAccount", testPrivateMissingAccount},
 		{"DeleteAccountCascades", testPrivateDeleteAccount},
 		{"LargeBinary", testPrivateLarge},
+		{"Keys", testPrivateKeys},
 	})
 }
 
@@ -134,5 +135,28 @@ func testPrivateLarge(t *testing.T, ctx context.Context, s PrivateStore) {
 	got, err := s.GetPrivate(ctx, "example.org", "alice", key)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("GetPrivate of 64 KiB binary: %d bytes, equal %v, %v", len(got), bytes.Equal(got, data), err)
+	}
+}
+
+func testPrivateKeys(t *testing.T, ctx context.Context, s PrivateStore) {
+	mustCreate(t, ctx, s, "example.org", "alice", creds(1, "SHA-256"))
+	mustCreate(t, ctx, s, "example.org", "bob", creds(2, "SHA-256"))
+	for _, k := range []string{"{urn:b}y", "vcard-temp", "{urn:a}x"} {
+		if err := s.SetPrivate(ctx, "example.org", "alice", k, []byte("<x/>")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetPrivate(ctx, "example.org", "bob", "{urn:c}z", []byte("<z/>")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPrivate(ctx, "example.org", "alice", "{urn:b}y", nil); err != nil { // deleted
+		t.Fatal(err)
+	}
+	keys, err := s.PrivateKeys(ctx, "example.org", "alice")
+	if err != nil || strings.Join(keys, " ") != "vcard-temp {urn:a}x" {
+		t.Fatalf("PrivateKeys(alice) = %q, %v", keys, err)
+	}
+	if keys, err := s.PrivateKeys(ctx, "example.org", "nobody"); err != nil || len(keys) != 0 {
+		t.Fatalf("PrivateKeys(nobody) = %q, %v", keys, err)
 	}
 }
