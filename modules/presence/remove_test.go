@@ -64,6 +64,12 @@ func TestRosterRemoveCancels(t *testing.T) {
 			setItem(t, s, "alice", c.alice)
 			setItem(t, s, "bob", c.bob)
 			bob := online(t, s, "bob", "phone")
+			// bob's session handles its stanzas in order: once this ping
+			// is answered, his initial presence went to his contacts
+			// (alice, offline, gets none). Without it that broadcast could
+			// reach alice after she came online, during the removal.
+			bob.Send("<iq type='get' id='f0'><ping xmlns='urn:xmpp:ping'/></iq>")
+			until(t, bob, "f0")
 			alice := online(t, s, "alice", "pc")
 			// Let the initial presence exchange settle.
 			alice.Send("<iq type='get' id='f1'><ping xmlns='urn:xmpp:ping'/></iq>")
