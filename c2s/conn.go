@@ -1352,7 +1352,7 @@ func (s credStore) Credential(ctx context.Context, username, hash string) (auth.
 		}
 		return auth.Credential{}, false, fmt.Errorf("credential of %s@%s: %w", username, s.domain, err)
 	}
-	return auth.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true, nil
+	return auth.Credential(c), true, nil
 }
 
 func (c *conn) tlsVersion() string {

@@ -143,6 +143,20 @@ func TestSASL2Failure(t *testing.T) {
 	if el := c.Next(); el.Name() != "failure" || el.Child("invalid-mechanism", "urn:ietf:params:xml:ns:xmpp-sasl") == nil {
 		t.Fatalf("unknown mechanism: %s", el)
 	}
+	// Malformed input: bad base64, then an aborted exchange (no initial
+	// response: the server's empty challenge, then <abort/>).
+	c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>!!not base64</initial-response></authenticate>")
+	if el := c.Next(); el.Name() != "failure" || el.Child("incorrect-encoding", "urn:ietf:params:xml:ns:xmpp-sasl") == nil {
+		t.Fatalf("bad base64: %s", el)
+	}
+	c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'/>")
+	if el := c.Next(); el.Name() != "challenge" || el.NS() != nsSASL2 || el.Text() != "" {
+		t.Fatalf("want an empty SASL2 challenge: %s", el)
+	}
+	c.Send("<abort xmlns='urn:xmpp:sasl:2'/>")
+	if el := c.Next(); el.Name() != "failure" || el.Child("aborted", "urn:ietf:params:xml:ns:xmpp-sasl") == nil {
+		t.Fatalf("abort: %s", el)
+	}
 	// The stream goes on: PLAIN with an initial response.
 	c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>%s</initial-response></authenticate>",
 		base64.StdEncoding.EncodeToString([]byte("\x00alice\x00secret")))

@@ -152,10 +152,10 @@ type Registry struct {
 	closed     []SessionHook
 	components map[string]*Component
 	acctFeat   map[string]int // refcounted, as features
-	acctItems  []acctItemsEntry
-	acctNode   []acctNodeEntry
-	srvNode    []srvNodeEntry
-	boundExt   []boundEntry
+	acctItems  []entry[AccountItemsFunc]
+	acctNode   []entry[AccountNodeInfoFunc]
+	srvNode    []entry[ServerNodeFunc]
+	boundExt   []entry[BoundFunc]
 
 	snap atomic.Pointer[snapshot]
 
@@ -165,24 +165,26 @@ type Registry struct {
 	pending map[string]*pendingIQ
 }
 
-type acctItemsEntry struct {
+// entry is a provider in registration order, seq telling it apart for
+// removal.
+type entry[T any] struct {
 	seq int
-	fn  AccountItemsFunc
+	fn  T
 }
 
-type acctNodeEntry struct {
-	seq int
-	fn  AccountNodeInfoFunc
-}
-
-type srvNodeEntry struct {
-	seq int
-	fn  ServerNodeFunc
-}
-
-type boundEntry struct {
-	seq int
-	fn  BoundFunc
+// addEntry appends fn to *list under a new seq and records its removal
+// in h's undo list.
+func addEntry[T any](h *Handle, list *[]entry[T], fn T) {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	seq := r.seq
+	*list = append(*list, entry[T]{seq, fn})
+	r.publish()
+	h.undo = append(h.undo, func() {
+		*list = slices.DeleteFunc(*list, func(e entry[T]) bool { return e.seq == seq })
+	})
 }
 
 type snapshot struct {
@@ -567,62 +569,18 @@ func (h *Handle) AddAccountFeature(ns string) { h.addCounted(h.reg.acctFeat, ns)
 
 // AddAccountItems adds fn to the providers of disco#items on accounts'
 // bare JIDs.
-func (h *Handle) AddAccountItems(fn AccountItemsFunc) {
-	r := h.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seq++
-	seq := r.seq
-	r.acctItems = append(r.acctItems, acctItemsEntry{seq, fn})
-	r.publish()
-	h.undo = append(h.undo, func() {
-		r.acctItems = slices.DeleteFunc(r.acctItems, func(e acctItemsEntry) bool { return e.seq == seq })
-	})
-}
+func (h *Handle) AddAccountItems(fn AccountItemsFunc) { addEntry(h, &h.reg.acctItems, fn) }
 
 // AddAccountNodeInfo adds fn to the providers of disco#info for nodes on
 // accounts' bare JIDs.
-func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) {
-	r := h.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seq++
-	seq := r.seq
-	r.acctNode = append(r.acctNode, acctNodeEntry{seq, fn})
-	r.publish()
-	h.undo = append(h.undo, func() {
-		r.acctNode = slices.DeleteFunc(r.acctNode, func(e acctNodeEntry) bool { return e.seq == seq })
-	})
-}
+func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) { addEntry(h, &h.reg.acctNode, fn) }
 
 // AddServerNode adds fn to the providers of disco#info and disco#items for
 // nodes of the served domains.
-func (h *Handle) AddServerNode(fn ServerNodeFunc) {
-	r := h.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seq++
-	seq := r.seq
-	r.srvNode = append(r.srvNode, srvNodeEntry{seq, fn})
-	r.publish()
-	h.undo = append(h.undo, func() {
-		r.srvNode = slices.DeleteFunc(r.srvNode, func(e srvNodeEntry) bool { return e.seq == seq })
-	})
-}
+func (h *Handle) AddServerNode(fn ServerNodeFunc) { addEntry(h, &h.reg.srvNode, fn) }
 
 // AddBoundExtension adds fn to what a Bind 2 <bound/> carries.
-func (h *Handle) AddBoundExtension(fn BoundFunc) {
-	r := h.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seq++
-	seq := r.seq
-	r.boundExt = append(r.boundExt, boundEntry{seq, fn})
-	r.publish()
-	h.undo = append(h.undo, func() {
-		r.boundExt = slices.DeleteFunc(r.boundExt, func(e boundEntry) bool { return e.seq == seq })
-	})
-}
+func (h *Handle) AddBoundExtension(fn BoundFunc) { addEntry(h, &h.reg.boundExt, fn) }
 
 // AddComponent serves c.Domain in-process: from now on the router hands
 // every stanza addressed to that domain (or to a JID at it) to c.Handle,

@@ -30,6 +30,7 @@ import (
 	"github.com/xmppd/xmppd/internal/server"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqldb"
 )
 
 var version = "0.1.0-dev"
@@ -95,6 +96,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// openStorage loads the configuration and opens its storage, for the
+// commands that work on the data directly (the server need not run).
+func openStorage(ctx context.Context, cfgPath string) (*config.Config, *sqldb.DB, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := server.OpenStorage(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
+}
+
+// storedCredentials derives the SCRAM keys of a password for every hash:
+// the password itself is never stored.
+func storedCredentials(password string) ([]storage.Credential, error) {
+	cs, err := auth.DeriveCredentials(password, auth.DefaultIterations)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Credential, len(cs))
+	for i, c := range cs {
+		out[i] = storage.Credential(c)
+	}
+	return out, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {
@@ -184,12 +213,8 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	db, err := server.OpenStorage(ctx, cfg)
+	cfg, db, err := openStorage(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -229,13 +254,9 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		creds, err := auth.DeriveCredentials(pw, auth.DefaultIterations)
+		sc, err := storedCredentials(pw)
 		if err != nil {
 			return err
-		}
-		sc := make([]storage.Credential, len(creds))
-		for i, c := range creds {
-			sc[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
 		}
 		if sub == "add" {
 			err = db.CreateAccount(ctx, j.Domain(), j.Local(), sc)

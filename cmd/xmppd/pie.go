@@ -15,7 +15,6 @@ import (
 
 	"github.com/xmppd/xmppd/auth"
 	"github.com/xmppd/xmppd/internal/config"
-	"github.com/xmppd/xmppd/internal/server"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/modules/vcard"
@@ -62,12 +61,8 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	db, err := server.OpenStorage(ctx, cfg)
+	cfg, db, err := openStorage(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -200,13 +195,9 @@ func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain str
 // keys (XEP-0227 §3.1) are taken as they are, for their hash only.
 func pieCredentials(u *xml.Element) ([]storage.Credential, error) {
 	if pw := u.Attr("password"); pw != "" {
-		cs, err := auth.DeriveCredentials(pw, auth.DefaultIterations)
+		out, err := storedCredentials(pw)
 		if err != nil {
 			return nil, fmt.Errorf("password: %w", err)
-		}
-		out := make([]storage.Credential, len(cs))
-		for i, c := range cs {
-			out[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
 		}
 		return out, nil
 	}
@@ -315,10 +306,12 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	ctx := context.Background()
+	cfg, db, err := openStorage(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	domains := fs.Args()
 	if len(domains) == 0 {
 		domains = cfg.Domains()
@@ -332,31 +325,22 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("domain %s is not one of the configured hosts", d)
 		}
 	}
-	ctx := context.Background()
-	db, err := server.OpenStorage(ctx, cfg)
+	if *outPath == "" {
+		_, err := exportPIE(ctx, db, domains, stdout, stderr)
+		return err
+	}
+	f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // keys are secrets
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	w := stdout
-	if *outPath != "" {
-		f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // keys are secrets
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
+	n, err := exportPIE(ctx, db, domains, f, stderr)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	n, err := exportPIE(ctx, db, domains, w, stderr)
 	if err != nil {
 		return err
 	}
-	if *outPath != "" {
-		if err := w.(*os.File).Close(); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "exported %d accounts to %s\n", n, *outPath)
-	}
+	fmt.Fprintf(stdout, "exported %d accounts to %s\n", n, *outPath)
 	return nil
 }
 

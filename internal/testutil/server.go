@@ -151,7 +151,7 @@ func (s *Server) AddUser(t testing.TB, jid, password string) {
 	}
 	sc := make([]storage.Credential, len(creds))
 	for i, c := range creds {
-		sc[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+		sc[i] = storage.Credential(c)
 	}
 	if err := s.Accounts().CreateAccount(context.Background(), domain, local, sc); err != nil {
 		t.Fatalf("add user %s: %v", jid, err)

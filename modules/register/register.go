@@ -212,7 +212,7 @@ func (m *mod) credentials(password string) ([]storage.Credential, error) {
 	}
 	sc := make([]storage.Credential, len(creds))
 	for i, c := range creds {
-		sc[i] = storage.Credential{Hash: c.Hash, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+		sc[i] = storage.Credential(c)
 	}
 	return sc, nil
 }
