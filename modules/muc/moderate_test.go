@@ -114,6 +114,7 @@ func TestModerateRetract(t *testing.T) {
 	wantCond(t, bob.moderateErr("mod", stanzaID(keep), "<retract xmlns='urn:xmpp:message-retract:1'/>"), "forbidden")
 	wantCond(t, alice.moderateErr("mod", "no-such-id", "<retract xmlns='urn:xmpp:message-retract:1'/>"), "item-not-found")
 	wantCond(t, alice.moderateErr("mod", id, ""), "feature-not-implemented")
+	wantCond(t, alice.moderateErr("mod", "", "<retract xmlns='urn:xmpp:message-retract:1'/>"), "bad-request")
 
 	r, seen := alice.moderate("mod", id, "<retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason>")
 	if r.Attr("type") != "result" {
