@@ -378,6 +378,13 @@ type Limits struct {
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
 	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
+	// HTTPBodyTimeout is how long a request body on an "http" listener
+	// may go without a byte arriving (per read, not for the whole body:
+	// slow uploads that keep moving are not cut).
+	HTTPBodyTimeout Duration `toml:"http_body_timeout"` // 30s
+	// HTTPIdleTimeout is how long a keep-alive HTTP connection may wait
+	// for its next request.
+	HTTPIdleTimeout Duration `toml:"http_idle_timeout"` // 60s
 	// ResumeTimeout is how long a session with XEP-0198 resumption enabled
 	// stays bound after its connection broke, waiting for its client to
 	// resume it; "0s" offers stream management without resumption.
@@ -509,6 +516,8 @@ func defaultLimits() Limits {
 		MaxSessions:         0,
 		ResumeTimeout:       Duration{5 * time.Minute},
 		IdleAfter:           Duration{10 * time.Second},
+		HTTPBodyTimeout:     Duration{30 * time.Second},
+		HTTPIdleTimeout:     Duration{60 * time.Second},
 	}
 }
 

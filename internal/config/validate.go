@@ -259,6 +259,8 @@ func (c *Config) validate(name string, pos positions) []error {
 	}
 	v.durRange(lk("resume_timeout"), lim.ResumeTimeout, 0, 24*time.Hour)
 	v.durRange(lk("idle_after"), lim.IdleAfter, 0, 24*time.Hour)
+	v.durRange(lk("http_body_timeout"), lim.HTTPBodyTimeout, 100*time.Millisecond, time.Hour)
+	v.durRange(lk("http_idle_timeout"), lim.HTTPIdleTimeout, 100*time.Millisecond, time.Hour)
 	if lim.MaxSessions < 0 {
 		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
 	}
