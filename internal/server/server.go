@@ -163,10 +163,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	if mx != nil {
+		var token string
+		if path := cfg.AdminTokenPath(); path != "" {
+			var created bool
+			if token, created, err = admin.LoadToken(path, true); err != nil {
+				return nil, err
+			}
+			if created {
+				log.Info("admin token written: requests to the admin listener must carry it (Authorization: Bearer)", "file", path)
+			}
+		}
 		s.admin = admin.New(admin.Config{
 			Version: Version, Hosts: cfg.Domains(), Listeners: s.listeners,
 			Sessions: s.c2s.Sessions, Connections: s.c2s.Count, Kick: s.c2s.Kick,
-			Metrics: mx.Handler(), Log: log.With("component", "admin"),
+			Metrics: mx.Handler(), Log: log.With("component", "admin"), Token: token,
 		})
 	}
 	if len(cfg.Components) > 0 {
