@@ -185,7 +185,10 @@ func (s *Server) boshTooLarge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
 	boshTerminate(w, "policy-violation", http.StatusRequestEntityTooLarge)
 	rc.Flush()
-	io.CopyN(io.Discard, r.Body, boshDrainBytes)
+	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		// A client that waits for 100 Continue has sent no body.
+		io.CopyN(io.Discard, r.Body, boshDrainBytes)
+	}
 }
 
 // cors lets browser pages post from other origins (BOSH's reason to

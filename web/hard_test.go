@@ -309,3 +309,26 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 		t.Fatalf("ping after a quiet second: %s", r.Append(nil, ""))
 	}
 }
+
+// A client that asks before sending (Expect: 100-continue) gets the 413
+// at once and no 100 Continue.
+func TestBOSHOversizedExpectContinue(t *testing.T) {
+	s := startLimits(t, `max_stanza_bytes = 1024`)
+	c := testutil.Dial(t, s.HTTP)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", web.BOSHPath, 1<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("got %s, want 413", resp.Status)
+	}
+	// Then the connection ends: nothing more (no late 100 Continue), and
+	// no wait for a body the client will not send.
+	io.Copy(io.Discard, resp.Body)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); len(b) > 0 || isTimeout(err) {
+		t.Fatalf("after the 413: %q, %v", b, err)
+	}
+}
