@@ -61,6 +61,15 @@ type Server struct {
 	routes *http.ServeMux
 	admin  *admin.Server // nil without an admin listener
 
+	// limiters are c2s's and s2s's (nil without federation), whose
+	// limits a reload changes.
+	limiters []*c2s.Limiter
+	// reloadMu serializes Reload; applied is the configuration whose
+	// live settings are in force (cfg stays the one the server started
+	// with: modules read it).
+	reloadMu sync.Mutex
+	applied  *config.Config
+
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -107,7 +116,7 @@ func sqlitePath(dsn string) string {
 // New prepares a server: storage opened and migrated, certificates loaded
 // or made, modules started, listeners bound. Serve starts accepting.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, hosts: map[string]bool{}}
+	s := &Server{cfg: cfg, applied: cfg, log: log, hosts: map[string]bool{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -184,7 +193,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Registry:           s.reg,
 		Router:             rt,
 		Directory:          s.dir,
-		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Limiter:            s.newLimiter(lim),
 		Log:                log.With("component", "c2s"),
 		Observer:           obs,
 	})
@@ -255,6 +264,59 @@ func checkDataDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("data folder %s: %w", dir, err)
 	}
+	return nil
+}
+
+func (s *Server) newLimiter(lim config.Limits) *c2s.Limiter {
+	l := c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration)
+	s.limiters = append(s.limiters, l)
+	return l
+}
+
+// Reload applies what can change in a running server from cfg (SIGHUP):
+// the certificate files are read again (an ACME client renewed them in
+// place; new connections get the new certificates, open ones keep
+// theirs) and the connection limits change. The log level and the
+// memory limit are the process's, so the command applies those. Every
+// other changed setting is logged, one line each, as taking effect at the
+// next start. On an error (a certificate that does not load) nothing of
+// this reload is applied.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	for _, key := range config.Diff(s.cfg, cfg) {
+		if !config.IsLive(key) {
+			s.log.Warn("configuration reload: setting changed, takes effect after a restart", "setting", key)
+		}
+	}
+	// The hosts stay those the server started with; a host's certificate
+	// files are the new configuration's.
+	files := map[string]config.Host{}
+	for _, h := range cfg.Hosts {
+		files[h.Domain] = h
+	}
+	hc := make([]certs.HostCert, 0, len(s.cfg.Hosts))
+	for _, h := range s.cfg.Hosts {
+		if n, ok := files[h.Domain]; ok {
+			h = n
+		}
+		hc = append(hc, certs.HostCert{Domain: h.Domain, CertFile: h.CertFile, KeyFile: h.KeyFile})
+	}
+	if err := s.certs.Reload(hc); err != nil {
+		return fmt.Errorf("certificates: %w (the previous ones stay in use)", err)
+	}
+	lim := cfg.Limits
+	for _, l := range s.limiters {
+		l.Set(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration)
+	}
+	var applied []string
+	for _, key := range config.Diff(s.applied, cfg) {
+		if config.IsLive(key) {
+			applied = append(applied, key)
+		}
+	}
+	s.applied = cfg
+	s.log.Info("configuration reloaded", "certificates", len(hc), "changed", applied)
 	return nil
 }
 
@@ -473,7 +535,7 @@ func (s *Server) newS2S(rt *router.Router) (*s2s.Server, error) {
 		ConnectTimeout:   cfg.S2S.ConnectTimeout.Duration,
 		IdleTimeout:      cfg.S2S.IdleTimeout.Duration,
 		QueueStanzas:     cfg.S2S.QueueStanzas,
-		Limiter:          c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Limiter:          s.newLimiter(lim),
 		Router:           rt,
 		Log:              s.log.With("component", "s2s"),
 	})
