@@ -221,8 +221,9 @@ enabled = false
 		t.Fatalf("push enable: %s", el)
 	}
 	logs.wait(t, next, `level=DEBUG msg="push enabled"`)
-	old.Close()
 	c.Close()
+
+	// alice's session is still open at SIGTERM, as in a normal shutdown.
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
