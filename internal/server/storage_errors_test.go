@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -146,23 +145,5 @@ func TestReadOnlyDatabaseAtStart(t *testing.T) {
 	err = newServer(t, testutil.BaseConfig(dir)+fmt.Sprintf("\n[storage]\ndriver = \"sqlite\"\ndsn = %q\n", "file:"+dbPath+"?mode=ro"))
 	if err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("start on a read-only database: %v", err)
-	}
-}
-
-// TestUnreadableDataFolder: the error names the folder and says it is a
-// matter of permissions. Root reads any folder, so this needs another
-// user.
-func TestUnreadableDataFolder(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores folder permissions")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := os.Mkdir(dir, 0o000); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chmod(dir, 0o700)
-	err := newServer(t, testutil.BaseConfig(dir))
-	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "permission denied") {
-		t.Fatalf("start on an unreadable data folder: %v", err)
 	}
 }
