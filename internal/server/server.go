@@ -61,8 +61,8 @@ type Server struct {
 	routes *http.ServeMux
 	admin  *admin.Server // nil without an admin listener
 
-	// limiters are c2s's and s2s's (nil without federation), whose
-	// limits a reload changes.
+	// limiters are c2s's and, with federation, s2s's: a reload changes
+	// their limits.
 	limiters []*c2s.Limiter
 	// reloadMu serializes Reload; applied is the configuration whose
 	// live settings are in force (cfg stays the one the server started
