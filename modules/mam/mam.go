@@ -149,7 +149,7 @@ func (m *mod) Start(h *module.Handle) error {
 		}()
 	})
 
-	m.w = newWriter(m.store, m.log)
+	m.w = newWriter(m.store, m.log, m.cfg.WriteInterval.Duration)
 	m.stop, m.done = make(chan struct{}), make(chan struct{})
 	go m.pruneLoop()
 	return nil
