@@ -130,6 +130,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = s.db
+	if mx != nil {
+		svc.Metrics = mx.Registry()
+	}
 	svc.Secret = func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }
 	if s.hasHTTP() {
 		svc.HTTP = moduleHTTP{s}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -203,4 +205,30 @@ func TestArchiveSurvivesKill(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestArchiveMetrics: the writer's queue and counters are on the admin
+// listener's /metrics, per server (two servers in one process register
+// on registries of their own).
+func TestArchiveMetrics(t *testing.T) {
+	admin := "\n[[listen]]\ntype = \"admin\"\naddress = \"127.0.0.1:0\"\n"
+	s, alice, _ := setup(t, admin)
+	s2 := testutil.Start(t, admin) // a second server in the same process
+	chat(t, alice, "bob@localhost", "m", 3)
+	for _, srv := range []*testutil.Server{s, s2} {
+		resp, err := http.Get("http://" + srv.Admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"xmppd_archive_queued ", "xmppd_archive_queue_waits_total 0", "xmppd_archive_dropped_total 0", "xmppd_archive_write_failures_total 0"} {
+			if !strings.Contains(string(b), "\n"+want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	}
+	// Stopping the module unregisters its collectors: a server restarted
+	// in the same process (tests do) registers them again.
+	s.Stop(t)
 }

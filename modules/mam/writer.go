@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xmppd/xmppd/storage"
 )
 
@@ -252,5 +254,21 @@ func (w *writer) write(batch []storage.ArchiveEntry) {
 			w.failed.Add(1)
 			w.log.Error("archive message", "archive", e.Archive, "err", err)
 		}
+	}
+}
+
+// collectors reports the writer's queue and counters (Prometheus).
+func (w *writer) collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "xmppd", Subsystem: "archive", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "xmppd", Subsystem: "archive", Name: "queued",
+			Help: "Archive entries (XEP-0313) waiting for the database writer."},
+			func() float64 { return float64(len(w.ch)) }),
+		counter("queue_waits_total", "Archived messages whose sender waited for room in the full archive queue (the database behind the message rate).", &w.waited),
+		counter("dropped_total", "Messages delivered without an archive copy: the archive queue stayed full for 10 s.", &w.dropped),
+		counter("write_failures_total", "Archive entries the database refused (logged).", &w.failed),
 	}
 }
