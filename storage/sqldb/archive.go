@@ -19,7 +19,8 @@ var _ storage.Archive = (*DB)(nil)
 const maxArchiveID = 64
 
 // batchRows is how many rows one INSERT of AppendBatch carries (5
-// parameters each, far below both engines' limits).
+// parameters each, far below both engines' limits: SQLite's default
+// SQLITE_MAX_VARIABLE_NUMBER is 32766, PostgreSQL's 65535).
 const batchRows = 100
 
 func validArchiveID(id string) bool {
@@ -99,40 +100,33 @@ func (db *DB) appendEntries(ctx context.Context, entries []storage.ArchiveEntry)
 }
 
 func (db *DB) insertArchived(ctx context.Context, tx *sql.Tx, entries []storage.ArchiveEntry) error {
-	if db.dialect == SQLite {
-		// In process there is no round trip to save, and SQLite
-		// parses a multi-row INSERT's $N parameters in time
-		// quadratic in their number (sqlite3VListNameToNum): one
-		// prepared single-row statement is 4-5x cheaper per row
-		// (BenchmarkArchiveAppend).
-		st, err := tx.PrepareContext(ctx, insertArchived+`(?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, e := range entries {
-			m := &e.Message
-			if _, err := st.ExecContext(ctx, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Multi-row INSERTs: on PostgreSQL each statement is a round
-	// trip, which cost more than the rows themselves. Rows are
-	// inserted in VALUES order, so seq keeps the slice order.
+	// Multi-row INSERTs, batchRows rows each. On PostgreSQL each
+	// statement is a round trip, which cost more than the rows
+	// themselves. On SQLite each statement is a call through database/sql
+	// and the driver (which arms an interrupt watcher, a goroutine, per
+	// call): a statement per row cost more than its B-tree work. SQLite
+	// gets anonymous '?' parameters: it resolves numbered ones ($N) by a
+	// linear search per parameter, quadratic in a long VALUES list
+	// (sqlite3VListNameToNum). Rows are inserted in VALUES order, so seq
+	// keeps the slice order.
+	args := make([]any, 0, 5*min(len(entries), batchRows))
+	var q strings.Builder
 	for len(entries) > 0 {
 		chunk := entries[:min(len(entries), batchRows)]
 		entries = entries[len(chunk):]
-		var q strings.Builder
+		q.Reset()
 		q.WriteString(insertArchived)
-		args := make([]any, 0, 5*len(chunk))
+		args = args[:0]
 		for i, e := range chunk {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			if db.dialect == SQLite {
+				q.WriteString("(?, ?, ?, ?, ?)")
+			} else {
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			}
 			m := e.Message
 			args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
 		}
@@ -154,13 +148,25 @@ func (db *DB) addArchiveCounts(ctx context.Context, tx *sql.Tx, archives []strin
 		return err
 	}
 	if db.dialect == SQLite {
-		st, err := tx.PrepareContext(ctx, upsertCount)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, a := range archives {
-			if _, err := st.ExecContext(ctx, a, counts[a]); err != nil {
+		// Multi-row, as insertArchived (each archive once per
+		// statement, as ON CONFLICT DO UPDATE requires).
+		var q strings.Builder
+		args := make([]any, 0, 2*min(len(archives), batchRows))
+		for len(archives) > 0 {
+			chunk := archives[:min(len(archives), batchRows)]
+			archives = archives[len(chunk):]
+			q.Reset()
+			q.WriteString(`INSERT INTO archive_counts (archive, n) VALUES `)
+			args = args[:0]
+			for i, a := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?)")
+				args = append(args, a, counts[a])
+			}
+			q.WriteString(` ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`)
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return err
 			}
 		}
