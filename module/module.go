@@ -19,6 +19,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
@@ -195,6 +197,11 @@ type Services struct {
 	// (DataDir/secret.key), stable across restarts; modules never see the
 	// key itself. Nil in tests that build Services by hand.
 	Secret func(purpose string) []byte
+	// Metrics registers a module's collectors on the server's own
+	// registry (served on the admin listener); nil when the server counts
+	// nothing (no admin listener). A module unregisters what it
+	// registered when it stops.
+	Metrics prometheus.Registerer
 }
 
 // HTTP is the part of the server's HTTP side that modules may use. The

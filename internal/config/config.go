@@ -219,6 +219,12 @@ type Archive struct {
 	// PruneInterval is how often retention and max_messages are applied.
 	// Default 1h.
 	PruneInterval Duration `toml:"prune_interval"`
+	// WriteInterval is the least time between two archive commits: the
+	// writer gathers the messages of one interval into one transaction.
+	// It bounds, with the commits' own time, how long a delivered
+	// message's archive copy may still be uncommitted (lost by a crash).
+	// 0 commits as soon as the previous commit is done. Default 25ms.
+	WriteInterval Duration `toml:"write_interval"`
 }
 
 // MUC configures the multi-user chat service (XEP-0045) that serves
@@ -477,7 +483,7 @@ func Default() *Config {
 			MinPasswordLength: 8,
 		},
 		PubSub:  PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
-		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}},
+		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}, WriteInterval: Duration{25 * time.Millisecond}},
 		MUC: MUC{
 			Enabled:          true,
 			Subdomain:        "conference",

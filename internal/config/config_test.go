@@ -264,6 +264,7 @@ func TestErrors(t *testing.T) {
 		{"archive max_messages", "[archive]\nmax_messages = -1", []string{"2 archive.max_messages: must be between 0 and"}},
 		{"archive max_page", "[archive]\nmax_page = 0", []string{"2 archive.max_page: must be between 1 and 10000, got 0"}},
 		{"archive prune_interval", "[archive]\nprune_interval = \"0s\"", []string{"2 archive.prune_interval: must be between 1s and 168h0m0s"}},
+		{"archive write_interval", "[archive]\nwrite_interval = \"2s\"", []string{"2 archive.write_interval: must be between 0s and 1s"}},
 		{"storage driver", "[storage]\ndriver = \"mysql\"", []string{`2 storage.driver: must be one of sqlite, postgres, got "mysql"`}},
 		{"postgres without dsn", "[storage]\ndriver = \"postgres\"", []string{`1 storage.dsn: must be set for driver "postgres"`}},
 

@@ -287,6 +287,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange(ak("max_messages"), c.Archive.MaxMessages, 0, 1<<40)
 	v.intRange(ak("max_page"), c.Archive.MaxPage, 1, 10000)
 	v.durRange(ak("prune_interval"), c.Archive.PruneInterval, time.Second, 7*24*time.Hour)
+	v.durRange(ak("write_interval"), c.Archive.WriteInterval, 0, time.Second)
 
 	m := c.MUC
 	if m.Subdomain == "" || strings.Contains(m.Subdomain, ".") || checkDomain(m.Subdomain+".example.org") != "" {
