@@ -414,6 +414,12 @@ func (c *conn) writeHeader(b []byte) error {
 func (c *conn) sendFeatures() error {
 	b := xml.NewBuilder("features", xml.NSStream)
 	switch {
+	case c.authed:
+		// First: on a listener that does not require TLS a client may
+		// authenticate without it (SCRAM), and after the restart it binds
+		// (§6.4.6); STARTTLS is no longer on offer (§5.3.1: TLS comes
+		// before SASL).
+		c.sessionFeatures(b, false)
 	case c.tls == nil && c.opts.TLS != nil:
 		b.Start("starttls", nsTLS)
 		if c.opts.RequireTLS {
@@ -424,11 +430,9 @@ func (c *conn) sendFeatures() error {
 			c.addSASLFeatures(b)
 			c.addPreAuthFeatures(b)
 		}
-	case !c.authed:
+	default:
 		c.addSASLFeatures(b)
 		c.addPreAuthFeatures(b)
-	default:
-		c.sessionFeatures(b, false)
 	}
 	return c.write(streamFeatures(b.Element()))
 }
@@ -558,7 +562,7 @@ func (c *conn) preAuthIQ(el *xml.Element) (bool, error) {
 // handle dispatches one top-level element by state.
 func (c *conn) handle(el *xml.Element) error {
 	switch {
-	case c.tls == nil && c.opts.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
+	case !c.authed && c.tls == nil && c.opts.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
 		return c.startTLS()
 	case !c.authed:
 		if el.NS() == nsSASL && el.Name() == "auth" {
