@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -186,7 +187,10 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.dec = xml.NewDecoder(c.idleReader(), c.srv.cfg.Limits)
+	// The readers ask the decoder whether a stanza is under way, so it
+	// exists before the first of them.
+	c.dec = xml.NewDecoder(nil, c.srv.cfg.Limits)
+	c.dec.Reset(c.idleReader())
 	c.drive(c.run())
 }
 
@@ -216,7 +220,49 @@ func (c *conn) idleReader() io.Reader {
 	r, w := idleReader(c.nc)
 	c.wr = w
 	c.armIdle()
-	return r
+	if w != nil {
+		w.dec, w.stanzaTimeout = c.dec, c.srv.cfg.StanzaTimeout
+		return r
+	}
+	if c.transport == TransportHTTP {
+		// WebSocket and BOSH carry whole stanzas per message (RFC 7395
+		// §3.3.3) and have read deadlines of their own making.
+		return r
+	}
+	return &stanzaReader{nc: c.nc, dec: c.dec, timeout: c.srv.cfg.StanzaTimeout}
+}
+
+// errStanzaTimeout: a top-level element was begun and not finished within
+// Config.StanzaTimeout.
+var errStanzaTimeout = errors.New("c2s: stanza not completed in time")
+
+// stanzaReader bounds the time to finish a started stanza on a transport
+// without the TLS idle reader (plain TCP): while the decoder is inside an
+// element, reads have a deadline that the element's first wait set. The
+// deadline is only touched when a stanza spans reads, so the usual stanza,
+// which arrives whole, costs one branch per read.
+type stanzaReader struct {
+	nc      net.Conn
+	dec     *xml.Decoder
+	timeout time.Duration
+	by      time.Time // the started stanza's deadline; zero between stanzas
+}
+
+func (r *stanzaReader) Read(p []byte) (int, error) {
+	if r.dec.InElement() {
+		if r.by.IsZero() {
+			r.by = time.Now().Add(r.timeout)
+			r.nc.SetReadDeadline(r.by)
+		}
+	} else if !r.by.IsZero() {
+		r.by = time.Time{}
+		r.nc.SetReadDeadline(r.by)
+	}
+	n, err := r.nc.Read(p)
+	if n == 0 && !r.by.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, errStanzaTimeout
+	}
+	return n, err
 }
 
 // armIdle lets the reader of a bound session pause once idle.
@@ -301,6 +347,13 @@ func (c *conn) readError(err error) error {
 		// §4.4: the peer closed its stream; close ours.
 		c.CloseStream("", "")
 		return nil
+	}
+	if errors.Is(err, errStanzaTimeout) {
+		// §4.9.3.14: a local limit, like the size of a stanza
+		// (<connection-timeout/>, §4.9.3.4, would say the peer can no
+		// longer communicate; one trickling a stanza still can).
+		c.logger().Info("stanza not completed in time: ending the stream", "ip", c.ip, "limit", c.srv.cfg.StanzaTimeout)
+		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "stanza not completed within " + c.srv.cfg.StanzaTimeout.String()}
 	}
 	return stanza.DecodeError(err)
 }

@@ -371,6 +371,7 @@ type Limits struct {
 	MaxDepth            int      `toml:"max_depth"`              // 64
 	MaxAttrs            int      `toml:"max_attrs"`              // 64
 	AuthTimeout         Duration `toml:"auth_timeout"`           // 60s: from connect to bound resource
+	StanzaTimeout       Duration `toml:"stanza_timeout"`         // 60s: from a stanza's first byte to its last
 	HandshakeTimeout    Duration `toml:"handshake_timeout"`      // 10s: TLS handshake
 	OutboundQueueBytes  int      `toml:"outbound_queue_bytes"`   // 1 MiB per session, then the session is closed
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"` // 0 = unlimited; default 100
@@ -500,6 +501,7 @@ func defaultLimits() Limits {
 		MaxDepth:            64,
 		MaxAttrs:            64,
 		AuthTimeout:         Duration{60 * time.Second},
+		StanzaTimeout:       Duration{60 * time.Second},
 		HandshakeTimeout:    Duration{10 * time.Second},
 		OutboundQueueBytes:  1 << 20,
 		MaxConnectionsPerIP: 100,

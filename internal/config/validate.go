@@ -239,6 +239,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange(lk("max_attrs"), lim.MaxAttrs, 8, 1024)
 	v.durRange(lk("auth_timeout"), lim.AuthTimeout, 100*time.Millisecond, time.Hour)
 	v.durRange(lk("handshake_timeout"), lim.HandshakeTimeout, 100*time.Millisecond, 5*time.Minute)
+	v.durRange(lk("stanza_timeout"), lim.StanzaTimeout, 100*time.Millisecond, time.Hour)
 	// The queue must hold at least one maximal stanza, or a session that
 	// receives one is closed even though its client is keeping up.
 	if lim.OutboundQueueBytes < lim.MaxStanzaBytes || lim.OutboundQueueBytes > 1<<30 {
