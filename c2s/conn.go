@@ -519,7 +519,33 @@ func streamFeatures(el *xml.Element) []byte {
 }
 
 func (c *conn) authServer() *auth.Server {
-	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey, Allowed: c.srv.cfg.Mechanisms}
+	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey, Allowed: c.srv.cfg.Mechanisms,
+		Gate: c.authGate}
+}
+
+// account names the account a negotiation tried, for throttling and logs.
+func (c *conn) account(username string) string {
+	if username == "" {
+		return ""
+	}
+	return username + "@" + c.domain
+}
+
+// authGate runs before a password or proof is tested (auth.Server.Gate):
+// it waits while this address or the account is throttled, or refuses the
+// check untested when that would take too long (throttle.go).
+func (c *conn) authGate(_ context.Context, username string) error {
+	wait, ok := c.srv.cfg.Limiter.AuthWait(c.ip, c.account(username))
+	if wait > 0 || !ok {
+		c.srv.cfg.Observer.AuthThrottled(wait, !ok)
+	}
+	if !ok {
+		c.srv.cfg.Log.Info("authentication refused: throttled", "ip", c.ip, "account", c.account(username), "mechanism", c.saslMech)
+		time.Sleep(wait)
+		return errThrottled
+	}
+	time.Sleep(wait)
+	return nil
 }
 
 func (c *conn) connState() auth.ConnState {
@@ -726,7 +752,7 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 	ctx := context.Background()
 	neg, err := c.authServer().Start(ctx, mech, cs)
 	if err != nil {
-		return c.saslError(err)
+		return c.saslError(nil, err)
 	}
 	var in []byte
 	switch {
@@ -745,7 +771,7 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 	for {
 		out, fin, err := neg.Step(ctx, in)
 		if err != nil {
-			return c.saslError(err)
+			return c.saslError(neg, err)
 		}
 		if fin {
 			return done(neg, out)
@@ -790,12 +816,11 @@ func (c *conn) saslNext(challenge []byte) ([]byte, error) {
 	return nil, c.saslFailure("malformed-request", "expected <response/> or <abort/>")
 }
 
-func (c *conn) saslError(err error) error {
+func (c *conn) saslError(neg *auth.Negotiation, err error) error {
 	var f *auth.Failure
 	if errors.As(err, &f) {
-		if errors.Is(f.Err, auth.ErrCredentials) {
-			c.logger().Info("authentication failed", "ip", c.ip, "err", f.Err)
-			return c.credentialFailure(f.Condition, f.Text)
+		if errors.Is(f.Err, auth.ErrCredentials) && neg != nil {
+			return c.credentialFailure(c.account(neg.Attempted()), f.Condition, f.Text)
 		}
 		c.logger().Debug("SASL failure", "ip", c.ip, "condition", f.Condition, "err", f.Err)
 		return c.saslFailure(f.Condition, f.Text)
@@ -804,10 +829,14 @@ func (c *conn) saslError(err error) error {
 	return c.saslFailure("temporary-auth-failure", "")
 }
 
-// credentialFailure answers a wrong password or unknown account: delayed
-// per address against brute force, and too many on one stream end it.
-func (c *conn) credentialFailure(cond, text string) error {
-	if d := c.srv.cfg.Limiter.Failed(c.ip); d > 0 {
+// credentialFailure answers a wrong password or unknown account (alike):
+// logged in one stable line for operators and fail2ban
+// (docs/deploy-fail2ban.md), delayed as the throttle says, and too many on
+// one stream end it.
+func (c *conn) credentialFailure(account, cond, text string) error {
+	c.srv.cfg.Log.Info("authentication failed", "ip", c.ip, "account", account, "mechanism", c.saslMech)
+	if d := c.srv.cfg.Limiter.AuthFailed(c.ip, account); d > 0 {
+		c.srv.cfg.Observer.AuthThrottled(d, false)
 		time.Sleep(d)
 	}
 	c.attempts++
@@ -863,7 +892,7 @@ func (c *conn) saslAccount(neg *auth.Negotiation) (bare jid.JID, ok bool, err er
 
 // authenticated records a successful authentication.
 func (c *conn) authenticated(neg *auth.Negotiation, bare jid.JID) {
-	c.srv.cfg.Limiter.Succeeded(c.ip)
+	c.srv.cfg.Limiter.AuthSucceeded(c.account(bare.Local()))
 	c.srv.cfg.Observer.AuthSucceeded(c.saslMech)
 	c.authed = true
 	c.username = bare.Local()

@@ -1,7 +1,13 @@
 package c2s_test
 
 import (
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +121,138 @@ func TestStanzaTimeout(t *testing.T) {
 				t.Fatalf("half-sent stanza: stream error %q, want policy-violation", got)
 			}
 		})
+	}
+}
+
+// dialFrom connects to addr from the loopback address src (127.0.0.0/8 is
+// all local), so one test can be several client addresses.
+func dialFrom(t *testing.T, addr, src string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// metric reads one sample from the admin listener's /metrics.
+func metric(t *testing.T, s *testutil.Server, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// TestAuthThrottleAcrossConnections: wrong passwords from many parallel
+// connections of one address are throttled together (the second round is
+// refused untested with temporary-auth-failure, RFC 6120 §6.5.12, SASL2
+// too), while another account from another address logs in without any
+// delay (the throttle counters do not move) and the guessed account's
+// owner, from elsewhere, is not locked out.
+func TestAuthThrottleAcrossConnections(t *testing.T) {
+	s := testutil.Start(t, `
+[[listen]]
+type = "admin"
+address = "127.0.0.1:0"
+
+[limits]
+auth_failure_delay = "100ms"
+auth_failure_max_delay = "1s"
+`)
+	s.AddUser(t, "alice", "right")
+	s.AddUser(t, "bob", "b")
+	const n = 20
+	clients := make([]*testutil.Client, n)
+	for i := range clients {
+		clients[i] = testutil.NewClient(t, dialFrom(t, s.StartTLS, "127.0.0.2"))
+		clients[i].Open("localhost")
+		clients[i].StartTLS("localhost")
+	}
+	round := func() map[string]int {
+		var mu sync.Mutex
+		got := map[string]int{}
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := c.AuthSCRAM("SCRAM-SHA-256", "alice", "guess", "", nil)
+				mu.Lock()
+				defer mu.Unlock()
+				if r.OK {
+					got["success"]++
+				} else {
+					got[r.Condition]++
+				}
+			}()
+		}
+		wg.Wait()
+		return got
+	}
+	first := round()
+	second := round()
+	t.Logf("first round %v, second %v", first, second)
+	if first["success"]+second["success"] > 0 {
+		t.Fatal("a wrong password succeeded")
+	}
+	if second["temporary-auth-failure"] < n/2 {
+		t.Fatalf("second round from the same address: %v, want most refused (temporary-auth-failure)", second)
+	}
+
+	// SASL2 goes through the same throttle.
+	c := testutil.NewClient(t, dialFrom(t, s.StartTLS, "127.0.0.2"))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>%s</initial-response></authenticate>",
+		base64.StdEncoding.EncodeToString([]byte("\x00alice\x00guess")))
+	if el := c.Next(); el.Name() != "failure" || el.FirstChild() == nil || el.FirstChild().Name() != "temporary-auth-failure" {
+		t.Fatalf("SASL2 from the throttled address: %s", el)
+	}
+
+	// Another account from another address: not held back at all.
+	delayed := metric(t, s, `xmppd_auth_throttled_total{result="delayed"}`)
+	refused := metric(t, s, `xmppd_auth_throttled_total{result="refused"}`)
+	if delayed == 0 || refused == 0 {
+		t.Fatalf("throttling not in the metrics: delayed %v refused %v", delayed, refused)
+	}
+	b := testutil.NewClient(t, dialFrom(t, s.StartTLS, "127.0.0.3"))
+	b.Open("localhost")
+	b.StartTLS("localhost")
+	if r := b.AuthSCRAM("SCRAM-SHA-256", "bob", "b", "", nil); !r.OK {
+		t.Fatalf("bob from another address: %s", r.Condition)
+	}
+	if d, r := metric(t, s, `xmppd_auth_throttled_total{result="delayed"}`), metric(t, s, `xmppd_auth_throttled_total{result="refused"}`); d != delayed || r != refused {
+		t.Fatalf("bob's login was throttled: delayed %v→%v refused %v→%v", delayed, d, refused, r)
+	}
+	b.Restart("localhost")
+	if j := b.Bind("r"); j != "bob@localhost/r" {
+		t.Fatalf("bob bound %q", j)
+	}
+
+	// The guessed account's owner, from elsewhere: slowed at most, not
+	// locked out.
+	a := testutil.NewClient(t, dialFrom(t, s.StartTLS, "127.0.0.4"))
+	a.Open("localhost")
+	a.StartTLS("localhost")
+	if r := a.AuthSCRAM("SCRAM-SHA-256", "alice", "right", "", nil); !r.OK {
+		t.Fatalf("alice from another address: %s", r.Condition)
 	}
 }

@@ -113,7 +113,7 @@ func New(cfg Config) *Server {
 		cfg.Observer = nopObserver{}
 	}
 	if cfg.Limiter == nil {
-		cfg.Limiter = NewLimiter(0, 0, 0, 0)
+		cfg.Limiter = NewLimiter(0, 0, 0, 0, 0)
 	}
 	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 }

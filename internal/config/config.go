@@ -377,7 +377,8 @@ type Limits struct {
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"` // 0 = unlimited; default 100
 	ConnectionRate      float64  `toml:"connection_rate"`        // new connections/s per IP; default 20 (0 = no rate limit)
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
-	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
+	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // delay after a first failed auth, doubled per failure from one IP or on one account; 250ms
+	AuthFailureMaxDelay Duration `toml:"auth_failure_max_delay"` // the most it grows to; 10s
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
 	// ResumeTimeout is how long a session with XEP-0198 resumption enabled
 	// stays bound after its connection broke, waiting for its client to
@@ -508,6 +509,7 @@ func defaultLimits() Limits {
 		ConnectionRate:      20,
 		ConnectionBurst:     40,
 		AuthFailureDelay:    Duration{250 * time.Millisecond},
+		AuthFailureMaxDelay: Duration{10 * time.Second},
 		MaxSessions:         0,
 		ResumeTimeout:       Duration{5 * time.Minute},
 		IdleAfter:           Duration{10 * time.Second},

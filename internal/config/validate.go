@@ -255,6 +255,7 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail(lk("connection_burst"), "must be at least 1 when connection_rate is set, got %d", lim.ConnectionBurst)
 	}
 	v.durRange(lk("auth_failure_delay"), lim.AuthFailureDelay, 0, time.Minute)
+	v.durRange(lk("auth_failure_max_delay"), lim.AuthFailureMaxDelay, 0, time.Hour)
 	if lim.MemoryLimit != 0 && (lim.MemoryLimit < 16<<20 || lim.MemoryLimit > 1<<50) {
 		v.fail(lk("memory_limit"), "must be 0 (none) or between 16777216 (16 MiB) and 2^50 bytes, got %d", lim.MemoryLimit)
 	}

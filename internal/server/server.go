@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Registry:           s.reg,
 		Router:             rt,
 		Directory:          s.dir,
-		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration, lim.AuthFailureMaxDelay.Duration),
 		Log:                log.With("component", "c2s"),
 		Observer:           obs,
 	})
@@ -420,7 +420,7 @@ func (s *Server) newS2S(rt *router.Router) (*s2s.Server, error) {
 		ConnectTimeout:   cfg.S2S.ConnectTimeout.Duration,
 		IdleTimeout:      cfg.S2S.IdleTimeout.Duration,
 		QueueStanzas:     cfg.S2S.QueueStanzas,
-		Limiter:          c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Limiter:          c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration, lim.AuthFailureMaxDelay.Duration),
 		Router:           rt,
 		Log:              s.log.With("component", "s2s"),
 	})
