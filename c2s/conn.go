@@ -90,6 +90,14 @@ type conn struct {
 	// reader may write for others (module.Batch, kick); nil for other
 	// transports.
 	sc *spillConn
+	// Positions in the output for module.Paced (paced.go): bytes the
+	// writer took from out, and those of them it is done with (written,
+	// or lost: outEpoch changes whenever queued output is lost
+	// unwritten, and marks of an older epoch are never reached);
+	// outInflight is what the writer is writing now.
+	outTaken, outWritten uint64
+	outEpoch             uint64
+	outInflight          int
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -1096,6 +1104,7 @@ func (c *conn) kickBatch(b *module.Batch) bool {
 		// A client that does not read is cut off rather than allowed to
 		// grow our memory (slow consumer). Nothing more can reach it.
 		c.out = nil
+		c.outEpoch++
 		c.closing = true
 		nc := c.nc
 		c.wmu.Unlock()
@@ -1160,6 +1169,9 @@ func (c *conn) drain(inline bool) {
 			return
 		}
 		buf := c.out
+		took := uint64(len(buf))
+		c.outTaken += took
+		c.outInflight = len(buf)
 		if c.sm.enabled && len(c.sm.unacked) > 0 && !c.sm.rPending && !c.closing {
 			// One request per burst keeps the unacknowledged queue
 			// short without a request per stanza (XEP-0198 §4).
@@ -1178,6 +1190,8 @@ func (c *conn) drain(inline bool) {
 		}
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
+		c.outWritten += took
+		c.outInflight = 0
 		if c.sm.gen == gen {
 			c.wdl = wdl
 		}
@@ -1187,11 +1201,13 @@ func (c *conn) drain(inline bool) {
 		if err != nil && c.sm.gen != gen {
 			// The write failed on a transport a resumption replaced:
 			// the session goes on over the new one.
+			c.outEpoch++
 			c.wmu.Unlock()
 			continue
 		}
 		if err != nil {
 			c.out = nil
+			c.outEpoch++
 			c.closing = true
 			c.closed = true
 			c.writing = false

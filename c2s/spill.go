@@ -38,6 +38,7 @@ type spillConn struct {
 
 	mu         sync.Mutex
 	pend       []byte // accepted, not yet written; the flusher's
+	flushing   int    // bytes of pend the flusher is writing now
 	busy       bool   // a flusher runs: every Write appends, in order
 	err        error  // sticky: the first write failure
 	closeWrite bool   // CloseWrite once the flusher is done
@@ -142,6 +143,7 @@ func (s *spillConn) flush() {
 	var buf []byte
 	for {
 		s.mu.Lock()
+		s.flushing = 0 // written (or failed: s.err says so)
 		if s.err != nil || len(s.pend) == 0 {
 			s.busy = false
 			s.pend = nil // a backlog's buffer is not kept
@@ -153,6 +155,7 @@ func (s *spillConn) flush() {
 			return
 		}
 		buf, s.pend = s.pend, buf[:0]
+		s.flushing = len(buf)
 		s.mu.Unlock()
 		if _, err := s.Conn.Write(buf); err != nil {
 			// As a blocked writer did before: a peer that took no
@@ -168,6 +171,14 @@ func (s *spillConn) flush() {
 			}
 		}
 	}
+}
+
+// unsent reports the bytes accepted and not yet written to the socket; ok
+// is false once a write failed (what was pending is lost).
+func (s *spillConn) unsent() (n int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pend) + s.flushing, s.err == nil
 }
 
 // CloseWrite half-closes after whatever is still spilled has gone out.

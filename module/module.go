@@ -98,6 +98,37 @@ type ArchiveSynced interface {
 	ArchiveSynced() bool
 }
 
+// Mark is where a stanza stands in a session's output (Paced). Its
+// fields mean something only to the session that returned it; the zero
+// Mark counts as reached.
+type Mark struct {
+	Pos   uint64
+	Epoch uint64
+	Acked bool
+}
+
+// Paced is implemented by sessions that let a module send a long series of
+// stanzas (an account's stored offline messages) at the pace the client
+// takes them, and learn which of them reached it, so that storage deletes
+// only those.
+type Paced interface {
+	// DeliverOwned queues el as Deliver does and returns its Mark. The
+	// caller keeps its own copy until Reached says el got there: should
+	// the session end with el unacknowledged (XEP-0198), el is dropped
+	// rather than handed back to the router.
+	DeliverOwned(el *xml.Element) (Mark, bool)
+	// Reached reports whether the stanza at m left the server: written
+	// to the operating system's socket past every buffer of the server
+	// and its transport or, if stream management was enabled when it was
+	// queued, acknowledged by the client. When output is lost (a broken
+	// connection) a mark not reached by then is never reached.
+	Reached(m Mark) bool
+	// Backlog is how many bytes queued for the client are not yet written
+	// to the socket, and how many the session holds before it cuts the
+	// client off as a slow consumer.
+	Backlog() (queued, limit int)
+}
+
 // Directory is the table of bound sessions (local today; the cluster
 // directory later implements the same interface).
 type Directory interface {

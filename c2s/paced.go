@@ -1,0 +1,112 @@
+package c2s
+
+import (
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// module.Paced: a module that sends a long series (an account's offline
+// backlog) asks how much output waits and when a stanza got out, instead
+// of queueing the whole series at once and overflowing the queue.
+
+var _ module.Paced = (*conn)(nil)
+
+// unsentConn is a transport that keeps accepted bytes before they reach a
+// socket (BOSH keeps them for the client's next request). ok is false once
+// it lost such bytes.
+type unsentConn interface {
+	Unsent() (n, limit int, ok bool)
+}
+
+// DeliverOwned queues el like Deliver and returns where it stands in the
+// output (module.Paced).
+func (c *conn) DeliverOwned(el *xml.Element) (module.Mark, bool) {
+	c.wmu.Lock()
+	if !c.async || c.sm.ended || c.closing && !c.sm.resumable {
+		c.wmu.Unlock()
+		return module.Mark{}, false
+	}
+	if c.csi.inactive {
+		// A stored message matters: what was held goes first.
+		c.csiFlushLocked()
+	}
+	if !c.appendLocked(el) {
+		c.wmu.Unlock()
+		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		return module.Mark{}, false
+	}
+	if k, ok := stanzaKind(el.Name()); ok {
+		c.srv.cfg.Observer.StanzaOut(k)
+	}
+	var m module.Mark
+	if c.sm.enabled {
+		if c.sm.owned == nil {
+			c.sm.owned = map[*xml.Element]struct{}{}
+		}
+		c.sm.owned[el] = struct{}{}
+		m = module.Mark{Pos: uint64(c.sm.acked + uint32(len(c.sm.unacked))), Acked: true}
+	} else {
+		m = module.Mark{Pos: c.outTaken + uint64(len(c.out)), Epoch: c.outEpoch}
+	}
+	if c.closing {
+		// Hibernating: it waits among the unacknowledged for a
+		// resumption. No HookHeld (push): the message waited in
+		// storage already, and a backlog would be a push each.
+		c.wmu.Unlock()
+		return m, true
+	}
+	return m, c.kick()
+}
+
+// Reached reports whether the stanza at m left the server (module.Paced).
+func (c *conn) Reached(m module.Mark) bool {
+	if m == (module.Mark{}) {
+		return true
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if m.Acked {
+		// Counts wrap at 2^32 (XEP-0198 §4); h only moves forward.
+		return int32(c.sm.acked-uint32(m.Pos)) >= 0
+	}
+	if m.Epoch != c.outEpoch {
+		return false
+	}
+	unsent, _, ok := c.unsentLocked()
+	if !ok {
+		return false
+	}
+	// The transport holds the last unsent bytes written to it. Over TLS
+	// they are records, a little longer than what we wrote: this errs
+	// towards "not yet".
+	return int64(c.outWritten)-int64(unsent) >= int64(m.Pos)
+}
+
+// Backlog reports the bytes queued for the client and not yet on the
+// socket, and the most the session holds (module.Paced).
+func (c *conn) Backlog() (queued, limit int) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	unsent, tlimit, _ := c.unsentLocked()
+	limit = c.srv.cfg.OutboundQueueBytes
+	if tlimit > 0 && tlimit < limit {
+		limit = tlimit
+	}
+	return len(c.out) + c.outInflight + unsent, limit
+}
+
+// unsentLocked asks the transport what it accepted and has not yet written
+// (wmu held): the spillConn under TCP (and TLS), or a transport that says
+// (BOSH). Others write through when the writer writes.
+func (c *conn) unsentLocked() (n, limit int, ok bool) {
+	if c.sc != nil {
+		n, ok = c.sc.unsent()
+		return n, 0, ok
+	}
+	if u, isU := c.nc.(unsentConn); isU {
+		return u.Unsent()
+	}
+	return 0, 0, true
+}
