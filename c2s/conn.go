@@ -91,12 +91,11 @@ type conn struct {
 	// transports.
 	sc *spillConn
 	// Positions in the output for module.Paced (paced.go): bytes the
-	// writer took from out, and those of them it is done with (written,
-	// or lost: outEpoch changes whenever queued output is lost
-	// unwritten, and marks of an older epoch are never reached);
-	// outInflight is what the writer is writing now.
+	// writer took from out, and those of them the transport accepted.
+	// Output dropped from out was never taken; a chunk whose write
+	// failed was taken and is never counted written, so no position at
+	// or after it is reached. outInflight is what the writer writes now.
 	outTaken, outWritten uint64
-	outEpoch             uint64
 	outInflight          int
 
 	available atomic.Bool
@@ -1104,7 +1103,6 @@ func (c *conn) kickBatch(b *module.Batch) bool {
 		// A client that does not read is cut off rather than allowed to
 		// grow our memory (slow consumer). Nothing more can reach it.
 		c.out = nil
-		c.outEpoch++
 		c.closing = true
 		nc := c.nc
 		c.wmu.Unlock()
@@ -1190,8 +1188,10 @@ func (c *conn) drain(inline bool) {
 		}
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
-		c.outWritten += took
 		c.outInflight = 0
+		if err == nil {
+			c.outWritten += took
+		}
 		if c.sm.gen == gen {
 			c.wdl = wdl
 		}
@@ -1201,13 +1201,11 @@ func (c *conn) drain(inline bool) {
 		if err != nil && c.sm.gen != gen {
 			// The write failed on a transport a resumption replaced:
 			// the session goes on over the new one.
-			c.outEpoch++
 			c.wmu.Unlock()
 			continue
 		}
 		if err != nil {
 			c.out = nil
-			c.outEpoch++
 			c.closing = true
 			c.closed = true
 			c.writing = false

@@ -13,10 +13,10 @@ import (
 var _ module.Paced = (*conn)(nil)
 
 // unsentConn is a transport that keeps accepted bytes before they reach a
-// socket (BOSH keeps them for the client's next request). ok is false once
-// it lost such bytes.
+// socket (BOSH keeps them for the client's next request): n is how many,
+// and once the transport failed, how many it lost.
 type unsentConn interface {
-	Unsent() (n, limit int, ok bool)
+	Unsent() (n, limit int)
 }
 
 // DeliverOwned queues el like Deliver and returns where it stands in the
@@ -48,7 +48,7 @@ func (c *conn) DeliverOwned(el *xml.Element) (module.Mark, bool) {
 		c.sm.owned[el] = struct{}{}
 		m = module.Mark{Pos: uint64(c.sm.acked + uint32(len(c.sm.unacked))), Acked: true}
 	} else {
-		m = module.Mark{Pos: c.outTaken + uint64(len(c.out)), Epoch: c.outEpoch}
+		m = module.Mark{Pos: c.outTaken + uint64(len(c.out))}
 	}
 	if c.closing {
 		// Hibernating: it waits among the unacknowledged for a
@@ -71,17 +71,10 @@ func (c *conn) Reached(m module.Mark) bool {
 		// Counts wrap at 2^32 (XEP-0198 §4); h only moves forward.
 		return int32(c.sm.acked-uint32(m.Pos)) >= 0
 	}
-	if m.Epoch != c.outEpoch {
-		return false
-	}
-	unsent, _, ok := c.unsentLocked()
-	if !ok {
-		return false
-	}
-	// The transport holds the last unsent bytes written to it. Over TLS
-	// they are records, a little longer than what we wrote: this errs
-	// towards "not yet".
-	return int64(c.outWritten)-int64(unsent) >= int64(m.Pos)
+	// The transport holds (or lost) the last unsent bytes written to
+	// it. Over TLS they are records, a little longer than what we wrote:
+	// this errs towards "not yet".
+	return int64(c.outWritten)-int64(c.unsentLocked()) >= int64(m.Pos)
 }
 
 // Backlog reports the bytes queued for the client and not yet on the
@@ -89,24 +82,25 @@ func (c *conn) Reached(m module.Mark) bool {
 func (c *conn) Backlog() (queued, limit int) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	unsent, tlimit, _ := c.unsentLocked()
 	limit = c.srv.cfg.OutboundQueueBytes
-	if tlimit > 0 && tlimit < limit {
-		limit = tlimit
+	if u, ok := c.nc.(unsentConn); ok && c.sc == nil {
+		if _, tl := u.Unsent(); tl > 0 && tl < limit {
+			limit = tl
+		}
 	}
-	return len(c.out) + c.outInflight + unsent, limit
+	return len(c.out) + c.outInflight + c.unsentLocked(), limit
 }
 
 // unsentLocked asks the transport what it accepted and has not yet written
 // (wmu held): the spillConn under TCP (and TLS), or a transport that says
 // (BOSH). Others write through when the writer writes.
-func (c *conn) unsentLocked() (n, limit int, ok bool) {
+func (c *conn) unsentLocked() int {
 	if c.sc != nil {
-		n, ok = c.sc.unsent()
-		return n, 0, ok
+		return c.sc.unsent()
 	}
-	if u, isU := c.nc.(unsentConn); isU {
-		return u.Unsent()
+	if u, ok := c.nc.(unsentConn); ok {
+		n, _ := u.Unsent()
+		return n
 	}
-	return 0, 0, true
+	return 0
 }

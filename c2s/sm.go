@@ -266,9 +266,6 @@ func (c *conn) smResume(el *xml.Element) error {
 	b := []byte("<resumed xmlns='" + nsSM + "' previd='" + old.sm.id + "' h='")
 	b = strconv.AppendUint(b, uint64(old.sm.in), 10)
 	b = append(b, "'/>"...)
-	if len(old.out) > 0 {
-		old.outEpoch++ // never written to the broken transport
-	}
 	old.out = append(old.out[:0], b...)
 	for _, el := range old.sm.unacked {
 		old.out = el.Append(old.out, xml.NSClient)
@@ -340,7 +337,6 @@ func (c *conn) smHibernate() bool {
 	c.sm.hibernating = true
 	c.closing = true // nothing is written until a resumption
 	c.out = nil
-	c.outEpoch++
 	gen := c.sm.gen
 	c.sm.timer = time.AfterFunc(c.srv.cfg.ResumeTimeout, func() {
 		c.wmu.Lock()

@@ -39,6 +39,7 @@ type spillConn struct {
 	mu         sync.Mutex
 	pend       []byte // accepted, not yet written; the flusher's
 	flushing   int    // bytes of pend the flusher is writing now
+	lost       int    // bytes accepted and never written, once err is set
 	busy       bool   // a flusher runs: every Write appends, in order
 	err        error  // sticky: the first write failure
 	closeWrite bool   // CloseWrite once the flusher is done
@@ -107,7 +108,7 @@ func (s *spillConn) Write(b []byte) (int, error) {
 		}
 	}
 	if len(s.pend)+len(b)-n > s.max {
-		s.err = errSpillFull
+		s.failLocked(errSpillFull)
 		return n, s.err
 	}
 	s.pend = append(s.pend, b[n:]...)
@@ -162,7 +163,7 @@ func (s *spillConn) flush() {
 			// bytes for the write deadline, or a broken socket, ends
 			// the connection.
 			s.mu.Lock()
-			s.err = err
+			s.failLocked(err)
 			onFail := s.onFail
 			s.mu.Unlock()
 			s.Conn.Close()
@@ -173,12 +174,23 @@ func (s *spillConn) flush() {
 	}
 }
 
-// unsent reports the bytes accepted and not yet written to the socket; ok
-// is false once a write failed (what was pending is lost).
-func (s *spillConn) unsent() (n int, ok bool) {
+// failLocked records the first failure and what it loses (mu held).
+func (s *spillConn) failLocked(err error) {
+	if s.err == nil {
+		s.err = err
+		s.lost = len(s.pend) + s.flushing
+	}
+}
+
+// unsent reports the bytes accepted and not yet written to the socket, or,
+// once a write failed, those lost (module.Paced counts them as never sent).
+func (s *spillConn) unsent() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pend) + s.flushing, s.err == nil
+	if s.err != nil {
+		return s.lost
+	}
+	return len(s.pend) + s.flushing
 }
 
 // CloseWrite half-closes after whatever is still spilled has gone out.

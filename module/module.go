@@ -103,7 +103,6 @@ type ArchiveSynced interface {
 // Mark counts as reached.
 type Mark struct {
 	Pos   uint64
-	Epoch uint64
 	Acked bool
 }
 

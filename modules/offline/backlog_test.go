@@ -87,6 +87,18 @@ func waitStored(t *testing.T, s *testutil.Server, want int) {
 	}
 }
 
+// waitGone waits until the server has n sessions left.
+func waitGone(t *testing.T, s *testutil.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Sessions() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions, want %d", s.Sessions(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // reader reads a session's stanzas, answers XEP-0198 requests with the
 // count handled so far and records the messages' ids.
 type reader struct {
@@ -209,7 +221,16 @@ func TestLargeBacklogSMInterrupted(t *testing.T) {
 	r := newReader(t, alice, true)
 	r.until(300)
 	r.ack()
-	alice.Close()
+	// A client that leaves reads on to the end of the stream without
+	// handling what still comes (those are not acknowledged): closing
+	// with unread data would reset the connection, and the server could
+	// lose the acknowledgement with it.
+	alice.Send("</stream:stream>")
+	for {
+		if _, err := alice.TryNext(); err != nil {
+			break
+		}
+	}
 
 	again := loginSlow(t, s, "alice", "again")
 	again.Send("<presence/>")
@@ -247,6 +268,7 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 	}
 	checkOnce(t, ids, 3)
 	alice.Close()
+	waitGone(t, s, 1)   // bob's session alone: b3 is stored
 	waitStored(t, s, 3) // the delete failed
 
 	// A message stored meanwhile is still delivered.
