@@ -78,13 +78,16 @@ type delivery struct {
 // Pacing of a backlog (module.Paced): messages are read pageSize at a
 // time and handed to the session while less than a quarter of its queue
 // limit (and at most window bytes) waits for the client, and at most
-// maxInFlight have not yet reached it; the delivery looks again every
-// poll. The transports do not signal progress, and a poll costs a lock.
+// maxInFlight have not yet reached it. The transports do not signal
+// progress: the delivery looks again after poll, twice as long after each
+// look that found none, up to maxPoll (a hibernating XEP-0198 session
+// acknowledges nothing for minutes), and a look costs a lock or two.
 const (
 	pageSize    = 64
 	window      = 256 << 10
 	maxInFlight = 256
 	poll        = 5 * time.Millisecond
+	maxPoll     = time.Second
 )
 
 func (m *mod) Start(h *module.Handle) error {
@@ -403,11 +406,12 @@ func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced
 		els       []*xml.Element
 		inFlight  []sent
 		exhausted bool
-		tick      *time.Ticker
+		wait      = poll
+		timer     *time.Timer
 	)
 	// confirm deletes the rows whose messages reached the client, oldest
 	// first: DeleteOffline removes every ID up to the one given.
-	confirm := func() {
+	confirm := func() bool {
 		n := 0
 		for n < len(inFlight) && p.Reached(inFlight[n].mark) {
 			n++
@@ -416,10 +420,11 @@ func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced
 			m.deleteUpTo(sctx, bare, inFlight[n-1].id)
 			inFlight = inFlight[n:]
 		}
+		return n > 0
 	}
 	defer confirm()
 	for {
-		confirm()
+		progress := confirm()
 		for !exhausted && len(inFlight) < maxInFlight {
 			if queued, limit := p.Backlog(); queued >= min(window, limit/4) {
 				break
@@ -438,6 +443,7 @@ func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced
 				// (what it did not keep is still sent). A row that
 				// does not parse was logged by page.
 				inFlight = append(inFlight, sent{id: id})
+				progress = true
 				continue
 			}
 			mk, ok := p.DeliverOwned(el)
@@ -445,19 +451,27 @@ func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced
 				return // closing: the rest waits for the next session
 			}
 			inFlight = append(inFlight, sent{id: id, mark: mk})
+			progress = true
 		}
 		if exhausted && len(inFlight) == 0 {
 			return
 		}
 		started()
-		if tick == nil {
-			tick = time.NewTicker(poll)
-			defer tick.Stop()
+		if progress {
+			wait = poll
+		} else {
+			wait = min(2*wait, maxPoll)
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
 }
