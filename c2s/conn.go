@@ -97,6 +97,10 @@ type conn struct {
 	// or after it is reached. outInflight is what the writer writes now.
 	outTaken, outWritten uint64
 	outInflight          int
+	// live holds chat and normal messages routed to the session while a
+	// module paces stored ones to it (module.Paced.HoldLive), so that
+	// they do not overtake them; nil when not holding.
+	live *liveHold
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -1036,6 +1040,10 @@ func (c *conn) deliver(el *xml.Element, b *module.Batch) bool {
 		c.wmu.Unlock()
 		return false
 	}
+	if c.live != nil && c.liveHoldLocked(el) {
+		c.wmu.Unlock()
+		return true
+	}
 	if c.csi.inactive {
 		if c.csiHoldLocked(el) {
 			c.wmu.Unlock()
@@ -1302,6 +1310,7 @@ func (c *conn) teardown() {
 		}
 	}
 	c.smReroute(ctx)
+	c.liveReroute(ctx)
 	if c.sm.id != "" {
 		c.srv.resume.remove(c)
 	}

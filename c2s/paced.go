@@ -1,6 +1,9 @@
 package c2s
 
 import (
+	"context"
+
+	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
@@ -103,4 +106,90 @@ func (c *conn) unsentLocked() int {
 		return n
 	}
 	return 0
+}
+
+// liveHold is what HoldLive keeps back, bounded: past maxLiveHeld messages
+// arrive as they come (out of order rather than without bound).
+type liveHold struct {
+	els []*xml.Element
+}
+
+const maxLiveHeld = 1000
+
+// HoldLive starts or ends holding live messages back (module.Paced).
+func (c *conn) HoldLive(on bool) {
+	c.wmu.Lock()
+	if on {
+		if c.live == nil {
+			c.live = &liveHold{}
+		}
+		c.wmu.Unlock()
+		return
+	}
+	h := c.live
+	c.live = nil
+	if h == nil || len(h.els) == 0 || c.sm.ended || c.closing && !c.sm.resumable {
+		// Ended: teardown hands them back to the router (liveReroute)
+		// - it found c.live cleared, so they go from here.
+		c.wmu.Unlock()
+		if h != nil && len(h.els) > 0 {
+			c.rerouteLive(context.Background(), h.els)
+		}
+		return
+	}
+	for _, el := range h.els {
+		if !c.appendLocked(el) {
+			c.wmu.Unlock()
+			c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+			c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+			return
+		}
+	}
+	if c.closing {
+		c.wmu.Unlock() // hibernating: they wait among the unacknowledged
+		return
+	}
+	c.kick()
+}
+
+// liveHoldLocked keeps el back if HoldLive is on and el is a chat or
+// normal message; not while hibernating, where a message goes among the
+// unacknowledged and may wake the client (HookHeld).
+func (c *conn) liveHoldLocked(el *xml.Element) bool {
+	if c.closing || el.Name() != "message" || len(c.live.els) >= maxLiveHeld {
+		return false
+	}
+	switch el.Attr("type") {
+	case "error", "groupchat", "headline":
+		return false
+	}
+	c.live.els = append(c.live.els, el)
+	return true
+}
+
+// liveReroute hands messages still held back when the session ends to the
+// router: they were never written, so they go to the account again (another
+// resource, or offline storage after the stored ones).
+func (c *conn) liveReroute(ctx context.Context) {
+	c.wmu.Lock()
+	h := c.live
+	c.live = nil
+	c.wmu.Unlock()
+	if h != nil {
+		c.rerouteLive(ctx, h.els)
+	}
+}
+
+func (c *conn) rerouteLive(ctx context.Context, els []*xml.Element) {
+	bare := c.jid.Bare()
+	for _, el := range els {
+		if el.Child("body", xml.NSClient) == nil {
+			continue // a chat state or receipt: pointless later
+		}
+		from, err := jid.Parse(el.Attr("from"))
+		if err != nil {
+			continue
+		}
+		c.srv.cfg.Router.Route(ctx, &module.Stanza{El: el.WithAttrs(xml.Attr{Name: "to", Value: bare.String()}), From: from, To: bare})
+	}
 }

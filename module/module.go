@@ -126,6 +126,12 @@ type Paced interface {
 	// to the socket, and how many the session holds before it cuts the
 	// client off as a slow consumer.
 	Backlog() (queued, limit int)
+	// HoldLive(true) keeps chat and normal messages routed to the session
+	// from then on back, so that they do not overtake the series (RFC
+	// 6120 §10.1 in-order delivery); HoldLive(false) queues what it kept
+	// after what the series queued, and delivers directly again. Should
+	// the session end meanwhile, what it kept goes back to the router.
+	HoldLive(on bool)
 }
 
 // Directory is the table of bound sessions (local today; the cluster

@@ -292,3 +292,31 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 	}
 	waitStored(t, s, 0)
 }
+
+// A message sent to the account while its backlog is still being paced to
+// the session comes after the backlog, not in the middle of it: it must
+// not overtake the stored messages of the same sender (RFC 6120 §10.1).
+func TestLiveMessageWaitsForBacklog(t *testing.T) {
+	const n, size = 1000, 8 << 10
+	s, bob := setup(t)
+	storeBacklog(t, s, n, size)
+
+	alice := loginSlow(t, s, "alice", "slow")
+	alice.Send("<presence/>")
+	r := newReader(t, alice, false)
+	r.until(10)
+	bob.Send("<message to='alice@localhost' type='chat' id='live'><body>live</body></message>")
+	sync(t, bob)
+	r.until(n + 1)
+	for i, id := range r.ids[:n] {
+		if id != "b"+strconv.Itoa(i) {
+			t.Fatalf("message %d is %q, want b%d", i, id, i)
+		}
+	}
+	if r.ids[n] != "live" {
+		t.Fatalf("last message is %q, want live", r.ids[n])
+	}
+	if got := sync(t, alice); len(got) != 0 {
+		t.Fatalf("more messages: %v", got)
+	}
+}

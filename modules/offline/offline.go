@@ -297,6 +297,10 @@ func (m *mod) presence(ctx context.Context, st *module.Stanza) bool {
 	// the whole backlog once did: a client finds its stored messages
 	// ahead of the answers to what it sends next. The rest follows at
 	// the pace the client reads.
+	// Messages routed to the session meanwhile wait for the backlog:
+	// they must not overtake stored messages of the same sender (RFC
+	// 6120 §10.1).
+	p.HoldLive(true)
 	first := make(chan struct{})
 	go func() {
 		defer m.wg.Done()
@@ -370,6 +374,7 @@ type sent struct {
 // wait.
 func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced, d *delivery, started func()) {
 	defer started()
+	defer p.HoldLive(false)
 	bare := s.JID().Bare()
 	key := bare.String()
 	mine := make(chan struct{})
@@ -431,6 +436,9 @@ func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced
 			}
 			if len(page) == 0 {
 				if page, els, exhausted = m.nextPage(sctx, s, d, bare, after); exhausted {
+					// Done: what came live meanwhile follows the
+					// backlog, and from now on goes directly.
+					p.HoldLive(false)
 					break
 				}
 				after = page[len(page)-1].ID
