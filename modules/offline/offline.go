@@ -297,10 +297,6 @@ func (m *mod) presence(ctx context.Context, st *module.Stanza) bool {
 	// the whole backlog once did: a client finds its stored messages
 	// ahead of the answers to what it sends next. The rest follows at
 	// the pace the client reads.
-	// Messages routed to the session meanwhile wait for the backlog:
-	// they must not overtake stored messages of the same sender (RFC
-	// 6120 §10.1).
-	p.HoldLive(true)
 	first := make(chan struct{})
 	go func() {
 		defer m.wg.Done()
@@ -442,6 +438,12 @@ func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced
 					break
 				}
 				after = page[len(page)-1].ID
+				// Messages routed to the session meanwhile wait for
+				// the backlog: they must not overtake stored messages
+				// of the same sender (RFC 6120 §10.1). Not without a
+				// backlog, nor while waiting for another delivery of
+				// the account: they would only be late.
+				p.HoldLive(true)
 			}
 			id, el := page[0].ID, els[0]
 			page, els = page[1:], els[1:]
