@@ -91,6 +91,17 @@ type conn struct {
 	// reader may write for others (module.Batch, kick); nil for other
 	// transports.
 	sc *spillConn
+	// Positions in the output for module.Paced (paced.go): bytes the
+	// writer took from out, and those of them the transport accepted.
+	// Output dropped from out was never taken; a chunk whose write
+	// failed was taken and is never counted written, so no position at
+	// or after it is reached. outInflight is what the writer writes now.
+	outTaken, outWritten uint64
+	outInflight          int
+	// live holds chat and normal messages routed to the session while a
+	// module paces stored ones to it (module.Paced.HoldLive), so that
+	// they do not overtake them; nil when not holding.
+	live *liveHold
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -1115,6 +1126,10 @@ func (c *conn) deliver(el *xml.Element, b *module.Batch) bool {
 		c.wmu.Unlock()
 		return false
 	}
+	if c.live != nil && c.liveHoldLocked(el) {
+		c.wmu.Unlock()
+		return true
+	}
 	if c.csi.inactive {
 		if c.csiHoldLocked(el) {
 			c.wmu.Unlock()
@@ -1246,6 +1261,9 @@ func (c *conn) drain(inline bool) {
 			return
 		}
 		buf := c.out
+		took := uint64(len(buf))
+		c.outTaken += took
+		c.outInflight = len(buf)
 		if c.sm.enabled && len(c.sm.unacked) > 0 && !c.sm.rPending && !c.closing {
 			// One request per burst keeps the unacknowledged queue
 			// short without a request per stanza (XEP-0198 §4).
@@ -1264,6 +1282,10 @@ func (c *conn) drain(inline bool) {
 		}
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
+		c.outInflight = 0
+		if err == nil {
+			c.outWritten += took
+		}
 		if c.sm.gen == gen {
 			c.wdl = wdl
 		}
@@ -1374,6 +1396,7 @@ func (c *conn) teardown() {
 		}
 	}
 	c.smReroute(ctx)
+	c.liveReroute(ctx)
 	if c.sm.id != "" {
 		c.srv.resume.remove(c)
 	}
