@@ -104,7 +104,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 // INTO: it reads one snapshot (WAL lets the server keep writing
 // meanwhile) and writes a compact file with no -wal beside it.
 func sqliteSnapshot(ctx context.Context, src, dst string) error {
-	db, err := sql.Open("sqlite", src+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	db, err := sql.Open("sqlite", src+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("backup: open %s: %w", src, err)
 	}
