@@ -3,9 +3,13 @@
 //	xmppd [serve] [-config FILE] [-pprof ADDR]  run the server (no file: domain localhost, data in ./data)
 //	xmppd user add|passwd|del JID     manage accounts (password prompted, or read from stdin)
 //	xmppd user list [DOMAIN]
+//	xmppd import FILE.xml ... | export [-o FILE.xml]   XEP-0227
+//	xmppd backup -o FILE | restore FILE               data folder and SQLite database
 //	xmppd status                      ask the running server (its admin listener)
 //	xmppd session list|kick [JID]
-//	xmppd version
+//	xmppd version | -version | help [COMMAND] | COMMAND -help
+//
+// Flags may come before or after the command.
 package main
 
 import (

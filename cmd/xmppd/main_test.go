@@ -166,3 +166,16 @@ func TestNoDatabaseMadeSilently(t *testing.T) {
 		t.Fatalf("user add: %d %q %q", code, out, errs)
 	}
 }
+
+// The configurations shipped in the .deb and the container image load.
+func TestPackagedConfigurations(t *testing.T) {
+	for _, f := range []string{"../../contrib/deb/xmppd.toml", "../../contrib/docker/xmppd.toml"} {
+		cfg, err := loadConfig(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if cfg.DataDir != "/var/lib/xmppd" {
+			t.Errorf("%s: data_dir %q, the unit and the image's volume are /var/lib/xmppd", f, cfg.DataDir)
+		}
+	}
+}
