@@ -144,3 +144,30 @@ func tarNames(t *testing.T, file string) map[string]bool {
 	}
 	return names
 }
+
+// With PostgreSQL storage the backup holds the data folder's files and
+// says the database needs pg_dump; nothing connects to the database.
+func TestBackupWithPostgresCopiesFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	pg := "\n[storage]\ndriver = \"postgres\"\ndsn = \"postgres://xmppd@127.0.0.1:1/xmppd\"\n"
+	cfgPath := filepath.Join(t.TempDir(), "xmppd.toml")
+	os.WriteFile(cfgPath, []byte(testutil.BaseConfig(dir)+pg), 0o600)
+	os.WriteFile(filepath.Join(dir, "secret.key"), []byte("key"), 0o600)
+	out := filepath.Join(t.TempDir(), "b.tar.gz")
+	code, stdout, errs := cli(t, "", "backup", "-o", out, "-config", cfgPath)
+	if code != 0 || !strings.Contains(stdout, "pg_dump") {
+		t.Fatalf("backup: %d %q %q", code, stdout, errs)
+	}
+	if names := tarNames(t, out); !names["secret.key"] || names["xmppd.db"] {
+		t.Fatalf("backup holds %v", names)
+	}
+	dir2 := t.TempDir()
+	cfg2 := filepath.Join(t.TempDir(), "xmppd.toml")
+	os.WriteFile(cfg2, []byte(testutil.BaseConfig(dir2)+pg), 0o600)
+	if code, stdout, errs := cli(t, "", "restore", out, "-config", cfg2); code != 0 || !strings.Contains(stdout, "pg_restore") {
+		t.Fatalf("restore: %d %q %q", code, stdout, errs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir2, "secret.key")); string(b) != "key" {
+		t.Fatalf("secret.key: %q", b)
+	}
+}
