@@ -34,7 +34,8 @@ VOLUME ["/var/lib/xmppd", "/etc/xmppd"]
 # c2s STARTTLS, c2s direct TLS (XEP-0368), s2s, HTTPS (WebSocket, BOSH, uploads).
 # Ports under 1024 need no capability inside the container: map them with -p.
 EXPOSE 5222 5223 5269 5443
-# xmppd status asks the admin listener (127.0.0.1:5290 inside the container).
+# xmppd status asks the admin listener (127.0.0.1:5290 inside the container);
+# a configuration with [[listen]] blocks must keep one of type "admin" for it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD ["/usr/bin/xmppd", "status", "-config", "/etc/xmppd/xmppd.toml"]
 # SIGTERM (docker stop) ends every session with <system-shutdown/>.
