@@ -74,6 +74,13 @@ go test -count=1 -timeout 20m ./...
 echo "== go test -race (core packages and modules)"
 go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./component/ ./s2s/ ./web/ ./modules/...
 
+echo "== .deb package (contents, unit, postinst)"
+if command -v dpkg-deb >/dev/null 2>&1; then
+  bash scripts/test-deb.sh
+else
+  echo "== no dpkg-deb: package not checked"
+fi
+
 echo "== fuzz"
 fuzz FuzzDecoderSplit ./xml/ 60000x
 fuzz FuzzDifferential ./xml/ 60000x
