@@ -83,7 +83,6 @@ func (r *room) run() {
 	var b module.Batch
 	route := module.WithBatch(context.WithValue(context.Background(), internalKey{}, true), &b)
 	var batch []*module.Stanza
-	hint := 8
 	for {
 		r.qmu.Lock()
 		if len(r.queue) == 0 {
@@ -100,11 +99,11 @@ func (r *room) run() {
 		b.Open()
 		for i, st := range batch {
 			batch[i] = nil
-			ob.out = make([]module.Stanza, 0, hint)
+			ob.out = make([]module.Stanza, 0, r.outCap)
 			r.mu.Lock()
 			again := r.dispatch(proc, st)
 			r.mu.Unlock()
-			hint = max(8, len(ob.out))
+			r.outCap = max(8, len(ob.out))
 			ob.route(m, route)
 			if again {
 				r.svc.handle(route, st)

@@ -179,6 +179,11 @@ type room struct {
 	queue   []*module.Stanza
 	running bool
 	space   chan struct{}
+	// outCap sizes the next outbox: the last stanza's count of routed
+	// copies (a room's broadcasts are alike), kept across runners so
+	// that a paced room does not regrow the slice for every message.
+	// Only the runner touches it.
+	outCap int
 
 	svc  *service
 	jid  jid.JID // bare room JID
