@@ -56,6 +56,7 @@ func benchRoom(b *testing.B, n int) (*service, *writeRouter, jid.JID) {
 				Start("query", NSOwner).Start("x", nsData).Attr("type", "submit").End().End().Element()
 			s.handle(ctx, &module.Stanza{El: iq, From: from, To: roomJID})
 		}
+		m.settle()
 	}
 	if r := s.room("bench"); r == nil || len(r.occ) != n || r.locked {
 		b.Fatalf("room not ready")
@@ -98,7 +99,10 @@ func benchGroupchat(b *testing.B, serialize, archived bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
+		// One message at a time, as at a paced load: each op includes
+		// starting the room's runner and waiting for it to finish.
 		s.handle(ctx, st)
+		s.m.settle()
 	}
 	if archived {
 		s.m.flushArchive(ctx) // the writes are part of the cost

@@ -52,25 +52,11 @@ func (s *service) discoItems(ctx context.Context, requester jid.JID) *xml.Elemen
 	return b.Element()
 }
 
-// iq handles IQs to a room or an occupant JID.
-func (s *service) iq(ctx context.Context, st *module.Stanza) {
-	m := s.m
+// iq handles an IQ get or set to a room or an occupant JID; the room's
+// runner calls it with r.mu held.
+func (r *room) iq(ctx context.Context, st *module.Stanza) {
+	m := r.svc.m
 	typ := st.Type()
-	r := s.room(st.To.Local())
-	if r == nil {
-		if typ == "get" || typ == "set" {
-			m.fail(ctx, st, errOf(stanza.ItemNotFound, "no such room"))
-		}
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.destroyed {
-		if typ == "get" || typ == "set" {
-			m.fail(ctx, st, errOf(stanza.ItemNotFound, "no such room"))
-		}
-		return
-	}
 	if typ != "get" && typ != "set" {
 		return
 	}

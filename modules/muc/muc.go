@@ -62,6 +62,12 @@ type mod struct {
 	archStopped chan struct{}
 	services    map[string]*service
 	now         func() time.Time
+
+	// The rooms' runners (mailbox.go): counted, so that Stop can wait
+	// for them; none starts once stopped is set.
+	runMu   sync.RWMutex
+	stopped bool
+	runners sync.WaitGroup
 }
 
 // service is the MUC service of one host.
@@ -112,12 +118,16 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
-// Stop tells every occupant that the service is going away (§11.2,
-// status code 332) before the component disappears.
+// Stop lets the rooms' runners finish what their mailboxes hold, then
+// tells every occupant that the service is going away (§11.2, status code
+// 332) before the component disappears. Stanzas that arrive from now on
+// are dropped.
 func (m *mod) Stop() error {
-	ctx := context.Background()
+	m.stopRunners()
 	for _, s := range m.services {
 		for _, r := range s.roomList() {
+			ob := &outbox{}
+			ctx := context.WithValue(context.Background(), outboxKey{}, ob)
 			r.mu.Lock()
 			if !r.destroyed {
 				r.removeAll(ctx, []int{332}, nil)
@@ -126,6 +136,7 @@ func (m *mod) Stop() error {
 				}
 			}
 			r.mu.Unlock()
+			ob.route(m, context.Background())
 		}
 	}
 	m.stopArchive()
@@ -148,17 +159,15 @@ func (s *service) room(name string) *room {
 	return s.rooms[name]
 }
 
-// send routes el (already addressed) from 'from' to 'to'. A stanza for
-// one of our own services (an invitation addressed to a room, say) would
-// come straight back into the component while the sending room holds its
-// lock: it is routed on its own goroutine.
+// send routes el (already addressed) from 'from' to 'to'. Under a room's
+// lock ctx carries the runner's outbox (mailbox.go): el is queued there
+// and routed once the lock is released.
 func (m *mod) send(ctx context.Context, el *xml.Element, from, to jid.JID) {
-	st := &module.Stanza{El: el, From: from, To: to}
-	if _, ours := m.services[to.Domain()]; ours {
-		go m.h.Router.Route(context.WithoutCancel(ctx), st)
+	if ob, _ := ctx.Value(outboxKey{}).(*outbox); ob != nil {
+		ob.out = append(ob.out, module.Stanza{El: el, From: from, To: to})
 		return
 	}
-	m.h.Router.Route(ctx, st)
+	m.h.Router.Route(ctx, &module.Stanza{El: el, From: from, To: to})
 }
 
 // fail answers st with a stanza error from st.To, never an error with an
@@ -173,65 +182,90 @@ func (m *mod) fail(ctx context.Context, st *module.Stanza, e *stanza.Error) {
 func errOf(cond, text string) *stanza.Error { return stanza.NewError(cond, text) }
 
 // handle is the component entry point: every stanza to the service's
-// domain, to a room or to an occupant JID.
+// domain, to a room or to an occupant JID. Stanzas to a room go into its
+// mailbox (mailbox.go): the room's runner handles them one at a time and
+// routes what they produce after it let go of the room's lock, so that
+// nothing is routed while the room's state is held and a stanza the room
+// sends to itself (or to another room) is simply queued.
 func (s *service) handle(ctx context.Context, st *module.Stanza) {
-	if stanza.IsError(st.El) || st.Kind() == "iq" && st.Type() == "result" {
-		// Answers may come back synchronously, from inside the Route
-		// call a room makes with its lock held: an error bounced by the
-		// router, an IQ result from a server-side handler (a vCard
-		// request forwarded to an account). They are handled on their
-		// own goroutine so that the room's lock is never taken twice
-		// (§11.1: an error may remove the occupant).
-		go s.handleError(context.WithoutCancel(ctx), st)
-		return
-	}
-	if st.From.IsZero() {
+	// Answers: errors (an occupant's client or server bounced what the
+	// room sent, §11.1) and IQ results to forwarded IQs.
+	answer := stanza.IsError(st.El) || st.Kind() == "iq" && st.Type() == "result"
+	if !answer && st.From.IsZero() {
 		return
 	}
 	if st.To.Local() == "" {
-		s.handleService(ctx, st)
+		if !answer {
+			s.handleService(ctx, st)
+		}
 		return
+	}
+	r := s.room(st.To.Local())
+	if r == nil {
+		if answer {
+			return
+		}
+		switch st.Kind() {
+		case "presence":
+			if r = s.newRoomFor(ctx, st); r == nil {
+				return
+			}
+		case "message":
+			s.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
+			return
+		case "iq":
+			if t := st.Type(); t == "get" || t == "set" {
+				s.m.fail(ctx, st, errOf(stanza.ItemNotFound, "no such room"))
+			}
+			return
+		default:
+			return
+		}
+	}
+	r.post(ctx, st)
+}
+
+// dispatch handles st in r; r.mu is held (by r's runner, or by Stop). It
+// reports that st must go through handle again: an available presence to
+// a room that was destroyed meanwhile creates it anew.
+func (r *room) dispatch(ctx context.Context, st *module.Stanza) (again bool) {
+	if stanza.IsError(st.El) || st.Kind() == "iq" && st.Type() == "result" {
+		if !r.destroyed {
+			r.answer(ctx, st)
+		}
+		return false
+	}
+	if r.destroyed {
+		switch st.Kind() {
+		case "presence":
+			return st.Type() == ""
+		case "message":
+			r.svc.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
+		case "iq":
+			if t := st.Type(); t == "get" || t == "set" {
+				r.svc.m.fail(ctx, st, errOf(stanza.ItemNotFound, "no such room"))
+			}
+		}
+		return false
 	}
 	switch st.Kind() {
 	case "presence":
-		s.presence(ctx, st)
+		r.presence(ctx, st)
 	case "message":
-		r := s.room(st.To.Local())
-		if r == nil {
-			s.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
-			return
-		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.destroyed {
-			s.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
-			return
-		}
 		r.message(ctx, st)
 	case "iq":
-		s.iq(ctx, st)
+		r.iq(ctx, st)
 	}
+	return false
 }
 
-// handleError handles answers (see handle): §11.1, an error in answer to a stanza the room sent to an
+// answer: §11.1, an error in answer to a stanza the room sent to an
 // occupant removes that occupant (a "ghost"): its client or server cannot
-// take the room's traffic. IQ errors are answers to forwarded IQs and go
-// back to the requester.
-func (s *service) handleError(ctx context.Context, st *module.Stanza) {
-	r := s.room(st.To.Local())
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.destroyed {
-		return
-	}
+// take the room's traffic. IQ errors and results are answers to forwarded
+// IQs and go back to the requester.
+func (r *room) answer(ctx context.Context, st *module.Stanza) {
 	if st.Kind() == "iq" {
 		r.iqAnswer(ctx, st)
-		return
-	}
-	if !stanza.IsError(st.El) {
 		return
 	}
 	o := r.byJID[st.From]

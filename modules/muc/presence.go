@@ -13,54 +13,47 @@ import (
 )
 
 // presence handles presence to a room or occupant JID (XEP-0045 §7.2
-// entering, §7.6 nick change, §7.7 status change, §7.14 exit).
-func (s *service) presence(ctx context.Context, st *module.Stanza) {
-	name, nick := st.To.Local(), st.To.Resource()
+// entering, §7.6 nick change, §7.7 status change, §7.14 exit); the room's
+// runner calls it with r.mu held.
+func (r *room) presence(ctx context.Context, st *module.Stanza) {
 	switch st.Type() {
 	case "unavailable":
-		if r := s.room(name); r != nil {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if !r.destroyed {
-				if o := r.byJID[st.From]; o != nil {
-					r.leave(ctx, o, o.session(st.From), st.El, nil)
-				}
-			}
+		if o := r.byJID[st.From]; o != nil {
+			r.leave(ctx, o, o.session(st.From), st.El, nil)
 		}
-		return
 	case "":
-	default:
-		return // probes and subscriptions carry nothing for a room (§17.3, presence business rules)
-	}
-	if nick == "" {
-		// §7.2.1: no nick.
-		s.m.fail(ctx, st, errOf(stanza.JIDMalformed, "a room nickname is required"))
-		return
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		r := s.room(name)
-		created := false
-		if r == nil && st.El.Child("x", NS) == nil {
-			s.kickUnsynced(ctx, st) // no such room, so not an occupant either
+		if st.To.Resource() == "" {
+			// §7.2.1: no nick.
+			r.svc.m.fail(ctx, st, errOf(stanza.JIDMalformed, "a room nickname is required"))
 			return
 		}
-		if r == nil {
-			var e *stanza.Error
-			if r, e = s.create(st.To.Bare(), st.From); e != nil {
-				s.m.fail(ctx, st, e)
-				return
-			}
-			created = true
-		}
-		r.mu.Lock()
-		if r.destroyed {
-			r.mu.Unlock()
-			continue // removed meanwhile: create it again
-		}
-		r.available(ctx, st, created)
-		r.mu.Unlock()
-		return
+		r.available(ctx, st)
 	}
+	// Probes and subscriptions carry nothing for a room (§17.3, presence
+	// business rules).
+}
+
+// newRoomFor is presence to a room that does not exist: a join
+// (<x xmlns='…muc'/>) creates it, anything else is answered here. nil
+// when there is no room to post st to.
+func (s *service) newRoomFor(ctx context.Context, st *module.Stanza) *room {
+	if st.Type() != "" {
+		return nil // unavailable from a non-occupant, probes, subscriptions
+	}
+	if st.To.Resource() == "" {
+		s.m.fail(ctx, st, errOf(stanza.JIDMalformed, "a room nickname is required")) // §7.2.1
+		return nil
+	}
+	if st.El.Child("x", NS) == nil {
+		s.kickUnsynced(ctx, st) // no such room, so not an occupant either
+		return nil
+	}
+	r, e := s.create(st.To.Bare(), st.From)
+	if e != nil {
+		s.m.fail(ctx, st, e)
+		return nil
+	}
+	return r
 }
 
 // kickUnsynced answers presence without <x xmlns='…muc'/> from a
@@ -102,7 +95,7 @@ func (s *service) create(roomJID, creator jid.JID) (*room, *stanza.Error) {
 }
 
 // available: available presence from st.From to room/nick.
-func (r *room) available(ctx context.Context, st *module.Stanza, created bool) {
+func (r *room) available(ctx context.Context, st *module.Stanza) {
 	nick := st.To.Resource()
 	o := r.byJID[st.From]
 	if o == nil && st.El.Child("x", NS) == nil {
@@ -110,7 +103,7 @@ func (r *room) available(ctx context.Context, st *module.Stanza, created bool) {
 		return
 	}
 	if o == nil {
-		r.join(ctx, st, created)
+		r.join(ctx, st)
 		return
 	}
 	sess := o.session(st.From)
@@ -132,7 +125,7 @@ func (r *room) available(ctx context.Context, st *module.Stanza, created bool) {
 
 // join is §7.2: the checks in the order of §7.2.5-§7.2.10, then the
 // presence exchange, history and subject.
-func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
+func (r *room) join(ctx context.Context, st *module.Stanza) {
 	m := r.svc.m
 	real := st.From
 	nick := st.To.Resource()
@@ -205,7 +198,7 @@ func (r *room) join(ctx context.Context, st *module.Stanza, created bool) {
 		codes = append(codes, 210) // §7.2.2: the nick is not quite what the client asked for
 	}
 	r.sendJoinState(ctx, o, sess, st.El, codes)
-	if creating && created {
+	if creating && existing == nil {
 		m.log.Debug("room created", "room", r.jid.String(), "by", real.String())
 	}
 }

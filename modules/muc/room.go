@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -164,11 +165,26 @@ type histEntry struct {
 	chars int // characters of el serialized, -1 until counted
 }
 
-// room is one chat room. mu guards everything; handlers hold it while
-// they compute and route their answers, so that every occupant sees the
-// room's traffic in one order.
+// room is one chat room. Its stanzas are handled one at a time by its
+// runner (mailbox.go), which holds mu while a handler computes what to
+// send and routes that after releasing it; mu guards the room's state
+// against the few readers from outside (disco items, Stop, owner counts).
 type room struct {
-	mu   sync.Mutex
+	mu sync.Mutex
+
+	// The mailbox, guarded by qmu: stanzas waiting for the runner,
+	// whether one is running, and (non-nil while a sender waits for room
+	// in a full mailbox) a channel the runner closes when it empties it.
+	qmu     sync.Mutex
+	queue   []*module.Stanza
+	running bool
+	space   chan struct{}
+	// outCap sizes the next outbox: the last stanza's count of routed
+	// copies (a room's broadcasts are alike), kept across runners so
+	// that a paced room does not regrow the slice for every message.
+	// Only the runner touches it.
+	outCap int
+
 	svc  *service
 	jid  jid.JID // bare room JID
 	name string  // localpart
