@@ -171,6 +171,10 @@ func randomID(n int) string {
 // resumed it), so a session's stanzas are handled in order.
 func (c *conn) serve() {
 	readers := c.readers
+	// The address this connection was admitted under: a resumption
+	// (smResume) gives the session the new connection's address while
+	// this one is being removed, and the limiter must release this one's.
+	ip := c.ip
 	c.readerEnd = func(err error) {
 		if err != nil && !errors.Is(err, errHandedOver) {
 			var se *stanza.StreamError
@@ -184,7 +188,7 @@ func (c *conn) serve() {
 		c.stopAuthTimer()
 		c.finish()
 		close(readers)
-		c.srv.remove(c)
+		c.srv.remove(c, ip)
 	}
 	c.authTimer = time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
 		c.CloseStream(stanza.StreamConnectionTimeout, "authentication took too long")

@@ -199,7 +199,7 @@ func (s *Server) ServeConn(nc net.Conn, opts ListenerOptions, ip string) error {
 	return nil
 }
 
-func (s *Server) remove(c *conn) {
+func (s *Server) remove(c *conn, ip string) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	if c.handedTo != nil {
@@ -208,7 +208,7 @@ func (s *Server) remove(c *conn) {
 		delete(s.conns, c.handedTo)
 	}
 	s.mu.Unlock()
-	s.cfg.Limiter.Release(c.ip)
+	s.cfg.Limiter.Release(ip)
 	s.cfg.Observer.ConnClosed(c.transport)
 	s.wg.Done()
 }
