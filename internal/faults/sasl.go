@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,10 @@ const (
 	// default 20 new connections/s (burst 40) an address could try 20
 	// passwords a second on one account, 1.7 million a day.
 	stormMaxRate = 10.0
+	// stormCeiling bounds the whole window, the first burst included:
+	// the default connection_rate (20/s) is the most one address could
+	// ever get with one guess per connection.
+	stormCeiling = 20.0
 	loginMax     = 500 * time.Millisecond
 	// stormPatience: how long the attacker waits for an answer; a right
 	// password is answered in a few milliseconds on loopback.
@@ -35,6 +40,26 @@ func caseSASLStorm(ctx context.Context, s *Suite) Result {
 		return fail(name, "start: %v", err)
 	}
 	defer srv.Kill()
+
+	legitLogin := func(n int) (time.Duration, error) {
+		t0 := time.Now()
+		c, err := login(dialOpts{addr: srv.StartTLS, src: "127.0.0.2", timeout: 5 * time.Second}, "legit", "pw-legit", fmt.Sprintf("r%d", n))
+		if err != nil {
+			return 0, err
+		}
+		d := time.Since(t0)
+		c.close()
+		return d, nil
+	}
+	// The same logins before the storm: what this (shared) machine gives.
+	var base []time.Duration
+	for n := 0; n < 3; n++ {
+		d, err := legitLogin(100 + n)
+		if err != nil {
+			return fail(name, "login before the storm: %v", err)
+		}
+		base = append(base, d)
+	}
 
 	// The attacker does not wait for answers: xmppd delays a failure,
 	// but a right password would be answered at once, so an answer that
@@ -77,48 +102,47 @@ func caseSASLStorm(ctx context.Context, s *Suite) Result {
 	}
 
 	// The legitimate user, from another address, meanwhile.
-	var worst, sum time.Duration
-	logins := 0
+	var during []time.Duration
 	var loginErr error
 	time.Sleep(time.Second)
 	for time.Now().Before(end.Add(-500 * time.Millisecond)) {
-		t0 := time.Now()
-		c, err := login(dialOpts{addr: srv.StartTLS, src: "127.0.0.2", timeout: 5 * time.Second}, "legit", "pw-legit", fmt.Sprintf("r%d", logins))
-		d := time.Since(t0)
+		d, err := legitLogin(len(during))
 		if err != nil {
 			loginErr = err
 			break
 		}
-		c.close()
-		logins++
-		sum += d
-		worst = max(worst, d)
+		during = append(during, d)
 		time.Sleep(700 * time.Millisecond)
 	}
 	wg.Wait()
 	total := checks() - checks0
 	late := checks() - int(checksHalf.Load())
-	rate := float64(total) / time.Since(start).Seconds()
 	lateRate := float64(late) / (time.Since(start) - stormTime/2).Seconds()
-	avg := time.Duration(0)
-	if logins > 0 {
-		avg = sum / time.Duration(logins)
-	}
-	figures := fmt.Sprintf("%d workers from 127.0.0.1 for %v: %d passwords checked (%.1f/s overall, %.1f/s in the second half; bound %.0f/s), %d failures answered within %v, %d connections refused; legitimate logins from 127.0.0.2: %d, mean %.0f ms, worst %.0f ms",
-		stormWorkers, stormTime, total, rate, lateRate, stormMaxRate, answered.Load(), stormPatience, connErrs.Load(), logins, ms(avg), ms(worst))
+	overall := float64(total) / stormTime.Seconds()
+	figures := fmt.Sprintf("%d workers from 127.0.0.1 for %v: %d passwords checked (%.1f/s overall, bound %.0f/s; %.1f/s in the second half, bound %.0f/s), %d failures answered within %v, %d connections refused; legitimate logins from 127.0.0.2: %d, median %.0f ms, worst %.0f ms (before the storm: median %.0f ms)",
+		stormWorkers, stormTime, total, overall, stormCeiling, lateRate, stormMaxRate, answered.Load(), stormPatience, connErrs.Load(), len(during), ms(median(during)), ms(slices.Max(append([]time.Duration{0}, during...))), ms(median(base)))
 	switch {
 	case loginErr != nil:
 		return fail(name, "legitimate login failed: %v; %s", loginErr, figures)
-	case logins == 0:
+	case len(during) == 0:
 		return fail(name, "no legitimate login: %s", figures)
 	case total == 0:
 		return fail(name, "no guess was answered: nothing was tested (%s)", figures)
-	case lateRate > stormMaxRate:
+	case lateRate > stormMaxRate || overall > stormCeiling:
 		return fail(name, "guess rate not bounded: %s", figures)
-	case worst > loginMax:
+	case median(during) > loginMax || slices.Max(during) > 2*loginMax:
 		return fail(name, "legitimate login slower than %v: %s", loginMax, figures)
 	}
 	return pass(name, "%s", figures)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
