@@ -164,7 +164,7 @@ func collectBacklog(o dialOpts, r *smReceiver, acct string, sm bool) (int, error
 			if complete(r) {
 				if sm {
 					r.mu.Lock()
-					r.ackLocked()
+					r.ackLocked(false)
 					r.mu.Unlock()
 				}
 				c.close()

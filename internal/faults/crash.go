@@ -153,14 +153,14 @@ func (r *smReceiver) handle(el *xml.Element, stream int, sm bool) {
 	defer r.mu.Unlock()
 	switch {
 	case el.NS() == nsSM && el.Name() == "r":
-		r.ackLocked()
+		r.ackLocked(true)
 		return
 	case el.NS() == nsSM:
 		return
 	case el.Name() == "error" && el.NS() == "http://etherx.jabber.org/streams":
 		r.ended = "stream error " + errStreamCond(el)
 		if sm {
-			r.ackLocked()
+			r.ackLocked(false)
 		}
 		r.c.send("</stream:stream>")
 		return
@@ -174,19 +174,35 @@ func (r *smReceiver) handle(el *xml.Element, stream int, sm bool) {
 	if _, seq, ok := parseKey(body(el), r.tag); ok && el.Attr("type") != "error" {
 		r.got = append(r.got, receipt{seq: seq, stream: stream, atH: r.h})
 	}
+	if v, ok := strings.CutPrefix(el.Attr("id"), "ack-"); ok && el.Name() == "iq" && el.Attr("type") == "result" {
+		// The server answered the ping sent after our <a h/>: it has
+		// read the <a/> (one reader, in order), so those receipts are
+		// acknowledged as far as it knows.
+		if h, err := strconv.Atoi(v); err == nil {
+			for i := range r.got {
+				if r.got[i].stream == r.stream && r.got[i].atH <= h {
+					r.got[i].acked = true
+				}
+			}
+		}
+	}
 	if sm && r.h%5 == 0 {
-		r.ackLocked()
+		r.ackLocked(true)
 	}
 }
 
-func (r *smReceiver) ackLocked() {
-	if r.c.send("<a xmlns='"+nsSM+"' h='"+strconv.Itoa(r.h)+"'/>") == nil {
+// ackLocked sends <a h/> for what was handled; with confirm, a ping
+// follows whose answer tells that the server has read the <a/> (an <a/>
+// written just before the connection broke may never have arrived, and
+// the server may then rightly send those stanzas again).
+func (r *smReceiver) ackLocked(confirm bool) {
+	h := strconv.Itoa(r.h)
+	a := "<a xmlns='" + nsSM + "' h='" + h + "'/>"
+	if confirm {
+		a += "<iq type='get' id='ack-" + h + "' to='" + domain + "'><ping xmlns='urn:xmpp:ping'/></iq>"
+	}
+	if r.c.send(a) == nil {
 		r.ackedH = r.h
-		for i := range r.got {
-			if r.got[i].stream == r.stream && r.got[i].atH <= r.h {
-				r.got[i].acked = true
-			}
-		}
 	}
 }
 
