@@ -62,6 +62,7 @@ func Cases() []Case {
 		{"slowloris-directtls", slowloris("direct")},
 		{"slowloris-http", slowloris("http")},
 		{"slowloris-s2s", slowloris("s2s")},
+		{"slowloris-stanza", caseHalfStanza},
 		{"sasl-storm", caseSASLStorm},
 	}
 }

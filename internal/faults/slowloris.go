@@ -205,3 +205,56 @@ func slowloris(kind string) func(context.Context, *Suite) Result {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// caseHalfStanza: after login, a client starts a stanza and then sends a
+// byte now and then, never finishing it. [limits] stanza_timeout must end
+// the stream (with <policy-violation/>) soon after the bound, not leave the
+// connection and its reader held for as long as the bytes keep coming.
+func caseHalfStanza(ctx context.Context, s *Suite) Result {
+	const name = "slowloris-stanza"
+	const bound = 2 * time.Second
+	srv, err := s.start(ctx, Options{Limits: fmt.Sprintf("stanza_timeout = %q\n", bound.String())}, map[string]string{"slow": "pw"})
+	if err != nil {
+		return fail(name, "start: %v", err)
+	}
+	defer srv.Kill()
+	c, err := login(dialOpts{addr: srv.StartTLS}, "slow", "pw", "r")
+	if err != nil {
+		return fail(name, "%v", err)
+	}
+	defer c.conn.Close()
+	start := time.Now()
+	if err := c.send("<message to='slow@" + domain + "' type='chat'><body>"); err != nil {
+		return fail(name, "%v", err)
+	}
+	ended := make(chan string, 1)
+	go func() {
+		for {
+			el, err := c.next(3 * bound)
+			if err != nil {
+				ended <- "connection: " + err.Error()
+				return
+			}
+			if el.Name() == "error" && el.NS() == "http://etherx.jabber.org/streams" {
+				ended <- errStreamCond(el)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case how := <-ended:
+			d := time.Since(start)
+			figures := fmt.Sprintf("half a stanza, a byte every 300 ms: stream ended after %.1fs (stanza_timeout %v) with %s", d.Seconds(), bound, how)
+			if how != "policy-violation" || d > bound+2*time.Second {
+				return fail(name, "%s", figures)
+			}
+			return pass(name, "%s", figures)
+		case <-time.After(300 * time.Millisecond):
+			if time.Since(start) > 3*bound {
+				return fail(name, "still connected %v after starting a stanza (stanza_timeout %v)", time.Since(start).Round(time.Millisecond), bound)
+			}
+			c.send("a")
+		}
+	}
+}
