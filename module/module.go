@@ -6,7 +6,9 @@
 //
 // The core (router, c2s) calls into the Registry; modules never import the
 // core packages, only this one and the leaf packages (xml, jid, stanza,
-// storage).
+// storage). Nor do they import each other: a module provides services to
+// the others of its server through the registry (Provide, Require,
+// services.go; README.md).
 package module
 
 import (

@@ -156,6 +156,7 @@ type Registry struct {
 	acctNode   []entry[AccountNodeInfoFunc]
 	srvNode    []entry[ServerNodeFunc]
 	boundExt   []entry[BoundFunc]
+	services   map[string]*provided // by name (services.go)
 
 	snap atomic.Pointer[snapshot]
 
@@ -206,7 +207,7 @@ type snapshot struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}, pending: map[string]*pendingIQ{}}
+	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}, services: map[string]*provided{}, pending: map[string]*pendingIQ{}}
 	r.publish()
 	return r
 }
@@ -465,6 +466,9 @@ type Handle struct {
 	Name string
 	reg  *Registry
 	undo []func()
+	// deps are what the module declared, when Registry.Start started it
+	// (nil for handles made by hand, which skip the checks).
+	deps *Deps
 }
 
 // NewHandle is used by the server to start a module.
@@ -659,23 +663,37 @@ type Started struct {
 	Handle *Handle
 }
 
-// Start instantiates and starts the named modules in order. On error the
-// ones already started are stopped again.
+// Start instantiates and starts the named modules: each after the
+// providers of the services it requires or uses (Deps), otherwise in the
+// order given. On error the ones already started are stopped again.
 func (r *Registry) Start(names []string, svc Services) ([]Started, error) {
-	var out []Started
-	for _, n := range names {
+	mods := make([]Module, len(names))
+	for i, n := range names {
 		m, err := newModule(n)
-		if err == nil {
-			h := r.NewHandle(n, svc)
-			if err = m.Start(h); err == nil {
-				out = append(out, Started{n, m, h})
-				continue
-			}
-			h.Close()
-			err = fmt.Errorf("start module %s: %w", n, err)
+		if err != nil {
+			return nil, err
 		}
-		StopAll(out)
+		mods[i] = m
+	}
+	idx, err := order(names, mods)
+	if err != nil {
 		return nil, err
+	}
+	var out []Started
+	for _, i := range idx {
+		n, m := names[i], mods[i]
+		h := r.NewHandle(n, svc)
+		h.deps = &Deps{}
+		if d, ok := m.(Dependent); ok {
+			*h.deps = d.Deps()
+		}
+		if err = m.Start(h); err == nil {
+			out = append(out, Started{n, m, h})
+			continue
+		}
+		h.Close()
+		StopAll(out)
+		return nil, fmt.Errorf("start module %s: %w", n, err)
 	}
 	return out, nil
 }

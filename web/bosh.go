@@ -126,9 +126,22 @@ func (s *Server) bosh(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.Limits.MaxStanzaBytes)+16<<10))
-	if err != nil {
-		boshTerminate(w, "policy-violation", http.StatusRequestEntityTooLarge)
+	max := int64(s.cfg.Limits.MaxStanzaBytes) + 16<<10
+	if r.ContentLength > max {
+		s.boshTooLarge(w, r)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.boshTooLarge(w, r) // chunked, with no length announced
+		return
+	case err != nil:
+		// The body stalled (Config.BodyTimeout) or broke off.
+		s.cfg.Log.Debug("bosh request body unread", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Connection", "close")
+		boshTerminate(w, "bad-request", http.StatusRequestTimeout)
 		return
 	}
 	body := parseFrame(bytes.TrimSpace(data), s.cfg.Limits)
@@ -154,6 +167,28 @@ func (s *Server) bosh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeBOSH(w, sess.request(r, body, rid))
+}
+
+// boshDrainBytes is how much of an oversized body is read and dropped
+// after its 413, so that a client which writes its whole request before
+// reading gets to read the answer instead of a connection reset (closing
+// a socket with unread input resets it, RFC 1122 4.2.2.13); beyond that
+// the connection is closed anyway. Each read is bounded by BodyTimeout.
+const boshDrainBytes = 32 << 20
+
+// boshTooLarge answers a body larger than any stanza may make it: 413
+// with a terminal binding condition (§17.2: policy-violation), sent
+// before the rest of the body is read and dropped.
+func (s *Server) boshTooLarge(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	rc.EnableFullDuplex() // read on after the answer is out
+	w.Header().Set("Connection", "close")
+	boshTerminate(w, "policy-violation", http.StatusRequestEntityTooLarge)
+	rc.Flush()
+	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		// A client that waits for 100 Continue has sent no body.
+		io.CopyN(io.Discard, r.Body, boshDrainBytes)
+	}
 }
 
 // cors lets browser pages post from other origins (BOSH's reason to

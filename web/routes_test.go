@@ -25,7 +25,7 @@ func TestRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(ln)
+	go s.Serve(ln, nil)
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 
 	for _, tc := range []struct{ path, want string }{

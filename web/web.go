@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -46,6 +48,19 @@ type Config struct {
 	// BOSHQueueBytes bounds the output a BOSH session keeps for its
 	// client's next request; default 1 MiB.
 	BOSHQueueBytes int
+	// BodyTimeout is how long a request body may go without a byte
+	// arriving (as nginx's client_body_timeout: per read, not for the
+	// whole body, so a large upload over a slow link is not cut while it
+	// moves); default 30s.
+	BodyTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request; default 60s. An established WebSocket is not HTTP
+	// any more: its liveness is the XMPP stream's business.
+	IdleTimeout time.Duration
+	// Limiter bounds the connections of one remote address on every
+	// listener served (nil: unbounded). XMPP streams over WebSocket and
+	// BOSH count against c2s's own limiter as well.
+	Limiter accept.Admitter
 }
 
 // Server serves HTTP on any number of listeners.
@@ -61,6 +76,12 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
 	s := &Server{cfg: cfg, boshSessions: boshSessions{m: map[string]*boshSession{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+WebSocketPath, s.websocket)
@@ -72,16 +93,24 @@ func New(cfg Config) *Server {
 		mux.Handle("/", cfg.Routes)
 	}
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.bodyDeadline(mux),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return s
 }
 
-// Serve accepts on ln (TLS already wrapped by the caller, or plain HTTP
-// behind a TLS-terminating proxy) until Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
+// Serve accepts on ln until Shutdown: HTTPS with tlsConfig, plain HTTP
+// (behind a TLS-terminating proxy) when it is nil. The per-address limit
+// applies to the TCP connections, beneath TLS.
+func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
+	if s.cfg.Limiter != nil {
+		ln = accept.Limit(ln, s.cfg.Limiter)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -96,7 +125,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	limit := int64(s.cfg.Limits.MaxStanzaBytes) + 1024
+	ws, err := websocket.Accept(&guardWriter{ResponseWriter: w, limit: limit}, r, &websocket.AcceptOptions{
 		// RFC 7395 §3.1: the "xmpp" subprotocol must be negotiated.
 		Subprotocols:       []string{"xmpp"},
 		OriginPatterns:     s.cfg.OriginPatterns,
@@ -110,7 +140,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395)")
 		return
 	}
-	ws.SetReadLimit(int64(s.cfg.Limits.MaxStanzaBytes) + 1024)
+	ws.SetReadLimit(limit)
 	remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	nc := &wsConn{ws: ws, remote: remote, local: local, limits: s.cfg.Limits}
@@ -173,4 +203,40 @@ func (s *Server) hostMetaJSON(w http.ResponseWriter, r *http.Request) {
 			{"rel": "urn:xmpp:alt-connections:xbosh", "href": boshURL(r)},
 		},
 	})
+}
+
+// bodyDeadline bounds the wait for each read of a request body with
+// BodyTimeout: without it, a request announcing a body and sending none
+// holds its connection (and goroutine) for as long as the client likes,
+// since net/http's ReadHeaderTimeout ends with the headers. The deadline
+// is set before the handler runs, so it also bounds net/http's discarding
+// of a body the handler did not read, and cleared at the body's end: a
+// read deadline left on the connection would cancel a held BOSH request
+// from net/http's background read.
+func (s *Server) bodyDeadline(next http.Handler) http.Handler {
+	d := s.cfg.BodyTimeout
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // -1: chunked
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, d: d}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type deadlineBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(b.d))
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

@@ -49,6 +49,10 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
 		typ, msg, err := c.ws.Read(context.Background())
 		if err != nil {
+			if fe := (*frameError)(nil); errors.As(err, &fe) {
+				c.ws.Close(fe.status, fe.reason)
+				return 0, io.EOF
+			}
 			if websocket.CloseStatus(err) != -1 {
 				return 0, io.EOF
 			}

@@ -208,7 +208,11 @@ func TestWebSocketErrors(t *testing.T) {
 	// text only), end the connection; the server stays up for others.
 	for name, send := range map[string]func(c *wsClient){
 		"oversized": func(c *wsClient) {
-			c.send("<message xmlns='jabber:client'><body>" + strings.Repeat("x", 300<<10) + "</body></message>")
+			// Refused at the frame header: the server may close before
+			// the payload is written, so the write may fail.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.ws.Write(ctx, websocket.MessageText, []byte("<message xmlns='jabber:client'><body>"+strings.Repeat("x", 300<<10)+"</body></message>"))
 		},
 		"binary": func(c *wsClient) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

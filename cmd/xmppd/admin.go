@@ -20,8 +20,9 @@ import (
 
 // adminClient talks to a running server's admin listener.
 type adminClient struct {
-	base string // http://host:port
-	http *http.Client
+	base  string // http://host:port
+	token string // [admin] token_file's, if the configuration has one
+	http  *http.Client
 }
 
 // newAdminClient finds the admin listener in the configuration (or takes
@@ -29,22 +30,29 @@ type adminClient struct {
 func newAdminClient(name string, args []string, stderr io.Writer) (*adminClient, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (TOML); its admin listener is where the server is asked")
+	cfgPath := fs.String("config", "", "configuration file (TOML); its admin listener is where the server is asked, with its [admin] token")
 	addr := fs.String("admin", "", "address of the admin listener (host:port), instead of the configuration's")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
-	a := *addr
-	if a == "" {
+	a, token := *addr, ""
+	if a == "" || *cfgPath != "" {
 		cfg, err := loadConfig(*cfgPath)
 		if err != nil {
 			return nil, nil, err
 		}
-		l, ok := cfg.Admin()
-		if !ok {
-			return nil, nil, errors.New(`the configuration has no [[listen]] with type = "admin": the server offers no admin API to ask`)
+		if a == "" {
+			l, ok := cfg.Admin()
+			if !ok {
+				return nil, nil, errors.New(`the configuration has no [[listen]] with type = "admin": the server offers no admin API to ask`)
+			}
+			a = l.Address
 		}
-		a = l.Address
+		if path := cfg.AdminTokenPath(); path != "" {
+			if token, _, err = admin.LoadToken(path, false); err != nil {
+				return nil, nil, fmt.Errorf("%w (xmppd writes it when it starts; run this command as a user who may read it)", err)
+			}
+		}
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
@@ -54,7 +62,7 @@ func newAdminClient(name string, args []string, stderr io.Writer) (*adminClient,
 		// Listening on every interface: loopback is one of them.
 		host = "127.0.0.1"
 	}
-	return &adminClient{base: "http://" + net.JoinHostPort(host, port), http: &http.Client{Timeout: 10 * time.Second}}, fs, nil
+	return &adminClient{base: "http://" + net.JoinHostPort(host, port), token: token, http: &http.Client{Timeout: 10 * time.Second}}, fs, nil
 }
 
 // do sends a request and decodes a JSON answer into v.
@@ -73,6 +81,9 @@ func (c *adminClient) do(method, path string, body, v any) error {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

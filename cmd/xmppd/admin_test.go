@@ -81,3 +81,46 @@ func TestStatusWithoutServer(t *testing.T) {
 		}
 	}
 }
+
+// With [admin] token_file the CLI sends the token it reads through the
+// same configuration file; without it the server answers 401, and the
+// CLI says so.
+func TestStatusWithToken(t *testing.T) {
+	dir := t.TempDir()
+	admin := "\n[admin]\ntoken_file = \"admin.token\"\n[[listen]]\ntype = \"admin\"\naddress = %q\n"
+	s := testutil.StartIn(t, dir, testutil.BaseConfig(dir)+fmt.Sprintf(admin, "127.0.0.1:0"))
+	s.AddUser(t, "alice", "pw")
+	alice := testutil.Login(t, s, "alice", "pw", "laptop")
+	cfgPath := filepath.Join(dir, "xmppd.toml")
+	if err := os.WriteFile(cfgPath, []byte(testutil.BaseConfig(dir)+fmt.Sprintf(admin, s.Admin)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noToken := filepath.Join(dir, "notoken.toml")
+	os.WriteFile(noToken, []byte(testutil.BaseConfig(dir)+fmt.Sprintf("\n[[listen]]\ntype = \"admin\"\naddress = %q\n", s.Admin)), 0o600)
+	otherDir := t.TempDir()
+	missing := filepath.Join(otherDir, "missing.toml")
+	os.WriteFile(missing, []byte(testutil.BaseConfig(otherDir)+fmt.Sprintf(admin, s.Admin)), 0o600)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+		err  string
+	}{
+		{"status", []string{"status", "-config", cfgPath}, 0, "sessions     1", ""},
+		{"status, -admin and -config", []string{"status", "-admin", s.Admin, "-config", cfgPath}, 0, "sessions     1", ""},
+		{"session list", []string{"session", "list", "-config", cfgPath}, 0, "alice@localhost/laptop", ""},
+		{"no token", []string{"status", "-config", noToken}, 1, "", "needs its token"},
+		{"no token, -admin", []string{"session", "list", "-admin", s.Admin}, 1, "", "needs its token"},
+		{"token file missing", []string{"status", "-config", missing}, 1, "", "xmppd writes it when it starts"},
+		{"kick", []string{"session", "kick", "-config", cfgPath, "alice@localhost/laptop"}, 0, "kicked: alice@localhost/laptop", ""},
+	} {
+		code, out, errs := cli(t, "", c.args...)
+		if code != c.code || !strings.Contains(errs, c.err) || !strings.Contains(out, c.out) {
+			t.Errorf("%s: code %d, stdout %q, stderr %q; want %d, %q, %q", c.name, code, out, errs, c.code, c.out, c.err)
+		}
+	}
+	if cond := alice.ExpectStreamError(); cond != "policy-violation" {
+		t.Errorf("kicked client got %s", cond)
+	}
+}

@@ -16,8 +16,6 @@ import (
 	"github.com/xmppd/xmppd/auth"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
-	"github.com/xmppd/xmppd/modules/private"
-	"github.com/xmppd/xmppd/modules/vcard"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -32,6 +30,7 @@ const (
 	nsPIESCRAM = "urn:xmpp:pie:0#scram"
 	nsRoster   = "jabber:iq:roster"
 	nsPrivate  = "jabber:iq:private"
+	nsVCard    = "vcard-temp"
 )
 
 // pieStore is the part of the storage the import writes.
@@ -92,7 +91,7 @@ func importPIE(ctx context.Context, cfg *config.Config, db pieStore, data []byte
 			data = data[i+2:]
 		}
 	}
-	els, err := private.Parse(data)
+	els, err := xml.ParseFragments(data)
 	if err != nil {
 		return fmt.Errorf("not well-formed XML: %w", err)
 	}
@@ -164,14 +163,14 @@ func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain str
 				}
 				n.roster++
 			}
-		case ch.Name() == "vCard" && ch.NS() == vcard.NS:
-			if err := db.SetPrivate(ctx, domain, acct.Local(), vcard.Key, ch.Append(nil, "")); err != nil {
+		case ch.Name() == "vCard" && ch.NS() == nsVCard:
+			if err := db.SetPrivate(ctx, domain, acct.Local(), storage.VCardKey, ch.Append(nil, "")); err != nil {
 				return fmt.Errorf("%s vCard: %w", acct, err)
 			}
 			n.vcards++
 		case ch.Name() == "query" && ch.NS() == nsPrivate:
 			for p := range ch.Children() {
-				if err := db.SetPrivate(ctx, domain, acct.Local(), private.Key(p.NS(), p.Name()), p.Append(nil, "")); err != nil {
+				if err := db.SetPrivate(ctx, domain, acct.Local(), storage.PrivateKey(p.NS(), p.Name()), p.Append(nil, "")); err != nil {
 					return fmt.Errorf("%s private XML: %w", acct, err)
 				}
 				n.private++
@@ -434,13 +433,13 @@ func exportUser(ctx context.Context, db pieStore, domain, user string, warn io.W
 		if len(data) == 0 {
 			continue
 		}
-		els, err := private.Parse(data)
+		els, err := xml.ParseFragments(data)
 		if err != nil || len(els) != 1 {
 			fmt.Fprintf(warn, "xmppd export: %s@%s: stored %q is not one element: left out\n", user, domain, k)
 			continue
 		}
 		switch {
-		case k == vcard.Key:
+		case k == storage.VCardKey:
 			b.Append(els[0])
 		case strings.HasPrefix(k, "{"):
 			priv = append(priv, els[0])
@@ -462,7 +461,7 @@ func exportUser(ctx context.Context, db pieStore, domain, user string, warn io.W
 	if len(msgs) > 0 {
 		b.Start("offline-messages", "")
 		for _, m := range msgs {
-			els, err := private.Parse(m.Stanza)
+			els, err := xml.ParseFragments(m.Stanza)
 			if err != nil || len(els) != 1 {
 				fmt.Fprintf(warn, "xmppd export: %s@%s: an offline message is not one element: left out\n", user, domain)
 				continue

@@ -1,18 +1,35 @@
 // Package admin serves the admin listener ([[listen]] type = "admin"):
 // Prometheus metrics at /metrics and a small JSON API for operators and the
-// xmppd CLI (status, sessions, kick). It has no authentication, which is
-// why config refuses a non-loopback address for it unless allow_remote is
-// set.
+// xmppd CLI (status, sessions, kick).
+//
+// What reaches it: with a token ([admin] token_file; required when the
+// listener binds a non-loopback address), every request must carry it as
+// "Authorization: Bearer". Without one, the listener is on loopback and
+// only the Host check stands between it and a browser's page: a request
+// must name the listener by address (localhost, a loopback or the
+// listener's own IP; a DNS-rebound name is refused with 421). Either way a
+// request with a foreign Origin is refused (403), and so is a POST that is
+// not application/json (415): a page can send a cross-site text/plain or
+// form POST without asking, but not a JSON one.
 package admin
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
@@ -74,6 +91,8 @@ type Config struct {
 	Kick    func(full jid.JID, text string) bool
 	Metrics http.Handler // nil: no /metrics
 	Log     *slog.Logger
+	// Token, when set, is the bearer token every request must carry.
+	Token string
 }
 
 // Server is the admin HTTP server.
@@ -93,7 +112,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET "+PathStatus, s.status)
 	mux.HandleFunc("GET "+PathSessions, s.sessions)
 	mux.HandleFunc("POST "+PathKick, s.kick)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	s.http = &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	return s
 }
 
@@ -153,4 +172,104 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// guard refuses what a browser's page could send on its own (see the
+// package comment) before next sees the request.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authorized := false
+		if s.cfg.Token != "" {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="xmppd admin"`)
+				writeJSON(w, http.StatusUnauthorized, Error{"this admin listener needs its token: Authorization: Bearer <the contents of [admin] token_file>"})
+				return
+			}
+			// A page cannot know the token: a foreign name in Host is
+			// then a proxy or a DNS name the operator uses, not a
+			// rebinding attack.
+			authorized = true
+		}
+		if !authorized && !localHost(r) {
+			writeJSON(w, http.StatusMisdirectedRequest, Error{fmt.Sprintf("Host %q does not name this listener: use localhost or its IP address", r.Host)})
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, r.Host) {
+				writeJSON(w, http.StatusForbidden, Error{fmt.Sprintf("requests from the web page %q are refused", o)})
+				return
+			}
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeJSON(w, http.StatusUnsupportedMediaType, Error{"the body must be JSON (Content-Type: application/json)"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// localHost reports whether the request's Host names this listener:
+// localhost, a loopback address, or the address the connection reached,
+// with the listener's port if it names one.
+func localHost(r *http.Request) bool {
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if local == nil {
+		return false
+	}
+	lhost, lport, err := net.SplitHostPort(local.String())
+	if err != nil {
+		return false
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, port = r.Host, "" // no port: the Host names none
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if port != "" && port != lport {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.Equal(net.ParseIP(lhost)))
+}
+
+// LoadToken reads the bearer token kept in path (surrounding white space
+// ignored). With create, a missing file is made with a new random token,
+// readable by its owner only; created reports that.
+func LoadToken(path string, create bool) (token string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		var raw [32]byte
+		rand.Read(raw[:])
+		token = hex.EncodeToString(raw[:])
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", false, fmt.Errorf("admin token: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", false, fmt.Errorf("admin token: %w", err)
+		}
+		_, err = f.WriteString(token + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+			return "", false, fmt.Errorf("admin token: writing %s: %w", path, err)
+		}
+		return token, true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	token = strings.TrimSpace(string(b))
+	if len(token) < 16 {
+		return "", false, fmt.Errorf("admin token: %s holds %d characters; at least 16 are needed (delete it and xmppd makes a new one)", path, len(token))
+	}
+	return token, false, nil
 }

@@ -58,6 +58,9 @@ type Config struct {
 	// XEP-0215 (modules/extdisco): the STUN and TURN servers clients use
 	// for audio and video calls. None by default.
 	ExternalServices []ExternalService `toml:"external_service"`
+	// AdminAPI is the [admin] section: who may use the "admin" listener
+	// (Admin() is that listener).
+	AdminAPI AdminAPI `toml:"admin"`
 }
 
 // ExternalService is one [[external_service]]: a service outside XMPP that
@@ -326,8 +329,8 @@ type Listener struct {
 	TLS        string `toml:"tls"`         // c2s: "starttls" (default) or "direct" (XEP-0368); http: "direct" (HTTPS, default) or "none"; unset for components
 	RequireTLS *bool  `toml:"require_tls"` // starttls only: require TLS before SASL; default true
 	// AllowRemote lets an "admin" listener (metrics and the admin API,
-	// plain HTTP without authentication) bind a non-loopback address.
-	// Default false.
+	// plain HTTP) bind a non-loopback address; it needs [admin]
+	// token_file. Default false.
 	AllowRemote bool `toml:"allow_remote"`
 }
 
@@ -344,6 +347,25 @@ func (c *Config) Admin() (Listener, bool) {
 		}
 	}
 	return Listener{}, false
+}
+
+// AdminAPI is the [admin] section.
+type AdminAPI struct {
+	// TokenFile holds the bearer token every request to the admin
+	// listener must then carry (Authorization: Bearer); xmppd writes a
+	// random one there (mode 0600) at start-up if the file does not
+	// exist, and "xmppd status|session" read it. Relative to data_dir.
+	// Required with allow_remote = true; "" (default): no token, the
+	// listener stays on loopback.
+	TokenFile string `toml:"token_file"`
+}
+
+// AdminTokenPath is where the admin token is kept; "" when none is.
+func (c *Config) AdminTokenPath() string {
+	if c.AdminAPI.TokenFile == "" || filepath.IsAbs(c.AdminAPI.TokenFile) {
+		return c.AdminAPI.TokenFile
+	}
+	return filepath.Join(c.DataDir, c.AdminAPI.TokenFile)
 }
 
 // WebSocket is the [websocket] section.
@@ -378,6 +400,13 @@ type Limits struct {
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
 	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
+	// HTTPBodyTimeout is how long a request body on an "http" listener
+	// may go without a byte arriving (per read, not for the whole body:
+	// slow uploads that keep moving are not cut).
+	HTTPBodyTimeout Duration `toml:"http_body_timeout"` // 30s
+	// HTTPIdleTimeout is how long a keep-alive HTTP connection may wait
+	// for its next request.
+	HTTPIdleTimeout Duration `toml:"http_idle_timeout"` // 60s
 	// ResumeTimeout is how long a session with XEP-0198 resumption enabled
 	// stays bound after its connection broke, waiting for its client to
 	// resume it; "0s" offers stream management without resumption.
@@ -509,6 +538,8 @@ func defaultLimits() Limits {
 		MaxSessions:         0,
 		ResumeTimeout:       Duration{5 * time.Minute},
 		IdleAfter:           Duration{10 * time.Second},
+		HTTPBodyTimeout:     Duration{30 * time.Second},
+		HTTPIdleTimeout:     Duration{60 * time.Second},
 	}
 }
 

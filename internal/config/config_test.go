@@ -230,6 +230,9 @@ func TestErrors(t *testing.T) {
 		{"admin on every interface", "[[listen]]\ntype = \"admin\"\naddress = \":5290\"", []string{`3 listen[0].address: ":5290" is not a loopback address`}},
 		{"admin on a public address", "[[listen]]\ntype = \"admin\"\naddress = \"192.0.2.1:5290\"", []string{`3 listen[0].address: "192.0.2.1:5290" is not a loopback address`}},
 		{"admin with tls", "[[listen]]\ntype = \"admin\"\ntls = \"direct\"", []string{"3 listen[0].tls: admin listeners are plain HTTP"}},
+		{"admin remote without token", "[[listen]]\ntype = \"admin\"\naddress = \":5290\"\nallow_remote = true", []string{"4 listen[0].allow_remote: needs [admin] token_file"}},
+		{"limits http_body_timeout", "[limits]\nhttp_body_timeout = \"0s\"", []string{"2 limits.http_body_timeout: must be between 100ms and 1h0m0s"}},
+		{"limits http_idle_timeout", "[limits]\nhttp_idle_timeout = \"2h\"", []string{"2 limits.http_idle_timeout: must be between 100ms and 1h0m0s"}},
 		{"allow_remote on c2s", "[[listen]]\nallow_remote = true", []string{"2 listen[0].allow_remote: applies to admin listeners only"}},
 		{"require_tls false on direct", "[[listen]]\ntls = \"direct\"\nrequire_tls = false", []string{"3 listen[0].require_tls: false is only possible"}},
 		{"max_stanza_bytes", "\n\n\n\n\n[limits]\nmax_stanza_bytes = 12", []string{"7 limits.max_stanza_bytes: must be between 1024 and 16777216, got 12"}},
@@ -324,7 +327,7 @@ func TestAdminListener(t *testing.T) {
 		{"default address", "[[listen]]\ntype = \"admin\"", DefaultAdminAddress},
 		{"IPv6 loopback", "[[listen]]\ntype = \"admin\"\naddress = \"[::1]:9000\"", "[::1]:9000"},
 		{"localhost", "[[listen]]\ntype = \"admin\"\naddress = \"localhost:9000\"", "localhost:9000"},
-		{"remote allowed", "[[listen]]\ntype = \"admin\"\naddress = \":9000\"\nallow_remote = true", ":9000"},
+		{"remote allowed", "[admin]\ntoken_file = \"admin.token\"\n[[listen]]\ntype = \"admin\"\naddress = \":9000\"\nallow_remote = true", ":9000"},
 	} {
 		cfg, err := Parse([]byte(c.toml), "t.toml")
 		if err != nil {
@@ -333,6 +336,9 @@ func TestAdminListener(t *testing.T) {
 		}
 		if l, ok := cfg.Admin(); !ok || l.Address != c.addr {
 			t.Errorf("%s: admin listener %+v %v, want address %s", c.name, l, ok, c.addr)
+		}
+		if l, _ := cfg.Admin(); l.AllowRemote && cfg.AdminTokenPath() != filepath.Join(cfg.DataDir, "admin.token") {
+			t.Errorf("%s: token path %q, want it under data_dir", c.name, cfg.AdminTokenPath())
 		}
 	}
 }

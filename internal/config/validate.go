@@ -176,10 +176,14 @@ func (c *Config) validate(name string, pos positions) []error {
 			if l.RequireTLS != nil {
 				v.fail(key+".require_tls", "applies to c2s listeners only")
 			}
-			// The admin API can end sessions and has no authentication:
-			// reachable from loopback only unless the operator says so.
+			// The admin API can end sessions: reachable from loopback
+			// only unless the operator says so, and then only with a
+			// token.
 			if host, _, err := net.SplitHostPort(l.Address); err == nil && !l.AllowRemote && !isLoopback(host) {
-				v.fail(key+".address", "%q is not a loopback address: the admin listener has no authentication; bind it to 127.0.0.1 or [::1], or set allow_remote = true", l.Address)
+				v.fail(key+".address", "%q is not a loopback address: bind the admin listener to 127.0.0.1 or [::1], or set allow_remote = true and [admin] token_file", l.Address)
+			}
+			if l.AllowRemote && c.AdminAPI.TokenFile == "" {
+				v.fail(key+".allow_remote", "needs [admin] token_file: without a token anyone who reaches the listener could end sessions (xmppd writes a random token there at start-up)")
 			}
 		} else if l.Type == "http" {
 			v.oneOf(key+".tls", l.TLS, "direct", "none")
@@ -259,6 +263,8 @@ func (c *Config) validate(name string, pos positions) []error {
 	}
 	v.durRange(lk("resume_timeout"), lim.ResumeTimeout, 0, 24*time.Hour)
 	v.durRange(lk("idle_after"), lim.IdleAfter, 0, 24*time.Hour)
+	v.durRange(lk("http_body_timeout"), lim.HTTPBodyTimeout, 100*time.Millisecond, time.Hour)
+	v.durRange(lk("http_idle_timeout"), lim.HTTPIdleTimeout, 100*time.Millisecond, time.Hour)
 	if lim.MaxSessions < 0 {
 		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
 	}

@@ -163,10 +163,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	if mx != nil {
+		var token string
+		if path := cfg.AdminTokenPath(); path != "" {
+			var created bool
+			if token, created, err = admin.LoadToken(path, true); err != nil {
+				return nil, err
+			}
+			if created {
+				log.Info("admin token written: requests to the admin listener must carry it (Authorization: Bearer)", "file", path)
+			}
+		}
 		s.admin = admin.New(admin.Config{
 			Version: Version, Hosts: cfg.Domains(), Listeners: s.listeners,
 			Sessions: s.c2s.Sessions, Connections: s.c2s.Count, Kick: s.c2s.Kick,
-			Metrics: mx.Handler(), Log: log.With("component", "admin"),
+			Metrics: mx.Handler(), Log: log.With("component", "admin"), Token: token,
 		})
 	}
 	if len(cfg.Components) > 0 {
@@ -191,6 +201,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 				Limits:         xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 				Log:            log.With("component", "web"),
 				Routes:         s.routes,
+				BodyTimeout:    lim.HTTPBodyTimeout.Duration,
+				IdleTimeout:    lim.HTTPIdleTimeout.Duration,
+				// Its own count: a WebSocket's XMPP stream is counted by
+				// c2s's limiter too, and must not take two places in one.
+				Limiter: c2s.NewLimiter(lim.MaxConnectionsPerIP, 0, 0, 0),
 			})
 		}
 	}
@@ -254,17 +269,17 @@ func (s *Server) Serve() error {
 	for i, ln := range s.lns {
 		l := s.cfg.Listen[i]
 		if l.Type == "http" {
-			hl := ln
+			var tc *tls.Config
 			if l.TLS == "direct" {
 				// HTTP/1.1 only: WebSocket over HTTP/2 (RFC 8441) is not
 				// what browsers use for wss:// here.
-				hl = tls.NewListener(ln, s.certs.TLSConfig("http/1.1"))
+				tc = s.certs.TLSConfig("http/1.1")
 			}
 			s.log.Info("listening", "type", l.Type, "tls", l.TLS, "address", ln.Addr().String(), "websocket", web.WebSocketPath)
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				if err := s.web.Serve(hl); err != nil {
+				if err := s.web.Serve(ln, tc); err != nil {
 					s.log.Error("listener failed", "address", ln.Addr().String(), "err", err)
 				}
 			}()

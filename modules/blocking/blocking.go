@@ -26,11 +26,11 @@ const (
 
 // MaxItems bounds one account's block list; a block that would exceed it
 // is refused with not-acceptable and changes nothing.
-var MaxItems = 1000
+const MaxItems = 1000
 
 // CacheSize bounds the block lists of accounts without a bound session
 // kept in memory (lists of online accounts are always kept).
-var CacheSize = 4096
+const CacheSize = 4096
 
 func init() { module.Register("blocking", func() module.Module { return &mod{} }) }
 

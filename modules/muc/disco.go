@@ -8,7 +8,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -232,7 +231,7 @@ func (r *room) vcardGet() (*xml.Element, *stanza.Error) {
 	if len(r.vcard) == 0 {
 		return xml.NewBuilder("vCard", nsVCard).Element(), nil
 	}
-	els, err := private.Parse(r.vcard)
+	els, err := xml.ParseFragments(r.vcard)
 	if err != nil || len(els) != 1 {
 		r.svc.m.log.Error("stored room vCard", "room", r.jid.String(), "err", err)
 		return nil, errOf(stanza.InternalServerError, "")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -137,7 +136,7 @@ func (r *room) warmHistory(ctx context.Context) {
 		return
 	}
 	for _, it := range page.Items {
-		els, err := private.Parse(it.Stanza)
+		els, err := xml.ParseFragments(it.Stanza)
 		if err != nil || len(els) != 1 {
 			continue
 		}
@@ -213,7 +212,7 @@ func (r *room) mamQuery(ctx context.Context, st *module.Stanza, q *xml.Element) 
 	}
 	queryID := q.Attr("queryid")
 	for _, it := range page.Items {
-		els, err := private.Parse(it.Stanza)
+		els, err := xml.ParseFragments(it.Stanza)
 		if err != nil || len(els) != 1 {
 			m.log.Error("stored room message", "room", r.jid.String(), "id", it.ID, "err", err)
 			continue

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -130,7 +129,7 @@ func (r *room) findMessage(ctx context.Context, id string) (el *xml.Element, inH
 	if len(page.Items) == 0 {
 		return nil, false, errOf(stanza.ItemNotFound, "no such message")
 	}
-	els, err := private.Parse(page.Items[0].Stanza)
+	els, err := xml.ParseFragments(page.Items[0].Stanza)
 	if err != nil || len(els) != 1 {
 		m.log.Error("stored room message", "room", self, "id", id, "err", err)
 		return nil, false, errOf(stanza.InternalServerError, "")

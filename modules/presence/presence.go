@@ -10,7 +10,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/roster"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -21,9 +20,22 @@ func init() { module.Register("presence", func() module.Module { return &mod{} }
 // pre-approval (RFC 6121 §3.4).
 const NSPreApproval = "urn:xmpp:features:pre-approval"
 
+// rosterService is what the module uses of the roster module's service
+// "roster": roster pushes for the subscription changes it stores
+// (RFC 6121 §3) and the call after a roster removal (§2.5.2).
+type rosterService interface {
+	Push(own jid.JID, item storage.RosterItem, ver string)
+	OnRemove(fn func(ctx context.Context, own jid.JID, removed storage.RosterItem)) (uninstall func())
+}
+
+// Deps implements module.Dependent: without the roster module, changes go
+// unpushed and removals cancel nothing (nothing removes items then).
+func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"roster"}} }
+
 type mod struct {
-	h     *module.Handle
-	store storage.Rosters
+	h      *module.Handle
+	store  storage.Rosters
+	roster rosterService // nil without the roster module
 
 	// avail holds, by full JID, the sessions that have sent available
 	// presence and not yet unavailable: it tells initial presence
@@ -60,7 +72,13 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
 		return xml.NewBuilder("sub", NSPreApproval).Element()
 	}})
-	m.unhookRemove = roster.OnRemove(m.removed)
+	switch rs, err := module.Require[rosterService](h, "roster"); {
+	case err == nil:
+		m.roster = rs
+		m.unhookRemove = rs.OnRemove(m.removed)
+	case !errors.Is(err, module.ErrNoService):
+		return err
+	}
 	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
 	h.Hook(module.HookOutbound, 0, m.outbound)
 	h.Hook(module.HookAccountPresence, 0, m.inbound)

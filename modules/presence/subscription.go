@@ -6,7 +6,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/roster"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -54,9 +53,16 @@ func (m *mod) save(ctx context.Context, own jid.JID, it storage.RosterItem, push
 		return err
 	}
 	if push {
-		roster.Push(own, it, ver)
+		m.push(own, it, ver)
 	}
 	return nil
+}
+
+// push has the roster module push a change of own's roster.
+func (m *mod) push(own jid.JID, it storage.RosterItem, ver string) {
+	if m.roster != nil {
+		m.roster.Push(own, it, ver)
+	}
 }
 
 // subStanza builds a subscription stanza of typ from bare 'from' to bare 'to'.
@@ -299,7 +305,7 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 		// §3.1.6, §3.2.3, §3.3.3: the stanza is delivered first, then
 		// the roster push ("This MUST occur before sending the roster
 		// push", §3.1.6).
-		roster.Push(own, it, ver)
+		m.push(own, it, ver)
 	}
 	if autoReply {
 		m.h.Router.Route(ctx, &module.Stanza{El: subStanza("subscribed", own, from), From: own, To: from})

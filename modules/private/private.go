@@ -4,7 +4,6 @@
 package private
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,36 +25,52 @@ const MaxBytes = 64 << 10
 
 func init() { module.Register("private", func() module.Module { return &mod{} }) }
 
-// Interceptor serves one key (root element) of private XML storage from
-// elsewhere than the store: XEP-0411 / XEP-0402 §5.3 keep the bookmarks
-// (storage:bookmarks) in PEP, and the pubsub module answers for them.
-type Interceptor struct {
-	// Get returns the elements to answer a get with; none: as if nothing
-	// were stored (the query comes back as sent).
-	Get func(ctx context.Context, own jid.JID) ([]*xml.Element, error)
-	// Set takes the elements of that key from a set.
-	Set func(ctx context.Context, own jid.JID, els []*xml.Element) error
+// Service is the name under which the module provides interception of
+// one key (root element) of private XML storage: XEP-0411 / XEP-0402 §5.3
+// keep the bookmarks (storage:bookmarks) in PEP, and the pubsub module
+// answers for them. The value has the method
+//
+//	Intercept(ns, local string,
+//		get func(ctx context.Context, own jid.JID) ([]*xml.Element, error),
+//		set func(ctx context.Context, own jid.JID, els []*xml.Element) error) (uninstall func())
+//
+// get returns the elements to answer a get with (none: as if nothing
+// were stored; the query comes back as sent); set takes the elements of
+// that key from a set. uninstall does nothing once another interceptor
+// replaced this one.
+const Service = "private"
+
+// interceptor serves one key from elsewhere than the store.
+type interceptor struct {
+	get func(ctx context.Context, own jid.JID) ([]*xml.Element, error)
+	set func(ctx context.Context, own jid.JID, els []*xml.Element) error
 }
 
-var interceptors sync.Map // Key(ns, local) → *Interceptor
+type mod struct {
+	store        storage.PrivateXML
+	interceptors sync.Map // Key(ns, local) → *interceptor
+}
 
-// Intercept installs ic for the elements ns/local and returns the function
-// that uninstalls it (which does nothing once another replaced it).
-func Intercept(ns, local string, ic Interceptor) (uninstall func()) {
+// Deps implements module.Dependent.
+func (m *mod) Deps() module.Deps { return module.Deps{Provides: []string{Service}} }
+
+// Intercept implements the service (see Service).
+func (m *mod) Intercept(ns, local string,
+	get func(ctx context.Context, own jid.JID) ([]*xml.Element, error),
+	set func(ctx context.Context, own jid.JID, els []*xml.Element) error,
+) (uninstall func()) {
 	k := Key(ns, local)
-	p := &ic
-	interceptors.Store(k, p)
-	return func() { interceptors.CompareAndDelete(k, p) }
+	p := &interceptor{get, set}
+	m.interceptors.Store(k, p)
+	return func() { m.interceptors.CompareAndDelete(k, p) }
 }
 
-func interceptor(k string) *Interceptor {
-	if v, ok := interceptors.Load(k); ok {
-		return v.(*Interceptor)
+func (m *mod) interceptor(k string) *interceptor {
+	if v, ok := m.interceptors.Load(k); ok {
+		return v.(*interceptor)
 	}
 	return nil
 }
-
-type mod struct{ store storage.PrivateXML }
 
 func (m *mod) Start(h *module.Handle) error {
 	if h.Private == nil {
@@ -64,13 +79,13 @@ func (m *mod) Start(h *module.Handle) error {
 	m.store = h.Private
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
+	module.Provide(h, Service, m)
 	return nil
 }
 
-// Key is the storage key of fragments with this root element: Clark
-// notation, "{namespace}local", so it never collides with keys of other
-// modules (vCards use "vcard-temp").
-func Key(ns, local string) string { return "{" + ns + "}" + local }
+// Key is the storage key of fragments with this root element
+// (storage.PrivateKey).
+func Key(ns, local string) string { return storage.PrivateKey(ns, local) }
 
 // owner is the account the IQ is about: only the sender's own (no 'to', or
 // its own bare JID); XEP-0049 §2.3: anything else is forbidden.
@@ -117,8 +132,8 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if len(cs) != 1 {
 		return nil, stanza.NewError(stanza.BadRequest, "query for exactly one namespace")
 	}
-	if ic := interceptor(Key(cs[0].NS(), cs[0].Name())); ic != nil {
-		els, err := ic.Get(ctx, own)
+	if ic := m.interceptor(Key(cs[0].NS(), cs[0].Name())); ic != nil {
+		els, err := ic.get(ctx, own)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +182,7 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	intercepted := map[string][]*xml.Element{}
 	for _, c := range cs {
 		k := Key(c.NS(), c.Name())
-		if interceptor(k) != nil {
+		if m.interceptor(k) != nil {
 			intercepted[k] = append(intercepted[k], c)
 			continue
 		}
@@ -180,8 +195,8 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		}
 	}
 	for k, els := range intercepted {
-		if ic := interceptor(k); ic != nil {
-			if err := ic.Set(ctx, own, els); err != nil {
+		if ic := m.interceptor(k); ic != nil {
+			if err := ic.set(ctx, own, els); err != nil {
 				return nil, err
 			}
 		}
@@ -194,35 +209,7 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	return nil, nil
 }
 
-const (
-	streamOpen  = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
-	streamClose = "</stream:stream>"
-)
-
-// Parse reads back elements serialized with xml.Element.Append(buf, ""),
-// one after the other: they are wrapped in a stream header and read with
-// the stream decoder.
-func Parse(data []byte) ([]*xml.Element, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(streamOpen) + len(data) + len(streamClose))
-	buf.WriteString(streamOpen)
-	buf.Write(data)
-	buf.WriteString(streamClose)
-	// The data passed the session's limits once; these only re-admit it.
-	lim := xml.Limits{MaxStanzaBytes: len(data) + len(streamOpen) + 1, MaxDepth: 1000, MaxAttrs: 1000}
-	d := xml.NewDecoder(&buf, lim)
-	if _, err := d.ReadHeader(); err != nil {
-		return nil, err
-	}
-	var out []*xml.Element
-	for {
-		el, err := d.Next()
-		if errors.Is(err, xml.ErrStreamEnd) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, el)
-	}
-}
+// Parse reads back elements serialized with xml.Element.Append(buf, "").
+//
+// Deprecated: modules do not import each other; use xml.ParseFragments.
+func Parse(data []byte) ([]*xml.Element, error) { return xml.ParseFragments(data) }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/testutil"
-	"github.com/xmppd/xmppd/modules/disco"
+	xep0115 "github.com/xmppd/xmppd/modules/internal/caps"
 	"github.com/xmppd/xmppd/modules/pubsub/engine"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -96,7 +96,7 @@ func newCaps(t *testing.T, features ...string) caps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver, err := disco.CapsVer(q, "sha-1")
+	ver, err := xep0115.Ver(q, "sha-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/disco"
+	"github.com/xmppd/xmppd/modules/internal/caps"
 	"github.com/xmppd/xmppd/modules/pubsub/engine"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -62,7 +62,7 @@ func (m *mod) presence(_ context.Context, st *module.Stanza) bool {
 	default:
 		return false
 	}
-	c := st.El.Child("c", disco.NSCaps)
+	c := st.El.Child("c", caps.NS)
 	key := ""
 	if c != nil && c.Attr("ver") != "" {
 		key = c.Attr("hash") + " " + c.Attr("ver")
@@ -170,7 +170,7 @@ func (m *mod) queryCaps(ctx context.Context, full jid.JID, c *xml.Element) (map[
 			feats[f.Attr("var")] = true
 		}
 	}
-	ver, err := disco.CapsVer(query, c.Attr("hash"))
+	ver, err := caps.Ver(query, c.Attr("hash"))
 	ok := err == nil && ver == c.Attr("ver")
 	if !ok {
 		// §5.4 step 7: not cached, but usable for this resource.

@@ -11,9 +11,8 @@ import (
 	"strings"
 
 	"github.com/xmppd/xmppd/jid"
-	"github.com/xmppd/xmppd/modules/private"
+	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/modules/pubsub/engine"
-	"github.com/xmppd/xmppd/modules/vcard"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -24,7 +23,7 @@ import (
 // OMEMO; what is here is the server's own work on top:
 //
 //   - XEP-0398: an avatar published to urn:xmpp:avatar:metadata is copied
-//     into the vCard's PHOTO (vcard.SetPhoto), so XEP-0153 clients and the
+//     into the vCard's PHOTO (the vcard module's SetPhoto), so XEP-0153 clients and the
 //     presence hash follow.
 //   - XEP-0402 §5.3 "#compat": XEP-0049 private storage of
 //     storage:bookmarks is read from and written to the PEP bookmarks
@@ -45,21 +44,61 @@ type syncing struct{}
 
 func isSyncing(ctx context.Context) bool { return ctx.Value(syncing{}) != nil }
 
+// privateService is what the profiles use of the private module's
+// service "private": XEP-0049 storage:bookmarks served from PEP.
+type privateService interface {
+	Intercept(ns, local string,
+		get func(ctx context.Context, own jid.JID) ([]*xml.Element, error),
+		set func(ctx context.Context, own jid.JID, els []*xml.Element) error,
+	) (uninstall func())
+}
+
+// vcardService is what the profiles use of the vcard module's service
+// "vcard": XEP-0398 both ways.
+type vcardService interface {
+	SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error
+	OnPhoto(fn func(ctx context.Context, own jid.JID, mime string, data []byte)) (uninstall func())
+}
+
+// Deps implements module.Dependent: without the private or the vcard
+// module, the profile that joins it to PEP is left out.
+func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"private", "vcard"}} }
+
 // profiles holds what the profiles installed.
 type profiles struct {
+	vcard                     vcardService // nil without the vcard module
 	uninstall, uninstallPhoto func()
 }
 
-func (m *mod) startProfiles() {
+func (m *mod) startProfiles() error {
 	m.h.AddAccountFeature(nsVCardConv)
 	m.h.AddAccountFeature(nsBookmarks2 + "#compat")
 	m.h.AddAccountFeature(nsBookmarks2 + "#compat-pep")
 	m.h.AddAccountFeature(nsBookmarksConv)
-	m.profiles.uninstall = private.Intercept(nsBookmarks1, "storage", private.Interceptor{
-		Get: m.privateBookmarks,
-		Set: m.setPrivateBookmarks,
-	})
-	m.profiles.uninstallPhoto = vcard.OnPhoto(m.vcardToAvatar)
+	ps, err := module.Require[privateService](m.h, "private")
+	if err != nil && !errors.Is(err, module.ErrNoService) {
+		return err
+	}
+	vs, err := module.Require[vcardService](m.h, "vcard")
+	if err != nil && !errors.Is(err, module.ErrNoService) {
+		return err
+	}
+	if ps != nil {
+		m.profiles.uninstall = ps.Intercept(nsBookmarks1, "storage", m.privateBookmarks, m.setPrivateBookmarks)
+	}
+	if vs != nil {
+		m.profiles.vcard = vs
+		m.profiles.uninstallPhoto = vs.OnPhoto(m.vcardToAvatar)
+	}
+	return nil
+}
+
+// setPhoto has the vcard module follow the PEP avatar.
+func (m *mod) setPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error {
+	if m.profiles.vcard == nil {
+		return errors.New("no vcard module")
+	}
+	return m.profiles.vcard.SetPhoto(ctx, own, mime, data)
 }
 
 func (m *mod) stopProfiles() {
@@ -170,7 +209,7 @@ func (m *mod) avatarToVCard(ctx context.Context, own jid.JID, meta *xml.Element)
 	}
 	if info == nil {
 		if meta.FirstChild() == nil {
-			return vcard.SetPhoto(ctx, own, "", nil)
+			return m.setPhoto(ctx, own, "", nil)
 		}
 		return nil // only external avatars: nothing to copy
 	}
@@ -199,7 +238,7 @@ func (m *mod) avatarToVCard(ctx context.Context, own jid.JID, meta *xml.Element)
 	if hex.EncodeToString(sum[:]) != id {
 		return errors.New("data item's SHA-1 is not its id")
 	}
-	return vcard.SetPhoto(ctx, own, info.Attr("type"), img)
+	return m.setPhoto(ctx, own, info.Attr("type"), img)
 }
 
 // bookmarkOptions are the publish-options XEP-0402 §5 asks for.
@@ -265,14 +304,14 @@ func (m *mod) storedPrivate(ctx context.Context, own jid.JID) (*xml.Element, err
 	if m.h.Private == nil {
 		return nil, nil
 	}
-	data, err := m.h.Private.GetPrivate(ctx, own.Domain(), own.Local(), private.Key(nsBookmarks1, "storage"))
+	data, err := m.h.Private.GetPrivate(ctx, own.Domain(), own.Local(), storage.PrivateKey(nsBookmarks1, "storage"))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	els, err := private.Parse(data)
+	els, err := xml.ParseFragments(data)
 	if err != nil || len(els) == 0 {
 		return nil, err
 	}
@@ -298,7 +337,7 @@ func (m *mod) setPrivateBookmarks(ctx context.Context, own jid.JID, els []*xml.E
 // XEP-0048 <storage/>, and keeps that as the private copy.
 func (m *mod) syncBookmarks2(ctx context.Context, own jid.JID, st *xml.Element) error {
 	if m.h.Private != nil {
-		if err := m.h.Private.SetPrivate(ctx, own.Domain(), own.Local(), private.Key(nsBookmarks1, "storage"), st.Append(nil, "")); err != nil {
+		if err := m.h.Private.SetPrivate(ctx, own.Domain(), own.Local(), storage.PrivateKey(nsBookmarks1, "storage"), st.Append(nil, "")); err != nil {
 			return err
 		}
 	}

@@ -103,8 +103,7 @@ func (m *mod) Start(h *module.Handle) error {
 			h.AddComponent(module.Component{Domain: d, Parent: host.Domain, Name: "Publish-Subscribe", Handle: m.component})
 		}
 	}
-	m.startProfiles()
-	return nil
+	return m.startProfiles()
 }
 
 // Stop implements module.Stopper: caps queries in flight end.

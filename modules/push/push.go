@@ -20,7 +20,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -342,7 +341,7 @@ func publishIQ(r storage.PushRegistration, count int, sender, body string) (*xml
 	}
 	var opts *xml.Element
 	if r.Options != "" {
-		els, err := private.Parse([]byte(r.Options))
+		els, err := xml.ParseFragments([]byte(r.Options))
 		if err != nil || len(els) != 1 {
 			return nil, jid.JID{}, fmt.Errorf("stored publish options: %v", err)
 		}

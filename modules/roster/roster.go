@@ -42,37 +42,37 @@ const (
 
 func init() { module.Register("roster", func() module.Module { return &mod{} }) }
 
-// running is the started roster module, for Push; nil when not running.
-var running atomic.Pointer[mod]
+// Service is the name under which the module provides what other modules
+// (presence subscriptions, RFC 6121 §3) need of it, through a value with
+// the methods Push and OnRemove:
+//
+//	Push(own jid.JID, item storage.RosterItem, ver string)
+//	OnRemove(fn func(ctx context.Context, own jid.JID, removed storage.RosterItem)) (uninstall func())
+const Service = "roster"
+
+// Deps implements module.Dependent.
+func (m *mod) Deps() module.Deps { return module.Deps{Provides: []string{Service}} }
 
 // Push sends a roster push of item (at roster version ver) to the
 // interested resources of own, as a change through jabber:iq:roster does.
 // Other modules that change roster items (presence subscriptions, RFC 6121
-// §3) call it after storing the change. It does nothing when the roster
-// module is not running.
-func Push(own jid.JID, item storage.RosterItem, ver string) {
-	if m := running.Load(); m != nil {
-		m.push(own, item, ver)
-	}
-}
+// §3) call it after storing the change.
+func (m *mod) Push(own jid.JID, item storage.RosterItem, ver string) { m.push(own, item, ver) }
 
 // RemoveHook is called after an item was removed through jabber:iq:roster
 // and the removal pushed, with the item as it was (its subscription
 // states included), before the IQ result goes out. RFC 6121 §2.5.2 asks
 // the server to cancel the subscriptions the item carried; the presence
-// module does that (it imports this package, so the call goes this way
-// round).
-type RemoveHook func(ctx context.Context, own jid.JID, removed storage.RosterItem)
+// module does that.
+type RemoveHook = func(ctx context.Context, own jid.JID, removed storage.RosterItem)
 
-var removeHook atomic.Pointer[RemoveHook]
-
-// OnRemove installs fn as the RemoveHook (one at a time, like Push: the
-// last installed wins) and returns the function that uninstalls it, which
+// OnRemove installs fn as the RemoveHook (one at a time: the last
+// installed wins) and returns the function that uninstalls it, which
 // does nothing once another hook replaced it.
-func OnRemove(fn RemoveHook) (uninstall func()) {
+func (m *mod) OnRemove(fn RemoveHook) (uninstall func()) {
 	p := &fn
-	removeHook.Store(p)
-	return func() { removeHook.CompareAndSwap(p, nil) }
+	m.removeHook.Store(p)
+	return func() { m.removeHook.CompareAndSwap(p, nil) }
 }
 
 type mod struct {
@@ -90,6 +90,8 @@ type mod struct {
 
 	pushPrefix string
 	pushSeq    atomic.Uint64
+
+	removeHook atomic.Pointer[RemoveHook]
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -126,13 +128,7 @@ func (m *mod) Start(h *module.Handle) error {
 		}
 		m.mu.Unlock()
 	})
-	running.Store(m)
-	return nil
-}
-
-// Stop implements module.Stopper.
-func (m *mod) Stop() error {
-	running.CompareAndSwap(m, nil)
+	module.Provide(h, Service, m)
 	return nil
 }
 
@@ -246,7 +242,7 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 			return nil, err
 		}
 		m.push(own, storage.RosterItem{JID: contact.String(), Subscription: "remove"}, ver)
-		if fn := removeHook.Load(); fn != nil && removed.JID != "" {
+		if fn := m.removeHook.Load(); fn != nil && removed.JID != "" {
 			(*fn)(ctx, own, removed)
 		}
 		return nil, nil

@@ -13,7 +13,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -21,10 +20,10 @@ import (
 
 const NS = "vcard-temp"
 
-// Key is the storage.PrivateXML key of the vCard. modules/private refuses
-// the vcard-temp namespace, and its keys are "{ns}local", so the two never
-// share a key.
-const Key = "vcard-temp"
+// Key is the storage.PrivateXML key of the vCard (storage.VCardKey).
+// modules/private refuses the vcard-temp namespace, and its keys are
+// "{ns}local", so the two never share a key.
+const Key = storage.VCardKey
 
 // MaxBytes bounds a stored vCard (serialized). XEP-0153 asks for avatars
 // under 8 KiB, so this leaves room for a PHOTO and the rest. A larger set
@@ -35,11 +34,23 @@ const MaxBytes = 64 << 10
 
 func init() { module.Register("vcard", func() module.Module { return &mod{} }) }
 
+// Service is the name under which the module provides what XEP-0398
+// (modules/pubsub) needs of it, through a value with the methods
+//
+//	SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error
+//	OnPhoto(fn func(ctx context.Context, own jid.JID, mime string, data []byte)) (uninstall func())
+const Service = "vcard"
+
 type mod struct {
 	h      *module.Handle
 	store  storage.PrivateXML
 	photos photos // XEP-0153, xupdate.go
+
+	photoHook atomic.Pointer[PhotoHook]
 }
+
+// Deps implements module.Dependent.
+func (m *mod) Deps() module.Deps { return module.Deps{Provides: []string{Service}} }
 
 func (m *mod) Start(h *module.Handle) error {
 	if h.Private == nil {
@@ -47,35 +58,22 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Private
 	m.photos.m = map[jid.JID]photo{}
-	running.Store(m)
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
 	h.Hook(module.HookOutbound, 10, m.outbound)
 	h.OnSessionBound(m.warm)
 	h.OnSessionClosed(m.forget)
+	module.Provide(h, Service, m)
 	return nil
 }
-
-// Stop implements module.Stopper.
-func (m *mod) Stop() error {
-	running.CompareAndSwap(m, nil)
-	return nil
-}
-
-// running is the started module, for SetPhoto.
-var running atomic.Pointer[mod]
 
 // SetPhoto replaces the PHOTO of own's stored vCard with an image of
 // type mime (nil data removes the PHOTO), keeping the rest of the vCard,
 // and updates the XEP-0153 hash the server puts in own's presence. It is
 // how XEP-0398 makes the vCard follow the avatar published over PEP
 // (XEP-0084); modules/pubsub calls it.
-func SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error {
-	m := running.Load()
-	if m == nil {
-		return errors.New("vcard: module not running")
-	}
+func (m *mod) SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error {
 	old, err := m.store.GetPrivate(ctx, own.Domain(), own.Local(), Key)
 	var cur *xml.Element
 	switch {
@@ -83,7 +81,7 @@ func SetPhoto(ctx context.Context, own jid.JID, mime string, data []byte) error 
 	case err != nil:
 		return err
 	default:
-		els, err := private.Parse(old)
+		els, err := xml.ParseFragments(old)
 		if err != nil || len(els) != 1 {
 			return fmt.Errorf("stored vCard of %s: %d elements, %v", own, len(els), err)
 		}
@@ -145,7 +143,7 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	els, err := private.Parse(data)
+	els, err := xml.ParseFragments(data)
 	if err != nil || len(els) != 1 {
 		return nil, fmt.Errorf("stored vCard of %s: %d elements, %v", acct, len(els), err)
 	}
@@ -175,7 +173,7 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		m.photos.set(own, photoOf(nil))
 	} else {
 		m.photos.set(own, photoOf(iq.Payload))
-		if fn := photoHook.Load(); fn != nil {
+		if fn := m.photoHook.Load(); fn != nil {
 			if mime, img, ok := photoData(iq.Payload); ok {
 				(*fn)(ctx, own, mime, img)
 			}
@@ -187,16 +185,14 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 // PhotoHook runs after a client stored a vCard with an inline photo,
 // with the photo's type and bytes: XEP-0398 §3.2 (vCard to PEP), which
 // modules/pubsub installs. SetPhoto does not run it.
-type PhotoHook func(ctx context.Context, own jid.JID, mime string, data []byte)
-
-var photoHook atomic.Pointer[PhotoHook]
+type PhotoHook = func(ctx context.Context, own jid.JID, mime string, data []byte)
 
 // OnPhoto installs fn (the last installed wins) and returns the function
 // that uninstalls it, which does nothing once another replaced it.
-func OnPhoto(fn PhotoHook) (uninstall func()) {
+func (m *mod) OnPhoto(fn PhotoHook) (uninstall func()) {
 	p := &fn
-	photoHook.Store(p)
-	return func() { photoHook.CompareAndSwap(p, nil) }
+	m.photoHook.Store(p)
+	return func() { m.photoHook.CompareAndSwap(p, nil) }
 }
 
 // photoData returns the inline image of a vCard.

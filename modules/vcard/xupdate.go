@@ -11,7 +11,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/modules/private"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -96,7 +95,7 @@ func (m *mod) photo(ctx context.Context, own jid.JID) (photo, error) {
 	case err != nil:
 		return photo{}, err
 	default:
-		els, err := private.Parse(data)
+		els, err := xml.ParseFragments(data)
 		if err != nil || len(els) != 1 {
 			return photo{}, errors.New("stored vCard does not parse")
 		}

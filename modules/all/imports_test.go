@@ -1,0 +1,100 @@
+package all_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const modulesPath = "github.com/xmppd/xmppd/modules/"
+
+// importAllowed reports whether a file of module dir (its folder under
+// modules/, "roster" or "pubsub/engine") may import path. A module uses
+// another only through the services the registry hands out
+// (module.Provide, module.Require), so that nothing of one server's
+// modules is reachable from another server's in the same process:
+// outside its own packages it imports only the shared code under
+// modules/internal, and tests may link every module with modules/all.
+func importAllowed(dir, path string, test bool) bool {
+	rest, ok := strings.CutPrefix(path, modulesPath)
+	if !ok {
+		return true
+	}
+	own, _, _ := strings.Cut(dir, "/")
+	other, _, _ := strings.Cut(rest, "/")
+	switch {
+	case other == own, other == "internal":
+		return true
+	case rest == "all":
+		return test
+	}
+	return false
+}
+
+func TestImportAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		dir, path  string
+		test, want bool
+	}{
+		{"presence", "github.com/xmppd/xmppd/module", false, true},
+		{"presence", "github.com/xmppd/xmppd/storage", false, true},
+		{"presence", "github.com/xmppd/xmppd/modules/roster", false, false},
+		{"presence", "github.com/xmppd/xmppd/modules/roster", true, false},
+		{"pubsub", "github.com/xmppd/xmppd/modules/pubsub/engine", false, true},
+		{"pubsub/engine", "github.com/xmppd/xmppd/modules/pubsub", false, true},
+		{"pubsub", "github.com/xmppd/xmppd/modules/internal/caps", false, true},
+		{"internal/caps", "github.com/xmppd/xmppd/modules/disco", false, false},
+		{"vcard", "github.com/xmppd/xmppd/modules/all", true, true},
+		{"vcard", "github.com/xmppd/xmppd/modules/all", false, false},
+		{"muc", "github.com/xmppd/xmppd/modules/mucx", false, false},
+	} {
+		if got := importAllowed(tc.dir, tc.path, tc.test); got != tc.want {
+			t.Errorf("importAllowed(%q, %q, test %v) = %v, want %v", tc.dir, tc.path, tc.test, got, tc.want)
+		}
+	}
+}
+
+// TestModulesImportNoOtherModule holds every module to importAllowed.
+func TestModulesImportNoOtherModule(t *testing.T) {
+	root := ".." // modules/
+	fset := token.NewFileSet()
+	n := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return err
+		}
+		dir, err := filepath.Rel(root, filepath.Dir(p))
+		if err != nil {
+			return err
+		}
+		dir = filepath.ToSlash(dir)
+		if dir == "all" || strings.Contains("/"+dir+"/", "/testdata/") {
+			return nil // modules/all links every module: that is its job
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		n++
+		for _, imp := range f.Imports {
+			path, err := strconv.Unquote(imp.Path.Value)
+			if err != nil {
+				return err
+			}
+			if !importAllowed(dir, path, strings.HasSuffix(p, "_test.go")) {
+				t.Errorf("%s imports %s: modules use each other through services (module.Provide, module.Require), shared code goes to modules/internal", p, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 50 {
+		t.Fatalf("checked only %d files under %s", n, root)
+	}
+}
