@@ -10,6 +10,7 @@ import (
 // answers are delayed more the more often they fail (RFC 6120 §13.12 asks
 // for protection against brute force and floods).
 type Limiter struct {
+	// The limits are read under mu: Set changes them at run time.
 	maxConns  int
 	rate      float64
 	burst     float64
@@ -33,6 +34,14 @@ type peer struct {
 // after a failed authentication.
 func NewLimiter(maxConns int, rate float64, burst int, failDelay time.Duration) *Limiter {
 	return &Limiter{maxConns: maxConns, rate: rate, burst: float64(burst), failDelay: failDelay, peers: map[string]*peer{}}
+}
+
+// Set changes the limits of a running limiter (a configuration reload);
+// the addresses' counts and buckets are kept.
+func (l *Limiter) Set(maxConns int, rate float64, burst int, failDelay time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.maxConns, l.rate, l.burst, l.failDelay = maxConns, rate, float64(burst), failDelay
 }
 
 func (l *Limiter) get(ip string, now time.Time) *peer {
@@ -87,12 +96,12 @@ func (l *Limiter) Release(ip string) {
 // Failed records a failed authentication and returns how long to wait
 // before answering it: failDelay doubled per recent failure, at most 10s.
 func (l *Limiter) Failed(ip string) time.Duration {
-	if l.failDelay <= 0 {
-		return 0
-	}
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.failDelay <= 0 {
+		return 0
+	}
 	p := l.get(ip, now)
 	if now.Sub(p.failedAt) > 10*time.Minute {
 		p.failures = 0

@@ -54,3 +54,22 @@ func TestLimiterRate(t *testing.T) {
 		t.Fatal("connection beyond the burst admitted")
 	}
 }
+
+// TestLimiterSet: a configuration reload changes the limits of the
+// running limiter; the open connections it counts stay counted.
+func TestLimiterSet(t *testing.T) {
+	l := NewLimiter(1, 0, 0, 0)
+	if !l.Admit("a") || l.Admit("a") {
+		t.Fatal("limit 1 not kept")
+	}
+	l.Set(2, 0, 0, time.Second)
+	if !l.Admit("a") {
+		t.Fatal("raised limit not applied")
+	}
+	if l.Admit("a") {
+		t.Fatal("third connection admitted under limit 2")
+	}
+	if got := l.Failed("a"); got != time.Second {
+		t.Fatalf("auth failure delay %v, want the new 1s", got)
+	}
+}

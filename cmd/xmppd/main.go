@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -133,14 +134,20 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
+// newLogger logs at level, which a configuration reload changes.
+func newLogger(cfg *config.Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	setLevel(level, cfg)
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func setLevel(level *slog.LevelVar, cfg *config.Config) {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	level.Set(lvl)
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -159,16 +166,17 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	level := new(slog.LevelVar)
+	log := newLogger(cfg, level, stderr)
 	if *pprofAddr != "" {
 		if err := startPprof(*pprofAddr, log); err != nil {
 			return err
 		}
 	}
-	if l := cfg.Limits.MemoryLimit; l > 0 {
+	if cfg.Limits.MemoryLimit > 0 {
 		// Process-wide, so here and not in internal/server (tests run
 		// several servers in one process).
-		debug.SetMemoryLimit(l)
+		debug.SetMemoryLimit(memoryLimit(cfg))
 	}
 	ctx := context.Background()
 	server.Version = version
@@ -185,9 +193,13 @@ func serve(args []string, stderr io.Writer) error {
 	defer stopJanitor()
 	go returnFreeMemory(janitorCtx, time.Minute, log)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	go func() {
-		sig := <-sigs
+		sig, cur := <-sigs, cfg
+		for ; sig == syscall.SIGHUP; sig = <-sigs {
+			cur = reload(*cfgPath, cur, srv, level, log)
+		}
 		log.Info("shutting down", "signal", sig.String())
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -199,6 +211,38 @@ func serve(args []string, stderr io.Writer) error {
 	srv.Shutdown(context.Background())
 	log.Info("xmppd stopped")
 	return err
+}
+
+// reload is SIGHUP: the configuration file is read again and what can
+// change while running is applied (certificates, log level, connection
+// and memory limits; Server.Reload logs what needs a restart). A file
+// that does not load changes nothing.
+func reload(cfgPath string, cur *config.Config, srv *server.Server, level *slog.LevelVar, log *slog.Logger) *config.Config {
+	log.Info("reloading configuration", "signal", "SIGHUP", "config", cfgPath)
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		log.Error("configuration reload failed, nothing changed", "err", err)
+		return cur
+	}
+	if err := srv.Reload(cfg); err != nil {
+		log.Error("configuration reload failed, nothing changed", "err", err)
+		return cur
+	}
+	setLevel(level, cfg)
+	if cfg.Limits.MemoryLimit != cur.Limits.MemoryLimit {
+		// Only on a change: a limit from GOMEMLIMIT stays otherwise.
+		debug.SetMemoryLimit(memoryLimit(cfg))
+	}
+	return cfg
+}
+
+// memoryLimit is the Go runtime's soft limit for cfg: none (the runtime's
+// "no limit", math.MaxInt64) unless configured.
+func memoryLimit(cfg *config.Config) int64 {
+	if l := cfg.Limits.MemoryLimit; l > 0 {
+		return l
+	}
+	return math.MaxInt64
 }
 
 func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,8 +33,16 @@ type HostCert struct {
 	KeyFile  string
 }
 
-// Store holds one certificate per host and picks by SNI.
+// Store holds one certificate per host and picks by SNI. Reload swaps the
+// whole set at once; handshakes read it without a lock.
 type Store struct {
+	dir string
+	set atomic.Pointer[certSet]
+}
+
+// certSet is one loaded generation of certificates, never changed after
+// it is made.
+type certSet struct {
 	order  []*tls.Certificate          // configuration order; [0] is the fallback
 	byName map[string]*tls.Certificate // lowercased domain -> certificate
 }
@@ -63,10 +72,33 @@ const renewBefore = 30 * 24 * time.Hour
 // dir/certs is ours, so overwriting there is safe. Configured files are
 // never modified: a problem with them is an error naming domain and file.
 func Load(dir string, hosts []HostCert) (*Store, error) {
+	set, err := load(dir, hosts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir}
+	s.set.Store(set)
+	return s, nil
+}
+
+// Reload loads every host's certificate again, as Load does (files
+// renewed in place, say by an ACME client, or other files), and swaps
+// them in together: new handshakes get the new certificates, established
+// connections keep theirs. On an error nothing changes.
+func (s *Store) Reload(hosts []HostCert) error {
+	set, err := load(s.dir, hosts)
+	if err != nil {
+		return err
+	}
+	s.set.Store(set)
+	return nil
+}
+
+func load(dir string, hosts []HostCert) (*certSet, error) {
 	if len(hosts) == 0 {
 		return nil, errors.New("no hosts")
 	}
-	s := &Store{byName: make(map[string]*tls.Certificate, len(hosts))}
+	s := &certSet{byName: make(map[string]*tls.Certificate, len(hosts))}
 	for _, h := range hosts {
 		domain := normalize(h.Domain)
 		if err := checkDomain(domain); err != nil {
@@ -113,10 +145,21 @@ func (s *Store) TLSConfig(alpn ...string) *tls.Config {
 
 // Certificate returns the certificate for a domain (nil if unknown).
 func (s *Store) Certificate(domain string) *tls.Certificate {
-	return s.byName[normalize(domain)]
+	if set := s.set.Load(); set != nil {
+		return set.byName[normalize(domain)]
+	}
+	return nil
 }
 
 func (s *Store) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	set := s.set.Load()
+	if set == nil { // a zero Store, not from Load
+		return nil, errors.New("certs: no certificates")
+	}
+	return set.getCertificate(hello)
+}
+
+func (s *certSet) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := normalize(hello.ServerName)
 	if c := s.byName[name]; c != nil {
 		return c, nil

@@ -317,3 +317,40 @@ func TestUnreadableKeptFileIsAnError(t *testing.T) {
 		t.Fatalf("err = %v, want one naming %s", err, key)
 	}
 }
+
+// TestReload: renewed files are picked up; a broken renewal leaves the
+// certificates in use as they were.
+func TestReload(t *testing.T) {
+	files, data := t.TempDir(), t.TempDir()
+	certFile, keyFile := writePair(t, files, "files.test")
+	hosts := []HostCert{{Domain: "files.test", CertFile: certFile, KeyFile: keyFile}, {Domain: "self.test"}}
+	s := mustLoad(t, data, hosts...)
+	first := s.Certificate("files.test")
+	self := s.Certificate("self.test")
+	get := s.TLSConfig().GetCertificate // taken before the reload, as listeners do
+
+	if err := os.Rename(certFile, certFile+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(hosts); err == nil {
+		t.Fatal("reload without the certificate file succeeded")
+	}
+	if s.Certificate("files.test") != first {
+		t.Fatal("a failed reload changed the certificate")
+	}
+
+	certFile, keyFile = writePair(t, files, "files.test")
+	if err := s.Reload(hosts); err != nil {
+		t.Fatal(err)
+	}
+	renewed := s.Certificate("files.test")
+	if bytes.Equal(renewed.Leaf.Raw, first.Leaf.Raw) {
+		t.Fatal("reload kept the old certificate")
+	}
+	if got, _ := get(&tls.ClientHelloInfo{ServerName: "files.test"}); got != renewed {
+		t.Fatal("a TLS config from before the reload does not hand out the new certificate")
+	}
+	if !bytes.Equal(s.Certificate("self.test").Leaf.Raw, self.Leaf.Raw) {
+		t.Error("the kept self-signed certificate changed")
+	}
+}

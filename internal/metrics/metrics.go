@@ -56,7 +56,7 @@ type Metrics struct {
 	overflows    prometheus.Counter
 	streamErrors map[string]prometheus.Counter
 	tlsFailed    prometheus.Counter
-	storageErrs  prometheus.Counter
+	storageErrs  *prometheus.CounterVec
 }
 
 var (
@@ -116,8 +116,9 @@ func New(sessions func() int) *Metrics {
 		Help: "Sessions disconnected because their outbound queue overflowed (a client not reading)."})
 	m.tlsFailed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "tls_handshakes_failed_total",
 		Help: "Client TLS handshakes (direct TLS and STARTTLS) that failed."})
-	m.storageErrs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "storage_errors_total",
-		Help: "Storage operations that failed under client streams and routing."})
+	m.storageErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "storage_errors_total",
+		Help: "Storage operations that failed (disk full, read-only database, database unreachable), by operation (the storage method: StoreOffline, Append, SetRosterItem, ...)."},
+		[]string{"operation"})
 	m.reg.MustRegister(m.overflows, m.tlsFailed, m.storageErrs)
 	return m
 }
@@ -137,7 +138,16 @@ func (m *Metrics) StanzaOut(k c2s.StanzaKind) { m.stanzasOut[k].Inc() }
 func (m *Metrics) Routed(r router.Result)     { m.routed[r].Inc() }
 func (m *Metrics) QueueOverflow()             { m.overflows.Inc() }
 func (m *Metrics) TLSHandshakeFailed()        { m.tlsFailed.Inc() }
-func (m *Metrics) StorageError()              { m.storageErrs.Inc() }
+
+// StorageError is the c2s and router observers' report of a failed
+// storage call. It counts nothing: the server hands them the storage
+// wrapped by storage.CountFailures, which counts the same failure by
+// operation (StorageFailed); counting here too would count it twice.
+func (m *Metrics) StorageError() {}
+
+// StorageFailed counts a failed storage operation (storage.CountFailures).
+// The label lookup is on the failure path only.
+func (m *Metrics) StorageFailed(op string) { m.storageErrs.WithLabelValues(op).Inc() }
 
 func (m *Metrics) AuthSucceeded(mech string) { pick(m.authOK, mech).Inc() }
 func (m *Metrics) AuthFailed(mech string)    { pick(m.authFailed, mech).Inc() }

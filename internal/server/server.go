@@ -12,12 +12,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,15 @@ type Server struct {
 	routes *http.ServeMux
 	admin  *admin.Server // nil without an admin listener
 
+	// limiters are c2s's and, with federation, s2s's: a reload changes
+	// their limits.
+	limiters []*c2s.Limiter
+	// reloadMu serializes Reload; applied is the configuration whose
+	// live settings are in force (cfg stays the one the server started
+	// with: modules read it).
+	reloadMu sync.Mutex
+	applied  *config.Config
+
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -74,7 +85,7 @@ func OpenStorage(ctx context.Context, cfg *config.Config) (*sqldb.DB, error) {
 		if dsn == "" {
 			dsn = filepath.Join(cfg.DataDir, "xmppd.db")
 		}
-		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(sqlitePath(dsn)), 0o700); err != nil {
 			return nil, fmt.Errorf("create data folder: %w", err)
 		}
 	} else if driver == "postgres" {
@@ -82,15 +93,30 @@ func OpenStorage(ctx context.Context, cfg *config.Config) (*sqldb.DB, error) {
 	}
 	db, err := sqldb.Open(ctx, driver, dsn)
 	if err != nil {
+		if driver == "sqlite" {
+			// SQLite says only "unable to open database file".
+			if f, ferr := os.Open(sqlitePath(dsn)); errors.Is(ferr, fs.ErrPermission) {
+				return nil, fmt.Errorf("open database %s: permission denied: xmppd runs as uid %d, which must be able to read and write it (check the file's owner and mode): %w", dsn, os.Geteuid(), err)
+			} else if ferr == nil {
+				f.Close()
+			}
+		}
 		return nil, fmt.Errorf("open %s storage: %w", cfg.Storage.Driver, err)
 	}
 	return db, nil
 }
 
+// sqlitePath is the file of a SQLite DSN, a path or a file: URI with
+// parameters.
+func sqlitePath(dsn string) string {
+	p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	return p
+}
+
 // New prepares a server: storage opened and migrated, certificates loaded
 // or made, modules started, listeners bound. Serve starts accepting.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, hosts: map[string]bool{}}
+	s := &Server{cfg: cfg, applied: cfg, log: log, hosts: map[string]bool{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -99,10 +125,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	for _, h := range cfg.Hosts {
 		s.hosts[h.Domain] = true
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if s.db, err = OpenStorage(ctx, cfg); err != nil {
+		return nil, err
+	}
+	// A database that opens but refuses writes would fail every offline
+	// message, archive entry and roster change until someone noticed.
+	if err := s.db.CheckWritable(ctx); err != nil {
 		return nil, err
 	}
 	hc := make([]certs.HostCert, 0, len(cfg.Hosts))
@@ -120,16 +151,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
-	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: s.db, Hosts: s.serves, Log: log.With("component", "router")}
+	var store storage.Backend = s.db
 	var obs c2s.Observer
 	var mx *metrics.Metrics
 	if _, ok := cfg.Admin(); ok {
 		// Counting only when someone can read the counts.
 		mx = metrics.New(s.dir.Count)
-		obs, rt.Observer = mx, mx
+		obs = mx
+		// Every storage call of the running server goes through here,
+		// so every failure is counted, by operation.
+		store = storage.CountFailures(s.db, mx.StorageFailed)
 	}
-	svc := module.Services{Router: rt, Directory: s.dir, Accounts: s.db, Rosters: s.db, Offline: s.db, Private: s.db, Blocks: s.db, LastActivity: s.db, PubSub: s.db, Archive: s.db, MUCRooms: s.db, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
-	svc.Push = s.db
+	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: store, Hosts: s.serves, Log: log.With("component", "router")}
+	if mx != nil {
+		rt.Observer = mx
+	}
+	svc := module.Services{Router: rt, Directory: s.dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	svc.Push = store
 	svc.Secret = func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }
 	if s.hasHTTP() {
 		svc.HTTP = moduleHTTP{s}
@@ -149,13 +187,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		MaxSessions:        lim.MaxSessions,
 		ResumeTimeout:      lim.ResumeTimeout.Duration,
 		IdleAfter:          idleAfter(lim.IdleAfter.Duration),
-		Accounts:           s.db,
+		Accounts:           store,
 		FakeSaltKey:        fakeSalt,
 		Mechanisms:         mechanisms(cfg.Auth.Mechanisms),
 		Registry:           s.reg,
 		Router:             rt,
 		Directory:          s.dir,
-		Limiter:            c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Limiter:            s.newLimiter(lim),
 		Log:                log.With("component", "c2s"),
 		Observer:           obs,
 	})
@@ -217,6 +255,84 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		s.lns = append(s.lns, ln)
 	}
 	return s, nil
+}
+
+// checkDataDir makes the data folder if needed and checks that xmppd can
+// list it and write in it, so that a folder of the wrong owner or mode is
+// reported as such, naming the folder, and not as the database driver's
+// "unable to open database file".
+func checkDataDir(dir string) error {
+	err := os.MkdirAll(dir, 0o700)
+	if err == nil {
+		_, err = os.ReadDir(dir)
+	}
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".write-test-*"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("data folder %s: permission denied: xmppd runs as uid %d, which must be able to read and write it (check the folder's owner and mode): %w", dir, os.Geteuid(), err)
+	}
+	if err != nil {
+		return fmt.Errorf("data folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (s *Server) newLimiter(lim config.Limits) *c2s.Limiter {
+	l := c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration)
+	s.limiters = append(s.limiters, l)
+	return l
+}
+
+// Reload applies what can change in a running server from cfg (SIGHUP):
+// the certificate files are read again (an ACME client renewed them in
+// place; new connections get the new certificates, open ones keep
+// theirs) and the connection limits change. The log level and the
+// memory limit are the process's, so the command applies those. Every
+// other changed setting is logged, one line each, as taking effect at the
+// next start. On an error (a certificate that does not load) nothing of
+// this reload is applied.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	for _, key := range config.Diff(s.cfg, cfg) {
+		if !config.IsLive(key) {
+			s.log.Warn("configuration reload: setting changed, takes effect after a restart", "setting", key)
+		}
+	}
+	// The hosts stay those the server started with; a host's certificate
+	// files are the new configuration's.
+	files := map[string]config.Host{}
+	for _, h := range cfg.Hosts {
+		files[h.Domain] = h
+	}
+	hc := make([]certs.HostCert, 0, len(s.cfg.Hosts))
+	for _, h := range s.cfg.Hosts {
+		if n, ok := files[h.Domain]; ok {
+			h = n
+		}
+		hc = append(hc, certs.HostCert{Domain: h.Domain, CertFile: h.CertFile, KeyFile: h.KeyFile})
+	}
+	if err := s.certs.Reload(hc); err != nil {
+		return fmt.Errorf("certificates: %w (the previous ones stay in use)", err)
+	}
+	lim := cfg.Limits
+	for _, l := range s.limiters {
+		l.Set(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration)
+	}
+	var applied []string
+	for _, key := range config.Diff(s.applied, cfg) {
+		if config.IsLive(key) {
+			applied = append(applied, key)
+		}
+	}
+	s.applied = cfg
+	s.log.Info("configuration reloaded", "certificates", len(hc), "changed", applied)
+	return nil
 }
 
 // idleAfter maps the configuration's "0s = never" to c2s's convention
@@ -434,7 +550,7 @@ func (s *Server) newS2S(rt *router.Router) (*s2s.Server, error) {
 		ConnectTimeout:   cfg.S2S.ConnectTimeout.Duration,
 		IdleTimeout:      cfg.S2S.IdleTimeout.Duration,
 		QueueStanzas:     cfg.S2S.QueueStanzas,
-		Limiter:          c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration),
+		Limiter:          s.newLimiter(lim),
 		Router:           rt,
 		Log:              s.log.With("component", "s2s"),
 	})

@@ -306,6 +306,12 @@ func (m *mod) notify(owner jid.JID, st *module.Stanza) {
 		defer cancel()
 		regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
 		if err != nil {
+			if m.stopCtx.Err() != nil {
+				// Stop cancelled the read: the server is shutting down,
+				// which is no storage failure.
+				m.log.Debug("push notification abandoned at shutdown", "account", owner.String())
+				return
+			}
 			m.log.Error("push registrations", "account", owner.String(), "err", err)
 			return
 		}
@@ -394,6 +400,12 @@ func (m *mod) publish(ctx context.Context, owner jid.JID, r storage.PushRegistra
 		return
 	}
 	if _, derr := m.store.DisablePush(ctx, owner.Domain(), owner.Local(), r.Service, r.Node, false); derr != nil {
+		if m.stopCtx.Err() != nil {
+			// Shutting down: the registration stays; the next error
+			// answer after a restart disables it.
+			m.log.Info("push service not disabled: shutting down", "account", owner.String(), "service", r.Service)
+			return
+		}
 		m.log.Error("disable failing push service", "account", owner.String(), "service", r.Service, "err", derr)
 		return
 	}
