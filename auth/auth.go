@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +157,13 @@ type Server struct {
 	// accepted): an operator's choice, such as SCRAM-SHA-1 while accounts
 	// imported from Prosody have SHA-1 keys only.
 	Allowed map[string]bool
+	// Gate, when set, is called once per negotiation with the prepared
+	// username, after the client's message is parsed and before its
+	// password or proof is tested, for an unknown account exactly as for
+	// a known one (a caller throttling guesses may wait in it). An error
+	// ends the negotiation untested with temporary-auth-failure (RFC 6120
+	// §6.5.12), wrapping it.
+	Gate func(ctx context.Context, username string) error
 
 	// nonce, when set (tests), replaces the random server nonce part.
 	nonce func() string
@@ -227,8 +235,9 @@ type Negotiation struct {
 	state int
 	err   *Failure // sticky once failed
 
-	username string // set on success
-	authzid  string // set on success
+	username  string // set on success
+	authzid   string // set on success
+	attempted string // the prepared username tried, once parsed
 
 	scram scramState
 }
@@ -271,6 +280,22 @@ func (n *Negotiation) Step(ctx context.Context, in []byte) (out []byte, done boo
 // identity after PRECIS UsernameCaseMapped (RFC 8265 §3.3), so "Alice"
 // becomes "alice". "" until the exchange succeeded.
 func (n *Negotiation) Username() string { return n.username }
+
+// Attempted is the username the client tried to authenticate as (after
+// PRECIS preparation), whether or not it succeeded or exists: for logs and
+// throttling. "" until the client's message naming it was parsed.
+func (n *Negotiation) Attempted() string { return n.attempted }
+
+// gate runs Server.Gate for the attempted username.
+func (n *Negotiation) gate(ctx context.Context) *Failure {
+	if n.s.Gate == nil {
+		return nil
+	}
+	if err := n.s.Gate(ctx, n.attempted); err != nil {
+		return fail(CondTemporaryAuthFailure, "", fmt.Errorf("auth: gate: %w", err))
+	}
+	return nil
+}
 
 // AuthzID is the requested authorization identity, "" if none. It is as
 // the client sent it (SCRAM "=2C"/"=3D" decoded); checking it is up to the

@@ -33,6 +33,10 @@ func (n *Negotiation) stepPlain(ctx context.Context, in []byte) ([]byte, bool, *
 	if err != nil {
 		return nil, false, fail(CondNotAuthorized, "", fmt.Errorf("plain: %w", err))
 	}
+	n.attempted = user
+	if f := n.gate(ctx); f != nil {
+		return nil, false, f
+	}
 	for _, a := range plainOrder {
 		c, found, f := n.lookup(ctx, a, user)
 		if f != nil {

@@ -44,7 +44,7 @@ func (n *Negotiation) stepSCRAM(ctx context.Context, in []byte) ([]byte, bool, *
 		n.state = stateFinal
 		return out, false, nil
 	case stateFinal:
-		out, f := n.scramFinal(in)
+		out, f := n.scramFinal(ctx, in)
 		if f != nil {
 			return nil, false, f
 		}
@@ -92,6 +92,7 @@ func (n *Negotiation) scramFirst(ctx context.Context, in []byte) ([]byte, *Failu
 	if err != nil {
 		return nil, fail(CondNotAuthorized, "", fmt.Errorf("scram: %w", err))
 	}
+	n.attempted = user
 	cred, found, f := n.lookup(ctx, a, user)
 	if f != nil {
 		return nil, f
@@ -122,7 +123,7 @@ func (n *Negotiation) scramFirst(ctx context.Context, in []byte) ([]byte, *Failu
 }
 
 // scramFinal verifies client-final-message and builds server-final-message.
-func (n *Negotiation) scramFinal(in []byte) ([]byte, *Failure) {
+func (n *Negotiation) scramFinal(ctx context.Context, in []byte) ([]byte, *Failure) {
 	a := n.mech.alg
 	st := &n.scram
 	cf, err := parseClientFinal(string(in))
@@ -141,6 +142,11 @@ func (n *Negotiation) scramFinal(in []byte) ([]byte, *Failure) {
 	}
 	if len(cf.proof) != a.size {
 		return nil, fail(CondMalformedRequest, "", fmt.Errorf("scram: proof has %d bytes, want %d", len(cf.proof), a.size))
+	}
+
+	// The proof is tested now, for a known or an unknown user alike.
+	if f := n.gate(ctx); f != nil {
+		return nil, f
 	}
 
 	// RFC 5802 §3: AuthMessage, ClientSignature, ClientKey = proof XOR

@@ -1,7 +1,8 @@
 # Sourced by bench/profile-xmppd.sh and bench/sweep-xmppd.sh: the xmppd
 # config both run with (as bench/compare.sh runs it: STARTTLS on loopback,
 # in-band registration open, limits and throttles off, no archive unless
-# ARCHIVE=true), and a wait for the listener.
+# ARCHIVE=true; SQLite in the data directory unless STORAGE_DSN names a
+# PostgreSQL database), and a wait for the listener.
 
 # xmppd_config FILE DATA_DIR PORT
 xmppd_config() {
@@ -25,6 +26,9 @@ connection_rate = 0.0
 auth_failure_delay = "0s"
 max_sessions = 0
 CONF
+	if [ -n "${STORAGE_DSN:-}" ]; then
+		printf '[storage]\ndriver = "postgres"\ndsn = "%s"\n' "$STORAGE_DSN" >>"$1"
+	fi
 }
 
 # wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most)

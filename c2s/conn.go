@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,17 @@ type conn struct {
 	// reader may write for others (module.Batch, kick); nil for other
 	// transports.
 	sc *spillConn
+	// Positions in the output for module.Paced (paced.go): bytes the
+	// writer took from out, and those of them the transport accepted.
+	// Output dropped from out was never taken; a chunk whose write
+	// failed was taken and is never counted written, so no position at
+	// or after it is reached. outInflight is what the writer writes now.
+	outTaken, outWritten uint64
+	outInflight          int
+	// live holds chat and normal messages routed to the session while a
+	// module paces stored ones to it (module.Paced.HoldLive), so that
+	// they do not overtake them; nil when not holding.
+	live *liveHold
 
 	available atomic.Bool
 	priority  atomic.Int32
@@ -186,7 +198,10 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.dec = xml.NewDecoder(c.idleReader(), c.srv.cfg.Limits)
+	// The readers ask the decoder whether a stanza is under way, so it
+	// exists before the first of them.
+	c.dec = xml.NewDecoder(nil, c.srv.cfg.Limits)
+	c.dec.Reset(c.idleReader())
 	c.drive(c.run())
 }
 
@@ -216,7 +231,49 @@ func (c *conn) idleReader() io.Reader {
 	r, w := idleReader(c.nc)
 	c.wr = w
 	c.armIdle()
-	return r
+	if w != nil {
+		w.dec, w.stanzaTimeout = c.dec, c.srv.cfg.StanzaTimeout
+		return r
+	}
+	if c.transport == TransportHTTP {
+		// WebSocket and BOSH carry whole stanzas per message (RFC 7395
+		// §3.3.3) and have read deadlines of their own making.
+		return r
+	}
+	return &stanzaReader{nc: c.nc, dec: c.dec, timeout: c.srv.cfg.StanzaTimeout}
+}
+
+// errStanzaTimeout: a top-level element was begun and not finished within
+// Config.StanzaTimeout.
+var errStanzaTimeout = errors.New("c2s: stanza not completed in time")
+
+// stanzaReader bounds the time to finish a started stanza on a transport
+// without the TLS idle reader (plain TCP): while the decoder is inside an
+// element, reads have a deadline that the element's first wait set. The
+// deadline is only touched when a stanza spans reads, so the usual stanza,
+// which arrives whole, costs one branch per read.
+type stanzaReader struct {
+	nc      net.Conn
+	dec     *xml.Decoder
+	timeout time.Duration
+	by      time.Time // the started stanza's deadline; zero between stanzas
+}
+
+func (r *stanzaReader) Read(p []byte) (int, error) {
+	if r.dec.InElement() {
+		if r.by.IsZero() {
+			r.by = time.Now().Add(r.timeout)
+			r.nc.SetReadDeadline(r.by)
+		}
+	} else if !r.by.IsZero() {
+		r.by = time.Time{}
+		r.nc.SetReadDeadline(r.by)
+	}
+	n, err := r.nc.Read(p)
+	if n == 0 && !r.by.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, errStanzaTimeout
+	}
+	return n, err
 }
 
 // armIdle lets the reader of a bound session pause once idle.
@@ -301,6 +358,13 @@ func (c *conn) readError(err error) error {
 		// §4.4: the peer closed its stream; close ours.
 		c.CloseStream("", "")
 		return nil
+	}
+	if errors.Is(err, errStanzaTimeout) {
+		// §4.9.3.14: a local limit, like the size of a stanza
+		// (<connection-timeout/>, §4.9.3.4, would say the peer can no
+		// longer communicate; one trickling a stanza still can).
+		c.logger().Info("stanza not completed in time: ending the stream", "ip", c.ip, "limit", c.srv.cfg.StanzaTimeout)
+		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "stanza not completed within " + c.srv.cfg.StanzaTimeout.String()}
 	}
 	return stanza.DecodeError(err)
 }
@@ -414,6 +478,12 @@ func (c *conn) writeHeader(b []byte) error {
 func (c *conn) sendFeatures() error {
 	b := xml.NewBuilder("features", xml.NSStream)
 	switch {
+	case c.authed:
+		// First: on a listener that does not require TLS a client may
+		// authenticate without it (SCRAM), and after the restart it binds
+		// (§6.4.6); STARTTLS is no longer on offer (§5.3.1: TLS comes
+		// before SASL).
+		c.sessionFeatures(b, false)
 	case c.tls == nil && c.opts.TLS != nil:
 		b.Start("starttls", nsTLS)
 		if c.opts.RequireTLS {
@@ -424,11 +494,9 @@ func (c *conn) sendFeatures() error {
 			c.addSASLFeatures(b)
 			c.addPreAuthFeatures(b)
 		}
-	case !c.authed:
+	default:
 		c.addSASLFeatures(b)
 		c.addPreAuthFeatures(b)
-	default:
-		c.sessionFeatures(b, false)
 	}
 	return c.write(streamFeatures(b.Element()))
 }
@@ -462,7 +530,33 @@ func streamFeatures(el *xml.Element) []byte {
 }
 
 func (c *conn) authServer() *auth.Server {
-	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey, Allowed: c.srv.cfg.Mechanisms}
+	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey, Allowed: c.srv.cfg.Mechanisms,
+		Gate: c.authGate}
+}
+
+// account names the account a negotiation tried, for throttling and logs.
+func (c *conn) account(username string) string {
+	if username == "" {
+		return ""
+	}
+	return username + "@" + c.domain
+}
+
+// authGate runs before a password or proof is tested (auth.Server.Gate):
+// it waits while this address or the account is throttled, or refuses the
+// check untested when that would take too long (throttle.go).
+func (c *conn) authGate(_ context.Context, username string) error {
+	wait, ok := c.srv.cfg.Limiter.AuthWait(c.ip, c.account(username))
+	if wait > 0 || !ok {
+		c.srv.cfg.Observer.AuthThrottled(wait, !ok)
+	}
+	if !ok {
+		c.srv.cfg.Log.Info("authentication refused: throttled", "ip", c.ip, "account", c.account(username), "mechanism", c.saslMech)
+		time.Sleep(wait)
+		return errThrottled
+	}
+	time.Sleep(wait)
+	return nil
 }
 
 func (c *conn) connState() auth.ConnState {
@@ -558,7 +652,7 @@ func (c *conn) preAuthIQ(el *xml.Element) (bool, error) {
 // handle dispatches one top-level element by state.
 func (c *conn) handle(el *xml.Element) error {
 	switch {
-	case c.tls == nil && c.opts.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
+	case !c.authed && c.tls == nil && c.opts.TLS != nil && el.Name() == "starttls" && el.NS() == nsTLS:
 		return c.startTLS()
 	case !c.authed:
 		if el.NS() == nsSASL && el.Name() == "auth" {
@@ -669,7 +763,7 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 	ctx := context.Background()
 	neg, err := c.authServer().Start(ctx, mech, cs)
 	if err != nil {
-		return c.saslError(err)
+		return c.saslError(nil, err)
 	}
 	var in []byte
 	switch {
@@ -688,7 +782,7 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 	for {
 		out, fin, err := neg.Step(ctx, in)
 		if err != nil {
-			return c.saslError(err)
+			return c.saslError(neg, err)
 		}
 		if fin {
 			return done(neg, out)
@@ -733,12 +827,11 @@ func (c *conn) saslNext(challenge []byte) ([]byte, error) {
 	return nil, c.saslFailure("malformed-request", "expected <response/> or <abort/>")
 }
 
-func (c *conn) saslError(err error) error {
+func (c *conn) saslError(neg *auth.Negotiation, err error) error {
 	var f *auth.Failure
 	if errors.As(err, &f) {
-		if errors.Is(f.Err, auth.ErrCredentials) {
-			c.logger().Info("authentication failed", "ip", c.ip, "err", f.Err)
-			return c.credentialFailure(f.Condition, f.Text)
+		if errors.Is(f.Err, auth.ErrCredentials) && neg != nil {
+			return c.credentialFailure(c.account(neg.Attempted()), f.Condition, f.Text)
 		}
 		c.logger().Debug("SASL failure", "ip", c.ip, "condition", f.Condition, "err", f.Err)
 		return c.saslFailure(f.Condition, f.Text)
@@ -747,10 +840,14 @@ func (c *conn) saslError(err error) error {
 	return c.saslFailure("temporary-auth-failure", "")
 }
 
-// credentialFailure answers a wrong password or unknown account: delayed
-// per address against brute force, and too many on one stream end it.
-func (c *conn) credentialFailure(cond, text string) error {
-	if d := c.srv.cfg.Limiter.Failed(c.ip); d > 0 {
+// credentialFailure answers a wrong password or unknown account (alike):
+// logged in one stable line for operators and fail2ban
+// (docs/deploy-fail2ban.md), delayed as the throttle says, and too many on
+// one stream end it.
+func (c *conn) credentialFailure(account, cond, text string) error {
+	c.srv.cfg.Log.Info("authentication failed", "ip", c.ip, "account", account, "mechanism", c.saslMech)
+	if d := c.srv.cfg.Limiter.AuthFailed(c.ip, account); d > 0 {
+		c.srv.cfg.Observer.AuthThrottled(d, false)
 		time.Sleep(d)
 	}
 	c.attempts++
@@ -806,7 +903,7 @@ func (c *conn) saslAccount(neg *auth.Negotiation) (bare jid.JID, ok bool, err er
 
 // authenticated records a successful authentication.
 func (c *conn) authenticated(neg *auth.Negotiation, bare jid.JID) {
-	c.srv.cfg.Limiter.Succeeded(c.ip)
+	c.srv.cfg.Limiter.AuthSucceeded(c.account(bare.Local()))
 	c.srv.cfg.Observer.AuthSucceeded(c.saslMech)
 	c.authed = true
 	c.username = bare.Local()
@@ -1029,6 +1126,10 @@ func (c *conn) deliver(el *xml.Element, b *module.Batch) bool {
 		c.wmu.Unlock()
 		return false
 	}
+	if c.live != nil && c.liveHoldLocked(el) {
+		c.wmu.Unlock()
+		return true
+	}
 	if c.csi.inactive {
 		if c.csiHoldLocked(el) {
 			c.wmu.Unlock()
@@ -1160,6 +1261,9 @@ func (c *conn) drain(inline bool) {
 			return
 		}
 		buf := c.out
+		took := uint64(len(buf))
+		c.outTaken += took
+		c.outInflight = len(buf)
 		if c.sm.enabled && len(c.sm.unacked) > 0 && !c.sm.rPending && !c.closing {
 			// One request per burst keeps the unacknowledged queue
 			// short without a request per stanza (XEP-0198 §4).
@@ -1178,6 +1282,10 @@ func (c *conn) drain(inline bool) {
 		}
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
+		c.outInflight = 0
+		if err == nil {
+			c.outWritten += took
+		}
 		if c.sm.gen == gen {
 			c.wdl = wdl
 		}
@@ -1288,6 +1396,7 @@ func (c *conn) teardown() {
 		}
 	}
 	c.smReroute(ctx)
+	c.liveReroute(ctx)
 	if c.sm.id != "" {
 		c.srv.resume.remove(c)
 	}

@@ -83,11 +83,19 @@ type waitReader struct {
 	deadline time.Time
 	stale    bool
 	b        [1]byte
+	inStanza bool // see dec
 	// batch holds the sessions whose output the stanzas read since the
 	// last wait queued; they are written just before the next wait. ctx
 	// carries it to the router.
 	batch module.Batch
 	ctx   context.Context
+	// A stanza begun (dec.InElement) must be finished stanzaTimeout
+	// after its first wait: while inStanza (kept above, in padding: the
+	// reader of every TLS session stays in the 176-byte size class),
+	// deadline is that bound rather than the idle one, and the session
+	// does not park with a stanza half read.
+	dec           *xml.Decoder
+	stanzaTimeout time.Duration
 }
 
 var longAgo = time.Unix(1, 0)
@@ -108,7 +116,11 @@ func (w *waitReader) Read(p []byte) (int, error) {
 	}
 	// Nothing more to handle: what it queued for others goes out now.
 	w.batch.Flush()
-	if w.idle > 0 {
+	if mid, started := w.midStanza(); mid {
+		if started {
+			w.tc.SetReadDeadline(w.deadline)
+		}
+	} else if w.idle > 0 {
 		if now := time.Now(); w.deadline.Sub(now) < w.idle/2 {
 			w.deadline = now.Add(w.idle)
 			w.tc.SetReadDeadline(w.deadline)
@@ -132,11 +144,36 @@ func (w *waitReader) Read(p []byte) (int, error) {
 // ErrPause). stale only matters on the tlsmem path: the other sets its
 // deadline afresh for every wait.
 func (w *waitReader) paused(n int, err error) (int, error) {
+	if n == 0 && w.inStanza && errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, errStanzaTimeout
+	}
 	if n == 0 && w.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		w.stale = true
 		return 0, xml.ErrPause
 	}
 	return n, err
+}
+
+// midStanza reports whether the reader is about to wait inside a started
+// stanza, and whether that stanza's bound was set just now (its first
+// wait; w.deadline then holds it, to be put on the socket by the caller).
+// Leaving a stanza, it marks the read deadline (still the stanza's) to be
+// set afresh: not zero and long past, so the idle bound is armed again or
+// (without one) the deadline cleared.
+func (w *waitReader) midStanza() (mid, started bool) {
+	if w.dec != nil && w.dec.InElement() {
+		if w.inStanza {
+			return true, false
+		}
+		w.inStanza = true
+		w.deadline = time.Now().Add(w.stanzaTimeout)
+		return true, true
+	}
+	if w.inStanza {
+		w.inStanza = false
+		w.deadline = longAgo
+	}
+	return false, false
 }
 
 // readPastDeadline is Read where tlsmem cannot tell what crypto/tls holds.
@@ -149,7 +186,9 @@ func (w *waitReader) readPastDeadline(p []byte) (int, error) {
 	// The poller honours the read deadline too: clear it (or set the idle
 	// bound) to wait.
 	var deadline time.Time
-	if w.idle > 0 {
+	if mid, _ := w.midStanza(); mid {
+		deadline = w.deadline
+	} else if w.idle > 0 {
 		deadline = time.Now().Add(w.idle)
 	}
 	w.tc.SetReadDeadline(deadline)

@@ -6,9 +6,15 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/xmppd/xmppd/xml"
 )
 
 // idleReader: without MSG_PEEK on this platform, read directly.
 func idleReader(nc net.Conn) (io.Reader, *waitReader) { return nc, nil }
 
-type waitReader struct{ idle time.Duration }
+type waitReader struct {
+	idle          time.Duration
+	dec           *xml.Decoder
+	stanzaTimeout time.Duration
+}

@@ -6,49 +6,52 @@ import (
 )
 
 // Limiter bounds what one remote address can cost: concurrent connections,
-// the rate of new ones (token bucket), and failed authentications, whose
-// answers are delayed more the more often they fail (RFC 6120 §13.12 asks
-// for protection against brute force and floods).
+// the rate of new ones (token bucket), and password guesses (authThrottle,
+// throttle.go). RFC 6120 §13.12 asks for protection against brute force
+// and floods. One Limiter belongs to one server.
 type Limiter struct {
-	// The limits are read under mu: Set changes them at run time.
-	maxConns  int
-	rate      float64
-	burst     float64
-	failDelay time.Duration
+	maxConns int
+	rate     float64
+	burst    float64
 
 	mu    sync.Mutex
 	peers map[string]*peer
 	sweep time.Time
+
+	auth authThrottle
 }
 
 type peer struct {
-	conns    int
-	tokens   float64
-	last     time.Time
-	failures int
-	failedAt time.Time
+	conns  int
+	tokens float64
+	last   time.Time
 }
 
 // NewLimiter: maxConns concurrent per IP (0 = unlimited), rate new
-// connections per second with burst (0 = unlimited), failDelay the base delay
-// after a failed authentication.
-func NewLimiter(maxConns int, rate float64, burst int, failDelay time.Duration) *Limiter {
-	return &Limiter{maxConns: maxConns, rate: rate, burst: float64(burst), failDelay: failDelay, peers: map[string]*peer{}}
+// connections per second with burst (0 = unlimited); failDelay the delay
+// after a first failed authentication and maxFailDelay the most it grows to
+// (failDelay 0: no throttling; maxFailDelay below failDelay: failDelay).
+func NewLimiter(maxConns int, rate float64, burst int, failDelay, maxFailDelay time.Duration) *Limiter {
+	l := &Limiter{maxConns: maxConns, rate: rate, burst: float64(burst), peers: map[string]*peer{}}
+	l.auth.init(failDelay, maxFailDelay)
+	return l
 }
 
 // Set changes the limits of a running limiter (a configuration reload);
-// the addresses' counts and buckets are kept.
-func (l *Limiter) Set(maxConns int, rate float64, burst int, failDelay time.Duration) {
+// the addresses' counts and buckets, and the failures counted against
+// addresses and accounts, are kept.
+func (l *Limiter) Set(maxConns int, rate float64, burst int, failDelay, maxFailDelay time.Duration) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.maxConns, l.rate, l.burst, l.failDelay = maxConns, rate, float64(burst), failDelay
+	l.maxConns, l.rate, l.burst = maxConns, rate, float64(burst)
+	l.mu.Unlock()
+	l.auth.set(failDelay, maxFailDelay)
 }
 
 func (l *Limiter) get(ip string, now time.Time) *peer {
 	if now.Sub(l.sweep) > time.Minute {
 		l.sweep = now
 		for k, p := range l.peers {
-			if p.conns == 0 && now.Sub(p.last) > time.Minute && now.Sub(p.failedAt) > 10*time.Minute {
+			if p.conns == 0 && now.Sub(p.last) > time.Minute {
 				delete(l.peers, k)
 			}
 		}
@@ -90,33 +93,5 @@ func (l *Limiter) Release(ip string) {
 	defer l.mu.Unlock()
 	if p := l.peers[ip]; p != nil && p.conns > 0 {
 		p.conns--
-	}
-}
-
-// Failed records a failed authentication and returns how long to wait
-// before answering it: failDelay doubled per recent failure, at most 10s.
-func (l *Limiter) Failed(ip string) time.Duration {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failDelay <= 0 {
-		return 0
-	}
-	p := l.get(ip, now)
-	if now.Sub(p.failedAt) > 10*time.Minute {
-		p.failures = 0
-	}
-	p.failures++
-	p.failedAt = now
-	d := l.failDelay << min(p.failures-1, 6)
-	return min(d, 10*time.Second)
-}
-
-// Succeeded forgets an address's failures.
-func (l *Limiter) Succeeded(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if p := l.peers[ip]; p != nil {
-		p.failures = 0
 	}
 }

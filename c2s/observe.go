@@ -71,6 +71,10 @@ type Observer interface {
 	// keep: anyone can send any).
 	AuthSucceeded(mechanism string)
 	AuthFailed(mechanism string)
+	// AuthThrottled: a password check or its failure was held back by
+	// wait against guessing (throttle.go); refused: the check was refused
+	// untested.
+	AuthThrottled(wait time.Duration, refused bool)
 	StanzaIn(StanzaKind)
 	StanzaOut(StanzaKind)
 	// QueueOverflow: a session was cut off because its client did not
@@ -85,16 +89,17 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) ConnOpened(Transport) {}
-func (nopObserver) ConnClosed(Transport) {}
-func (nopObserver) AuthSucceeded(string) {}
-func (nopObserver) AuthFailed(string)    {}
-func (nopObserver) StanzaIn(StanzaKind)  {}
-func (nopObserver) StanzaOut(StanzaKind) {}
-func (nopObserver) QueueOverflow()       {}
-func (nopObserver) StreamError(string)   {}
-func (nopObserver) TLSHandshakeFailed()  {}
-func (nopObserver) StorageError()        {}
+func (nopObserver) ConnOpened(Transport)              {}
+func (nopObserver) ConnClosed(Transport)              {}
+func (nopObserver) AuthSucceeded(string)              {}
+func (nopObserver) AuthFailed(string)                 {}
+func (nopObserver) AuthThrottled(time.Duration, bool) {}
+func (nopObserver) StanzaIn(StanzaKind)               {}
+func (nopObserver) StanzaOut(StanzaKind)              {}
+func (nopObserver) QueueOverflow()                    {}
+func (nopObserver) StreamError(string)                {}
+func (nopObserver) TLSHandshakeFailed()               {}
+func (nopObserver) StorageError()                     {}
 
 // SessionInfo describes one bound session for operators (admin API).
 type SessionInfo struct {

@@ -28,8 +28,12 @@ type Config struct {
 	// a domain we do not serve (or none), before host-unknown.
 	DefaultDomain string
 
-	Limits             xml.Limits
-	AuthTimeout        time.Duration // connect → bound resource
+	Limits      xml.Limits
+	AuthTimeout time.Duration // connect → bound resource
+	// StanzaTimeout bounds the time from the first byte of a top-level
+	// element to its last; a stream that leaves one unfinished longer
+	// ends with <policy-violation/>. 0: 60 seconds.
+	StanzaTimeout      time.Duration
 	HandshakeTimeout   time.Duration // TLS handshake
 	WriteTimeout       time.Duration // one write to the socket
 	OutboundQueueBytes int           // pending output per session before it is cut off
@@ -94,6 +98,9 @@ func New(cfg Config) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
+	if cfg.StanzaTimeout <= 0 {
+		cfg.StanzaTimeout = 60 * time.Second
+	}
 	if cfg.OutboundQueueBytes == 0 {
 		cfg.OutboundQueueBytes = 1 << 20
 	}
@@ -106,7 +113,7 @@ func New(cfg Config) *Server {
 		cfg.Observer = nopObserver{}
 	}
 	if cfg.Limiter == nil {
-		cfg.Limiter = NewLimiter(0, 0, 0, 0)
+		cfg.Limiter = NewLimiter(0, 0, 0, 0, 0)
 	}
 	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 }

@@ -31,7 +31,10 @@ type smState struct {
 	in        uint32         // stanzas handled from the client: the h we report (reader only)
 	acked     uint32         // the client's last h: our stanzas it has handled
 	unacked   []*xml.Element // sent (or queued) since acked, oldest first
-	rPending  bool           // our <r/> is unanswered
+	// owned are the unacknowledged stanzas a module still holds in
+	// storage (module.Paced): not handed back to the router at the end.
+	owned    map[*xml.Element]struct{}
+	rPending bool // our <r/> is unanswered
 	// gen counts transports: a resumption moves the session to a new one,
 	// and the old reader and writer must then leave the session alone.
 	gen         int
@@ -174,6 +177,11 @@ func (c *conn) smAckLocked(h uint32) error {
 		sent := c.sm.acked + uint32(len(c.sm.unacked))
 		return &stanza.StreamError{Condition: stanza.StreamUndefinedCondition, Text: "h is more than the stanzas sent",
 			App: "<handled-count-too-high xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(h), 10) + "' send-count='" + strconv.FormatUint(uint64(sent), 10) + "'/>"}
+	}
+	if len(c.sm.owned) > 0 {
+		for _, el := range c.sm.unacked[:n] {
+			delete(c.sm.owned, el)
+		}
 	}
 	clear(c.sm.unacked[:n])
 	c.sm.unacked = c.sm.unacked[n:]
@@ -365,14 +373,20 @@ func (c *conn) smEnd() {
 // error, the rest is dropped.
 func (c *conn) smReroute(ctx context.Context) {
 	c.wmu.Lock()
-	pending := c.sm.unacked
-	c.sm.unacked = nil
+	pending, owned := c.sm.unacked, c.sm.owned
+	c.sm.unacked, c.sm.owned = nil, nil
 	c.wmu.Unlock()
 	if len(pending) == 0 {
 		return
 	}
 	rt := c.srv.cfg.Router
 	for _, el := range pending {
+		if _, ok := owned[el]; ok {
+			// Still in the module's storage, which delivers it again
+			// to the next session: routing it too would store or
+			// deliver it twice (module.Paced).
+			continue
+		}
 		from, err := jid.Parse(el.Attr("from"))
 		if err != nil {
 			continue

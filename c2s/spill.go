@@ -38,6 +38,8 @@ type spillConn struct {
 
 	mu         sync.Mutex
 	pend       []byte // accepted, not yet written; the flusher's
+	flushing   int    // bytes of pend the flusher is writing now
+	lost       int    // bytes accepted and never written, once err is set
 	busy       bool   // a flusher runs: every Write appends, in order
 	err        error  // sticky: the first write failure
 	closeWrite bool   // CloseWrite once the flusher is done
@@ -106,7 +108,7 @@ func (s *spillConn) Write(b []byte) (int, error) {
 		}
 	}
 	if len(s.pend)+len(b)-n > s.max {
-		s.err = errSpillFull
+		s.failLocked(errSpillFull)
 		return n, s.err
 	}
 	s.pend = append(s.pend, b[n:]...)
@@ -142,6 +144,7 @@ func (s *spillConn) flush() {
 	var buf []byte
 	for {
 		s.mu.Lock()
+		s.flushing = 0 // written (or failed: s.err says so)
 		if s.err != nil || len(s.pend) == 0 {
 			s.busy = false
 			s.pend = nil // a backlog's buffer is not kept
@@ -153,13 +156,14 @@ func (s *spillConn) flush() {
 			return
 		}
 		buf, s.pend = s.pend, buf[:0]
+		s.flushing = len(buf)
 		s.mu.Unlock()
 		if _, err := s.Conn.Write(buf); err != nil {
 			// As a blocked writer did before: a peer that took no
 			// bytes for the write deadline, or a broken socket, ends
 			// the connection.
 			s.mu.Lock()
-			s.err = err
+			s.failLocked(err)
 			onFail := s.onFail
 			s.mu.Unlock()
 			s.Conn.Close()
@@ -168,6 +172,25 @@ func (s *spillConn) flush() {
 			}
 		}
 	}
+}
+
+// failLocked records the first failure and what it loses (mu held).
+func (s *spillConn) failLocked(err error) {
+	if s.err == nil {
+		s.err = err
+		s.lost = len(s.pend) + s.flushing
+	}
+}
+
+// unsent reports the bytes accepted and not yet written to the socket, or,
+// once a write failed, those lost (module.Paced counts them as never sent).
+func (s *spillConn) unsent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.lost
+	}
+	return len(s.pend) + s.flushing
 }
 
 // CloseWrite half-closes after whatever is still spilled has gone out.

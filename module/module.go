@@ -19,6 +19,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
@@ -98,6 +100,42 @@ type Session interface {
 // not keep, and clears the rest.
 type ArchiveSynced interface {
 	ArchiveSynced() bool
+}
+
+// Mark is where a stanza stands in a session's output (Paced). Its
+// fields mean something only to the session that returned it; the zero
+// Mark counts as reached.
+type Mark struct {
+	Pos   uint64
+	Acked bool
+}
+
+// Paced is implemented by sessions that let a module send a long series of
+// stanzas (an account's stored offline messages) at the pace the client
+// takes them, and learn which of them reached it, so that storage deletes
+// only those.
+type Paced interface {
+	// DeliverOwned queues el as Deliver does and returns its Mark. The
+	// caller keeps its own copy until Reached says el got there: should
+	// the session end with el unacknowledged (XEP-0198), el is dropped
+	// rather than handed back to the router.
+	DeliverOwned(el *xml.Element) (Mark, bool)
+	// Reached reports whether the stanza at m left the server: written
+	// to the operating system's socket past every buffer of the server
+	// and its transport or, if stream management was enabled when it was
+	// queued, acknowledged by the client. When output is lost (a broken
+	// connection) a mark not reached by then is never reached.
+	Reached(m Mark) bool
+	// Backlog is how many bytes queued for the client are not yet written
+	// to the socket, and how many the session holds before it cuts the
+	// client off as a slow consumer.
+	Backlog() (queued, limit int)
+	// HoldLive(true) keeps chat and normal messages routed to the session
+	// from then on back, so that they do not overtake the series (RFC
+	// 6120 §10.1 in-order delivery); HoldLive(false) queues what it kept
+	// after what the series queued, and delivers directly again. Should
+	// the session end meanwhile, what it kept goes back to the router.
+	HoldLive(on bool)
 }
 
 // Directory is the table of bound sessions (local today; the cluster
@@ -195,6 +233,11 @@ type Services struct {
 	// (DataDir/secret.key), stable across restarts; modules never see the
 	// key itself. Nil in tests that build Services by hand.
 	Secret func(purpose string) []byte
+	// Metrics registers a module's collectors on the server's own
+	// registry (served on the admin listener); nil when the server counts
+	// nothing (no admin listener). A module unregisters what it
+	// registered when it stops.
+	Metrics prometheus.Registerer
 }
 
 // HTTP is the part of the server's HTTP side that modules may use. The

@@ -121,6 +121,10 @@ type Offline interface {
 	StoreOffline(ctx context.Context, domain, username string, stanza []byte, stamp time.Time, limit int) error
 	// OfflineMessages returns the account's messages, oldest first.
 	OfflineMessages(ctx context.Context, domain, username string) ([]OfflineMessage, error)
+	// OfflinePage returns at most limit (> 0) of the account's messages
+	// with ID > after, oldest first: a delivery reads a large backlog a
+	// page at a time, at the pace its client takes it.
+	OfflinePage(ctx context.Context, domain, username string, after int64, limit int) ([]OfflineMessage, error)
 	// DeleteOffline deletes the account's messages with ID <= upTo (those
 	// a previous OfflineMessages returned and the caller delivered) and
 	// reports how many it deleted.

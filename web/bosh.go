@@ -662,6 +662,17 @@ func (c *boshConn) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// Unsent reports the output waiting for the client's next request (lost,
+// once the session is gone), and the most the session holds: the c2s
+// session paces a long series of stanzas (an offline backlog) by it, so
+// that the series never overflows this buffer (c2s.unsentConn).
+func (c *boshConn) Unsent() (n, limit int) {
+	s := (*boshSession)(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outBytes, s.maxOut
+}
+
 func (c *boshConn) Close() error {
 	s := (*boshSession)(c)
 	s.mu.Lock()

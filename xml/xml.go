@@ -107,6 +107,12 @@ var ErrPause = errors.New("xml: reading paused")
 // one from a pool shared by all decoders.
 func (d *Decoder) ReleaseBuffer() { d.releaseBuffer() }
 
+// InElement reports whether a top-level element (a stanza, or the stream's
+// closing tag) has begun in the input and is not complete yet. A reader
+// under the decoder asks it to bound the time a peer may take to finish
+// what it started, without a timer per element.
+func (d *Decoder) InElement() bool { return d.impl.inElem }
+
 // Stamp makes every element in namespace ns that Next returns from now on
 // carry the attribute name with value on its root: replacing the one the
 // input had, or removing it if value is "". It is set while parsing, in the

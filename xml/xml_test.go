@@ -328,3 +328,45 @@ func TestAliasDefaultNS(t *testing.T) {
 		t.Errorf("explicit namespace: %q", el.NS())
 	}
 }
+
+// TestInElement: what the reader sees of InElement at each read, with the
+// input arriving one byte at a time: false between stanzas (whitespace
+// included), true from a stanza's '<' until its last byte.
+func TestInElement(t *testing.T) {
+	const in = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'> <a><b/></a>\n"
+	var d *Decoder
+	var seen []bool
+	src := strings.NewReader(in)
+	d = NewDecoder(readFunc(func(p []byte) (int, error) {
+		if d.impl.header {
+			seen = append(seen, d.InElement())
+		}
+		return src.Read(p[:1])
+	}), DefaultLimits())
+	if _, err := d.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if d.InElement() {
+		t.Fatal("InElement after a complete element")
+	}
+	// Reads: ' ' (between), '<' (between), then "a><b/></a>" inside.
+	want := []bool{false, false}
+	for range len("a><b/></a>") {
+		want = append(want, true)
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("reads %v, want %v", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("read %d: InElement %v, want %v (all: %v)", i, seen[i], want[i], seen)
+		}
+	}
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }

@@ -219,6 +219,12 @@ type Archive struct {
 	// PruneInterval is how often retention and max_messages are applied.
 	// Default 1h.
 	PruneInterval Duration `toml:"prune_interval"`
+	// WriteInterval is the least time between two archive commits: the
+	// writer gathers the messages of one interval into one transaction.
+	// It bounds, with the commits' own time, how long a delivered
+	// message's archive copy may still be uncommitted (lost by a crash).
+	// 0 commits as soon as the previous commit is done. Default 25ms.
+	WriteInterval Duration `toml:"write_interval"`
 }
 
 // MUC configures the multi-user chat service (XEP-0045) that serves
@@ -393,12 +399,14 @@ type Limits struct {
 	MaxDepth            int      `toml:"max_depth"`              // 64
 	MaxAttrs            int      `toml:"max_attrs"`              // 64
 	AuthTimeout         Duration `toml:"auth_timeout"`           // 60s: from connect to bound resource
+	StanzaTimeout       Duration `toml:"stanza_timeout"`         // 60s: from a stanza's first byte to its last
 	HandshakeTimeout    Duration `toml:"handshake_timeout"`      // 10s: TLS handshake
 	OutboundQueueBytes  int      `toml:"outbound_queue_bytes"`   // 1 MiB per session, then the session is closed
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"` // 0 = unlimited; default 100
 	ConnectionRate      float64  `toml:"connection_rate"`        // new connections/s per IP; default 20 (0 = no rate limit)
 	ConnectionBurst     int      `toml:"connection_burst"`       // default 40
-	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // base delay after a failed auth, doubled per failure from one IP; 250ms
+	AuthFailureDelay    Duration `toml:"auth_failure_delay"`     // delay after a first failed auth, doubled per failure from one IP or on one account; 250ms
+	AuthFailureMaxDelay Duration `toml:"auth_failure_max_delay"` // the most it grows to; 10s
 	MaxSessions         int      `toml:"max_sessions"`           // 0 = unlimited
 	// HTTPBodyTimeout is how long a request body on an "http" listener
 	// may go without a byte arriving (per read, not for the whole body:
@@ -477,7 +485,7 @@ func Default() *Config {
 			MinPasswordLength: 8,
 		},
 		PubSub:  PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
-		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}},
+		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}, WriteInterval: Duration{25 * time.Millisecond}},
 		MUC: MUC{
 			Enabled:          true,
 			Subdomain:        "conference",
@@ -529,12 +537,14 @@ func defaultLimits() Limits {
 		MaxDepth:            64,
 		MaxAttrs:            64,
 		AuthTimeout:         Duration{60 * time.Second},
+		StanzaTimeout:       Duration{60 * time.Second},
 		HandshakeTimeout:    Duration{10 * time.Second},
 		OutboundQueueBytes:  1 << 20,
 		MaxConnectionsPerIP: 100,
 		ConnectionRate:      20,
 		ConnectionBurst:     40,
 		AuthFailureDelay:    Duration{250 * time.Millisecond},
+		AuthFailureMaxDelay: Duration{10 * time.Second},
 		MaxSessions:         0,
 		ResumeTimeout:       Duration{5 * time.Minute},
 		IdleAfter:           Duration{10 * time.Second},

@@ -20,6 +20,7 @@ var live = map[string]bool{
 	"limits.connection_rate":        true,
 	"limits.connection_burst":       true,
 	"limits.auth_failure_delay":     true,
+	"limits.auth_failure_max_delay": true,
 	"limits.memory_limit":           true,
 }
 

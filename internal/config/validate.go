@@ -243,6 +243,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange(lk("max_attrs"), lim.MaxAttrs, 8, 1024)
 	v.durRange(lk("auth_timeout"), lim.AuthTimeout, 100*time.Millisecond, time.Hour)
 	v.durRange(lk("handshake_timeout"), lim.HandshakeTimeout, 100*time.Millisecond, 5*time.Minute)
+	v.durRange(lk("stanza_timeout"), lim.StanzaTimeout, 100*time.Millisecond, time.Hour)
 	// The queue must hold at least one maximal stanza, or a session that
 	// receives one is closed even though its client is keeping up.
 	if lim.OutboundQueueBytes < lim.MaxStanzaBytes || lim.OutboundQueueBytes > 1<<30 {
@@ -258,6 +259,7 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail(lk("connection_burst"), "must be at least 1 when connection_rate is set, got %d", lim.ConnectionBurst)
 	}
 	v.durRange(lk("auth_failure_delay"), lim.AuthFailureDelay, 0, time.Minute)
+	v.durRange(lk("auth_failure_max_delay"), lim.AuthFailureMaxDelay, 0, time.Hour)
 	if lim.MemoryLimit != 0 && (lim.MemoryLimit < 16<<20 || lim.MemoryLimit > 1<<50) {
 		v.fail(lk("memory_limit"), "must be 0 (none) or between 16777216 (16 MiB) and 2^50 bytes, got %d", lim.MemoryLimit)
 	}
@@ -287,6 +289,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange(ak("max_messages"), c.Archive.MaxMessages, 0, 1<<40)
 	v.intRange(ak("max_page"), c.Archive.MaxPage, 1, 10000)
 	v.durRange(ak("prune_interval"), c.Archive.PruneInterval, time.Second, 7*24*time.Hour)
+	v.durRange(ak("write_interval"), c.Archive.WriteInterval, 0, time.Second)
 
 	m := c.MUC
 	if m.Subdomain == "" || strings.Contains(m.Subdomain, ".") || checkDomain(m.Subdomain+".example.org") != "" {

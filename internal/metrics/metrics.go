@@ -12,6 +12,7 @@ package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -57,6 +58,8 @@ type Metrics struct {
 	streamErrors map[string]prometheus.Counter
 	tlsFailed    prometheus.Counter
 	storageErrs  *prometheus.CounterVec
+	throttled    [2]prometheus.Counter // delayed, refused
+	throttleWait prometheus.Histogram
 }
 
 var (
@@ -120,6 +123,14 @@ func New(sessions func() int) *Metrics {
 		Help: "Storage operations that failed (disk full, read-only database, database unreachable), by operation (the storage method: StoreOffline, Append, SetRosterItem, ...)."},
 		[]string{"operation"})
 	m.reg.MustRegister(m.overflows, m.tlsFailed, m.storageErrs)
+
+	th := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "auth_throttled_total",
+		Help: "Password checks and failures held back against guessing (delayed), and checks refused untested (refused)."}, []string{"result"})
+	m.throttled = [2]prometheus.Counter{th.WithLabelValues("delayed"), th.WithLabelValues("refused")}
+	m.throttleWait = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "auth_throttle_delay_seconds",
+		Help:    "Delay imposed on a throttled authentication (a refused one: how long its refusal was held).",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}})
+	m.reg.MustRegister(th, m.throttleWait)
 	return m
 }
 
@@ -152,6 +163,15 @@ func (m *Metrics) StorageFailed(op string) { m.storageErrs.WithLabelValues(op).I
 func (m *Metrics) AuthSucceeded(mech string) { pick(m.authOK, mech).Inc() }
 func (m *Metrics) AuthFailed(mech string)    { pick(m.authFailed, mech).Inc() }
 func (m *Metrics) StreamError(cond string)   { pick(m.streamErrors, cond).Inc() }
+
+func (m *Metrics) AuthThrottled(wait time.Duration, refused bool) {
+	if refused {
+		m.throttled[1].Inc()
+	} else {
+		m.throttled[0].Inc()
+	}
+	m.throttleWait.Observe(wait.Seconds())
+}
 
 func pick(cs map[string]prometheus.Counter, key string) prometheus.Counter {
 	if c, ok := cs[key]; ok {

@@ -168,6 +168,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = store
+	if mx != nil {
+		svc.Metrics = mx.Registry()
+	}
 	svc.Secret = func(purpose string) []byte { return deriveKey(fakeSalt, purpose) }
 	if s.hasHTTP() {
 		svc.HTTP = moduleHTTP{s}
@@ -182,6 +185,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		DefaultDomain:      cfg.Hosts[0].Domain,
 		Limits:             xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 		AuthTimeout:        lim.AuthTimeout.Duration,
+		StanzaTimeout:      lim.StanzaTimeout.Duration,
 		HandshakeTimeout:   lim.HandshakeTimeout.Duration,
 		OutboundQueueBytes: lim.OutboundQueueBytes,
 		MaxSessions:        lim.MaxSessions,
@@ -243,7 +247,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 				IdleTimeout:    lim.HTTPIdleTimeout.Duration,
 				// Its own count: a WebSocket's XMPP stream is counted by
 				// c2s's limiter too, and must not take two places in one.
-				Limiter: c2s.NewLimiter(lim.MaxConnectionsPerIP, 0, 0, 0),
+				Limiter: c2s.NewLimiter(lim.MaxConnectionsPerIP, 0, 0, 0, 0),
 			})
 		}
 	}
@@ -283,7 +287,7 @@ func checkDataDir(dir string) error {
 }
 
 func (s *Server) newLimiter(lim config.Limits) *c2s.Limiter {
-	l := c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration)
+	l := c2s.NewLimiter(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration, lim.AuthFailureMaxDelay.Duration)
 	s.limiters = append(s.limiters, l)
 	return l
 }
@@ -322,7 +326,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	lim := cfg.Limits
 	for _, l := range s.limiters {
-		l.Set(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration)
+		l.Set(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration, lim.AuthFailureMaxDelay.Duration)
 	}
 	var applied []string
 	for _, key := range config.Diff(s.applied, cfg) {

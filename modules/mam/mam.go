@@ -10,9 +10,12 @@ package mam
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
@@ -61,6 +64,8 @@ type mod struct {
 	defPrefs *prefs // the configured default, for accounts that set none
 	roster   *rosterCache
 	w        *writer
+	// collectors are the writer's metrics, registered on h.Metrics.
+	collectors []prometheus.Collector
 
 	// dirty holds the archives appended to since the last trim, so that
 	// max_messages costs one statement per active archive per interval
@@ -149,7 +154,15 @@ func (m *mod) Start(h *module.Handle) error {
 		}()
 	})
 
-	m.w = newWriter(m.store, m.log)
+	m.w = newWriter(m.store, m.log, m.cfg.WriteInterval.Duration)
+	if h.Metrics != nil {
+		m.collectors = m.w.collectors()
+		for _, c := range m.collectors {
+			if err := h.Metrics.Register(c); err != nil {
+				return fmt.Errorf("archive metrics: %w", err)
+			}
+		}
+	}
 	m.stop, m.done = make(chan struct{}), make(chan struct{})
 	go m.pruneLoop()
 	return nil
@@ -165,6 +178,9 @@ func (m *mod) Stop() error {
 		close(m.stop)
 		<-m.done
 		m.w.close()
+		for _, c := range m.collectors {
+			m.h.Metrics.Unregister(c)
+		}
 	}
 	return nil
 }

@@ -8,8 +8,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"hash/maphash"
+	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,20 +40,55 @@ type mod struct {
 	store storage.Offline
 	limit int
 
-	// flushed holds the sessions whose stored messages were delivered
-	// since their last available presence: they get no second delivery
-	// until they go unavailable and come back (a new initial presence,
-	// RFC 6121 §4.2). Keyed by session identity; entries go with
-	// SessionClosed or unavailable presence.
-	mu      sync.Mutex
-	flushed map[module.Session]bool
+	mu sync.Mutex
+	// sessions holds the sessions that got (done) or are getting their
+	// stored messages since their last available presence: no second
+	// delivery until they go unavailable and come back (a new initial
+	// presence, RFC 6121 §4.2). Keyed by session identity; entries go
+	// with SessionClosed or unavailable presence, which also stop a
+	// delivery in progress.
+	sessions map[module.Session]*delivery
+	// running holds, per account (bare JID), the delivery in progress:
+	// closed when it ends. One at a time, because the messages a
+	// delivery handed to its session stay stored until they reached the
+	// client, and a second session must not get them meanwhile.
+	running map[string]chan struct{}
+	// undeleted holds, per account, the highest ID of messages that
+	// reached a client but whose delete failed (a storage fault): they
+	// are not delivered again, and the delete is retried next time.
+	undeleted map[string]int64
+	wg        sync.WaitGroup
+	stopped   bool
 
-	// locks serialise storing and delivering per account (striped by
-	// bare JID), so a message is never stored after a session fetched
-	// the account's messages and before that session counts as flushed.
+	// locks serialise storing and fetching per account (striped by bare
+	// JID), so a message is never stored after a delivery found the
+	// backlog empty and before its session counts as done, and a page is
+	// never read while an insert of the account is uncommitted (IDs
+	// below the page's last would appear later).
 	seed  maphash.Seed
 	locks [64]sync.Mutex
 }
+
+// delivery is a session's delivery of stored messages.
+type delivery struct {
+	done   bool // the backlog was delivered: new messages go to it directly
+	cancel context.CancelFunc
+}
+
+// Pacing of a backlog (module.Paced): messages are read pageSize at a
+// time and handed to the session while less than a quarter of its queue
+// limit (and at most window bytes) waits for the client, and at most
+// maxInFlight have not yet reached it. The transports do not signal
+// progress: the delivery looks again after poll, twice as long after each
+// look that found none, up to maxPoll (a hibernating XEP-0198 session
+// acknowledges nothing for minutes), and a look costs a lock or two.
+const (
+	pageSize    = 64
+	window      = 256 << 10
+	maxInFlight = 256
+	poll        = 5 * time.Millisecond
+	maxPoll     = time.Second
+)
 
 func (m *mod) Start(h *module.Handle) error {
 	if h.Offline == nil {
@@ -64,7 +100,9 @@ func (m *mod) Start(h *module.Handle) error {
 	if h.Config != nil {
 		m.limit = h.Config.Offline.MaxMessages
 	}
-	m.flushed = map[module.Session]bool{}
+	m.sessions = map[module.Session]*delivery{}
+	m.running = map[string]chan struct{}{}
+	m.undeleted = map[string]int64{}
 	m.seed = maphash.MakeSeed()
 	h.AddFeature(Feature)
 	h.Hook(module.HookAccountMessage, 0, m.storeMessage)
@@ -72,12 +110,31 @@ func (m *mod) Start(h *module.Handle) error {
 	// the IM module may return true (handled), which would stop a chain
 	// before a low-priority hook ran. Delivery only queues stanzas.
 	h.Hook(module.HookPresenceBroadcast, 1000, m.presence)
-	h.OnSessionClosed(func(_ context.Context, s module.Session) {
-		m.mu.Lock()
-		delete(m.flushed, s)
-		m.mu.Unlock()
-	})
+	h.OnSessionClosed(func(_ context.Context, s module.Session) { m.forget(s) })
 	return nil
+}
+
+// Stop ends the deliveries in progress and waits for them: what did not
+// reach its client stays stored.
+func (m *mod) Stop() error {
+	m.mu.Lock()
+	m.stopped = true
+	for _, d := range m.sessions {
+		d.cancel()
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	return nil
+}
+
+// forget drops s's delivery state, stopping a delivery in progress.
+func (m *mod) forget(s module.Session) {
+	m.mu.Lock()
+	if d := m.sessions[s]; d != nil {
+		d.cancel()
+		delete(m.sessions, s)
+	}
+	m.mu.Unlock()
 }
 
 func (m *mod) lock(bare jid.JID) *sync.Mutex {
@@ -147,7 +204,7 @@ func (m *mod) deliverNow(bare jid.JID, el *xml.Element) bool {
 	var best []module.Session
 	m.mu.Lock()
 	for _, s := range m.h.Directory.Sessions(bare) {
-		if !m.flushed[s] || !s.Available() || s.Priority() < 0 {
+		if d := m.sessions[s]; d == nil || !d.done || !s.Available() || s.Priority() < 0 {
 			continue
 		}
 		if len(best) > 0 && s.Priority() < best[0].Priority() {
@@ -211,9 +268,7 @@ func (m *mod) presence(ctx context.Context, st *module.Stanza) bool {
 	}
 	switch st.Type() {
 	case "unavailable":
-		m.mu.Lock()
-		delete(m.flushed, s)
-		m.mu.Unlock()
+		m.forget(s)
 		return false
 	case "":
 	default:
@@ -223,90 +278,297 @@ func (m *mod) presence(ctx context.Context, st *module.Stanza) bool {
 		return false
 	}
 	m.mu.Lock()
-	done := m.flushed[s]
-	m.mu.Unlock()
-	if done {
+	if m.sessions[s] != nil || m.stopped {
+		m.mu.Unlock()
 		return false
 	}
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d := &delivery{cancel: cancel}
+	m.sessions[s] = d
+	m.wg.Add(1)
+	m.mu.Unlock()
+	p, ok := s.(module.Paced)
+	if !ok {
+		defer m.wg.Done()
+		m.deliverAll(dctx, s, d)
+		return false
+	}
+	// The first window goes out before the presence is done with, as
+	// the whole backlog once did: a client finds its stored messages
+	// ahead of the answers to what it sends next. The rest follows at
+	// the pace the client reads.
+	first := make(chan struct{})
+	go func() {
+		defer m.wg.Done()
+		m.deliverPaced(dctx, s, p, d, sync.OnceFunc(func() { close(first) }))
+	}()
+	<-first
+	return false
+}
+
+// setDone marks d's session as having got the backlog, if d is still its
+// delivery; caller holds the account's lock.
+func (m *mod) setDone(s module.Session, d *delivery) {
+	m.mu.Lock()
+	if m.sessions[s] == d {
+		d.done = true
+	}
+	m.mu.Unlock()
+}
+
+// deliverAll sends a session that cannot pace (module.Paced) every stored
+// message at once, as before pacing, and deletes those it queued.
+func (m *mod) deliverAll(ctx context.Context, s module.Session, d *delivery) {
 	bare := s.JID().Bare()
 	l := m.lock(bare)
 	l.Lock()
 	defer l.Unlock()
-	m.deliver(ctx, s, bare)
-	m.mu.Lock()
-	m.flushed[s] = true
-	m.mu.Unlock()
-	return false
+	defer m.setDone(s, d)
+	after := m.retryDelete(ctx, bare)
+	synced := archiveSynced(s)
+	for {
+		page, els, err := m.page(ctx, bare, after)
+		if err != nil || len(page) == 0 {
+			return
+		}
+		var last int64
+		for i, el := range els {
+			if el != nil && !(synced && archivedFor(el, bare)) && !s.Deliver(el) {
+				break // closing: the rest waits for the next session
+			}
+			last = page[i].ID
+		}
+		if last != 0 {
+			m.deleteUpTo(ctx, bare, last)
+		}
+		if last != page[len(page)-1].ID {
+			return
+		}
+		after = last
+	}
 }
 
-// deliver sends the stored messages to s in order and deletes those it
-// queued. Caller holds bare's lock.
-func (m *mod) deliver(ctx context.Context, s module.Session, bare jid.JID) {
-	msgs, err := m.store.OfflineMessages(ctx, bare.Domain(), bare.Local())
+func archiveSynced(s module.Session) bool {
+	as, ok := s.(module.ArchiveSynced)
+	return ok && as.ArchiveSynced()
+}
+
+// sent is a stored message handed to the session, waiting to reach the
+// client before its row is deleted.
+type sent struct {
+	id   int64
+	mark module.Mark
+}
+
+// deliverPaced delivers the account's stored messages to s, oldest first,
+// at the pace the client takes them, and deletes each once it reached the
+// client (module.Paced.Reached: written to the socket or, with XEP-0198,
+// acknowledged). It ends when the backlog is delivered and confirmed, or
+// when ctx ends (unavailable presence, session closed, server stopping):
+// what did not reach the client then stays stored for the next session.
+// started is called once the first window is queued, or before the first
+// wait.
+func (m *mod) deliverPaced(ctx context.Context, s module.Session, p module.Paced, d *delivery, started func()) {
+	defer started()
+	defer p.HoldLive(false)
+	bare := s.JID().Bare()
+	key := bare.String()
+	mine := make(chan struct{})
+	for {
+		m.mu.Lock()
+		prev := m.running[key]
+		if prev == nil {
+			m.running[key] = mine
+			m.mu.Unlock()
+			break
+		}
+		m.mu.Unlock()
+		started()
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return
+		}
+	}
+	defer func() {
+		m.mu.Lock()
+		delete(m.running, key)
+		m.mu.Unlock()
+		close(mine)
+	}()
+
+	// Storage calls outlive ctx: what reached the client is deleted
+	// even as the session goes.
+	sctx := context.WithoutCancel(ctx)
+	after := m.retryDelete(sctx, bare)
+	synced := archiveSynced(s)
+	var (
+		page      []storage.OfflineMessage
+		els       []*xml.Element
+		inFlight  []sent
+		exhausted bool
+		wait      = poll
+		timer     *time.Timer
+	)
+	// confirm deletes the rows whose messages reached the client, oldest
+	// first: DeleteOffline removes every ID up to the one given.
+	confirm := func() bool {
+		n := 0
+		for n < len(inFlight) && p.Reached(inFlight[n].mark) {
+			n++
+		}
+		if n > 0 {
+			m.deleteUpTo(sctx, bare, inFlight[n-1].id)
+			inFlight = inFlight[n:]
+		}
+		return n > 0
+	}
+	defer confirm()
+	for {
+		progress := confirm()
+		for !exhausted && len(inFlight) < maxInFlight {
+			if queued, limit := p.Backlog(); queued >= min(window, limit/4) {
+				break
+			}
+			if len(page) == 0 {
+				if page, els, exhausted = m.nextPage(sctx, s, d, bare, after); exhausted {
+					// Done: what came live meanwhile follows the
+					// backlog, and from now on goes directly.
+					p.HoldLive(false)
+					break
+				}
+				after = page[len(page)-1].ID
+				// Messages routed to the session meanwhile wait for
+				// the backlog: they must not overtake stored messages
+				// of the same sender (RFC 6120 §10.1). Not without a
+				// backlog, nor while waiting for another delivery of
+				// the account: they would only be late.
+				p.HoldLive(true)
+			}
+			id, el := page[0].ID, els[0]
+			page, els = page[1:], els[1:]
+			if el == nil || synced && archivedFor(el, bare) {
+				// XEP-0386 §3.1: a Bind 2 client reads the archive, so
+				// what the archive kept is cleared without being sent
+				// (what it did not keep is still sent). A row that
+				// does not parse was logged by page.
+				inFlight = append(inFlight, sent{id: id})
+				progress = true
+				continue
+			}
+			mk, ok := p.DeliverOwned(el)
+			if !ok {
+				return // closing: the rest waits for the next session
+			}
+			inFlight = append(inFlight, sent{id: id, mark: mk})
+			progress = true
+		}
+		if exhausted && len(inFlight) == 0 {
+			return
+		}
+		started()
+		if progress {
+			wait = poll
+		} else {
+			wait = min(2*wait, maxPoll)
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// nextPage reads the account's next page of stored messages after the
+// given ID. exhausted: there are none (or they cannot be read), and the
+// session now counts as done, so that a message stored from here on is
+// handed to it directly, after the backlog.
+func (m *mod) nextPage(ctx context.Context, s module.Session, d *delivery, bare jid.JID, after int64) (page []storage.OfflineMessage, els []*xml.Element, exhausted bool) {
+	l := m.lock(bare)
+	l.Lock()
+	defer l.Unlock()
+	page, els, err := m.page(ctx, bare, after)
+	if err != nil || len(page) == 0 {
+		// A storage fault leaves the rest stored; the session still
+		// gets what comes live.
+		m.setDone(s, d)
+		return nil, nil, true
+	}
+	return page, els, false
+}
+
+// page reads up to pageSize messages after the given ID and parses them;
+// els[i] is nil for a row that does not parse (logged, then deleted with
+// its neighbours: it can never be delivered). Caller holds bare's lock.
+func (m *mod) page(ctx context.Context, bare jid.JID, after int64) ([]storage.OfflineMessage, []*xml.Element, error) {
+	msgs, err := m.store.OfflinePage(ctx, bare.Domain(), bare.Local(), after, pageSize)
 	if err != nil {
 		m.h.Logger.Error("fetch offline messages", "jid", bare.String(), "err", err)
-		return
+		return nil, nil, err
 	}
-	if len(msgs) == 0 {
-		return
-	}
-	els, err := parse(msgs)
-	if err != nil {
-		m.h.Logger.Error("parse offline messages", "jid", bare.String(), "err", err)
-		return
-	}
-	// XEP-0386 §3.1: a Bind 2 client reads the archive, so what the
-	// archive kept (the stanza-id the account's archive gave it) is
-	// cleared without being sent; what it did not keep is still sent.
-	synced := false
-	if as, ok := s.(module.ArchiveSynced); ok {
-		synced = as.ArchiveSynced()
-	}
-	var last int64
-	for i, el := range els {
-		if synced && archivedFor(el, bare) {
-			last = msgs[i].ID
+	els := make([]*xml.Element, len(msgs))
+	for i, msg := range msgs {
+		el, err := parse(msg.Stanza)
+		if err != nil {
+			m.h.Logger.Error("stored offline message does not parse: dropped", "jid", bare.String(), "id", msg.ID, "stanza", string(msg.Stanza), "err", err)
 			continue
 		}
-		if !s.Deliver(el) {
-			break // closing: the rest waits for the next session
-		}
-		last = msgs[i].ID
+		els[i] = el
 	}
-	if last == 0 {
+	return msgs, els, nil
+}
+
+// deleteUpTo deletes the account's messages up to upTo, which reached a
+// client. When that fails (a storage fault: a read-only disk, a lost
+// database) they would be delivered a second time: the module remembers
+// them and skips them until a delete succeeds. A crash or restart before
+// then forgets, and they are delivered again: delivery of stored messages
+// is at least once.
+func (m *mod) deleteUpTo(ctx context.Context, bare jid.JID, upTo int64) {
+	_, err := m.store.DeleteOffline(ctx, bare.Domain(), bare.Local(), upTo)
+	key := bare.String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.h.Logger.Error("delete offline messages: delivered, kept from delivering again until a delete succeeds", "jid", key, "up_to", upTo, "err", err)
+		m.undeleted[key] = max(m.undeleted[key], upTo)
 		return
 	}
-	if _, err := m.store.DeleteOffline(ctx, bare.Domain(), bare.Local(), last); err != nil {
-		m.h.Logger.Error("delete offline messages", "jid", bare.String(), "err", err)
+	if m.undeleted[key] <= upTo {
+		delete(m.undeleted, key)
 	}
+}
+
+// retryDelete retries the delete of messages that reached a client before
+// and returns the ID up to which they are not to be delivered again (0:
+// none).
+func (m *mod) retryDelete(ctx context.Context, bare jid.JID) int64 {
+	m.mu.Lock()
+	upTo := m.undeleted[bare.String()]
+	m.mu.Unlock()
+	if upTo != 0 {
+		m.deleteUpTo(ctx, bare, upTo)
+	}
+	return upTo
 }
 
 const streamOpen = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
 
-// parse reads stored stanzas back, all through one decoder.
-func parse(msgs []storage.OfflineMessage) ([]*xml.Element, error) {
-	var buf bytes.Buffer
-	buf.WriteString(streamOpen)
-	for _, m := range msgs {
-		buf.Write(m.Stanza)
-	}
+// parse reads a stored stanza back.
+func parse(stanza []byte) (*xml.Element, error) {
 	// Stored stanzas passed the session's limits once; these only have
 	// to admit them again.
-	lim := xml.Limits{MaxStanzaBytes: len(streamOpen) + 1, MaxDepth: 1000, MaxAttrs: 1000}
-	for _, m := range msgs {
-		lim.MaxStanzaBytes = max(lim.MaxStanzaBytes, len(m.Stanza)+1)
-	}
-	d := xml.NewDecoder(&buf, lim)
+	lim := xml.Limits{MaxStanzaBytes: len(stanza) + len(streamOpen) + 1, MaxDepth: 1000, MaxAttrs: 1000}
+	d := xml.NewDecoder(io.MultiReader(strings.NewReader(streamOpen), bytes.NewReader(stanza)), lim)
 	if _, err := d.ReadHeader(); err != nil {
 		return nil, err
 	}
-	out := make([]*xml.Element, 0, len(msgs))
-	for i := range msgs {
-		el, err := d.Next()
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", msgs[i].ID, err)
-		}
-		out = append(out, el)
-	}
-	return out, nil
+	return d.Next()
 }

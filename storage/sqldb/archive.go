@@ -19,7 +19,8 @@ var _ storage.Archive = (*DB)(nil)
 const maxArchiveID = 64
 
 // batchRows is how many rows one INSERT of AppendBatch carries (5
-// parameters each, far below both engines' limits).
+// parameters each, far below both engines' limits: SQLite's default
+// SQLITE_MAX_VARIABLE_NUMBER is 32766, PostgreSQL's 65535).
 const batchRows = 100
 
 func validArchiveID(id string) bool {
@@ -35,94 +36,152 @@ func validArchiveID(id string) bool {
 	return true
 }
 
-// Append implements storage.Archive: one INSERT, nothing read.
+// Append implements storage.Archive: one message, one transaction (an
+// INSERT and the archive's count), nothing read.
 func (db *DB) Append(ctx context.Context, archive string, m storage.ArchivedMessage) (string, error) {
-	id := m.ID
-	if id == "" {
-		id = storage.NewArchiveID(m.Time)
-	} else if !validArchiveID(id) {
-		return "", fmt.Errorf("sqldb: append to archive %s: invalid id %q", archive, id)
-	}
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES ($1, $2, $3, $4, $5)`,
-		archive, id, m.With, m.Time.UnixMilli(), m.Stanza)
-	if err != nil {
-		if isUniqueViolation(err) {
-			err = storage.ErrExists
-		}
+	e := []storage.ArchiveEntry{{Archive: archive, Message: m}}
+	if err := db.appendEntries(ctx, e); err != nil {
 		return "", fmt.Errorf("sqldb: append to archive %s: %w", archive, err)
 	}
-	return id, nil
+	return e[0].Message.ID, nil
 }
 
-// AppendBatch implements storage.Archive: one transaction, one INSERT per
-// batchRows messages.
+// AppendBatch implements storage.Archive: one transaction for the batch,
+// one count upsert per archive in it.
 func (db *DB) AppendBatch(ctx context.Context, entries []storage.ArchiveEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	if err := db.appendEntries(ctx, entries); err != nil {
+		return fmt.Errorf("sqldb: append batch of %d to archives: %w", len(entries), err)
+	}
+	return nil
+}
+
+const insertArchived = `INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES `
+
+// appendEntries inserts entries (IDs filled in where empty) and adds them
+// to archive_counts, in one transaction. The counts are kept here rather
+// than by a trigger per row (migration 00018): one upsert per archive per
+// batch instead of one per message.
+func (db *DB) appendEntries(ctx context.Context, entries []storage.ArchiveEntry) error {
 	for i := range entries {
 		m := &entries[i].Message
 		if m.ID == "" {
 			m.ID = storage.NewArchiveID(m.Time)
 		} else if !validArchiveID(m.ID) {
-			return fmt.Errorf("sqldb: append batch to archives: invalid id %q", m.ID)
+			return fmt.Errorf("invalid id %q", m.ID)
 		}
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if db.dialect == SQLite {
-			// In process there is no round trip to save, and SQLite
-			// parses a multi-row INSERT's $N parameters in time
-			// quadratic in their number (sqlite3VListNameToNum): one
-			// prepared single-row statement is 4-5x cheaper per row
-			// (BenchmarkArchiveAppend).
-			st, err := tx.PrepareContext(ctx, `INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES (?, ?, ?, ?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, e := range entries {
-				m := &e.Message
-				if _, err := st.ExecContext(ctx, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza); err != nil {
-					if isUniqueViolation(err) {
-						err = storage.ErrExists
-					}
-					return err
-				}
-			}
-			return nil
+	var (
+		archives []string
+		counts   = make(map[string]int, min(len(entries), 1024))
+	)
+	for _, e := range entries {
+		if counts[e.Archive] == 0 {
+			archives = append(archives, e.Archive)
 		}
-		// Multi-row INSERTs: on PostgreSQL each statement is a round
-		// trip, which cost more than the rows themselves. Rows are
-		// inserted in VALUES order, so seq keeps the slice order.
-		for len(entries) > 0 {
-			chunk := entries[:min(len(entries), batchRows)]
-			entries = entries[len(chunk):]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza) VALUES `)
-			args := make([]any, 0, 5*len(chunk))
-			for i, e := range chunk {
+		counts[e.Archive]++
+	}
+	// One lock order on the count rows for all writers: two PostgreSQL
+	// transactions (say the MUC module's and the writer's) cannot
+	// deadlock on them.
+	slices.Sort(archives)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.insertArchived(ctx, tx, entries); err != nil {
+			return err
+		}
+		return db.addArchiveCounts(ctx, tx, archives, counts)
+	})
+	if isUniqueViolation(err) {
+		err = fmt.Errorf("%w: %w", storage.ErrExists, err)
+	}
+	return err
+}
+
+func (db *DB) insertArchived(ctx context.Context, tx *sql.Tx, entries []storage.ArchiveEntry) error {
+	// Multi-row INSERTs, batchRows rows each. On PostgreSQL each
+	// statement is a round trip, which cost more than the rows
+	// themselves. On SQLite each statement is a call through database/sql
+	// and the driver (which arms an interrupt watcher, a goroutine, per
+	// call): a statement per row cost more than its B-tree work. SQLite
+	// gets anonymous '?' parameters: it resolves numbered ones ($N) by a
+	// linear search per parameter, quadratic in a long VALUES list
+	// (sqlite3VListNameToNum). Rows are inserted in VALUES order, so seq
+	// keeps the slice order.
+	args := make([]any, 0, 5*min(len(entries), batchRows))
+	var q strings.Builder
+	for len(entries) > 0 {
+		chunk := entries[:min(len(entries), batchRows)]
+		entries = entries[len(chunk):]
+		q.Reset()
+		q.WriteString(insertArchived)
+		args = args[:0]
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			if db.dialect == SQLite {
+				q.WriteString("(?, ?, ?, ?, ?)")
+			} else {
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			}
+			m := e.Message
+			args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const upsertCount = `INSERT INTO archive_counts (archive, n) VALUES ($1, $2)
+	ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`
+
+// addArchiveCounts adds counts[a] to each archive a's row of
+// archive_counts.
+func (db *DB) addArchiveCounts(ctx context.Context, tx *sql.Tx, archives []string, counts map[string]int) error {
+	if len(archives) == 1 {
+		_, err := tx.ExecContext(ctx, upsertCount, archives[0], counts[archives[0]])
+		return err
+	}
+	if db.dialect == SQLite {
+		// Multi-row, as insertArchived (each archive once per
+		// statement, as ON CONFLICT DO UPDATE requires).
+		var q strings.Builder
+		args := make([]any, 0, 2*min(len(archives), batchRows))
+		for len(archives) > 0 {
+			chunk := archives[:min(len(archives), batchRows)]
+			archives = archives[len(chunk):]
+			q.Reset()
+			q.WriteString(`INSERT INTO archive_counts (archive, n) VALUES `)
+			args = args[:0]
+			for i, a := range chunk {
 				if i > 0 {
 					q.WriteString(", ")
 				}
-				n := len(args)
-				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
-				m := e.Message
-				args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
+				q.WriteString("(?, ?)")
+				args = append(args, a, counts[a])
 			}
+			q.WriteString(` ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`)
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-				if isUniqueViolation(err) {
-					err = storage.ErrExists
-				}
 				return err
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sqldb: append batch of %d to archives: %w", len(entries), err)
 	}
-	return nil
+	// PostgreSQL: one statement for all (unnest of two arrays; each
+	// archive once, as ON CONFLICT DO UPDATE requires).
+	ns := make([]int64, len(archives))
+	for i, a := range archives {
+		ns[i] = int64(counts[a])
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO archive_counts (archive, n)
+		SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`, archives, ns)
+	return err
 }
 
 // cursor is a message's position in archive order.

@@ -136,7 +136,8 @@ func TestMigrationOutOfOrderSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range real {
-		if strings.HasPrefix(e.Name(), "00009_") {
+		// 00018 changes 00009's triggers: they arrive together.
+		if strings.HasPrefix(e.Name(), "00009_") || strings.HasPrefix(e.Name(), "00018_") {
 			continue
 		}
 		b, err := migrationFS.ReadFile(dir + "/" + e.Name())

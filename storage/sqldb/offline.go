@@ -53,9 +53,24 @@ func (db *DB) StoreOffline(ctx context.Context, domain, username string, stanza 
 
 // OfflineMessages implements storage.Offline.
 func (db *DB) OfflineMessages(ctx context.Context, domain, username string) ([]storage.OfflineMessage, error) {
-	rows, err := db.read.QueryContext(ctx,
+	return db.offline(ctx, domain, username,
 		`SELECT id, stamp_ms, stanza FROM offline_messages WHERE domain = $1 AND username = $2 ORDER BY id`,
 		domain, username)
+}
+
+// OfflinePage implements storage.Offline. The index on (domain, username,
+// id) serves the range and the order.
+func (db *DB) OfflinePage(ctx context.Context, domain, username string, after int64, limit int) ([]storage.OfflineMessage, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: page limit %d is not positive", username, domain, limit)
+	}
+	return db.offline(ctx, domain, username,
+		`SELECT id, stamp_ms, stanza FROM offline_messages WHERE domain = $1 AND username = $2 AND id > $3 ORDER BY id LIMIT $4`,
+		domain, username, after, limit)
+}
+
+func (db *DB) offline(ctx context.Context, domain, username, query string, args ...any) ([]storage.OfflineMessage, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: %w", username, domain, err)
 	}

@@ -27,6 +27,7 @@ func RunArchive(t *testing.T, newStore func(t *testing.T) ArchiveStore) {
 		{"RoundTripInOrder", testArchiveRoundTrip},
 		{"CallerIDs", testArchiveCallerIDs},
 		{"AppendBatch", testArchiveAppendBatch},
+		{"BatchCounts", testArchiveBatchCounts},
 		{"Filters", testArchiveFilters},
 		{"PageForward", testArchivePageForward},
 		{"PageBackward", testArchivePageBackward},
@@ -506,5 +507,50 @@ func testArchiveAppendBatch(t *testing.T, ctx context.Context, s ArchiveStore) {
 		if it.ID != big[i].Message.ID || string(it.Stanza) != fmt.Sprintf("<message>%d</message>", i) {
 			t.Fatalf("large batch item %d: %s (%s), want %s", i, it.ID, it.Stanza, big[i].Message.ID)
 		}
+	}
+}
+
+// testArchiveBatchCounts: the whole-archive count (kept apart from the
+// rows by some backends) follows batches that mix archives, single
+// appends, a failed batch, trimming and deletion.
+func testArchiveBatchCounts(t *testing.T, ctx context.Context, s ArchiveStore) {
+	count := func(a string) int {
+		t.Helper()
+		return mustQuery(t, ctx, s, a, storage.ArchiveQuery{}).Count
+	}
+	msg := func(a string, min int) storage.ArchiveEntry {
+		return storage.ArchiveEntry{Archive: a, Message: storage.ArchivedMessage{With: "x@example.org", Time: byMinute(min), Stanza: []byte("<message/>")}}
+	}
+	var batch []storage.ArchiveEntry
+	for i := range 30 {
+		batch = append(batch, msg([]string{"a@example.org", "b@example.org", "c@example.org"}[i%3], i))
+	}
+	batch = append(batch, msg("a@example.org", 40))
+	if err := s.AppendBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "b@example.org", msg("b@example.org", 41).Message); err != nil {
+		t.Fatal(err)
+	}
+	// A failed batch counts nothing.
+	dup := []storage.ArchiveEntry{msg("a@example.org", 42), msg("c@example.org", 42)}
+	dup[1].Message.ID = batch[0].Message.ID
+	if err := s.AppendBatch(ctx, dup); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("AppendBatch with a duplicate id: err = %v, want ErrExists", err)
+	}
+	if a, b, c := count("a@example.org"), count("b@example.org"), count("c@example.org"); a != 11 || b != 11 || c != 10 {
+		t.Fatalf("counts %d %d %d, want 11 11 10", a, b, c)
+	}
+	if _, err := s.TrimArchive(ctx, "a@example.org", 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteArchive(ctx, "c@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendBatch(ctx, []storage.ArchiveEntry{msg("a@example.org", 50), msg("c@example.org", 50)}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b, c := count("a@example.org"), count("b@example.org"), count("c@example.org"); a != 5 || b != 11 || c != 1 {
+		t.Fatalf("after trim and delete: counts %d %d %d, want 5 11 1", a, b, c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func RunOffline(t *testing.T, newStore func(t *testing.T) OfflineStore) {
 		{"Empty", testOfflineEmpty},
 		{"RoundTripInOrder", testOfflineRoundTrip},
 		{"DeleteUpTo", testOfflineDeleteUpTo},
+		{"Page", testOfflinePage},
 		{"Limit", testOfflineLimit},
 		{"MissingAccount", testOfflineMissingAccount},
 		{"PerAccount", testOfflinePerAccount},
@@ -124,6 +126,69 @@ func testOfflineDeleteUpTo(t *testing.T, ctx context.Context, s OfflineStore) {
 		t.Fatalf("after delete: %v", left)
 	}
 	wantOfflineCount(t, ctx, s, "example.org", "alice", 1)
+}
+
+// testOfflinePage reads a backlog a page at a time, as delivery does,
+// with messages stored and deleted between the pages.
+func testOfflinePage(t *testing.T, ctx context.Context, s OfflineStore) {
+	mustCreate(t, ctx, s, "example.org", "alice", nil)
+	mustCreate(t, ctx, s, "example.org", "bob", nil)
+	base := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	for i := range 7 {
+		mustStoreOffline(t, ctx, s, "example.org", "alice", fmt.Sprintf("<m%d/>", i), base.Add(time.Duration(i)*time.Second), 0)
+		mustStoreOffline(t, ctx, s, "example.org", "bob", fmt.Sprintf("<b%d/>", i), base, 0)
+	}
+	page := func(after int64, limit int) []storage.OfflineMessage {
+		t.Helper()
+		ms, err := s.OfflinePage(ctx, "example.org", "alice", after, limit)
+		if err != nil {
+			t.Fatalf("OfflinePage(after %d, limit %d): %v", after, limit, err)
+		}
+		return ms
+	}
+	var got []string
+	var after int64
+	for {
+		ms := page(after, 3)
+		if len(ms) > 3 {
+			t.Fatalf("page of %d messages, limit 3", len(ms))
+		}
+		if len(ms) == 0 {
+			break
+		}
+		for _, m := range ms {
+			if m.ID <= after {
+				t.Fatalf("ID %d not after %d", m.ID, after)
+			}
+			if ws := base.Add(time.Duration(len(got)) * time.Second); !m.Stamp.Equal(ws) {
+				t.Errorf("message %d stamp = %v, want %v", len(got), m.Stamp, ws)
+			}
+			after = m.ID
+			got = append(got, string(m.Stanza))
+		}
+		if len(got) == 6 {
+			// Stored while the backlog is read: comes last, in the
+			// next page; deleting what was read does not disturb it.
+			mustStoreOffline(t, ctx, s, "example.org", "alice", "<late/>", base.Add(7*time.Second), 0)
+			if n, err := s.DeleteOffline(ctx, "example.org", "alice", after); err != nil || n != 6 {
+				t.Fatalf("DeleteOffline = %d, %v; want 6, nil", n, err)
+			}
+		}
+	}
+	if want := "<m0/>,<m1/>,<m2/>,<m3/>,<m4/>,<m5/>,<m6/>,<late/>"; strings.Join(got, ",") != want {
+		t.Fatalf("pages gave %v, want %s", got, want)
+	}
+	if ms := page(0, 100); len(ms) != 2 || string(ms[0].Stanza) != "<m6/>" {
+		t.Fatalf("after delete: %v", ms)
+	}
+	if ms := page(1<<62, 10); len(ms) != 0 {
+		t.Fatalf("after the last ID: %v", ms)
+	}
+	if ms, err := s.OfflinePage(ctx, "example.org", "nobody", 0, 10); err != nil || len(ms) != 0 {
+		t.Fatalf("missing account: %v, %v", ms, err)
+	}
+	// Bob's messages were never in alice's pages.
+	wantOfflineCount(t, ctx, s, "example.org", "bob", 7)
 }
 
 func testOfflineLimit(t *testing.T, ctx context.Context, s OfflineStore) {

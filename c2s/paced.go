@@ -1,0 +1,195 @@
+package c2s
+
+import (
+	"context"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// module.Paced: a module that sends a long series (an account's offline
+// backlog) asks how much output waits and when a stanza got out, instead
+// of queueing the whole series at once and overflowing the queue.
+
+var _ module.Paced = (*conn)(nil)
+
+// unsentConn is a transport that keeps accepted bytes before they reach a
+// socket (BOSH keeps them for the client's next request): n is how many,
+// and once the transport failed, how many it lost.
+type unsentConn interface {
+	Unsent() (n, limit int)
+}
+
+// DeliverOwned queues el like Deliver and returns where it stands in the
+// output (module.Paced).
+func (c *conn) DeliverOwned(el *xml.Element) (module.Mark, bool) {
+	c.wmu.Lock()
+	if !c.async || c.sm.ended || c.closing && !c.sm.resumable {
+		c.wmu.Unlock()
+		return module.Mark{}, false
+	}
+	if c.csi.inactive {
+		// A stored message matters: what was held goes first.
+		c.csiFlushLocked()
+	}
+	if !c.appendLocked(el) {
+		c.wmu.Unlock()
+		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		return module.Mark{}, false
+	}
+	if k, ok := stanzaKind(el.Name()); ok {
+		c.srv.cfg.Observer.StanzaOut(k)
+	}
+	var m module.Mark
+	if c.sm.enabled {
+		if c.sm.owned == nil {
+			c.sm.owned = map[*xml.Element]struct{}{}
+		}
+		c.sm.owned[el] = struct{}{}
+		m = module.Mark{Pos: uint64(c.sm.acked + uint32(len(c.sm.unacked))), Acked: true}
+	} else {
+		m = module.Mark{Pos: c.outTaken + uint64(len(c.out))}
+	}
+	if c.closing {
+		// Hibernating: it waits among the unacknowledged for a
+		// resumption. No HookHeld (push): the message waited in
+		// storage already, and a backlog would be a push each.
+		c.wmu.Unlock()
+		return m, true
+	}
+	return m, c.kick()
+}
+
+// Reached reports whether the stanza at m left the server (module.Paced).
+func (c *conn) Reached(m module.Mark) bool {
+	if m == (module.Mark{}) {
+		return true
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if m.Acked {
+		// Counts wrap at 2^32 (XEP-0198 §4); h only moves forward.
+		return int32(c.sm.acked-uint32(m.Pos)) >= 0
+	}
+	// The transport holds (or lost) the last unsent bytes written to
+	// it. Over TLS they are records, a little longer than what we wrote:
+	// this errs towards "not yet".
+	return int64(c.outWritten)-int64(c.unsentLocked()) >= int64(m.Pos)
+}
+
+// Backlog reports the bytes queued for the client and not yet on the
+// socket, and the most the session holds (module.Paced).
+func (c *conn) Backlog() (queued, limit int) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	limit = c.srv.cfg.OutboundQueueBytes
+	if u, ok := c.nc.(unsentConn); ok && c.sc == nil {
+		if _, tl := u.Unsent(); tl > 0 && tl < limit {
+			limit = tl
+		}
+	}
+	return len(c.out) + c.outInflight + c.unsentLocked(), limit
+}
+
+// unsentLocked asks the transport what it accepted and has not yet written
+// (wmu held): the spillConn under TCP (and TLS), or a transport that says
+// (BOSH). Others write through when the writer writes.
+func (c *conn) unsentLocked() int {
+	if c.sc != nil {
+		return c.sc.unsent()
+	}
+	if u, ok := c.nc.(unsentConn); ok {
+		n, _ := u.Unsent()
+		return n
+	}
+	return 0
+}
+
+// liveHold is what HoldLive keeps back, bounded: past maxLiveHeld messages
+// arrive as they come (out of order rather than without bound).
+type liveHold struct {
+	els []*xml.Element
+}
+
+const maxLiveHeld = 1000
+
+// HoldLive starts or ends holding live messages back (module.Paced).
+func (c *conn) HoldLive(on bool) {
+	c.wmu.Lock()
+	if on {
+		if c.live == nil {
+			c.live = &liveHold{}
+		}
+		c.wmu.Unlock()
+		return
+	}
+	h := c.live
+	c.live = nil
+	if h == nil || len(h.els) == 0 || c.sm.ended || c.closing && !c.sm.resumable {
+		// Ended: teardown hands them back to the router (liveReroute)
+		// - it found c.live cleared, so they go from here.
+		c.wmu.Unlock()
+		if h != nil && len(h.els) > 0 {
+			c.rerouteLive(context.Background(), h.els)
+		}
+		return
+	}
+	for _, el := range h.els {
+		if !c.appendLocked(el) {
+			c.wmu.Unlock()
+			c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+			c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+			return
+		}
+	}
+	if c.closing {
+		c.wmu.Unlock() // hibernating: they wait among the unacknowledged
+		return
+	}
+	c.kick()
+}
+
+// liveHoldLocked keeps el back if HoldLive is on and el is a chat or
+// normal message; not while hibernating, where a message goes among the
+// unacknowledged and may wake the client (HookHeld).
+func (c *conn) liveHoldLocked(el *xml.Element) bool {
+	if c.closing || el.Name() != "message" || len(c.live.els) >= maxLiveHeld {
+		return false
+	}
+	switch el.Attr("type") {
+	case "error", "groupchat", "headline":
+		return false
+	}
+	c.live.els = append(c.live.els, el)
+	return true
+}
+
+// liveReroute hands messages still held back when the session ends to the
+// router: they were never written, so they go to the account again (another
+// resource, or offline storage after the stored ones).
+func (c *conn) liveReroute(ctx context.Context) {
+	c.wmu.Lock()
+	h := c.live
+	c.live = nil
+	c.wmu.Unlock()
+	if h != nil {
+		c.rerouteLive(ctx, h.els)
+	}
+}
+
+func (c *conn) rerouteLive(ctx context.Context, els []*xml.Element) {
+	bare := c.jid.Bare()
+	for _, el := range els {
+		if el.Child("body", xml.NSClient) == nil {
+			continue // a chat state or receipt: pointless later
+		}
+		from, err := jid.Parse(el.Attr("from"))
+		if err != nil {
+			continue
+		}
+		c.srv.cfg.Router.Route(ctx, &module.Stanza{El: el.WithAttrs(xml.Attr{Name: "to", Value: bare.String()}), From: from, To: bare})
+	}
+}

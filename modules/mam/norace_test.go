@@ -1,0 +1,5 @@
+//go:build !race
+
+package mam_test
+
+const raceEnabled = false
