@@ -79,6 +79,13 @@ go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./c
 echo "== fault suite (scripts/faults.sh; the disk cases need root)"
 bash scripts/faults.sh
 
+echo "== .deb package (contents, unit, postinst)"
+if command -v dpkg-deb >/dev/null 2>&1; then
+  bash scripts/test-deb.sh
+else
+  echo "== no dpkg-deb: package not checked"
+fi
+
 echo "== fuzz"
 fuzz FuzzDecoderSplit ./xml/ 60000x
 fuzz FuzzDifferential ./xml/ 60000x

@@ -115,6 +115,11 @@ func (c *counting) OfflineMessages(ctx context.Context, domain, username string)
 	return v, c.check(ctx, "OfflineMessages", err)
 }
 
+func (c *counting) OfflinePage(ctx context.Context, domain, username string, after int64, limit int) ([]OfflineMessage, error) {
+	v, err := c.b.OfflinePage(ctx, domain, username, after, limit)
+	return v, c.check(ctx, "OfflinePage", err)
+}
+
 func (c *counting) DeleteOffline(ctx context.Context, domain, username string, upTo int64) (int, error) {
 	v, err := c.b.DeleteOffline(ctx, domain, username, upTo)
 	return v, c.check(ctx, "DeleteOffline", err)

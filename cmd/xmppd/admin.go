@@ -32,7 +32,7 @@ func newAdminClient(name string, args []string, stderr io.Writer) (*adminClient,
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML); its admin listener is where the server is asked, with its [admin] token")
 	addr := fs.String("admin", "", "address of the admin listener (host:port), instead of the configuration's")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return nil, nil, err
 	}
 	a, token := *addr, ""

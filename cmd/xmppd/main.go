@@ -3,9 +3,13 @@
 //	xmppd [serve] [-config FILE] [-pprof ADDR]  run the server (no file: domain localhost, data in ./data)
 //	xmppd user add|passwd|del JID     manage accounts (password prompted, or read from stdin)
 //	xmppd user list [DOMAIN]
+//	xmppd import FILE.xml ... | export [-o FILE.xml]   XEP-0227
+//	xmppd backup -o FILE | restore FILE               data folder and SQLite database
 //	xmppd status                      ask the running server (its admin listener)
 //	xmppd session list|kick [JID]
-//	xmppd version
+//	xmppd version | -version | help [COMMAND] | COMMAND -help
+//
+// Flags may come before or after the command.
 package main
 
 import (
@@ -15,14 +19,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -41,31 +50,168 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
-  xmppd [serve] [-config FILE] [-pprof 127.0.0.1:6060]
-                                      run the server (-pprof: profiling endpoint, opt-in)
-  xmppd user add [-config FILE] JID   create an account (password prompted or read from stdin)
-  xmppd user passwd [-config FILE] JID
-  xmppd user del [-config FILE] JID
-  xmppd user list [-config FILE] [DOMAIN]
-  xmppd import [-config FILE] FILE.xml ...
-                                      import XEP-0227 files (accounts, rosters, vCards, private XML,
-                                      offline messages) from Prosody's or ejabberd's export
-  xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]
-                                      write the accounts as one XEP-0227 document
-  xmppd status [-config FILE] [-admin ADDR]
-                                      the running server: version, uptime, listeners, sessions, memory
-  xmppd session list [-config FILE] [-admin ADDR]
-  xmppd session kick [-config FILE] [-admin ADDR] FULL-JID
-                                      end a session (stream error policy-violation)
-  xmppd version
+	fmt.Fprint(w, `usage: xmppd [COMMAND] [-config FILE] [ARGS]
+
+Commands (flags may come before or after the command; "xmppd COMMAND -help" says more):
+  serve          run the server (the default; without -config: domain localhost, data in ./data)
+  user           add, passwd, del, list accounts
+  import         import XEP-0227 files (from Prosody or ejabberd)
+  export         write the accounts as one XEP-0227 document
+  backup         copy database, uploads and keys into one file, while the server runs
+  restore        put a backup into an empty data folder
+  status         ask the running server (its admin listener)
+  session        list or kick the running server's sessions
+  version        print the version (also: xmppd -version)
+  help           this text
 `)
 }
 
+// A command's help text, printed by "xmppd COMMAND -help" and on misuse.
+// subs, when set, are its subcommands (in order): "user add", ...
+type command struct {
+	help string
+	subs []string
+}
+
+var commands = map[string]command{
+	"serve": {help: `usage: xmppd [serve] [-config FILE] [-pprof 127.0.0.1:6060]
+
+Runs the server. Without -config: the domain localhost, data in ./data.
+  -config FILE   configuration file (TOML; xmppd.example.toml documents it)
+  -pprof ADDR    serve net/http/pprof on ADDR for profiling (opt-in; never expose it publicly)
+`},
+	"user": {subs: []string{"add", "passwd", "del", "list"}, help: `usage:
+  xmppd user add [-config FILE] JID      create an account (password prompted, or one line from stdin)
+  xmppd user passwd [-config FILE] JID   set a new password
+  xmppd user del [-config FILE] JID      delete an account and its data
+  xmppd user list [-config FILE] [DOMAIN]
+
+Works on the data directly (the server may run). Passwords need
+[registration] min_password_length characters, as for in-band registration.
+`},
+	"import": {help: `usage: xmppd import [-config FILE] FILE.xml ...
+
+Imports XEP-0227 files (accounts with their SCRAM keys, rosters, vCards, private
+XML, offline messages) from Prosody's or ejabberd's export. Accounts that exist
+already are left as they are.
+`},
+	"export": {help: `usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]
+
+Writes the hosts' accounts as one XEP-0227 document (xmppd import reads it back).
+`},
+	"backup": {help: `usage: xmppd backup [-config FILE] -o FILE.tar.gz
+
+Copies the SQLite database (a consistent snapshot, VACUUM INTO: the server may
+run), the uploaded files, the certificates and keys of the data folder into one
+gzipped tar file (mode 0600: it holds the keys). With PostgreSQL storage it
+copies the files only: dump the database with pg_dump (docs/deploy.md).
+`},
+	"restore": {help: `usage: xmppd restore [-config FILE] FILE.tar.gz
+
+Puts a backup made by xmppd backup into the configuration's data folder, which
+must hold no database yet (stop the server and move the old folder away first).
+The server migrates the database at its next start.
+`},
+	"status": {help: `usage: xmppd status [-config FILE] [-admin ADDR]
+
+Asks the running server (its admin listener, from the configuration or -admin):
+version, uptime, hosts, listeners, sessions, memory.
+`},
+	"session": {subs: []string{"list", "kick"}, help: `usage:
+  xmppd session list [-config FILE] [-admin ADDR]
+  xmppd session kick [-config FILE] [-admin ADDR] FULL-JID
+                                      end a session (stream error policy-violation)
+`},
+	"version": {help: "usage: xmppd version\n"},
+	"help":    {help: "usage: xmppd help [COMMAND]\n"},
+}
+
+// valueFlags are the flags that take a value, so that the command can be
+// found after them: xmppd -config FILE user add JID.
+var valueFlags = map[string]bool{"config": true, "pprof": true, "admin": true, "o": true}
+
+// flagName returns the name of a flag argument ("-config=x" -> "config",
+// with hasValue) or "" for a non-flag.
+func flagName(arg string) (name string, hasValue bool) {
+	if len(arg) < 2 || arg[0] != '-' || arg == "--" {
+		return "", false
+	}
+	name = strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+	name, _, hasValue = strings.Cut(name, "=")
+	return name, hasValue
+}
+
+// splitArgs separates flags (with their values) from the other arguments,
+// as far as a "--".
+func splitArgs(args []string) (flags, positional []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return flags, append(positional, args[i:]...)
+		}
+		name, hasValue := flagName(a)
+		if name == "" {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		if valueFlags[name] && !hasValue && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return flags, positional
+}
+
+func isHelp(flags []string) bool {
+	for _, f := range flags {
+		if n, _ := flagName(f); n == "h" || n == "help" {
+			return true
+		}
+	}
+	return false
+}
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	flags, pos := splitArgs(args)
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if len(pos) > 0 && pos[0] != "--" {
+		cmd, pos = pos[0], pos[1:]
+	} else {
+		for _, f := range flags {
+			if n, _ := flagName(f); n == "version" || n == "v" {
+				fmt.Fprintln(stdout, "xmppd", version)
+				return 0
+			}
+		}
+		if isHelp(flags) {
+			usage(stdout)
+			return 0
+		}
+	}
+	c, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(stderr, "xmppd: unknown command %q; the commands are: %s\n", cmd, strings.Join(commandNames(), ", "))
+		return 2
+	}
+	if isHelp(flags) {
+		fmt.Fprint(stdout, c.help)
+		return 0
+	}
+	if c.subs != nil {
+		// The subcommand first, then every flag, then the rest:
+		// "xmppd -config f user add JID" is "xmppd user add -config f JID".
+		if len(pos) == 0 {
+			fmt.Fprintf(stderr, "xmppd %s: which one? %s\n\n%s", cmd, strings.Join(c.subs, ", "), c.help)
+			return 2
+		}
+		if !slices.Contains(c.subs, pos[0]) {
+			fmt.Fprintf(stderr, "xmppd: unknown command %q; the %s commands are: %s\n", cmd+" "+pos[0], cmd, strings.Join(c.subs, ", "))
+			return 2
+		}
+		args = append(append([]string{pos[0]}, flags...), pos[1:]...)
+	} else {
+		args = append(flags, pos...)
 	}
 	var err error
 	switch cmd {
@@ -77,21 +223,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = importCmd(args, stdout, stderr)
 	case "export":
 		err = exportCmd(args, stdout, stderr)
+	case "backup":
+		err = backupCmd(args, stdout, stderr)
+	case "restore":
+		err = restoreCmd(args, stdout, stderr)
 	case "status":
 		err = status(args, stdout, stderr)
 	case "session":
 		err = session(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "xmppd", version)
-	case "help", "-h", "--help":
-		usage(stdout)
-	default:
-		usage(stderr)
-		return 2
+	case "help":
+		if h, ok := commands[firstOr(pos, "")]; ok {
+			fmt.Fprint(stdout, h.help)
+		} else {
+			usage(stdout)
+		}
 	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 2
+		var fe flagError
+		if errors.Is(err, flag.ErrHelp) || errors.As(err, &fe) {
+			return 2 // the usage is printed already
 		}
 		fmt.Fprintln(stderr, "xmppd:", err)
 		return 1
@@ -99,18 +251,91 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+func commandNames() []string {
+	names := slices.Sorted(maps.Keys(commands))
+	return names
+}
+
+// flagError is a bad flag, which package flag has reported with the usage.
+type flagError struct{ error }
+
+func (e flagError) Unwrap() error { return e.error }
+
+// parseArgs parses flags wherever they are among the arguments (flag.Parse
+// stops at the first non-flag); afterwards fs.Args() are the others.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return flagError{err}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
 // openStorage loads the configuration and opens its storage, for the
 // commands that work on the data directly (the server need not run).
-func openStorage(ctx context.Context, cfgPath string) (*config.Config, *sqldb.DB, error) {
+//
+// It never makes a database nobody asked for: run away from the server's
+// folder without -config, "./data" is some other, empty folder, and
+// adding an account there would succeed and be invisible to the server.
+// So a missing SQLite file is an error naming the folder, unless the
+// command creates data (create) and a configuration file was given.
+func openStorage(ctx context.Context, cfgPath string, create bool, stderr io.Writer) (*config.Config, *sqldb.DB, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return nil, nil, err
+	}
+	if path, ok := sqlitePath(cfg); ok {
+		_, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			abs, _ := filepath.Abs(path)
+			if cfgPath == "" {
+				return nil, nil, fmt.Errorf("no database at %s: without -config the data folder is ./data in the current directory (%s); run this in the server's folder or give -config FILE", abs, filepath.Dir(abs))
+			}
+			if !create {
+				return nil, nil, fmt.Errorf("no database at %s (the data folder of %s): has the server ever run with this configuration?", abs, cfgPath)
+			}
+			fmt.Fprintf(stderr, "xmppd: no database yet: creating %s\n", abs)
+		case err != nil:
+			return nil, nil, fmt.Errorf("database: %w", err)
+		}
 	}
 	db, err := server.OpenStorage(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, db, nil
+}
+
+// sqlitePath returns the file of a SQLite storage (not for :memory:).
+func sqlitePath(cfg *config.Config) (string, bool) {
+	if cfg.Storage.Driver != "" && cfg.Storage.Driver != "sqlite" {
+		return "", false
+	}
+	base, query, _ := strings.Cut(cfg.DSN(), "?")
+	base = strings.TrimPrefix(base, "file:")
+	if base == "" || base == ":memory:" || strings.Contains(query, "mode=memory") {
+		return "", false
+	}
+	return base, true
 }
 
 // storedCredentials derives the SCRAM keys of a password for every hash:
@@ -155,12 +380,12 @@ func serve(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML); none: built-in defaults")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) for profiling; off by default, never expose it publicly")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() { fmt.Fprint(stderr, commands["serve"].help) }
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		// "xmppd -config f user add ..." would otherwise start a server.
-		return fmt.Errorf("serve: unexpected argument %q (flags go after the command: xmppd user add -config FILE JID)", fs.Arg(0))
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -180,27 +405,33 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx := context.Background()
 	server.Version = version
+	certsBefore := selfSignedFiles(cfg)
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	domains := make([]string, 0, len(cfg.Hosts))
-	for _, h := range cfg.Hosts {
-		domains = append(domains, h.Domain)
-	}
-	log.Info("xmppd started", "version", version, "domains", domains, "data_dir", cfg.DataDir)
+	log.Info("xmppd started", "version", version, "domains", cfg.Domains(), "data_dir", cfg.DataDir)
+	logSelfSigned(log, certsBefore)
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	defer stopJanitor()
 	go returnFreeMemory(janitorCtx, time.Minute, log)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	// The listeners are bound (server.New): connections made from now on
+	// wait in the kernel's backlog until Serve accepts them, so systemd
+	// may start what depends on xmppd.
+	notifySocket := os.Getenv("NOTIFY_SOCKET")
+	if err := sdNotify(notifySocket, "READY=1"); err != nil {
+		log.Warn("cannot tell systemd the server is ready", "err", err)
+	}
 	go func() {
 		sig, cur := <-sigs, cfg
 		for ; sig == syscall.SIGHUP; sig = <-sigs {
 			cur = reload(*cfgPath, cur, srv, level, log)
 		}
 		log.Info("shutting down", "signal", sig.String())
+		sdNotify(notifySocket, "STOPPING=1")
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
@@ -246,19 +477,16 @@ func memoryLimit(cfg *config.Config) int64 {
 }
 
 func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		usage(stderr)
-		return flag.ErrHelp
-	}
-	sub := args[0]
+	sub := args[0] // run checked it
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, commands["user"].help) }
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseArgs(fs, args[1:]); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	cfg, db, err := openStorage(ctx, *cfgPath)
+	cfg, db, err := openStorage(ctx, *cfgPath, sub == "add", stderr)
 	if err != nil {
 		return err
 	}
@@ -298,6 +526,11 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// The policy of in-band registration (XEP-0077), so an operator
+		// cannot hand out what a user could not choose.
+		if min := max(cfg.Registration.MinPasswordLength, 1); utf8.RuneCountInString(pw) < min {
+			return fmt.Errorf("the password must have at least %d characters ([registration] min_password_length)", min)
+		}
 		sc, err := storedCredentials(pw)
 		if err != nil {
 			return err
@@ -324,9 +557,6 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted: %s\n", j)
-	default:
-		usage(stderr)
-		return flag.ErrHelp
 	}
 	return nil
 }

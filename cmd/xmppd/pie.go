@@ -53,7 +53,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: xmppd import [-config FILE] FILE.xml ...\n\nImports XEP-0227 files: accounts that exist already are left as they are.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -61,7 +61,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		return flag.ErrHelp
 	}
 	ctx := context.Background()
-	cfg, db, err := openStorage(ctx, *cfgPath)
+	cfg, db, err := openStorage(ctx, *cfgPath, true, stderr)
 	if err != nil {
 		return err
 	}
@@ -302,11 +302,11 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]\n\nWrites the hosts' accounts as an XEP-0227 document (xmppd import reads it back).")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	cfg, db, err := openStorage(ctx, *cfgPath)
+	cfg, db, err := openStorage(ctx, *cfgPath, false, stderr)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func (l *logLines) all() string {
 
 // fingerprint opens a client stream with STARTTLS and returns it with
 // the SHA-256 of the certificate the server presented.
-func fingerprint(t *testing.T, addr string) (*testutil.Client, [32]byte) {
+func dialFingerprint(t *testing.T, addr string) (*testutil.Client, [32]byte) {
 	t.Helper()
 	c := testutil.NewClient(t, testutil.Dial(t, addr))
 	c.Open("localhost")
@@ -188,7 +188,7 @@ enabled = false
 	addr := regexp.MustCompile(`address=(\S+)`).FindStringSubmatch(line)[1]
 
 	// A session from before the reload.
-	old, before := fingerprint(t, addr)
+	old, before := dialFingerprint(t, addr)
 	if r := old.AuthSCRAM("SCRAM-SHA-256", "alice", "alice pass", "", nil); !r.OK {
 		t.Fatalf("login: %s", r.Condition)
 	}
@@ -207,7 +207,7 @@ enabled = false
 		t.Errorf("log_format change: %s", l)
 	}
 
-	c, after := fingerprint(t, addr)
+	c, after := dialFingerprint(t, addr)
 	if after == before {
 		t.Fatal("a new connection still gets the old certificate")
 	}
