@@ -40,7 +40,7 @@ func (s *slowConn) Read(p []byte) (int, error) {
 
 func caseBacklog(ctx context.Context, s *Suite) Result {
 	const name = "offline-backlog"
-	users := map[string]string{"bsnd": "pw", "bplain": "pw", "bsm": "pw"}
+	users := map[string]string{"bsnd": "password1", "bplain": "password1", "bsm": "password1"}
 	srv, err := s.start(ctx, Options{}, users)
 	if err != nil {
 		return fail(name, "start: %v", err)
@@ -48,7 +48,7 @@ func caseBacklog(ctx context.Context, s *Suite) Result {
 	defer srv.Kill()
 	o := dialOpts{addr: srv.StartTLS}
 
-	c, err := login(o, "bsnd", "pw", "pc")
+	c, err := login(o, "bsnd", "password1", "pc")
 	if err != nil {
 		return fail(name, "%v", err)
 	}
@@ -190,5 +190,5 @@ func complete(r *smReceiver) bool {
 // socket buffer: the server sees a socket that drains slowly.
 func loginSlow(o dialOpts, user, resource string) (*client, error) {
 	o.readRate, o.readBuf = backlogReadBps, 32<<10
-	return login(o, user, "pw", resource)
+	return login(o, user, "password1", resource)
 }

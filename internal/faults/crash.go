@@ -226,8 +226,8 @@ func caseSigterm(ctx context.Context, s *Suite) Result {
 func crashCase(ctx context.Context, s *Suite, name, tag string, graceful bool) Result {
 	users := map[string]string{}
 	for i := 0; i < crashPairs; i++ {
-		users[fmt.Sprintf("snd%d", i)] = "pw-snd"
-		users[fmt.Sprintf("rcv%d", i)] = "pw-rcv"
+		users[fmt.Sprintf("snd%d", i)] = "pw-sender"
+		users[fmt.Sprintf("rcv%d", i)] = "pw-receiver"
 	}
 	srv, err := s.start(ctx, Options{}, users)
 	if err != nil {
@@ -242,7 +242,7 @@ func crashCase(ctx context.Context, s *Suite, name, tag string, graceful bool) R
 		rcv[i] = &smReceiver{i: i, tag: tag, done: make(chan struct{})}
 	}
 	for i := 0; i < crashOnline; i++ {
-		c, err := login(o, fmt.Sprintf("rcv%d", i), "pw-rcv", "phone")
+		c, err := login(o, fmt.Sprintf("rcv%d", i), "pw-receiver", "phone")
 		if err != nil {
 			return fail(name, "%v", err)
 		}
@@ -260,7 +260,7 @@ func crashCase(ctx context.Context, s *Suite, name, tag string, graceful bool) R
 	snd := make([]*smSender, crashPairs)
 	stop := make(chan struct{})
 	for i := range snd {
-		c, err := login(o, fmt.Sprintf("snd%d", i), "pw-snd", "pc")
+		c, err := login(o, fmt.Sprintf("snd%d", i), "pw-sender", "pc")
 		if err != nil {
 			return fail(name, "%v", err)
 		}
@@ -321,7 +321,7 @@ func crashCase(ctx context.Context, s *Suite, name, tag string, graceful bool) R
 		if err != nil {
 			return fail(name, "after restart: %v", err)
 		}
-		if err := c.authSCRAM(fmt.Sprintf("rcv%d", i), "pw-rcv"); err != nil {
+		if err := c.authSCRAM(fmt.Sprintf("rcv%d", i), "pw-receiver"); err != nil {
 			return fail(name, "after restart: rcv%d: %v", i, err)
 		}
 		if err := c.restart(); err != nil {

@@ -149,14 +149,14 @@ func diskCase(ctx context.Context, s *Suite, name string, readOnly bool) Result 
 		return skip(name, "%s", why)
 	}
 	defer fs.cleanup()
-	users := map[string]string{"dsnd": "pw", "drcv": "pw"}
+	users := map[string]string{"dsnd": "password1", "drcv": "password1"}
 	srv, err := s.start(ctx, Options{DataDir: filepath.Join(fs.mnt, "data")}, users)
 	if err != nil {
 		return fail(name, "start: %v", err)
 	}
 	defer srv.Kill()
 	o := dialOpts{addr: srv.StartTLS}
-	c, err := login(o, "dsnd", "pw", "pc")
+	c, err := login(o, "dsnd", "password1", "pc")
 	if err != nil {
 		return fail(name, "%v", err)
 	}
@@ -242,7 +242,7 @@ func diskCase(ctx context.Context, s *Suite, name string, readOnly bool) Result 
 		os.Remove(filepath.Join(fs.mnt, "filler"))
 	}
 	r := &smReceiver{tag: "dk", stream: 1}
-	rc, err := login(o, "drcv", "pw", "phone")
+	rc, err := login(o, "drcv", "password1", "phone")
 	if err != nil {
 		return fail(name, "after recovery: %v", err)
 	}

@@ -126,8 +126,9 @@ func (s *Suite) logf(format string, a ...any) {
 	}
 }
 
-// start makes a server with opts, creates the accounts (user → password)
-// and starts it.
+// start makes a server with opts, creates the accounts (user → password,
+// at least 8 characters: the CLI applies [registration]
+// min_password_length) and starts it.
 func (s *Suite) start(ctx context.Context, opts Options, users map[string]string) (*Server, error) {
 	srv, err := s.newServer(opts)
 	if err != nil {

@@ -91,13 +91,13 @@ func slowloris(kind string) func(context.Context, *Suite) Result {
 	return func(ctx context.Context, s *Suite) Result {
 		name := "slowloris-" + map[string]string{"starttls": "starttls", "direct": "directtls", "http": "http", "s2s": "s2s"}[kind]
 		limits := fmt.Sprintf("max_connections_per_ip = %d\nconnection_rate = 1000.0\nconnection_burst = 1000\n", lorisCap)
-		srv, err := s.start(ctx, Options{Limits: limits, HTTP: kind == "http", S2S: kind == "s2s"}, map[string]string{"bystander": "pw"})
+		srv, err := s.start(ctx, Options{Limits: limits, HTTP: kind == "http", S2S: kind == "s2s"}, map[string]string{"bystander": "password1"})
 		if err != nil {
 			return fail(name, "start: %v", err)
 		}
 		defer srv.Kill()
 		addr := map[string]string{"starttls": srv.StartTLS, "direct": srv.DirectTLS, "http": srv.HTTP, "s2s": srv.S2S}[kind]
-		by, err := login(dialOpts{addr: srv.StartTLS, src: "127.0.0.2"}, "bystander", "pw", "desk")
+		by, err := login(dialOpts{addr: srv.StartTLS, src: "127.0.0.2"}, "bystander", "password1", "desk")
 		if err != nil {
 			return fail(name, "bystander: %v", err)
 		}
@@ -213,12 +213,12 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 func caseHalfStanza(ctx context.Context, s *Suite) Result {
 	const name = "slowloris-stanza"
 	const bound = 2 * time.Second
-	srv, err := s.start(ctx, Options{Limits: fmt.Sprintf("stanza_timeout = %q\n", bound.String())}, map[string]string{"slow": "pw"})
+	srv, err := s.start(ctx, Options{Limits: fmt.Sprintf("stanza_timeout = %q\n", bound.String())}, map[string]string{"slow": "password1"})
 	if err != nil {
 		return fail(name, "start: %v", err)
 	}
 	defer srv.Kill()
-	c, err := login(dialOpts{addr: srv.StartTLS}, "slow", "pw", "r")
+	c, err := login(dialOpts{addr: srv.StartTLS}, "slow", "password1", "r")
 	if err != nil {
 		return fail(name, "%v", err)
 	}
