@@ -2,7 +2,9 @@
 # Runs every test of xmppd: unit and wire-level integration tests (real
 # servers on loopback), the storage conformance suite on SQLite and
 # PostgreSQL, interoperability tests driving real third-party clients from
-# Debian's packages, and a short run of each fuzz target.
+# Debian's packages, the fault suite against a real xmppd process
+# (scripts/faults.sh, docs/reliability.md), and a short run of each fuzz
+# target.
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
 # python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium, prosody, coturn) when it runs as root and they are
@@ -73,6 +75,9 @@ go test -count=1 -timeout 20m ./...
 
 echo "== go test -race (core packages and modules)"
 go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./component/ ./s2s/ ./web/ ./modules/...
+
+echo "== fault suite (scripts/faults.sh; the disk cases need root)"
+bash scripts/faults.sh
 
 echo "== .deb package (contents, unit, postinst)"
 if command -v dpkg-deb >/dev/null 2>&1; then
