@@ -37,7 +37,8 @@ func TestAuthThrottle(t *testing.T) {
 		if d := wait(th, "192.0.2.1", "carol@x", t0); d != 3*base {
 			t.Fatalf("next check from the address waits %v, want %v", d, 3*base)
 		}
-		if d := wait(th, "192.0.2.1", "carol@x", t0.Add(3*base)); d != 0 {
+		// That check took the slot up to 4*base (see below).
+		if d := wait(th, "192.0.2.1", "carol@x", t0.Add(4*base)); d != 0 {
 			t.Fatalf("after its slot: %v", d)
 		}
 		for range 10 {
@@ -45,6 +46,21 @@ func TestAuthThrottle(t *testing.T) {
 		}
 		if d, ok := th.wait("192.0.2.1", "erin@x", t0); ok || d != most {
 			t.Fatalf("far behind schedule: wait %v ok %v, want refused after %v", d, ok, most)
+		}
+	})
+	t.Run("parallel checks from a failing address take a slot each", func(t *testing.T) {
+		th := newT()
+		th.failed("192.0.2.1", "alice@x", t0) // schedule free again at base
+		// Connections that all ask at once, before any result is known:
+		// one check per base interval, the rest refused untested.
+		admitted := 0
+		for range 60 {
+			if _, ok := th.wait("192.0.2.1", "alice@x", t0.Add(base)); ok {
+				admitted++
+			}
+		}
+		if want := int(most/base) + 1; admitted != want {
+			t.Fatalf("%d of 60 parallel checks admitted, want %d (one per %v up to %v)", admitted, want, base, most)
 		}
 	})
 	t.Run("others are not slowed", func(t *testing.T) {
@@ -68,8 +84,11 @@ func TestAuthThrottle(t *testing.T) {
 		if d := wait(th, "192.0.2.1", "alice@x", t0); d != 3*base {
 			t.Fatalf("address schedule after a success for another account: %v, want %v", d, 3*base)
 		}
-		if d := th.failed("192.0.2.1", "alice@x", t0.Add(3*base)); d != 4*base {
-			t.Fatalf("third failure: %v, want %v (the count survived)", d, 4*base)
+		// The check admitted at 3*base took the slot up to 4*base; its
+		// failure (the third: 4*base) comes after that slot. A count
+		// reset by the success would give base instead.
+		if d := th.failed("192.0.2.1", "alice@x", t0.Add(3*base)); d != 5*base {
+			t.Fatalf("third failure: %v, want %v (the count survived)", d, 5*base)
 		}
 		th.succeeded("alice@x")
 		if d := wait(th, "192.0.2.9", "alice@x", t0); d != 0 {

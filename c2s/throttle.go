@@ -20,7 +20,10 @@ import (
 //   - a password check waits until every key it concerns is free; one that
 //     would wait longer than max is refused untested (temporary-auth-failure,
 //     answered after max), so a flood costs no password checks and no
-//     unbounded waits.
+//     unbounded waits; from an address that has failed before, a check
+//     admitted takes the next base interval of the address's schedule at
+//     once, so parallel connections cannot all pass a free schedule before
+//     their failures are counted.
 //
 // A guess from an address thus costs the attacker the delay, however many
 // connections it opens. An account's schedule is pushed at most max ahead:
@@ -112,8 +115,9 @@ func (t *authThrottle) wait(ip, account string, now time.Time) (wait time.Durati
 		return 0, true
 	}
 	free := now
-	if e := live(t.addrs, addrKey(ip), now); e != nil && e.next.After(free) {
-		free = e.next
+	addr := live(t.addrs, addrKey(ip), now)
+	if addr != nil && addr.next.After(free) {
+		free = addr.next
 	}
 	if account != "" {
 		if e := live(t.accounts, account, now); e != nil && e.next.After(free) {
@@ -121,6 +125,13 @@ func (t *authThrottle) wait(ip, account string, now time.Time) (wait time.Durati
 		}
 	}
 	if d := free.Sub(now); d <= t.max {
+		if addr != nil && addr.failures > 0 {
+			// An address that has failed before gets one password check
+			// per base interval, whatever its number of connections: the
+			// slot is taken now, before this check's result is known, or
+			// parallel checks would all find the schedule free at once.
+			addr.next = free.Add(t.base)
+		}
 		return d, true
 	}
 	return t.max, false
