@@ -683,12 +683,30 @@ func (c *conn) handle(el *xml.Element) error {
 	case el.NS() == nsCSI:
 		return c.csiNonza(el)
 	default:
+		if c.sm.enabled && c.streamClosed() {
+			// We closed the stream (a stream error such as
+			// <system-shutdown/> or <conflict/>, then our closing tag):
+			// RFC 6120 §4.4 lets the peer finish sending, but no <a/> can
+			// cover what it sends now, so XEP-0198 §4 has the client send
+			// it again on its next stream. Handling it here as well would
+			// deliver it twice; without XEP-0198 it is handled, since
+			// nothing would send it again.
+			return nil
+		}
 		err := c.stanza(el)
 		if c.sm.enabled {
 			c.sm.in++ // §4: every stanza handled, whatever became of it
 		}
 		return err
 	}
+}
+
+// streamClosed reports that our side of the stream is closed: no more
+// output, and so no more acknowledgements.
+func (c *conn) streamClosed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.closing
 }
 
 // startTLS: RFC 6120 §5.4.2 - proceed, handshake, restart the stream.

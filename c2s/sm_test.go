@@ -288,3 +288,54 @@ func TestSMMalformed(t *testing.T) {
 		t.Errorf("<a/> with a bad h: %q, want invalid-xml", cond)
 	}
 }
+
+// TestSMClosedStreamHandlesNothing: once the server closed a stream
+// (here <conflict/>: the same full JID bound again), it can acknowledge
+// nothing more, so what the XEP-0198 client still sends on it is not
+// handled: the client sends it again on its next stream (XEP-0198 §4),
+// and handling it as well would deliver it twice.
+func TestSMClosedStreamHandlesNothing(t *testing.T) {
+	s := testutil.Start(t, `
+[[listen]]
+type = "admin"
+address = "127.0.0.1:0"
+`)
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	bob, _ := authOnly(t, s, "bob")
+	bob.Bind("pc")
+	bob.Send("<presence/>")
+	old, _ := authOnly(t, s, "alice")
+	old.Bind("phone")
+	enable(t, old, false)
+	repl, _ := authOnly(t, s, "alice")
+	repl.Bind("phone")
+	for {
+		el := old.Next()
+		if el.Name() == "error" && el.NS() == xml.NSStream {
+			break
+		}
+	}
+	// The server closed the old stream; the client still sends, then
+	// closes its side. The server reads both in order, so once it has
+	// counted the connection closed (after its reader ended) the message
+	// was handled or dropped. (The socket's end is no fence: the server
+	// half-closes it as soon as its closing tag is out.)
+	old.Send("<message to='bob@localhost/pc' type='chat' id='late'><body>after close</body></message></stream:stream>")
+	for deadline := time.Now().Add(testutil.Timeout); metric(t, s, `xmppd_connections_open{listener="c2s"}`) > 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the old connection never closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	bob.Send("<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		el := bob.Next()
+		if el.Name() == "message" && el.Attr("id") == "late" {
+			t.Fatalf("bob got what alice sent on a stream the server had closed: %s", el)
+		}
+		if el.Name() == "iq" && el.Attr("id") == "fence" {
+			break
+		}
+	}
+}
