@@ -85,7 +85,8 @@ func (c *conn) sasl2Authenticate(el *xml.Element) error {
 // <success/>, nothing is bound and no features follow; otherwise its
 // <failed/> is, and the request goes on as without it. Then Bind 2 if the
 // request asked for it, <success/> and the features of the authenticated
-// stream, which is not restarted (XEP-0388 §2.6.1).
+// stream, which is not restarted (XEP-0388 §2.6.1). XEP-0198 §10 forbids a
+// resumption on TLS 0-RTT data alone; crypto/tls accepts no early data.
 func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte) error {
 	bare, ok, err := c.saslAccount(neg)
 	if !ok {

@@ -21,6 +21,8 @@ import (
 // again after the last one it says it handled. A session that ends without
 // resumption hands unacknowledged messages back to the router (§4: "treat
 // them as undelivered"), so another resource or offline storage gets them.
+// Enabling and resumption also come inline in SASL2 and Bind 2 (§9,
+// sasl2.go), sharing smEnable and smTryResume with the legacy nonzas.
 
 const nsSM = "urn:xmpp:sm:3"
 
