@@ -14,9 +14,12 @@ import (
 
 // XEP-0388 Extensible SASL Profile (SASL2) and XEP-0386 Bind 2: the client
 // authenticates and binds its session in one round trip, with no stream
-// restart, and may switch on carbons and its CSI state in the same
-// request. Modern clients (Conversations, Monal, Dino) use them when the
-// stream features offer them; the legacy path stays for everyone else.
+// restart, and may switch on carbons, its CSI state and stream management
+// in the same request, or resume its broken session there instead
+// (XEP-0198 §9): a reconnect costs the stream header and the SASL
+// mechanism's own round trips, no more. Modern clients (Conversations,
+// Monal, Dino) use them when the stream features offer them; the legacy
+// path stays for everyone else.
 
 const (
 	nsSASL2   = "urn:xmpp:sasl:2"
@@ -46,11 +49,14 @@ func (c *conn) addSASL2Feature(b *xml.Builder, offered []string) {
 	for _, m := range offered {
 		b.Start("mechanism", "").Text(m).End()
 	}
-	b.Start("inline", "").Start("bind", nsBind2).Start("inline", "")
+	// XEP-0198 §9: stream resumption in <authenticate/>, and stream
+	// management switched on in Bind 2.
+	b.Start("inline", "").Start("sm", nsSM).End().Start("bind", nsBind2).Start("inline", "")
 	if c.srv.cfg.Registry.Handles(module.TargetAccount, "set", nsCarbons) {
 		b.Start("feature", "").Attr("var", nsCarbons).End()
 	}
 	b.Start("feature", "").Attr("var", nsCSI).End()
+	b.Start("feature", "").Attr("var", nsSM).End()
 	b.End().End().End() // inline, bind, inline
 	b.End()
 }
@@ -74,19 +80,43 @@ func (c *conn) sasl2Authenticate(el *xml.Element) error {
 	})
 }
 
-// sasl2Success answers a successful negotiation: binds the session first if
-// the request asked for Bind 2, then <success/> and the features of the
-// authenticated stream, which is not restarted (§2.6.1).
+// sasl2Success answers a successful negotiation. An inline <resume/> comes
+// first (XEP-0198 §9.2): resumed, the session's <resumed/> is in
+// <success/>, nothing is bound and no features follow; otherwise its
+// <failed/> is, and the request goes on as without it. Then Bind 2 if the
+// request asked for it, <success/> and the features of the authenticated
+// stream, which is not restarted (XEP-0388 §2.6.1). XEP-0198 §10 forbids a
+// resumption on TLS 0-RTT data alone; crypto/tls accepts no early data.
 func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte) error {
 	bare, ok, err := c.saslAccount(neg)
 	if !ok {
 		return err
 	}
 	c.authenticated(neg, bare)
-	b := xml.NewBuilder("success", nsSASL2)
-	if len(out) > 0 {
-		b.Start("additional-data", "").Text(base64.StdEncoding.EncodeToString(out)).End()
+	success := func() *xml.Builder {
+		b := xml.NewBuilder("success", nsSASL2)
+		if len(out) > 0 {
+			b.Start("additional-data", "").Text(base64.StdEncoding.EncodeToString(out)).End()
+		}
+		return b
 	}
+	var resumeFailed *xml.Element
+	if rs := req.Child("resume", nsSM); rs != nil {
+		cond, err := c.smTryResume(rs, func(session *conn, resumed []byte) []byte {
+			// The stream is the resumed session's now, its resource
+			// bound: the full JID (XEP-0388 §2.6.1).
+			el := success().Start("authorization-identifier", "").Text(session.jid.String()).End().Element()
+			b := el.Append(nil, "")
+			b = b[:len(b)-len("</success>")]
+			b = append(b, resumed...)
+			return append(b, "</success>"...)
+		})
+		if cond == "" {
+			return err // resumed (errDriven, once its reader ends), or a stream error
+		}
+		resumeFailed = xml.NewBuilder("failed", nsSM).Start(cond, stanza.NSStanzas).End().Element()
+	}
+	b := success()
 	br := req.Child("bind", nsBind2)
 	var full jid.JID
 	if br != nil {
@@ -96,23 +126,37 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		// No Bind 2 (or no session possible now: the client binds the
 		// legacy way and hears why): the bare JID, and bind offered.
 		b.Start("authorization-identifier", "").Text(bare.String()).End()
+		if resumeFailed != nil {
+			b.Append(resumeFailed)
+		}
 		if err := c.write(b.Element().Append(nil, "")); err != nil {
 			return err
 		}
 		return c.sendFeatures()
 	}
 	b.Start("authorization-identifier", "").Text(full.String()).End()
-	b.Start("bound", nsBind2)
-	for _, el := range c.srv.cfg.Registry.BoundExtensions(context.Background(), full) {
-		b.Append(el) // §3.1: the archive's state at binding time
+	if resumeFailed != nil {
+		b.Append(resumeFailed)
 	}
-	b.End()
-	first := b.Element().Append(nil, "")
-	fb := xml.NewBuilder("features", xml.NSStream)
-	c.sessionFeatures(fb, true)
-	first = append(first, streamFeatures(fb.Element())...)
 	c.bind2 = true
-	c.bind(full, func() { c.enqueue(first) }, func() { c.bind2Inline(br, full) })
+	c.bind(full, func() {
+		// Once bound and before anyone can deliver to the session:
+		// stream management counts from the first stanza it gets.
+		b.Start("bound", nsBind2)
+		if en := br.Child("enable", nsSM); en != nil {
+			if el := c.smEnable(en); el != nil {
+				b.Append(el) // XEP-0386 §3.2, XEP-0198 §9.1
+			}
+		}
+		for _, el := range c.srv.cfg.Registry.BoundExtensions(context.Background(), full) {
+			b.Append(el) // §3.1: the archive's state at binding time
+		}
+		b.End()
+		first := b.Element().Append(nil, "")
+		fb := xml.NewBuilder("features", xml.NSStream)
+		c.sessionFeatures(fb, true)
+		c.enqueue(append(first, streamFeatures(fb.Element())...))
+	}, func() { c.bind2Inline(br, full) })
 	return nil
 }
 

@@ -1,6 +1,9 @@
 // Package c2s serves client-to-server streams (RFC 6120): stream headers
 // and features, STARTTLS or direct TLS (XEP-0368), SASL, resource binding,
-// and the session that exchanges stanzas once bound.
+// and the session that exchanges stanzas once bound. SASL2 and Bind 2
+// (XEP-0388, XEP-0386; sasl2.go) do authentication and binding in one
+// request, with XEP-0198 stream management (sm.go) enabled or a broken
+// session resumed inline in it.
 package c2s
 
 import (

@@ -21,6 +21,8 @@ import (
 // again after the last one it says it handled. A session that ends without
 // resumption hands unacknowledged messages back to the router (§4: "treat
 // them as undelivered"), so another resource or offline storage gets them.
+// Enabling and resumption also come inline in SASL2 and Bind 2 (§9,
+// sasl2.go), sharing smEnable and smTryResume with the legacy nonzas.
 
 const nsSM = "urn:xmpp:sm:3"
 
@@ -114,31 +116,11 @@ func (c *conn) smBeforeBind(el *xml.Element) error {
 func (c *conn) smNonza(el *xml.Element) error {
 	switch el.Name() {
 	case "enable":
-		c.wmu.Lock()
-		if c.sm.enabled {
-			c.wmu.Unlock()
+		if el := c.smEnable(el); el != nil {
+			c.enqueue(el.Append(nil, ""))
+		} else {
 			c.enqueue(smFailed(stanza.UnexpectedRequest, nil))
-			return nil
 		}
-		c.sm.enabled = true
-		c.sm.in = 0
-		r := el.Attr("resume")
-		c.sm.resumable = (r == "true" || r == "1") && c.srv.cfg.ResumeTimeout > 0
-		b := []byte("<enabled xmlns='" + nsSM + "'")
-		if c.sm.resumable {
-			c.sm.id = randomID(16)
-			b = append(b, " id='"...)
-			b = append(b, c.sm.id...)
-			b = append(b, "' resume='true' max='"...)
-			b = strconv.AppendInt(b, int64(c.srv.cfg.ResumeTimeout/time.Second), 10)
-			b = append(b, '\'')
-		}
-		b = append(b, "/>"...)
-		c.wmu.Unlock()
-		if c.sm.resumable {
-			c.srv.resume.add(c)
-		}
-		c.enqueue(b)
 		return nil
 	case "r":
 		if !c.sm.enabled {
@@ -162,6 +144,33 @@ func (c *conn) smNonza(el *xml.Element) error {
 		return c.smAckLocked(uint32(h))
 	}
 	return &stanza.StreamError{Condition: stanza.StreamUnsupportedStanzaType, Text: "unexpected <" + el.Name() + "/>"}
+}
+
+// smEnable switches stream management on for the bound session (§3), from
+// the legacy <enable/> or the one inline in a Bind 2 request (§9.1), and
+// returns the <enabled/> to answer; nil if it was on already. Runs in the
+// reader, which owns sm.in.
+func (c *conn) smEnable(req *xml.Element) *xml.Element {
+	c.wmu.Lock()
+	if c.sm.enabled {
+		c.wmu.Unlock()
+		return nil
+	}
+	c.sm.enabled = true
+	c.sm.in = 0
+	r := req.Attr("resume")
+	c.sm.resumable = (r == "true" || r == "1") && c.srv.cfg.ResumeTimeout > 0
+	b := xml.NewBuilder("enabled", nsSM)
+	if c.sm.resumable {
+		c.sm.id = randomID(16)
+		b.Attr("id", c.sm.id).Attr("resume", "true").
+			Attr("max", strconv.FormatInt(int64(c.srv.cfg.ResumeTimeout/time.Second), 10))
+	}
+	c.wmu.Unlock()
+	if c.sm.resumable {
+		c.srv.resume.add(c)
+	}
+	return b.Element()
 }
 
 func (c *conn) smNotEnabled() error {
@@ -210,20 +219,34 @@ var MaxUnacked = 2000
 // smResume takes over a hibernating (or not yet noticed broken) session
 // for this authenticated stream (§5).
 func (c *conn) smResume(el *xml.Element) error {
+	cond, err := c.smTryResume(el, nil)
+	if cond != "" {
+		return c.write(smFailed(cond, nil))
+	}
+	return err
+}
+
+// smTryResume resumes the session el names. It returns the <failed/>
+// condition when there is none to resume for this account (the stream
+// goes on unbound); otherwise it does not return until the resumed
+// session's reader ends, with errDriven (or the stream error that ended
+// the resumption). wrap, if not nil, puts the <resumed/> element into
+// what is written first (XEP-0388's <success/>, XEP-0198 §9.2).
+func (c *conn) smTryResume(el *xml.Element, wrap func(session *conn, resumed []byte) []byte) (cond string, err error) {
 	h, err := strconv.ParseUint(el.Attr("h"), 10, 32)
 	if err != nil {
-		return c.write(smFailed(stanza.BadRequest, nil))
+		return stanza.BadRequest, nil
 	}
 	old := c.srv.resume.get(el.Attr("previd"))
 	// Only the same account may resume a session; anyone else learns
 	// nothing about it.
 	if old == nil || old.jid.Bare() != c.jid.Bare() {
-		return c.write(smFailed(stanza.ItemNotFound, nil))
+		return stanza.ItemNotFound, nil
 	}
 	old.wmu.Lock()
 	if old.sm.ended || old.sm.resuming {
 		old.wmu.Unlock()
-		return c.write(smFailed(stanza.ItemNotFound, nil))
+		return stanza.ItemNotFound, nil
 	}
 	old.sm.resuming = true
 	if old.sm.timer != nil {
@@ -247,7 +270,7 @@ func (c *conn) smResume(el *xml.Element) error {
 		old.sm.hibernating = true
 		old.wmu.Unlock()
 		old.smEnd()
-		return err
+		return "", err
 	}
 	old.sm.gen++
 	old.sm.hibernating, old.sm.resuming = false, false
@@ -266,6 +289,9 @@ func (c *conn) smResume(el *xml.Element) error {
 	b := []byte("<resumed xmlns='" + nsSM + "' previd='" + old.sm.id + "' h='")
 	b = strconv.AppendUint(b, uint64(old.sm.in), 10)
 	b = append(b, "'/>"...)
+	if wrap != nil {
+		b = wrap(old, b)
+	}
 	old.out = append(old.out[:0], b...)
 	for _, el := range old.sm.unacked {
 		old.out = el.Append(old.out, xml.NSClient)
@@ -299,7 +325,7 @@ func (c *conn) smResume(el *xml.Element) error {
 		shellEnd(errHandedOver)
 	}
 	old.drive(old.loop())
-	return errDriven
+	return "", errDriven
 }
 
 // errHandedOver ends the reader of a conn whose transport a resumed
