@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xmppd/xmppd/internal/config"
@@ -384,6 +385,11 @@ func (c *checker) checkDataDir(cfg *config.Config) {
 	case !st.IsDir():
 		c.fail("data", "point data_dir at a folder", "%s is not a folder", cfg.DataDir)
 		return
+	}
+	if st, ok := st.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		// Files this command makes (SQLite's -wal and -shm, when the
+		// server is not running) would belong to the wrong user.
+		c.warn("data", "%s belongs to uid %d, this command runs as uid %d: run it as the server's user (sudo -u xmppd xmppd check ...)", cfg.DataDir, st.Uid, os.Getuid())
 	}
 	f, err := os.CreateTemp(cfg.DataDir, ".xmppd-check-*")
 	if err != nil {
