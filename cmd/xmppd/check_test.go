@@ -161,6 +161,8 @@ func TestCheckDNS(t *testing.T) {
 	dir, cfgText, cfgPath, starttls, _ := checkConfig(t, "")
 	testutil.StartIn(t, dir, cfgText)
 	d := srvRecords([]string{"localhost"}, starttls, freePort(t)) // example.test has none; a wrong direct port
+	d.srv["_xmpp-client._tcp.localhost"] = append(d.srv["_xmpp-client._tcp.localhost"], dnsmessage.SRVResource{Priority: 10, Port: d.srv["_xmpp-client._tcp.localhost"][0].Port, Target: dnsmessage.MustNewName("far.example.test.")})
+	d.a["far.example.test"] = [4]byte{192, 0, 2, 1}
 	code, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", startFakeDNS(t, d))
 	if code != 1 {
 		t.Fatalf("check: code %d\n%s", code, out)
@@ -170,6 +172,7 @@ func TestCheckDNS(t *testing.T) {
 		"FAIL  dns       _xmpps-client._tcp.localhost -> xmpp.example.test:",
 		"FAIL  dns       _xmpp-client._tcp.example.test: no SRV record; fix: add the record _xmpp-client._tcp.example.test. 3600 IN SRV 5 0 " + strings.TrimPrefix(starttls, "127.0.0.1:"),
 		"FAIL  dns       _xmpps-client._tcp.example.test: no SRV record; fix: add the record",
+		"warn  dns       _xmpp-client._tcp.localhost -> far.example.test:" + strings.TrimPrefix(starttls, "127.0.0.1:") + " (192.0.2.1): not an address of this machine",
 		"ok    self-test c2s starttls",
 	} {
 		if !strings.Contains(out, want) {
@@ -298,5 +301,35 @@ func TestCheckConfigErrorsAllAtOnce(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}
+	}
+}
+
+// When a login fails, the temporary account is deleted all the same.
+func TestCheckSelfTestCleansUpOnFailure(t *testing.T) {
+	dir, cfgText, cfgPath, starttls, _ := checkConfig(t, "")
+	srv := testutil.StartIn(t, dir, cfgText)
+	srv.Stop(t) // the database exists now
+	// Something that accepts connections and says nothing XMPP.
+	ln, err := net.Listen("tcp", starttls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.0 400 Bad Request\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	code, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
+	if code != 1 || !strings.Contains(out, "FAIL  self-test c2s starttls "+starttls+": xmppd-check-") || !strings.Contains(out, "could not log in") {
+		t.Fatalf("code %d\n%s", code, out)
+	}
+	if code, out, _ := cli(t, "", "user", "list", "-config", cfgPath); code != 0 || out != "" {
+		t.Fatalf("accounts after the check: %d %q", code, out)
 	}
 }
