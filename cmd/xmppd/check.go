@@ -27,6 +27,7 @@ import (
 type checker struct {
 	out      io.Writer
 	failed   bool
+	counts   map[string]int
 	resolver *net.Resolver
 	dnsDown  string // why DNS checks are skipped; "" when DNS answers
 	now      time.Time
@@ -37,6 +38,7 @@ func (c *checker) line(status, area, msg string) {
 	if status == "FAIL" {
 		c.failed = true
 	}
+	c.counts[status]++
 	fmt.Fprintf(c.out, "%-4s  %-9s %s\n", status, area, msg)
 }
 func (c *checker) ok(area, format string, a ...any) { c.line("ok", area, fmt.Sprintf(format, a...)) }
@@ -62,7 +64,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("check: unexpected argument %q", fs.Arg(0))
 	}
-	c := &checker{out: stdout, resolver: net.DefaultResolver, now: time.Now(), timeout: 10 * time.Second}
+	c := &checker{out: stdout, counts: map[string]int{}, resolver: net.DefaultResolver, now: time.Now(), timeout: 10 * time.Second}
 	if *dnsAddr != "" {
 		addr := *dnsAddr
 		c.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -71,6 +73,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 		}}
 	}
 	c.run(context.Background(), *cfgPath)
+	fmt.Fprintf(stdout, "%d ok, %d warn, %d FAIL, %d skip\n", c.counts["ok"], c.counts["warn"], c.counts["FAIL"], c.counts["skip"])
 	if c.failed {
 		return errChecksFailed
 	}

@@ -128,7 +128,7 @@ func TestCheckPassesAgainstARunningServer(t *testing.T) {
 	srv := testutil.StartIn(t, dir, cfgText)
 	dns := startFakeDNS(t, srvRecords([]string{"localhost", "example.test"}, starttls, direct))
 	code, out, errs := cli(t, "", "check", "-config", cfgPath, "-dns", dns)
-	if code != 0 || strings.Contains(out, "FAIL") {
+	if code != 0 || !strings.Contains(out, " 0 FAIL, ") || strings.Contains(out, "FAIL ") {
 		t.Fatalf("check: code %d\n%s%s", code, out, errs)
 	}
 	for _, want := range []string{
@@ -183,7 +183,7 @@ func TestCheckDNS(t *testing.T) {
 	// A DNS server that does not answer: skipped, not failed.
 	dead := freePort(t)
 	code, out, _ = cli(t, "", "check", "-config", cfgPath, "-dns", dead)
-	if code != 0 || !strings.Contains(out, "skip  dns       DNS checks skipped: no working DNS here") || strings.Contains(out, "FAIL") {
+	if code != 0 || !strings.Contains(out, "skip  dns       DNS checks skipped: no working DNS here") || strings.Contains(out, "FAIL ") {
 		t.Fatalf("check without DNS: code %d\n%s", code, out)
 	}
 }
@@ -285,7 +285,7 @@ cert_file = "`+certFile+`"
 key_file = "`+keyFile+`"`, 1) + "[s2s]\nca_file = \"" + caFile + "\"\n"
 	os.WriteFile(cfgPath, []byte(bad), 0o600)
 	code, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
-	if code != 1 || strings.Count(out, "FAIL") != 1 || !strings.Contains(out, "FAIL  cert      localhost: "+certFile+" expired on") {
+	if code != 1 || strings.Count(out, "FAIL ") != 1 || !strings.HasSuffix(out, ", 1 FAIL, 1 skip\n") || !strings.Contains(out, "FAIL  cert      localhost: "+certFile+" expired on") {
 		t.Fatalf("code %d\n%s", code, out)
 	}
 }
