@@ -271,42 +271,78 @@ func (c *checker) checkDNS(ctx context.Context, cfg *config.Config) {
 				c.skip("dns", "%s: the lookup failed (%v): no network? run xmppd check where DNS works", name, err)
 				continue
 			}
-			for _, r := range srvs {
-				target := strings.TrimSuffix(r.Target, ".")
-				if target == "" {
-					c.warn("dns", "%s: the record says the service is not offered (target \".\"); remove it if the listener is meant for use", name)
-					continue
-				}
-				lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				ips, err := c.resolver.LookupIPAddr(lctx, target)
-				cancel()
-				if errors.As(err, &de) && de.IsNotFound || err == nil && len(ips) == 0 {
-					c.fail("dns", fmt.Sprintf("add A (and AAAA) records for %s with this machine's public addresses", target), "%s -> %s:%d: %s has no A/AAAA record", name, target, r.Port, target)
-					continue
-				}
-				if err != nil {
-					c.skip("dns", "%s -> %s: the lookup failed (%v): no network?", name, target, err)
-					continue
-				}
-				var addrs []string
-				here := false
-				for _, ip := range ips {
-					addrs = append(addrs, ip.IP.String())
-					here = here || local[ip.IP.String()]
-				}
-				portOK := false
-				for _, p := range s.ports {
-					portOK = portOK || p == int(r.Port)
-				}
-				switch {
-				case !portOK:
-					c.fail("dns", fmt.Sprintf("make the record's port one of the listeners' (%s) or change the listener", joinInts(s.ports)), "%s -> %s:%d: no %s listener on port %d", name, target, r.Port, s.service, r.Port)
-				case !here:
-					c.warn("dns", "%s -> %s:%d (%s): not an address of this machine; fine behind NAT or a proxy, otherwise correct the A/AAAA records", name, target, r.Port, strings.Join(addrs, ", "))
-				default:
-					c.ok("dns", "%s -> %s:%d (%s, this machine)", name, target, r.Port, strings.Join(addrs, ", "))
-				}
-			}
+			c.checkTargets(ctx, name, srvs, s, local)
+		}
+		if len(server) > 0 {
+			c.checkServiceDNS(ctx, cfg, h.Domain)
+		}
+	}
+}
+
+// checkServiceDNS: other servers reach a host's services (a room's
+// remote occupants, conference.example.org) by their own names, through
+// their _xmpp-server SRV record or, failing that, their A/AAAA records
+// (RFC 6120 §3.2.2).
+func (c *checker) checkServiceDNS(ctx context.Context, cfg *config.Config, host string) {
+	for _, n := range serviceNames(cfg, host) {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, srvs, err := c.resolver.LookupSRV(lctx, "xmpp-server", "tcp", n)
+		if err == nil && len(srvs) > 0 {
+			cancel()
+			c.ok("dns", "_xmpp-server._tcp.%s: %s:%d", n, strings.TrimSuffix(srvs[0].Target, "."), srvs[0].Port)
+			continue
+		}
+		ips, err2 := c.resolver.LookupIPAddr(lctx, n)
+		cancel()
+		var de *net.DNSError
+		switch {
+		case err2 == nil && len(ips) > 0:
+			c.ok("dns", "%s: no _xmpp-server SRV record, other servers use its address %s", n, ips[0].IP)
+		case errors.As(err, &de) && de.IsNotFound && errors.As(err2, &de) && de.IsNotFound:
+			c.warn("dns", "%s: neither an _xmpp-server._tcp SRV record nor an address: users of other servers cannot reach it; add %s. CNAME xmpp.%s. or an SRV record (docs/deploy.md, DNS records)", n, n, host)
+		default:
+			c.skip("dns", "%s: the lookup failed (%v): no network?", n, errors.Join(err, err2))
+		}
+	}
+}
+
+// checkTargets checks where one service's SRV records point.
+func (c *checker) checkTargets(ctx context.Context, name string, srvs []*net.SRV, s srvCheck, local map[string]bool) {
+	var de *net.DNSError
+	for _, r := range srvs {
+		target := strings.TrimSuffix(r.Target, ".")
+		if target == "" {
+			c.warn("dns", "%s: the record says the service is not offered (target \".\"); remove it if the listener is meant for use", name)
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ips, err := c.resolver.LookupIPAddr(lctx, target)
+		cancel()
+		if errors.As(err, &de) && de.IsNotFound || err == nil && len(ips) == 0 {
+			c.fail("dns", fmt.Sprintf("add A (and AAAA) records for %s with this machine's public addresses", target), "%s -> %s:%d: %s has no A/AAAA record", name, target, r.Port, target)
+			continue
+		}
+		if err != nil {
+			c.skip("dns", "%s -> %s: the lookup failed (%v): no network?", name, target, err)
+			continue
+		}
+		var addrs []string
+		here := false
+		for _, ip := range ips {
+			addrs = append(addrs, ip.IP.String())
+			here = here || local[ip.IP.String()]
+		}
+		portOK := false
+		for _, p := range s.ports {
+			portOK = portOK || p == int(r.Port)
+		}
+		switch {
+		case !portOK:
+			c.fail("dns", fmt.Sprintf("make the record's port one of the listeners' (%s) or change the listener", joinInts(s.ports)), "%s -> %s:%d: no %s listener on port %d", name, target, r.Port, s.service, r.Port)
+		case !here:
+			c.warn("dns", "%s -> %s:%d (%s): not an address of this machine; fine behind NAT or a proxy, otherwise correct the A/AAAA records", name, target, r.Port, strings.Join(addrs, ", "))
+		default:
+			c.ok("dns", "%s -> %s:%d (%s, this machine)", name, target, r.Port, strings.Join(addrs, ", "))
 		}
 	}
 }

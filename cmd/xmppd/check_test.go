@@ -333,3 +333,24 @@ func TestCheckSelfTestCleansUpOnFailure(t *testing.T) {
 		t.Fatalf("accounts after the check: %d %q", code, out)
 	}
 }
+
+// With federation, the services' names need an _xmpp-server SRV record
+// or an address of their own.
+func TestCheckServiceDNS(t *testing.T) {
+	_, _, cfgPath, starttls, direct := checkConfig(t, "[[listen]]\ntype = \"s2s\"\naddress = \"127.0.0.1:5269\"\n")
+	d := srvRecords([]string{"example.test"}, starttls, direct)
+	d.srv["_xmpp-server._tcp.example.test"] = []dnsmessage.SRVResource{{Priority: 5, Port: 5269, Target: dnsmessage.MustNewName("xmpp.example.test.")}}
+	d.srv["_xmpp-server._tcp.conference.example.test"] = d.srv["_xmpp-server._tcp.example.test"]
+	d.a["upload.example.test"] = [4]byte{127, 0, 0, 1}
+	_, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", startFakeDNS(t, d))
+	for _, want := range []string{
+		"ok    dns       _xmpp-server._tcp.example.test -> xmpp.example.test:5269 (127.0.0.1, this machine)",
+		"ok    dns       _xmpp-server._tcp.conference.example.test: xmpp.example.test:5269",
+		"ok    dns       upload.example.test: no _xmpp-server SRV record, other servers use its address 127.0.0.1",
+		"warn  dns       pubsub.example.test: neither an _xmpp-server._tcp SRV record nor an address",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}

@@ -125,7 +125,9 @@ FAILed:
              names (conference., upload., pubsub.) are not covered
   dns        SRV _xmpp-client._tcp, _xmpps-client._tcp, _xmpp-server._tcp
              of each host for the listeners there are, and their targets'
-             A/AAAA records pointing at this machine (skipped without DNS)
+             A/AAAA records pointing at this machine; with an s2s listener,
+             the services' names reachable by other servers (skipped
+             without DNS)
   port       each listener answers on this machine
   data       the data folder is writable and closed to other users
   self-test  a temporary account on the first host logs in over each c2s
