@@ -5,6 +5,7 @@
 //	xmppd user list [DOMAIN]
 //	xmppd import FILE.xml ... | export [-o FILE.xml]   XEP-0227
 //	xmppd backup -o FILE | restore FILE               data folder and SQLite database
+//	xmppd check                       check configuration, certificates, DNS, ports, data folder; log in once
 //	xmppd status                      ask the running server (its admin listener)
 //	xmppd session list|kick [JID]
 //	xmppd version | -version | help [COMMAND] | COMMAND -help
@@ -59,6 +60,7 @@ Commands (flags may come before or after the command; "xmppd COMMAND -help" says
   export         write the accounts as one XEP-0227 document
   backup         copy database, uploads and keys into one file, while the server runs
   restore        put a backup into an empty data folder
+  check          check configuration, certificates, DNS, ports, data folder, and log in once
   status         ask the running server (its admin listener)
   session        list or kick the running server's sessions
   version        print the version (also: xmppd -version)
@@ -112,6 +114,26 @@ Puts a backup made by xmppd backup into the configuration's data folder, which
 must hold no database yet (stop the server and move the old folder away first).
 The server migrates the database at its next start.
 `},
+	"check": {help: `usage: xmppd check [-config FILE] [-dns HOST:PORT]
+
+Run it before and after going live. One line per check, ok, warn, FAIL or
+skip, each FAIL with how to fix it; the exit status is 0 only when nothing
+FAILed:
+  config     every error of the file at once
+  cert       each host's certificate: key, expiry, chain (system roots and
+             [s2s] ca_file), the host's name; a warning when the service
+             names (conference., upload., pubsub.) are not covered
+  dns        SRV _xmpp-client._tcp, _xmpps-client._tcp, _xmpp-server._tcp
+             of each host for the listeners there are, and their targets'
+             A/AAAA records pointing at this machine; with an s2s listener,
+             the services' names reachable by other servers (skipped
+             without DNS)
+  port       each listener answers on this machine
+  data       the data folder is writable and closed to other users
+  self-test  a temporary account on the first host logs in over each c2s
+             listener and sends itself a message; it is deleted afterwards
+  -dns ADDR  ask this DNS server instead of the system's resolver
+`},
 	"status": {help: `usage: xmppd status [-config FILE] [-admin ADDR]
 
 Asks the running server (its admin listener, from the configuration or -admin):
@@ -128,7 +150,7 @@ version, uptime, hosts, listeners, sessions, memory.
 
 // valueFlags are the flags that take a value, so that the command can be
 // found after them: xmppd -config FILE user add JID.
-var valueFlags = map[string]bool{"config": true, "pprof": true, "admin": true, "o": true}
+var valueFlags = map[string]bool{"config": true, "pprof": true, "admin": true, "o": true, "dns": true}
 
 // flagName returns the name of a flag argument ("-config=x" -> "config",
 // with hasValue) or "" for a non-flag.
@@ -227,6 +249,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = backupCmd(args, stdout, stderr)
 	case "restore":
 		err = restoreCmd(args, stdout, stderr)
+	case "check":
+		err = checkCmd(args, stdout, stderr)
 	case "status":
 		err = status(args, stdout, stderr)
 	case "session":
@@ -244,6 +268,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		var fe flagError
 		if errors.Is(err, flag.ErrHelp) || errors.As(err, &fe) {
 			return 2 // the usage is printed already
+		}
+		if errors.Is(err, errChecksFailed) {
+			return 1 // each failure is printed already
 		}
 		fmt.Fprintln(stderr, "xmppd:", err)
 		return 1
