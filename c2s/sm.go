@@ -287,6 +287,13 @@ func (c *conn) smResume(el *xml.Element) error {
 	// deadline must not end the resumed session's stream later.
 	c.stopAuthTimer()
 	c.handedTo = old
+	// The shell never becomes a session: what its stream started ends
+	// here. The session's context goes on (old.life); the reader this
+	// shell made for the transport now batches for it.
+	c.life.end()
+	if old.wr != nil {
+		old.wr.ctx = module.WithBatch(&old.life, &old.wr.batch)
+	}
 	c.srv.adopt(old, c)
 	shellEnd := c.readerEnd
 	old.readerEnd = func(err error) {
