@@ -517,6 +517,9 @@ func (h *Handle) Go(fn func(ctx context.Context)) bool {
 	return true
 }
 
+// Running is how many goroutines started by Go have not returned yet.
+func (h *Handle) Running() int { return int(h.running.Load()) }
+
 // stopGoroutines cancels Context and waits for the goroutines Go started,
 // until ctx ends: those still running then are reported by name, not
 // waited for.
