@@ -399,7 +399,13 @@ func (r *Registry) HandleIQ(ctx context.Context, target Target, iq *IQ, log *slo
 	if err != nil {
 		var se *stanza.Error
 		if !errors.As(err, &se) {
-			log.Error("iq handler failed", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			if ctx.Err() != nil {
+				// The session (or the server) ended under the
+				// handler: nobody to answer, and no fault.
+				log.Debug("iq handler ended with its context", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			} else {
+				log.Error("iq handler failed", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			}
 			se = stanza.NewError(stanza.InternalServerError, "")
 		}
 		return se.Reply(iq.El)
