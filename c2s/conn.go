@@ -116,6 +116,11 @@ type conn struct {
 	since     time.Time // when the resource was bound; guarded by wmu
 	saslMech  string    // the offered mechanism being negotiated, for Observer
 	agentID   string    // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
+
+	// life is the context module handlers get: it ends when the
+	// connection does before binding, and when the session ends after
+	// (teardown), not when a resumable session's transport breaks.
+	life lifeCtx
 }
 
 var (
@@ -232,7 +237,7 @@ func (c *conn) drive(err error) {
 // idleReader wraps the current transport for the decoder; on a bound
 // session it may pause the decoder (xml.ErrPause) once idle.
 func (c *conn) idleReader() io.Reader {
-	r, w := idleReader(c.nc)
+	r, w := idleReader(&c.life, c.nc)
 	c.wr = w
 	c.armIdle()
 	if w != nil {
@@ -649,7 +654,7 @@ func (c *conn) preAuthIQ(el *xml.Element) (bool, error) {
 	el = el.WithAttrs(xml.Attr{Name: "from", Value: ""})
 	st := &module.Stanza{El: el, To: to, Stream: c}
 	iq := &module.IQ{Stanza: st, ID: el.Attr("id"), Type: typ, Payload: p}
-	reply := reg.HandleIQ(context.Background(), module.TargetPreAuth, iq, c.logger())
+	reply := reg.HandleIQ(&c.life, module.TargetPreAuth, iq, c.logger())
 	return true, c.write(c.stanzaBytes(reply))
 }
 
@@ -782,7 +787,7 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 	if !offered {
 		return c.saslFailure("invalid-mechanism", "")
 	}
-	ctx := context.Background()
+	var ctx context.Context = &c.life
 	neg, err := c.authServer().Start(ctx, mech, cs)
 	if err != nil {
 		return c.saslError(nil, err)
@@ -1024,7 +1029,7 @@ func (c *conn) bind(full jid.JID, first func(), before func()) {
 	if before != nil {
 		before()
 	}
-	c.srv.cfg.Registry.SessionBound(context.Background(), c)
+	c.srv.cfg.Registry.SessionBound(&c.life, c)
 }
 
 func (c *conn) stanzaBytes(el *xml.Element) []byte { return el.Append(nil, xml.NSClient) }
@@ -1063,7 +1068,7 @@ func (c *conn) stanza(el *xml.Element) error {
 			}
 		}
 	}
-	ctx := context.Background()
+	var ctx context.Context = &c.life
 	if c.wr != nil && c.sc != nil {
 		ctx = c.wr.ctx
 	}
@@ -1183,7 +1188,7 @@ func (c *conn) deliver(el *xml.Element, b *module.Batch) bool {
 // held runs HookHeld for a message queued while the session hibernates.
 func (c *conn) held(el *xml.Element) {
 	from, _ := jid.Parse(el.Attr("from"))
-	c.srv.cfg.Registry.RunHook(context.Background(), module.HookHeld, &module.Stanza{El: el, From: from, To: c.jid})
+	c.srv.cfg.Registry.RunHook(&c.life, module.HookHeld, &module.Stanza{El: el, From: from, To: c.jid})
 }
 
 // appendLocked adds el to the output (and, with stream management, to the
@@ -1405,7 +1410,10 @@ func (c *conn) CloseStream(condition, text string) {
 
 // teardown ends a bound session: unbind, tell contacts and modules.
 func (c *conn) teardown() {
-	ctx := context.Background()
+	// The hooks below still run under the session's context: it ends
+	// once they have.
+	defer c.life.end()
+	var ctx context.Context = &c.life
 	c.wmu.Lock()
 	c.sm.ended = true
 	c.wmu.Unlock()
@@ -1437,11 +1445,14 @@ func (c *conn) finish() {
 	}
 	if c.bound {
 		if c.smHibernate() {
+			// Still a session, waiting for its client: its context
+			// ends with teardown (resumption timeout, or closed).
 			c.abort()
 			return
 		}
 		c.teardown()
 	}
+	c.life.end()
 	c.wmu.Lock()
 	c.closing = true
 	pending := c.writing

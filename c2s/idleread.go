@@ -43,7 +43,7 @@ import (
 // Read return xml.ErrPause, and the session parks (park_linux.go). On the
 // tlsmem path that bound is a read deadline moved only once half of it has
 // passed, so a session parks after between idle/2 and idle of silence.
-func idleReader(nc net.Conn) (io.Reader, *waitReader) {
+func idleReader(ctx context.Context, nc net.Conn) (io.Reader, *waitReader) {
 	tc, ok := nc.(*tls.Conn)
 	if !ok {
 		return nc, nil
@@ -58,7 +58,7 @@ func idleReader(nc net.Conn) (io.Reader, *waitReader) {
 	}
 	w := &waitReader{tc: tc, rc: rc}
 	w.probe = w.peek
-	w.ctx = module.WithBatch(context.Background(), &w.batch)
+	w.ctx = module.WithBatch(ctx, &w.batch)
 	w.batch.Open()
 	if _, ok := tlsmem.Buffered(tc); ok {
 		w.asks = true

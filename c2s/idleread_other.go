@@ -3,6 +3,7 @@
 package c2s
 
 import (
+	"context"
 	"io"
 	"net"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 // idleReader: without MSG_PEEK on this platform, read directly.
-func idleReader(nc net.Conn) (io.Reader, *waitReader) { return nc, nil }
+func idleReader(_ context.Context, nc net.Conn) (io.Reader, *waitReader) { return nc, nil }
 
 type waitReader struct {
 	idle          time.Duration

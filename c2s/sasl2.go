@@ -1,7 +1,6 @@
 package c2s
 
 import (
-	"context"
 	"encoding/base64"
 	"strings"
 
@@ -148,7 +147,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 				b.Append(el) // XEP-0386 §3.2, XEP-0198 §9.1
 			}
 		}
-		for _, el := range c.srv.cfg.Registry.BoundExtensions(context.Background(), full) {
+		for _, el := range c.srv.cfg.Registry.BoundExtensions(&c.life, full) {
 			b.Append(el) // §3.1: the archive's state at binding time
 		}
 		b.End()
@@ -187,7 +186,7 @@ func (c *conn) bind2Inline(br *xml.Element, full jid.JID) {
 		case ch.NS() == nsCarbons && ch.Name() == "enable":
 			// Through the carbons module, as its IQ would be.
 			iq := xml.NewBuilder("iq", xml.NSClient).Attr("type", "set").Attr("id", "bind2").Append(ch).Element()
-			c.srv.cfg.Registry.HandleIQ(context.Background(), module.TargetAccount, &module.IQ{
+			c.srv.cfg.Registry.HandleIQ(&c.life, module.TargetAccount, &module.IQ{
 				Stanza: &module.Stanza{El: iq, From: full, To: full.Bare(), Origin: c}, ID: "bind2", Type: "set", Payload: ch,
 			}, c.logger())
 		case ch.NS() == nsCSI && (ch.Name() == "inactive" || ch.Name() == "active"):

@@ -313,6 +313,13 @@ func (c *conn) smTryResume(el *xml.Element, wrap func(session *conn, resumed []b
 	// deadline must not end the resumed session's stream later.
 	c.stopAuthTimer()
 	c.handedTo = old
+	// The shell never becomes a session: what its stream started ends
+	// here. The session's context goes on (old.life); the reader this
+	// shell made for the transport now batches for it.
+	c.life.end()
+	if old.wr != nil {
+		old.wr.ctx = module.WithBatch(&old.life, &old.wr.batch)
+	}
 	c.srv.adopt(old, c)
 	shellEnd := c.readerEnd
 	old.readerEnd = func(err error) {

@@ -399,7 +399,13 @@ func (r *Registry) HandleIQ(ctx context.Context, target Target, iq *IQ, log *slo
 	if err != nil {
 		var se *stanza.Error
 		if !errors.As(err, &se) {
-			log.Error("iq handler failed", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			if ctx.Err() != nil {
+				// The session (or the server) ended under the
+				// handler: nobody to answer, and no fault.
+				log.Debug("iq handler ended with its context", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			} else {
+				log.Error("iq handler failed", "ns", ns, "type", iq.Type, "from", iq.From.String(), "err", err)
+			}
 			se = stanza.NewError(stanza.InternalServerError, "")
 		}
 		return se.Reply(iq.El)
@@ -469,6 +475,16 @@ type Handle struct {
 	// deps are what the module declared, when Registry.Start started it
 	// (nil for handles made by hand, which skip the checks).
 	deps *Deps
+
+	// ctx lives as long as the module: StopAll cancels it, then waits for
+	// the goroutines Go started (wg, counted in running) before the
+	// module's own Stop runs.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	goMu    sync.Mutex // orders Go's wg.Add against stop's Wait
+	stopped bool
+	wg      sync.WaitGroup
+	running atomic.Int64
 }
 
 // NewHandle is used by the server to start a module.
@@ -476,7 +492,64 @@ func (r *Registry) NewHandle(name string, svc Services) *Handle {
 	if svc.Logger != nil {
 		svc.Logger = svc.Logger.With("module", name)
 	}
-	return &Handle{Services: svc, Name: name, reg: r}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Handle{Services: svc, Name: name, reg: r, ctx: ctx, cancel: cancel}
+}
+
+// Context is cancelled when the module stops (before its Stop runs), for
+// work the module does outside a request: background loops, deliveries
+// that outlive the stanza that started them.
+func (h *Handle) Context() context.Context { return h.ctx }
+
+// Go runs fn on a goroutine of the module's own: fn gets Context and must
+// return soon after it is cancelled. Stopping the module waits for every
+// such goroutine before it calls the module's Stop, so Stop may release
+// what they use. Once the module is stopping, Go starts nothing and
+// reports false.
+func (h *Handle) Go(fn func(ctx context.Context)) bool {
+	h.goMu.Lock()
+	if h.stopped {
+		h.goMu.Unlock()
+		return false
+	}
+	h.wg.Add(1)
+	h.running.Add(1)
+	h.goMu.Unlock()
+	go func() {
+		defer h.wg.Done()
+		defer h.running.Add(-1)
+		fn(h.ctx)
+	}()
+	return true
+}
+
+// Running is how many goroutines started by Go have not returned yet.
+func (h *Handle) Running() int { return int(h.running.Load()) }
+
+// stopGoroutines cancels Context and waits for the goroutines Go started,
+// until ctx ends: those still running then are reported by name, not
+// waited for.
+func (h *Handle) stopGoroutines(ctx context.Context) error {
+	h.goMu.Lock()
+	h.stopped = true
+	h.goMu.Unlock()
+	h.cancel()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-done: // both ready: they did finish
+			return nil
+		default:
+		}
+		return fmt.Errorf("module %s: %d goroutines still running after %w", h.Name, h.running.Load(), context.Cause(ctx))
+	}
 }
 
 // Registry exposes the registry to modules that need to read it (disco).
@@ -691,19 +764,33 @@ func (r *Registry) Start(names []string, svc Services) ([]Started, error) {
 			out = append(out, Started{n, m, h})
 			continue
 		}
+		// What the failed module started is undone too; the error that
+		// matters is the start error, stop errors are joined to it.
+		serr := h.stopGoroutines(context.Background())
 		h.Close()
-		StopAll(out)
-		return nil, fmt.Errorf("start module %s: %w", n, err)
+		return nil, errors.Join(fmt.Errorf("start module %s: %w", n, err), serr, StopAll(context.Background(), out))
 	}
 	return out, nil
 }
 
-// StopAll stops modules in reverse start order.
-func StopAll(ms []Started) {
+// StopAll stops modules in reverse start order. For each it cancels the
+// Handle's Context, waits (until ctx ends) for the goroutines its Go
+// started, then calls the module's Stop and undoes its registrations. It
+// returns every error on the way, each naming its module: goroutines
+// still running when ctx ended, and what Stop returned.
+func StopAll(ctx context.Context, ms []Started) error {
+	var errs []error
 	for i := len(ms) - 1; i >= 0; i-- {
-		if s, ok := ms[i].Module.(Stopper); ok {
-			_ = s.Stop()
+		s := ms[i]
+		if err := s.Handle.stopGoroutines(ctx); err != nil {
+			errs = append(errs, err)
 		}
-		ms[i].Handle.Close()
+		if st, ok := s.Module.(Stopper); ok {
+			if err := st.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("stop module %s: %w", s.Name, err))
+			}
+		}
+		s.Handle.Close()
 	}
+	return errors.Join(errs...)
 }

@@ -631,7 +631,9 @@ func TestStartStopAll(t *testing.T) {
 	if got, want := r.Features(), []string{"urn:test:registrytest-a", "urn:test:registrytest-b"}; !slices.Equal(got, want) {
 		t.Errorf("features %v, want %v", got, want)
 	}
-	module.StopAll(started)
+	if err := module.StopAll(context.Background(), started); err != nil {
+		t.Fatal(err)
+	}
 	if got, want := takeLog(), []string{"start registrytest-a", "start registrytest-b", "stop registrytest-b", "stop registrytest-a"}; !slices.Equal(got, want) {
 		t.Errorf("lifecycle %v, want %v", got, want)
 	}

@@ -1,6 +1,7 @@
 package module_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -98,7 +99,9 @@ func TestStartOrder(t *testing.T) {
 		t.Errorf("d's svc-e counted %d, want 2 (the instance c used)", n)
 	}
 	*log = nil
-	module.StopAll(ms)
+	if err := module.StopAll(context.Background(), ms); err != nil {
+		t.Fatal(err)
+	}
 	slices.Reverse(want)
 	for i := range want {
 		want[i] = strings.Replace(want[i], "start", "stop", 1)

@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	s := &Server{cfg: cfg, applied: cfg, log: log, hosts: map[string]bool{}}
 	defer func() {
 		if err != nil {
-			s.close()
+			s.close(context.Background())
 		}
 	}()
 	for _, h := range cfg.Hosts {
@@ -482,17 +482,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.admin.Close()
 		}
 		s.wg.Wait()
-		s.close()
+		s.close(ctx)
 	})
 	return err
 }
 
-func (s *Server) close() {
+// close stops modules (their goroutines given until ctx ends) and closes
+// storage. What fails to stop is logged here, at error level: the
+// process is going away and nothing else would see it.
+func (s *Server) close(ctx context.Context) {
 	if s.compH != nil {
 		s.compH.Close()
 		s.compH = nil
 	}
-	module.StopAll(s.mods)
+	if err := module.StopAll(ctx, s.mods); err != nil {
+		s.log.Error("stopping modules", "err", err)
+	}
 	s.mods = nil
 	for _, ln := range s.lns {
 		ln.Close()

@@ -72,14 +72,6 @@ type mod struct {
 	// rather than a pass over every archive.
 	dirtyMu sync.Mutex
 	dirty   map[string]struct{}
-
-	stop chan struct{}
-	done chan struct{}
-	// bg counts the preference loads started at bind, which Stop waits
-	// for: none may still use the database once the server closes it.
-	bgMu    sync.Mutex
-	bg      sync.WaitGroup
-	stopped bool
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -140,18 +132,11 @@ func (m *mod) Start(h *module.Handle) error {
 		// sees a deleted one's cached preferences). In the background:
 		// binding, and the bind hooks after this one, do not wait for
 		// the database either.
+		// On the handle's goroutine: stopping the module cancels the
+		// load and waits for it, so none uses the database once the
+		// server closes it.
 		archive := s.JID().Bare().String()
-		m.bgMu.Lock()
-		if m.stopped {
-			m.bgMu.Unlock()
-			return
-		}
-		m.bg.Add(1)
-		m.bgMu.Unlock()
-		go func() {
-			defer m.bg.Done()
-			m.loadPrefs(context.Background(), archive)
-		}()
+		m.h.Go(func(ctx context.Context) { m.loadPrefs(ctx, archive) })
 	})
 
 	m.w = newWriter(m.store, m.log, m.cfg.WriteInterval.Duration)
@@ -163,20 +148,17 @@ func (m *mod) Start(h *module.Handle) error {
 			}
 		}
 	}
-	m.stop, m.done = make(chan struct{}), make(chan struct{})
-	go m.pruneLoop()
+	h.Go(m.pruneLoop)
 	return nil
 }
 
-// Stop ends the pruning goroutine and writes what is queued.
+// Stop writes what is queued. The pruning loop and the preference loads
+// (the handle's goroutines) have ended before it runs. The writer is not
+// one of them: the hooks append to it until the handle closes, after
+// Stop, so it must outlive the cancel and be closed here, where close
+// refuses later appends and writes every accepted one before returning.
 func (m *mod) Stop() error {
-	m.bgMu.Lock()
-	m.stopped = true
-	m.bgMu.Unlock()
-	m.bg.Wait()
-	if m.stop != nil {
-		close(m.stop)
-		<-m.done
+	if m.w != nil {
 		m.w.close()
 		for _, c := range m.collectors {
 			m.h.Metrics.Unregister(c)
@@ -399,34 +381,25 @@ func rebuild(el *xml.Element, a, b string, add func(*xml.Builder)) *xml.Element 
 
 // pruneLoop applies retention and max_messages every prune_interval, and
 // retention once at start.
-func (m *mod) pruneLoop() {
-	defer close(m.done)
+// Its context, the handle's, ends when the module stops, cancelling a
+// pass in progress.
+func (m *mod) pruneLoop(ctx context.Context) {
 	if m.cfg.Retention.Duration <= 0 && m.cfg.MaxMessages <= 0 {
-		<-m.stop
 		return
 	}
 	t := time.NewTicker(m.cfg.PruneInterval.Duration)
 	defer t.Stop()
 	for {
-		m.prune()
+		m.prune(ctx)
 		select {
-		case <-m.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
 }
 
-func (m *mod) prune() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-m.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+func (m *mod) prune(ctx context.Context) {
 	if r := m.cfg.Retention.Duration; r > 0 {
 		before := m.now().Add(-r)
 		total := 0

@@ -569,6 +569,31 @@ func TestRestartKeepsArchive(t *testing.T) {
 	}
 }
 
+// TestStopWritesQueue: what the writer holds when the server stops is
+// written before storage closes. The module's goroutines are cancelled
+// before its Stop runs (module.StopAll); the writer is not one of them
+// and drains in Stop. With a write interval of a second, the messages
+// after the first wait in the queue when the server stops (they could
+// only be written early, never lost, so the test cannot fail wrongly).
+func TestStopWritesQueue(t *testing.T) {
+	dir := t.TempDir()
+	conf := testutil.BaseConfig(dir) + "[archive]\nwrite_interval = \"1s\"\n"
+	s := testutil.StartIn(t, dir, conf)
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	bob := testutil.Login(t, s, "bob", pw, "phone")
+	chat(t, bob, "alice@localhost", "q", 5)
+	bob.Close()
+	s.Stop(t)
+
+	s2 := testutil.StartIn(t, dir, testutil.BaseConfig(dir))
+	alice := testutil.Login(t, s2, "alice", pw, "laptop")
+	r := mustQuery(t, alice, "")
+	if !slices.Equal(r.bodies, []string{"q0", "q1", "q2", "q3", "q4"}) {
+		t.Fatalf("after restart: %v", r.bodies)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	_, alice, bob := setup(t)
 	chat(t, bob, "alice@localhost", "m", 1)

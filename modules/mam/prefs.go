@@ -146,6 +146,10 @@ func (m *mod) loadPrefs(ctx context.Context, archive string) (*prefs, error) {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
+		if ctx.Err() != nil {
+			// The session or the module ended: no storage fault.
+			return nil, err
+		}
 		m.log.Error("read archive preferences", "archive", archive, "err", err)
 		return nil, err
 	default:

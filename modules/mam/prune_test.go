@@ -39,10 +39,9 @@ func TestPruneRetention(t *testing.T) {
 		cfg:   config.Archive{Retention: config.Duration{Duration: 24 * time.Hour}},
 		log:   slog.New(slog.DiscardHandler),
 		now:   func() time.Time { return now },
-		stop:  make(chan struct{}),
 		dirty: map[string]struct{}{},
 	}
-	m.prune()
+	m.prune(ctx)
 	for archive, want := range map[string]int{"a@localhost": 1, "b@localhost": 0} {
 		p, err := db.QueryArchive(ctx, archive, storage.ArchiveQuery{Max: 10})
 		if err != nil {

@@ -60,12 +60,12 @@ func (r *room) post(ctx context.Context, st *module.Stanza) {
 		r.qmu.Lock()
 	}
 	if !r.running {
-		if !m.addRunner() {
+		// The handle's goroutine: stopping the module waits for it.
+		if !m.h.Go(r.run) {
 			r.qmu.Unlock()
 			return // stopped
 		}
 		r.running = true
-		go r.run()
 	}
 	r.queue = append(r.queue, st)
 	r.qmu.Unlock()
@@ -74,10 +74,12 @@ func (r *room) post(ctx context.Context, st *module.Stanza) {
 // run is the room's runner: it handles the mailbox until it is empty.
 // Each grab of the queue is one output batch (module.Batch): the copies
 // for one session from several stanzas leave in one write, flushed
-// before the runner looks at the mailbox again.
-func (r *room) run() {
+// before the runner looks at the mailbox again. It does not stop when
+// the module's context ends: what the mailbox accepted is handled (the
+// mailbox is bounded, and stopping waits for it), and no runner starts
+// after that (Handle.Go refuses).
+func (r *room) run(context.Context) {
 	m := r.svc.m
-	defer m.runners.Done()
 	ob := &outbox{}
 	proc := context.WithValue(context.Background(), outboxKey{}, ob)
 	var b module.Batch
@@ -111,25 +113,4 @@ func (r *room) run() {
 		}
 		b.Flush()
 	}
-}
-
-// addRunner counts a runner about to start; false once Stop began.
-func (m *mod) addRunner() bool {
-	m.runMu.RLock()
-	defer m.runMu.RUnlock()
-	if m.stopped {
-		return false
-	}
-	m.runners.Add(1)
-	return true
-}
-
-// stopRunners refuses new runners and waits for the running ones to
-// empty their mailboxes (a runner that is running still takes what is
-// posted to it, so what was accepted is handled).
-func (m *mod) stopRunners() {
-	m.runMu.Lock()
-	m.stopped = true
-	m.runMu.Unlock()
-	m.runners.Wait()
 }

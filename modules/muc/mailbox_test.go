@@ -76,7 +76,7 @@ func TestMailboxBound(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d left in the mailbox", n)
 	}
-	if err := m.Stop(); err != nil {
+	if err := m.stopAll(); err != nil {
 		t.Fatal(err)
 	}
 }

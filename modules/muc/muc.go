@@ -62,12 +62,6 @@ type mod struct {
 	archStopped chan struct{}
 	services    map[string]*service
 	now         func() time.Time
-
-	// The rooms' runners (mailbox.go): counted, so that Stop can wait
-	// for them; none starts once stopped is set.
-	runMu   sync.RWMutex
-	stopped bool
-	runners sync.WaitGroup
 }
 
 // service is the MUC service of one host.
@@ -118,12 +112,12 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
-// Stop lets the rooms' runners finish what their mailboxes hold, then
-// tells every occupant that the service is going away (§11.2, status code
+// Stop runs once the rooms' runners (mailbox.go, on the handle's
+// goroutines) have finished what their mailboxes held, and tells every
+// occupant that the service is going away (§11.2, status code
 // 332) before the component disappears. Stanzas that arrive from now on
 // are dropped.
 func (m *mod) Stop() error {
-	m.stopRunners()
 	for _, s := range m.services {
 		for _, r := range s.roomList() {
 			ob := &outbox{}

@@ -101,7 +101,7 @@ func TestRouteOutsideRoomLock(t *testing.T) {
 	if fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatalf("occupants saw different orders:\nalice %v\nbot   %v", a, b)
 	}
-	if err := m.Stop(); err != nil {
+	if err := m.stopAll(); err != nil {
 		t.Fatal(err)
 	}
 	// A goroutine that called runners.Done may take a moment to exit.

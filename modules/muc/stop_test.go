@@ -37,7 +37,7 @@ func TestStopSends332(t *testing.T) {
 	from := jid.MustParse("alice@localhost/r")
 	to := jid.MustParse("room@conference.localhost/alice")
 	s.handle(context.Background(), &module.Stanza{El: xml.NewBuilder("presence", xml.NSClient).Attr("from", from.String()).Attr("to", to.String()).Start("x", NS).End().Element(), From: from, To: to})
-	if err := m.Stop(); err != nil {
+	if err := m.stopAll(); err != nil {
 		t.Fatal(err)
 	}
 	last := rr.out[len(rr.out)-1]

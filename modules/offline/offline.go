@@ -57,8 +57,6 @@ type mod struct {
 	// reached a client but whose delete failed (a storage fault): they
 	// are not delivered again, and the delete is retried next time.
 	undeleted map[string]int64
-	wg        sync.WaitGroup
-	stopped   bool
 
 	// locks serialise storing and fetching per account (striped by bare
 	// JID), so a message is never stored after a delivery found the
@@ -114,18 +112,9 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
-// Stop ends the deliveries in progress and waits for them: what did not
-// reach its client stays stored.
-func (m *mod) Stop() error {
-	m.mu.Lock()
-	m.stopped = true
-	for _, d := range m.sessions {
-		d.cancel()
-	}
-	m.mu.Unlock()
-	m.wg.Wait()
-	return nil
-}
+// No Stop: the deliveries run on the handle's goroutines (Handle.Go)
+// under contexts derived from its Context, so stopping the module cancels
+// them and waits for them; what did not reach its client stays stored.
 
 // forget drops s's delivery state, stopping a delivery in progress.
 func (m *mod) forget(s module.Session) {
@@ -278,30 +267,36 @@ func (m *mod) presence(ctx context.Context, st *module.Stanza) bool {
 		return false
 	}
 	m.mu.Lock()
-	if m.sessions[s] != nil || m.stopped {
+	if m.sessions[s] != nil {
 		m.mu.Unlock()
 		return false
 	}
-	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// Under the module's context, not the presence's: the delivery ends
+	// when the session goes (forget) or the module stops.
+	dctx, cancel := context.WithCancel(m.h.Context())
 	d := &delivery{cancel: cancel}
 	m.sessions[s] = d
-	m.wg.Add(1)
 	m.mu.Unlock()
-	p, ok := s.(module.Paced)
-	if !ok {
-		defer m.wg.Done()
-		m.deliverAll(dctx, s, d)
+	// For a session that cannot pace, the whole backlog goes out before
+	// the presence is done with; for one that can, the first window does
+	// (a client finds its stored messages ahead of the answers to what it
+	// sends next), the rest at the pace the client reads. Either way on
+	// the handle's goroutine, so that stopping the module waits for it.
+	first := make(chan struct{})
+	firstDone := sync.OnceFunc(func() { close(first) })
+	started := m.h.Go(func(context.Context) {
+		defer firstDone()
+		if p, ok := s.(module.Paced); ok {
+			m.deliverPaced(dctx, s, p, d, firstDone)
+		} else {
+			m.deliverAll(dctx, s, d)
+		}
+	})
+	if !started { // the module is stopping
+		cancel()
+		m.forget(s)
 		return false
 	}
-	// The first window goes out before the presence is done with, as
-	// the whole backlog once did: a client finds its stored messages
-	// ahead of the answers to what it sends next. The rest follows at
-	// the pace the client reads.
-	first := make(chan struct{})
-	go func() {
-		defer m.wg.Done()
-		m.deliverPaced(dctx, s, p, d, sync.OnceFunc(func() { close(first) }))
-	}()
 	<-first
 	return false
 }

@@ -50,10 +50,6 @@ type mod struct {
 	res      map[module.Session]*resState
 	caps     map[string]map[string]bool
 	inflight map[string]*capsCall
-	wg       sync.WaitGroup // caps queries in flight, waited for at Stop
-	stop     context.CancelFunc
-	ctx      context.Context
-	stopped  bool // under mu
 
 	profiles profiles
 }
@@ -79,7 +75,6 @@ func (m *mod) Start(h *module.Handle) error {
 	m.res = map[module.Session]*resState{}
 	m.caps = map[string]map[string]bool{}
 	m.inflight = map[string]*capsCall{}
-	m.ctx, m.stop = context.WithCancel(context.Background())
 
 	for _, typ := range []string{"get", "set"} {
 		h.HandleIQ(module.TargetAccount, typ, engine.NS, m.pepIQ)
@@ -106,32 +101,17 @@ func (m *mod) Start(h *module.Handle) error {
 	return m.startProfiles()
 }
 
-// Stop implements module.Stopper: caps queries in flight end.
+// Stop implements module.Stopper. The caps queries in flight (async)
+// have ended before it runs: stopping the module cancels them and waits.
 func (m *mod) Stop() error {
-	m.mu.Lock()
-	m.stopped = true
-	m.mu.Unlock()
-	m.stop()
-	m.wg.Wait()
 	m.stopProfiles()
 	return nil
 }
 
-// async runs fn in a goroutine Stop waits for; after Stop it does not run.
-// (The hooks stay installed until the handle closes, after Stop.)
-func (m *mod) async(fn func(ctx context.Context)) {
-	m.mu.Lock()
-	if m.stopped {
-		m.mu.Unlock()
-		return
-	}
-	m.wg.Add(1)
-	m.mu.Unlock()
-	go func() {
-		defer m.wg.Done()
-		fn(m.ctx)
-	}()
-}
+// async runs fn on a goroutine of the module's handle (module.Handle.Go),
+// with a context cancelled when the module stops; once it stops, fn does
+// not run. (The hooks stay installed until the handle closes, after Stop.)
+func (m *mod) async(fn func(ctx context.Context)) { m.h.Go(fn) }
 
 // pepIQ serves pubsub requests to an account's bare JID (or without 'to':
 // the sender's own PEP service).

@@ -71,12 +71,10 @@ type mod struct {
 	heldSeen      map[string]time.Time
 	resumeTimeout time.Duration
 
-	// stopCtx ends the publishes in flight at Stop: a server shutting
+	// Notifications run on the handle's goroutines (module.Handle.Go):
+	// stopping the module cancels their context, so a server shutting
 	// down does not wait for app servers' answers.
-	stopCtx context.Context
-	stop    context.CancelFunc
-	wg      sync.WaitGroup // notifications in flight
-	sem     chan struct{}  // maxInFlight slots
+	sem chan struct{} // maxInFlight slots
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -94,7 +92,6 @@ func (m *mod) Start(h *module.Handle) error {
 	m.counts = map[string]int{}
 	m.heldSeen = map[string]time.Time{}
 	m.resumeTimeout = h.Config.Limits.ResumeTimeout.Duration
-	m.stopCtx, m.stop = context.WithCancel(context.Background())
 	m.sem = make(chan struct{}, maxInFlight)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iq)
 	h.AddAccountFeature(NS)
@@ -107,15 +104,6 @@ func (m *mod) Start(h *module.Handle) error {
 		delete(m.counts, s.JID().Bare().String())
 		m.mu.Unlock()
 	})
-	return nil
-}
-
-// Stop abandons the publishes still waiting for an answer.
-func (m *mod) Stop() error {
-	if m.stop != nil {
-		m.stop()
-		m.wg.Wait()
-	}
 	return nil
 }
 
@@ -286,9 +274,6 @@ func heldKey(owner jid.JID, st *module.Stanza) string {
 // notifications are pending at once, beyond that they are dropped (a
 // flood of messages to a sleeping account needs no more wake-ups).
 func (m *mod) notify(owner jid.JID, st *module.Stanza) {
-	if m.stopCtx.Err() != nil {
-		return
-	}
 	select {
 	case m.sem <- struct{}{}:
 	default:
@@ -299,14 +284,13 @@ func (m *mod) notify(owner jid.JID, st *module.Stanza) {
 	if b := st.El.Child("body", ""); b != nil {
 		body = b.Text()
 	}
-	m.wg.Add(1)
-	go func() {
-		defer func() { <-m.sem; m.wg.Done() }()
-		ctx, cancel := context.WithTimeout(m.stopCtx, publishTimeout)
+	started := m.h.Go(func(stopCtx context.Context) {
+		defer func() { <-m.sem }()
+		ctx, cancel := context.WithTimeout(stopCtx, publishTimeout)
 		defer cancel()
 		regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
 		if err != nil {
-			if m.stopCtx.Err() != nil {
+			if stopCtx.Err() != nil {
 				// Stop cancelled the read: the server is shutting down,
 				// which is no storage failure.
 				m.log.Debug("push notification abandoned at shutdown", "account", owner.String())
@@ -336,7 +320,10 @@ func (m *mod) notify(owner jid.JID, st *module.Stanza) {
 			}()
 		}
 		wg.Wait()
-	}()
+	})
+	if !started {
+		<-m.sem // the module is stopping
+	}
 }
 
 // publishIQ builds the §7 publish of one notification to r.
@@ -400,7 +387,7 @@ func (m *mod) publish(ctx context.Context, owner jid.JID, r storage.PushRegistra
 		return
 	}
 	if _, derr := m.store.DisablePush(ctx, owner.Domain(), owner.Local(), r.Service, r.Node, false); derr != nil {
-		if m.stopCtx.Err() != nil {
+		if m.h.Context().Err() != nil {
 			// Shutting down: the registration stays; the next error
 			// answer after a restart disables it.
 			m.log.Info("push service not disabled: shutting down", "account", owner.String(), "service", r.Service)

@@ -74,11 +74,11 @@ func TestShutdownLogsNoError(t *testing.T) {
 		counts: map[string]int{},
 		sem:    make(chan struct{}, maxInFlight),
 	}
-	m.stopCtx, m.stop = context.WithCancel(context.Background())
+	m.h = module.NewRegistry().NewHandle("push", module.Services{})
 	msg := xml.NewBuilder("message", xml.NSClient).Attr("type", "chat").Start("body", "").Text("hi").End().Element()
 	m.notify(jid.MustParse("alice@localhost"), &module.Stanza{El: msg, From: jid.MustParse("bob@localhost/pc")})
 	<-store.reading
-	if err := m.Stop(); err != nil {
+	if err := module.StopAll(context.Background(), []module.Started{{Name: "push", Module: m, Handle: m.h}}); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()

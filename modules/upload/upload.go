@@ -21,7 +21,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -61,10 +60,6 @@ type mod struct {
 	now   func() time.Time
 
 	services map[string]*service
-
-	stop     chan struct{}
-	stopOnce sync.Once
-	swept    chan struct{} // closed when the sweep goroutine ends
 }
 
 // service is the upload service of one host.
@@ -114,33 +109,23 @@ func (m *mod) Start(h *module.Handle) error {
 		h.AddComponent(module.Component{Domain: s.domain, Parent: host, Name: "HTTP File Upload", Handle: s.handle})
 	}
 	m.routes(h.HTTP)
-	m.stop, m.swept = make(chan struct{}), make(chan struct{})
-	go m.sweepLoop()
+	h.Go(m.sweepLoop)
 	return nil
 }
 
-// Stop ends the sweep. The HTTP routes stay until the listeners close
-// (a ServeMux cannot drop one); the store they use stays valid.
-func (m *mod) Stop() error {
-	if m.stop == nil {
-		return nil
-	}
-	m.stopOnce.Do(func() { close(m.stop) })
-	<-m.swept
-	return nil
-}
-
-func (m *mod) sweepLoop() {
-	defer close(m.swept)
+// sweepLoop runs on the handle's goroutine: stopping the module ends it
+// (and waits for it). The HTTP routes stay until the listeners close (a
+// ServeMux cannot drop one); the store they use stays valid.
+func (m *mod) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(sweepInterval(m.cfg))
 	defer t.Stop()
 	for {
 		select {
-		case <-m.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			m.store.sweep(m.now())
-			m.sweepOwners()
+			m.sweepOwners(ctx)
 		}
 	}
 }
@@ -150,14 +135,12 @@ func (m *mod) sweepLoop() {
 // another process, so the store asks the account storage rather than
 // waiting for an event. GET asks too, so a deleted account's files stop
 // being served at once; this frees the disk.
-func (m *mod) sweepOwners() {
+func (m *mod) sweepOwners(ctx context.Context) {
 	for _, o := range m.store.owners() {
-		select {
-		case <-m.stop:
+		if ctx.Err() != nil {
 			return
-		default:
 		}
-		if m.accountGone(context.Background(), o) {
+		if m.accountGone(ctx, o) {
 			n := m.store.dropOwner(o)
 			m.log.Info("upload: files of a deleted account deleted", "owner", o, "count", n)
 		}
