@@ -97,16 +97,20 @@ func TestServeNotifiesSystemd(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no READY=1:\n%s", logs.String())
 	}
-	// Ready means listening: the c2s port answers.
-	out := logs.String()
-	var addr string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, `msg=listening type=c2s tls=starttls`) {
-			addr = l[strings.Index(l, "address=")+len("address="):]
+	// Ready means listening: the c2s port answers. The listeners are
+	// bound before READY=1; the line naming them is logged when serving
+	// starts, which may come just after it.
+	var out, addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		out = logs.String()
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, `msg=listening type=c2s tls=starttls`) {
+				addr = l[strings.Index(l, "address=")+len("address="):]
+			}
 		}
-	}
-	if addr == "" {
-		t.Fatalf("no c2s listener in the log:\n%s", out)
+		if addr == "" && time.Now().After(deadline) {
+			t.Fatalf("no c2s listener in the log:\n%s", out)
+		}
 	}
 	{
 		testutil.NewClient(t, testutil.Dial(t, addr)).Open("localhost")
