@@ -62,8 +62,10 @@ type Server struct {
 	admin  *admin.Server // nil without an admin listener
 
 	// limiters are c2s's and, with federation, s2s's: a reload changes
-	// their limits.
-	limiters []*c2s.Limiter
+	// their limits. httpLimiters count the http listeners' connections
+	// per address only (max_connections_per_ip).
+	limiters     []*c2s.Limiter
+	httpLimiters []*c2s.Limiter
 	// reloadMu serializes Reload; applied is the configuration whose
 	// live settings are in force (cfg stays the one the server started
 	// with: modules read it).
@@ -247,7 +249,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 				IdleTimeout:    lim.HTTPIdleTimeout.Duration,
 				// Its own count: a WebSocket's XMPP stream is counted by
 				// c2s's limiter too, and must not take two places in one.
-				Limiter: c2s.NewLimiter(lim.MaxConnectionsPerIP, 0, 0, 0, 0),
+				Limiter: s.newHTTPLimiter(lim),
 			})
 		}
 	}
@@ -284,6 +286,12 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("data folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+func (s *Server) newHTTPLimiter(lim config.Limits) *c2s.Limiter {
+	l := c2s.NewLimiter(lim.MaxConnectionsPerIP, 0, 0, 0, 0)
+	s.httpLimiters = append(s.httpLimiters, l)
+	return l
 }
 
 func (s *Server) newLimiter(lim config.Limits) *c2s.Limiter {
@@ -327,6 +335,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	lim := cfg.Limits
 	for _, l := range s.limiters {
 		l.Set(lim.MaxConnectionsPerIP, lim.ConnectionRate, lim.ConnectionBurst, lim.AuthFailureDelay.Duration, lim.AuthFailureMaxDelay.Duration)
+	}
+	for _, l := range s.httpLimiters {
+		l.Set(lim.MaxConnectionsPerIP, 0, 0, 0, 0)
 	}
 	var applied []string
 	for _, key := range config.Diff(s.applied, cfg) {
