@@ -141,18 +141,21 @@ func (c *conn) sasl2Read(msg []byte) (*xml.Element, error) {
 }
 
 // addCredential adds cred to the account's keys. The store replaces all of
-// them at once, so the others are read first.
+// them at once, so the others are read first. If the account has keys for
+// cred's hash by now, the password was set during the task (that sets every
+// hash): they are left alone, or the old password would come back for one
+// mechanism.
 func (c *conn) addCredential(bare jid.JID, cred auth.Credential) error {
 	var creds []storage.Credential
 	for _, h := range []string{auth.SHA1, auth.SHA256, auth.SHA512} {
-		if h == cred.Hash {
-			continue
-		}
 		sc, err := c.srv.cfg.Accounts.Credential(&c.life, c.domain, bare.Local(), h)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("read %s credential: %w", h, err)
+		case h == cred.Hash:
+			c.logger().Info("SASL upgrade not needed any more", "account", bare.String(), "hash", h)
+			return nil
 		default:
 			creds = append(creds, sc)
 		}
