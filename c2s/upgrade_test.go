@@ -290,3 +290,24 @@ func TestSASLUpgradePasswordChanged(t *testing.T) {
 		t.Fatalf("old password, SCRAM-SHA-256: %s", el)
 	}
 }
+
+// With SCRAM-SHA-1 the only mechanism allowed (the README's setting while
+// imported accounts have SHA-1 keys only), the upgrades still run: they
+// give the keys that let the operator allow SCRAM-SHA-256 later.
+func TestSASLUpgradeSHA1Only(t *testing.T) {
+	s := testutil.Start(t, "[auth]\nmechanisms = [\"SCRAM-SHA-1\"]")
+	addSHA1User(t, s, "bob", "secret")
+	c, _ := sasl2Open(t, s)
+	if el := sasl2Auth(t, c, scram.SHA1, "SCRAM-SHA-1", "bob", "secret", askUpgrades); el.Name() != "continue" || len(tasks(el)) != 2 {
+		t.Fatalf("continue: %s", el)
+	}
+	if el := upgradeTask(t, c, "UPGR-SCRAM-SHA-512", "secret"); el.Name() != "continue" {
+		t.Fatalf("after the first task: %s", el)
+	}
+	if el := upgradeTask(t, c, "UPGR-SCRAM-SHA-256", "secret"); el.Name() != "success" {
+		t.Fatalf("after the second task: %s", el)
+	}
+	if !hasCredential(t, s, "bob", auth.SHA256) || !hasCredential(t, s, "bob", auth.SHA512) {
+		t.Fatal("keys not stored")
+	}
+}
