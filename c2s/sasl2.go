@@ -57,6 +57,7 @@ func (c *conn) addSASL2Feature(b *xml.Builder, offered []string) {
 	b.Start("feature", "").Attr("var", nsCSI).End()
 	b.Start("feature", "").Attr("var", nsSM).End()
 	b.End().End().End() // inline, bind, inline
+	addUpgradeFeature(b)
 	b.End()
 }
 
@@ -90,6 +91,14 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 	bare, ok, err := c.saslAccount(neg)
 	if !ok {
 		return err
+	}
+	// XEP-0480: upgrade tasks before <success/>; a failed one fails the
+	// exchange (XEP-0388 §2.6.3), so the client is not yet authenticated.
+	if tasks, hashes := c.upgradesWanted(req, bare); len(tasks) > 0 {
+		if ok, err := c.runUpgrades(bare, tasks, hashes, out); !ok {
+			return err
+		}
+		out = nil // in the first <continue/>
 	}
 	c.authenticated(neg, bare)
 	success := func() *xml.Builder {

@@ -144,7 +144,7 @@ func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain str
 	}
 	n.accounts++
 	if len(creds) < 3 {
-		fmt.Fprintf(warn, "xmppd import: %s has keys for %s only: it logs in with that SCRAM mechanism or PLAIN until its password is set again ([auth] mechanisms can offer only those meanwhile)\n",
+		fmt.Fprintf(warn, "xmppd import: %s has keys for %s only: it logs in with that SCRAM mechanism or PLAIN until its password is set again or a SASL2 client runs the XEP-0480 upgrade tasks ([auth] mechanisms can offer only those meanwhile)\n",
 			acct, hashes(creds))
 	}
 	for ch := range u.Children() {
