@@ -8,7 +8,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -95,23 +94,14 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Parse reads serialized elements back (stored payloads).
+// Parse reads a stored payload back: its first element, nil when it holds
+// none.
 func Parse(data []byte) (*xml.Element, error) {
-	const open = "<s xmlns='jabber:client'>"
-	var buf bytes.Buffer
-	buf.WriteString("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
-	buf.WriteString(open)
-	buf.Write(data)
-	buf.WriteString("</s></stream:stream>")
-	d := xml.NewDecoder(&buf, xml.Limits{MaxStanzaBytes: len(data) + len(open) + 16, MaxDepth: 1000, MaxAttrs: 1000})
-	if _, err := d.ReadHeader(); err != nil {
+	els, err := xml.ParseFragments(data)
+	if err != nil || len(els) == 0 {
 		return nil, err
 	}
-	el, err := d.Next()
-	if err != nil {
-		return nil, err
-	}
-	return el.FirstChild(), nil
+	return els[0], nil
 }
 
 // node is a node with its configuration over the defaults.
