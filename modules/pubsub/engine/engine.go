@@ -9,8 +9,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -86,12 +85,6 @@ func unsupported(feature string) *stanza.Error {
 	e := stanza.NewError(stanza.FeatureNotImplemented, "")
 	e.AppCondition = xml.NewBuilder("unsupported", NSErrors).Attr("feature", feature).Element()
 	return e
-}
-
-func randomID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Parse reads a stored payload back: its first element, nil when it holds
@@ -424,7 +417,7 @@ func (r *req) create(ctx context.Context, op, configure *xml.Element) (*xml.Elem
 		if svc.PEP {
 			return nil, perr(stanza.NotAcceptable, "nodeid-required")
 		}
-		name = randomID()
+		name = randid.Hex(8)
 	}
 	if svc.PEP && r.bare != svc.JID {
 		return nil, perr(stanza.Forbidden, "")
@@ -575,7 +568,7 @@ func (e *Engine) Publish(ctx context.Context, svc Service, publisher jid.JID, na
 		return "", perr(stanza.BadRequest, "payload-required")
 	}
 	if id == "" {
-		id = randomID()
+		id = randid.Hex(8)
 	}
 	it := storage.PubSubItem{ID: id, Publisher: publisher.String(), Payload: data, Published: time.Now().UTC()}
 	if n.cfg.flag(FieldPersistItems) {
@@ -1196,7 +1189,7 @@ func (e *Engine) message(svc Service, n *node, to jid.JID, event func(b *xml.Bui
 		typ = "headline"
 	}
 	b := xml.NewBuilder("message", xml.NSClient).Attr("from", svc.JID.String()).Attr("to", to.String()).
-		Attr("type", typ).Attr("id", randomID())
+		Attr("type", typ).Attr("id", randid.Hex(8))
 	b.Start("event", NSEvent)
 	event(b)
 	b.End()
