@@ -13,7 +13,7 @@ func TestHex(t *testing.T) {
 			t.Errorf("Hex(%d) = %q: want %d lowercase hex digits", n, id, 2*n)
 		}
 	}
-	if Hex(16) == Hex(16) {
+	if a, b := Hex(16), Hex(16); a == b {
 		t.Error("two 128-bit IDs are equal")
 	}
 }
