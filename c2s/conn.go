@@ -2,10 +2,8 @@ package c2s
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -165,11 +164,8 @@ func (c *conn) Domain() string   { return c.domain }
 func (c *conn) RemoteIP() string { return c.ip }
 func (c *conn) Secure() bool     { return c.tls != nil }
 
-func randomID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomID is randid.Hex under the name sasl2.go calls.
+func randomID(n int) string { return randid.Hex(n) }
 
 // serve runs the connection: negotiation, then the stanza loop, in this one
 // goroutine (or, after the session parked while idle, in the one that

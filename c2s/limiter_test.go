@@ -152,7 +152,8 @@ func TestAuthThrottle(t *testing.T) {
 
 func TestLimiterConnections(t *testing.T) {
 	l := NewLimiter(2, 0, 0, 0, 0)
-	if !l.Admit("a") || !l.Admit("a") {
+	first, second := l.Admit("a"), l.Admit("a")
+	if !first || !second {
 		t.Fatal("first two refused")
 	}
 	if l.Admit("a") {

@@ -41,7 +41,8 @@ func TestIdleSessionsPark(t *testing.T) {
 	}
 	bob := testutil.Login(t, s, "bob", "b", "desk")
 	// Without parking each session keeps its reader: n goroutines more.
-	after := idleGoroutines(t, func(g int) bool { return g-before < n/4 })
+	parked := func(g int) bool { return g-before < n/4 }
+	after := idleGoroutines(t, parked)
 	if after-before >= n/4 {
 		t.Fatalf("%d idle sessions hold %d goroutines more than none (want < %d)", n+1, after-before, n/4)
 	}
@@ -52,9 +53,10 @@ func TestIdleSessionsPark(t *testing.T) {
 		if m := bob.NextNamed("message"); m.Attr("id") != fmt.Sprintf("m%d", i) {
 			t.Fatalf("message %d: %s", i, m)
 		}
-		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(120 * time.Millisecond) // everyone parks again
+	if g := idleGoroutines(t, parked); !parked(g) { // everyone parks again
+		t.Fatalf("%d goroutines more than none after the messages, want < %d", g-before, n/4)
+	}
 	for i, c := range clients {
 		bob.Send("<message to='alice@localhost/r%d' type='chat' id='b%d'><body>back</body></message>", i, i)
 		if m := c.NextNamed("message"); m.Attr("id") != fmt.Sprintf("b%d", i) {

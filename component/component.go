@@ -8,7 +8,6 @@ package component
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/hex"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/internal/accept"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -235,7 +235,7 @@ func (c *conn) open() error {
 	if err != nil {
 		return readError(err)
 	}
-	c.streamID = randomID()
+	c.streamID = randid.Hex(12)
 	to := strings.ToLower(strings.TrimSuffix(h.Attr("to"), "."))
 	a, ok := c.srv.allowed(to)
 	if err := c.sendHeader(to, ok); err != nil {
@@ -428,7 +428,7 @@ func (c *conn) closeStream(condition, text string) {
 	var b []byte
 	if !c.headerSent {
 		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+NS+"' xmlns:stream='"+xml.NSStream+"' id='"...)
-		b = append(b, randomID()...)
+		b = append(b, randid.Hex(12)...)
 		b = append(b, "'>"...)
 		c.headerSent = true
 	}
@@ -472,10 +472,4 @@ func readError(err error) error {
 		return nil
 	}
 	return stanza.DecodeError(err)
-}
-
-func randomID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -18,10 +18,9 @@ import (
 // the rest of that reader's input to be handled, so a handler that blocks
 // (a slow storage call) delays it by as much.
 type Batch struct {
-	mu    sync.Mutex
-	open  bool
-	list  []Flusher
-	spare []Flusher
+	mu   sync.Mutex
+	open bool
+	list []Flusher
 }
 
 // A Flusher writes its queued output without blocking.

@@ -2,11 +2,10 @@ package module
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
@@ -35,9 +34,7 @@ var ErrIQError = errors.New("module: iq error")
 // know yet). Without it results addressed to the server or to an account's
 // bare JID end in the router.
 func (h *Handle) SendIQ(ctx context.Context, el *xml.Element, from, to jid.JID) (*xml.Element, error) {
-	var b [12]byte
-	rand.Read(b[:])
-	id := "xmppd-" + hex.EncodeToString(b[:])
+	id := "xmppd-" + randid.Hex(12)
 	p := &pendingIQ{to: to, ch: make(chan *xml.Element, 1)}
 	r := h.reg
 	r.pmu.Lock()

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -42,23 +43,6 @@ func newIQ(typ, to, ns string) *module.IQ {
 		Type:    typ,
 		Payload: el.FirstChild(),
 	}
-}
-
-// errorCondition returns the defined condition of an error stanza, or "".
-func errorCondition(el *xml.Element) string {
-	if el == nil || el.Attr("type") != "error" {
-		return ""
-	}
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
 }
 
 // answer returns a handler whose result payload is <answer xmlns=tag/>, so
@@ -134,7 +118,7 @@ func TestHandleIQDispatch(t *testing.T) {
 				}
 				return
 			}
-			if got := errorCondition(reply); got != tc.wantErr {
+			if got := testutil.ErrorCondition(reply); got != tc.wantErr {
 				t.Errorf("error condition %q, want %q (reply %s)", got, tc.wantErr, reply)
 			}
 			// RFC 6120 §8.3.1: the error may carry the original payload.
@@ -149,7 +133,7 @@ func TestHandleIQNoPayload(t *testing.T) {
 	r := module.NewRegistry()
 	iq := newIQ("get", "example.com", nsPing)
 	iq.Payload = nil
-	if got := errorCondition(r.HandleIQ(context.Background(), module.TargetServer, iq, discard)); got != stanza.ServiceUnavailable {
+	if got := testutil.ErrorCondition(r.HandleIQ(context.Background(), module.TargetServer, iq, discard)); got != stanza.ServiceUnavailable {
 		t.Errorf("condition %q, want service-unavailable", got)
 	}
 }
@@ -198,7 +182,7 @@ func TestHandleIQHandlerResults(t *testing.T) {
 				}
 				return
 			}
-			if got := errorCondition(reply); got != tc.wantCond {
+			if got := testutil.ErrorCondition(reply); got != tc.wantCond {
 				t.Errorf("condition %q, want %q: %s", got, tc.wantCond, reply)
 			}
 			if tc.wantText != "" {
@@ -241,7 +225,7 @@ func TestDuplicateIQRegistration(t *testing.T) {
 
 	// Once a closes, the key is free again.
 	a.Close()
-	if got := errorCondition(r.HandleIQ(context.Background(), module.TargetServer, newIQ("get", "example.com", nsPing), discard)); got != stanza.ServiceUnavailable {
+	if got := testutil.ErrorCondition(r.HandleIQ(context.Background(), module.TargetServer, newIQ("get", "example.com", nsPing), discard)); got != stanza.ServiceUnavailable {
 		t.Errorf("after Close: condition %q, want service-unavailable", got)
 	}
 	b.HandleIQ(module.TargetServer, "get", nsPing, answer("b"))

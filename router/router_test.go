@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/router"
@@ -193,23 +194,6 @@ func iqTo(typ, to, ns string) *module.Stanza {
 	return st
 }
 
-// errorCondition returns the defined condition of an error stanza, or "".
-func errorCondition(el *xml.Element) string {
-	if el.Attr("type") != "error" {
-		return ""
-	}
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
-}
-
 // delivered lists alice's resources that received st (by identity), sorted.
 func (e *env) delivered(t *testing.T, st *module.Stanza) []string {
 	t.Helper()
@@ -270,7 +254,7 @@ func runRouteCases(t *testing.T, cases []routeCase) {
 				if reply == nil {
 					t.Fatalf("no error returned, want %s", tc.wantErr)
 				}
-				if got := errorCondition(reply); got != tc.wantErr {
+				if got := testutil.ErrorCondition(reply); got != tc.wantErr {
 					t.Errorf("reply %s: condition %q, want %q", reply, got, tc.wantErr)
 				}
 				if reply.Name() != tc.st.Kind() || reply.Attr("id") != "s1" || reply.Attr("to") != tc.st.El.Attr("from") || reply.Attr("from") != tc.st.El.Attr("to") {
@@ -518,7 +502,7 @@ func TestRouteRemoteHandler(t *testing.T) {
 				if reply != nil {
 					t.Errorf("unexpected reply %s", reply)
 				}
-			} else if reply == nil || errorCondition(reply) != tc.wantErr {
+			} else if reply == nil || testutil.ErrorCondition(reply) != tc.wantErr {
 				t.Errorf("reply %v, want %s", reply, tc.wantErr)
 			}
 		})
@@ -532,7 +516,7 @@ func TestRouteReplyWithoutOrigin(t *testing.T) {
 	st := stanzaTo("message", "chat", daveBare) // from bob/pc, no Origin
 	e.r.Route(context.Background(), st)
 	reply := e.answer(t)
-	if reply == nil || errorCondition(reply) != su || reply.Attr("to") != "bob@"+domain+"/pc" {
+	if reply == nil || testutil.ErrorCondition(reply) != su || reply.Attr("to") != "bob@"+domain+"/pc" {
 		t.Errorf("bob/pc got %v, want service-unavailable routed to him", reply)
 	}
 
@@ -559,7 +543,7 @@ func TestRouteAccountLookupError(t *testing.T) {
 	for _, st := range []*module.Stanza{stanzaTo("message", "chat", carolBare), stanzaTo("iq", "get", daveBare)} {
 		st.Origin = e.bob
 		e.r.Route(context.Background(), st)
-		if reply := e.answer(t); reply == nil || errorCondition(reply) != stanza.InternalServerError {
+		if reply := e.answer(t); reply == nil || testutil.ErrorCondition(reply) != stanza.InternalServerError {
 			t.Errorf("%s: reply %v, want internal-server-error", st.El, reply)
 		}
 	}
@@ -717,7 +701,7 @@ func TestRouteComponent(t *testing.T) {
 	st := stanzaTo("message", "groupchat", "room@conference."+domain)
 	st.Origin = e.bob
 	e.r.Route(context.Background(), st)
-	if reply := e.answer(t); reply == nil || errorCondition(reply) != stanza.RemoteServerNotFound {
+	if reply := e.answer(t); reply == nil || testutil.ErrorCondition(reply) != stanza.RemoteServerNotFound {
 		t.Errorf("after Close: %v, want remote-server-not-found", reply)
 	}
 }

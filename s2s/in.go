@@ -2,11 +2,9 @@ package s2s
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -41,12 +40,6 @@ type inConn struct {
 	wmu        sync.Mutex
 	closing    bool
 	headerSent bool
-}
-
-func randomID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func (c *inConn) serve() {
@@ -121,7 +114,7 @@ func (c *inConn) open() error {
 	if from != "" {
 		c.peer = from
 	}
-	c.streamID = randomID()
+	c.streamID = randid.Hex(12)
 	reply := ""
 	if c.srv.cfg.Serves(to) {
 		reply = to
@@ -185,7 +178,7 @@ func (c *inConn) closeStream(condition, text string) {
 	c.closing = true
 	var b []byte
 	if !c.headerSent {
-		b = appendHeader(b, "", "", randomID())
+		b = appendHeader(b, "", "", randid.Hex(12))
 	}
 	b = stanza.AppendStreamEnd(b, condition, text)
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -271,7 +271,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.El
 	}
 	hold = min(hold, boshMaxHold)
 	sess := &boshSession{
-		sid: randomSID(), web: s, wait: wait, hold: hold, requests: hold + 1, polling: boshPolling,
+		sid: randid.Hex(16), web: s, wait: wait, hold: hold, requests: hold + 1, polling: boshPolling,
 		inactive: boshInactivity, maxOut: s.boshQueueBytes(), domain: to, createRID: rid, nextRID: rid + 1,
 		cache: map[int64][]byte{},
 	}
@@ -324,19 +324,6 @@ func streamHeader(to, lang string) []byte {
 		b = append(b, '\'')
 	}
 	return append(b, '>')
-}
-
-func randomSID() string {
-	var b [16]byte
-	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
-		panic(err)
-	}
-	const hex = "0123456789abcdef"
-	out := make([]byte, 32)
-	for i, c := range b {
-		out[2*i], out[2*i+1] = hex[c>>4], hex[c&15]
-	}
-	return string(out)
 }
 
 // request handles one request of an existing session and returns the

@@ -3,6 +3,7 @@ package xml
 import (
 	"bytes"
 	"errors"
+	"fmt"
 )
 
 const (
@@ -37,4 +38,18 @@ func ParseFragments(data []byte) ([]*Element, error) {
 		}
 		out = append(out, el)
 	}
+}
+
+// ParseFragment reads back one element serialized with Element.Append(buf,
+// ""), as ParseFragments does; data holding no element or more than one is
+// an error.
+func ParseFragment(data []byte) (*Element, error) {
+	els, err := ParseFragments(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(els) != 1 {
+		return nil, fmt.Errorf("xml: %d elements where one was stored", len(els))
+	}
+	return els[0], nil
 }

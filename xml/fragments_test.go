@@ -22,3 +22,16 @@ func TestParseFragments(t *testing.T) {
 		t.Error("an unclosed element parsed")
 	}
 }
+
+func TestParseFragment(t *testing.T) {
+	a := NewBuilder("a", "urn:x").Attr("k", "v").Text("t<").Element()
+	el, err := ParseFragment(a.Append(nil, ""))
+	if err != nil || el.String() != a.String() {
+		t.Fatalf("ParseFragment: %v, %v", el, err)
+	}
+	for _, data := range []string{"", "<a xmlns='urn:x'/><b xmlns='urn:x'/>", "<a xmlns='urn:x'>"} {
+		if el, err := ParseFragment([]byte(data)); err == nil {
+			t.Errorf("ParseFragment(%q) = %s, want an error", data, el)
+		}
+	}
+}

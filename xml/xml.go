@@ -2,6 +2,13 @@
 // that turns a byte stream into immutable, flat elements, a builder for
 // elements the server makes itself, and a serializer.
 //
+// It is not encoding/xml and does not share its API: no struct mapping and
+// no token stream; a decoder yields whole top-level elements, with names as
+// (local name, namespace URI) pairs. Elements are immutable, and
+// input outside RFC 6120's restricted XML (comments, processing
+// instructions, DTDs, entity declarations) is refused, not parsed. xmppd
+// uses encoding/xml nowhere on the stanza path (README.md says why).
+//
 // The exported API in this file is what the rest of xmppd codes against;
 // the implementation lives in the other files of the package.
 package xml

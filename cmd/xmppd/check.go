@@ -29,7 +29,6 @@ type checker struct {
 	failed   bool
 	counts   map[string]int
 	resolver *net.Resolver
-	dnsDown  string // why DNS checks are skipped; "" when DNS answers
 	now      time.Time
 	timeout  time.Duration
 }

@@ -14,9 +14,7 @@
 package admin
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +31,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 )
 
@@ -244,9 +243,7 @@ func localHost(r *http.Request) bool {
 func LoadToken(path string, create bool) (token string, created bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
-		var raw [32]byte
-		rand.Read(raw[:])
-		token = hex.EncodeToString(raw[:])
+		token = randid.Hex(32)
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return "", false, fmt.Errorf("admin token: %w", err)
 		}

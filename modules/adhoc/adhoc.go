@@ -6,12 +6,11 @@ package adhoc
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -204,7 +203,7 @@ func (m *mod) finish(ctx context.Context, c *command, sid string, cl *call) (*xm
 		return nil, err
 	}
 	if sid == "" {
-		sid = newID()
+		sid = randid.Hex(12)
 	}
 	b := commandEl(c.node, sid, "completed")
 	if out.note != "" {
@@ -243,7 +242,7 @@ func (m *mod) open(s *session) string {
 			return ""
 		}
 	}
-	id := newID()
+	id := randid.Hex(12)
 	m.sessions[id] = s
 	return id
 }
@@ -268,12 +267,6 @@ func (m *mod) put(sid string, s *session) {
 	m.mu.Lock()
 	m.sessions[sid] = s
 	m.mu.Unlock()
-}
-
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // field is one XEP-0004 form field.

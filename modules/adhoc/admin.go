@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -304,7 +305,7 @@ func (m *mod) announce(ctx context.Context, c *call) (*outcome, error) {
 		}
 		for _, s := range m.h.Directory.Sessions(bare) {
 			b := xml.NewBuilder("message", xml.NSClient).Attr("from", from.String()).Attr("to", s.JID().String()).
-				Attr("type", "headline").Attr("id", newID())
+				Attr("type", "headline").Attr("id", randid.Hex(12))
 			if subj := c.one("subject"); subj != "" {
 				b.Start("subject", "").Text(subj).End()
 			}

@@ -49,19 +49,6 @@ func enable(t *testing.T, c *testutil.Client, what string) {
 	}
 }
 
-func errCond(el *xml.Element) string {
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
-}
-
 // forwarded checks a carbon of kind ("sent"/"received") addressed to
 // full and returns the forwarded message.
 func forwarded(t *testing.T, m *xml.Element, kind, full string) *xml.Element {
@@ -246,7 +233,7 @@ func TestDisableAndRepeat(t *testing.T) {
 func TestEnableOthersAndDisco(t *testing.T) {
 	w := setup(t, 0, 0, 0)
 	r, _ := request(t, w.bob, "<iq type='set' id='%s' to='alice@localhost'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
-	if errCond(r) != stanza.NotAllowed {
+	if testutil.ErrorCondition(r) != stanza.NotAllowed {
 		t.Fatalf("enable for another account: %s", r)
 	}
 	r, _ = request(t, w.bob, "<iq type='get' id='%s' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")

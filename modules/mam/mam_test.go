@@ -50,19 +50,6 @@ func sync(t *testing.T, c *testutil.Client) []*xml.Element {
 	return msgs
 }
 
-func errCond(el *xml.Element) string {
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
-}
-
 // result is one parsed MAM query reply.
 type result struct {
 	iq       *xml.Element
@@ -485,7 +472,7 @@ func TestPrefs(t *testing.T) {
 
 	// Invalid default.
 	r, _ = request(t, alice, "<iq type='set' id='%s'><prefs xmlns='urn:xmpp:mam:2' default='sometimes'/></iq>")
-	if errCond(r) != stanza.BadRequest {
+	if testutil.ErrorCondition(r) != stanza.BadRequest {
 		t.Errorf("invalid default: %s", r)
 	}
 }
@@ -615,7 +602,7 @@ func TestErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := query(t, alice, c.inner)
-			if r.iq.Attr("type") != "error" || errCond(r.iq) != c.want {
+			if r.iq.Attr("type") != "error" || testutil.ErrorCondition(r.iq) != c.want {
 				t.Errorf("reply %s, want %s", r.iq, c.want)
 			}
 			if len(r.bodies) != 0 {
@@ -625,11 +612,11 @@ func TestErrors(t *testing.T) {
 	}
 	// Another account's archive is not readable (XEP-0313 §9.1).
 	r, _ := request(t, bob, "<iq type='set' id='%s' to='alice@localhost'><query xmlns='urn:xmpp:mam:2'/></iq>")
-	if errCond(r) != stanza.Forbidden {
+	if testutil.ErrorCondition(r) != stanza.Forbidden {
 		t.Errorf("query of alice's archive by bob: %s", r)
 	}
 	r, _ = request(t, bob, "<iq type='get' id='%s' to='alice@localhost'><prefs xmlns='urn:xmpp:mam:2'/></iq>")
-	if errCond(r) != stanza.Forbidden {
+	if testutil.ErrorCondition(r) != stanza.Forbidden {
 		t.Errorf("prefs of alice by bob: %s", r)
 	}
 }
@@ -703,7 +690,7 @@ func TestDisabled(t *testing.T) {
 		t.Fatalf("alice got %v", got)
 	}
 	r := query(t, alice, "")
-	if errCond(r.iq) != stanza.ServiceUnavailable {
+	if testutil.ErrorCondition(r.iq) != stanza.ServiceUnavailable {
 		t.Errorf("query with archiving disabled: %s", r.iq)
 	}
 }

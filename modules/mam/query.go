@@ -1,7 +1,6 @@
 package mam
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -323,33 +322,27 @@ func resultMessage(iq *module.IQ, acct jid.JID, queryID string, it storage.Archi
 	return b.Element()
 }
 
-const streamOpen = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
-
-// parseStanzas reads stored messages back through one decoder.
+// parseStanzas reads a page of stored messages back through one decoder;
+// only when that fails are they read one by one, to name the bad one.
 func parseStanzas(items []storage.ArchivedMessage) ([]*xml.Element, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	buf.WriteString(streamOpen)
-	lim := xml.Limits{MaxStanzaBytes: len(streamOpen) + 1, MaxDepth: 1000, MaxAttrs: 1000}
+	var n int
 	for _, it := range items {
-		buf.Write(it.Stanza)
-		// Stored stanzas passed a session's limits once; these only
-		// have to admit them again.
-		lim.MaxStanzaBytes = max(lim.MaxStanzaBytes, len(it.Stanza)+1)
+		n += len(it.Stanza)
 	}
-	d := xml.NewDecoder(&buf, lim)
-	if _, err := d.ReadHeader(); err != nil {
-		return nil, err
-	}
-	out := make([]*xml.Element, 0, len(items))
+	data := make([]byte, 0, n)
 	for _, it := range items {
-		el, err := d.Next()
-		if err != nil {
+		data = append(data, it.Stanza...)
+	}
+	if out, err := xml.ParseFragments(data); err == nil && len(out) == len(items) {
+		return out, nil
+	}
+	for _, it := range items {
+		if _, err := xml.ParseFragment(it.Stanza); err != nil {
 			return nil, fmt.Errorf("message %s: %w", it.ID, err)
 		}
-		out = append(out, el)
 	}
-	return out, nil
+	return nil, errors.New("stored messages do not read back one element each")
 }

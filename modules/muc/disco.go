@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -275,7 +276,7 @@ func (r *room) occupantIQ(ctx context.Context, st *module.Stanza) {
 		r.pendingIQ = map[string]pendingIQ{} // answers that never came
 	}
 	r.nextID++
-	id := "muc" + strconv.FormatUint(r.nextID, 36) + "-" + randomHex(4)
+	id := "muc" + strconv.FormatUint(r.nextID, 36) + "-" + randid.Hex(4)
 	r.pendingIQ[id] = pendingIQ{from: st.From, id: st.El.Attr("id"), target: st.To, to: to}
 	fromJID := r.occupantJID(from.nick)
 	b := xml.NewBuilder("iq", xml.NSClient).Attr("type", st.Type()).Attr("id", id).

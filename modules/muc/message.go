@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -227,7 +228,7 @@ func (r *room) sendSubject(ctx context.Context, to jid.JID) {
 		from = r.occupantJID(r.subjectNick)
 	}
 	b := xml.NewBuilder("message", xml.NSClient).Attr("from", from.String()).Attr("to", to.String()).
-		Attr("type", "groupchat").Attr("id", randomHex(8))
+		Attr("type", "groupchat").Attr("id", randid.Hex(8))
 	b.Start("subject", "").Text(r.subject).End()
 	if r.subjectSet {
 		b.Start("delay", nsDelay).Attr("from", r.jid.String()).Attr("stamp", stamp(r.subjectAt)).End()

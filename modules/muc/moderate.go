@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
@@ -83,7 +84,7 @@ func (r *room) moderate(ctx context.Context, st *module.Stanza, p *xml.Element) 
 
 	// §3.1: every occupant, the moderator included, learns of it.
 	b := xml.NewBuilder("message", xml.NSClient).Attr("from", r.jid.String()).Attr("type", "groupchat").
-		Attr("id", randomHex(8))
+		Attr("id", randid.Hex(8))
 	b.Start("retract", nsRetract).Attr("id", id)
 	moderated(b, by, mod.id)
 	if reason != "" {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -302,7 +303,7 @@ func (s *service) handleService(ctx context.Context, st *module.Stanza) {
 			s.m.result(ctx, st, s.discoItems(ctx, st.From))
 		case typ == "get" && p.NS() == NS+"#unique" && p.Name() == "unique":
 			// XEP-0307 (unique room names, once part of XEP-0045): a name nobody uses.
-			s.m.result(ctx, st, xml.NewBuilder("unique", NS+"#unique").Text(randomHex(12)).Element())
+			s.m.result(ctx, st, xml.NewBuilder("unique", NS+"#unique").Text(randid.Hex(12)).Element())
 		case typ == "get" && p.NS() == nsPing:
 			s.m.result(ctx, st, nil)
 		case typ == "get" && p.NS() == nsVCard:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -273,7 +274,7 @@ func (r *room) notifyConfig(ctx context.Context, old roomConfig) {
 	if r.cfg.WhoIs != old.WhoIs {
 		codes = append(codes, map[bool]int{true: 172, false: 173}[r.nonAnonymous()])
 	}
-	b := xml.NewBuilder("message", xml.NSClient).Attr("from", r.jid.String()).Attr("type", "groupchat").Attr("id", randomHex(8))
+	b := xml.NewBuilder("message", xml.NSClient).Attr("from", r.jid.String()).Attr("type", "groupchat").Attr("id", randid.Hex(8))
 	b.Start("x", NSUser)
 	for _, c := range codes {
 		b.Start("status", "").Attr("code", strconv.Itoa(c)).End()
@@ -430,7 +431,7 @@ func (r *room) askRegistration(ctx context.Context, who jid.JID, nick string, f 
 			continue
 		}
 		el := xml.NewBuilder("message", xml.NSClient).Attr("from", r.jid.String()).Attr("to", to.String()).
-			Attr("id", randomHex(8)).Append(form).Element()
+			Attr("id", randid.Hex(8)).Append(form).Element()
 		r.svc.m.send(ctx, el, r.jid, to)
 	}
 }

@@ -1,14 +1,13 @@
 package muc
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
@@ -228,18 +227,12 @@ type pendingIQ struct {
 func newRoom(svc *service, j jid.JID, cfg roomConfig) *room {
 	return &room{
 		svc: svc, jid: j, name: j.Local(), cfg: cfg, historyLoaded: true,
-		salt:      randomHex(16),
+		salt:      randid.Hex(16),
 		affs:      map[string]affEntry{},
 		occ:       map[string]*occupant{},
 		byJID:     map[jid.JID]*occupant{},
 		pendingIQ: map[string]pendingIQ{},
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // occupantID is XEP-0421's id: stable for one real bare JID in one room,
@@ -318,7 +311,7 @@ func (r *room) decode(b []byte) error {
 	r.cfg, r.salt = p.Config, p.Salt
 	r.subject, r.subjectNick, r.subjectAt, r.subjectSet = p.Subject, p.SubjectNick, p.SubjectAt, p.SubjectSet
 	if r.salt == "" {
-		r.salt = randomHex(16)
+		r.salt = randid.Hex(16)
 	}
 	return nil
 }

@@ -5,12 +5,9 @@
 package offline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"hash/maphash"
-	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -554,16 +551,5 @@ func (m *mod) retryDelete(ctx context.Context, bare jid.JID) int64 {
 	return upTo
 }
 
-const streamOpen = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
-
 // parse reads a stored stanza back.
-func parse(stanza []byte) (*xml.Element, error) {
-	// Stored stanzas passed the session's limits once; these only have
-	// to admit them again.
-	lim := xml.Limits{MaxStanzaBytes: len(stanza) + len(streamOpen) + 1, MaxDepth: 1000, MaxAttrs: 1000}
-	d := xml.NewDecoder(io.MultiReader(strings.NewReader(streamOpen), bytes.NewReader(stanza)), lim)
-	if _, err := d.ReadHeader(); err != nil {
-		return nil, err
-	}
-	return d.Next()
-}
+func parse(stanza []byte) (*xml.Element, error) { return xml.ParseFragment(stanza) }

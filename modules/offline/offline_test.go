@@ -36,19 +36,6 @@ func sync(t *testing.T, c *testutil.Client) []*xml.Element {
 	}
 }
 
-func errCond(el *xml.Element) string {
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
-}
-
 func bodies(msgs []*xml.Element) []string {
 	var out []string
 	for _, m := range msgs {
@@ -197,7 +184,7 @@ func TestLimit(t *testing.T) {
 		bob.Send("<message to='alice@localhost' id='l%d'><body>%d</body></message>", i, i)
 	}
 	got := sync(t, bob)
-	if len(got) != 1 || got[0].Attr("type") != "error" || got[0].Attr("id") != "l2" || errCond(got[0]) != stanza.ServiceUnavailable {
+	if len(got) != 1 || got[0].Attr("type") != "error" || got[0].Attr("id") != "l2" || testutil.ErrorCondition(got[0]) != stanza.ServiceUnavailable {
 		t.Fatalf("bob got %v, want service-unavailable for l2", got)
 	}
 	alice := testutil.Login(t, s, "alice", pw, "laptop")
@@ -212,7 +199,7 @@ func TestWhatIsStored(t *testing.T) {
 	// XEP-0334 no-store with a body: not stored, so bounced (RFC 6121 §8.5.2.2.1).
 	bob.Send("<message to='alice@localhost' id='ns'><body>no-store</body><no-store xmlns='urn:xmpp:hints'/></message>")
 	got := sync(t, bob)
-	if len(got) != 1 || got[0].Attr("id") != "ns" || errCond(got[0]) != stanza.ServiceUnavailable {
+	if len(got) != 1 || got[0].Attr("id") != "ns" || testutil.ErrorCondition(got[0]) != stanza.ServiceUnavailable {
 		t.Fatalf("no-store: bob got %v", got)
 	}
 	// No body (a chat state): silently dropped.

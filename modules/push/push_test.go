@@ -1,6 +1,7 @@
 package push_test
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/xmppd/xmppd/internal/testutil"
 	_ "github.com/xmppd/xmppd/modules/all"
 	"github.com/xmppd/xmppd/modules/push"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -336,7 +338,23 @@ func TestPushErrorDisables(t *testing.T) {
 	nextPublish(t, comp, "<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>")
 	send(bob, "two")
 	nextPublish(t, comp, "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>")
-	time.Sleep(200 * time.Millisecond) // the answer is handled on the publish's goroutine
+	// The answer is handled on the publish's goroutine: wait until the
+	// registration is gone from the database.
+	regs := s.Accounts().(storage.PushRegistrations)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs, err := regs.PushRegistrations(context.Background(), "localhost", "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registration still there after item-not-found: %+v", rs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	send(bob, "three")
 	noPublish(t, comp, bob, "after item-not-found")
 }

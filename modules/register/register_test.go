@@ -64,23 +64,6 @@ func regSet(username, password string) string {
 	return fmt.Sprintf("<query xmlns='jabber:iq:register'><username>%s</username><password>%s</password></query>", username, password)
 }
 
-// errCond returns the defined condition of an error stanza ("" if none).
-func errCond(el *xml.Element) string {
-	if el.Attr("type") != "error" {
-		return ""
-	}
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
-}
-
 func exists(t *testing.T, s *testutil.Server, domain, user string) bool {
 	t.Helper()
 	ok, err := s.Accounts().AccountExists(context.Background(), domain, user)
@@ -106,10 +89,10 @@ func TestRegistrationOff(t *testing.T) {
 	}
 	// XEP-0077 §3.1: a host without in-band registration answers the form
 	// request with service-unavailable; a registration attempt is refused.
-	if got := errCond(request(t, c, "get", "<query xmlns='jabber:iq:register'/>")); got != stanza.ServiceUnavailable {
+	if got := testutil.ErrorCondition(request(t, c, "get", "<query xmlns='jabber:iq:register'/>")); got != stanza.ServiceUnavailable {
 		t.Errorf("get: condition %q, want %s", got, stanza.ServiceUnavailable)
 	}
-	if got := errCond(request(t, c, "set", regSet("mallory", pw))); got != stanza.NotAllowed {
+	if got := testutil.ErrorCondition(request(t, c, "set", regSet("mallory", pw))); got != stanza.NotAllowed {
 		t.Errorf("set: condition %q, want %s", got, stanza.NotAllowed)
 	}
 	if exists(t, s, "localhost", "mallory") {
@@ -125,7 +108,7 @@ func TestOtherHostOff(t *testing.T) {
 	if hasRegisterFeature(f) {
 		t.Errorf("example.test offers registration: %s", f)
 	}
-	if got := errCond(request(t, c, "set", regSet("mallory", pw))); got != stanza.NotAllowed {
+	if got := testutil.ErrorCondition(request(t, c, "set", regSet("mallory", pw))); got != stanza.NotAllowed {
 		t.Errorf("set on example.test: condition %q, want %s", got, stanza.NotAllowed)
 	}
 	if exists(t, s, "example.test", "mallory") || exists(t, s, "localhost", "mallory") {
@@ -228,7 +211,7 @@ func TestRegisterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := request(t, c, "set", tt.payload)
-			if got := errCond(r); got != tt.cond {
+			if got := testutil.ErrorCondition(r); got != tt.cond {
 				t.Errorf("condition %q, want %s: %s", got, tt.cond, r)
 			}
 			// The request holds a password: it is not echoed back.
@@ -303,7 +286,7 @@ min_interval = "0s"
 	}
 	c.Restart("localhost")
 	c.Bind("r")
-	if r := request(t, c, "set", regSet("plain", "another-password")); errCond(r) != stanza.NotAllowed {
+	if r := request(t, c, "set", regSet("plain", "another-password")); testutil.ErrorCondition(r) != stanza.NotAllowed {
 		t.Errorf("password change without TLS: %s, want not-allowed", r)
 	}
 	if !canLogin(t, s, "localhost", "plain", pw) {
@@ -360,7 +343,7 @@ func TestThrottle(t *testing.T) {
 	if time.Since(began) >= interval {
 		t.Skip("machine too slow to observe the throttle")
 	}
-	if errCond(r) != stanza.PolicyViolation || r.Child("error", "").Attr("type") != "wait" {
+	if testutil.ErrorCondition(r) != stanza.PolicyViolation || r.Child("error", "").Attr("type") != "wait" {
 		t.Fatalf("second registration within %s: %s", interval, r)
 	}
 	if exists(t, s, "localhost", "second") {
@@ -368,7 +351,7 @@ func TestThrottle(t *testing.T) {
 	}
 	time.Sleep(interval - time.Since(registered) + 50*time.Millisecond)
 	// A refused attempt (conflict) does not use up the address's turn.
-	if got := errCond(request(t, c2, "set", regSet("taken", pw))); got != stanza.Conflict {
+	if got := testutil.ErrorCondition(request(t, c2, "set", regSet("taken", pw))); got != stanza.Conflict {
 		t.Fatalf("conflict: %q", got)
 	}
 	if r := request(t, c2, "set", regSet("second", pw)); r.Attr("type") != "result" {
@@ -406,7 +389,7 @@ func TestRegisteredAndPasswordChange(t *testing.T) {
 	}
 	for _, tt := range refused {
 		r := request(t, c, "set", tt.payload)
-		if got := errCond(r); got != tt.cond {
+		if got := testutil.ErrorCondition(r); got != tt.cond {
 			t.Errorf("%s: condition %q, want %s", tt.name, got, tt.cond)
 		}
 		if r.Child("query", register.NS) != nil {

@@ -8,14 +8,13 @@ package roster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -105,9 +104,7 @@ func (m *mod) Start(h *module.Handle) error {
 		m.maxItems = h.Config.Roster.MaxItems
 	}
 	m.interested = map[string]module.Session{}
-	b := make([]byte, 4)
-	rand.Read(b)
-	m.pushPrefix = "push-" + hex.EncodeToString(b) + "-"
+	m.pushPrefix = "push-" + randid.Hex(4) + "-"
 
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)

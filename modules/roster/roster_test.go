@@ -42,20 +42,6 @@ func sameItems(a, b []item) bool {
 	})
 }
 
-// errCond returns the defined condition of an error stanza.
-func errCond(el *xml.Element) string {
-	e := el.Child("error", "")
-	if e == nil {
-		return ""
-	}
-	for c := range e.Children() {
-		if c.NS() == stanza.NSStanzas && c.Name() != "text" {
-			return c.Name()
-		}
-	}
-	return ""
-}
-
 var idSeq int
 
 // request sends an IQ with a fresh id and returns the reply, skipping and
@@ -119,7 +105,7 @@ func setErr(t *testing.T, c *testutil.Client, query string) string {
 	if len(pushes) != 0 {
 		t.Fatalf("failed set pushed %v", pushes)
 	}
-	return errCond(el)
+	return testutil.ErrorCondition(el)
 }
 
 // checkPush checks one roster push to c: addressed to c's full JID, from
@@ -404,7 +390,7 @@ func TestOtherUsersRosterForbidden(t *testing.T) {
 		{"set", "<query xmlns='jabber:iq:roster'><item jid='carol@example.net' subscription='remove'/></query>"},
 	} {
 		el, _ := request(t, a, tc.typ, "bob@localhost", tc.payload)
-		if el.Attr("type") != "error" || errCond(el) != stanza.Forbidden {
+		if el.Attr("type") != "error" || testutil.ErrorCondition(el) != stanza.Forbidden {
 			t.Fatalf("%s of bob's roster by alice: %s, want forbidden", tc.typ, el)
 		}
 	}
@@ -416,7 +402,7 @@ func TestOtherUsersRosterForbidden(t *testing.T) {
 	// Also when bob is offline.
 	b.Close()
 	el, _ := request(t, a, "get", "bob@localhost", "<query xmlns='jabber:iq:roster'/>")
-	if errCond(el) != stanza.Forbidden {
+	if testutil.ErrorCondition(el) != stanza.Forbidden {
 		t.Fatalf("get of offline bob's roster: %s", el)
 	}
 }

@@ -11,8 +11,6 @@ package upload
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -300,11 +299,7 @@ func (s *service) requestSlot(st *module.Stanza, req *xml.Element) (*xml.Element
 
 // newID is 128 random bits: unguessable, so the GET URL needs no
 // signature of its own (it is a capability, as in every XEP-0363 server).
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newID() string { return randid.Hex(16) }
 
 // validID reports whether s has newID's form (nothing else reaches the
 // file system).

@@ -326,7 +326,7 @@ func testConcurrentCreates(t *testing.T, ctx context.Context, s storage.Accounts
 					return
 				}
 				if _, err := s.Credential(ctx, "example.org", user, "SHA-256"); err != nil {
-					errs <- fmt.Errorf("Credential %s: %w", user, err)
+					errs <- fmt.Errorf("credential of %s: %w", user, err)
 					return
 				}
 				if i%5 == 0 {

@@ -8,10 +8,7 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -89,29 +87,14 @@ func unsupported(feature string) *stanza.Error {
 	return e
 }
 
-func randomID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// Parse reads serialized elements back (stored payloads).
+// Parse reads a stored payload back: its first element, nil when it holds
+// none.
 func Parse(data []byte) (*xml.Element, error) {
-	const open = "<s xmlns='jabber:client'>"
-	var buf bytes.Buffer
-	buf.WriteString("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
-	buf.WriteString(open)
-	buf.Write(data)
-	buf.WriteString("</s></stream:stream>")
-	d := xml.NewDecoder(&buf, xml.Limits{MaxStanzaBytes: len(data) + len(open) + 16, MaxDepth: 1000, MaxAttrs: 1000})
-	if _, err := d.ReadHeader(); err != nil {
+	els, err := xml.ParseFragments(data)
+	if err != nil || len(els) == 0 {
 		return nil, err
 	}
-	el, err := d.Next()
-	if err != nil {
-		return nil, err
-	}
-	return el.FirstChild(), nil
+	return els[0], nil
 }
 
 // node is a node with its configuration over the defaults.
@@ -434,7 +417,7 @@ func (r *req) create(ctx context.Context, op, configure *xml.Element) (*xml.Elem
 		if svc.PEP {
 			return nil, perr(stanza.NotAcceptable, "nodeid-required")
 		}
-		name = randomID()
+		name = randid.Hex(8)
 	}
 	if svc.PEP && r.bare != svc.JID {
 		return nil, perr(stanza.Forbidden, "")
@@ -585,7 +568,7 @@ func (e *Engine) Publish(ctx context.Context, svc Service, publisher jid.JID, na
 		return "", perr(stanza.BadRequest, "payload-required")
 	}
 	if id == "" {
-		id = randomID()
+		id = randid.Hex(8)
 	}
 	it := storage.PubSubItem{ID: id, Publisher: publisher.String(), Payload: data, Published: time.Now().UTC()}
 	if n.cfg.flag(FieldPersistItems) {
@@ -1206,7 +1189,7 @@ func (e *Engine) message(svc Service, n *node, to jid.JID, event func(b *xml.Bui
 		typ = "headline"
 	}
 	b := xml.NewBuilder("message", xml.NSClient).Attr("from", svc.JID.String()).Attr("to", to.String()).
-		Attr("type", typ).Attr("id", randomID())
+		Attr("type", typ).Attr("id", randid.Hex(8))
 	b.Start("event", NSEvent)
 	event(b)
 	b.End()
