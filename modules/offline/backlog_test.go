@@ -3,7 +3,9 @@ package offline_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -247,7 +249,7 @@ func TestLargeBacklogSMInterrupted(t *testing.T) {
 // delivered messages fails (a read-only disk), the next login does not get
 // them a second time, and the delete succeeds once storage works again.
 func TestDeleteFailureNotRedelivered(t *testing.T) {
-	s, bob := setup(t)
+	s, bob := setup(t, "\n[[listen]]\ntype = \"admin\"\naddress = \"127.0.0.1:0\"\n")
 	for i := range 3 {
 		bob.Send("<message to='alice@localhost' type='chat' id='b%d'><body>%d</body></message>", i, i)
 	}
@@ -267,6 +269,10 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 		ids = append(ids, m.Attr("id"))
 	}
 	checkOnce(t, ids, 3)
+	// The delivery tries the delete once the messages reached alice; a
+	// session closed before it looked keeps them for the next one (at
+	// least once): wait for the failed delete itself.
+	failed := waitDeleteFailures(t, s, 1)
 	alice.Close()
 	waitGone(t, s, 1)   // bob's session alone: b3 is stored
 	waitStored(t, s, 3) // the delete failed
@@ -279,6 +285,8 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 	if got := sync(t, alice); len(got) != 1 || got[0].Attr("id") != "b3" {
 		t.Fatalf("second login got %v, want b3 alone", got)
 	}
+	// The retry of b0-b2's delete at login, then b3's own: both fail.
+	waitDeleteFailures(t, s, failed+2)
 	alice.Close()
 
 	// Storage works again: the next login deletes them, still unsent.
@@ -291,6 +299,42 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 		t.Fatalf("third login got %v", got)
 	}
 	waitStored(t, s, 0)
+}
+
+// waitDeleteFailures waits until the admin listener counts at least n
+// failed DeleteOffline calls, and returns the count.
+func waitDeleteFailures(t *testing.T, s *testutil.Server, n int) int {
+	t.Helper()
+	const sample = `xmppd_storage_errors_total{operation="DeleteOffline"} `
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.Admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, sample); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				got = int(f)
+			}
+		}
+		if got >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed deletes counted, want at least %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // A message sent to the account while its backlog is still being paced to
