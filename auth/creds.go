@@ -61,13 +61,19 @@ func (a *hashAlg) credential(password string, salt []byte, iter int) (Credential
 	if err != nil {
 		return Credential{}, err
 	}
+	return a.keys(sp, salt, iter), nil
+}
+
+// keys derives the stored credential from a SaltedPassword (RFC 5802 §3):
+// StoredKey and ServerKey, never the salted password itself.
+func (a *hashAlg) keys(salted, salt []byte, iter int) Credential {
 	return Credential{
 		Hash:       a.name,
 		Salt:       salt,
 		Iterations: iter,
-		StoredKey:  a.sum(a.hmac(sp, []byte("Client Key"))),
-		ServerKey:  a.hmac(sp, []byte("Server Key")),
-	}, nil
+		StoredKey:  a.sum(a.hmac(salted, []byte("Client Key"))),
+		ServerKey:  a.hmac(salted, []byte("Server Key")),
+	}
 }
 
 // valid reports whether a stored credential can be used with a.

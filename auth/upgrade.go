@@ -51,11 +51,5 @@ func UpgradeCredential(hash string, salted, salt []byte, iter int) (Credential, 
 	if len(salt) == 0 || iter < 1 {
 		return Credential{}, fmt.Errorf("upgrade: salt of %d bytes, %d iterations", len(salt), iter)
 	}
-	return Credential{
-		Hash:       a.name,
-		Salt:       salt,
-		Iterations: iter,
-		StoredKey:  a.sum(a.hmac(salted, []byte("Client Key"))),
-		ServerKey:  a.hmac(salted, []byte("Server Key")),
-	}, nil
+	return a.keys(salted, salt, iter), nil
 }

@@ -135,7 +135,7 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	err := accept.Loop(ln, s.cfg.Log, func(nc net.Conn) {
-		ip := remoteIP(nc)
+		ip := accept.RemoteIP(nc)
 		if !s.cfg.Limiter.Admit(ip) {
 			// A connection flood from one address: refuse before spending
 			// a goroutine or a TLS handshake on it.
@@ -259,15 +259,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
-}
-
-func remoteIP(nc net.Conn) string {
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
-	if err != nil {
-		return nc.RemoteAddr().String()
-	}
-	return host
 }

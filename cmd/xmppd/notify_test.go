@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/pem"
 	"fmt"
@@ -9,31 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xmppd/xmppd/internal/testutil"
 )
-
-// lockedBuffer is the server's log output, read while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // notifySocket listens where systemd would ($NOTIFY_SOCKET) and returns
 // the datagrams it gets.
@@ -84,7 +64,7 @@ func TestServeNotifiesSystemd(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "xmppd.toml")
 	os.WriteFile(cfgPath, []byte(testutil.BaseConfig(dir)+"\n[[listen]]\ntype = \"admin\"\naddress = \"127.0.0.1:0\"\n[s2s]\nenabled = false\n"), 0o600)
-	var logs lockedBuffer
+	var logs testutil.LogBuffer
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"-config", cfgPath}, strings.NewReader(""), &logs, &logs) }()
 	select {

@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/config"
@@ -39,23 +37,6 @@ func (m *stopFails) Stop() error {
 
 func init() { module.Register("servertest-stopfail", func() module.Module { return &stopFails{} }) }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // shutdownLog starts a server in dir, shuts it down and returns its log.
 func shutdownLog(t *testing.T, dir string) string {
 	t.Helper()
@@ -63,7 +44,7 @@ func shutdownLog(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
