@@ -8,3 +8,6 @@ func SetBOSHInactivity(d time.Duration) (restore func()) {
 	boshInactivity = d
 	return func() { boshInactivity = old }
 }
+
+// ConverseVersion is the bundled web client's release.
+var ConverseVersion = converseVersion

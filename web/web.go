@@ -2,7 +2,8 @@
 // browser clients, and the XEP-0156 host-meta documents that tell clients
 // where to find them; BOSH (XEP-0124, XEP-0206) at /http-bind; every other
 // path goes to the routes modules registered (Config.Routes: XEP-0363
-// uploads).
+// uploads). For people it serves a landing page per host at / and a
+// bundled web client (Converse.js) at /web/ (site.go).
 package web
 
 import (
@@ -61,6 +62,9 @@ type Config struct {
 	// listener served (nil: unbounded). XMPP streams over WebSocket and
 	// BOSH count against c2s's own limiter as well.
 	Limiter accept.Admitter
+	// Site is the landing page at / and the web client at /web/
+	// (site.go); no hosts: neither.
+	Site Site
 }
 
 // Server serves HTTP on any number of listeners.
@@ -69,6 +73,7 @@ type Server struct {
 	http *http.Server
 
 	boshSessions boshSessions
+	siteHosts    map[string]SiteHost // by lowercased domain
 }
 
 // New returns a server; call Serve for each listener.
@@ -89,6 +94,8 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("OPTIONS "+BOSHPath, s.bosh)
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
+	// Pages for people: / and the web client (site.go).
+	s.siteRoutes(mux)
 	if cfg.Routes != nil {
 		mux.Handle("/", cfg.Routes)
 	}

@@ -61,6 +61,9 @@ type Config struct {
 	// AdminAPI is the [admin] section: who may use the "admin" listener
 	// (Admin() is that listener).
 	AdminAPI AdminAPI `toml:"admin"`
+	// HTTP is what "http" listeners serve to people rather than to XMPP
+	// clients: the landing page and the web client.
+	HTTP HTTP `toml:"http"`
 }
 
 // ExternalService is one [[external_service]]: a service outside XMPP that
@@ -382,6 +385,14 @@ type WebSocket struct {
 	Origins []string `toml:"origins"`
 }
 
+// HTTP is the [http] section.
+type HTTP struct {
+	// WebClient serves the bundled web client (Converse.js) at /web/ of
+	// every http listener, logging in over the listener's own WebSocket,
+	// and links it from the hosts' landing pages at /. Default true.
+	WebClient bool `toml:"web_client"`
+}
+
 // Component is an external component (XEP-0114 "jabber:component:accept")
 // allowed to serve Domain once it proves it knows Secret.
 type Component struct {
@@ -505,6 +516,7 @@ func Default() *Config {
 			SlotTimeout: Duration{5 * time.Minute},
 		},
 		Push: Push{Enabled: true, MaxRegistrations: 10},
+		HTTP: HTTP{WebClient: true},
 		S2S: S2S{
 			Enabled:        true,
 			TLSVerify:      true,

@@ -38,6 +38,7 @@ func TestDefaults(t *testing.T) {
 		{"upload.expire_after", c.Upload.ExpireAfter.Duration, 7 * 24 * time.Hour},
 		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
 		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
+		{"http.web_client", c.HTTP.WebClient, true},
 		{"listen[3]", [3]string{c.Listen[3].Type, c.Listen[3].Address, c.Listen[3].TLS}, [3]string{"s2s", ":5269", "starttls"}},
 		{"s2s", [4]bool{c.S2S.Enabled, c.S2S.TLSVerify, c.S2S.RequireTLS, c.S2S.Dialback}, [4]bool{true, true, true, true}},
 		{"listen[4]", [2]string{c.Listen[4].Type, c.Listen[4].Address}, [2]string{"admin", "127.0.0.1:5290"}},

@@ -250,6 +250,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 				// Its own count: a WebSocket's XMPP stream is counted by
 				// c2s's limiter too, and must not take two places in one.
 				Limiter: s.newHTTPLimiter(lim),
+				Site:    site(cfg),
 			})
 		}
 	}
