@@ -364,6 +364,10 @@ type AdminAPI struct {
 	// Required with allow_remote = true; "" (default): no token, the
 	// listener stays on loopback.
 	TokenFile string `toml:"token_file"`
+	// Web serves the admin pages at /admin/ on the http listeners: the
+	// hosts' admins (Host.Admins) log in with their XMPP account's
+	// password. Default false.
+	Web bool `toml:"web"`
 }
 
 // AdminTokenPath is where the admin token is kept; "" when none is.
