@@ -42,6 +42,9 @@ type Config struct {
 	OriginPatterns []string
 	Limits         xml.Limits
 	Log            *slog.Logger
+	// Admin serves the admin pages at /admin/ (package web/adminweb,
+	// [admin] web); nil: not served.
+	Admin http.Handler
 	// Routes serves every request the paths above do not (modules'
 	// routes, such as XEP-0363 uploads); nil: 404 as before.
 	Routes http.Handler
@@ -89,6 +92,9 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("OPTIONS "+BOSHPath, s.bosh)
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
+	if cfg.Admin != nil {
+		mux.Handle("/admin/", cfg.Admin)
+	}
 	if cfg.Routes != nil {
 		mux.Handle("/", cfg.Routes)
 	}
