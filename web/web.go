@@ -1,8 +1,8 @@
 // Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
 // browser clients, and the XEP-0156 host-meta documents that tell clients
-// where to find them; BOSH (XEP-0124, XEP-0206) at /http-bind; every other
-// path goes to the routes modules registered (Config.Routes: XEP-0363
-// uploads).
+// where to find them; BOSH (XEP-0124, XEP-0206) at /http-bind; the admin
+// pages at /admin/ (Config.Admin, package web/adminweb); every other path
+// goes to the routes modules registered (Config.Routes: XEP-0363 uploads).
 package web
 
 import (

@@ -287,10 +287,15 @@ func (h *Handler) logoutAll(admin jid.JID) {
 	}
 }
 
+// setCookie sets an admin cookie: Secure over TLS, also when a proxy that
+// terminated it says so (X-Forwarded-Proto: https). The header is trusted
+// for this only: a client that sends it itself gets a cookie its browser
+// guards more, never less.
 func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+	secure := r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode,
 	})
 }
 

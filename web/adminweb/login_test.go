@@ -50,6 +50,17 @@ func TestLogin(t *testing.T) {
 					t.Errorf("cookie %s: HttpOnly %v SameSite %v Secure %v (want %v) Path %q value %d chars", c.Name, c.HttpOnly, c.SameSite, c.Secure, secure, c.Path, len(c.Value))
 				}
 			}
+			// Behind a proxy that terminated TLS (a client without the
+			// session, which would be sent on to the overview).
+			req, _ := http.NewRequest(http.MethodGet, b.base+"/admin/login", nil)
+			req.Header.Set("X-Forwarded-Proto", "https")
+			if resp, err = (&http.Client{Transport: b.c.Transport}).Do(req); err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, resp)
+			if c := setCookie(t, resp, "xmppd_admin_login"); !c.Secure {
+				t.Error("login cookie not Secure with X-Forwarded-Proto: https")
+			}
 			code, _, page := b.get("/admin/")
 			if code != http.StatusOK || !strings.Contains(page, "admin@localhost") || !strings.Contains(page, `id="figures"`) || !strings.Contains(page, "xmppd_sessions_bound") {
 				t.Fatalf("overview: %d\n%s", code, page)
@@ -58,7 +69,7 @@ func TestLogin(t *testing.T) {
 				t.Fatalf("logout: %d %q", code, loc)
 			}
 			// The old cookie is dead even if a browser kept it.
-			req, _ := http.NewRequest(http.MethodGet, b.base+"/admin/", nil)
+			req, _ = http.NewRequest(http.MethodGet, b.base+"/admin/", nil)
 			req.AddCookie(sc)
 			resp, err = b.c.Do(req)
 			if err != nil {
