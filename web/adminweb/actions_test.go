@@ -2,6 +2,7 @@ package adminweb_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,6 +150,9 @@ func TestAccounts(t *testing.T) {
 		t.Errorf("second create: %d\n%s", code, body)
 	}
 	testutil.Login(t, s.Server, "carol", "carol-pw", "a").Close()
+	if _, _, page := b.get("/admin/accounts?q=CAR"); !strings.Contains(page, "<td>carol@localhost</td>") || strings.Contains(page, "<td>admin@localhost</td>") {
+		t.Errorf("accounts filtered by CAR:\n%s", page)
+	}
 
 	if code, _, body := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"carol@localhost"}, "password": {"new-pw"}}, nil); code != http.StatusSeeOther {
 		t.Fatalf("set password: %d\n%s", code, body)
@@ -184,6 +188,24 @@ func TestAccounts(t *testing.T) {
 	}
 	if cond := carol.ExpectStreamError(); cond != "not-authorized" {
 		t.Errorf("carol's session ended with %q, want not-authorized", cond)
+	}
+}
+
+// TestAccountsBounded: a host's list stops at 200 accounts and says how
+// many more there are.
+func TestAccountsBounded(t *testing.T) {
+	s := start(t, "none", "")
+	s.AddUser(t, "admin@localhost", "admin-pw")
+	for i := range 210 {
+		if err := s.Accounts().CreateAccount(context.Background(), "localhost", fmt.Sprintf("u%03d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, s)
+	b.login("admin@localhost", "admin-pw")
+	_, _, page := b.get("/admin/accounts")
+	if n := strings.Count(page, "@localhost</td>"); n != 200 || !strings.Contains(page, "11 more not listed") {
+		t.Errorf("%d accounts listed, want 200 and 11 more:\n%s", n, page)
 	}
 }
 

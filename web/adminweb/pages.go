@@ -124,8 +124,13 @@ func (h *Handler) kick(w http.ResponseWriter, r *http.Request, s *session) {
 type hostAccounts struct {
 	Host     string
 	Accounts []accountRow
+	More     int // accounts matching but not listed
 	Err      string
 }
+
+// maxListed bounds the accounts listed per host: a host with a hundred
+// thousand of them must not make a page of that size (the filter narrows).
+const maxListed = 200
 
 type accountRow struct {
 	JID      string
@@ -134,6 +139,9 @@ type accountRow struct {
 
 type accountsData struct {
 	Hosts []hostAccounts
+	// Filter is the ?q= the list is narrowed to (a substring of the
+	// user name).
+	Filter string
 	// Form values kept after an error.
 	Local, Host string
 }
@@ -143,6 +151,8 @@ func (h *Handler) accountsPage(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (h *Handler) renderAccounts(w http.ResponseWriter, r *http.Request, s *session, status int, errText string, d accountsData) {
+	d.Filter = strings.TrimSpace(r.URL.Query().Get("q"))
+	q := strings.ToLower(d.Filter)
 	for _, host := range s.hosts {
 		ha := hostAccounts{Host: host}
 		users, err := h.cfg.Accounts.ListAccounts(r.Context(), host)
@@ -151,6 +161,13 @@ func (h *Handler) renderAccounts(w http.ResponseWriter, r *http.Request, s *sess
 			ha.Err = "The accounts could not be read: " + err.Error()
 		}
 		for _, u := range users {
+			if q != "" && !strings.Contains(u, q) {
+				continue
+			}
+			if len(ha.Accounts) == maxListed {
+				ha.More++
+				continue
+			}
 			row := accountRow{JID: u + "@" + host}
 			if bare, err := jid.New(u, host, ""); err == nil && h.cfg.Directory != nil {
 				row.Sessions = len(h.cfg.Directory.Sessions(bare))
