@@ -290,7 +290,8 @@ func (s *Server) adminWeb(store storage.Backend, mx *metrics.Metrics, recent *lo
 		Sessions: s.c2s.Sessions,
 		Kick:     func(full jid.JID) bool { return s.c2s.Kick(full, admin.KickText) },
 		Recent:   recent, FakeSaltKey: fakeSalt, Throttle: lim,
-		Log: s.log.With("component", "web-admin"),
+		MinPassword: cfg.Registration.MinPasswordLength,
+		Log:         s.log.With("component", "web-admin"),
 	}
 	if mx != nil {
 		wc.Metrics = mx.Registry()

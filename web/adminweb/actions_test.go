@@ -128,9 +128,10 @@ func TestAccounts(t *testing.T) {
 		text                            string
 	}{
 		{"passwords differ", "carol", "localhost", "one", "two", token, http.StatusBadRequest, "the two passwords differ"},
-		{"host not administered", "carol", "example.test", "pw", "pw", token, http.StatusBadRequest, "not a host you administer"},
-		{"no CSRF token", "carol", "localhost", "pw", "pw", "", http.StatusForbidden, "CSRF"},
-		{"bad user name", "ca rol", "localhost", "pw", "pw", token, http.StatusBadRequest, "Not created"},
+		{"host not administered", "carol", "example.test", "carol-pw", "carol-pw", token, http.StatusBadRequest, "not a host you administer"},
+		{"no CSRF token", "carol", "localhost", "carol-pw", "carol-pw", "", http.StatusForbidden, "CSRF"},
+		{"bad user name", "ca rol", "localhost", "carol-pw", "carol-pw", token, http.StatusBadRequest, "Not created"},
+		{"short password", "carol", "localhost", "pw", "pw", token, http.StatusBadRequest, "at least 8 characters"},
 		{"empty password", "carol", "localhost", "", "", token, http.StatusBadRequest, "password is empty"},
 	} {
 		if code, body := create(c.local, c.host, c.pw, c.pw2, c.tok); code != c.code || !strings.Contains(body, c.text) {
@@ -146,7 +147,7 @@ func TestAccounts(t *testing.T) {
 	if _, _, page := b.get("/admin/accounts"); !strings.Contains(page, "Created carol@localhost") || !strings.Contains(page, "<td>carol@localhost</td>") {
 		t.Errorf("accounts page after creating:\n%s", page)
 	}
-	if code, body := create("carol", "localhost", "x", "x", token); code != http.StatusConflict || !strings.Contains(body, "exists already") {
+	if code, body := create("carol", "localhost", "xxxxxxxx", "xxxxxxxx", token); code != http.StatusConflict || !strings.Contains(body, "exists already") {
 		t.Errorf("second create: %d\n%s", code, body)
 	}
 	testutil.Login(t, s.Server, "carol", "carol-pw", "a").Close()
@@ -154,7 +155,10 @@ func TestAccounts(t *testing.T) {
 		t.Errorf("accounts filtered by CAR:\n%s", page)
 	}
 
-	if code, _, body := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"carol@localhost"}, "password": {"new-pw"}}, nil); code != http.StatusSeeOther {
+	if code, _, body := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"carol@localhost"}, "password": {"short"}}, nil); code != http.StatusBadRequest || !strings.Contains(body, "at least 8 characters") {
+		t.Errorf("short password: %d\n%s", code, body)
+	}
+	if code, _, body := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"carol@localhost"}, "password": {"new-password"}}, nil); code != http.StatusSeeOther {
 		t.Fatalf("set password: %d\n%s", code, body)
 	}
 	old := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
@@ -163,8 +167,8 @@ func TestAccounts(t *testing.T) {
 	if r := old.AuthSCRAM("SCRAM-SHA-256", "carol", "carol-pw", "", nil); r.OK {
 		t.Error("the old password still works")
 	}
-	carol := testutil.Login(t, s.Server, "carol", "new-pw", "phone")
-	if code, _, _ := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"nobody@localhost"}, "password": {"x"}}, nil); code != http.StatusNotFound {
+	carol := testutil.Login(t, s.Server, "carol", "new-password", "phone")
+	if code, _, _ := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"nobody@localhost"}, "password": {"xxxxxxxx"}}, nil); code != http.StatusNotFound {
 		t.Errorf("password of a missing account: %d, want 404", code)
 	}
 

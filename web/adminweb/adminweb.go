@@ -87,6 +87,10 @@ type Config struct {
 	Metrics prometheus.Gatherer
 	// Recent holds the last warnings and errors; nil: none shown.
 	Recent *logring.Ring
+	// MinPassword is the fewest characters a password set here may have
+	// ([registration] min_password_length, as for the CLI and in-band
+	// registration); at least 1.
+	MinPassword int
 	// FakeSaltKey is c2s's: an unknown account costs the same check.
 	FakeSaltKey []byte
 	Throttle    Throttle // nil: none
@@ -125,6 +129,7 @@ func New(cfg Config) *Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.MinPassword = max(cfg.MinPassword, 1)
 	if cfg.Idle <= 0 {
 		cfg.Idle = 30 * time.Minute
 	}

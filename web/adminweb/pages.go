@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/internal/accounts"
@@ -209,6 +210,10 @@ func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request, s *sessi
 		h.renderAccounts(w, r, s, http.StatusBadRequest, "Not created: the two passwords differ.", keep)
 		return
 	}
+	if msg := h.shortPassword(pw); msg != "" {
+		h.renderAccounts(w, r, s, http.StatusBadRequest, "Not created: "+msg, keep)
+		return
+	}
 	if err := accounts.Create(r.Context(), h.cfg.Accounts, acct, pw); err != nil {
 		switch {
 		case errors.Is(err, storage.ErrExists):
@@ -231,7 +236,12 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, s *session
 		h.renderAccounts(w, r, s, http.StatusBadRequest, "Password not changed: "+err.Error()+".", accountsData{})
 		return
 	}
-	if err := accounts.SetPassword(r.Context(), h.cfg.Accounts, acct, r.PostFormValue("password")); err != nil {
+	pw := r.PostFormValue("password")
+	if msg := h.shortPassword(pw); msg != "" {
+		h.renderAccounts(w, r, s, http.StatusBadRequest, "Password of "+acct.String()+" not changed: "+msg, accountsData{})
+		return
+	}
+	if err := accounts.SetPassword(r.Context(), h.cfg.Accounts, acct, pw); err != nil {
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			h.renderAccounts(w, r, s, http.StatusNotFound, "Password not changed: there is no account "+acct.String()+".", accountsData{})
@@ -245,6 +255,14 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, s *session
 	}
 	h.cfg.Log.Info("password changed by an admin", "jid", acct.String(), "admin", s.admin.String(), "ip", remoteIP(r))
 	h.done(w, r, s, "Changed the password of "+acct.String()+".", Path+"accounts")
+}
+
+// shortPassword says why pw is too short to set, "" if it is not.
+func (h *Handler) shortPassword(pw string) string {
+	if pw != "" && utf8.RuneCountInString(pw) < h.cfg.MinPassword {
+		return fmt.Sprintf("the password must have at least %d characters ([registration] min_password_length).", h.cfg.MinPassword)
+	}
+	return ""
 }
 
 type deleteData struct {
