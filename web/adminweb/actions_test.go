@@ -53,6 +53,14 @@ func TestKick(t *testing.T) {
 	if !strings.Contains(page, `<td>alice@localhost/phone</td>`) {
 		t.Fatalf("alice's session not listed:\n%s", page)
 	}
+	// The overview's figures count her (and no storage error, a
+	// family with no series until the first).
+	_, _, overview := b.get("/admin/")
+	for _, want := range []string{`<td>Sessions</td><td class="num">1</td>`, `<td>Storage errors</td><td class="num">0</td>`} {
+		if !strings.Contains(overview, want) {
+			t.Errorf("overview lacks %s:\n%s", want, overview)
+		}
+	}
 	kick := url.Values{"jid": {"alice@localhost/phone"}}
 	refused := []struct {
 		name   string

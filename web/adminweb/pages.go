@@ -64,14 +64,14 @@ func (h *Handler) figures() []figure {
 	if err != nil {
 		h.cfg.Log.Warn("admin pages: gathering metrics", "err", err)
 	}
+	// A family with no series yet (storage errors before the first) is
+	// not gathered at all: it counts 0.
 	totals := make([]float64, len(wants))
-	found := make([]bool, len(wants))
 	for _, mf := range mfs {
 		for i, w := range wants {
 			if mf.GetName() != w.name {
 				continue
 			}
-			found[i] = true
 			for _, m := range mf.GetMetric() {
 				match := w.label == ""
 				for _, l := range m.GetLabel() {
@@ -86,9 +86,7 @@ func (h *Handler) figures() []figure {
 	}
 	var out []figure
 	for i, w := range wants {
-		if found[i] {
-			out = append(out, figure{Name: w.title, Help: w.help + " (" + w.name + ")", Value: fmt.Sprintf("%.0f", totals[i])})
-		}
+		out = append(out, figure{Name: w.title, Help: w.help + " (" + w.name + ")", Value: fmt.Sprintf("%.0f", totals[i])})
 	}
 	return out
 }
