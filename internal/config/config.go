@@ -59,7 +59,8 @@ type Config struct {
 	// for audio and video calls. None by default.
 	ExternalServices []ExternalService `toml:"external_service"`
 	// AdminAPI is the [admin] section: who may use the "admin" listener
-	// (Admin() is that listener).
+	// (Admin() is that listener), and whether the http listeners serve
+	// the admin pages.
 	AdminAPI AdminAPI `toml:"admin"`
 }
 
