@@ -61,6 +61,9 @@ func TestKick(t *testing.T) {
 			t.Errorf("overview lacks %s:\n%s", want, overview)
 		}
 	}
+	if _, _, page := b.get("/admin/sessions?q=bob"); strings.Contains(page, "<td>alice@localhost/phone</td>") {
+		t.Errorf("the filter bob lists alice:\n%s", page)
+	}
 	kick := url.Values{"jid": {"alice@localhost/phone"}}
 	refused := []struct {
 		name   string

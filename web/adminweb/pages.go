@@ -93,16 +93,23 @@ func (h *Handler) figures() []figure {
 
 type sessionsData struct {
 	Sessions []c2s.SessionInfo
+	More     int    // matching but not listed (maxListed)
+	Filter   string // ?q=, a substring of the JID
 }
 
 func (h *Handler) sessionsPage(w http.ResponseWriter, r *http.Request, s *session) {
-	var d sessionsData
+	d := sessionsData{Filter: strings.TrimSpace(r.URL.Query().Get("q"))}
+	q := strings.ToLower(d.Filter)
 	for _, si := range h.cfg.Sessions() {
-		if j, err := jid.Parse(si.JID); err == nil && s.administers(j.Domain()) {
+		if j, err := jid.Parse(si.JID); err == nil && s.administers(j.Domain()) && strings.Contains(strings.ToLower(si.JID), q) {
 			d.Sessions = append(d.Sessions, si)
 		}
 	}
 	sort.Slice(d.Sessions, func(i, k int) bool { return d.Sessions[i].JID < d.Sessions[k].JID })
+	if len(d.Sessions) > maxListed {
+		d.More = len(d.Sessions) - maxListed
+		d.Sessions = d.Sessions[:maxListed]
+	}
 	h.render(w, http.StatusOK, "sessions", h.pageFor(s, "Sessions", d))
 }
 
@@ -127,8 +134,9 @@ type hostAccounts struct {
 	Err      string
 }
 
-// maxListed bounds the accounts listed per host: a host with a hundred
-// thousand of them must not make a page of that size (the filter narrows).
+// maxListed bounds the accounts listed per host and the sessions listed:
+// a host with a hundred thousand of them must not make a page of that size
+// (the filters narrow).
 const maxListed = 200
 
 type accountRow struct {
