@@ -34,32 +34,68 @@ func (n *Negotiation) stepPlain(ctx context.Context, in []byte) ([]byte, bool, *
 		return nil, false, fail(CondNotAuthorized, "", fmt.Errorf("plain: %w", err))
 	}
 	n.attempted = user
-	if f := n.gate(ctx); f != nil {
+	if f := n.verify(ctx, user, pw); f != nil {
 		return nil, false, f
+	}
+	n.username, n.authzid = user, authzid
+	return nil, true, nil
+}
+
+// verify runs the gate and tests the prepared password of the prepared
+// username against the stored keys, for an unknown user exactly as for a
+// known one.
+func (n *Negotiation) verify(ctx context.Context, user, pw string) *Failure {
+	if f := n.gate(ctx); f != nil {
+		return f
 	}
 	for _, a := range plainOrder {
 		c, found, f := n.lookup(ctx, a, user)
 		if f != nil {
-			return nil, false, f
+			return f
 		}
 		if !found {
 			continue
 		}
 		ok, err := checkPassword(a, c, pw)
 		if err != nil {
-			return nil, false, fail(CondTemporaryAuthFailure, "", fmt.Errorf("plain: %w", err))
+			return fail(CondTemporaryAuthFailure, "", fmt.Errorf("plain: %w", err))
 		}
 		if !ok {
-			return nil, false, fail(CondNotAuthorized, "", fmt.Errorf("plain: wrong password: %w", ErrCredentials))
+			return fail(CondNotAuthorized, "", fmt.Errorf("plain: wrong password: %w", ErrCredentials))
 		}
-		n.username, n.authzid = user, authzid
-		return nil, true, nil
+		return nil
 	}
 	// Unknown user: spend the same PBKDF2 work as for a real account so
 	// timing does not tell them apart, then fail like a wrong password.
 	fake := n.s.fakeCredential(plainOrder[0], user)
 	checkPassword(plainOrder[0], fake, pw)
-	return nil, false, fail(CondNotAuthorized, "", fmt.Errorf("plain: unknown user: %w", ErrCredentials))
+	return fail(CondNotAuthorized, "", fmt.Errorf("plain: unknown user: %w", ErrCredentials))
+}
+
+// CheckPassword tests a password against the stored keys as PLAIN does
+// (Gate first, the same work and the same failure for an unknown user as
+// for a wrong password), for logins outside SASL such as the admin web
+// pages. It returns the prepared username (PRECIS UsernameCaseMapped);
+// errors are *Failure, wrapping ErrCredentials when the password was
+// tested and found wrong (a username or password PRECIS refuses is not
+// tested, as with PLAIN).
+func (s *Server) CheckPassword(ctx context.Context, username, password string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fail(CondTemporaryAuthFailure, "", err)
+	}
+	user, err := prepareUsername(username)
+	if err != nil {
+		return "", fail(CondNotAuthorized, "", fmt.Errorf("check password: %w", err))
+	}
+	pw, err := preparePassword(password)
+	if err != nil {
+		return "", fail(CondNotAuthorized, "", fmt.Errorf("check password: %w", err))
+	}
+	n := &Negotiation{s: s, mech: mechanisms[MechPLAIN], attempted: user}
+	if f := n.verify(ctx, user, pw); f != nil {
+		return "", f
+	}
+	return user, nil
 }
 
 func checkPassword(a *hashAlg, c Credential, password string) (bool, error) {

@@ -16,8 +16,8 @@ import (
 // account name carrying "ip=" cannot point the filter elsewhere.
 func TestFailureLogLine(t *testing.T) {
 	doc := map[string]string{ // failregex of docs/deploy-fail2ban.md
-		"text": `^.*\blevel=INFO msg="authentication failed" component=c2s ip=<ADDR> account=`,
-		"json": `^.*"msg":"authentication failed","component":"c2s","ip":"<ADDR>","account":`,
+		"text": `^.*\blevel=INFO msg="authentication failed" component=(?:c2s|web-admin) ip=<ADDR> account=`,
+		"json": `^.*"msg":"authentication failed","component":"(?:c2s|web-admin)","ip":"<ADDR>","account":`,
 	}
 	for format, pattern := range doc {
 		re := regexp.MustCompile(strings.Replace(pattern, "<ADDR>", `([0-9a-fA-F:.]+)`, 1))

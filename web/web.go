@@ -1,9 +1,10 @@
 // Package web is xmppd's HTTP side: XMPP over WebSocket (RFC 7395) for
 // browser clients, and the XEP-0156 host-meta documents that tell clients
-// where to find them; BOSH (XEP-0124, XEP-0206) at /http-bind; every other
-// path goes to the routes modules registered (Config.Routes: XEP-0363
-// uploads). For people it serves a landing page per host at / and a
-// bundled web client (Converse.js) at /web/ (site.go).
+// where to find them; BOSH (XEP-0124, XEP-0206) at /http-bind; the admin
+// pages at /admin/ (Config.Admin, package web/adminweb); every other path
+// goes to the routes modules registered (Config.Routes: XEP-0363 uploads).
+// For people it serves a landing page per host at / and a bundled web
+// client (Converse.js) at /web/ (site.go).
 package web
 
 import (
@@ -43,6 +44,9 @@ type Config struct {
 	OriginPatterns []string
 	Limits         xml.Limits
 	Log            *slog.Logger
+	// Admin serves the admin pages at /admin/ (package web/adminweb,
+	// [admin] web); nil: not served.
+	Admin http.Handler
 	// Routes serves every request the paths above do not (modules'
 	// routes, such as XEP-0363 uploads); nil: 404 as before.
 	Routes http.Handler
@@ -96,6 +100,9 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
 	// Pages for people: / and the web client (site.go).
 	s.siteRoutes(mux)
+	if cfg.Admin != nil {
+		mux.Handle("/admin/", cfg.Admin)
+	}
 	if cfg.Routes != nil {
 		mux.Handle("/", cfg.Routes)
 	}

@@ -59,7 +59,8 @@ type Config struct {
 	// for audio and video calls. None by default.
 	ExternalServices []ExternalService `toml:"external_service"`
 	// AdminAPI is the [admin] section: who may use the "admin" listener
-	// (Admin() is that listener).
+	// (Admin() is that listener), and whether the http listeners serve
+	// the admin pages.
 	AdminAPI AdminAPI `toml:"admin"`
 	// HTTP is what "http" listeners serve to people rather than to XMPP
 	// clients: the landing page and the web client.
@@ -367,6 +368,10 @@ type AdminAPI struct {
 	// Required with allow_remote = true; "" (default): no token, the
 	// listener stays on loopback.
 	TokenFile string `toml:"token_file"`
+	// Web serves the admin pages at /admin/ on the http listeners: the
+	// hosts' admins (Host.Admins) log in with their XMPP account's
+	// password. Default false.
+	Web bool `toml:"web"`
 }
 
 // AdminTokenPath is where the admin token is kept; "" when none is.

@@ -236,6 +236,8 @@ func TestErrors(t *testing.T) {
 		{"admin remote without token", "[[listen]]\ntype = \"admin\"\naddress = \":5290\"\nallow_remote = true", []string{"4 listen[0].allow_remote: needs [admin] token_file"}},
 		{"limits http_body_timeout", "[limits]\nhttp_body_timeout = \"0s\"", []string{"2 limits.http_body_timeout: must be between 100ms and 1h0m0s"}},
 		{"limits http_idle_timeout", "[limits]\nhttp_idle_timeout = \"2h\"", []string{"2 limits.http_idle_timeout: must be between 100ms and 1h0m0s"}},
+		{"admin web without admins", "[admin]\nweb = true", []string{"2 admin.web: no [[host]] lists admins"}},
+		{"admin web without http", "[[host]]\ndomain = \"a.test\"\nadmins = [\"me@a.test\"]\n[[listen]]\ntype = \"c2s\"\n[admin]\nweb = true", []string{"7 admin.web: the admin pages are served on an http listener"}},
 		{"allow_remote on c2s", "[[listen]]\nallow_remote = true", []string{"2 listen[0].allow_remote: applies to admin listeners only"}},
 		{"require_tls false on direct", "[[listen]]\ntls = \"direct\"\nrequire_tls = false", []string{"3 listen[0].require_tls: false is only possible"}},
 		{"max_stanza_bytes", "\n\n\n\n\n[limits]\nmax_stanza_bytes = 12", []string{"7 limits.max_stanza_bytes: must be between 1024 and 16777216, got 12"}},

@@ -213,6 +213,22 @@ func (c *Config) validate(name string, pos positions) []error {
 		}
 	}
 
+	if c.AdminAPI.Web {
+		hasHTTP, hasAdmins := false, false
+		for _, l := range c.Listen {
+			hasHTTP = hasHTTP || l.Type == "http"
+		}
+		for _, h := range c.Hosts {
+			hasAdmins = hasAdmins || len(h.Admins) > 0
+		}
+		if !hasHTTP {
+			v.fail("admin.web", "the admin pages are served on an http listener: add a [[listen]] with type = \"http\"")
+		}
+		if !hasAdmins {
+			v.fail("admin.web", "no [[host]] lists admins: nobody could log in (set admins = [\"you@example.org\"] under the host)")
+		}
+	}
+
 	comps := map[string]int{}
 	for i, cp := range c.Components {
 		key := fmt.Sprintf("component[%d]", i)

@@ -28,6 +28,7 @@ import (
 	"github.com/xmppd/xmppd/internal/admin"
 	"github.com/xmppd/xmppd/internal/certs"
 	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/logring"
 	"github.com/xmppd/xmppd/internal/metrics"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -37,6 +38,7 @@ import (
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
 	"github.com/xmppd/xmppd/web"
+	"github.com/xmppd/xmppd/web/adminweb"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -118,6 +120,13 @@ func sqlitePath(dsn string) string {
 // New prepares a server: storage opened and migrated, certificates loaded
 // or made, modules started, listeners bound. Serve starts accepting.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
+	var recent *logring.Ring
+	if cfg.AdminAPI.Web {
+		// The admin pages show the last warnings and errors of this
+		// server's log.
+		recent = logring.New(100, slog.LevelWarn)
+		log = slog.New(recent.Handler(log.Handler()))
+	}
 	s := &Server{cfg: cfg, applied: cfg, log: log, hosts: map[string]bool{}}
 	defer func() {
 		if err != nil {
@@ -156,7 +165,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	var store storage.Backend = s.db
 	var obs c2s.Observer
 	var mx *metrics.Metrics
-	if _, ok := cfg.Admin(); ok {
+	if _, ok := cfg.Admin(); ok || cfg.AdminAPI.Web {
 		// Counting only when someone can read the counts.
 		mx = metrics.New(s.dir.Count)
 		obs = mx
@@ -182,6 +191,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 
 	lim := cfg.Limits
+	c2sLimiter := s.newLimiter(lim)
 	s.c2s = c2s.New(c2s.Config{
 		Host:               s.host,
 		DefaultDomain:      cfg.Hosts[0].Domain,
@@ -199,14 +209,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Registry:           s.reg,
 		Router:             rt,
 		Directory:          s.dir,
-		Limiter:            s.newLimiter(lim),
+		Limiter:            c2sLimiter,
 		Log:                log.With("component", "c2s"),
 		Observer:           obs,
 	})
 	if s.s2s, err = s.newS2S(rt); err != nil {
 		return nil, err
 	}
-	if mx != nil {
+	if _, ok := cfg.Admin(); ok && mx != nil {
 		var token string
 		if path := cfg.AdminTokenPath(); path != "" {
 			var created bool
@@ -245,6 +255,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 				Limits:         xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 				Log:            log.With("component", "web"),
 				Routes:         s.routes,
+				Admin:          s.adminWeb(store, mx, recent, fakeSalt, c2sLimiter),
 				BodyTimeout:    lim.HTTPBodyTimeout.Duration,
 				IdleTimeout:    lim.HTTPIdleTimeout.Duration,
 				// Its own count: a WebSocket's XMPP stream is counted by
@@ -262,6 +273,35 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		s.lns = append(s.lns, ln)
 	}
 	return s, nil
+}
+
+// adminWeb is the handler of the admin pages, nil unless [admin] web is
+// on. Its login throttle is c2s's: guesses through either count for both.
+func (s *Server) adminWeb(store storage.Backend, mx *metrics.Metrics, recent *logring.Ring, fakeSalt []byte, lim *c2s.Limiter) http.Handler {
+	cfg := s.cfg
+	if !cfg.AdminAPI.Web {
+		return nil
+	}
+	admins := map[string][]string{}
+	for _, h := range cfg.Hosts {
+		admins[h.Domain] = h.Admins
+	}
+	wc := adminweb.Config{
+		Admins: admins, Hosts: cfg.Domains(), Accounts: store, Directory: s.dir,
+		Sessions: s.c2s.Sessions,
+		Kick:     func(full jid.JID) bool { return s.c2s.Kick(full, admin.KickText) },
+		Recent:   recent, FakeSaltKey: fakeSalt, Throttle: lim,
+		MinPassword: cfg.Registration.MinPasswordLength,
+		Log:         s.log.With("component", "web-admin"),
+	}
+	if mx != nil {
+		wc.Metrics = mx.Registry()
+	}
+	if cfg.MUC.Enabled {
+		wc.Rooms = store
+		wc.MUCService = func(host string) string { return cfg.MUC.Subdomain + "." + host }
+	}
+	return adminweb.New(wc)
 }
 
 // checkDataDir makes the data folder if needed and checks that xmppd can

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xmppd/xmppd/auth"
+	accountops "github.com/xmppd/xmppd/internal/accounts"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -105,21 +105,12 @@ func accounts(c *call, name string) ([]jid.JID, error) {
 	return out, nil
 }
 
-// credentials derives the SCRAM keys of a new password: the password
-// itself is never stored.
-func credentials(password string) ([]storage.Credential, error) {
-	if password == "" {
-		return nil, badPayload("the password is empty")
+// password maps a refused password to the command's error.
+func password(err error) error {
+	if errors.Is(err, accountops.ErrBadPassword) {
+		return badPayload("the password is empty or contains characters that are not allowed")
 	}
-	creds, err := auth.DeriveCredentials(password, auth.DefaultIterations)
-	if err != nil {
-		return nil, badPayload("the password contains characters that are not allowed")
-	}
-	sc := make([]storage.Credential, len(creds))
-	for i, c := range creds {
-		sc[i] = storage.Credential(c)
-	}
-	return sc, nil
+	return err
 }
 
 func (m *mod) addUser(ctx context.Context, c *call) (*outcome, error) {
@@ -131,15 +122,11 @@ func (m *mod) addUser(ctx context.Context, c *call) (*outcome, error) {
 	if len(pw) != 1 || len(c.vals["password-verify"]) != 1 || pw[0] != c.vals["password-verify"][0] {
 		return nil, badPayload("the passwords do not match")
 	}
-	creds, err := credentials(pw[0])
-	if err != nil {
-		return nil, err
-	}
-	if err := m.h.Accounts.CreateAccount(ctx, acct.Domain(), acct.Local(), creds); err != nil {
+	if err := accountops.Create(ctx, m.h.Accounts, acct, pw[0]); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return nil, stanza.NewError(stanza.Conflict, acct.Bare().String()+" exists already")
 		}
-		return nil, fmt.Errorf("add-user %s: %w", acct.Bare(), err)
+		return nil, password(err)
 	}
 	m.h.Logger.Info("account added by an admin", "jid", acct.Bare().String(), "admin", c.from.Bare().String())
 	return &outcome{note: "Added " + acct.Bare().String()}, nil
@@ -164,11 +151,8 @@ func (m *mod) deleteUser(ctx context.Context, c *call) (*outcome, error) {
 	}
 	var done []string
 	for _, a := range accts {
-		if err := m.h.Accounts.DeleteAccount(ctx, a.Domain(), a.Local()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("delete-user %s: %w", a.Bare(), err)
-		}
-		for _, s := range m.h.Directory.Sessions(a.Bare()) {
-			s.CloseStream(stanza.StreamNotAuthorized, "account removed")
+		if err := accountops.Delete(ctx, m.h.Accounts, m.h.Directory, a); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
 		}
 		done = append(done, a.Bare().String())
 		m.h.Logger.Info("account deleted by an admin", "jid", a.Bare().String(), "admin", c.from.Bare().String())
@@ -210,15 +194,11 @@ func (m *mod) changePassword(ctx context.Context, c *call) (*outcome, error) {
 	if len(pw) != 1 {
 		return nil, badPayload("one password is needed")
 	}
-	creds, err := credentials(pw[0])
-	if err != nil {
-		return nil, err
-	}
-	if err := m.h.Accounts.SetCredentials(ctx, acct.Domain(), acct.Local(), creds); err != nil {
+	if err := accountops.SetPassword(ctx, m.h.Accounts, acct, pw[0]); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, stanza.NewError(stanza.ItemNotFound, "no account "+acct.Bare().String())
 		}
-		return nil, fmt.Errorf("change-user-password %s: %w", acct.Bare(), err)
+		return nil, password(err)
 	}
 	m.h.Logger.Info("password changed by an admin", "jid", acct.Bare().String(), "admin", c.from.Bare().String())
 	return &outcome{note: "Changed the password of " + acct.Bare().String()}, nil
