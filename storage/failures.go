@@ -320,6 +320,11 @@ func (c *counting) RedeemInvite(ctx context.Context, tokenHash []byte, now time.
 	return v, c.check(ctx, "RedeemInvite", err)
 }
 
+func (c *counting) UseInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error) {
+	v, err := c.b.UseInvite(ctx, tokenHash, now)
+	return v, c.check(ctx, "UseInvite", err)
+}
+
 func (c *counting) ListInvites(ctx context.Context, domain string, now time.Time) ([]Invite, error) {
 	v, err := c.b.ListInvites(ctx, domain, now)
 	return v, c.check(ctx, "ListInvites", err)

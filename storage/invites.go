@@ -51,6 +51,11 @@ type Invites interface {
 	// exists (the invite keeps its use). An Admin invite gives the account
 	// the admin role. It returns the invite as it was before the use.
 	RedeemInvite(ctx context.Context, tokenHash []byte, now time.Time, username string, creds []Credential) (Invite, error)
+	// UseInvite spends one use of the invite without creating an account
+	// (XEP-0379: a contact's subscription request carried the token) and
+	// returns the invite as it was before. ErrNotFound when it is gone,
+	// expired or used up.
+	UseInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
 	// ListInvites returns the invites of domain ("" = every domain) that
 	// have not expired at now, oldest first.
 	ListInvites(ctx context.Context, domain string, now time.Time) ([]Invite, error)

@@ -31,6 +31,7 @@ import (
 //	CheckInvite(ctx context.Context, domain, token string) error
 //	RedeemInvite(ctx context.Context, domain, token, username, password string) (account string, err error)
 //	CreateInvite(ctx context.Context, domain, creator, username string, admin bool) (uri, link string, expires time.Time, err error)
+//	ApproveSubscription(ctx context.Context, own, contact jid.JID, token string) bool
 //
 // Errors are *stanza.Error with the condition a client should see.
 const Service = "invites"
@@ -226,6 +227,28 @@ func (m *mod) befriend(ctx context.Context, inviter, invitee jid.JID) {
 			m.roster.Push(own, item, ver)
 		}
 	}
+}
+
+// ApproveSubscription is XEP-0379 at the inviter's server: a subscription
+// request from contact to own carried token. It reports whether the token
+// is an invite own made (own is its inviter) and still usable, and then
+// spends a use of it: the caller approves the request for own.
+func (m *mod) ApproveSubscription(ctx context.Context, own, contact jid.JID, token string) bool {
+	inv, err := m.lookup(ctx, own.Domain(), token)
+	if err != nil || inv.Creator != own.Bare().String() {
+		if err != nil && !errors.Is(err, errInvalid) {
+			m.h.Logger.Warn("invites: subscription token", "own", own.String(), "err", err)
+		}
+		return false
+	}
+	if _, err := m.store.UseInvite(ctx, invite.Hash(token), m.now()); err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			m.h.Logger.Warn("invites: subscription token", "own", own.String(), "err", err)
+		}
+		return false
+	}
+	m.h.Logger.Info("subscription approved through an invite", "own", own.String(), "contact", contact.String(), "invite", inv.ID)
+	return true
 }
 
 // CreateInvite makes a single-use invite on domain valid for

@@ -401,3 +401,73 @@ func TestUsersMayNotInvite(t *testing.T) {
 	root := testutil.Login(t, s, "root@admins.test", pw, "r")
 	inviteCommand(t, root, "admins.test")
 }
+
+// until reads c's stanzas until match returns true for one, and returns it.
+func until(t *testing.T, c *testutil.Client, what string, match func(*xml.Element) bool) *xml.Element {
+	t.Helper()
+	for {
+		el, err := c.TryNext()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if match(el) {
+			return el
+		}
+		t.Logf("%s: skipped %s", what, el)
+	}
+}
+
+func isPresence(typ, from string) func(*xml.Element) bool {
+	return func(el *xml.Element) bool {
+		return el.Name() == "presence" && el.Attr("type") == typ && el.Attr("from") == from
+	}
+}
+
+func isPush(contact, sub, ask string) func(*xml.Element) bool {
+	return func(el *xml.Element) bool {
+		q := el.Child("query", "jabber:iq:roster")
+		if el.Name() != "iq" || el.Attr("type") != "set" || q == nil {
+			return false
+		}
+		it := q.Child("item", "")
+		return it != nil && it.Attr("jid") == contact && it.Attr("subscription") == sub && it.Attr("ask") == ask
+	}
+}
+
+// TestPreauthSubscription: XEP-0379 for an account that exists already:
+// bob's subscription request to alice carries the token of alice's
+// invite; alice's server approves it for her (she is not asked) and asks
+// bob back. The token is then spent: it creates no account, and a
+// second request with it goes to alice as usual.
+func TestPreauthSubscription(t *testing.T) {
+	s := testutil.Start(t, config)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.AddUser(t, u, pw)
+	}
+	alice := testutil.Login(t, s, "alice", pw, "a")
+	request(t, alice, "get", "", "<query xmlns='jabber:iq:roster'/>", nil)
+	alice.Send("<presence/>")
+	uri, _ := inviteCommand(t, alice, "localhost")
+	token := tokenOf(t, uri)
+
+	bob := testutil.Login(t, s, "bob", pw, "b")
+	request(t, bob, "get", "", "<query xmlns='jabber:iq:roster'/>", nil)
+	bob.Send("<presence/>")
+	bob.Send("<presence type='subscribe' to='alice@localhost'><preauth xmlns='urn:xmpp:pars:0' token='%s'/></presence>", token)
+	until(t, bob, "alice's approval", isPresence("subscribed", "alice@localhost"))
+	until(t, bob, "alice's request back", isPresence("subscribe", "alice@localhost"))
+
+	// alice's roster: bob approved (from), and her own request pending.
+	until(t, alice, "the push of bob's approved subscription", isPush("bob@localhost", "from", ""))
+	until(t, alice, "the push of her request back", isPush("bob@localhost", "from", "subscribe"))
+
+	// Spent: no account with it, and carol's request with it is an
+	// ordinary one that alice is asked about.
+	c, _ := unauth(t, s, "localhost")
+	if got := testutil.ErrorCondition(request(t, c, "set", "localhost", "<preauth xmlns='urn:xmpp:pars:0' token='"+token+"'/>", nil)); got != stanza.Forbidden {
+		t.Fatalf("preauth with a token spent on a subscription: %q, want %s", got, stanza.Forbidden)
+	}
+	carol := testutil.Login(t, s, "carol", pw, "c")
+	carol.Send("<presence type='subscribe' to='alice@localhost'><preauth xmlns='urn:xmpp:pars:0' token='%s'/></presence>", token)
+	until(t, alice, "carol's request", isPresence("subscribe", "carol@localhost"))
+}

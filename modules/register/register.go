@@ -57,7 +57,7 @@ func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"invites"}}
 // the preauth IQ); maxPreauth bounds how many such streams are remembered.
 const (
 	preauthTTL = 10 * time.Minute
-	maxPreauth = 10000
+	maxPreauth = 1000
 )
 
 // preauth is an invite token a stream presented before registering.

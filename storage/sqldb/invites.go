@@ -72,18 +72,9 @@ func (db *DB) RedeemInvite(ctx context.Context, tokenHash []byte, now time.Time,
 	var inv storage.Invite
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		inv, err = scanInvite(tx.QueryRowContext(ctx,
-			`UPDATE invites SET uses_left = uses_left - 1
-			 WHERE token_hash = $1 AND expires_ms > $2 AND uses_left > 0
-			 RETURNING `+inviteColumns,
-			tokenHash, now.UnixMilli()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return storage.ErrNotFound
-		}
-		if err != nil {
+		if inv, err = spendInvite(ctx, tx, tokenHash, now); err != nil {
 			return err
 		}
-		inv.UsesLeft++ // as it was before this use
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO accounts (domain, username) VALUES ($1, $2)`, inv.Domain, username); err != nil {
 			if isUniqueViolation(err) {
@@ -101,15 +92,48 @@ func (db *DB) RedeemInvite(ctx context.Context, tokenHash []byte, now time.Time,
 				return fmt.Errorf("admin role: %w", err)
 			}
 		}
-		if inv.UsesLeft == 1 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM invites WHERE id = $1`, inv.ID); err != nil {
-				return fmt.Errorf("delete used invite: %w", err)
-			}
-		}
 		return nil
 	})
 	if err != nil {
 		return storage.Invite{}, fmt.Errorf("sqldb: redeem invite for %s: %w", username, err)
+	}
+	return inv, nil
+}
+
+// spendInvite takes one use of the invite in tx and returns it as it was
+// before; the last use deletes it (in the same transaction, so a rollback
+// brings it back).
+func spendInvite(ctx context.Context, tx *sql.Tx, tokenHash []byte, now time.Time) (storage.Invite, error) {
+	inv, err := scanInvite(tx.QueryRowContext(ctx,
+		`UPDATE invites SET uses_left = uses_left - 1
+		 WHERE token_hash = $1 AND expires_ms > $2 AND uses_left > 0
+		 RETURNING `+inviteColumns,
+		tokenHash, now.UnixMilli()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Invite{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.Invite{}, err
+	}
+	inv.UsesLeft++ // as it was before this use
+	if inv.UsesLeft == 1 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM invites WHERE id = $1`, inv.ID); err != nil {
+			return storage.Invite{}, fmt.Errorf("delete used invite: %w", err)
+		}
+	}
+	return inv, nil
+}
+
+// UseInvite implements storage.Invites.
+func (db *DB) UseInvite(ctx context.Context, tokenHash []byte, now time.Time) (storage.Invite, error) {
+	var inv storage.Invite
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		inv, err = spendInvite(ctx, tx, tokenHash, now)
+		return err
+	})
+	if err != nil {
+		return storage.Invite{}, fmt.Errorf("sqldb: use invite: %w", err)
 	}
 	return inv, nil
 }

@@ -30,6 +30,7 @@ func RunInvites(t *testing.T, newStore func(t *testing.T) InviteStore) {
 		{"RedeemTakenNameKeepsUse", testInviteRedeemTaken},
 		{"RedeemBadCredentialsKeepsUse", testInviteRedeemBadCreds},
 		{"RedeemMultiUse", testInviteRedeemMulti},
+		{"UseWithoutAccount", testInviteUse},
 		{"AdminRole", testInviteAdmin},
 		{"ListAndRevoke", testInviteListRevoke},
 		{"DeleteExpired", testInviteDeleteExpired},
@@ -170,6 +171,28 @@ func testInviteRedeemMulti(t *testing.T, ctx context.Context, s InviteStore) {
 	}
 	for u, want := range map[string]bool{"bob": true, "carol": true, "dave": false} {
 		wantExists(t, ctx, s, "example.org", u, want)
+	}
+}
+
+func testInviteUse(t *testing.T, ctx context.Context, s InviteStore) {
+	inv := newInvite("a1", 2)
+	mustCreateInvite(t, ctx, s, inv)
+	if got, err := s.UseInvite(ctx, inv.TokenHash, inviteAt); err != nil || got.UsesLeft != 2 || got.ID != "a1" {
+		t.Fatalf("first use = %+v, %v", got, err)
+	}
+	if got, err := s.RedeemInvite(ctx, inv.TokenHash, inviteAt, "bob", nil); err != nil || got.UsesLeft != 1 {
+		t.Fatalf("redeem after a use = %+v, %v", got, err)
+	}
+	if _, err := s.UseInvite(ctx, inv.TokenHash, inviteAt); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("use of a used-up invite: err = %v, want ErrNotFound", err)
+	}
+	expired := newInvite("a2", 1)
+	mustCreateInvite(t, ctx, s, expired)
+	if _, err := s.UseInvite(ctx, expired.TokenHash, expired.Expires); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("use at expiry: err = %v, want ErrNotFound", err)
+	}
+	if users, err := s.ListAccounts(ctx, "example.org"); err != nil || len(users) != 1 {
+		t.Fatalf("accounts = %v, %v; want bob only", users, err)
 	}
 }
 
