@@ -262,6 +262,12 @@ func (m *mod) CreateInvite(ctx context.Context, domain, creator, username string
 			return "", "", time.Time{}, stanza.NewError(stanza.NotAcceptable, "the username is invalid")
 		}
 		username = j.Local()
+		// An invite for a name that is taken could never be used.
+		if ok, err := m.h.Accounts.AccountExists(ctx, domain, username); err != nil {
+			return "", "", time.Time{}, fmt.Errorf("invites: create on %s: %w", domain, err)
+		} else if ok {
+			return "", "", time.Time{}, stanza.NewError(stanza.Conflict, j.String()+" exists already")
+		}
 	}
 	token, hash := invite.NewToken()
 	now := m.now().UTC().Truncate(time.Millisecond)

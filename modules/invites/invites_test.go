@@ -347,6 +347,15 @@ func TestAdminInvite(t *testing.T) {
 		t.Fatalf("create-account by a user: %q, want %s", got, stanza.Forbidden)
 	}
 	root := testutil.Login(t, s, "root@admins.test", pw, "r")
+	submit := func(username string) *xml.Element {
+		r := request(t, root, "set", "admins.test", create, nil)
+		sid := r.Child("command", "http://jabber.org/protocol/commands").Attr("sessionid")
+		return request(t, root, "set", "admins.test", "<command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:invite#create-account' sessionid='"+sid+"'>"+
+			"<x xmlns='jabber:x:data' type='submit'><field var='username'><value>"+username+"</value></field></x></command>", nil)
+	}
+	if got := testutil.ErrorCondition(submit("alice")); got != stanza.Conflict {
+		t.Fatalf("create-account for a taken name: %q, want %s", got, stanza.Conflict)
+	}
 	r := request(t, root, "set", "admins.test", create, nil)
 	sid := r.Child("command", "http://jabber.org/protocol/commands").Attr("sessionid")
 	r = request(t, root, "set", "admins.test", "<command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:invite#create-account' sessionid='"+sid+"'>"+
