@@ -226,6 +226,9 @@ type Services struct {
 	MUCRooms storage.MUCRooms
 	// Push keeps the XEP-0357 push services accounts enabled.
 	Push storage.PushRegistrations
+	// Invites keeps invitations (XEP-0379, XEP-0401) and the admin role
+	// an admin invite gives.
+	Invites storage.Invites
 	// HTTP serves routes on the server's "http" listeners (XEP-0363
 	// uploads); nil when the server has none.
 	HTTP HTTP

@@ -18,6 +18,7 @@ type Backend interface {
 	Archive
 	MUCRooms
 	PushRegistrations
+	Invites
 }
 
 // Failed reports whether err, returned by a storage call made under ctx,
@@ -303,4 +304,42 @@ func (c *counting) DisablePush(ctx context.Context, domain, username, service, n
 func (c *counting) PushRegistrations(ctx context.Context, domain, username string) ([]PushRegistration, error) {
 	v, err := c.b.PushRegistrations(ctx, domain, username)
 	return v, c.check(ctx, "PushRegistrations", err)
+}
+
+func (c *counting) CreateInvite(ctx context.Context, inv Invite) error {
+	return c.check(ctx, "CreateInvite", c.b.CreateInvite(ctx, inv))
+}
+
+func (c *counting) Invite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error) {
+	v, err := c.b.Invite(ctx, tokenHash, now)
+	return v, c.check(ctx, "Invite", err)
+}
+
+func (c *counting) RedeemInvite(ctx context.Context, tokenHash []byte, now time.Time, username string, creds []Credential) (Invite, error) {
+	v, err := c.b.RedeemInvite(ctx, tokenHash, now, username, creds)
+	return v, c.check(ctx, "RedeemInvite", err)
+}
+
+func (c *counting) UseInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error) {
+	v, err := c.b.UseInvite(ctx, tokenHash, now)
+	return v, c.check(ctx, "UseInvite", err)
+}
+
+func (c *counting) ListInvites(ctx context.Context, domain string, now time.Time) ([]Invite, error) {
+	v, err := c.b.ListInvites(ctx, domain, now)
+	return v, c.check(ctx, "ListInvites", err)
+}
+
+func (c *counting) RevokeInvite(ctx context.Context, domain, id string) error {
+	return c.check(ctx, "RevokeInvite", c.b.RevokeInvite(ctx, domain, id))
+}
+
+func (c *counting) DeleteExpiredInvites(ctx context.Context, now time.Time) (int, error) {
+	v, err := c.b.DeleteExpiredInvites(ctx, now)
+	return v, c.check(ctx, "DeleteExpiredInvites", err)
+}
+
+func (c *counting) AccountAdmin(ctx context.Context, domain, username string) (bool, error) {
+	v, err := c.b.AccountAdmin(ctx, domain, username)
+	return v, c.check(ctx, "AccountAdmin", err)
 }

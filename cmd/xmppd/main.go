@@ -56,6 +56,7 @@ func usage(w io.Writer) {
 Commands (flags may come before or after the command; "xmppd COMMAND -help" says more):
   serve          run the server (the default; without -config: domain localhost, data in ./data)
   user           add, passwd, del, list accounts
+  invite         create, list, revoke invitation links (XEP-0401)
   import         import XEP-0227 files (from Prosody or ejabberd)
   export         write the accounts as one XEP-0227 document
   backup         copy database, uploads and keys into one file, while the server runs
@@ -90,6 +91,20 @@ Runs the server. Without -config: the domain localhost, data in ./data.
 
 Works on the data directly (the server may run). Passwords need
 [registration] min_password_length characters, as for in-band registration.
+`},
+	"invite": {subs: []string{"create", "list", "revoke"}, help: `usage:
+  xmppd invite create [-config FILE] [-admin] [-expires 7d] [-uses N] [-username NAME] [-inviter JID] [DOMAIN]
+                                       print a new invitation link (DOMAIN: the first host)
+  xmppd invite list [-config FILE] [DOMAIN]
+  xmppd invite revoke [-config FILE] ID
+
+An invitation creates an account even where registration is off: the link
+opens a page where the invitee picks a username and password, or their XMPP
+app with the token (XEP-0401). -admin: the account becomes an admin of the
+host. -expires: how long the link works (Go duration or days, "7d"; default
+[invites] expire_after). -uses: accounts it may create (default 1).
+-username: the only username it creates. -inviter: an account of the host
+the new account is subscribed to (both ways). Works on the data directly.
 `},
 	"import": {help: `usage: xmppd import [-config FILE] FILE.xml ...
 
@@ -150,7 +165,10 @@ version, uptime, hosts, listeners, sessions, memory.
 
 // valueFlags are the flags that take a value, so that the command can be
 // found after them: xmppd -config FILE user add JID.
-var valueFlags = map[string]bool{"config": true, "pprof": true, "admin": true, "o": true, "dns": true}
+// "admin" is also invite create's boolean: a flag after it is never taken
+// as its value.
+var valueFlags = map[string]bool{"config": true, "pprof": true, "admin": true, "o": true, "dns": true,
+	"expires": true, "uses": true, "username": true, "inviter": true}
 
 // flagName returns the name of a flag argument ("-config=x" -> "config",
 // with hasValue) or "" for a non-flag.
@@ -177,7 +195,7 @@ func splitArgs(args []string) (flags, positional []string) {
 			continue
 		}
 		flags = append(flags, a)
-		if valueFlags[name] && !hasValue && i+1 < len(args) {
+		if valueFlags[name] && !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
 			i++
 			flags = append(flags, args[i])
 		}
@@ -241,6 +259,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args, stderr)
 	case "user":
 		err = user(args, stdin, stdout, stderr)
+	case "invite":
+		err = inviteCmd(args, stdout, stderr)
 	case "import":
 		err = importCmd(args, stdout, stderr)
 	case "export":

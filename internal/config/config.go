@@ -47,6 +47,9 @@ type Config struct {
 	MUC MUC `toml:"muc"`
 	// Upload is HTTP file upload (XEP-0363) through the http listeners.
 	Upload Upload `toml:"upload"`
+	// Invites are invitations (XEP-0379, XEP-0401): links that create an
+	// account even where registration is off.
+	Invites Invites `toml:"invites"`
 	// Push is push notifications (XEP-0357) to the app servers accounts
 	// enable.
 	Push Push `toml:"push"`
@@ -142,6 +145,25 @@ type Upload struct {
 	// URL is the public base URL of the http listener, such as
 	// "https://upload.example.org" behind a reverse proxy; default: the
 	// host's domain with the first http listener's scheme and port.
+	URL string `toml:"url"`
+}
+
+// Invites configures invitations (modules/invites): `xmppd invite create`
+// and the XEP-0401 ad-hoc commands hand out a link to /invite/<token> on
+// the first http listener, where the invitee picks a username and
+// password (or opens an XMPP app with the token).
+type Invites struct {
+	// ExpireAfter is how long a new invite is valid unless its creator
+	// says otherwise. Default 168h (one week, as Snikket's).
+	ExpireAfter Duration `toml:"expire_after"`
+	// Users lets every account of a host invite others through the
+	// ad-hoc command (urn:xmpp:invite#invite); admins always may. Default
+	// true.
+	Users bool `toml:"users"`
+	// URL is the public base URL of the http listener the invite links
+	// point at, such as "https://chat.example.org" behind a reverse
+	// proxy; default: the host's domain with the first http listener's
+	// scheme and port.
 	URL string `toml:"url"`
 }
 
@@ -520,8 +542,9 @@ func Default() *Config {
 			ExpireAfter: Duration{7 * 24 * time.Hour},
 			SlotTimeout: Duration{5 * time.Minute},
 		},
-		Push: Push{Enabled: true, MaxRegistrations: 10},
-		HTTP: HTTP{WebClient: true},
+		Push:    Push{Enabled: true, MaxRegistrations: 10},
+		HTTP:    HTTP{WebClient: true},
+		Invites: Invites{ExpireAfter: Duration{7 * 24 * time.Hour}, Users: true},
 		S2S: S2S{
 			Enabled:        true,
 			TLSVerify:      true,

@@ -331,6 +331,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	}
 
 	c.validateUpload(v)
+	c.validateInvites(v)
 	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 	c.validateExternalServices(v)
 	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
@@ -476,6 +477,22 @@ func (c *Config) validateUpload(v *validator) {
 			v.fail(uk("url"), "must be an https:// URL, got %q", u.URL)
 		case p.RawQuery != "" || p.Fragment != "":
 			v.fail(uk("url"), "must not have a query or fragment, got %q", u.URL)
+		}
+	}
+}
+
+func (c *Config) validateInvites(v *validator) {
+	in := c.Invites
+	v.durRange("invites.expire_after", in.ExpireAfter, time.Minute, 365*24*time.Hour)
+	if in.URL != "" {
+		p, err := url.Parse(in.URL)
+		switch {
+		case err != nil || p.Host == "" || p.Opaque != "":
+			v.fail("invites.url", "must be an absolute URL such as \"https://chat.example.org\", got %q", in.URL)
+		case p.Scheme != "https" && p.Scheme != "http":
+			v.fail("invites.url", "must be an https:// URL, got %q", in.URL)
+		case p.RawQuery != "" || p.Fragment != "":
+			v.fail("invites.url", "must not have a query or fragment, got %q", in.URL)
 		}
 	}
 }

@@ -179,6 +179,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = store
+	svc.Invites = store
 	if mx != nil {
 		svc.Metrics = mx.Registry()
 	}

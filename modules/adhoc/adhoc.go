@@ -40,6 +40,10 @@ type command struct {
 	node, name string
 	form       func(host string) []field
 	run        func(ctx context.Context, c *call) (*outcome, error)
+	// users: every account of the host may run it, not only its admins.
+	users bool
+	// formType is the forms' FORM_TYPE; "" is XEP-0133's.
+	formType string
 }
 
 // call is one run of a command.
@@ -72,10 +76,12 @@ type session struct {
 }
 
 type mod struct {
-	h        *module.Handle
-	admins   map[string]map[string]bool // host → admin bare JIDs
-	commands []*command
-	byNode   map[string]*command
+	h           *module.Handle
+	admins      map[string]map[string]bool // host → admin bare JIDs
+	invites     inviteService              // nil without the invites module
+	userInvites bool                       // [invites] users
+	commands    []*command
+	byNode      map[string]*command
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -95,6 +101,11 @@ func (m *mod) Start(h *module.Handle) error {
 		}
 	}
 	m.commands = m.adminCommands()
+	if svc, err := module.Require[inviteService](h, "invites"); err == nil {
+		m.invites = svc
+		m.userInvites = h.Config == nil || h.Config.Invites.Users
+		m.commands = append(m.commands, m.inviteCommands()...)
+	}
 	m.byNode = map[string]*command{}
 	for _, c := range m.commands {
 		m.byNode[c.node] = c
@@ -106,21 +117,48 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
-// isAdmin: an admin of host, from an account of that host's server.
-func (m *mod) isAdmin(host string, from jid.JID) bool {
-	return from.Local() != "" && m.admins[host][from.Bare().String()]
+// Deps implements module.Dependent.
+func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"invites"}} }
+
+// isAdmin: an admin of host, from an account of that host's server: named
+// in [[host]] admins, or given the role by an admin invite (stored with
+// the account).
+func (m *mod) isAdmin(ctx context.Context, host string, from jid.JID) bool {
+	if from.Local() == "" {
+		return false
+	}
+	if m.admins[host][from.Bare().String()] {
+		return true
+	}
+	if m.h.Invites == nil || from.Domain() != host {
+		return false
+	}
+	ok, err := m.h.Invites.AccountAdmin(ctx, host, from.Local())
+	if err != nil {
+		m.h.Logger.Warn("adhoc: admin role", "jid", from.Bare().String(), "err", err)
+	}
+	return ok
+}
+
+// may reports whether from may run c on host: admins run every command,
+// the host's own accounts those for users.
+func (m *mod) may(ctx context.Context, c *command, host string, from jid.JID, admin bool) bool {
+	if admin {
+		return true
+	}
+	return c.users && m.userInvites && from.Local() != "" && from.Domain() == host
 }
 
 // node answers disco for the command list (§2.2: the command-list node,
 // whose items are the commands) and for each command (§2.3). Non-admins
 // see an empty list.
-func (m *mod) node(_ context.Context, host string, from jid.JID, node string, items bool) *xml.Element {
-	admin := m.isAdmin(host, from)
+func (m *mod) node(ctx context.Context, host string, from jid.JID, node string, items bool) *xml.Element {
+	admin := m.isAdmin(ctx, host, from)
 	if node == NS {
 		if items {
 			b := xml.NewBuilder("query", "http://jabber.org/protocol/disco#items").Attr("node", NS)
-			if admin {
-				for _, c := range m.commands {
+			for _, c := range m.commands {
+				if m.may(ctx, c, host, from, admin) {
 					b.Start("item", "").Attr("jid", host).Attr("node", c.node).Attr("name", c.name).End()
 				}
 			}
@@ -131,7 +169,7 @@ func (m *mod) node(_ context.Context, host string, from jid.JID, node string, it
 			Element()
 	}
 	c := m.byNode[node]
-	if c == nil || items || !admin {
+	if c == nil || items || !m.may(ctx, c, host, from, admin) {
 		return nil
 	}
 	return xml.NewBuilder("query", "http://jabber.org/protocol/disco#info").Attr("node", node).
@@ -155,7 +193,7 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if c == nil {
 		return nil, stanza.NewError(stanza.ItemNotFound, "no such command")
 	}
-	if !m.isAdmin(host, iq.From) {
+	if !m.may(ctx, c, host, iq.From, m.isAdmin(ctx, host, iq.From)) {
 		return nil, stanza.NewError(stanza.Forbidden, "only the host's admins may run this command")
 	}
 	action := p.Attr("action")
@@ -173,7 +211,7 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		}
 		b := commandEl(node, sid, "executing")
 		b.Start("actions", "").Attr("execute", "complete").Start("complete", "").End().End()
-		formEl(b, "form", c.name, c.form(host))
+		formEl(b, "form", c.formType, c.name, c.form(host))
 		return b.End().Element(), nil
 	}
 	s := m.take(sid, node, iq.From)
@@ -210,7 +248,7 @@ func (m *mod) finish(ctx context.Context, c *command, sid string, cl *call) (*xm
 		b.Start("note", "").Attr("type", "info").Text(out.note).End()
 	}
 	if out.fields != nil {
-		formEl(b, "result", c.name, out.fields)
+		formEl(b, "result", c.formType, c.name, out.fields)
 	}
 	return b.End().Element(), nil
 }
@@ -277,14 +315,17 @@ type field struct {
 	options       []string
 }
 
-// formEl writes a jabber:x:data form of type typ with the XEP-0133
-// FORM_TYPE.
-func formEl(b *xml.Builder, typ, title string, fields []field) {
+// formEl writes a jabber:x:data form of type typ with FORM_TYPE formType
+// (XEP-0133's when "").
+func formEl(b *xml.Builder, typ, formType, title string, fields []field) {
 	b.Start("x", nsData).Attr("type", typ)
 	if title != "" && typ == "form" {
 		b.Start("title", "").Text(title).End()
 	}
-	b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(nsAdmin).End().End()
+	if formType == "" {
+		formType = nsAdmin
+	}
+	b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(formType).End().End()
 	for _, f := range fields {
 		b.Start("field", "").Attr("var", f.v)
 		if f.typ != "" {

@@ -112,8 +112,10 @@ func TestDiscoAndAccess(t *testing.T) {
 		}
 		return nodes
 	}
-	if n := list(alice); len(n) != 0 {
-		t.Errorf("a non-admin sees commands: %v", n)
+	// A user sees the XEP-0401 invite command ([invites] users = true,
+	// the default) and none of the admin commands.
+	if n := list(alice); len(n) != 1 || n[0] != "urn:xmpp:invite#invite" {
+		t.Errorf("a non-admin's command list: %v, want the invite command only", n)
 	}
 	nodes := list(root)
 	if !strings.Contains(strings.Join(nodes, " "), nsAdmin+"#add-user") || len(nodes) < 9 {

@@ -9,6 +9,7 @@ import (
 	_ "github.com/xmppd/xmppd/modules/disco"
 	_ "github.com/xmppd/xmppd/modules/entitytime"
 	_ "github.com/xmppd/xmppd/modules/extdisco"
+	_ "github.com/xmppd/xmppd/modules/invites"
 	_ "github.com/xmppd/xmppd/modules/lastactivity"
 	_ "github.com/xmppd/xmppd/modules/mam"
 	_ "github.com/xmppd/xmppd/modules/muc"

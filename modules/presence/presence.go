@@ -28,14 +28,22 @@ type rosterService interface {
 	OnRemove(fn func(ctx context.Context, own jid.JID, removed storage.RosterItem)) (uninstall func())
 }
 
+// inviteService is what the module uses of the invites module's service
+// "invites": XEP-0379 tokens in subscription requests.
+type inviteService interface {
+	ApproveSubscription(ctx context.Context, own, contact jid.JID, token string) bool
+}
+
 // Deps implements module.Dependent: without the roster module, changes go
-// unpushed and removals cancel nothing (nothing removes items then).
-func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"roster"}} }
+// unpushed and removals cancel nothing (nothing removes items then);
+// without the invites module, a XEP-0379 token is ignored.
+func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"roster", "invites"}} }
 
 type mod struct {
-	h      *module.Handle
-	store  storage.Rosters
-	roster rosterService // nil without the roster module
+	h       *module.Handle
+	store   storage.Rosters
+	roster  rosterService // nil without the roster module
+	invites inviteService // nil without the invites module
 
 	// avail holds, by full JID, the sessions that have sent available
 	// presence and not yet unavailable: it tells initial presence
@@ -78,6 +86,9 @@ func (m *mod) Start(h *module.Handle) error {
 		m.unhookRemove = rs.OnRemove(m.removed)
 	case !errors.Is(err, module.ErrNoService):
 		return err
+	}
+	if is, err := module.Require[inviteService](h, "invites"); err == nil {
+		m.invites = is
 	}
 	h.Hook(module.HookPresenceBroadcast, 0, m.broadcast)
 	h.Hook(module.HookOutbound, 0, m.outbound)

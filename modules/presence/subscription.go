@@ -10,6 +10,10 @@ import (
 	"github.com/xmppd/xmppd/xml"
 )
 
+// nsPreauth is XEP-0379's <preauth token='...'/> in a subscription
+// request.
+const nsPreauth = "urn:xmpp:pars:0"
+
 func isSubscription(typ string) bool {
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
@@ -232,7 +236,14 @@ func (m *mod) outbound(ctx context.Context, st *module.Stanza) bool {
 		// each of the user's available resources.
 		m.sendPresence(ctx, own, contact, true)
 	}
-	m.h.Router.Route(ctx, &module.Stanza{El: subStanza(typ, own, contact), From: own, To: contact, Origin: st.Origin})
+	out := subStanza(typ, own, contact)
+	if p := st.El.Child("preauth", nsPreauth); p != nil && typ == "subscribe" {
+		// XEP-0379: the token goes along to the contact's server, which
+		// approves the request when the token is the contact's invite.
+		out = xml.NewBuilder("presence", xml.NSClient).Attr("type", typ).
+			Attr("from", own.String()).Attr("to", contact.String()).Append(p).Element()
+	}
+	m.h.Router.Route(ctx, &module.Stanza{El: out, From: own, To: contact, Origin: st.Origin})
 	if typ == "subscribed" {
 		// §3.1.5: the new subscriber gets the user's current presence.
 		m.sendPresence(ctx, own, contact, false)
@@ -256,6 +267,17 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	if own.IsZero() || from.IsZero() {
 		return true
 	}
+	// XEP-0379: a request carrying a token of an invite the user made is
+	// approved for the user, as a pre-approval would be (§3.4), and the
+	// user asks back, for the mutual subscription the invite was for.
+	// The token is checked (and its use spent) before the lock: it is a
+	// database write.
+	preauth := false
+	if typ == "subscribe" && m.invites != nil {
+		if p := st.El.Child("preauth", nsPreauth); p != nil {
+			preauth = m.invites.ApproveSubscription(ctx, own, from, p.Attr("token"))
+		}
+	}
 	m.subMu.Lock()
 	it, found, n, err := m.lookup(ctx, own, from)
 	if err != nil {
@@ -273,10 +295,13 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 		return true
 	}
 	old := it
+	if preauth && !subFrom(it.Subscription) {
+		it.PendingIn, it.Approved = false, true
+	}
 	it, deliver, autoReply := inboundSub(typ, it)
 	ver := ""
 	if changed(it, old) {
-		if !found {
+		if !found && !preauth {
 			// A request from someone not in the roster is stored in a
 			// placeholder the client never sees (Appendix A.1: "MUST
 			// NOT create a roster item").
@@ -301,7 +326,7 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 	if deliver {
 		m.deliverAvailable(own, subStanza(typ, from, own))
 	}
-	if ver != "" && found && visible(old, it) {
+	if ver != "" && (found || preauth) && visible(old, it) {
 		// §3.1.6, §3.2.3, §3.3.3: the stanza is delivered first, then
 		// the roster push ("This MUST occur before sending the roster
 		// push", §3.1.6).
@@ -314,6 +339,11 @@ func (m *mod) inbound(ctx context.Context, st *module.Stanza) bool {
 			// the user (§3.2.2), the new subscriber gets the current
 			// presence.
 			m.sendPresence(ctx, own, from, false)
+		}
+		if preauth && !subTo(it.Subscription) && !it.Ask {
+			// The user's own request, as if its client had sent it
+			// (RFC 6121 §3.1.2), with the roster change pushed.
+			m.outbound(ctx, &module.Stanza{El: subStanza("subscribe", own, from), From: own, To: from})
 		}
 	}
 	if typ == "unsubscribe" && subFrom(old.Subscription) {

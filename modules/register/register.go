@@ -16,6 +16,7 @@ import (
 
 	"github.com/xmppd/xmppd/auth"
 	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/invite"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -40,6 +41,31 @@ const (
 
 func init() { module.Register("register", func() module.Module { return &mod{} }) }
 
+// inviteService is what the invites module provides (modules/invites
+// Service): invitation tokens that allow registration where it is off.
+// Its errors are *stanza.Error for the client.
+type inviteService interface {
+	CheckInvite(ctx context.Context, domain, token string) error
+	RedeemInvite(ctx context.Context, domain, token, username, password string) (account string, err error)
+}
+
+// Deps implements module.Dependent.
+func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"invites"}} }
+
+// preauthTTL bounds how long a stream's checked invite token waits for
+// the registration it allows (XEP-0401: the client registers right after
+// the preauth IQ); maxPreauth bounds how many such streams are remembered.
+const (
+	preauthTTL = 10 * time.Minute
+	maxPreauth = 1000
+)
+
+// preauth is an invite token a stream presented before registering.
+type preauth struct {
+	token   string
+	expires time.Time
+}
+
 type mod struct {
 	h           *module.Handle
 	hosts       map[string]bool // domains with registration on
@@ -47,8 +73,15 @@ type mod struct {
 	minPassword int
 	now         func() time.Time
 
+	invites inviteService // nil without the invites module
+
 	mu   sync.Mutex
 	last map[string]time.Time // throttle key → time of its last new account
+	// preauth holds, per unauthenticated stream, the invite token its
+	// preauth IQ presented (XEP-0401). Keyed by the stream itself: the
+	// core has no per-stream storage for modules, so entries leave on use
+	// or after preauthTTL.
+	preauth map[module.Stream]preauth
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -70,6 +103,18 @@ func (m *mod) Start(h *module.Handle) error {
 	m.minPassword = max(cfg.Registration.MinPasswordLength, 1)
 	m.now = time.Now
 	m.last = map[string]time.Time{}
+	m.preauth = map[module.Stream]preauth{}
+	if svc, err := module.Require[inviteService](h, "invites"); err == nil {
+		m.invites = svc
+		h.HandleIQ(module.TargetPreAuth, "set", invite.NSPreauth, m.preAuthToken)
+		// XEP-0401: registration with an invite works on every host,
+		// whatever its registration switch.
+		for _, ns := range []string{invite.NSFeature, invite.NSIBRToken} {
+			h.AddPreAuthFeature(module.PreAuthFeature{Name: "register-" + ns, Element: func(module.Stream) *xml.Element {
+				return xml.NewBuilder("register", ns).Element()
+			}})
+		}
+	}
 
 	h.HandleIQ(module.TargetPreAuth, "get", NS, m.preAuthGet)
 	h.HandleIQ(module.TargetPreAuth, "set", NS, m.preAuthSet)
@@ -92,7 +137,8 @@ func (m *mod) Start(h *module.Handle) error {
 type fields struct {
 	username, password *string // nil: element absent
 	remove             bool
-	others             int // any other child
+	token              string // <preauth xmlns='urn:xmpp:pars:0' token='...'/> in the query
+	others             int    // any other child
 }
 
 func parse(q *xml.Element) fields {
@@ -107,6 +153,8 @@ func parse(q *xml.Element) fields {
 			f.password = &v
 		case c.NS() == NS && c.Name() == "remove":
 			f.remove = true
+		case c.NS() == invite.NSPreauth && c.Name() == "preauth":
+			f.token = c.Attr("token")
 		case c.NS() == NSData && c.Name() == "x" && c.Attr("type") == "submit":
 			for fl := range c.Children() {
 				if fl.Name() != "field" {
@@ -142,7 +190,7 @@ func form() *xml.Element {
 
 // preAuthGet answers an unauthenticated client asking for the form.
 func (m *mod) preAuthGet(_ context.Context, iq *module.IQ) (*xml.Element, error) {
-	if !m.hosts[iq.Stream.Domain()] {
+	if !m.hosts[iq.Stream.Domain()] && m.pendingToken(iq.Stream, false) == "" {
 		// §3.1: a host that does not support in-band registration
 		// "MUST return a <service-unavailable/> error".
 		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
@@ -155,10 +203,16 @@ func (m *mod) preAuthSet(ctx context.Context, iq *module.IQ) (*xml.Element, erro
 	// The request carries a password: never echo it in an error.
 	hidePayload(iq)
 	domain, ip := iq.Stream.Domain(), iq.Stream.RemoteIP()
+	f := parse(iq.Payload)
+	if f.token == "" {
+		f.token = m.pendingToken(iq.Stream, false)
+	}
+	if f.token != "" && m.invites != nil && !f.remove {
+		return m.registerInvited(ctx, iq, f)
+	}
 	if !m.hosts[domain] {
 		return nil, stanza.NewError(stanza.NotAllowed, "registration is disabled on this host")
 	}
-	f := parse(iq.Payload)
 	if f.remove {
 		// §3.2 error table: nothing to cancel for an entity that has not
 		// authenticated.
@@ -195,6 +249,72 @@ func (m *mod) preAuthSet(ctx context.Context, iq *module.IQ) (*xml.Element, erro
 		return nil, fmt.Errorf("register %s: %w", account, err)
 	}
 	m.h.Logger.Info("account registered in-band", "jid", account.String(), "ip", ip)
+	return nil, nil
+}
+
+// preAuthToken is XEP-0401's preauth IQ: the client presents an invite
+// token before registering. A valid one is remembered for the stream and
+// lets its next registration through, on a host with registration off
+// too; an invalid one is forbidden (as Prosody answers).
+func (m *mod) preAuthToken(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
+	if iq.Payload.Name() != "preauth" {
+		return nil, stanza.NewError(stanza.BadRequest, "expected <preauth/>")
+	}
+	token := iq.Payload.Attr("token")
+	if err := m.invites.CheckInvite(ctx, iq.Stream.Domain(), token); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.preauth) >= maxPreauth {
+		for s, p := range m.preauth {
+			if now.After(p.expires) {
+				delete(m.preauth, s)
+			}
+		}
+		if len(m.preauth) >= maxPreauth {
+			return nil, &stanza.Error{Type: "wait", Condition: stanza.ResourceConstraint, Text: "too many registrations in progress; try again later"}
+		}
+	}
+	m.preauth[iq.Stream] = preauth{token: token, expires: now.Add(preauthTTL)}
+	return nil, nil
+}
+
+// pendingToken is the token the stream presented, if it has not expired;
+// take removes it.
+func (m *mod) pendingToken(s module.Stream, take bool) string {
+	if s == nil {
+		return ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.preauth[s]
+	if !ok {
+		return ""
+	}
+	if take || m.now().After(p.expires) {
+		delete(m.preauth, s)
+	}
+	if m.now().After(p.expires) {
+		return ""
+	}
+	return p.token
+}
+
+// registerInvited creates the account through an invite token (XEP-0401
+// §5): no registration switch, no per-address throttle (the token is the
+// limit), and the inviter's roster subscription comes with it.
+func (m *mod) registerInvited(ctx context.Context, iq *module.IQ, f fields) (*xml.Element, error) {
+	if f.username == nil || f.password == nil || *f.username == "" || *f.password == "" {
+		return nil, stanza.NewError(stanza.NotAcceptable, "username and password are required")
+	}
+	acct, err := m.invites.RedeemInvite(ctx, iq.Stream.Domain(), f.token, *f.username, *f.password)
+	if err != nil {
+		return nil, err
+	}
+	m.pendingToken(iq.Stream, true)
+	m.h.Logger.Info("account registered in-band with an invite", "jid", acct, "ip", iq.Stream.RemoteIP())
 	return nil, nil
 }
 

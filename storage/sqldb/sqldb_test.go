@@ -407,3 +407,10 @@ func runMUCRooms(t *testing.T, b backend) {
 
 func TestMUCRoomsSQLite(t *testing.T)   { runMUCRooms(t, sqliteBackend()) }
 func TestMUCRoomsPostgres(t *testing.T) { runMUCRooms(t, postgresBackend(t)) }
+
+func runInvites(t *testing.T, b backend) {
+	storagetest.RunInvites(t, func(t *testing.T) storagetest.InviteStore { return openNew(t, b) })
+}
+
+func TestInvitesSQLite(t *testing.T)   { runInvites(t, sqliteBackend()) }
+func TestInvitesPostgres(t *testing.T) { runInvites(t, postgresBackend(t)) }
