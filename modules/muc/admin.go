@@ -200,6 +200,7 @@ func (r *room) setAffiliation(ctx context.Context, key string, e affEntry, ex *e
 	} else {
 		r.affs[key] = e
 	}
+	r.pushMembers = nil
 	r.saveAffiliation(ctx, key, e)
 	if r.locked {
 		return
