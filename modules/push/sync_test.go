@@ -1,6 +1,7 @@
 package push_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +157,57 @@ func TestPushCountWithoutMarkers(t *testing.T) {
 	wantResult(t, iq(t, desk, "fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
 	if got := count(t, comp, bob, "three"); got != "1" {
 		t.Fatalf("after a login: message-count %s, want 1", got)
+	}
+}
+
+// A message the phone received but never acknowledged goes to offline
+// storage when its session ends (XEP-0198); if another device has marked
+// it displayed meanwhile (XEP-0490), it is not notified.
+func TestPushDisplayedNotNotified(t *testing.T) {
+	s := testutil.Start(t, conf+"[limits]\nresume_timeout = \"1s\"\n")
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	comp := connectComponent(t, s)
+	bob := testutil.Login(t, s, "bob", pw, "r")
+	phone := online(t, s, "alice", "phone")
+	enable(t, phone, "n1", true)
+	phone.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	for phone.Next().Name() != "enabled" {
+	}
+	send(bob, "read elsewhere")
+	var sid string
+	for sid == "" {
+		el := phone.Next()
+		if el.Name() != "message" || !strings.Contains(el.String(), "read elsewhere") {
+			continue
+		}
+		for c := range el.Children() {
+			if c.Name() == "stanza-id" && c.Attr("by") == "alice@localhost" {
+				sid = c.Attr("id")
+			}
+		}
+		if sid == "" {
+			t.Fatalf("message without alice's stanza-id: %s", el)
+		}
+	}
+	// Not acknowledged. The desktop (negative priority: messages to the
+	// bare JID do not come to it) marks the chat displayed.
+	desk := testutil.Login(t, s, "alice", pw, "desk")
+	desk.Send("<presence><priority>-1</priority></presence>")
+	publishDisplayed(t, desk, "bob@localhost", "alice@localhost", sid)
+
+	n := s.Sessions()
+	phone.Conn.Close() // no closing tag: the session waits for resumption, 1s
+	waitSessions(t, s, n-1)
+	noPublish(t, comp, bob, "message displayed on the desktop, handed to offline storage")
+	send(bob, "new")
+	if p := nextPublish(t, comp, ""); p.fields["last-message-body"] != "new" || p.fields["message-count"] != "1" {
+		t.Fatalf("next publish: %+v", p.fields)
+	}
+	// The message did go to offline storage (the path the push hook sits on).
+	a := testutil.Login(t, s, "alice", pw, "phone")
+	a.Send("<presence/>")
+	if m := a.NextNamed("message"); !strings.Contains(m.String(), "read elsewhere") {
+		t.Fatalf("offline message: %s", m)
 	}
 }
