@@ -5,7 +5,10 @@
 // (module.HookAccountMessage), or the account's session waits for XEP-0198
 // resumption (module.HookHeld) — every enabled service gets a pubsub
 // publish with a urn:xmpp:push:summary form, from the account's bare JID,
-// carrying the publish options given at enable time.
+// carrying the publish options given at enable time. Its message-count
+// follows the account's XEP-0490 displayed markers (unread.go); members
+// of members-only rooms without a session are notified of the room's
+// messages through the module's service (groupchat.go).
 package push
 
 import (
