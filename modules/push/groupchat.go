@@ -31,7 +31,7 @@ const nsReference = "urn:xmpp:reference:0"
 // blocks: the work runs on a goroutine of the module. members must not
 // change afterwards (modules/muc hands a map it replaces, never edits).
 func (m *mod) NotifyGroupchat(msg *xml.Element, members map[jid.JID]string) {
-	if len(members) == 0 || m.sem == nil {
+	if len(members) == 0 || m.gcSem == nil {
 		return
 	}
 	from, err := jid.Parse(msg.Attr("from"))
@@ -50,7 +50,7 @@ func (m *mod) NotifyGroupchat(msg *xml.Element, members map[jid.JID]string) {
 			refs = append(refs, c.Attr("uri"))
 		}
 	}
-	m.async(room, func(ctx context.Context) {
+	m.async(m.gcSem, room, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		for member, nick := range members {
 			if member.Local() == "" || !m.h.Hosts(member.Domain()) || len(m.h.Directory.Sessions(member)) > 0 {

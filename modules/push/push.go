@@ -71,6 +71,11 @@ const publishTimeout = 30 * time.Second
 // maxInFlight bounds the notifications pending at once, server-wide.
 const maxInFlight = 256
 
+// maxGroupchatInFlight bounds the group chat messages whose members are
+// being notified at once, apart from maxInFlight: a busy room must not
+// take the slots of one-to-one notifications.
+const maxGroupchatInFlight = 64
+
 func init() { module.Register("push", func() module.Module { return &mod{} }) }
 
 type mod struct {
@@ -93,7 +98,8 @@ type mod struct {
 	// Notifications run on the handle's goroutines (module.Handle.Go):
 	// stopping the module cancels their context, so a server shutting
 	// down does not wait for app servers' answers.
-	sem chan struct{} // maxInFlight slots
+	sem   chan struct{} // maxInFlight slots
+	gcSem chan struct{} // maxGroupchatInFlight slots (groupchat.go)
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -112,6 +118,7 @@ func (m *mod) Start(h *module.Handle) error {
 	m.heldSeen = map[string]time.Time{}
 	m.resumeTimeout = h.Config.Limits.ResumeTimeout.Duration
 	m.sem = make(chan struct{}, maxInFlight)
+	m.gcSem = make(chan struct{}, maxGroupchatInFlight)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iq)
 	h.AddAccountFeature(NS)
 	// Below archiving (100), which stamps the stanza-id first, above
@@ -298,7 +305,7 @@ func heldKey(owner jid.JID, st *module.Stanza) string {
 // to the account itself (chat or normal).
 func (m *mod) notify(owner jid.JID, st *module.Stanza) {
 	ev := directEvent(owner, st)
-	m.async(owner, func(ctx context.Context) {
+	m.async(m.sem, owner, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		m.notifyAccount(ctx, &wg, owner, ev, nil)
 		wg.Wait()
@@ -307,24 +314,25 @@ func (m *mod) notify(owner jid.JID, st *module.Stanza) {
 
 // async runs fn off the delivering path. Hooks run there, so the storage
 // reads and the publishes (which wait for their answers) happen on a
-// goroutine of their own; at most maxInFlight notifications are pending
-// at once, beyond that they are dropped (a flood of messages to a
-// sleeping account needs no more wake-ups).
-func (m *mod) async(owner jid.JID, fn func(ctx context.Context)) {
+// goroutine of their own; at most cap(sem) such goroutines run at once,
+// beyond that notifications are dropped (a flood of messages to a
+// sleeping account needs no more wake-ups). about names the account (or
+// the room) in the log.
+func (m *mod) async(sem chan struct{}, about jid.JID, fn func(ctx context.Context)) {
 	select {
-	case m.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	default:
-		m.log.Debug("push notification dropped: too many in flight", "account", owner.String())
+		m.log.Debug("push notification dropped: too many in flight", "jid", about.String())
 		return
 	}
 	started := m.h.Go(func(stopCtx context.Context) {
-		defer func() { <-m.sem }()
+		defer func() { <-sem }()
 		ctx, cancel := context.WithTimeout(stopCtx, publishTimeout)
 		defer cancel()
 		fn(ctx)
 	})
 	if !started {
-		<-m.sem // the module is stopping
+		<-sem // the module is stopping
 	}
 }
 
