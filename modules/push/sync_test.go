@@ -135,6 +135,21 @@ func TestPushDisplayedSync(t *testing.T) {
 	if got := count(t, comp, carol, "c2"); got != "1" {
 		t.Fatalf("after bob's chat was displayed up to alice's reply: message-count %s, want 1", got)
 	}
+
+	// XEP-0490 §6: the marker rides on a message to carol (server
+	// assistance, modules/pubsub); once the item is stored, carol's chat
+	// no longer counts.
+	ids = archiveIDs(t, desk, "")
+	desk.Send("<message to='carol@localhost' type='chat'><body>seen</body>"+
+		"<displayed xmlns='urn:xmpp:mds:displayed:0'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='%s'/></displayed></message>", ids["c2"])
+	for i := 0; !strings.Contains(iq(t, desk, "items", "<iq type='get' id='items'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:mds:displayed:0'/></pubsub></iq>").String(), ids["c2"]); i++ {
+		if i == 1000 {
+			t.Fatal("the server-assisted marker was never stored")
+		}
+	}
+	if got := count(t, comp, bob, "b6"); got != "1" {
+		t.Fatalf("after carol's chat was displayed with server assistance: message-count %s, want 1", got)
+	}
 }
 
 // An account that keeps no markers: binding a session resets the count,
