@@ -28,9 +28,13 @@ type pushService interface {
 // Deps: the push service when the push module runs.
 func (m *mod) Deps() module.Deps { return module.Deps{Uses: []string{"push"}} }
 
-// sawNick records the nick o entered (or changed to) for its bare JID.
+// sawNick records the nick o entered (or changed to) for its bare JID,
+// for members only: a public room's passers-by are not remembered.
 func (r *room) sawNick(o *occupant) {
 	k := o.real.String()
+	if r.affs[k].aff < affMember {
+		return
+	}
 	if r.lastNick[k] != o.nick {
 		r.lastNick[k] = o.nick
 		r.pushMembers = nil

@@ -217,7 +217,8 @@ type room struct {
 	vcard []byte
 
 	// lastNick is the nick each member (bare JID) last entered with, in
-	// memory: for mention detection while it is away (push.go).
+	// memory: for mention detection while it is away (push.go). Only
+	// members are kept, and forgotten when they stop being one.
 	lastNick map[string]string
 	// pushMembers caches offlinePushMembers; nil after the affiliations
 	// or lastNick changed. Handed to the push service, never edited.
