@@ -46,8 +46,17 @@ func roomConfig(t *testing.T, c *testutil.Client, fields string) {
 // Members of a members-only room who have no session get push
 // notifications for its messages, as each chose in the enable form: all
 // of them, mentions of their nick or JID (the default), or none.
-func TestPushGroupchat(t *testing.T) {
-	s := testutil.Start(t, conf)
+func TestPushGroupchat(t *testing.T) { groupchat(t, testutil.Start(t, conf)) }
+
+// The registrations, the room's affiliations and its archive on
+// PostgreSQL.
+func TestPushGroupchatPostgres(t *testing.T) {
+	storage := postgresStorage(t)
+	dir := t.TempDir()
+	groupchat(t, testutil.StartIn(t, dir, testutil.BaseConfig(dir)+storage+conf))
+}
+
+func groupchat(t *testing.T, s *testutil.Server) {
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
 		s.AddUser(t, u, pw)
 	}

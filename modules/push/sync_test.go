@@ -69,8 +69,17 @@ func count(t *testing.T, comp, c *testutil.Client, body string) string {
 
 // XEP-0490: what one device marked displayed no longer counts as unread
 // in the notifications another device's push service gets.
-func TestPushDisplayedSync(t *testing.T) {
-	s := testutil.Start(t, conf)
+func TestPushDisplayedSync(t *testing.T) { displayedSync(t, testutil.Start(t, conf)) }
+
+// The markers are read from the pubsub tables (and the archive ids come
+// from the archive): the same on PostgreSQL.
+func TestPushDisplayedSyncPostgres(t *testing.T) {
+	storage := postgresStorage(t)
+	dir := t.TempDir()
+	displayedSync(t, testutil.StartIn(t, dir, testutil.BaseConfig(dir)+storage+conf))
+}
+
+func displayedSync(t *testing.T, s *testutil.Server) {
 	for _, u := range []string{"alice", "bob", "carol"} {
 		s.AddUser(t, u, pw)
 	}
