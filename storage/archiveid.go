@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"strings"
 	"time"
 )
 
@@ -34,3 +35,21 @@ func NewArchiveID(now time.Time) string {
 
 // sortable is 64 characters valid in archive ids, in ASCII order.
 const sortable = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+// ArchiveIDTime returns the time (to the millisecond) an id made by
+// NewArchiveID begins with, and false for an id of another shape: ids
+// compare by it (XEP-0490 markers name the last message displayed).
+func ArchiveIDTime(id string) (time.Time, bool) {
+	if len(id) != 24 {
+		return time.Time{}, false
+	}
+	var ms int64
+	for i := range 8 {
+		d := strings.IndexByte(sortable, id[i])
+		if d < 0 {
+			return time.Time{}, false
+		}
+		ms = ms<<6 | int64(d)
+	}
+	return time.UnixMilli(ms), true
+}

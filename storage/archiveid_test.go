@@ -48,3 +48,22 @@ func splitChars(s string) []string {
 	}
 	return out
 }
+
+func TestArchiveIDTime(t *testing.T) {
+	at := time.UnixMilli(1_764_000_123_456)
+	for _, tc := range []struct {
+		id   string
+		want time.Time
+		ok   bool
+	}{
+		{NewArchiveID(at), at, true},
+		{"0f710f2b-52ed-4d52-b928-784dad74a52b", time.Time{}, false}, // a UUID (another server's)
+		{"short", time.Time{}, false},
+		{"!!!!!!!!0123456789abcdef", time.Time{}, false}, // not the alphabet
+	} {
+		got, ok := ArchiveIDTime(tc.id)
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("ArchiveIDTime(%q) = %v, %v; want %v, %v", tc.id, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -200,6 +200,10 @@ func (r *room) setAffiliation(ctx context.Context, key string, e affEntry, ex *e
 	} else {
 		r.affs[key] = e
 	}
+	r.pushMembers = nil
+	if e.aff < affMember {
+		delete(r.lastNick, key)
+	}
 	r.saveAffiliation(ctx, key, e)
 	if r.locked {
 		return

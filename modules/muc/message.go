@@ -131,6 +131,7 @@ func (r *room) groupchat(ctx context.Context, st *module.Stanza, o *occupant) {
 	r.remember(el, now)
 	if st.El.Child("body", "") != nil {
 		r.archive(ctx, sid, el, from, now)
+		r.pushOffline(el)
 	}
 }
 

@@ -63,6 +63,9 @@ type mod struct {
 	archStopped chan struct{}
 	services    map[string]*service
 	now         func() time.Time
+	// push notifies members who have no session (push.go); nil without
+	// the push module.
+	push pushService
 }
 
 // service is the MUC service of one host.
@@ -85,6 +88,12 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no configuration")
 	}
 	m.cfg = h.Config.MUC
+	switch ps, err := module.Require[pushService](h, "push"); {
+	case err == nil:
+		m.push = ps
+	case !errors.Is(err, module.ErrNoService):
+		return err
+	}
 	if h.Archive != nil && m.cfg.Enabled {
 		m.archive = h.Archive
 		m.archQ = make(chan archiveJob, archiveQueue)

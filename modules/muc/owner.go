@@ -57,6 +57,7 @@ func (r *room) configForm() *xml.Element {
 		{v: "muc#roomconfig_allowvoicerequests", typ: "boolean", label: "Allow Visitors to Request Voice?", values: boolValue(c.VoiceRequests)},
 		{v: "muc#roomconfig_roomadmins", typ: "jid-multi", label: "Full List of Room Admins", values: sorted(admins)},
 		{v: "muc#roomconfig_roomowners", typ: "jid-multi", label: "Full List of Room Owners", values: sorted(owners)},
+		{v: fieldOfflinePush, typ: "boolean", label: "Push Notifications to Members Who Are Offline? (members-only rooms)", values: boolValue(!c.NoOfflinePush)},
 	}
 	return xml.NewBuilder("query", NSOwner).Append(formEl("form", "Configuration for "+r.jid.String(), nsRoomConfig, fields)).Element()
 }
@@ -219,6 +220,11 @@ func (r *room) applyForm(c roomConfig, f *form) (roomConfig, *stanza.Error) {
 		}
 		*dst = b
 	}
+	offlinePush, ok := f.boolean(fieldOfflinePush, !c.NoOfflinePush)
+	if !ok {
+		return c, bad(fieldOfflinePush)
+	}
+	c.NoOfflinePush = !offlinePush
 	if f.has("muc#roomconfig_allowpm") {
 		switch v := f.one("muc#roomconfig_allowpm"); v {
 		case "anyone", "participants", "moderators", "none":
@@ -392,6 +398,7 @@ func (r *room) registerSet(ctx context.Context, st *module.Stanza, q *xml.Elemen
 		// error as fatal to the room.
 		ae.nick = nick
 		r.affs[key] = ae
+		r.pushMembers = nil
 		r.saveAffiliation(ctx, key, ae)
 		return nil
 	}

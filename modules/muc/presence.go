@@ -190,6 +190,7 @@ func (r *room) join(ctx context.Context, st *module.Stanza) {
 	}
 	o.sessions = append(o.sessions, sess)
 	r.byJID[real] = o
+	r.sawNick(o)
 	var codes []int
 	if creating {
 		codes = append(codes, 201) // §10.1.2
@@ -287,6 +288,7 @@ func (r *room) changeNick(ctx context.Context, st *module.Stanza, o *occupant, s
 	delete(r.occ, o.nick)
 	o.nick = nick
 	r.occ[nick] = o
+	r.sawNick(o)
 	sess.pres = st.El
 	r.broadcastPresence(ctx, o, false, nil, nil, nil)
 }

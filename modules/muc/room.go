@@ -82,6 +82,10 @@ type roomConfig struct {
 	GetMemberList     []string `json:"get_member_list"`    // roles that may read the member list
 	VoiceRequests     bool     `json:"voice_requests"`     // visitors may ask for voice (§7.13)
 	PubSub            string   `json:"pubsub,omitempty"`   // muc#roomconfig_pubsub: a node the room points to (kept, not used)
+	// NoOfflinePush turns off push notifications to members without a
+	// session (fieldOfflinePush, push.go); negative so that rooms stored
+	// before it existed keep the default, on.
+	NoOfflinePush bool `json:"no_offline_push,omitempty"`
 }
 
 func defaultConfig(maxUsers int) roomConfig {
@@ -212,6 +216,14 @@ type room struct {
 
 	vcard []byte
 
+	// lastNick is the nick each member (bare JID) last entered with, in
+	// memory: for mention detection while it is away (push.go). Only
+	// members are kept, and forgotten when they stop being one.
+	lastNick map[string]string
+	// pushMembers caches offlinePushMembers; nil after the affiliations
+	// or lastNick changed. Handed to the push service, never edited.
+	pushMembers map[jid.JID]string
+
 	// pending IQs forwarded between occupants: our id → where the answer goes.
 	pendingIQ map[string]pendingIQ
 	nextID    uint64
@@ -232,6 +244,7 @@ func newRoom(svc *service, j jid.JID, cfg roomConfig) *room {
 		occ:       map[string]*occupant{},
 		byJID:     map[jid.JID]*occupant{},
 		pendingIQ: map[string]pendingIQ{},
+		lastNick:  map[string]string{},
 	}
 }
 

@@ -87,6 +87,10 @@ func (m *mod) Start(h *module.Handle) error {
 	h.AddAccountNodeInfo(m.accountNodeInfo)
 	h.Hook(module.HookPresenceBroadcast, 100, m.presence)
 	h.Hook(module.HookAccountPresence, 100, m.contactPresence)
+	// XEP-0490 §6: after blocking (1000), before archiving (-50) and
+	// carbons (-100), which must not see the element.
+	h.Hook(module.HookOutbound, -10, m.displayed)
+	h.AddAccountFeature(nsMDSAssist)
 	h.OnSessionClosed(func(_ context.Context, s module.Session) {
 		m.mu.Lock()
 		delete(m.res, s)

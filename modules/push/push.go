@@ -5,7 +5,10 @@
 // (module.HookAccountMessage), or the account's session waits for XEP-0198
 // resumption (module.HookHeld) — every enabled service gets a pubsub
 // publish with a urn:xmpp:push:summary form, from the account's bare JID,
-// carrying the publish options given at enable time.
+// carrying the publish options given at enable time. Its message-count
+// follows the account's XEP-0490 displayed markers (unread.go); members
+// of members-only rooms without a session are notified of the room's
+// messages through the module's service (groupchat.go).
 package push
 
 import (
@@ -14,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -45,12 +49,32 @@ const (
 // not forwarded among the publish options.
 const FieldIncludeBody = "include-body"
 
+// FieldGroupchat is the enable form's field (an xmppd extension, like
+// include-body) that says which group chat messages of members-only
+// rooms wake the client while the account has no session: all of them,
+// only those that mention the account (the default), or none.
+const (
+	FieldGroupchat    = "groupchat"
+	GroupchatAll      = "all"
+	GroupchatMentions = "mentions"
+	GroupchatNone     = "none"
+)
+
+// Service is the name under which the module serves other modules
+// (module.Provide): NotifyGroupchat.
+const Service = "push"
+
 // publishTimeout bounds one notification: the storage read and the wait
 // for the push services' answers.
 const publishTimeout = 30 * time.Second
 
 // maxInFlight bounds the notifications pending at once, server-wide.
 const maxInFlight = 256
+
+// maxGroupchatInFlight bounds the group chat messages whose members are
+// being notified at once, apart from maxInFlight: a busy room must not
+// take the slots of one-to-one notifications.
+const maxGroupchatInFlight = 64
 
 func init() { module.Register("push", func() module.Module { return &mod{} }) }
 
@@ -60,10 +84,10 @@ type mod struct {
 	store storage.PushRegistrations
 	max   int
 
-	// counts are the messages notified per account (bare JID) since one
-	// of its sessions was last bound: the summary's message-count.
-	mu     sync.Mutex
-	counts map[string]int
+	// accts is what the summary's message-count counts, per account
+	// (bare JID): the notified messages not yet displayed (unread.go).
+	mu    sync.Mutex
+	accts map[string]*account
 	// held remembers the messages notified while waiting for a session's
 	// resumption (heldKey → when), for resumeTimeout: if the session ends
 	// unresumed, c2s hands them to offline storage and they must not be
@@ -74,7 +98,8 @@ type mod struct {
 	// Notifications run on the handle's goroutines (module.Handle.Go):
 	// stopping the module cancels their context, so a server shutting
 	// down does not wait for app servers' answers.
-	sem chan struct{} // maxInFlight slots
+	sem   chan struct{} // maxInFlight slots
+	gcSem chan struct{} // maxGroupchatInFlight slots (groupchat.go)
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -89,23 +114,25 @@ func (m *mod) Start(h *module.Handle) error {
 		return nil
 	}
 	m.max = h.Config.Push.MaxRegistrations
-	m.counts = map[string]int{}
+	m.accts = map[string]*account{}
 	m.heldSeen = map[string]time.Time{}
 	m.resumeTimeout = h.Config.Limits.ResumeTimeout.Duration
 	m.sem = make(chan struct{}, maxInFlight)
+	m.gcSem = make(chan struct{}, maxGroupchatInFlight)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iq)
 	h.AddAccountFeature(NS)
 	// Below archiving (100), which stamps the stanza-id first, above
 	// offline storage (0), which ends the chain; returns false.
 	h.Hook(module.HookAccountMessage, 50, m.offline)
 	h.Hook(module.HookHeld, 0, m.held)
-	h.OnSessionBound(func(_ context.Context, s module.Session) {
-		m.mu.Lock()
-		delete(m.counts, s.JID().Bare().String())
-		m.mu.Unlock()
-	})
+	h.OnSessionBound(func(_ context.Context, s module.Session) { m.bound(s.JID().Bare().String()) })
+	module.Provide(h, Service, m)
 	return nil
 }
+
+// Deps: the push service lets modules that route messages past the
+// account's own delivery (group chat, modules/muc) notify accounts.
+func (m *mod) Deps() module.Deps { return module.Deps{Provides: []string{Service}} }
 
 // iq handles <enable/> (§5) and <disable/> (§6) on the sender's own account.
 func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
@@ -187,6 +214,12 @@ func publishOptions(x *xml.Element) (string, bool, error) {
 		case FieldIncludeBody:
 			includeBody = v == "1" || v == "true"
 			continue
+		case FieldGroupchat:
+			// Kept with the stored options (the registration has no
+			// column for it), never forwarded (see forwarded).
+			if !slices.Contains([]string{GroupchatAll, GroupchatMentions, GroupchatNone}, v) {
+				return "", false, stanza.NewError(stanza.BadRequest, FieldGroupchat+" must be all, mentions or none")
+			}
 		}
 		b.Append(f)
 		fields++
@@ -268,62 +301,100 @@ func heldKey(owner jid.JID, st *module.Stanza) string {
 	return string(sum[:16])
 }
 
-// notify publishes to every push service owner enabled. Hooks run on the
-// delivering path, so the storage read and the publishes (which wait for
-// their answers) happen on a goroutine of their own; at most maxInFlight
-// notifications are pending at once, beyond that they are dropped (a
-// flood of messages to a sleeping account needs no more wake-ups).
+// notify publishes to every push service owner enabled, for a message
+// to the account itself (chat or normal).
 func (m *mod) notify(owner jid.JID, st *module.Stanza) {
-	select {
-	case m.sem <- struct{}{}:
-	default:
-		m.log.Debug("push notification dropped: too many in flight", "account", owner.String())
-		return
-	}
-	sender, body := st.From.String(), ""
-	if b := st.El.Child("body", ""); b != nil {
-		body = b.Text()
-	}
-	started := m.h.Go(func(stopCtx context.Context) {
-		defer func() { <-m.sem }()
-		ctx, cancel := context.WithTimeout(stopCtx, publishTimeout)
-		defer cancel()
-		regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
-		if err != nil {
-			if stopCtx.Err() != nil {
-				// Stop cancelled the read: the server is shutting down,
-				// which is no storage failure.
-				m.log.Debug("push notification abandoned at shutdown", "account", owner.String())
-				return
-			}
-			m.log.Error("push registrations", "account", owner.String(), "err", err)
-			return
-		}
-		if len(regs) == 0 {
-			return
-		}
-		m.mu.Lock()
-		m.counts[owner.String()]++
-		count := m.counts[owner.String()]
-		m.mu.Unlock()
+	ev := directEvent(owner, st)
+	m.async(m.sem, owner, func(ctx context.Context) {
 		var wg sync.WaitGroup
-		for _, r := range regs {
-			el, to, err := publishIQ(r, count, sender, body)
-			if err != nil {
-				m.log.Warn("push registration unusable", "account", owner.String(), "service", r.Service, "err", err)
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				m.publish(ctx, owner, r, to, el)
-			}()
-		}
+		m.notifyAccount(ctx, &wg, owner, ev, nil)
 		wg.Wait()
 	})
-	if !started {
-		<-m.sem // the module is stopping
+}
+
+// async runs fn off the delivering path. Hooks run there, so the storage
+// reads and the publishes (which wait for their answers) happen on a
+// goroutine of their own; at most cap(sem) such goroutines run at once,
+// beyond that notifications are dropped (a flood of messages to a
+// sleeping account needs no more wake-ups). about names the account (or
+// the room) in the log.
+func (m *mod) async(sem chan struct{}, about jid.JID, fn func(ctx context.Context)) {
+	select {
+	case sem <- struct{}{}:
+	default:
+		m.log.Debug("push notification dropped: too many in flight", "jid", about.String())
+		return
 	}
+	started := m.h.Go(func(stopCtx context.Context) {
+		defer func() { <-sem }()
+		ctx, cancel := context.WithTimeout(stopCtx, publishTimeout)
+		defer cancel()
+		fn(ctx)
+	})
+	if !started {
+		<-sem // the module is stopping
+	}
+}
+
+// notifyAccount sends ev to owner's push services that want (all when
+// want is nil), unless owner displayed it already (XEP-0490); the
+// publishes run on goroutines wg counts.
+func (m *mod) notifyAccount(ctx context.Context, wg *sync.WaitGroup, owner jid.JID, ev event, want func(storage.PushRegistration) bool) {
+	regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
+	if err != nil {
+		if m.h.Context().Err() != nil {
+			// Stop cancelled the read: the server is shutting down,
+			// which is no storage failure.
+			m.log.Debug("push notification abandoned at shutdown", "account", owner.String())
+			return
+		}
+		m.log.Error("push registrations", "account", owner.String(), "err", err)
+		return
+	}
+	if want != nil {
+		regs = slices.DeleteFunc(regs, func(r storage.PushRegistration) bool { return !want(r) })
+	}
+	if len(regs) == 0 {
+		return
+	}
+	count, unread := m.count(ctx, owner, ev)
+	if !unread {
+		m.log.Debug("push notification skipped: displayed on another device", "account", owner.String(), "chat", ev.chat)
+		return
+	}
+	for _, r := range regs {
+		el, to, err := publishIQ(r, count, ev.sender, ev.body)
+		if err != nil {
+			m.log.Warn("push registration unusable", "account", owner.String(), "service", r.Service, "err", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.publish(ctx, owner, r, to, el)
+		}()
+	}
+}
+
+// forwarded is the stored options form x as the push service gets it:
+// without the fields that are xmppd's own; nil when only FORM_TYPE is
+// left.
+func forwarded(x *xml.Element) *xml.Element {
+	b := xml.NewBuilder("x", nsData).Attr("type", "submit")
+	n := 0
+	for f := range x.Children() {
+		if f.Attr("var") == FieldGroupchat {
+			continue
+		}
+		b.Append(f)
+		if f.Attr("var") != "FORM_TYPE" {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return b.Element()
 }
 
 // publishIQ builds the §7 publish of one notification to r.
@@ -338,7 +409,7 @@ func publishIQ(r storage.PushRegistration, count int, sender, body string) (*xml
 		if err != nil || len(els) != 1 {
 			return nil, jid.JID{}, fmt.Errorf("stored publish options: %v", err)
 		}
-		opts = els[0]
+		opts = forwarded(els[0])
 	}
 	b := xml.NewBuilder("iq", xml.NSClient).Attr("type", "set")
 	b.Start("pubsub", nsPubSub)

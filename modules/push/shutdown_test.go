@@ -69,10 +69,10 @@ func TestShutdownLogsNoError(t *testing.T) {
 	var logs lockedBuffer
 	store := slowRead{db: db, reading: make(chan struct{})}
 	m := &mod{
-		log:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		store:  store,
-		counts: map[string]int{},
-		sem:    make(chan struct{}, maxInFlight),
+		log:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		store: store,
+		accts: map[string]*account{},
+		sem:   make(chan struct{}, maxInFlight),
 	}
 	m.h = module.NewRegistry().NewHandle("push", module.Services{})
 	msg := xml.NewBuilder("message", xml.NSClient).Attr("type", "chat").Start("body", "").Text("hi").End().Element()
