@@ -18,6 +18,7 @@ type Backend interface {
 	Archive
 	MUCRooms
 	PushRegistrations
+	FastTokens
 }
 
 // Failed reports whether err, returned by a storage call made under ctx,
@@ -303,4 +304,27 @@ func (c *counting) DisablePush(ctx context.Context, domain, username, service, n
 func (c *counting) PushRegistrations(ctx context.Context, domain, username string) ([]PushRegistration, error) {
 	v, err := c.b.PushRegistrations(ctx, domain, username)
 	return v, c.check(ctx, "PushRegistrations", err)
+}
+
+func (c *counting) FastTokens(ctx context.Context, domain, username, agent string, now time.Time) ([]FastToken, error) {
+	v, err := c.b.FastTokens(ctx, domain, username, agent, now)
+	return v, c.check(ctx, "FastTokens", err)
+}
+
+func (c *counting) IssueFastToken(ctx context.Context, domain, username string, tok FastToken) error {
+	return c.check(ctx, "IssueFastToken", c.b.IssueFastToken(ctx, domain, username, tok))
+}
+
+func (c *counting) UseFastToken(ctx context.Context, domain, username, agent string, hash []byte) error {
+	return c.check(ctx, "UseFastToken", c.b.UseFastToken(ctx, domain, username, agent, hash))
+}
+
+func (c *counting) ListFastTokens(ctx context.Context, domain, username string) ([]FastToken, error) {
+	v, err := c.b.ListFastTokens(ctx, domain, username)
+	return v, c.check(ctx, "ListFastTokens", err)
+}
+
+func (c *counting) RevokeFastTokens(ctx context.Context, domain, username, agent string) (int, error) {
+	v, err := c.b.RevokeFastTokens(ctx, domain, username, agent)
+	return v, c.check(ctx, "RevokeFastTokens", err)
 }

@@ -407,3 +407,12 @@ func runMUCRooms(t *testing.T, b backend) {
 
 func TestMUCRoomsSQLite(t *testing.T)   { runMUCRooms(t, sqliteBackend()) }
 func TestMUCRoomsPostgres(t *testing.T) { runMUCRooms(t, postgresBackend(t)) }
+
+func runFastTokens(t *testing.T, b backend) {
+	storagetest.RunFastTokens(t, func(t *testing.T) storagetest.FastStore {
+		return openNew(t, b)
+	})
+}
+
+func TestFastTokensSQLite(t *testing.T)   { runFastTokens(t, sqliteBackend()) }
+func TestFastTokensPostgres(t *testing.T) { runFastTokens(t, postgresBackend(t)) }
