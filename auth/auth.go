@@ -240,6 +240,9 @@ type Negotiation struct {
 	attempted string // the prepared username tried, once parsed
 
 	scram scramState
+
+	keys  TokenKeys // HT mechanisms only
+	token int       // the key that matched (TokenIndex)
 }
 
 const (
@@ -260,9 +263,12 @@ func (n *Negotiation) Step(ctx context.Context, in []byte) (out []byte, done boo
 		return nil, false, fail(CondMalformedRequest, "", errors.New("negotiation already finished"))
 	}
 	var f *Failure
-	if n.mech.plain {
+	switch {
+	case n.mech.plain:
 		out, done, f = n.stepPlain(ctx, in)
-	} else {
+	case n.mech.ht != "":
+		out, done, f = n.stepHT(ctx, in)
+	default:
 		out, done, f = n.stepSCRAM(ctx, in)
 	}
 	if f != nil {
@@ -311,6 +317,7 @@ type mechanism struct {
 	alg   *hashAlg // nil for PLAIN
 	plus  bool
 	plain bool
+	ht    string // an HT mechanism's channel-binding type, "none" without (ht.go)
 }
 
 var mechanisms = map[string]mechanism{
