@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,7 @@ type conn struct {
 	since     time.Time // when the resource was bound; guarded by wmu
 	saslMech  string    // the offered mechanism being negotiated, for Observer
 	agentID   string    // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
+	fast      fastState // XEP-0484 in the <authenticate/> being handled (fast.go)
 
 	// life is the context module handlers get: it ends when the
 	// connection does before binding, and when the session ends after
@@ -579,7 +581,7 @@ func (c *conn) addSASLFeatures(b *xml.Builder) {
 		b.Start("mechanism", "").Text(m).End()
 	}
 	b.End()
-	c.addSASL2Feature(b, cs.Offered)
+	c.addSASL2Feature(b, cs)
 	if len(cs.CBTypes) > 0 {
 		// XEP-0440: tell the client which channel bindings we can do.
 		b.Start("sasl-channel-binding", nsSASLCB)
@@ -772,19 +774,22 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 		return c.saslFailure("encryption-required", "")
 	}
 	cs := c.connState()
-	offered := false
-	c.saslMech = ""
-	for _, m := range cs.Offered {
-		if m == mech {
-			offered = true
-			c.saslMech = m
-		}
-	}
-	if !offered {
-		return c.saslFailure("invalid-mechanism", "")
-	}
 	var ctx context.Context = &c.life
-	neg, err := c.authServer().Start(ctx, mech, cs)
+	var neg *auth.Negotiation
+	var err error
+	c.saslMech = ""
+	if auth.IsTokenMechanism(mech) {
+		// XEP-0484: offered inside <fast/> only (fast.go).
+		if neg, err = c.startFAST(ctx, mech, cs); err == nil {
+			c.saslMech = mech
+		}
+	} else {
+		if !slices.Contains(cs.Offered, mech) {
+			return c.saslFailure("invalid-mechanism", "")
+		}
+		c.saslMech = mech
+		neg, err = c.authServer().Start(ctx, mech, cs)
+	}
 	if err != nil {
 		return c.saslError(nil, err)
 	}

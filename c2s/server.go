@@ -49,8 +49,13 @@ type Config struct {
 	// park_linux.go). 0: 10 seconds; negative: never.
 	IdleAfter time.Duration
 
-	Accounts    storage.Accounts
-	FakeSaltKey []byte
+	Accounts storage.Accounts
+	// FastTokens stores XEP-0484 tokens (fast.go); nil offers no FAST.
+	FastTokens storage.FastTokens
+	// FastTokenLifetime is how long a FAST token is valid. 0:
+	// DefaultFastTokenLifetime; negative: no FAST.
+	FastTokenLifetime time.Duration
+	FakeSaltKey       []byte
 	// Mechanisms, when not nil, are the SASL mechanisms offered
 	// ([auth] mechanisms); nil offers every one the connection allows.
 	Mechanisms map[string]bool
@@ -111,6 +116,9 @@ func New(cfg Config) *Server {
 		cfg.IdleAfter = 10 * time.Second
 	} else if cfg.IdleAfter < 0 {
 		cfg.IdleAfter = 0
+	}
+	if cfg.FastTokenLifetime == 0 {
+		cfg.FastTokenLifetime = DefaultFastTokenLifetime
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
