@@ -39,7 +39,15 @@ func init() { module.Register("adhoc", func() module.Module { return &mod{} }) }
 type command struct {
 	node, name string
 	form       func(host string) []field
-	run        func(ctx context.Context, c *call) (*outcome, error)
+	// formFor, when set instead of form, makes the form for the
+	// requester (their own data).
+	formFor func(ctx context.Context, host string, from jid.JID) ([]field, error)
+	run     func(ctx context.Context, c *call) (*outcome, error)
+	// self: any account of the host runs it on itself (fast.go); the
+	// others are the admins'.
+	self bool
+	// formType is the form's FORM_TYPE; "" is XEP-0133's.
+	formType string
 }
 
 // call is one run of a command.
@@ -94,7 +102,7 @@ func (m *mod) Start(h *module.Handle) error {
 			}
 		}
 	}
-	m.commands = m.adminCommands()
+	m.commands = append(m.adminCommands(), m.selfCommands()...)
 	m.byNode = map[string]*command{}
 	for _, c := range m.commands {
 		m.byNode[c.node] = c
@@ -106,6 +114,11 @@ func (m *mod) Start(h *module.Handle) error {
 	return nil
 }
 
+// mayRun: a self command by an account of host, any command by its admin.
+func (m *mod) mayRun(c *command, host string, from jid.JID) bool {
+	return c.self && from.Local() != "" && from.Domain() == host || m.isAdmin(host, from)
+}
+
 // isAdmin: an admin of host, from an account of that host's server.
 func (m *mod) isAdmin(host string, from jid.JID) bool {
 	return from.Local() != "" && m.admins[host][from.Bare().String()]
@@ -115,12 +128,11 @@ func (m *mod) isAdmin(host string, from jid.JID) bool {
 // whose items are the commands) and for each command (§2.3). Non-admins
 // see an empty list.
 func (m *mod) node(_ context.Context, host string, from jid.JID, node string, items bool) *xml.Element {
-	admin := m.isAdmin(host, from)
 	if node == NS {
 		if items {
 			b := xml.NewBuilder("query", "http://jabber.org/protocol/disco#items").Attr("node", NS)
-			if admin {
-				for _, c := range m.commands {
+			for _, c := range m.commands {
+				if m.mayRun(c, host, from) {
 					b.Start("item", "").Attr("jid", host).Attr("node", c.node).Attr("name", c.name).End()
 				}
 			}
@@ -131,7 +143,7 @@ func (m *mod) node(_ context.Context, host string, from jid.JID, node string, it
 			Element()
 	}
 	c := m.byNode[node]
-	if c == nil || items || !admin {
+	if c == nil || items || !m.mayRun(c, host, from) {
 		return nil
 	}
 	return xml.NewBuilder("query", "http://jabber.org/protocol/disco#info").Attr("node", node).
@@ -155,7 +167,7 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	if c == nil {
 		return nil, stanza.NewError(stanza.ItemNotFound, "no such command")
 	}
-	if !m.isAdmin(host, iq.From) {
+	if !m.mayRun(c, host, iq.From) {
 		return nil, stanza.NewError(stanza.Forbidden, "only the host's admins may run this command")
 	}
 	action := p.Attr("action")
@@ -164,8 +176,17 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		if action != "" && action != "execute" {
 			return nil, cmdError(stanza.BadRequest, "bad-action", "a command starts with execute")
 		}
-		if c.form == nil {
+		if c.form == nil && c.formFor == nil {
 			return m.finish(ctx, c, "", &call{host: host, from: iq.From})
+		}
+		var fields []field
+		if c.formFor != nil {
+			var err error
+			if fields, err = c.formFor(ctx, host, iq.From); err != nil {
+				return nil, err
+			}
+		} else {
+			fields = c.form(host)
 		}
 		sid = m.open(&session{node: node, from: iq.From, host: host})
 		if sid == "" {
@@ -173,7 +194,7 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		}
 		b := commandEl(node, sid, "executing")
 		b.Start("actions", "").Attr("execute", "complete").Start("complete", "").End().End()
-		formEl(b, "form", c.name, c.form(host))
+		formEl(b, "form", c.name, c.formType, fields)
 		return b.End().Element(), nil
 	}
 	s := m.take(sid, node, iq.From)
@@ -210,7 +231,7 @@ func (m *mod) finish(ctx context.Context, c *command, sid string, cl *call) (*xm
 		b.Start("note", "").Attr("type", "info").Text(out.note).End()
 	}
 	if out.fields != nil {
-		formEl(b, "result", c.name, out.fields)
+		formEl(b, "result", c.name, c.formType, out.fields)
 	}
 	return b.End().Element(), nil
 }
@@ -275,16 +296,20 @@ type field struct {
 	required      bool
 	values        []string
 	options       []string
+	optionLabels  []string // when set, the label of each option (else the option itself)
 }
 
-// formEl writes a jabber:x:data form of type typ with the XEP-0133
-// FORM_TYPE.
-func formEl(b *xml.Builder, typ, title string, fields []field) {
+// formEl writes a jabber:x:data form of type typ with FORM_TYPE formType
+// ("": XEP-0133's).
+func formEl(b *xml.Builder, typ, title, formType string, fields []field) {
 	b.Start("x", nsData).Attr("type", typ)
 	if title != "" && typ == "form" {
 		b.Start("title", "").Text(title).End()
 	}
-	b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(nsAdmin).End().End()
+	if formType == "" {
+		formType = nsAdmin
+	}
+	b.Start("field", "").Attr("var", "FORM_TYPE").Attr("type", "hidden").Start("value", "").Text(formType).End().End()
 	for _, f := range fields {
 		b.Start("field", "").Attr("var", f.v)
 		if f.typ != "" {
@@ -296,8 +321,12 @@ func formEl(b *xml.Builder, typ, title string, fields []field) {
 		if f.required {
 			b.Start("required", "").End()
 		}
-		for _, o := range f.options {
-			b.Start("option", "").Attr("label", o).Start("value", "").Text(o).End().End()
+		for i, o := range f.options {
+			label := o
+			if i < len(f.optionLabels) {
+				label = f.optionLabels[i]
+			}
+			b.Start("option", "").Attr("label", label).Start("value", "").Text(o).End().End()
 		}
 		for _, v := range f.values {
 			b.Start("value", "").Text(v).End()
