@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -147,75 +146,85 @@ func (c *conn) startFAST(ctx context.Context, mech string, cs auth.ConnState) (*
 }
 
 // fastSuccess does the token bookkeeping of an authenticated SASL2
-// request, before <success/>: a token login rotates (or, asked to,
-// invalidates) the client's tokens; a new token is stored when the client
-// asked for one or rotation is due. It returns the <token/> for
-// <success/> (nil: none), or ok false when the login fails after all
-// (answered: the token was revoked meanwhile, or the store failed).
+// request, before <success/>: a token login records the token's use and
+// gets the next token in the same write (rotation), or, asked to,
+// revokes the client's tokens (§4.5); a new token is stored when the
+// client asked for one. It returns the <token/> for <success/> (nil:
+// none), or ok false when the login fails after all (answered: the token
+// was revoked meanwhile, or the store failed).
 func (c *conn) fastSuccess(neg *auth.Negotiation, bare jid.JID) (tok *xml.Element, ok bool, err error) {
 	if !c.fastEnabled() || c.agentID == "" {
 		return nil, true, nil
 	}
 	ctx, store := &c.life, c.srv.cfg.FastTokens
+	used := neg.TokenIndex()
 	mech := c.fast.requested
-	if i := neg.TokenIndex(); i >= 0 {
-		used := c.fast.candidates[i]
-		if c.fast.invalidate {
-			// §4.5: gone at once, and no new one unless asked for.
-			if _, e := store.RevokeFastTokens(ctx, c.domain, bare.Local(), c.agentID); e != nil {
-				c.logger().Error("FAST: revoking tokens", "account", bare.String(), "err", e)
-				return nil, false, c.saslFailure(auth.CondTemporaryAuthFailure, "")
-			}
-		} else {
-			switch e := store.UseFastToken(ctx, c.domain, bare.Local(), c.agentID, used.Hash); {
-			case errors.Is(e, storage.ErrNotFound):
-				// Revoked between the check and now (a password change).
-				return nil, false, c.credentialFailure(c.account(bare.Local()), auth.CondCredentialsExpired, "")
-			case e != nil:
-				c.logger().Error("FAST: recording a token's use", "account", bare.String(), "err", e)
-				return nil, false, c.saslFailure(auth.CondTemporaryAuthFailure, "")
-			}
-			if mech == "" {
-				mech = used.Mechanism // rotation: pinned as before
-			}
-		}
+	if used >= 0 && mech == "" && !c.fast.invalidate {
+		mech = c.fast.candidates[used].Mechanism // rotation: pinned as before
 	}
-	if mech == "" {
-		return nil, true, nil
-	}
-	if !slices.Contains(c.authServer().TokenMechanisms(c.connState()), mech) {
+	if mech != "" && !slices.Contains(c.authServer().TokenMechanisms(c.connState()), mech) {
 		// §4.2: one of the mechanisms offered; otherwise no token, and
 		// the login stands.
 		c.logger().Debug("FAST: token requested for a mechanism not offered", "mechanism", mech)
+		mech = ""
+	}
+	var (
+		next  *storage.FastToken
+		token string
+	)
+	if mech != "" {
+		token, next = c.newFastToken(mech)
+	}
+	switch {
+	case used >= 0 && c.fast.invalidate:
+		// §4.5: gone at once; a new one only if asked for (below).
+		if _, e := store.RevokeFastTokens(ctx, c.domain, bare.Local(), c.agentID); e != nil {
+			c.logger().Error("FAST: revoking tokens", "account", bare.String(), "err", e)
+			return nil, false, c.saslFailure(auth.CondTemporaryAuthFailure, "")
+		}
+	case used >= 0:
+		switch e := store.UseFastToken(ctx, c.domain, bare.Local(), c.agentID, c.fast.candidates[used].Hash, next); {
+		case errors.Is(e, storage.ErrNotFound):
+			// Revoked between the check and now (a password change).
+			return nil, false, c.credentialFailure(c.account(bare.Local()), auth.CondCredentialsExpired, "")
+		case e != nil:
+			c.logger().Error("FAST: recording a token's use", "account", bare.String(), "err", e)
+			return nil, false, c.saslFailure(auth.CondTemporaryAuthFailure, "")
+		}
+		return fastTokenEl(token, next), true, nil
+	}
+	if next == nil {
 		return nil, true, nil
 	}
-	token, expiry, e := c.issueFastToken(bare, mech)
-	if e != nil {
-		// The login stands without a token: the client keeps the one it
-		// has (still valid, §4.4) or uses its password next time.
+	if e := store.IssueFastToken(ctx, c.domain, bare.Local(), *next); e != nil {
+		// The login stands without a token: the client uses its
+		// password next time.
 		c.logger().Error("FAST: storing a new token", "account", bare.String(), "err", e)
 		return nil, true, nil
 	}
-	el := xml.NewBuilder("token", nsFAST).Attr("expiry", expiry.UTC().Format(time.RFC3339)).Attr("token", token).Element()
-	return el, true, nil
+	return fastTokenEl(token, next), true, nil
 }
 
-// issueFastToken makes a token for the client and stores its hash in the
-// client's 'new' slot.
-func (c *conn) issueFastToken(bare jid.JID, mech string) (string, time.Time, error) {
+// newFastToken makes a token for the client, and what the store keeps of
+// it for its 'new' slot.
+func (c *conn) newFastToken(mech string) (string, *storage.FastToken) {
 	raw := make([]byte, fastTokenBytes)
 	rand.Read(raw)
 	token := fastTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	now := time.Now().UTC().Truncate(time.Second)
-	expiry := now.Add(c.srv.cfg.FastTokenLifetime)
 	h := sha256.Sum256([]byte(token))
-	err := c.srv.cfg.FastTokens.IssueFastToken(&c.life, c.domain, bare.Local(), storage.FastToken{
-		AgentID: c.agentID, New: true, Mechanism: mech, Hash: h[:], Label: c.fast.label, Created: now, Expiry: expiry,
-	})
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("issue FAST token: %w", err)
+	return token, &storage.FastToken{
+		AgentID: c.agentID, New: true, Mechanism: mech, Hash: h[:], Label: c.fast.label,
+		Created: now, Expiry: now.Add(c.srv.cfg.FastTokenLifetime),
 	}
-	return token, expiry, nil
+}
+
+// fastTokenEl is §4.3's <token/>; nil without a token.
+func fastTokenEl(token string, t *storage.FastToken) *xml.Element {
+	if t == nil {
+		return nil
+	}
+	return xml.NewBuilder("token", nsFAST).Attr("expiry", t.Expiry.Format(time.RFC3339)).Attr("token", token).Element()
 }
 
 // xmlBool is XML Schema's boolean (§4.5: '1' or 'true').

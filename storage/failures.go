@@ -315,8 +315,8 @@ func (c *counting) IssueFastToken(ctx context.Context, domain, username string, 
 	return c.check(ctx, "IssueFastToken", c.b.IssueFastToken(ctx, domain, username, tok))
 }
 
-func (c *counting) UseFastToken(ctx context.Context, domain, username, agent string, hash []byte) error {
-	return c.check(ctx, "UseFastToken", c.b.UseFastToken(ctx, domain, username, agent, hash))
+func (c *counting) UseFastToken(ctx context.Context, domain, username, agent string, hash []byte, next *FastToken) error {
+	return c.check(ctx, "UseFastToken", c.b.UseFastToken(ctx, domain, username, agent, hash, next))
 }
 
 func (c *counting) ListFastTokens(ctx context.Context, domain, username string) ([]FastToken, error) {

@@ -518,9 +518,11 @@ type FastTokens interface {
 	IssueFastToken(ctx context.Context, domain, username string, tok FastToken) error
 	// UseFastToken records a login with the client's token whose hash
 	// is given: a 'new' token becomes 'current', replacing the one there
-	// (§4.4: a later token was used); a 'current' one stays. ErrNotFound
-	// when the client holds no such token (revoked meanwhile).
-	UseFastToken(ctx context.Context, domain, username, agent string, hash []byte) error
+	// (§4.4: a later token was used); a 'current' one stays. next, when
+	// not nil, is then issued as by IssueFastToken, in the same
+	// transaction (a rotation). ErrNotFound, and nothing changed, when
+	// the client holds no such token (revoked meanwhile).
+	UseFastToken(ctx context.Context, domain, username, agent string, hash []byte, next *FastToken) error
 	// ListFastTokens returns all the account's tokens, expired or not,
 	// ordered by agent ID, 'new' first.
 	ListFastTokens(ctx context.Context, domain, username string) ([]FastToken, error)

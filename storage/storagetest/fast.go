@@ -23,6 +23,7 @@ func RunFastTokens(t *testing.T, newStore func(t *testing.T) FastStore) {
 		{"IssueAndRead", testFastIssue},
 		{"IssueReplacesUnusedNew", testFastReplaceNew},
 		{"UseRotates", testFastUse},
+		{"UseWithNext", testFastUseNext},
 		{"UseUnknown", testFastUseUnknown},
 		{"ExpiredHiddenAndPurged", testFastExpired},
 		{"Revoke", testFastRevoke},
@@ -95,7 +96,7 @@ func testFastUse(t *testing.T, ctx context.Context, s FastStore) {
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
 	a := fastTok("a1", 1)
 	mustIssue(t, ctx, s, "alice", a)
-	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a.Hash); err != nil {
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a.Hash, nil); err != nil {
 		t.Fatalf("UseFastToken(new): %v", err)
 	}
 	wantFast(t, ctx, s, "alice", "a1", fastAt, asCurrent(a))
@@ -104,22 +105,45 @@ func testFastUse(t *testing.T, ctx context.Context, s FastStore) {
 	b := fastTok("a1", 2)
 	mustIssue(t, ctx, s, "alice", b)
 	wantFast(t, ctx, s, "alice", "a1", fastAt, b, asCurrent(a))
-	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a.Hash); err != nil {
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a.Hash, nil); err != nil {
 		t.Fatalf("UseFastToken(current): %v", err)
 	}
 	wantFast(t, ctx, s, "alice", "a1", fastAt, b, asCurrent(a))
-	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", b.Hash); err != nil {
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", b.Hash, nil); err != nil {
 		t.Fatalf("UseFastToken(new over current): %v", err)
 	}
 	wantFast(t, ctx, s, "alice", "a1", fastAt, asCurrent(b))
+}
+
+// A rotation in one call: the used token is recorded and the next one
+// issued together.
+func testFastUseNext(t *testing.T, ctx context.Context, s FastStore) {
+	mustCreate(t, ctx, s, "example.org", "alice", nil)
+	a, b, c := fastTok("a1", 1), fastTok("a1", 2), fastTok("a1", 3)
+	mustIssue(t, ctx, s, "alice", a)
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a.Hash, &b); err != nil {
+		t.Fatalf("UseFastToken(a, next b): %v", err)
+	}
+	wantFast(t, ctx, s, "alice", "a1", fastAt, b, asCurrent(a))
+	// b never arrived: a again, and c replaces b.
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a.Hash, &c); err != nil {
+		t.Fatalf("UseFastToken(a, next c): %v", err)
+	}
+	wantFast(t, ctx, s, "alice", "a1", fastAt, c, asCurrent(a))
+	wantNotFound(t, "UseFastToken of the replaced b", s.UseFastToken(ctx, "example.org", "alice", "a1", b.Hash, &b))
+	wantFast(t, ctx, s, "alice", "a1", fastAt, c, asCurrent(a))
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", c.Hash, nil); err != nil {
+		t.Fatalf("UseFastToken(c): %v", err)
+	}
+	wantFast(t, ctx, s, "alice", "a1", fastAt, asCurrent(c))
 }
 
 func testFastUseUnknown(t *testing.T, ctx context.Context, s FastStore) {
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
 	a := fastTok("a1", 1)
 	mustIssue(t, ctx, s, "alice", a)
-	wantNotFound(t, "UseFastToken of another hash", s.UseFastToken(ctx, "example.org", "alice", "a1", []byte{9}))
-	wantNotFound(t, "UseFastToken of another client", s.UseFastToken(ctx, "example.org", "alice", "a2", a.Hash))
+	wantNotFound(t, "UseFastToken of another hash", s.UseFastToken(ctx, "example.org", "alice", "a1", []byte{9}, nil))
+	wantNotFound(t, "UseFastToken of another client", s.UseFastToken(ctx, "example.org", "alice", "a2", a.Hash, nil))
 	wantFast(t, ctx, s, "alice", "a1", fastAt, a)
 }
 
@@ -147,7 +171,7 @@ func testFastRevoke(t *testing.T, ctx context.Context, s FastStore) {
 	mustCreate(t, ctx, s, "example.org", "bob", nil)
 	a1 := fastTok("a1", 1)
 	mustIssue(t, ctx, s, "alice", a1)
-	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a1.Hash); err != nil {
+	if err := s.UseFastToken(ctx, "example.org", "alice", "a1", a1.Hash, nil); err != nil {
 		t.Fatal(err)
 	}
 	mustIssue(t, ctx, s, "alice", fastTok("a1", 2))
