@@ -1,7 +1,8 @@
 // Package auth implements the server side of SASL (RFC 4422) for XMPP
 // (RFC 6120 §6): SCRAM-SHA-1/256/512 with and without -PLUS (RFC 5802,
 // RFC 7677, RFC 9266 tls-exporter, RFC 5929 tls-server-end-point), XEP-0474
-// downgrade protection, and PLAIN (only offered over TLS).
+// downgrade protection, PLAIN (only offered over TLS), and the Hashed Token
+// mechanisms of XEP-0484 FAST (ht.go).
 //
 // CONTRACT: the exported API below is what the stream layer codes against.
 //
