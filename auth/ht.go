@@ -37,7 +37,7 @@ var htMechanisms = map[string]mechanism{
 
 // TokenMechanisms lists the HT mechanisms usable on cs, channel-bound
 // first, for XEP-0484's <fast/> feature: none without TLS (the token
-// would travel as good as in the clear, XEP-0484 §7), -EXPR and -ENDP
+// would travel as good as in the clear, XEP-0484 §6), -EXPR and -ENDP
 // where ChannelBindingTypes has their type. Server.Allowed filters them
 // as the other mechanisms.
 func (s *Server) TokenMechanisms(cs ConnState) []string {
@@ -63,7 +63,7 @@ func IsTokenMechanism(mech string) bool {
 
 // TokenKeys returns the HMAC keys of the tokens username may use in this
 // negotiation (the caller knows the client and pins its tokens to the
-// mechanism, XEP-0484 §4.4): none for an unknown user.
+// mechanism, XEP-0484 §3.4): none for an unknown user.
 type TokenKeys func(ctx context.Context, username string) ([][]byte, error)
 
 // StartToken begins an HT negotiation of mech, which must be one of
@@ -128,7 +128,7 @@ func (n *Negotiation) stepHT(ctx context.Context, in []byte) ([]byte, bool, *Fai
 		}
 	}
 	if match < 0 {
-		// XEP-0484 §5.2: a token we do not (or no longer) trust.
+		// XEP-0484 §4.2: a token we do not (or no longer) trust.
 		return nil, false, fail(CondCredentialsExpired, "", fmt.Errorf("ht: no matching token: %w", ErrCredentials))
 	}
 	n.username, n.token = user, match

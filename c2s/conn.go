@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -116,7 +115,10 @@ type conn struct {
 	since     time.Time // when the resource was bound; guarded by wmu
 	saslMech  string    // the offered mechanism being negotiated, for Observer
 	agentID   string    // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
-	fast      fastState // XEP-0484 in the <authenticate/> being handled (fast.go)
+
+	// fast is XEP-0484 in the <authenticate/> being handled (fast.go);
+	// nil otherwise.
+	fast *fastState
 
 	// life is the context module handlers get: it ends when the
 	// connection does before binding, and when the session ends after
@@ -774,20 +776,26 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 		return c.saslFailure("encryption-required", "")
 	}
 	cs := c.connState()
+	offered := false
+	c.saslMech = ""
+	for _, m := range cs.Offered {
+		if m == mech {
+			offered = true
+			c.saslMech = m
+		}
+	}
 	var ctx context.Context = &c.life
 	var neg *auth.Negotiation
 	var err error
-	c.saslMech = ""
-	if auth.IsTokenMechanism(mech) {
+	switch {
+	case auth.IsTokenMechanism(mech):
 		// XEP-0484: offered inside <fast/> only (fast.go).
 		if neg, err = c.startFAST(ctx, mech, cs); err == nil {
 			c.saslMech = mech
 		}
-	} else {
-		if !slices.Contains(cs.Offered, mech) {
-			return c.saslFailure("invalid-mechanism", "")
-		}
-		c.saslMech = mech
+	case !offered:
+		return c.saslFailure("invalid-mechanism", "")
+	default:
 		neg, err = c.authServer().Start(ctx, mech, cs)
 	}
 	if err != nil {

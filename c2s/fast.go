@@ -32,14 +32,14 @@ import (
 // form, unlike SCRAM's StoredKey); what it keeps out of the database is
 // the token's text, which clients also hold and might reuse elsewhere.
 //
-// Rotation (§4.4, §6.1): each client (<user-agent id/>) has a 'current'
+// Rotation (§3.5, §5.1): each client (<user-agent id/>) has a 'current'
 // and a 'new' slot. Every successful FAST login issues a fresh token into
 // 'new', and the token used stays valid until that fresh one is used, so a
 // client that lost the <success/> still logs in; using the 'new' token
 // drops the 'current' one. The draft's "revoke the used token immediately"
 // is as close as XEP-0484 allows: one login's worth of overlap.
 //
-// TLS 0-RTT (§4.4): crypto/tls accepts no early data on a server (only its
+// TLS 0-RTT (§3.4): crypto/tls accepts no early data on a server (only its
 // QUIC API does), so <fast/> carries no tls-0rtt attribute and every
 // <authenticate/> arrives after the handshake, where TLS already rules out
 // replays; a 'count' attribute is accepted and ignored.
@@ -62,7 +62,7 @@ const (
 // fastState is one <authenticate/>'s FAST part.
 type fastState struct {
 	auth       bool   // <fast/>: the client authenticates with a token
-	invalidate bool   // <fast invalidate='true'/> (§4.5)
+	invalidate bool   // <fast invalidate='true'/> (§3.6)
 	requested  string // <request-token mechanism/>, "" when none
 	label      string // the client's software and device, for listings
 	// candidates are the client's tokens the HT negotiation was given,
@@ -75,7 +75,7 @@ func (c *conn) fastEnabled() bool {
 	return c.srv.cfg.FastTokens != nil && c.srv.cfg.FastTokenLifetime > 0
 }
 
-// addFASTFeature offers FAST inside SASL2's <inline/> (§4.1) with the HT
+// addFASTFeature offers FAST inside SASL2's <inline/> (§3.1) with the HT
 // mechanisms this connection can do, channel-bound first.
 func (c *conn) addFASTFeature(b *xml.Builder, cs auth.ConnState) {
 	if !c.fastEnabled() {
@@ -92,12 +92,15 @@ func (c *conn) addFASTFeature(b *xml.Builder, cs auth.ConnState) {
 	b.End()
 }
 
-// parseFAST reads the FAST elements of <authenticate/> (§4.2, §4.4).
+// parseFAST reads the FAST elements of <authenticate/> (§3.2, §3.4)
+// into c.fast, which lives as long as the request: a session keeps none
+// of it.
 func (c *conn) parseFAST(req *xml.Element) {
-	c.fast = fastState{}
+	c.fast = nil
 	if !c.fastEnabled() {
 		return
 	}
+	c.fast = &fastState{}
 	if f := req.Child("fast", nsFAST); f != nil {
 		c.fast.auth = true
 		c.fast.invalidate = xmlBool(f.Attr("invalidate"))
@@ -119,12 +122,12 @@ func (c *conn) parseFAST(req *xml.Element) {
 }
 
 // startFAST begins an HT negotiation for a SASL2 request that carried
-// <fast/>: the client's tokens pinned to mech are the keys (§4.4: a token
-// works with the mechanism it was requested for, no other). ok is false
-// when the request cannot be a token login (it was answered then).
+// <fast/>: the client's tokens pinned to mech are the keys (§3.4: a token
+// works with the mechanism it was requested for, no other). Errors are
+// *auth.Failure.
 func (c *conn) startFAST(ctx context.Context, mech string, cs auth.ConnState) (*auth.Negotiation, error) {
-	if !c.sasl2 || !c.fast.auth || c.agentID == "" {
-		// §5.1: a token is tied to the client's <user-agent id/>; and a
+	if !c.sasl2 || c.fast == nil || !c.fast.auth || c.agentID == "" {
+		// §4.1: a token is tied to the client's <user-agent id/>; and a
 		// token mechanism outside <fast/> is not offered.
 		return nil, &auth.Failure{Condition: auth.CondInvalidMechanism, Text: "token mechanisms need <fast/> and <user-agent id/>",
 			Err: errors.New("HT mechanism without FAST")}
@@ -148,12 +151,12 @@ func (c *conn) startFAST(ctx context.Context, mech string, cs auth.ConnState) (*
 // fastSuccess does the token bookkeeping of an authenticated SASL2
 // request, before <success/>: a token login records the token's use and
 // gets the next token in the same write (rotation), or, asked to,
-// revokes the client's tokens (§4.5); a new token is stored when the
+// revokes the client's tokens (§3.6); a new token is stored when the
 // client asked for one. It returns the <token/> for <success/> (nil:
 // none), or ok false when the login fails after all (answered: the token
 // was revoked meanwhile, or the store failed).
 func (c *conn) fastSuccess(neg *auth.Negotiation, bare jid.JID) (tok *xml.Element, ok bool, err error) {
-	if !c.fastEnabled() || c.agentID == "" {
+	if c.fast == nil || c.agentID == "" {
 		return nil, true, nil
 	}
 	ctx, store := &c.life, c.srv.cfg.FastTokens
@@ -163,7 +166,7 @@ func (c *conn) fastSuccess(neg *auth.Negotiation, bare jid.JID) (tok *xml.Elemen
 		mech = c.fast.candidates[used].Mechanism // rotation: pinned as before
 	}
 	if mech != "" && !slices.Contains(c.authServer().TokenMechanisms(c.connState()), mech) {
-		// §4.2: one of the mechanisms offered; otherwise no token, and
+		// §3.2: one of the mechanisms offered; otherwise no token, and
 		// the login stands.
 		c.logger().Debug("FAST: token requested for a mechanism not offered", "mechanism", mech)
 		mech = ""
@@ -177,7 +180,7 @@ func (c *conn) fastSuccess(neg *auth.Negotiation, bare jid.JID) (tok *xml.Elemen
 	}
 	switch {
 	case used >= 0 && c.fast.invalidate:
-		// §4.5: gone at once; a new one only if asked for (below).
+		// §3.6: gone at once; a new one only if asked for (below).
 		if _, e := store.RevokeFastTokens(ctx, c.domain, bare.Local(), c.agentID); e != nil {
 			c.logger().Error("FAST: revoking tokens", "account", bare.String(), "err", e)
 			return nil, false, c.saslFailure(auth.CondTemporaryAuthFailure, "")
@@ -219,7 +222,7 @@ func (c *conn) newFastToken(mech string) (string, *storage.FastToken) {
 	}
 }
 
-// fastTokenEl is §4.3's <token/>; nil without a token.
+// fastTokenEl is §3.3's <token/>; nil without a token.
 func fastTokenEl(token string, t *storage.FastToken) *xml.Element {
 	if t == nil {
 		return nil
@@ -227,7 +230,7 @@ func fastTokenEl(token string, t *storage.FastToken) *xml.Element {
 	return xml.NewBuilder("token", nsFAST).Attr("expiry", t.Expiry.Format(time.RFC3339)).Attr("token", token).Element()
 }
 
-// xmlBool is XML Schema's boolean (§4.5: '1' or 'true').
+// xmlBool is XML Schema's boolean (§3.6: '1' or 'true').
 func xmlBool(s string) bool { return s == "1" || s == "true" }
 
 // boundText cuts s to at most n runes.

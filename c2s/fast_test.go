@@ -207,7 +207,7 @@ func TestFASTLogin(t *testing.T) {
 	}
 }
 
-// XEP-0484 §4.4 and §6.1: a rotated token does not end the old one until
+// XEP-0484 §3.5 and §5.1: a rotated token does not end the old one until
 // the new one is used; then the old one fails.
 func TestFASTRotation(t *testing.T) {
 	s := testutil.Start(t, "")
@@ -254,7 +254,7 @@ func TestFASTRefused(t *testing.T) {
 		{"another account", func(c *testutil.Client) *xml.Element {
 			return fastAuth(t, c, "HT-SHA-256-NONE", "bob", tok, "", "")
 		}, "credentials-expired"},
-		// §4.4: pinned to the mechanism it was asked for.
+		// §3.4: pinned to the mechanism it was asked for.
 		{"other mechanism", func(c *testutil.Client) *xml.Element {
 			return fastAuth(t, c, "HT-SHA-256-EXPR", "alice", tok, "", "")
 		}, "credentials-expired"},
@@ -314,7 +314,7 @@ func TestFASTNoTokenIssued(t *testing.T) {
 	}
 }
 
-// §4.5: invalidate='true' ends the token at once and issues none.
+// §3.6: invalidate='true' ends the token at once and issues none.
 func TestFASTInvalidate(t *testing.T) {
 	s := testutil.Start(t, "")
 	s.AddUser(t, "alice", pw)

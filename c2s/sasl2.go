@@ -67,7 +67,7 @@ func (c *conn) addSASL2Feature(b *xml.Builder, cs auth.ConnState) {
 // sasl2Authenticate runs <authenticate/> (XEP-0388 §2.3).
 func (c *conn) sasl2Authenticate(el *xml.Element) error {
 	c.sasl2 = true
-	defer func() { c.sasl2 = false }()
+	defer func() { c.sasl2, c.fast = false, nil }()
 	if ua := el.Child("user-agent", nsSASL2); ua != nil {
 		if id := ua.Attr("id"); id != "" && len(id) <= maxAgentID {
 			c.agentID = id
@@ -104,7 +104,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		}
 		out = nil // in the first <continue/>
 	}
-	// XEP-0484 §4.3: a token only once fully authenticated, tasks done.
+	// XEP-0484 §3.3: a token only once fully authenticated, tasks done.
 	token, ok, err := c.fastSuccess(neg, bare)
 	if !ok {
 		return err

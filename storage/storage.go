@@ -490,11 +490,11 @@ type PushRegistrations interface {
 // c2s/fast.go.
 type FastToken struct {
 	// AgentID is the client's XEP-0388 <user-agent id/>: tokens are per
-	// client, each with two slots (XEP-0484 §6.1).
+	// client, each with two slots (XEP-0484 §5.1).
 	AgentID string
 	// New marks the 'new' slot (issued, never used); false is 'current'.
 	New bool
-	// Mechanism is the HT mechanism the token is pinned to (XEP-0484 §4.4).
+	// Mechanism is the HT mechanism the token is pinned to (XEP-0484 §3.4).
 	Mechanism string
 	// Hash is the SHA-256 of the token.
 	Hash []byte
@@ -510,15 +510,15 @@ type FastToken struct {
 // deletes its tokens. Callers revoke them when the password changes.
 type FastTokens interface {
 	// FastTokens returns the client's tokens that have not expired at
-	// now, the 'new' slot first (XEP-0484 §6.1 checks it first).
+	// now, the 'new' slot first (XEP-0484 §5.1 checks it first).
 	FastTokens(ctx context.Context, domain, username, agent string, now time.Time) ([]FastToken, error)
 	// IssueFastToken puts tok into its client's 'new' slot, replacing a
-	// token issued there and never used (§4.4), and drops the account's
+	// token issued there and never used (§3.5), and drops the account's
 	// expired tokens. ErrNotFound if the account does not exist.
 	IssueFastToken(ctx context.Context, domain, username string, tok FastToken) error
 	// UseFastToken records a login with the client's token whose hash
 	// is given: a 'new' token becomes 'current', replacing the one there
-	// (§4.4: a later token was used); a 'current' one stays. next, when
+	// (§3.5: a later token was used); a 'current' one stays. next, when
 	// not nil, is then issued as by IssueFastToken, in the same
 	// transaction (a rotation). ErrNotFound, and nothing changed, when
 	// the client holds no such token (revoked meanwhile).

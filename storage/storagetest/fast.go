@@ -101,7 +101,7 @@ func testFastUse(t *testing.T, ctx context.Context, s FastStore) {
 	}
 	wantFast(t, ctx, s, "alice", "a1", fastAt, asCurrent(a))
 	// A rotation: the next token waits in 'new', the used one stays
-	// usable until the next is used (XEP-0484 §4.4).
+	// usable until the next is used (XEP-0484 §3.5).
 	b := fastTok("a1", 2)
 	mustIssue(t, ctx, s, "alice", b)
 	wantFast(t, ctx, s, "alice", "a1", fastAt, b, asCurrent(a))

@@ -1,5 +1,5 @@
 -- XEP-0484 FAST tokens: per account and client (<user-agent id/>), two
--- slots, 'new' (issued, not yet used) and 'current' (XEP-0484 §6.1). Only
+-- slots, 'new' (issued, not yet used) and 'current' (XEP-0484 §5.1). Only
 -- the SHA-256 of a token is stored.
 
 -- +goose Up
