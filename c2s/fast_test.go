@@ -264,6 +264,12 @@ func TestFASTRefused(t *testing.T) {
 				base64.StdEncoding.EncodeToString(msg))
 			return c.Next()
 		}, "credentials-expired"},
+		{"without <user-agent id/>", func(c *testutil.Client) *xml.Element {
+			msg := append([]byte("alice\x00"), htMAC(tok, "Initiator", nil)...)
+			c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>%s</initial-response><fast xmlns='urn:xmpp:fast:0'/></authenticate>",
+				base64.StdEncoding.EncodeToString(msg))
+			return c.Next()
+		}, "invalid-mechanism"},
 		{"without <fast/>", func(c *testutil.Client) *xml.Element {
 			msg := append([]byte("alice\x00"), htMAC(tok, "Initiator", nil)...)
 			c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>%s</initial-response>%s</authenticate>",
