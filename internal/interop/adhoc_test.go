@@ -23,7 +23,7 @@ func TestSlixmppAdhoc(t *testing.T) {
 	out, err := execScript(t, py, "testdata/slixmpp_adhoc.py", host, port, "root@localhost/slix", "root-pw", "carol@localhost", "carol-pw")
 	expectLines(t, out,
 		"OK login root@localhost/slix",
-		"OK commands 9",
+		"OK commands 10", // the nine XEP-0133 commands and "FAST tokens" (every account's)
 		"OK add-user completed",
 		"OK registered users 3",
 		"OK online root@localhost",
