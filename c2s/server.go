@@ -49,13 +49,8 @@ type Config struct {
 	// park_linux.go). 0: 10 seconds; negative: never.
 	IdleAfter time.Duration
 
-	Accounts storage.Accounts
-	// FastTokens stores XEP-0484 tokens (fast.go); nil offers no FAST.
-	FastTokens storage.FastTokens
-	// FastTokenLifetime is how long a FAST token is valid. 0:
-	// DefaultFastTokenLifetime; negative: no FAST.
-	FastTokenLifetime time.Duration
-	FakeSaltKey       []byte
+	Accounts    storage.Accounts
+	FakeSaltKey []byte
 	// Mechanisms, when not nil, are the SASL mechanisms offered
 	// ([auth] mechanisms); nil offers every one the connection allows.
 	Mechanisms map[string]bool
@@ -67,6 +62,12 @@ type Config struct {
 	// Observer hears counts (connections, authentications, stanzas,
 	// errors); nil: none.
 	Observer Observer
+
+	// FastTokens stores XEP-0484 tokens (fast.go); nil offers no FAST.
+	FastTokens storage.FastTokens
+	// FastTokenLifetime is how long a FAST token is valid. 0:
+	// DefaultFastTokenLifetime; negative: no FAST.
+	FastTokenLifetime time.Duration
 }
 
 // ListenerOptions are per listening socket.
