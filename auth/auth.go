@@ -1,7 +1,8 @@
 // Package auth implements the server side of SASL (RFC 4422) for XMPP
 // (RFC 6120 §6): SCRAM-SHA-1/256/512 with and without -PLUS (RFC 5802,
 // RFC 7677, RFC 9266 tls-exporter, RFC 5929 tls-server-end-point), XEP-0474
-// downgrade protection, and PLAIN (only offered over TLS).
+// downgrade protection, PLAIN (only offered over TLS), and the Hashed Token
+// mechanisms of XEP-0484 FAST (ht.go).
 //
 // CONTRACT: the exported API below is what the stream layer codes against.
 //
@@ -240,6 +241,9 @@ type Negotiation struct {
 	attempted string // the prepared username tried, once parsed
 
 	scram scramState
+
+	keys  TokenKeys // HT mechanisms only
+	token int       // the key that matched (TokenIndex)
 }
 
 const (
@@ -260,9 +264,12 @@ func (n *Negotiation) Step(ctx context.Context, in []byte) (out []byte, done boo
 		return nil, false, fail(CondMalformedRequest, "", errors.New("negotiation already finished"))
 	}
 	var f *Failure
-	if n.mech.plain {
+	switch {
+	case n.mech.plain:
 		out, done, f = n.stepPlain(ctx, in)
-	} else {
+	case n.mech.ht != "":
+		out, done, f = n.stepHT(ctx, in)
+	default:
 		out, done, f = n.stepSCRAM(ctx, in)
 	}
 	if f != nil {
@@ -311,6 +318,7 @@ type mechanism struct {
 	alg   *hashAlg // nil for PLAIN
 	plus  bool
 	plain bool
+	ht    string // an HT mechanism's channel-binding type, "none" without (ht.go)
 }
 
 var mechanisms = map[string]mechanism{

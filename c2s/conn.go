@@ -116,6 +116,10 @@ type conn struct {
 	saslMech  string    // the offered mechanism being negotiated, for Observer
 	agentID   string    // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
 
+	// fast is XEP-0484 in the <authenticate/> being handled (fast.go);
+	// nil otherwise.
+	fast *fastState
+
 	// life is the context module handlers get: it ends when the
 	// connection does before binding, and when the session ends after
 	// (teardown), not when a resumable session's transport breaks.
@@ -579,7 +583,7 @@ func (c *conn) addSASLFeatures(b *xml.Builder) {
 		b.Start("mechanism", "").Text(m).End()
 	}
 	b.End()
-	c.addSASL2Feature(b, cs.Offered)
+	c.addSASL2Feature(b, cs)
 	if len(cs.CBTypes) > 0 {
 		// XEP-0440: tell the client which channel bindings we can do.
 		b.Start("sasl-channel-binding", nsSASLCB)
@@ -780,11 +784,20 @@ func (c *conn) runSASL(mech, initial string, present bool, done func(*auth.Negot
 			c.saslMech = m
 		}
 	}
-	if !offered {
-		return c.saslFailure("invalid-mechanism", "")
-	}
 	var ctx context.Context = &c.life
-	neg, err := c.authServer().Start(ctx, mech, cs)
+	var neg *auth.Negotiation
+	var err error
+	switch {
+	case auth.IsTokenMechanism(mech):
+		// XEP-0484: offered inside <fast/> only (fast.go).
+		if neg, err = c.startFAST(ctx, mech, cs); err == nil {
+			c.saslMech = mech
+		}
+	case !offered:
+		return c.saslFailure("invalid-mechanism", "")
+	default:
+		neg, err = c.authServer().Start(ctx, mech, cs)
+	}
 	if err != nil {
 		return c.saslError(nil, err)
 	}

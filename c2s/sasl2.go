@@ -40,7 +40,8 @@ func (c *conn) saslNS() string {
 // addSASL2Feature offers SASL2 with the same mechanisms as SASL and Bind 2
 // inline (XEP-0388 §2.1; XEP-0386 §2.1), with the features Bind 2 can
 // switch on for the new session.
-func (c *conn) addSASL2Feature(b *xml.Builder, offered []string) {
+func (c *conn) addSASL2Feature(b *xml.Builder, cs auth.ConnState) {
+	offered := cs.Offered
 	if len(offered) == 0 {
 		return // §2.1: not without a mechanism
 	}
@@ -56,7 +57,9 @@ func (c *conn) addSASL2Feature(b *xml.Builder, offered []string) {
 	}
 	b.Start("feature", "").Attr("var", nsCSI).End()
 	b.Start("feature", "").Attr("var", nsSM).End()
-	b.End().End().End() // inline, bind, inline
+	b.End().End() // inline, bind
+	c.addFASTFeature(b, cs)
+	b.End() // inline
 	addUpgradeFeature(b)
 	b.End()
 }
@@ -64,12 +67,13 @@ func (c *conn) addSASL2Feature(b *xml.Builder, offered []string) {
 // sasl2Authenticate runs <authenticate/> (XEP-0388 §2.3).
 func (c *conn) sasl2Authenticate(el *xml.Element) error {
 	c.sasl2 = true
-	defer func() { c.sasl2 = false }()
+	defer func() { c.sasl2, c.fast = false, nil }()
 	if ua := el.Child("user-agent", nsSASL2); ua != nil {
 		if id := ua.Attr("id"); id != "" && len(id) <= maxAgentID {
 			c.agentID = id
 		}
 	}
+	c.parseFAST(el)
 	initial, present := "", false
 	if ir := el.Child("initial-response", nsSASL2); ir != nil {
 		// §2.2: an empty element is an empty initial response.
@@ -100,11 +104,22 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		}
 		out = nil // in the first <continue/>
 	}
+	// XEP-0484 §3.3: a token only once fully authenticated, tasks done.
+	token, ok, err := c.fastSuccess(neg, bare)
+	if !ok {
+		return err
+	}
 	c.authenticated(neg, bare)
-	success := func() *xml.Builder {
+	// success starts <success/> up to the authorization identifier and
+	// the FAST token.
+	success := func(id jid.JID) *xml.Builder {
 		b := xml.NewBuilder("success", nsSASL2)
 		if len(out) > 0 {
 			b.Start("additional-data", "").Text(base64.StdEncoding.EncodeToString(out)).End()
+		}
+		b.Start("authorization-identifier", "").Text(id.String()).End()
+		if token != nil {
+			b.Append(token)
 		}
 		return b
 	}
@@ -113,7 +128,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		cond, err := c.smTryResume(rs, func(session *conn, resumed []byte) []byte {
 			// The stream is the resumed session's now, its resource
 			// bound: the full JID (XEP-0388 §2.6.1).
-			el := success().Start("authorization-identifier", "").Text(session.jid.String()).End().Element()
+			el := success(session.jid).Element()
 			b := el.Append(nil, "")
 			b = b[:len(b)-len("</success>")]
 			b = append(b, resumed...)
@@ -124,7 +139,6 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		}
 		resumeFailed = xml.NewBuilder("failed", nsSM).Start(cond, stanza.NSStanzas).End().Element()
 	}
-	b := success()
 	br := req.Child("bind", nsBind2)
 	var full jid.JID
 	if br != nil {
@@ -133,7 +147,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 	if br == nil || !ok {
 		// No Bind 2 (or no session possible now: the client binds the
 		// legacy way and hears why): the bare JID, and bind offered.
-		b.Start("authorization-identifier", "").Text(bare.String()).End()
+		b := success(bare)
 		if resumeFailed != nil {
 			b.Append(resumeFailed)
 		}
@@ -142,7 +156,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		}
 		return c.sendFeatures()
 	}
-	b.Start("authorization-identifier", "").Text(full.String()).End()
+	b := success(full)
 	if resumeFailed != nil {
 		b.Append(resumeFailed)
 	}

@@ -62,6 +62,12 @@ type Config struct {
 	// Observer hears counts (connections, authentications, stanzas,
 	// errors); nil: none.
 	Observer Observer
+
+	// FastTokens stores XEP-0484 tokens (fast.go); nil offers no FAST.
+	FastTokens storage.FastTokens
+	// FastTokenLifetime is how long a FAST token is valid. 0:
+	// DefaultFastTokenLifetime; negative: no FAST.
+	FastTokenLifetime time.Duration
 }
 
 // ListenerOptions are per listening socket.
@@ -111,6 +117,9 @@ func New(cfg Config) *Server {
 		cfg.IdleAfter = 10 * time.Second
 	} else if cfg.IdleAfter < 0 {
 		cfg.IdleAfter = 0
+	}
+	if cfg.FastTokenLifetime == 0 {
+		cfg.FastTokenLifetime = DefaultFastTokenLifetime
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}

@@ -197,6 +197,19 @@ func (s *Stanza) Type() string {
 	return t
 }
 
+// RevokeOnNewPassword revokes the FAST tokens (XEP-0484) of every client
+// of acct (a bare JID), called once its password changed: a token is no
+// way around a new password. A nil FastTokens (no store) has none.
+func (s *Services) RevokeOnNewPassword(ctx context.Context, acct jid.JID) error {
+	if s.FastTokens == nil {
+		return nil
+	}
+	if _, err := s.FastTokens.RevokeFastTokens(ctx, acct.Domain(), acct.Local(), ""); err != nil {
+		return fmt.Errorf("revoke FAST tokens: %w", err)
+	}
+	return nil
+}
+
 // Services are what the server hands every module.
 type Services struct {
 	Router    Router
@@ -229,6 +242,9 @@ type Services struct {
 	// Invites keeps invitations (XEP-0379, XEP-0401) and the admin role
 	// an admin invite gives.
 	Invites storage.Invites
+	// FastTokens keeps the XEP-0484 tokens of accounts' clients: a
+	// module that sets a password revokes them (RevokeOnNewPassword).
+	FastTokens storage.FastTokens
 	// HTTP serves routes on the server's "http" listeners (XEP-0363
 	// uploads); nil when the server has none.
 	HTTP HTTP

@@ -8,7 +8,8 @@
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
 # python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium, prosody, coturn) when it runs as root and they are
-# missing, and the browser clients' npm packages (Converse.js, playwright-core).
+# missing, and the browser clients' npm packages (Converse.js, playwright-core)
+# and xmpp.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,13 @@ web=internal/interop/testdata/web
 if [ ! -f "$web/node_modules/converse.js/dist/converse.min.js" ] || [ ! -d "$web/node_modules/playwright-core" ]; then
   echo "== npm ci ($web)"
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "== npm ci failed: the browser interop tests will fail under CI"
+fi
+# xmpp.js, the XEP-0484 (FAST) client of TestXmppjsFAST, pinned in
+# internal/interop/testdata/xmppjs/package-lock.json.
+xmppjs=internal/interop/testdata/xmppjs
+if [ ! -f "$xmppjs/node_modules/@xmpp/client/index.js" ]; then
+  echo "== npm ci ($xmppjs)"
+  (cd "$xmppjs" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "== npm ci failed: the xmpp.js interop test will fail under CI"
 fi
 
 if [ -x storage/sqldb/testdata/start-postgres.sh ] && [ -z "${XMPPD_TEST_POSTGRES_DSN:-}" ]; then

@@ -19,6 +19,7 @@ type Backend interface {
 	MUCRooms
 	PushRegistrations
 	Invites
+	FastTokens
 }
 
 // Failed reports whether err, returned by a storage call made under ctx,
@@ -342,4 +343,27 @@ func (c *counting) DeleteExpiredInvites(ctx context.Context, now time.Time) (int
 func (c *counting) AccountAdmin(ctx context.Context, domain, username string) (bool, error) {
 	v, err := c.b.AccountAdmin(ctx, domain, username)
 	return v, c.check(ctx, "AccountAdmin", err)
+}
+
+func (c *counting) FastTokens(ctx context.Context, domain, username, agent string, now time.Time) ([]FastToken, error) {
+	v, err := c.b.FastTokens(ctx, domain, username, agent, now)
+	return v, c.check(ctx, "FastTokens", err)
+}
+
+func (c *counting) IssueFastToken(ctx context.Context, domain, username string, tok FastToken) error {
+	return c.check(ctx, "IssueFastToken", c.b.IssueFastToken(ctx, domain, username, tok))
+}
+
+func (c *counting) UseFastToken(ctx context.Context, domain, username, agent string, hash []byte, next *FastToken) error {
+	return c.check(ctx, "UseFastToken", c.b.UseFastToken(ctx, domain, username, agent, hash, next))
+}
+
+func (c *counting) ListFastTokens(ctx context.Context, domain, username string) ([]FastToken, error) {
+	v, err := c.b.ListFastTokens(ctx, domain, username)
+	return v, c.check(ctx, "ListFastTokens", err)
+}
+
+func (c *counting) RevokeFastTokens(ctx context.Context, domain, username, agent string) (int, error) {
+	v, err := c.b.RevokeFastTokens(ctx, domain, username, agent)
+	return v, c.check(ctx, "RevokeFastTokens", err)
 }

@@ -483,3 +483,50 @@ type PushRegistrations interface {
 	// Service, then Node; none (and no error) for an unknown account.
 	PushRegistrations(ctx context.Context, domain, username string) ([]PushRegistration, error)
 }
+
+// FastToken is one XEP-0484 (FAST) token of one client of an account. The
+// store never sees the token itself, only its SHA-256: c2s issues tokens
+// long enough that HMAC keys them by that hash (RFC 2104 §2), see
+// c2s/fast.go.
+type FastToken struct {
+	// AgentID is the client's XEP-0388 <user-agent id/>: tokens are per
+	// client, each with two slots (XEP-0484 §5.1).
+	AgentID string
+	// New marks the 'new' slot (issued, never used); false is 'current'.
+	New bool
+	// Mechanism is the HT mechanism the token is pinned to (XEP-0484 §3.4).
+	Mechanism string
+	// Hash is the SHA-256 of the token.
+	Hash []byte
+	// Label names the client for people (its <software/> and <device/>),
+	// "" when it gave none.
+	Label string
+	// Created and Expiry are kept to the millisecond, UTC.
+	Created, Expiry time.Time
+}
+
+// FastTokens stores XEP-0484 tokens. Keys are (domain, username) of the
+// account, as in Accounts, and the client's agent ID; deleting the account
+// deletes its tokens. Callers revoke them when the password changes.
+type FastTokens interface {
+	// FastTokens returns the client's tokens that have not expired at
+	// now, the 'new' slot first (XEP-0484 §5.1 checks it first).
+	FastTokens(ctx context.Context, domain, username, agent string, now time.Time) ([]FastToken, error)
+	// IssueFastToken puts tok into its client's 'new' slot, replacing a
+	// token issued there and never used (§3.5), and drops the account's
+	// expired tokens. ErrNotFound if the account does not exist.
+	IssueFastToken(ctx context.Context, domain, username string, tok FastToken) error
+	// UseFastToken records a login with the client's token whose hash
+	// is given: a 'new' token becomes 'current', replacing the one there
+	// (§3.5: a later token was used); a 'current' one stays. next, when
+	// not nil, is then issued as by IssueFastToken, in the same
+	// transaction (a rotation). ErrNotFound, and nothing changed, when
+	// the client holds no such token (revoked meanwhile).
+	UseFastToken(ctx context.Context, domain, username, agent string, hash []byte, next *FastToken) error
+	// ListFastTokens returns all the account's tokens, expired or not,
+	// ordered by agent ID, 'new' first.
+	ListFastTokens(ctx context.Context, domain, username string) ([]FastToken, error)
+	// RevokeFastTokens deletes the tokens of one client (agent != "") or
+	// of all the account's clients, and reports how many went.
+	RevokeFastTokens(ctx context.Context, domain, username, agent string) (int, error)
+}

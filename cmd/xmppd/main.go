@@ -39,7 +39,6 @@ import (
 	"github.com/xmppd/xmppd/auth"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/server"
-	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
 )
@@ -64,6 +63,7 @@ Commands (flags may come before or after the command; "xmppd COMMAND -help" says
   check          check configuration, certificates, DNS, ports, data folder, and log in once
   status         ask the running server (its admin listener)
   session        list or kick the running server's sessions
+  fast           list or revoke an account's FAST login tokens
   version        print the version (also: xmppd -version)
   help           this text
 `)
@@ -158,6 +158,15 @@ version, uptime, hosts, listeners, sessions, memory.
   xmppd session list [-config FILE] [-admin ADDR]
   xmppd session kick [-config FILE] [-admin ADDR] FULL-JID
                                       end a session (stream error policy-violation)
+`},
+	"fast": {subs: []string{"list", "revoke"}, help: `usage:
+  xmppd fast list [-config FILE] JID             the account's XEP-0484 (FAST) tokens, one line per
+                                                 token: client id, slot, mechanism, expiry, client name
+  xmppd fast revoke [-config FILE] JID [CLIENT]  revoke the tokens of one client (its id from list),
+                                                 or of all the account's clients
+
+Works on the data directly (the server may run). A revoked client logs in with
+the password again; setting a password (user passwd) revokes every token.
 `},
 	"version": {help: "usage: xmppd version\n"},
 	"help":    {help: "usage: xmppd help [COMMAND]\n"},
@@ -275,6 +284,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = status(args, stdout, stderr)
 	case "session":
 		err = session(args, stdout, stderr)
+	case "fast":
+		err = fastCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "xmppd", version)
 	case "help":
@@ -556,16 +567,9 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("user %s: expected one JID (user@domain)", sub)
 	}
-	j, err := jid.Parse(fs.Arg(0))
-	if err != nil || j.Local() == "" || j.Resource() != "" {
-		return fmt.Errorf("%q is not a bare JID (user@domain)", fs.Arg(0))
-	}
-	served := false
-	for _, h := range cfg.Hosts {
-		served = served || h.Domain == j.Domain()
-	}
-	if !served {
-		return fmt.Errorf("domain %s is not one of the configured hosts", j.Domain())
+	j, err := accountArg(cfg, fs.Arg(0))
+	if err != nil {
+		return err
 	}
 	switch sub {
 	case "add", "passwd":
@@ -587,8 +591,9 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			if errors.Is(err, storage.ErrExists) {
 				return fmt.Errorf("account %s already exists", j)
 			}
-		} else {
-			err = db.SetCredentials(ctx, j.Domain(), j.Local(), sc)
+		} else if err = db.SetCredentials(ctx, j.Domain(), j.Local(), sc); err == nil {
+			// XEP-0484: a new password ends the clients' FAST tokens.
+			_, err = db.RevokeFastTokens(ctx, j.Domain(), j.Local(), "")
 		}
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("no account %s", j)

@@ -106,6 +106,10 @@ type Auth struct {
 	// Empty (default): every mechanism the connection allows, strongest
 	// first; -PLUS needs channel binding and PLAIN TLS either way.
 	Mechanisms []string `toml:"mechanisms"`
+	// FastTokenLifetime is how long a XEP-0484 (FAST) token stays valid
+	// after it was issued; a client that logs in with it gets a new one.
+	// 0 turns FAST off. Default 504h (three weeks).
+	FastTokenLifetime Duration `toml:"fast_token_lifetime"`
 }
 
 // Push configures XEP-0357 push notifications (modules/push).
@@ -545,6 +549,7 @@ func Default() *Config {
 		Push:    Push{Enabled: true, MaxRegistrations: 10},
 		HTTP:    HTTP{WebClient: true},
 		Invites: Invites{ExpireAfter: Duration{7 * 24 * time.Hour}, Users: true},
+		Auth:    Auth{FastTokenLifetime: Duration{21 * 24 * time.Hour}},
 		S2S: S2S{
 			Enabled:        true,
 			TLSVerify:      true,

@@ -174,6 +174,7 @@ func TestErrors(t *testing.T) {
 		{"push max_registrations zero", "[push]\nmax_registrations = 0", []string{"2 push.max_registrations: must be between 1 and 1000, got 0"}},
 		{"host admin not a bare JID", "[[host]]\ndomain = \"a.test\"\nadmins = [\"alice\"]", []string{"3 host[0].admins: \"alice\" is not a bare JID"}},
 		{"unknown mechanism", "[auth]\nmechanisms = [\"SCRAM-MD5\"]", []string{"2 auth.mechanisms: must be one of"}},
+		{"fast token lifetime too short", "[auth]\nfast_token_lifetime = \"1m\"", []string{"2 auth.fast_token_lifetime: must be between 1h0m0s and 8784h0m0s, got 1m0s"}},
 		// [[external_service]]
 		{"external service without type", "[[external_service]]\nhost = \"turn.example.org\"", []string{"1 external_service[0].type: must be set"}},
 		{"external service without host", "[[external_service]]\ntype = \"turn\"", []string{"1 external_service[0].host: must be set"}},

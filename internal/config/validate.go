@@ -334,9 +334,13 @@ func (c *Config) validate(name string, pos positions) []error {
 	c.validateInvites(v)
 	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 	c.validateExternalServices(v)
-	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
+	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN",
+		"HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"}
 	for _, m := range c.Auth.Mechanisms {
 		v.oneOf("auth.mechanisms", m, known...)
+	}
+	if c.Auth.FastTokenLifetime.Duration != 0 {
+		v.durRange("auth.fast_token_lifetime", c.Auth.FastTokenLifetime, time.Hour, 366*24*time.Hour)
 	}
 
 	v.oneOf("storage.driver", c.Storage.Driver, "sqlite", "postgres")

@@ -23,7 +23,7 @@ func TestSlixmppAdhoc(t *testing.T) {
 	out, err := execScript(t, py, "testdata/slixmpp_adhoc.py", host, port, "root@localhost/slix", "root-pw", "carol@localhost", "carol-pw")
 	expectLines(t, out,
 		"OK login root@localhost/slix",
-		"OK commands 11", // XEP-0133's nine and XEP-0401's two
+		"OK commands 12", // XEP-0133's nine, XEP-0401's two and "FAST tokens" (every account's)
 		"OK add-user completed",
 		"OK registered users 3",
 		"OK online root@localhost",

@@ -29,7 +29,9 @@ const ns = "xmppd"
 // "other" so a client cannot grow the label set.
 var mechanisms = []string{
 	"PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
-	"SCRAM-SHA-512", "SCRAM-SHA-512-PLUS", "other",
+	"SCRAM-SHA-512", "SCRAM-SHA-512-PLUS",
+	"HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE", // XEP-0484 token logins (c2s/fast.go)
+	"other",
 }
 
 // conditions are the RFC 6120 §4.9.3 stream error conditions.

@@ -37,10 +37,12 @@ func TestUnknownMechanismIsOther(t *testing.T) {
 	m := New(func() int { return 0 })
 	m.AuthFailed("X-" + string(make([]byte, 100)))
 	m.AuthFailed("")
+	m.AuthSucceeded("HT-SHA-256-NONE") // XEP-0484 logins have their own series
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var fast float64
 	for _, f := range fams {
 		if f.GetName() != "xmppd_authentications_total" {
 			continue
@@ -53,7 +55,13 @@ func TestUnknownMechanismIsOther(t *testing.T) {
 			if mech == "other" && res == "failed" && s.GetCounter().GetValue() != 2 {
 				t.Errorf("other/failed = %v, want 2", s.GetCounter().GetValue())
 			}
+			if mech == "HT-SHA-256-NONE" && res == "ok" {
+				fast = s.GetCounter().GetValue()
+			}
 		}
+	}
+	if fast != 1 {
+		t.Errorf("HT-SHA-256-NONE/ok = %v, want 1", fast)
 	}
 }
 

@@ -180,6 +180,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	svc := module.Services{Router: rt, Directory: s.dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = store
 	svc.Invites = store
+	svc.FastTokens = store
 	if mx != nil {
 		svc.Metrics = mx.Registry()
 	}
@@ -205,6 +206,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		ResumeTimeout:      lim.ResumeTimeout.Duration,
 		IdleAfter:          idleAfter(lim.IdleAfter.Duration),
 		Accounts:           store,
+		FastTokens:         store,
+		FastTokenLifetime:  fastLifetime(cfg.Auth.FastTokenLifetime.Duration),
 		FakeSaltKey:        fakeSalt,
 		Mechanisms:         mechanisms(cfg.Auth.Mechanisms),
 		Registry:           s.reg,
@@ -429,6 +432,15 @@ func (s *Server) listeners() []admin.Listener {
 		out[i] = admin.Listener{Type: l.Type, Address: ln.Addr().String(), TLS: l.TLS}
 	}
 	return out
+}
+
+// fastLifetime maps [auth] fast_token_lifetime to c2s's: "0s" is off there,
+// the default in c2s.
+func fastLifetime(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Accounts is the account store (for tests and tools).

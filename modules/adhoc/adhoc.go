@@ -39,9 +39,15 @@ func init() { module.Register("adhoc", func() module.Module { return &mod{} }) }
 type command struct {
 	node, name string
 	form       func(host string) []field
-	run        func(ctx context.Context, c *call) (*outcome, error)
-	// users: every account of the host may run it, not only its admins.
+	// formFor, when set instead of form, makes the form for the
+	// requester (their own data).
+	formFor func(ctx context.Context, host string, from jid.JID) ([]field, error)
+	run     func(ctx context.Context, c *call) (*outcome, error)
+	// users: every account of the host may run it, not only its admins
+	// (the XEP-0401 invite command, while [invites] users is on).
 	users bool
+	// self: any account of the host runs it on itself (fast.go).
+	self bool
 	// formType is the forms' FORM_TYPE; "" is XEP-0133's.
 	formType string
 }
@@ -100,7 +106,7 @@ func (m *mod) Start(h *module.Handle) error {
 			}
 		}
 	}
-	m.commands = m.adminCommands()
+	m.commands = append(m.adminCommands(), m.selfCommands()...)
 	if svc, err := module.Require[inviteService](h, "invites"); err == nil {
 		m.invites = svc
 		m.userInvites = h.Config == nil || h.Config.Invites.Users
@@ -141,17 +147,21 @@ func (m *mod) isAdmin(ctx context.Context, host string, from jid.JID) bool {
 }
 
 // may reports whether from may run c on host: admins run every command,
-// the host's own accounts those for users.
+// the host's own accounts the self commands (on themselves) and those for
+// users.
 func (m *mod) may(ctx context.Context, c *command, host string, from jid.JID, admin bool) bool {
 	if admin {
 		return true
 	}
-	return c.users && m.userInvites && from.Local() != "" && from.Domain() == host
+	if from.Local() == "" || from.Domain() != host {
+		return false
+	}
+	return c.self || c.users && m.userInvites
 }
 
 // node answers disco for the command list (§2.2: the command-list node,
 // whose items are the commands) and for each command (§2.3). Non-admins
-// see an empty list.
+// see only the commands for users (may).
 func (m *mod) node(ctx context.Context, host string, from jid.JID, node string, items bool) *xml.Element {
 	admin := m.isAdmin(ctx, host, from)
 	if node == NS {
@@ -202,8 +212,17 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		if action != "" && action != "execute" {
 			return nil, cmdError(stanza.BadRequest, "bad-action", "a command starts with execute")
 		}
-		if c.form == nil {
+		if c.form == nil && c.formFor == nil {
 			return m.finish(ctx, c, "", &call{host: host, from: iq.From})
+		}
+		var fields []field
+		if c.formFor != nil {
+			var err error
+			if fields, err = c.formFor(ctx, host, iq.From); err != nil {
+				return nil, err
+			}
+		} else {
+			fields = c.form(host)
 		}
 		sid = m.open(&session{node: node, from: iq.From, host: host})
 		if sid == "" {
@@ -211,7 +230,7 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		}
 		b := commandEl(node, sid, "executing")
 		b.Start("actions", "").Attr("execute", "complete").Start("complete", "").End().End()
-		formEl(b, "form", c.formType, c.name, c.form(host))
+		formEl(b, "form", c.formType, c.name, fields)
 		return b.End().Element(), nil
 	}
 	s := m.take(sid, node, iq.From)
@@ -313,6 +332,7 @@ type field struct {
 	required      bool
 	values        []string
 	options       []string
+	optionLabels  []string // when set, the label of each option (else the option itself)
 }
 
 // formEl writes a jabber:x:data form of type typ with FORM_TYPE formType
@@ -337,8 +357,12 @@ func formEl(b *xml.Builder, typ, formType, title string, fields []field) {
 		if f.required {
 			b.Start("required", "").End()
 		}
-		for _, o := range f.options {
-			b.Start("option", "").Attr("label", o).Start("value", "").Text(o).End().End()
+		for i, o := range f.options {
+			label := o
+			if i < len(f.optionLabels) {
+				label = f.optionLabels[i]
+			}
+			b.Start("option", "").Attr("label", label).Start("value", "").Text(o).End().End()
 		}
 		for _, v := range f.values {
 			b.Start("value", "").Text(v).End()

@@ -112,10 +112,11 @@ func TestDiscoAndAccess(t *testing.T) {
 		}
 		return nodes
 	}
-	// A user sees the XEP-0401 invite command ([invites] users = true,
-	// the default) and none of the admin commands.
-	if n := list(alice); len(n) != 1 || n[0] != "urn:xmpp:invite#invite" {
-		t.Errorf("a non-admin's command list: %v, want the invite command only", n)
+	// A user sees the commands on their own account ("FAST tokens") and
+	// the XEP-0401 invite command ([invites] users = true, the default),
+	// none of the admin commands.
+	if n := list(alice); strings.Join(n, " ") != "urn:xmpp:fast:0#tokens urn:xmpp:invite#invite" {
+		t.Errorf("a non-admin's command list: %v, want the FAST tokens and invite commands only", n)
 	}
 	nodes := list(root)
 	if !strings.Contains(strings.Join(nodes, " "), nsAdmin+"#add-user") || len(nodes) < 9 {

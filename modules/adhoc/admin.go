@@ -200,6 +200,9 @@ func (m *mod) changePassword(ctx context.Context, c *call) (*outcome, error) {
 		}
 		return nil, password(err)
 	}
+	if err := m.h.RevokeOnNewPassword(ctx, acct.Bare()); err != nil {
+		return nil, fmt.Errorf("change-user-password %s: %w", acct.Bare(), err)
+	}
 	m.h.Logger.Info("password changed by an admin", "jid", acct.Bare().String(), "admin", c.from.Bare().String())
 	return &outcome{note: "Changed the password of " + acct.Bare().String()}, nil
 }

@@ -404,6 +404,9 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		}
 		return nil, fmt.Errorf("change password of %s: %w", acct, err)
 	}
+	if err := m.h.RevokeOnNewPassword(ctx, acct); err != nil {
+		return nil, fmt.Errorf("change password of %s: %w", acct, err)
+	}
 	m.h.Logger.Info("password changed in-band", "jid", acct.String())
 	return nil, nil
 }

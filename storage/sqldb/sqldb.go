@@ -66,6 +66,7 @@ type DB struct {
 	// *sql.Stmt lazily on each pool connection and keeps it there.
 	credentialStmt *sql.Stmt
 	existsStmt     *sql.Stmt
+	fast           fastStmts // XEP-0484 logins (fast.go)
 }
 
 var _ storage.Accounts = (*DB)(nil)
@@ -310,13 +311,16 @@ func (db *DB) prepare(ctx context.Context) error {
 	if db.existsStmt, err = db.read.PrepareContext(ctx, existsQuery); err != nil {
 		return fmt.Errorf("sqldb: prepare: %w", err)
 	}
+	if err = db.prepareFast(ctx); err != nil {
+		return fmt.Errorf("sqldb: prepare: %w", err)
+	}
 	return nil
 }
 
 // Close closes the prepared statements and both pools.
 func (db *DB) Close() error {
 	var err error
-	for _, st := range []*sql.Stmt{db.credentialStmt, db.existsStmt} {
+	for _, st := range append([]*sql.Stmt{db.credentialStmt, db.existsStmt}, db.fast.all()...) {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}

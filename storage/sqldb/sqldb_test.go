@@ -414,3 +414,11 @@ func runInvites(t *testing.T, b backend) {
 
 func TestInvitesSQLite(t *testing.T)   { runInvites(t, sqliteBackend()) }
 func TestInvitesPostgres(t *testing.T) { runInvites(t, postgresBackend(t)) }
+func runFastTokens(t *testing.T, b backend) {
+	storagetest.RunFastTokens(t, func(t *testing.T) storagetest.FastStore {
+		return openNew(t, b)
+	})
+}
+
+func TestFastTokensSQLite(t *testing.T)   { runFastTokens(t, sqliteBackend()) }
+func TestFastTokensPostgres(t *testing.T) { runFastTokens(t, postgresBackend(t)) }
