@@ -169,8 +169,20 @@ func TestAccounts(t *testing.T) {
 	if code, _, body := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"carol@localhost"}, "password": {"short"}}, nil); code != http.StatusBadRequest || !strings.Contains(body, "at least 8 characters") {
 		t.Errorf("short password: %d\n%s", code, body)
 	}
+	// A client of carol's holding an XEP-0484 token: the new password
+	// ends it, as the other ways of setting one do.
+	fast := s.Accounts().(storage.FastTokens)
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := fast.IssueFastToken(context.Background(), "localhost", "carol", storage.FastToken{
+		AgentID: "phone", New: true, Mechanism: "HT-SHA-256-NONE", Hash: []byte("phone-token"), Created: now, Expiry: now.Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, body := b.post("/admin/accounts/password", url.Values{"csrf": {token}, "jid": {"carol@localhost"}, "password": {"new-password"}}, nil); code != http.StatusSeeOther {
 		t.Fatalf("set password: %d\n%s", code, body)
+	}
+	if toks, err := fast.ListFastTokens(context.Background(), "localhost", "carol"); err != nil || len(toks) != 0 {
+		t.Errorf("FAST tokens after the password change: %v, %v; want none", toks, err)
 	}
 	old := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
 	old.Open("localhost")

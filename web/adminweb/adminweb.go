@@ -70,6 +70,9 @@ type Config struct {
 	// Admins are each served host's admins (bare JIDs, normalized as
 	// config does); a host without admins has none.
 	Admins map[string][]string
+	// FastTokens are the accounts' XEP-0484 tokens, revoked when a
+	// password is set here as everywhere else; nil: none.
+	FastTokens storage.FastTokens
 	// Hosts are the served domains, in configuration order.
 	Hosts    []string
 	Accounts storage.Accounts

@@ -259,6 +259,14 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, s *session
 		}
 		return
 	}
+	// XEP-0484: a new password ends the clients' FAST tokens.
+	if h.cfg.FastTokens != nil {
+		if _, err := h.cfg.FastTokens.RevokeFastTokens(r.Context(), acct.Domain(), acct.Local(), ""); err != nil {
+			h.cfg.Log.Error("admin pages: revoking FAST tokens after a password change", "jid", acct.String(), "err", err)
+			h.renderAccounts(w, r, s, http.StatusInternalServerError, "Password of "+acct.String()+" changed, but its clients' FAST tokens were not revoked: "+err.Error(), accountsData{})
+			return
+		}
+	}
 	h.cfg.Log.Info("password changed by an admin", "jid", acct.String(), "admin", s.admin.String(), "ip", remoteIP(r))
 	h.done(w, r, s, "Changed the password of "+acct.String()+".", Path+"accounts")
 }
