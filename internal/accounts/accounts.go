@@ -1,6 +1,7 @@
 // Package accounts is what an administrator does to accounts, shared by
 // every way of doing it (XEP-0133 commands in modules/adhoc, the admin web
-// pages in web/adminweb): create one, set its password, delete it.
+// pages in web/adminweb): create one, set its password, delete it; and
+// whether an account holds the admin role an admin invitation gave it.
 // Passwords are never stored: only the SCRAM keys derived from them.
 package accounts
 
@@ -83,4 +84,26 @@ func Delete(ctx context.Context, store storage.Accounts, dir Directory, acct jid
 		}
 	}
 	return nil
+}
+
+// Roles is where the admin role an admin invitation (XEP-0401, xmppd
+// invite create --admin) gives an account is kept: storage.Invites.
+type Roles interface {
+	AccountAdmin(ctx context.Context, domain, username string) (bool, error)
+}
+
+// HasAdminRole reports whether who (an account's JID, any resource) holds
+// the stored admin role of host: only an account of host itself can. The
+// hosts' configured admins ([[host]] admins) are the callers' to check;
+// nil roles (no invites store) gives none. On a store error it reports
+// false with the error.
+func HasAdminRole(ctx context.Context, roles Roles, host string, who jid.JID) (bool, error) {
+	if roles == nil || who.Local() == "" || who.Domain() != host {
+		return false, nil
+	}
+	ok, err := roles.AccountAdmin(ctx, host, who.Local())
+	if err != nil {
+		return false, fmt.Errorf("admin role of %s: %w", who.Bare(), err)
+	}
+	return ok, nil
 }

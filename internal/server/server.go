@@ -291,7 +291,7 @@ func (s *Server) adminWeb(store storage.Backend, mx *metrics.Metrics, recent *lo
 		admins[h.Domain] = h.Admins
 	}
 	wc := adminweb.Config{
-		Admins: admins, Hosts: cfg.Domains(), Accounts: store, FastTokens: store, Directory: s.dir,
+		Admins: admins, Roles: store, Hosts: cfg.Domains(), Accounts: store, FastTokens: store, Directory: s.dir,
 		Sessions: s.c2s.Sessions,
 		Kick:     func(full jid.JID) bool { return s.c2s.Kick(full, admin.KickText) },
 		Recent:   recent, FakeSaltKey: fakeSalt, Throttle: lim,

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	accountops "github.com/xmppd/xmppd/internal/accounts"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -136,10 +137,7 @@ func (m *mod) isAdmin(ctx context.Context, host string, from jid.JID) bool {
 	if m.admins[host][from.Bare().String()] {
 		return true
 	}
-	if m.h.Invites == nil || from.Domain() != host {
-		return false
-	}
-	ok, err := m.h.Invites.AccountAdmin(ctx, host, from.Local())
+	ok, err := accountops.HasAdminRole(ctx, m.h.Invites, host, from)
 	if err != nil {
 		m.h.Logger.Warn("adhoc: admin role", "jid", from.Bare().String(), "err", err)
 	}

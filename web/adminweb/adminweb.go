@@ -70,6 +70,10 @@ type Config struct {
 	// Admins are each served host's admins (bare JIDs, normalized as
 	// config does); a host without admins has none.
 	Admins map[string][]string
+	// Roles also lets in the accounts an admin invitation made admins of
+	// their own host (the stored role modules/adhoc honours too); nil:
+	// only Admins.
+	Roles accounts.Roles
 	// FastTokens are the accounts' XEP-0484 tokens, revoked when a
 	// password is set here as everywhere else; nil: none.
 	FastTokens storage.FastTokens

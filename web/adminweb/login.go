@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/internal/accounts"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
@@ -91,6 +92,17 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	var hosts []string
 	for _, host := range h.cfg.Hosts {
 		if slices.Contains(h.cfg.Admins[host], admin.String()) {
+			hosts = append(hosts, host)
+			continue
+		}
+		// Or made an admin of its own host by an admin invitation.
+		ok, err := accounts.HasAdminRole(r.Context(), h.cfg.Roles, host, admin)
+		if err != nil {
+			h.cfg.Log.Warn("admin login: admin role not checked", "ip", ip, "account", admin.String(), "err", err)
+			h.renderLogin(w, r, http.StatusServiceUnavailable, raw, "The password could not be checked now (too many failed logins, or the database is unavailable): try again later.")
+			return
+		}
+		if ok {
 			hosts = append(hosts, host)
 		}
 	}

@@ -1,6 +1,8 @@
 package adminweb_test
 
 import (
+	"context"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"net/url"
@@ -8,6 +10,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/internal/accounts"
+	"github.com/xmppd/xmppd/storage"
 )
 
 // TestLogin: over plain HTTP and HTTPS, a page without a session goes to
@@ -134,6 +140,50 @@ func TestLoginRefused(t *testing.T) {
 	_, _, page := b.get("/admin/")
 	if !regexp.MustCompile(`(?s)<table id="log">.*WARN.*admin login refused: not an admin.*account=alice@localhost`).MatchString(page) {
 		t.Errorf("the refused login is not among the recent warnings:\n%s", page)
+	}
+}
+
+// TestLoginInvitedAdmin: an account an admin invitation made (the admin
+// role stored with it, which the XEP-0133 commands honour too) logs in and
+// administers its own host, not the others; an account from a plain
+// invitation is refused.
+func TestLoginInvitedAdmin(t *testing.T) {
+	s := start(t, "none", "[limits]\nauth_failure_delay = \"0s\"\n")
+	db := s.Accounts().(storage.Invites)
+	redeem := func(user string, admin bool) {
+		t.Helper()
+		now := time.Now().UTC()
+		hash := sha256.Sum256([]byte("token-of-" + user))
+		if err := db.CreateInvite(context.Background(), storage.Invite{ID: "id-" + user, TokenHash: hash[:], Domain: "localhost",
+			Admin: admin, UsesLeft: 1, Created: now, Expires: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		creds, err := accounts.Credentials(user + "-pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RedeemInvite(context.Background(), hash[:], now, user, creds); err != nil {
+			t.Fatalf("redeem the invite for %s: %v", user, err)
+		}
+	}
+	redeem("helen", true)
+	redeem("ivan", false)
+
+	b := newBrowser(t, s)
+	_, _, page := b.get("/admin/login")
+	if code, _, body := b.post("/admin/login", url.Values{"csrf": {csrf(t, page)}, "jid": {"ivan@localhost"}, "password": {"ivan-pw"}}, nil); code != http.StatusForbidden {
+		t.Errorf("login of an account from a plain invitation: %d, want 403\n%s", code, body)
+	}
+	token := b.login("helen@localhost", "helen-pw")
+	create := func(host string) (int, string) {
+		code, _, body := b.post("/admin/accounts/create", url.Values{"csrf": {token}, "local": {"carol"}, "host": {host}, "password": {"carol-pw"}, "password2": {"carol-pw"}}, nil)
+		return code, body
+	}
+	if code, body := create("example.test"); code != http.StatusBadRequest || !strings.Contains(body, "not a host you administer") {
+		t.Errorf("create on another host: %d\n%s", code, body)
+	}
+	if code, body := create("localhost"); code != http.StatusSeeOther {
+		t.Errorf("create on helen's host: %d\n%s", code, body)
 	}
 }
 
