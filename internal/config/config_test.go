@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,18 @@ func TestErrors(t *testing.T) {
 		{"external service secret and username", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nsecret = \"s\"\nusername = \"u\"\npassword = \"p\"", []string{"5 external_service[0].username: must not be set with secret"}},
 		{"external service ttl without secret", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nttl = \"1h\"", []string{"4 external_service[0].ttl: only applies with secret"}},
 		{"external service short ttl", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nsecret = \"s\"\nttl = \"1s\"", []string{"5 external_service[0].ttl: must be between 1m0s and 720h0m0s"}},
+		// [acme]
+		{"acme enabled without email", "[acme]\nenabled = true", []string{"1 acme.email: must be set when enabled = true"}},
+		{"acme bad email", "[acme]\nemail = \"admin\"", []string{`2 acme.email: "admin" is not an email address`}},
+		{"acme plain http directory", "[acme]\nemail = \"a@example.org\"\ndirectory = \"http://ca.test/dir\"", []string{`3 acme.directory: must be an https:// URL`}},
+		{"acme unknown challenge", "[acme]\nemail = \"a@example.org\"\nchallenges = [\"dns-02\"]", []string{`3 acme.challenges: must be "http-01", "tls-alpn-01" or "dns-01", got "dns-02"`}},
+		{"acme http-01 without a port-80 listener", "[acme]\nemail = \"a@example.org\"\nchallenges = [\"HTTP-01\"]", []string{"3 acme.challenges: http-01 needs http_address"}},
+		{"acme dns-01 without command", "[acme]\nemail = \"a@example.org\"\nchallenges = [\"dns-01\"]", []string{"3 acme.challenges: dns-01 needs dns_command"}},
+		{"acme tls-alpn-01 without direct TLS", "[[listen]]\naddress = \"127.0.0.1:0\"\n[acme]\nemail = \"a@example.org\"\nchallenges = [\"tls-alpn-01\"]", []string{"5 acme.challenges: tls-alpn-01 needs a c2s or http listener"}},
+		{"acme no challenge possible", "[[listen]]\naddress = \"127.0.0.1:0\"\n[acme]\nemail = \"a@example.org\"", []string{"3 acme.challenges: no challenge can be answered"}},
+		{"acme http_address taken", "[[listen]]\naddress = \":80\"\n[acme]\nemail = \"a@example.org\"\nhttp_address = \":80\"", []string{`5 acme.http_address: ":80" is already used by listen[0]`}},
+		{"acme bad http_address", "[acme]\nemail = \"a@example.org\"\nhttp_address = \"80\"", []string{"3 acme.http_address: must be host:port"}},
+		{"acme with every host on files", "[[host]]\ndomain = \"a.test\"\ncert_file = \"a.crt\"\nkey_file = \"a.key\"\n[acme]\nemail = \"a@example.org\"", []string{"6 acme.email: every [[host]] has cert_file"}},
 		// [muc]
 		{"muc subdomain with a dot", "[muc]\nsubdomain = \"a.b\"", []string{"2 muc.subdomain: must be one DNS label"}},
 		{"muc create_rooms", "[muc]\ncreate_rooms = \"admins\"", []string{"2 muc.create_rooms: must be one of"}},
@@ -429,6 +442,11 @@ func TestExampleUncommented(t *testing.T) {
 		t.Errorf("external services %+v", e)
 	}
 	c.ExternalServices = nil
+	// The illustrative [acme] section: on, for the hosts without files.
+	if !c.ACME.On() || c.ACME.Email != "admin@example.org" || !slices.Equal(c.ACMEChallenges(), []string{"tls-alpn-01"}) {
+		t.Errorf("acme %+v, challenges %q", c.ACME, c.ACMEChallenges())
+	}
+	c.ACME = Default().ACME
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

@@ -92,6 +92,13 @@ func (c *Config) normalize() {
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
 	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
 	c.Upload.URL = strings.TrimSuffix(strings.TrimSpace(c.Upload.URL), "/")
+	c.ACME.Email = strings.TrimSpace(c.ACME.Email)
+	if len(c.ACME.Challenges) == 0 {
+		c.ACME.Challenges = nil
+	}
+	for i, ch := range c.ACME.Challenges {
+		c.ACME.Challenges[i] = strings.ToLower(strings.TrimSpace(ch))
+	}
 	c.MUC.CreateRooms = strings.ToLower(strings.TrimSpace(c.MUC.CreateRooms))
 	if len(c.MUC.Creators) == 0 {
 		c.MUC.Creators = nil
@@ -315,6 +322,7 @@ func (c *Config) validate(name string, pos positions) []error {
 	}
 
 	c.validateUpload(v)
+	c.validateACME(v)
 	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 	c.validateExternalServices(v)
 	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
@@ -461,6 +469,65 @@ func (c *Config) validateUpload(v *validator) {
 		case p.RawQuery != "" || p.Fragment != "":
 			v.fail(uk("url"), "must not have a query or fragment, got %q", u.URL)
 		}
+	}
+}
+
+// validateACME checks the [acme] table; only when ACME is on, so that a
+// section switched off with enabled = false may stay half-filled.
+func (c *Config) validateACME(v *validator) {
+	a, ak := c.ACME, func(k string) string { return "acme." + k }
+	if a.Enabled != nil && *a.Enabled && a.Email == "" {
+		v.fail(ak("email"), "must be set when enabled = true (the CA's contact for the account)")
+	}
+	if !a.On() {
+		return
+	}
+	if at := strings.IndexByte(a.Email, '@'); at <= 0 || at == len(a.Email)-1 || strings.ContainsAny(a.Email, " \t<>,;:") {
+		v.fail(ak("email"), "%q is not an email address (admin@example.org)", a.Email)
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		// RFC 8555 §6.1: ACME is HTTPS only.
+		v.fail(ak("directory"), "must be an https:// URL such as %q, got %q", DefaultACMEDirectory, a.Directory)
+	}
+	if a.HTTPAddress != "" {
+		if msg := checkAddress(a.HTTPAddress); msg != "" {
+			v.fail(ak("http_address"), "%s", msg)
+		}
+		for i, l := range c.Listen {
+			if l.Address == a.HTTPAddress {
+				v.fail(ak("http_address"), "%q is already used by listen[%d]", a.HTTPAddress, i)
+			}
+		}
+	}
+	for _, ch := range a.Challenges {
+		switch ch {
+		case "http-01":
+			if a.HTTPAddress == "" && !c.plainHTTP() {
+				v.fail(ak("challenges"), `http-01 needs http_address (such as ":80") or an http listener with tls = "none" that port 80 reaches`)
+			}
+		case "tls-alpn-01":
+			if !c.directTLS() {
+				v.fail(ak("challenges"), `tls-alpn-01 needs a c2s or http listener with tls = "direct" that port 443 reaches`)
+			}
+		case "dns-01":
+			if a.DNSCommand == "" {
+				v.fail(ak("challenges"), "dns-01 needs dns_command (the program that sets the _acme-challenge TXT record)")
+			}
+		default:
+			v.fail(ak("challenges"), `must be "http-01", "tls-alpn-01" or "dns-01", got %q`, ch)
+		}
+	}
+	if len(c.ACMEChallenges()) == 0 {
+		v.fail(ak("challenges"), `no challenge can be answered: set http_address (such as ":80"), add a direct TLS listener reached on port 443, or set dns_command`)
+	}
+	managed := 0
+	for _, h := range c.Hosts {
+		if h.CertFile == "" {
+			managed++
+		}
+	}
+	if managed == 0 {
+		v.fail(ak("email"), "every [[host]] has cert_file: ACME would manage no certificate (remove [acme] or a host's cert_file)")
 	}
 }
 
