@@ -6,6 +6,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -314,8 +315,20 @@ func selfSigned(dir, domain string, now time.Time) (*tls.Certificate, error) {
 		}
 	}
 	if errC == nil && errK == nil {
-		if c, err := tls.X509KeyPair(certPEM, keyPEM); err == nil && ensureLeaf(&c) == nil && usable(c.Leaf, domain, now) {
-			return &c, nil
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err == nil && ensureLeaf(&c) == nil {
+			if usable(c.Leaf, domain, now) {
+				return &c, nil
+			}
+			// One put here by Import (a CA's): never silently replaced by
+			// a self-signed one, which every client would then refuse.
+			if !generated(c.Leaf) && c.Leaf.VerifyHostname(domain) == nil {
+				if now.After(c.Leaf.NotAfter) {
+					return nil, fmt.Errorf("host %s: imported certificate %s expired on %s: import a new one (xmppd cert import) or delete %s and its .key for a self-signed one",
+						domain, certFile, c.Leaf.NotAfter.UTC().Format(time.DateOnly), certFile)
+				}
+				return &c, nil
+			}
 		}
 	}
 
@@ -344,6 +357,15 @@ func selfSigned(dir, domain string, now time.Time) (*tls.Certificate, error) {
 	return &c, nil
 }
 
+// selfSignedOrg marks the certificates generate makes.
+const selfSignedOrg = "xmppd self-signed"
+
+// generated reports whether leaf is one of ours (generate), as opposed to
+// a CA's that Import put in the folder.
+func generated(leaf *x509.Certificate) bool {
+	return slices.Contains(leaf.Subject.Organization, selfSignedOrg) && bytes.Equal(leaf.RawIssuer, leaf.RawSubject)
+}
+
 // usable reports whether a kept certificate may be reused.
 func usable(leaf *x509.Certificate, domain string, now time.Time) bool {
 	return leaf.VerifyHostname(domain) == nil &&
@@ -364,7 +386,7 @@ func generate(domain string, notBefore, notAfter time.Time) (certPEM, keyPEM []b
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: domain, Organization: []string{"xmppd self-signed"}},
+		Subject:      pkix.Name{CommonName: domain, Organization: []string{selfSignedOrg}},
 		// An hour back: a client whose clock is a little behind must not
 		// see a certificate from the future.
 		NotBefore: notBefore.Add(-time.Hour),
