@@ -106,11 +106,16 @@ func chain(t *testing.T, c *tls.Certificate) []*x509.Certificate {
 
 func newManager(t *testing.T, p *acmetest.Pebble, storage string, cfg Config) *Manager {
 	t.Helper()
+	return newManagerOn(t, p, &certmagic.FileStorage{Path: storage}, cfg)
+}
+
+func newManagerOn(t *testing.T, p *acmetest.Pebble, storage certmagic.Storage, cfg Config) *Manager {
+	t.Helper()
 	cfg.Email = "admin@example.test"
 	cfg.Directory = p.Directory
 	cfg.Roots = p.Roots
 	cfg.Hosts = []Host{host}
-	cfg.Storage = &certmagic.FileStorage{Path: storage}
+	cfg.Storage = storage
 	cfg.Log = testLog(t)
 	m, err := New(cfg)
 	if err != nil {

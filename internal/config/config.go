@@ -99,6 +99,10 @@ type ACME struct {
 	// in; "" (default) is DataDir/acme. Nodes of a cluster point it at one
 	// shared folder: they then renew each certificate once, under a lock.
 	Storage string `toml:"storage"`
+	// StorageBackend is "files" (default: the Storage folder) or
+	// "database": the [storage] PostgreSQL database, with advisory
+	// locks, for a cluster that shares the database and no folder.
+	StorageBackend string `toml:"storage_backend"`
 }
 
 // On reports whether ACME manages certificates.
@@ -619,7 +623,7 @@ func Default() *Config {
 			SlotTimeout: Duration{5 * time.Minute},
 		},
 		Push: Push{Enabled: true, MaxRegistrations: 10},
-		ACME: ACME{Directory: DefaultACMEDirectory},
+		ACME: ACME{Directory: DefaultACMEDirectory, StorageBackend: "files"},
 		S2S: S2S{
 			Enabled:        true,
 			TLSVerify:      true,

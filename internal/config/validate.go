@@ -93,6 +93,7 @@ func (c *Config) normalize() {
 	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
 	c.Upload.URL = strings.TrimSuffix(strings.TrimSpace(c.Upload.URL), "/")
 	c.ACME.Email = strings.TrimSpace(c.ACME.Email)
+	c.ACME.StorageBackend = strings.ToLower(strings.TrimSpace(c.ACME.StorageBackend))
 	if len(c.ACME.Challenges) == 0 {
 		c.ACME.Challenges = nil
 	}
@@ -515,6 +516,15 @@ func (c *Config) validateACME(v *validator) {
 			}
 		default:
 			v.fail(ak("challenges"), `must be "http-01", "tls-alpn-01" or "dns-01", got %q`, ch)
+		}
+	}
+	v.oneOf(ak("storage_backend"), a.StorageBackend, "files", "database")
+	if a.StorageBackend == "database" {
+		if c.Storage.Driver != "postgres" {
+			v.fail(ak("storage_backend"), `"database" needs [storage] driver = "postgres" (an SQLite file is one node's: use "files")`)
+		}
+		if a.Storage != "" {
+			v.fail(ak("storage"), `is the folder of storage_backend = "files"; leave it unset with "database"`)
 		}
 	}
 	if len(c.ACMEChallenges()) == 0 {

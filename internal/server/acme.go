@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -21,21 +22,26 @@ type acmeState struct {
 	m    *acme.Manager
 	ln   net.Listener // nil without http_address
 	http *http.Server
+	db   *sql.DB // the database storage's own pool; nil with files
 }
 
 // newACME sets ACME up once the listeners are bound (the challenges are
 // answered on them, and in tests their ports are known only then).
 // Hosts with cert_file keep their files.
-func (s *Server) newACME() error {
+func (s *Server) newACME() (err error) {
 	cfg := s.cfg
 	if !cfg.ACME.On() {
 		return nil
 	}
 	a := &acmeState{}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
 	mc := acme.Config{
 		Email:     cfg.ACME.Email,
 		Directory: cfg.ACME.Directory,
-		Storage:   &certmagic.FileStorage{Path: cfg.ACMEStorage()},
 		Install:   s.certs.SetManaged,
 		Log:       s.log.With("component", "acme"),
 	}
@@ -53,6 +59,19 @@ func (s *Server) newACME() error {
 		if !mc.Roots.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("acme.ca_file %s: no PEM certificate in it", cfg.ACME.CAFile)
 		}
+	}
+	if cfg.ACME.StorageBackend == "database" {
+		// A pool of its own: a lock holds a connection for a whole
+		// order, which must not take one from the stanzas' pool.
+		db, err := sql.Open("pgx", cfg.Storage.DSN)
+		if err != nil {
+			return fmt.Errorf("acme storage: %w", err)
+		}
+		db.SetMaxOpenConns(4)
+		a.db = db
+		mc.Storage = &acme.PostgresStorage{DB: db}
+	} else {
+		mc.Storage = &certmagic.FileStorage{Path: cfg.ACMEStorage()}
 	}
 	challenges := cfg.ACMEChallenges()
 	if slices.Contains(challenges, "http-01") {
@@ -75,12 +94,10 @@ func (s *Server) newACME() error {
 	}
 	m, err := acme.New(mc)
 	if err != nil {
-		if a.ln != nil {
-			a.ln.Close()
-		}
 		return err
 	}
 	a.m = m
+	s.acme = a
 	s.certs.SetChallengeHandler(m.ChallengeCertificate)
 	// On every http listener: one with tls = "none" may be what port 80
 	// reaches; on an https one the path is simply never asked for.
@@ -92,8 +109,17 @@ func (s *Server) newACME() error {
 			IdleTimeout:       time.Minute,
 		}
 	}
-	s.acme = a
 	return nil
+}
+
+// close releases what newACME opened, the manager aside.
+func (a *acmeState) close() {
+	if a.ln != nil {
+		a.ln.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
 }
 
 // listenerAddr is the bound address of the first listener that matches.
@@ -141,7 +167,5 @@ func (s *Server) closeACME() {
 		return
 	}
 	a.m.Close()
-	if a.ln != nil {
-		a.ln.Close()
-	}
+	a.close()
 }

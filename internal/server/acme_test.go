@@ -1,10 +1,17 @@
 package server_test
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -60,18 +67,28 @@ func TestACME(t *testing.T) {
 		// the c2s direct TLS address and a free address, and which of
 		// them pebble validates on.
 		setup func(c2s, free string) (extra string, httpPort, tlsPort bool)
+		// postgres keeps the ACME data in the database (skipped without
+		// XMPPD_TEST_POSTGRES_DSN).
+		postgres bool
 	}{
 		{"http-01 on the http listener", func(c2s, free string) (string, bool, bool) {
 			return fmt.Sprintf("[[listen]]\ntype = \"http\"\ntls = \"none\"\naddress = %q\n[acme]\nchallenges = [\"http-01\"]\n", free), true, false
-		}},
+		}, false},
 		{"http-01 on http_address", func(c2s, free string) (string, bool, bool) {
 			return fmt.Sprintf("[acme]\nhttp_address = %q\nchallenges = [\"http-01\"]\n", free), true, false
-		}},
+		}, false},
 		{"tls-alpn-01 on the c2s port", func(c2s, free string) (string, bool, bool) {
 			return "[acme]\nchallenges = [\"tls-alpn-01\"]\n", false, true
-		}},
+		}, false},
+		{"tls-alpn-01, storage in PostgreSQL", func(c2s, free string) (string, bool, bool) {
+			return "[acme]\nchallenges = [\"tls-alpn-01\"]\nstorage_backend = \"database\"\n", false, true
+		}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			var storage string
+			if tt.postgres {
+				storage = postgresStorage(t)
+			}
 			c2sAddr, c2sPort := freeAddr(t)
 			free, freePort := freeAddr(t)
 			extra, onHTTP, onTLS := tt.setup(c2sAddr, free)
@@ -98,7 +115,7 @@ address = "127.0.0.1:0"
 type = "c2s"
 tls = "direct"
 address = %q
-`, dir, c2sAddr) + extra + fmt.Sprintf("email = \"admin@example.test\"\ndirectory = %q\nca_file = %q\n", p.Directory, p.CAFile)
+`, dir, c2sAddr) + storage + extra + fmt.Sprintf("email = \"admin@example.test\"\ndirectory = %q\nca_file = %q\n", p.Directory, p.CAFile)
 
 			s := testutil.StartIn(t, dir, conf)
 			leaf := pebbleLeaf(t, s.DirectTLS, "example.test", p.Issuer)
@@ -145,12 +162,20 @@ address = "127.0.0.1:0"
 type = "c2s"
 tls = "direct"
 address = "127.0.0.1:0"
+%s
 [acme]
 email = "admin@example.test"
 directory = %q
 ca_file = %q
 challenges = ["tls-alpn-01"]
-`, dir, p.Directory, p.CAFile)
+`, dir, storage, p.Directory, p.CAFile)
+			if tt.postgres {
+				conf2 += "storage_backend = \"database\"\n"
+				// The folder is not where the certificates are.
+				if _, err := os.Stat(filepath.Join(dir, "acme")); err == nil {
+					t.Error("ACME data written to the data folder with storage_backend = \"database\"")
+				}
+			}
 			s2 := testutil.StartIn(t, dir, conf2)
 			c, err := tls.Dial("tcp", s2.DirectTLS, &tls.Config{ServerName: "example.test", RootCAs: p.Issuer})
 			if err != nil {
@@ -165,4 +190,34 @@ challenges = ["tls-alpn-01"]
 			}
 		})
 	}
+}
+
+// postgresStorage returns a [storage] table for a fresh schema in the
+// test database named by XMPPD_TEST_POSTGRES_DSN, or skips.
+func postgresStorage(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("XMPPD_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("PostgreSQL run skipped: set XMPPD_TEST_POSTGRES_DSN (storage/sqldb/testdata/start-postgres.sh)")
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Skipf("PostgreSQL run needs a URL DSN, got %q", dsn)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "xmppd_acme_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", u.String())
 }
