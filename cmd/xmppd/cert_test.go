@@ -146,3 +146,34 @@ func TestCertImportErrors(t *testing.T) {
 		t.Errorf("without DIR: exit %d, want 2 (usage)", code)
 	}
 }
+
+// TestCheckImportedAndACME: xmppd check treats a certificate that cert
+// import put in the data folder as the CA's it is (chain checked, no
+// "self-signed" warning), and a host under [acme] as managed.
+func TestCheckImportedAndACME(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "xmppd.toml")
+	certFile, keyFile, caFile := writeCACert(t, t.TempDir(), []string{"localhost", "*.localhost"}, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	live := filepath.Join(dir, "live", "localhost")
+	os.MkdirAll(live, 0o700)
+	for from, to := range map[string]string{certFile: "fullchain.pem", keyFile: "privkey.pem"} {
+		b, _ := os.ReadFile(from)
+		os.WriteFile(filepath.Join(live, to), b, 0o600)
+	}
+	conf := fmt.Sprintf("data_dir = %q\n[[host]]\ndomain = \"localhost\"\n[[listen]]\naddress = %q\n[s2s]\nca_file = %q\n", data, freePort(t), caFile)
+	os.WriteFile(cfgPath, []byte(conf), 0o600)
+	if code, out, errs := cli(t, "", "cert", "import", "-config", cfgPath, filepath.Join(dir, "live")); code != 0 {
+		t.Fatalf("cert import: %s%s", out, errs)
+	}
+	_, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
+	if !strings.Contains(out, "ok    cert      localhost: the chain verifies (issuer check test CA)") || strings.Contains(out, "self-signed") {
+		t.Errorf("imported certificate:\n%s", out)
+	}
+
+	os.WriteFile(cfgPath, []byte(strings.Replace(conf, "[[listen]]", "[[listen]]\ntls = \"direct\"", 1)+"[acme]\nemail = \"admin@example.test\"\n"), 0o600)
+	_, out, _ = cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
+	if !strings.Contains(out, "ok    cert      localhost: managed by [acme] (https://acme-v02.api.letsencrypt.org/directory): the server obtains it for localhost, conference.localhost, pubsub.localhost") {
+		t.Errorf("host under [acme]:\n%s", out)
+	}
+}

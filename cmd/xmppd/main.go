@@ -124,7 +124,8 @@ FAILed:
   config     every error of the file at once
   cert       each host's certificate: key, expiry, chain (system roots and
              [s2s] ca_file), the host's name; a warning when the service
-             names (conference., upload., pubsub.) are not covered
+             names (conference., upload., pubsub.) are not covered; hosts
+             under [acme] are reported as managed by the server
   dns        SRV _xmpp-client._tcp, _xmpps-client._tcp, _xmpp-server._tcp
              of each host for the listeners there are, and their targets'
              A/AAAA records pointing at this machine; with an s2s listener,
