@@ -1,6 +1,7 @@
 // Package certs provides the TLS certificates of the virtual hosts: files
-// from the configuration, or a self-signed certificate made on first start
-// and kept in the data folder.
+// from the configuration, or the one kept in the data folder (a CA's that
+// Import put there, else a self-signed one made on first start), replaced
+// by an ACME client's through SetManaged.
 //
 // CONTRACT: the exported API below is what internal/server codes against.
 package certs
