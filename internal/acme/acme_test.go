@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/libdns/libdns"
 	acmeproto "github.com/mholt/acmez/v3/acme"
 	"github.com/xmppd/xmppd/internal/acme/acmetest"
 	"github.com/xmppd/xmppd/internal/certs"
@@ -312,4 +313,42 @@ func TestNewErrors(t *testing.T) {
 
 func acmeChallenge(name string) acmeproto.Challenge {
 	return acmeproto.Challenge{Type: "dns-01", Identifier: acmeproto.Identifier{Type: "dns", Value: name}, KeyAuthorization: "token.thumbprint"}
+}
+
+// zoneProvider is a libdns provider (certmagic.DNSProvider) for the
+// test DNS server: what a provider module (Cloudflare, RFC 2136, ...)
+// does against a real zone.
+type zoneProvider struct{ p *acmetest.Pebble }
+
+func (z zoneProvider) AppendRecords(_ context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
+	for _, r := range recs {
+		rr := r.RR()
+		z.p.SetTXT(libdns.AbsoluteName(rr.Name, zone), rr.Data)
+	}
+	return recs, nil
+}
+
+func (z zoneProvider) DeleteRecords(_ context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
+	for _, r := range recs {
+		z.p.SetTXT(libdns.AbsoluteName(r.RR().Name, zone))
+	}
+	return recs, nil
+}
+
+// TestDNS01Libdns: the plumbing for libdns providers: certmagic's
+// DNS01Solver as Config.DNS01, finding the zone and setting the record
+// through the provider.
+func TestDNS01Libdns(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	solver := &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+		DNSProvider: zoneProvider{p},
+		Resolvers:   []string{p.DNSAddr},
+		// The test server is the zone's only server: nothing to wait for.
+		PropagationTimeout: -1,
+	}}
+	got := make(installs, 4)
+	m := newManager(t, p, t.TempDir(), Config{DNS01: solver, Install: got.install})
+	m.Start(context.Background())
+	c := got.next(t)
+	issuedByPebble(t, p, c.Leaf, chain(t, c))
 }

@@ -37,6 +37,9 @@ type Pebble struct {
 	Issuer *x509.CertPool
 	// Finalized counts the orders finalized: certificates issued.
 	Finalized atomic.Int32
+	// DNSAddr is the DNS server's address (UDP and TCP), for a DNS-01
+	// client that looks up zones and records itself.
+	DNSAddr string
 
 	mu  sync.Mutex
 	txt map[string][]string
@@ -67,6 +70,7 @@ func Start(t testing.TB, o Options) *Pebble {
 	logger := log.New(logw, "pebble ", log.LstdFlags)
 
 	resolver := p.startDNS(t, o.TXTDir)
+	p.DNSAddr = resolver
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
 	validator := va.New(logger, o.HTTPPort, o.TLSPort, false, resolver, store)
@@ -98,7 +102,8 @@ func (p *Pebble) SetTXT(name string, values ...string) {
 	p.txt[dns.Fqdn(strings.ToLower(name))] = values
 }
 
-// startDNS answers A queries with 127.0.0.1, TXT from SetTXT, and
+// startDNS answers A queries with 127.0.0.1, TXT from SetTXT, SOA for
+// names of one or two labels (so "example.test." is a zone), and
 // everything else (AAAA, CAA) with no records.
 func (p *Pebble) startDNS(t testing.TB, txtDir string) string {
 	t.Helper()
@@ -128,6 +133,10 @@ func (p *Pebble) startDNS(t testing.TB, txtDir string) string {
 			switch qq.Qtype {
 			case dns.TypeA:
 				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1)})
+			case dns.TypeSOA:
+				if dns.CountLabel(qq.Name) <= 2 {
+					m.Answer = append(m.Answer, &dns.SOA{Hdr: hdr, Ns: "ns." + qq.Name, Mbox: "hostmaster." + qq.Name, Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60})
+				}
 			case dns.TypeTXT:
 				p.mu.Lock()
 				vals := p.txt[strings.ToLower(qq.Name)]
