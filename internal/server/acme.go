@@ -96,6 +96,12 @@ func (s *Server) newACME() (err error) {
 	if err != nil {
 		return err
 	}
+	// The CA connects to ports 80 and 443 whatever we listen on: say
+	// where the challenges are answered, so a missing forward is found.
+	mc.Log.Info("acme: on", "directory", cfg.ACME.Directory, "hosts", len(mc.Hosts),
+		"http-01", orNone(mc.HTTPAddress, "CA connects to port 80"),
+		"tls-alpn-01", orNone(mc.TLSALPNAddress, "CA connects to port 443"),
+		"dns-01", orNone(cfg.ACME.DNSCommand, ""))
 	a.m = m
 	s.acme = a
 	s.certs.SetChallengeHandler(m.ChallengeCertificate)
@@ -120,6 +126,17 @@ func (a *acmeState) close() {
 	if a.db != nil {
 		a.db.Close()
 	}
+}
+
+// orNone describes one challenge's answerer for the log.
+func orNone(v, note string) string {
+	switch {
+	case v == "":
+		return "off"
+	case note != "":
+		return v + " (" + note + ")"
+	}
+	return v
 }
 
 // listenerAddr is the bound address of the first listener that matches.
