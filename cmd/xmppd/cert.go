@@ -56,6 +56,10 @@ func certCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: imported %s (expires %s)\n", r.Domain, r.From, r.NotAfter.UTC().Format(time.DateOnly))
 	}
 	if n > 0 {
+		if cfg.ACME.On() {
+			// SetManaged wins over the data folder's certificate.
+			fmt.Fprintln(stdout, "note: [acme] is on: these hosts use the imported certificates only until ACME's arrive (remove [acme] to keep them)")
+		}
 		fmt.Fprintln(stdout, "reload the server to use them: systemctl reload xmppd (SIGHUP)")
 	}
 	return errors.Join(errs...)

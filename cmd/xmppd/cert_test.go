@@ -166,12 +166,18 @@ func TestCheckImportedAndACME(t *testing.T) {
 	if code, out, errs := cli(t, "", "cert", "import", "-config", cfgPath, filepath.Join(dir, "live")); code != 0 {
 		t.Fatalf("cert import: %s%s", out, errs)
 	}
+	if _, out, _ := cli(t, "", "cert", "import", "-config", cfgPath, filepath.Join(dir, "live")); strings.Contains(out, "[acme]") {
+		t.Errorf("a note about [acme] without it:\n%s", out)
+	}
 	_, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
 	if !strings.Contains(out, "ok    cert      localhost: the chain verifies (issuer check test CA)") || strings.Contains(out, "self-signed") {
 		t.Errorf("imported certificate:\n%s", out)
 	}
 
 	os.WriteFile(cfgPath, []byte(strings.Replace(conf, "[[listen]]", "[[listen]]\ntls = \"direct\"", 1)+"[acme]\nemail = \"admin@example.test\"\n"), 0o600)
+	if _, out, _ := cli(t, "", "cert", "import", "-config", cfgPath, filepath.Join(dir, "live")); !strings.Contains(out, "[acme] is on: these hosts use the imported certificates only until ACME's arrive") {
+		t.Errorf("no note about [acme]:\n%s", out)
+	}
 	_, out, _ = cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
 	if !strings.Contains(out, "ok    cert      localhost: managed by [acme] (https://acme-v02.api.letsencrypt.org/directory): the server obtains it for localhost, conference.localhost, pubsub.localhost") {
 		t.Errorf("host under [acme]:\n%s", out)
