@@ -359,6 +359,12 @@ func (m *Manager) obtain(ctx context.Context, h Host) (*tls.Certificate, error) 
 	if err != nil {
 		return nil, fmt.Errorf("certificate request: %w", err)
 	}
+	// PreCheck gives the issuer the account's email (Issue alone would
+	// register an account without contact) and refuses names a public
+	// CA never issues for (localhost, *.local) before asking it.
+	if err := m.issuer.PreCheck(ctx, h.Names, false); err != nil {
+		return nil, err
+	}
 	issued, err := m.issuer.Issue(ctx, csr)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +142,15 @@ func TestHTTP01ObtainRenewRestart(t *testing.T) {
 
 	first := got.next(t)
 	issuedByPebble(t, p, first.Leaf, chain(t, first))
+	// The account was registered with the contact address.
+	var account bool
+	filepath.WalkDir(storage, func(path string, d fs.DirEntry, err error) error {
+		account = account || (err == nil && d.IsDir() && d.Name() == "admin@example.test")
+		return nil
+	})
+	if !account {
+		t.Error("no ACME account stored for admin@example.test")
+	}
 	if n := p.Finalized.Load(); n != 1 {
 		t.Errorf("%d certificates issued, want 1", n)
 	}
@@ -351,4 +362,22 @@ func TestDNS01Libdns(t *testing.T) {
 	m.Start(context.Background())
 	c := got.next(t)
 	issuedByPebble(t, p, c.Leaf, chain(t, c))
+}
+
+// TestPublicCARefusesLocalNames: names no public CA issues for are
+// refused before anything is sent to Let's Encrypt.
+func TestPublicCARefusesLocalNames(t *testing.T) {
+	m, err := New(Config{
+		Email: "admin@example.org", Directory: "https://acme-v02.api.letsencrypt.org/directory",
+		Hosts:   []Host{{Domain: "localhost", Names: []string{"localhost", "conference.localhost"}}},
+		Storage: &certmagic.FileStorage{Path: t.TempDir()}, HTTPAddress: "127.0.0.1:80",
+		Install: func(string, *tls.Certificate) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.obtain(t.Context(), m.cfg.Hosts[0]); err == nil || !strings.Contains(err.Error(), "does not qualify for a public certificate") {
+		t.Fatalf("err = %v", err)
+	}
 }
