@@ -174,12 +174,12 @@ func TestCheckImportedAndACME(t *testing.T) {
 		t.Errorf("imported certificate:\n%s", out)
 	}
 
-	os.WriteFile(cfgPath, []byte(strings.Replace(conf, "[[listen]]", "[[listen]]\ntls = \"direct\"", 1)+"[acme]\nemail = \"admin@example.test\"\n"), 0o600)
+	os.WriteFile(cfgPath, []byte(strings.Replace(conf, "[[listen]]", "[[listen]]\ntls = \"direct\"", 1)+"[acme]\nemail = \"admin@example.test\"\ndirectory = \"https://ca.example.test/acme/directory\"\n"), 0o600)
 	if _, out, _ := cli(t, "", "cert", "import", "-config", cfgPath, filepath.Join(dir, "live")); !strings.Contains(out, "[acme] is on: these hosts use the imported certificates only until ACME's arrive") {
 		t.Errorf("no note about [acme]:\n%s", out)
 	}
 	_, out, _ = cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
-	if !strings.Contains(out, "ok    cert      localhost: managed by [acme] (https://acme-v02.api.letsencrypt.org/directory): the server obtains it for localhost, conference.localhost, pubsub.localhost") {
+	if !strings.Contains(out, "ok    cert      localhost: managed by [acme] (https://ca.example.test/acme/directory): the server obtains it for localhost, conference.localhost, pubsub.localhost") {
 		t.Errorf("host under [acme]:\n%s", out)
 	}
 }

@@ -531,14 +531,44 @@ func (c *Config) validateACME(v *validator) {
 		v.fail(ak("challenges"), `no challenge can be answered: set http_address (such as ":80"), add a direct TLS listener reached on port 443, or set dns_command`)
 	}
 	managed := 0
-	for _, h := range c.Hosts {
-		if h.CertFile == "" {
-			managed++
+	for i, h := range c.Hosts {
+		if h.CertFile != "" {
+			continue
+		}
+		managed++
+		if publicCA(a.Directory) && !publicName(h.Domain) {
+			v.fail(fmt.Sprintf("host[%d].domain", i), "%q cannot get a certificate from %s (public CAs issue only for public DNS names): give this host cert_file/key_file, or use a private CA's directory", h.Domain, a.Directory)
 		}
 	}
 	if managed == 0 {
 		v.fail(ak("email"), "every [[host]] has cert_file: ACME would manage no certificate (remove [acme] or a host's cert_file)")
 	}
+}
+
+// publicCA reports whether an ACME directory is a public CA's (the list
+// certmagic keeps for the same check).
+func publicCA(directory string) bool {
+	for _, ca := range []string{"api.letsencrypt.org", "acme.zerossl.com", "api.pki.goog", "api.buypass.com", "acme.ssl.com"} {
+		if strings.Contains(directory, ca) {
+			return true
+		}
+	}
+	return false
+}
+
+// publicName reports whether a public CA could issue for domain: a DNS
+// name with a dot, not an IP address, not under a special-use or
+// private top-level domain (RFC 6761, RFC 6762, RFC 8375).
+func publicName(domain string) bool {
+	if !strings.Contains(domain, ".") || net.ParseIP(domain) != nil {
+		return false
+	}
+	for _, tld := range []string{".localhost", ".local", ".internal", ".home.arpa", ".test", ".example", ".invalid", ".lan"} {
+		if strings.HasSuffix(domain, tld) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateExternalServices checks the [[external_service]] tables
