@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -139,6 +140,13 @@ func (c *checker) checkCerts(cfg *config.Config) {
 	for _, h := range cfg.Hosts {
 		area := "cert"
 		certFile, selfSigned := h.CertFile, h.CertFile == "" && h.KeyFile == ""
+		if selfSigned && cfg.ACME.On() {
+			// The server orders and renews it itself; what is in the
+			// data folder meanwhile is only the stand-in.
+			c.ok(area, "%s: managed by [acme] (%s): the server obtains it for %s and renews it; its log says \"acme: certificate in use\"",
+				h.Domain, cfg.ACME.Directory, strings.Join(cfg.ACMENames(h.Domain), ", "))
+			continue
+		}
 		if selfSigned {
 			certFile = filepath.Join(cfg.DataDir, "certs", h.Domain+".crt")
 		}
@@ -177,6 +185,10 @@ func (c *checker) checkCerts(cfg *config.Config) {
 			}
 		}
 		leaf := chain[0]
+		if selfSigned && !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+			// Put in the data folder by "xmppd cert import": a CA's.
+			selfSigned = false
+		}
 		switch left := leaf.NotAfter.Sub(c.now); {
 		case left <= 0:
 			c.fail(area, "renew the certificate (certbot renew), then systemctl reload xmppd", "%s: %s expired on %s", h.Domain, certFile, leaf.NotAfter.UTC().Format(time.DateOnly))

@@ -5,6 +5,7 @@
 //	xmppd user list [DOMAIN]
 //	xmppd import FILE.xml ... | export [-o FILE.xml]   XEP-0227
 //	xmppd backup -o FILE | restore FILE               data folder and SQLite database
+//	xmppd cert import DIR             take Let's Encrypt's certificates (live/<name>/) for the hosts
 //	xmppd check                       check configuration, certificates, DNS, ports, data folder; log in once
 //	xmppd status                      ask the running server (its admin listener)
 //	xmppd session list|kick [JID]
@@ -60,6 +61,7 @@ Commands (flags may come before or after the command; "xmppd COMMAND -help" says
   export         write the accounts as one XEP-0227 document
   backup         copy database, uploads and keys into one file, while the server runs
   restore        put a backup into an empty data folder
+  cert           import Let's Encrypt's certificates (cert import /etc/letsencrypt/live)
   check          check configuration, certificates, DNS, ports, data folder, and log in once
   status         ask the running server (its admin listener)
   session        list or kick the running server's sessions
@@ -137,7 +139,8 @@ FAILed:
   config     every error of the file at once
   cert       each host's certificate: key, expiry, chain (system roots and
              [s2s] ca_file), the host's name; a warning when the service
-             names (conference., upload., pubsub.) are not covered
+             names (conference., upload., pubsub.) are not covered; hosts
+             under [acme] are reported as managed by the server
   dns        SRV _xmpp-client._tcp, _xmpps-client._tcp, _xmpp-server._tcp
              of each host for the listeners there are, and their targets'
              A/AAAA records pointing at this machine; with an s2s listener,
@@ -148,6 +151,17 @@ FAILed:
   self-test  a temporary account on the first host logs in over each c2s
              listener and sends itself a message; it is deleted afterwards
   -dns ADDR  ask this DNS server instead of the system's resolver
+`},
+	"cert": {subs: []string{"import"}, help: `usage: xmppd cert import [-config FILE] DIR
+
+Copies each host's certificate and key from DIR, laid out as certbot's
+/etc/letsencrypt/live (one folder per certificate with fullchain.pem and
+privkey.pem; DIR may be /etc/letsencrypt), into the data folder's certs/,
+where the server reads the certificate of a host without cert_file. A folder
+named after the host is tried first, then any whose certificate covers it;
+the one valid longest wins. Run as root, the copies are given to the owner
+of the data folder. Then reload the server (SIGHUP, systemctl reload xmppd).
+Hosts with cert_file are skipped: the server reads that file.
 `},
 	"status": {help: `usage: xmppd status [-config FILE] [-admin ADDR]
 
@@ -278,6 +292,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = backupCmd(args, stdout, stderr)
 	case "restore":
 		err = restoreCmd(args, stdout, stderr)
+	case "cert":
+		err = certCmd(args, stdout, stderr)
 	case "check":
 		err = checkCmd(args, stdout, stderr)
 	case "status":

@@ -119,7 +119,7 @@ func TestHelpAndUnknownCommands(t *testing.T) {
 		{[]string{"help", "check"}, 0, "self-test", ""},
 		{[]string{"check", "extra"}, 1, "", `unexpected argument "extra"`},
 		{[]string{"session", "kick", "--help"}, 0, "FULL-JID", ""},
-		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"; the commands are: backup, check, export, fast, help, import, invite, restore, serve, session, status, user, version`},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"; the commands are: backup, cert, check, export, fast, help, import, invite, restore, serve, session, status, user, version`},
 		{[]string{"-config", "x.toml", "frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"user", "frob", "a@localhost"}, 2, "", `unknown command "user frob"; the user commands are: add, passwd, del, list`},
 		{[]string{"session", "frob"}, 2, "", `unknown command "session frob"; the session commands are: list, kick`},

@@ -1,11 +1,13 @@
 // Package certs provides the TLS certificates of the virtual hosts: files
-// from the configuration, or a self-signed certificate made on first start
-// and kept in the data folder.
+// from the configuration, or the one kept in the data folder (a CA's that
+// Import put there, else a self-signed one made on first start), replaced
+// by an ACME client's through SetManaged.
 //
 // CONTRACT: the exported API below is what internal/server codes against.
 package certs
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,7 +41,19 @@ type HostCert struct {
 type Store struct {
 	dir string
 	set atomic.Pointer[certSet]
+
+	// mu serializes the writers (Reload, SetManaged); managed are the
+	// certificates an ACME client installed, which replace a host's file
+	// or self-signed one in every set made after.
+	mu      sync.Mutex
+	managed map[string]*tls.Certificate
+	// challenge answers ACME TLS-ALPN-01 handshakes (RFC 8737); set
+	// before the listeners start, nil without ACME.
+	challenge func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
+
+// acmeTLS1 is the ALPN protocol of the TLS-ALPN-01 challenge (RFC 8737 §6.2).
+const acmeTLS1 = "acme-tls/1"
 
 // certSet is one loaded generation of certificates, never changed after
 // it is made.
@@ -86,12 +101,64 @@ func Load(dir string, hosts []HostCert) (*Store, error) {
 // them in together: new handshakes get the new certificates, established
 // connections keep theirs. On an error nothing changes.
 func (s *Store) Reload(hosts []HostCert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	set, err := load(s.dir, hosts)
 	if err != nil {
 		return err
 	}
-	s.set.Store(set)
+	s.set.Store(set.with(s.managed))
 	return nil
+}
+
+// SetManaged installs a certificate obtained by ACME for a host: new
+// handshakes get it at once, and it stays across Reload (which would
+// otherwise bring back the self-signed one) until replaced by the next
+// renewal. Unknown domains are ignored.
+func (s *Store) SetManaged(domain string, c *tls.Certificate) error {
+	if err := ensureLeaf(c); err != nil {
+		return fmt.Errorf("host %s: %w", domain, err)
+	}
+	domain = normalize(domain)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.managed == nil {
+		s.managed = map[string]*tls.Certificate{}
+	}
+	s.managed[domain] = c
+	if set := s.set.Load(); set != nil {
+		s.set.Store(set.with(s.managed))
+	}
+	return nil
+}
+
+// SetChallengeHandler makes handshakes that offer only ALPN "acme-tls/1"
+// (an ACME server validating TLS-ALPN-01) get their certificate from f,
+// and TLS configs with ALPN protocols accept "acme-tls/1". Call it before
+// TLSConfig.
+func (s *Store) SetChallengeHandler(f func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	s.challenge = f
+}
+
+// with returns a copy of s with the managed certificates in place of the
+// loaded ones of the same domains.
+func (s *certSet) with(managed map[string]*tls.Certificate) *certSet {
+	if len(managed) == 0 {
+		return s
+	}
+	out := &certSet{order: slices.Clone(s.order), byName: make(map[string]*tls.Certificate, len(s.byName))}
+	for name, c := range s.byName {
+		if m := managed[name]; m != nil {
+			for i := range out.order {
+				if out.order[i] == c {
+					out.order[i] = m
+				}
+			}
+			c = m
+		}
+		out.byName[name] = c
+	}
+	return out
 }
 
 func load(dir string, hosts []HostCert) (*certSet, error) {
@@ -131,11 +198,21 @@ func load(dir string, hosts []HostCert) (*certSet, error) {
 //
 // Note that crypto/tls refuses a client that offers ALPN protocols none of
 // which is in alpn (RFC 7301 §3.2); clients that offer none are fine.
+//
+// With a challenge handler (SetChallengeHandler), a config with ALPN
+// protocols accepts "acme-tls/1" too: those are the direct TLS listeners,
+// which the CA reaches on port 443. STARTTLS configs (no ALPN) stay
+// without, since a client offering only "xmpp-client" would otherwise be
+// refused there.
 func (s *Store) TLSConfig(alpn ...string) *tls.Config {
+	protos := slices.Clone(alpn)
+	if s.challenge != nil && len(protos) > 0 {
+		protos = append(protos, acmeTLS1)
+	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: s.getCertificate,
-		NextProtos:     slices.Clone(alpn),
+		NextProtos:     protos,
 		// Session tickets are on by default in crypto/tls, which also
 		// rotates the ticket keys; stated here so nobody "hardens" it
 		// away: resumption saves mobile clients a full handshake.
@@ -155,6 +232,11 @@ func (s *Store) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	set := s.set.Load()
 	if set == nil { // a zero Store, not from Load
 		return nil, errors.New("certs: no certificates")
+	}
+	// RFC 8737 §3: the validation handshake offers exactly one protocol,
+	// acme-tls/1, and must get the challenge certificate.
+	if s.challenge != nil && len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmeTLS1 {
+		return s.challenge(hello)
 	}
 	return set.getCertificate(hello)
 }
@@ -234,8 +316,20 @@ func selfSigned(dir, domain string, now time.Time) (*tls.Certificate, error) {
 		}
 	}
 	if errC == nil && errK == nil {
-		if c, err := tls.X509KeyPair(certPEM, keyPEM); err == nil && ensureLeaf(&c) == nil && usable(c.Leaf, domain, now) {
-			return &c, nil
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err == nil && ensureLeaf(&c) == nil {
+			if usable(c.Leaf, domain, now) {
+				return &c, nil
+			}
+			// One put here by Import (a CA's): never silently replaced by
+			// a self-signed one, which every client would then refuse.
+			if !generated(c.Leaf) && c.Leaf.VerifyHostname(domain) == nil {
+				if now.After(c.Leaf.NotAfter) {
+					return nil, fmt.Errorf("host %s: imported certificate %s expired on %s: import a new one (xmppd cert import) or delete %s and its .key for a self-signed one",
+						domain, certFile, c.Leaf.NotAfter.UTC().Format(time.DateOnly), certFile)
+				}
+				return &c, nil
+			}
 		}
 	}
 
@@ -264,6 +358,15 @@ func selfSigned(dir, domain string, now time.Time) (*tls.Certificate, error) {
 	return &c, nil
 }
 
+// selfSignedOrg marks the certificates generate makes.
+const selfSignedOrg = "xmppd self-signed"
+
+// generated reports whether leaf is one of ours (generate), as opposed to
+// a CA's that Import put in the folder.
+func generated(leaf *x509.Certificate) bool {
+	return slices.Contains(leaf.Subject.Organization, selfSignedOrg) && bytes.Equal(leaf.RawIssuer, leaf.RawSubject)
+}
+
 // usable reports whether a kept certificate may be reused.
 func usable(leaf *x509.Certificate, domain string, now time.Time) bool {
 	return leaf.VerifyHostname(domain) == nil &&
@@ -284,7 +387,7 @@ func generate(domain string, notBefore, notAfter time.Time) (certPEM, keyPEM []b
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: domain, Organization: []string{"xmppd self-signed"}},
+		Subject:      pkix.Name{CommonName: domain, Organization: []string{selfSignedOrg}},
 		// An hour back: a client whose clock is a little behind must not
 		// see a certificate from the future.
 		NotBefore: notBefore.Add(-time.Hour),

@@ -354,3 +354,72 @@ func TestReload(t *testing.T) {
 		t.Error("the kept self-signed certificate changed")
 	}
 }
+
+// TestManagedSurvivesReload: an ACME certificate set with SetManaged
+// replaces the self-signed one and stays through a reload (SIGHUP), which
+// would otherwise bring the self-signed one back.
+func TestManagedSurvivesReload(t *testing.T) {
+	files, data := t.TempDir(), t.TempDir()
+	hosts := []HostCert{{Domain: "a.test"}, {Domain: "b.test"}}
+	s := mustLoad(t, data, hosts...)
+	self := s.Certificate("a.test")
+	certFile, keyFile := writePair(t, files, "a.test")
+	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetManaged("A.test", &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"set", "reloaded"} {
+		if got := s.Certificate("a.test"); got != &c {
+			t.Fatalf("%s: a.test has %v, want the managed certificate", step, got.Leaf.Subject)
+		}
+		// The fallback for unknown SNI is the first host's: the managed one.
+		if st, err := handshake(t, s, &tls.Config{ServerName: "unknown.test", InsecureSkipVerify: true, NextProtos: []string{"xmpp-client"}}); err != nil || !bytes.Equal(st.PeerCertificates[0].Raw, c.Leaf.Raw) {
+			t.Fatalf("%s: fallback handshake: %v", step, err)
+		}
+		if err := s.Reload(hosts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Certificate("a.test") == self || s.Certificate("b.test") == nil {
+		t.Error("hosts mixed up")
+	}
+}
+
+// TestChallengeHandler: with a handler, direct TLS configs accept
+// acme-tls/1 and such handshakes get the handler's certificate; STARTTLS
+// configs (no ALPN) stay without it.
+func TestChallengeHandler(t *testing.T) {
+	s := mustLoad(t, t.TempDir(), HostCert{Domain: "a.test"})
+	if got := s.TLSConfig("xmpp-client").NextProtos; len(got) != 1 {
+		t.Fatalf("ALPN without a handler: %q", got)
+	}
+	certPEM, keyPEM, err := generate("a.test", time.Now(), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chal, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetChallengeHandler(func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return &chal, nil })
+	if got := s.TLSConfig("xmpp-client").NextProtos; len(got) != 2 || got[1] != "acme-tls/1" {
+		t.Fatalf("ALPN with a handler: %q", got)
+	}
+	if got := s.TLSConfig().NextProtos; got != nil {
+		t.Fatalf("STARTTLS ALPN: %q", got)
+	}
+	st, err := handshake(t, s, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true, NextProtos: []string{"acme-tls/1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(st.PeerCertificates[0].Raw, chal.Certificate[0]) || st.NegotiatedProtocol != "acme-tls/1" {
+		t.Error("validation handshake did not get the challenge certificate")
+	}
+	st, err = handshake(t, s, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true, NextProtos: []string{"xmpp-client", "acme-tls/1"}})
+	if err != nil || bytes.Equal(st.PeerCertificates[0].Raw, chal.Certificate[0]) {
+		t.Errorf("a client offering more than acme-tls/1 got the challenge certificate (%v)", err)
+	}
+}

@@ -68,6 +68,124 @@ type Config struct {
 	// HTTP is what "http" listeners serve to people rather than to XMPP
 	// clients: the landing page and the web client.
 	HTTP HTTP `toml:"http"`
+	// ACME gets the hosts' certificates from an ACME CA such as Let's
+	// Encrypt (RFC 8555) and renews them while the server runs.
+	ACME ACME `toml:"acme"`
+}
+
+// ACME is the [acme] section. It is on when Email is set (unless Enabled
+// is false): a contact address is what every public CA asks for, so a
+// section without one is a half-made configuration, refused rather than
+// guessed at.
+type ACME struct {
+	// Enabled turns ACME off with false while keeping the section;
+	// default: on when email is set.
+	Enabled *bool `toml:"enabled"`
+	// Email is the account's contact address; the CA writes to it about
+	// expiring certificates and policy changes.
+	Email string `toml:"email"`
+	// Directory is the CA's ACME directory URL. Default Let's Encrypt
+	// (production).
+	Directory string `toml:"directory"`
+	// CAFile is a PEM file of roots to trust for the directory's own
+	// HTTPS (a private CA such as step-ca); "" = system roots.
+	CAFile string `toml:"ca_file"`
+	// Challenges are the challenge types tried (RFC 8555 §8): "http-01",
+	// "tls-alpn-01" (RFC 8737), "dns-01". Empty (default): http-01 when
+	// http_address or a plain ("none") http listener exists, tls-alpn-01
+	// when a direct TLS listener exists, dns-01 when dns_command is set.
+	Challenges []string `toml:"challenges"`
+	// HTTPAddress is a plain HTTP listener (":80") that answers only
+	// HTTP-01 challenges; "" = none (a plain http listener answers them
+	// too).
+	HTTPAddress string `toml:"http_address"`
+	// DNSCommand is run to set and remove the _acme-challenge TXT records
+	// for dns-01: DNSCommand present|cleanup <fqdn> <value>.
+	DNSCommand string `toml:"dns_command"`
+	// Storage is the folder certificates, keys and the account are kept
+	// in; "" (default) is DataDir/acme. Nodes of a cluster point it at one
+	// shared folder: they then renew each certificate once, under a lock.
+	Storage string `toml:"storage"`
+	// StorageBackend is "files" (default: the Storage folder) or
+	// "database": the [storage] PostgreSQL database, with advisory
+	// locks, for a cluster that shares the database and no folder.
+	StorageBackend string `toml:"storage_backend"`
+}
+
+// On reports whether ACME manages certificates.
+func (a ACME) On() bool { return a.Email != "" && (a.Enabled == nil || *a.Enabled) }
+
+func (c *Config) hasListener(typ string) bool {
+	for _, l := range c.Listen {
+		if l.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// ACMEChallenges are the challenge types ACME uses: the configured ones,
+// or those the listeners can answer.
+func (c *Config) ACMEChallenges() []string {
+	if len(c.ACME.Challenges) > 0 {
+		return c.ACME.Challenges
+	}
+	var out []string
+	if c.ACME.HTTPAddress != "" || c.plainHTTP() {
+		out = append(out, "http-01")
+	}
+	if c.directTLS() {
+		out = append(out, "tls-alpn-01")
+	}
+	if c.ACME.DNSCommand != "" {
+		out = append(out, "dns-01")
+	}
+	return out
+}
+
+func (c *Config) plainHTTP() bool {
+	for _, l := range c.Listen {
+		if l.Type == "http" && l.TLS == "none" {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) directTLS() bool {
+	for _, l := range c.Listen {
+		if (l.Type == "c2s" || l.Type == "http") && l.TLS == "direct" {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultACMEDirectory is Let's Encrypt's production directory.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// ACMEStorage is the folder ACME keeps its data in.
+func (c *Config) ACMEStorage() string {
+	if c.ACME.Storage != "" {
+		return c.ACME.Storage
+	}
+	return filepath.Join(c.DataDir, "acme")
+}
+
+// ACMENames are the names one host's ACME certificate covers: the host
+// and the service subdomains this configuration serves for it.
+func (c *Config) ACMENames(domain string) []string {
+	names := []string{domain}
+	if c.MUC.Enabled {
+		names = append(names, c.MUC.Subdomain+"."+domain)
+	}
+	if c.Upload.Enabled && (c.Upload.URL != "" || c.hasListener("http")) {
+		names = append(names, c.Upload.Subdomain+"."+domain)
+	}
+	if c.PubSub.Service {
+		names = append(names, "pubsub."+domain)
+	}
+	return names
 }
 
 // ExternalService is one [[external_service]]: a service outside XMPP that
@@ -550,6 +668,7 @@ func Default() *Config {
 		HTTP:    HTTP{WebClient: true},
 		Invites: Invites{ExpireAfter: Duration{7 * 24 * time.Hour}, Users: true},
 		Auth:    Auth{FastTokenLifetime: Duration{21 * 24 * time.Hour}},
+		ACME:    ACME{Directory: DefaultACMEDirectory, StorageBackend: "files"},
 		S2S: S2S{
 			Enabled:        true,
 			TLSVerify:      true,

@@ -1,11 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +187,22 @@ func TestErrors(t *testing.T) {
 		{"external service secret and username", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nsecret = \"s\"\nusername = \"u\"\npassword = \"p\"", []string{"5 external_service[0].username: must not be set with secret"}},
 		{"external service ttl without secret", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nttl = \"1h\"", []string{"4 external_service[0].ttl: only applies with secret"}},
 		{"external service short ttl", "[[external_service]]\ntype = \"turn\"\nhost = \"t.test\"\nsecret = \"s\"\nttl = \"1s\"", []string{"5 external_service[0].ttl: must be between 1m0s and 720h0m0s"}},
+		// [acme]
+		{"acme enabled without email", "[acme]\nenabled = true", []string{"1 acme.email: must be set when enabled = true"}},
+		{"acme bad email", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"admin\"", []string{`4 acme.email: "admin" is not an email address`}},
+		{"acme plain http directory", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\ndirectory = \"http://ca.test/dir\"", []string{`5 acme.directory: must be an https:// URL`}},
+		{"acme unknown challenge", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\nchallenges = [\"dns-02\"]", []string{`5 acme.challenges: must be "http-01", "tls-alpn-01" or "dns-01", got "dns-02"`}},
+		{"acme http-01 without a port-80 listener", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\nchallenges = [\"HTTP-01\"]", []string{"5 acme.challenges: http-01 needs http_address"}},
+		{"acme dns-01 without command", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\nchallenges = [\"dns-01\"]", []string{"5 acme.challenges: dns-01 needs dns_command"}},
+		{"acme tls-alpn-01 without direct TLS", "[[host]]\ndomain = \"example.org\"\n[[listen]]\naddress = \"127.0.0.1:0\"\n[acme]\nemail = \"a@example.org\"\nchallenges = [\"tls-alpn-01\"]", []string{"7 acme.challenges: tls-alpn-01 needs a c2s or http listener"}},
+		{"acme database on sqlite", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\nstorage_backend = \"database\"", []string{`5 acme.storage_backend: "database" needs [storage] driver = "postgres"`}},
+		{"acme database with a folder", "[[host]]\ndomain = \"example.org\"\n[storage]\ndriver = \"postgres\"\ndsn = \"postgres://x@localhost/x\"\n[acme]\nemail = \"a@example.org\"\nstorage_backend = \"database\"\nstorage = \"/srv/acme\"", []string{"9 acme.storage: is the folder of storage_backend"}},
+		{"acme unknown backend", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\nstorage_backend = \"redis\"", []string{"5 acme.storage_backend: must be one of files, database"}},
+		{"acme localhost from Let's Encrypt", "[[host]]\ndomain = \"localhost\"\n[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"", []string{`2 host[0].domain: "localhost" cannot get a certificate from https://acme-v02.api.letsencrypt.org/directory`}},
+		{"acme no challenge possible", "[[host]]\ndomain = \"example.org\"\n[[listen]]\naddress = \"127.0.0.1:0\"\n[acme]\nemail = \"a@example.org\"", []string{"5 acme.challenges: no challenge can be answered"}},
+		{"acme http_address taken", "[[host]]\ndomain = \"example.org\"\n[[listen]]\naddress = \":80\"\n[acme]\nemail = \"a@example.org\"\nhttp_address = \":80\"", []string{`7 acme.http_address: ":80" is already used by listen[0]`}},
+		{"acme bad http_address", "[[host]]\ndomain = \"example.org\"\n[acme]\nemail = \"a@example.org\"\nhttp_address = \"80\"", []string{"5 acme.http_address: must be host:port"}},
+		{"acme with every host on files", "[[host]]\ndomain = \"a.test\"\ncert_file = \"a.crt\"\nkey_file = \"a.key\"\n[acme]\nemail = \"a@example.org\"", []string{"6 acme.email: every [[host]] has cert_file"}},
 		// [muc]
 		{"muc subdomain with a dot", "[muc]\nsubdomain = \"a.b\"", []string{"2 muc.subdomain: must be one DNS label"}},
 		{"muc create_rooms", "[muc]\ncreate_rooms = \"admins\"", []string{"2 muc.create_rooms: must be one of"}},
@@ -411,6 +429,10 @@ func TestExampleUncommented(t *testing.T) {
 		t.Fatalf("only %d commented settings found; pattern out of date?", n)
 	}
 	uncommented := setting.ReplaceAll(data, []byte("$1"))
+	// The default host localhost cannot get a certificate from Let's
+	// Encrypt (refused, rightly): the illustrative [acme] gets a private
+	// CA's directory instead.
+	uncommented = bytes.Replace(uncommented, []byte(`directory = "`+DefaultACMEDirectory+`"`), []byte(`directory = "https://ca.example.org/acme/directory"`), 1)
 	c, err := Parse(uncommented, "uncommented example")
 	if err != nil {
 		t.Fatal(err)
@@ -436,6 +458,11 @@ func TestExampleUncommented(t *testing.T) {
 		t.Errorf("external services %+v", e)
 	}
 	c.ExternalServices = nil
+	// The illustrative [acme] section: on, for the hosts without files.
+	if !c.ACME.On() || c.ACME.Email != "admin@example.org" || !slices.Equal(c.ACMEChallenges(), []string{"tls-alpn-01"}) {
+		t.Errorf("acme %+v, challenges %q", c.ACME, c.ACMEChallenges())
+	}
+	c.ACME = Default().ACME
 	// Apart from the second, illustrative host, the values are the defaults.
 	c.Hosts = c.Hosts[:1]
 	c.Hosts[0] = Host{Domain: "localhost"}

@@ -92,6 +92,14 @@ func (c *Config) normalize() {
 	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
 	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
 	c.Upload.URL = strings.TrimSuffix(strings.TrimSpace(c.Upload.URL), "/")
+	c.ACME.Email = strings.TrimSpace(c.ACME.Email)
+	c.ACME.StorageBackend = strings.ToLower(strings.TrimSpace(c.ACME.StorageBackend))
+	if len(c.ACME.Challenges) == 0 {
+		c.ACME.Challenges = nil
+	}
+	for i, ch := range c.ACME.Challenges {
+		c.ACME.Challenges[i] = strings.ToLower(strings.TrimSpace(ch))
+	}
 	c.MUC.CreateRooms = strings.ToLower(strings.TrimSpace(c.MUC.CreateRooms))
 	if len(c.MUC.Creators) == 0 {
 		c.MUC.Creators = nil
@@ -332,6 +340,7 @@ func (c *Config) validate(name string, pos positions) []error {
 
 	c.validateUpload(v)
 	c.validateInvites(v)
+	c.validateACME(v)
 	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 	c.validateExternalServices(v)
 	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN",
@@ -499,6 +508,104 @@ func (c *Config) validateInvites(v *validator) {
 			v.fail("invites.url", "must not have a query or fragment, got %q", in.URL)
 		}
 	}
+}
+
+// validateACME checks the [acme] table; only when ACME is on, so that a
+// section switched off with enabled = false may stay half-filled.
+func (c *Config) validateACME(v *validator) {
+	a, ak := c.ACME, func(k string) string { return "acme." + k }
+	if a.Enabled != nil && *a.Enabled && a.Email == "" {
+		v.fail(ak("email"), "must be set when enabled = true (the CA's contact for the account)")
+	}
+	if !a.On() {
+		return
+	}
+	if at := strings.IndexByte(a.Email, '@'); at <= 0 || at == len(a.Email)-1 || strings.ContainsAny(a.Email, " \t<>,;:") {
+		v.fail(ak("email"), "%q is not an email address (admin@example.org)", a.Email)
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		// RFC 8555 §6.1: ACME is HTTPS only.
+		v.fail(ak("directory"), "must be an https:// URL such as %q, got %q", DefaultACMEDirectory, a.Directory)
+	}
+	if a.HTTPAddress != "" {
+		if msg := checkAddress(a.HTTPAddress); msg != "" {
+			v.fail(ak("http_address"), "%s", msg)
+		}
+		for i, l := range c.Listen {
+			if l.Address == a.HTTPAddress {
+				v.fail(ak("http_address"), "%q is already used by listen[%d]", a.HTTPAddress, i)
+			}
+		}
+	}
+	for _, ch := range a.Challenges {
+		switch ch {
+		case "http-01":
+			if a.HTTPAddress == "" && !c.plainHTTP() {
+				v.fail(ak("challenges"), `http-01 needs http_address (such as ":80") or an http listener with tls = "none" that port 80 reaches`)
+			}
+		case "tls-alpn-01":
+			if !c.directTLS() {
+				v.fail(ak("challenges"), `tls-alpn-01 needs a c2s or http listener with tls = "direct" that port 443 reaches`)
+			}
+		case "dns-01":
+			if a.DNSCommand == "" {
+				v.fail(ak("challenges"), "dns-01 needs dns_command (the program that sets the _acme-challenge TXT record)")
+			}
+		default:
+			v.fail(ak("challenges"), `must be "http-01", "tls-alpn-01" or "dns-01", got %q`, ch)
+		}
+	}
+	v.oneOf(ak("storage_backend"), a.StorageBackend, "files", "database")
+	if a.StorageBackend == "database" {
+		if c.Storage.Driver != "postgres" {
+			v.fail(ak("storage_backend"), `"database" needs [storage] driver = "postgres" (an SQLite file is one node's: use "files")`)
+		}
+		if a.Storage != "" {
+			v.fail(ak("storage"), `is the folder of storage_backend = "files"; leave it unset with "database"`)
+		}
+	}
+	if len(c.ACMEChallenges()) == 0 {
+		v.fail(ak("challenges"), `no challenge can be answered: set http_address (such as ":80"), add a direct TLS listener reached on port 443, or set dns_command`)
+	}
+	managed := 0
+	for i, h := range c.Hosts {
+		if h.CertFile != "" {
+			continue
+		}
+		managed++
+		if publicCA(a.Directory) && !publicName(h.Domain) {
+			v.fail(fmt.Sprintf("host[%d].domain", i), "%q cannot get a certificate from %s (public CAs issue only for public DNS names): give this host cert_file/key_file, or use a private CA's directory", h.Domain, a.Directory)
+		}
+	}
+	if managed == 0 {
+		v.fail(ak("email"), "every [[host]] has cert_file: ACME would manage no certificate (remove [acme] or a host's cert_file)")
+	}
+}
+
+// publicCA reports whether an ACME directory is a public CA's (the list
+// certmagic keeps for the same check).
+func publicCA(directory string) bool {
+	for _, ca := range []string{"api.letsencrypt.org", "acme.zerossl.com", "api.pki.goog", "api.buypass.com", "acme.ssl.com"} {
+		if strings.Contains(directory, ca) {
+			return true
+		}
+	}
+	return false
+}
+
+// publicName reports whether a public CA could issue for domain: a DNS
+// name with a dot, not an IP address, not under a special-use or
+// private top-level domain (RFC 6761, RFC 6762, RFC 8375).
+func publicName(domain string) bool {
+	if !strings.Contains(domain, ".") || net.ParseIP(domain) != nil {
+		return false
+	}
+	for _, tld := range []string{".localhost", ".local", ".internal", ".home.arpa", ".test", ".example", ".invalid", ".lan"} {
+		if strings.HasSuffix(domain, tld) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateExternalServices checks the [[external_service]] tables

@@ -62,6 +62,7 @@ type Server struct {
 	// listener (module.Services.HTTP).
 	routes *http.ServeMux
 	admin  *admin.Server // nil without an admin listener
+	acme   *acmeState    // nil without [acme]
 
 	// limiters are c2s's and, with federation, s2s's: a reload changes
 	// their limits. httpLimiters count the http listeners' connections
@@ -276,6 +277,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		}
 		s.lns = append(s.lns, ln)
 	}
+	if err := s.newACME(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -451,6 +455,7 @@ func (s *Server) Sessions() int { return s.dir.Count() }
 
 // Serve accepts on every listener and returns when they are all closed.
 func (s *Server) Serve() error {
+	s.startACME()
 	for i, ln := range s.lns {
 		l := s.cfg.Listen[i]
 		if l.Type == "http" {
@@ -546,6 +551,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// Last to go: it reports on the rest until then.
 			s.admin.Close()
 		}
+		s.stopACME()
 		s.wg.Wait()
 		s.close(ctx)
 	})
@@ -564,6 +570,7 @@ func (s *Server) close(ctx context.Context) {
 		s.log.Error("stopping modules", "err", err)
 	}
 	s.mods = nil
+	s.closeACME()
 	for _, ln := range s.lns {
 		ln.Close()
 	}
