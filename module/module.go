@@ -94,6 +94,14 @@ type Session interface {
 	CloseStream(condition, text string)
 }
 
+// Proxy is implemented by sessions bound on another node of the cluster
+// (package cluster): what a module holds per session lives on that node,
+// and such a session's end (its node died) is announced by the node that
+// noticed.
+type Proxy interface {
+	NodeName() string
+}
+
 // ArchiveSynced is implemented by sessions whose client catches up from the
 // message archive rather than from offline storage (XEP-0386 Bind 2,
 // §3.1): offline storage gives such a session only what the archive did

@@ -1,0 +1,243 @@
+package cluster_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/xml"
+)
+
+const pw = "secret-password"
+
+// waitFor polls cond: the directory reaches the other nodes through the
+// replicated bucket, a few milliseconds after a bind.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// seen waits until every node's directory has full as available (or just
+// bound, avail false).
+func seen(t *testing.T, nodes []*testutil.Server, full string, avail bool) {
+	t.Helper()
+	j := jid.MustParse(full)
+	for i, n := range nodes {
+		waitFor(t, full+" on node "+n.Node().Name(), func() bool {
+			s := n.Node().Directory().Session(j)
+			return s != nil && (!avail || s.Available())
+		})
+		_ = i
+	}
+}
+
+func gone(t *testing.T, nodes []*testutil.Server, full string) {
+	t.Helper()
+	j := jid.MustParse(full)
+	for _, n := range nodes {
+		waitFor(t, full+" gone from node "+n.Node().Name(), func() bool {
+			return n.Node().Directory().Session(j) == nil
+		})
+	}
+}
+
+func expect(t *testing.T, c *testutil.Client, name, from, typ string) *xml.Element {
+	t.Helper()
+	for {
+		el := c.Next()
+		if el.Name() == name && el.Attr("from") == from && el.Attr("type") == typ {
+			return el
+		}
+	}
+}
+
+func body(el *xml.Element) string {
+	if b := el.Child("body", xml.NSClient); b != nil {
+		return b.Text()
+	}
+	return ""
+}
+
+func nextMessage(t *testing.T, c *testutil.Client) *xml.Element {
+	t.Helper()
+	for {
+		el := c.Next()
+		if el.Name() == "message" {
+			return el
+		}
+	}
+}
+
+func setItem(t *testing.T, s *testutil.Server, user, contact, sub string) {
+	t.Helper()
+	r := s.Accounts().(storage.Rosters)
+	if _, err := r.SetRosterItem(context.Background(), "localhost", user, storage.RosterItem{JID: contact, Subscription: sub}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMessagesAcrossNodes: full and bare JIDs whose sessions are on other
+// nodes, RFC 6121 §8.5 priorities across nodes, offline storage only with
+// no available resource anywhere.
+func TestMessagesAcrossNodes(t *testing.T) {
+	nodes := testutil.StartCluster(t, 3, "")
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	for _, u := range []string{"alice", "bob", "dave"} {
+		n1.AddUser(t, u, pw)
+	}
+	alice := testutil.Login(t, n1, "alice", pw, "pc")
+	alice.Send("<presence/>")
+	bob := testutil.Login(t, n2, "bob", pw, "phone")
+	seen(t, nodes, "bob@localhost/phone", false)
+	seen(t, nodes, "alice@localhost/pc", true)
+
+	// Full JID on another node.
+	alice.Send("<message to='bob@localhost/phone' type='chat' id='m1'><body>hi bob</body></message>")
+	if m := nextMessage(t, bob); body(m) != "hi bob" || m.Attr("from") != "alice@localhost/pc" {
+		t.Fatalf("bob got %s", m)
+	}
+
+	// Bare JID: bob's two resources on two nodes, the higher priority
+	// one (on n3) alone gets a chat message (§8.5.2.1.1).
+	bob.Send("<presence><priority>1</priority></presence>")
+	bob3 := testutil.Login(t, n3, "bob", pw, "tablet")
+	bob3.Send("<presence><priority>5</priority></presence>")
+	seen(t, nodes, "bob@localhost/phone", true)
+	seen(t, nodes, "bob@localhost/tablet", true)
+	waitFor(t, "tablet priority on n1", func() bool {
+		return n1.Node().Directory().Session(jid.MustParse("bob@localhost/tablet")).Priority() == 5
+	})
+	alice.Send("<message to='bob@localhost' type='chat' id='m2'><body>to the best</body></message>")
+	if m := nextMessage(t, bob3); body(m) != "to the best" {
+		t.Fatalf("tablet got %s", m)
+	}
+	// The phone (priority 1) must not: fence it with a ping.
+	bob.Send("<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		el := bob.Next()
+		if el.Name() == "message" && body(el) == "to the best" {
+			t.Fatalf("the lower-priority resource got the message")
+		}
+		if el.Name() == "iq" && el.Attr("id") == "fence" {
+			break
+		}
+	}
+
+	// A reply to alice's bare JID from n3 reaches n1.
+	bob3.Send("<message to='alice@localhost' type='chat' id='m3'><body>back</body></message>")
+	if m := nextMessage(t, alice); body(m) != "back" || m.Attr("from") != "bob@localhost/tablet" {
+		t.Fatalf("alice got %s", m)
+	}
+
+	// No available resource anywhere: offline storage, delivered when
+	// dave logs in on another node.
+	alice.Send("<message to='dave@localhost' type='chat' id='m4'><body>later</body></message>")
+	waitFor(t, "the offline message stored", func() bool {
+		n, err := n1.Accounts().(storage.Offline).CountOffline(context.Background(), "localhost", "dave")
+		return err == nil && n == 1
+	})
+	dave := testutil.Login(t, n2, "dave", pw, "x")
+	dave.Send("<presence/>")
+	if m := nextMessage(t, dave); body(m) != "later" {
+		t.Fatalf("dave got %s", m)
+	}
+}
+
+// TestConflictAcrossNodes: a second bind of the same full JID on another
+// node replaces the first (RFC 6120 §7.7.2.2).
+func TestConflictAcrossNodes(t *testing.T) {
+	nodes := testutil.StartCluster(t, 3, "")
+	nodes[0].AddUser(t, "alice", pw)
+	a1 := testutil.Login(t, nodes[0], "alice", pw, "pc")
+	seen(t, nodes, "alice@localhost/pc", false)
+	a2 := testutil.Login(t, nodes[1], "alice", pw, "pc")
+	if cond := a1.ExpectStreamError(); cond != "conflict" {
+		t.Fatalf("old session ended with %q, want conflict", cond)
+	}
+	// The new one is the session everywhere.
+	waitFor(t, "old session gone from n1", func() bool {
+		return nodes[0].Node().Directory().Local().Session(jid.MustParse("alice@localhost/pc")) == nil
+	})
+	seen(t, nodes, "alice@localhost/pc", false)
+	nodes[0].AddUser(t, "bob", pw)
+	bob := testutil.Login(t, nodes[2], "bob", pw, "x")
+	bob.Send("<message to='alice@localhost/pc' type='chat'><body>which one</body></message>")
+	if m := nextMessage(t, a2); body(m) != "which one" {
+		t.Fatalf("new session got %s", m)
+	}
+}
+
+// TestPresenceAcrossNodes: broadcast, probes answered from the directory,
+// and the end of a session on another node.
+func TestPresenceAcrossNodes(t *testing.T) {
+	nodes := testutil.StartCluster(t, 3, "")
+	n1, n2 := nodes[0], nodes[1]
+	n1.AddUser(t, "alice", pw)
+	n1.AddUser(t, "bob", pw)
+	setItem(t, n1, "alice", "bob@localhost", "both")
+	setItem(t, n1, "bob", "alice@localhost", "both")
+
+	bob := testutil.Login(t, n2, "bob", pw, "phone")
+	bob.Send("<presence><status>on n2</status></presence>")
+	expect(t, bob, "presence", "bob@localhost/phone", "")
+	seen(t, nodes, "bob@localhost/phone", true)
+
+	alice := testutil.Login(t, n1, "alice", pw, "pc")
+	alice.Send("<presence/>")
+	// The probe is answered from bob's record on n1's mirror.
+	p := expect(t, alice, "presence", "bob@localhost/phone", "")
+	if st := p.Child("status", xml.NSClient); st == nil || st.Text() != "on n2" {
+		t.Errorf("probe answer %s", p)
+	}
+	expect(t, bob, "presence", "alice@localhost/pc", "")
+
+	bob.Conn.Close()
+	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	gone(t, nodes, "bob@localhost/phone")
+}
+
+// TestNodeDeath: a node that stops without a word (its NATS gone, as
+// under kill -9) is noticed; its sessions leave the directory, their
+// contacts get unavailable presence, and messages to them go offline.
+func TestNodeDeath(t *testing.T) {
+	nodes := testutil.StartCluster(t, 3, "")
+	n1, n3 := nodes[0], nodes[2]
+	n1.AddUser(t, "alice", pw)
+	n1.AddUser(t, "bob", pw)
+	setItem(t, n1, "alice", "bob@localhost", "both")
+	setItem(t, n1, "bob", "alice@localhost", "both")
+	alice := testutil.Login(t, n1, "alice", pw, "pc")
+	alice.Send("<presence/>")
+	expect(t, alice, "presence", "alice@localhost/pc", "")
+	bob := testutil.Login(t, n3, "bob", pw, "phone")
+	bob.Send("<presence/>")
+	expect(t, alice, "presence", "bob@localhost/phone", "")
+	seen(t, nodes, "bob@localhost/phone", true)
+
+	start := time.Now()
+	n3.Node().Kill()
+	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	t.Logf("dead node noticed and its users' presence retracted in %s", time.Since(start).Round(time.Millisecond))
+	gone(t, nodes[:2], "bob@localhost/phone")
+
+	alice.Send("<message to='bob@localhost' type='chat'><body>while you were out</body></message>")
+	waitFor(t, "the message stored offline", func() bool {
+		n, err := n1.Accounts().(storage.Offline).CountOffline(context.Background(), "localhost", "bob")
+		return err == nil && n == 1
+	})
+	bob2 := testutil.Login(t, nodes[1], "bob", pw, "phone")
+	bob2.Send("<presence/>")
+	if m := nextMessage(t, bob2); !strings.Contains(body(m), "while you were out") {
+		t.Fatalf("bob got %s", m)
+	}
+}
