@@ -188,10 +188,10 @@ func (n *Node) connect() error {
 		// exists only because the server starts routing once it listens
 		// (DontListen would leave the routes down). Loopback, random
 		// port, and the secret required.
-		Host: "127.0.0.1",
-		Port: server.RANDOM_PORT,
-		JetStream:  true,
-		StoreDir:   cfg.StoreDir,
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		JetStream: true,
+		StoreDir:  cfg.StoreDir,
 		// The in-process client authenticates like anyone else would.
 		Username: routeUser,
 		Password: cfg.Secret,

@@ -51,8 +51,8 @@ type Server struct {
 	dir   *router.Local
 	// With [cluster]: the cluster's directory (dir is this node's part)
 	// and this node's membership; nil on a single server.
-	cdir *cluster.Directory
-	node *cluster.Node
+	cdir  *cluster.Directory
+	node  *cluster.Node
 	c2s   *c2s.Server
 	comp  *component.Server // nil without [[component]]
 	s2s   *s2s.Server       // nil without federation
