@@ -289,13 +289,18 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 		}
 		n.mu.Lock()
 		p := n.peers[hb.ID]
-		if p == nil {
+		isNew := p == nil
+		if isNew {
 			p = &peer{name: strings.TrimPrefix(key, "n.")}
 			n.peers[hb.ID] = p
 		}
 		p.seen = time.Now()
 		p.hosts = hb.Hosts
 		n.mu.Unlock()
+		if isNew {
+			n.log.Info("cluster: node joined", "node", p.name, "id", hb.ID)
+			n.membershipChanged()
+		}
 		if hb.Hosts != n.cfg.hosts() {
 			n.log.Error("cluster: a node serves other hosts than this one; every node needs the same [[host]] list", "node", p.name, "its_hosts", hb.Hosts, "ours", n.cfg.hosts())
 		}

@@ -70,6 +70,8 @@ type Node struct {
 	mu    sync.Mutex
 	peers map[string]*peer // node id → what we last heard
 	deps  Deps
+	// onChange run after the live nodes changed (OnMembership).
+	onChange []func()
 
 	stop chan struct{}
 	done sync.WaitGroup

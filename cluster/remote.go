@@ -60,8 +60,9 @@ func (r *Remote) CloseStream(condition, text string) {
 }
 
 const (
-	opDeliver = 'd'
-	opClose   = 'c'
+	opDeliver = 'd' // to a session of the receiving node
+	opClose   = 'c' // end a session of the receiving node
+	opRoute   = 'r' // route on the receiving node (Cluster.Forward)
 )
 
 // send publishes to node id's inbox: op, the session's full JID, a
@@ -87,7 +88,9 @@ type Deps struct {
 	// LocalRouter routes with this node's sessions only: a stanza that
 	// came from another node is never sent on to a third.
 	LocalRouter module.Router
-	Registry    *module.Registry
+	// Router is the cluster-wide router, for forwarded stanzas.
+	Router   module.Router
+	Registry *module.Registry
 }
 
 // SetDeps hands the node what it needs to take stanzas and bury nodes.
@@ -117,10 +120,19 @@ func (n *Node) inbox(m *nats.Msg) {
 		return
 	}
 	full, err := jid.Parse(string(data[1:nl]))
-	if err != nil {
+	if err != nil && op != opRoute {
 		return
 	}
 	payload := data[nl+1:]
+	if op == opRoute {
+		el, err := xml.ParseFragment(payload)
+		if err != nil {
+			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
+			return
+		}
+		n.routeForwarded(full, el)
+		return
+	}
 	s := n.dir.local.Session(full)
 	switch op {
 	case opClose:
@@ -162,12 +174,16 @@ func (n *Node) reroute(el *xml.Element) {
 
 func (n *Node) notePeer(id, name string) {
 	n.mu.Lock()
-	if n.peers[id] == nil {
+	isNew := n.peers[id] == nil
+	if isNew {
 		// Known from a record before its heartbeat: it gets dead_after
 		// from now to show itself.
 		n.peers[id] = &peer{name: name, seen: time.Now()}
 	}
 	n.mu.Unlock()
+	if isNew {
+		n.membershipChanged()
+	}
 }
 
 func (n *Node) isDead(id string) bool {
@@ -213,6 +229,7 @@ func (n *Node) nodeDied(id string) {
 	n.mu.Unlock()
 	gone := n.dir.removeNode(id)
 	n.log.Warn("cluster: node is gone", "node", p.name, "id", id, "sessions", len(gone))
+	n.membershipChanged()
 	if !n.Healthy() {
 		return // a minority does not bury anyone
 	}

@@ -246,6 +246,41 @@ type Services struct {
 	// nothing (no admin listener). A module unregisters what it
 	// registered when it stops.
 	Metrics prometheus.Registerer
+	// Cluster is this node's cluster (package cluster); nil on a single
+	// server, where every key is this node's.
+	Cluster Cluster
+}
+
+// Cluster lets a module keep one owner for a piece of shared state (a
+// multi-user chat room, a pubsub service) when several nodes serve the
+// same hosts: stanzas for it are forwarded to the node that owns it.
+type Cluster interface {
+	// Owner is the node that owns key among the live nodes (rendezvous
+	// hashing: a node's death moves only its own keys), and whether that
+	// is this node.
+	Owner(key string) (node string, self bool)
+	// Forward hands st to node, which routes it as if it had arrived
+	// there; Forwarded(ctx) is then true, and the stanza must be handled
+	// where it lands, never forwarded again. It reports false when the
+	// stanza could not be sent.
+	Forward(node string, st *Stanza) bool
+	// OnMembership registers fn to run (on its own goroutine) after a
+	// node joined or died: owners may have moved.
+	OnMembership(fn func())
+}
+
+type forwardedKey struct{}
+
+// WithForwarded marks ctx as routing a stanza forwarded by another node.
+func WithForwarded(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forwardedKey{}, true)
+}
+
+// Forwarded reports whether the stanza being routed was forwarded by
+// another cluster node (Cluster.Forward).
+func Forwarded(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardedKey{}).(bool)
+	return v
 }
 
 // HTTP is the part of the server's HTTP side that modules may use. The

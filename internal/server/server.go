@@ -180,7 +180,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if mx != nil {
 		rt.Observer = mx
 	}
-	svc := module.Services{Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	var clusterSvc module.Cluster
+	if s.node != nil {
+		clusterSvc = s.node
+	}
+	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = store
 	if mx != nil {
 		svc.Metrics = mx.Registry()
@@ -197,7 +201,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		// again among this node's sessions only: never on to a third.
 		local := *rt
 		local.Dir = s.dir
-		s.node.SetDeps(cluster.Deps{LocalRouter: &local, Registry: s.reg})
+		s.node.SetDeps(cluster.Deps{LocalRouter: &local, Router: rt, Registry: s.reg})
 	}
 
 	lim := cfg.Limits
