@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,11 @@ func TestMessagesAcrossNodes(t *testing.T) {
 // node replaces the first (RFC 6120 §7.7.2.2).
 func TestConflictAcrossNodes(t *testing.T) {
 	nodes := testutil.StartCluster(t, 3, "")
+	// Every node answers an unknown account with the same fake salt: which
+	// node a client reached must not tell whether the account exists.
+	if s1, s2 := fakeSalt(t, nodes[0]), fakeSalt(t, nodes[1]); s1 != s2 {
+		t.Errorf("fake salts differ across nodes: %q, %q", s1, s2)
+	}
 	nodes[0].AddUser(t, "alice", pw)
 	a1 := testutil.Login(t, nodes[0], "alice", pw, "pc")
 	seen(t, nodes, "alice@localhost/pc", false)
@@ -240,4 +246,29 @@ func TestNodeDeath(t *testing.T) {
 	if m := nextMessage(t, bob2); !strings.Contains(body(m), "while you were out") {
 		t.Fatalf("bob got %s", m)
 	}
+}
+
+// fakeSalt is the salt a node offers in SCRAM for an account that does not
+// exist (RFC 5802 §5.1 lets it answer as for any account).
+func fakeSalt(t *testing.T, s *testutil.Server) string {
+	t.Helper()
+	c := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	c.Send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>", base64.StdEncoding.EncodeToString([]byte("n,,n=nobody,r=abcdefgh")))
+	ch := c.Next()
+	if ch.Name() != "challenge" {
+		t.Fatalf("got %s", ch)
+	}
+	msg, err := base64.StdEncoding.DecodeString(ch.Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Split(string(msg), ",") {
+		if v, ok := strings.CutPrefix(f, "s="); ok {
+			return v
+		}
+	}
+	t.Fatalf("no salt in %q", msg)
+	return ""
 }

@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.certs, err = certs.Load(cfg.DataDir, hc); err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
-	fakeSalt, err := secretKey(filepath.Join(cfg.DataDir, "secret.key"))
+	fakeSalt, err := s.serverKey("secret.key")
 	if err != nil {
 		return nil, err
 	}
@@ -565,7 +565,7 @@ func (s *Server) newS2S(rt *router.Router) (*s2s.Server, error) {
 	if !cfg.S2S.Enabled && !listens {
 		return nil, nil
 	}
-	secret, err := secretKey(filepath.Join(cfg.DataDir, "dialback.key"))
+	secret, err := s.serverKey("dialback.key")
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
@@ -700,16 +700,9 @@ func mechanisms(list []string) map[string]bool {
 // returns once a majority of the nodes is reachable.
 func (s *Server) joinCluster(ctx context.Context) (*cluster.Node, *cluster.Directory, error) {
 	cl := s.cfg.Cluster
-	secret := cl.Secret
-	if cl.SecretFile != "" {
-		b, err := os.ReadFile(cl.SecretFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("cluster: secret_file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
-		if len(secret) < 16 {
-			return nil, nil, fmt.Errorf("cluster: secret_file %s: the secret must be at least 16 characters", cl.SecretFile)
-		}
+	secret, err := s.clusterSecret()
+	if err != nil {
+		return nil, nil, err
 	}
 	cdir := cluster.NewDirectory(s.dir)
 	node, err := cluster.Start(ctx, cluster.Config{
@@ -729,3 +722,37 @@ func (s *Server) joinCluster(ctx context.Context) (*cluster.Node, *cluster.Direc
 
 // Node is this server's cluster membership, nil on a single server.
 func (s *Server) Node() *cluster.Node { return s.node }
+
+// clusterSecret is [cluster] secret, or what secret_file holds.
+func (s *Server) clusterSecret() (string, error) {
+	cl := s.cfg.Cluster
+	if cl.SecretFile == "" {
+		return cl.Secret, nil
+	}
+	b, err := os.ReadFile(cl.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("cluster: secret_file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if len(secret) < 16 {
+		return "", fmt.Errorf("cluster: secret_file %s: the secret must be at least 16 characters", cl.SecretFile)
+	}
+	return secret, nil
+}
+
+// serverKey is the key kept in the data folder under name (made on first
+// start). Every node of a cluster must have the same keys: a fake SCRAM
+// salt must not tell which node answered (nor that the account does not
+// exist), a dialback key made by one node is checked by another (XEP-0185),
+// and an upload slot signed by one node is used on another. So a cluster
+// node derives them from the cluster secret instead, and keeps no file.
+func (s *Server) serverKey(name string) ([]byte, error) {
+	if !s.cfg.Cluster.Enabled() {
+		return secretKey(filepath.Join(s.cfg.DataDir, name))
+	}
+	secret, err := s.clusterSecret()
+	if err != nil {
+		return nil, err
+	}
+	return deriveKey([]byte(secret), "xmppd cluster key "+name), nil
+}
