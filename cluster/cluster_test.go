@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,9 @@ func TestPresenceAcrossNodes(t *testing.T) {
 // TestNodeDeath: a node that stops without a word (its NATS gone, as
 // under kill -9) is noticed; its sessions leave the directory, their
 // contacts get unavailable presence, and messages to them go offline.
+// Messages that the dead node had taken but its client had not
+// acknowledged (XEP-0198) are not lost: their sender's node kept copies
+// and routes them again.
 func TestNodeDeath(t *testing.T) {
 	nodes := testutil.StartCluster(t, 3, "")
 	n1, n3 := nodes[0], nodes[2]
@@ -226,9 +230,23 @@ func TestNodeDeath(t *testing.T) {
 	alice.Send("<presence/>")
 	expect(t, alice, "presence", "alice@localhost/pc", "")
 	bob := testutil.Login(t, n3, "bob", pw, "phone")
+	bob.Send("<enable xmlns='urn:xmpp:sm:3'/>")
+	if el := bob.Next(); el.Name() != "enabled" {
+		t.Fatalf("enable: %s", el)
+	}
 	bob.Send("<presence/>")
 	expect(t, alice, "presence", "bob@localhost/phone", "")
 	seen(t, nodes, "bob@localhost/phone", true)
+
+	// bob reads these but never acknowledges them: they are his node's
+	// until he does.
+	const unacked = 5
+	for i := range unacked {
+		alice.Send("<message to='bob@localhost' type='chat' id='u%d'><body>unacked %d</body></message>", i, i)
+	}
+	for range unacked {
+		nextMessage(t, bob)
+	}
 
 	start := time.Now()
 	n3.Node().Kill()
@@ -237,14 +255,23 @@ func TestNodeDeath(t *testing.T) {
 	gone(t, nodes[:2], "bob@localhost/phone")
 
 	alice.Send("<message to='bob@localhost' type='chat'><body>while you were out</body></message>")
-	waitFor(t, "the message stored offline", func() bool {
+	waitFor(t, "the messages stored offline", func() bool {
 		n, err := n1.Accounts().(storage.Offline).CountOffline(context.Background(), "localhost", "bob")
-		return err == nil && n == 1
+		return err == nil && n == unacked+1
 	})
 	bob2 := testutil.Login(t, nodes[1], "bob", pw, "phone")
 	bob2.Send("<presence/>")
-	if m := nextMessage(t, bob2); !strings.Contains(body(m), "while you were out") {
-		t.Fatalf("bob got %s", m)
+	got := map[string]bool{}
+	for len(got) < unacked+1 {
+		got[body(nextMessage(t, bob2))] = true
+	}
+	for i := range unacked {
+		if !got[fmt.Sprintf("unacked %d", i)] {
+			t.Errorf("lost: unacked %d (got %v)", i, got)
+		}
+	}
+	if !got["while you were out"] {
+		t.Errorf("lost the message sent after the death: %v", got)
 	}
 }
 

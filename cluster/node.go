@@ -73,6 +73,15 @@ type Node struct {
 	// onChange run after the live nodes changed (OnMembership).
 	onChange []func()
 
+	// Copies of messages sent to other nodes' sessions, by node id, until
+	// their receipts come (ack.go); receipts owed to other nodes.
+	pmu      sync.Mutex
+	pend     map[string]*pending
+	amu      sync.Mutex
+	acks     map[string][]uint64
+	rc       receipts
+	rerouted atomic.Uint64
+
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -110,7 +119,8 @@ func (c *Config) subject(parts ...string) string {
 func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 	var inc [4]byte
 	_, _ = rand.Read(inc[:])
-	n := &Node{cfg: cfg, id: cfg.Node + "-" + hex.EncodeToString(inc[:]), started: time.Now(), log: cfg.Log, peers: map[string]*peer{}, stop: make(chan struct{}), dir: dir}
+	n := &Node{cfg: cfg, id: cfg.Node + "-" + hex.EncodeToString(inc[:]), started: time.Now(), log: cfg.Log, peers: map[string]*peer{}, stop: make(chan struct{}), dir: dir,
+		pend: map[string]*pending{}, acks: map[string][]uint64{}}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -144,8 +154,9 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 		return nil, fmt.Errorf("cluster: first heartbeat: %w", err)
 	}
 	n.healthy.Store(true)
-	n.done.Add(1)
+	n.done.Add(2)
 	go n.heartbeats()
+	go n.receiptLoop()
 	n.log.Info("cluster joined", "node", cfg.Node, "id", n.id, "peers", n.PeerNames())
 	return n, nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ func (r *Remote) Presence() *xml.Element {
 // Deliver sends el to the session's node, which queues it for the client.
 // It reports false when the message could not be handed to NATS.
 func (r *Remote) Deliver(el *xml.Element) bool {
+	if tracked(el) {
+		return r.node.sendTracked(r.rec.ID, r.full, el)
+	}
 	return r.node.send(r.rec.ID, opDeliver, r.full, el.Append(nil, xml.NSClient))
 }
 
@@ -63,6 +67,12 @@ const (
 	opDeliver = 'd' // to a session of the receiving node
 	opClose   = 'c' // end a session of the receiving node
 	opRoute   = 'r' // route on the receiving node (Cluster.Forward)
+	// A message delivered with a copy kept by the sender (ack.go): the
+	// header line is followed by a line with its sequence number.
+	opDeliverTracked = 'D'
+	// Receipts: the header is the sending node's id, the payload uvarint
+	// sequence numbers.
+	opAck = 'a'
 )
 
 // send publishes to node id's inbox: op, the session's full JID, a
@@ -119,19 +129,41 @@ func (n *Node) inbox(m *nats.Msg) {
 	if nl < 0 {
 		return
 	}
-	full, err := jid.Parse(string(data[1:nl]))
-	if err != nil && op != opRoute {
+	head, payload := string(data[1:nl]), data[nl+1:]
+	switch op {
+	case opAck:
+		n.readAcks(head, payload)
 		return
-	}
-	payload := data[nl+1:]
-	if op == opRoute {
+	case opRoute:
 		el, err := xml.ParseFragment(payload)
 		if err != nil {
 			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
 			return
 		}
-		n.routeForwarded(full, el)
+		from, _ := jid.Parse(head)
+		n.routeForwarded(from, el)
 		return
+	}
+	full, err := jid.Parse(head)
+	if err != nil {
+		return
+	}
+	var seq uint64
+	var origin string
+	if op == opDeliverTracked {
+		nl := bytes.IndexByte(payload, '\n')
+		if nl < 0 {
+			return
+		}
+		num, from, ok := strings.Cut(string(payload[:nl]), " ")
+		if !ok || from == "" {
+			return
+		}
+		if seq, err = strconv.ParseUint(num, 10, 64); err != nil {
+			return
+		}
+		origin = from
+		payload = payload[nl+1:]
 	}
 	s := n.dir.local.Session(full)
 	switch op {
@@ -140,10 +172,19 @@ func (n *Node) inbox(m *nats.Msg) {
 			cond, text, _ := strings.Cut(string(payload), "\n")
 			s.CloseStream(cond, text)
 		}
-	case opDeliver:
+	case opDeliver, opDeliverTracked:
 		el, err := xml.ParseFragment(payload)
 		if err != nil {
 			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
+			return
+		}
+		if op == opDeliverTracked {
+			if s == nil {
+				n.reroute(el)
+				n.ack(origin, seq)
+				return
+			}
+			n.deliverTracked(origin, seq, full, s, el)
 			return
 		}
 		if s != nil && s.Deliver(el) {
@@ -230,6 +271,11 @@ func (n *Node) nodeDied(id string) {
 	gone := n.dir.removeNode(id)
 	n.log.Warn("cluster: node is gone", "node", p.name, "id", id, "sessions", len(gone))
 	n.membershipChanged()
+	// What this node sent there and was not confirmed: every node
+	// re-routes its own copies, whoever buries the node.
+	if k := n.rerouteKept(id); k > 0 {
+		n.log.Warn("cluster: messages sent to the gone node and not confirmed routed again", "node", p.name, "messages", k)
+	}
 	if !n.Healthy() {
 		return // a minority does not bury anyone
 	}

@@ -146,6 +146,17 @@ type Paced interface {
 	HoldLive(on bool)
 }
 
+// Tracked is implemented by sessions that can say whether a stanza
+// delivered to them left the server (Reached), so that a cluster node that
+// sent it from another node keeps its copy until then (package cluster).
+type Tracked interface {
+	// DeliverTracked queues el as Deliver does and returns its Mark;
+	// held means the session kept el back (its own end hands it to the
+	// router) and the mark means nothing.
+	DeliverTracked(el *xml.Element) (m Mark, held, ok bool)
+	Reached(m Mark) bool
+}
+
 // Directory is the table of bound sessions (local today; the cluster
 // directory later implements the same interface).
 type Directory interface {
