@@ -2,8 +2,12 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +96,10 @@ func setItem(t *testing.T, s *testutil.Server, user, contact, sub string) {
 // nodes, RFC 6121 §8.5 priorities across nodes, offline storage only with
 // no available resource anywhere.
 func TestMessagesAcrossNodes(t *testing.T) {
-	nodes := testutil.StartCluster(t, 3, "")
+	// The nodes share the upload folder (a network file system in a real
+	// cluster): a slot from one node is PUT and fetched on any node.
+	shared := fmt.Sprintf("\n[[listen]]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\ntls = \"direct\"\n[upload]\npath = %q\n", t.TempDir())
+	nodes := testutil.StartCluster(t, 3, shared)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	for _, u := range []string{"alice", "bob", "dave"} {
 		n1.AddUser(t, u, pw)
@@ -140,6 +147,8 @@ func TestMessagesAcrossNodes(t *testing.T) {
 	if m := nextMessage(t, alice); body(m) != "back" || m.Attr("from") != "bob@localhost/tablet" {
 		t.Fatalf("alice got %s", m)
 	}
+
+	uploadAcrossNodes(t, nodes, alice)
 
 	// No available resource anywhere: offline storage, delivered when
 	// dave logs in on another node.
@@ -298,4 +307,51 @@ func fakeSalt(t *testing.T, s *testutil.Server) string {
 	}
 	t.Fatalf("no salt in %q", msg)
 	return ""
+}
+
+// httpVia reaches node s's http listener whatever host a URL names.
+func httpVia(s *testutil.Server) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, s.HTTP)
+		},
+	}, Timeout: 10 * time.Second}
+}
+
+// uploadAcrossNodes: a XEP-0363 slot handed out by one node is PUT on a
+// second and fetched from a third.
+func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Client) {
+	t.Helper()
+	c.Send("<iq type='get' id='slot1' to='upload.localhost'><request xmlns='urn:xmpp:http:upload:0' filename='a.txt' size='5' content-type='text/plain'/></iq>")
+	var r *xml.Element
+	for r == nil || r.Attr("id") != "slot1" {
+		r = c.NextNamed("iq")
+	}
+	slot := r.Child("slot", "urn:xmpp:http:upload:0")
+	if slot == nil {
+		t.Fatalf("slot: %s", r)
+	}
+	putURL := slot.Child("put", "urn:xmpp:http:upload:0").Attr("url")
+	getURL := slot.Child("get", "urn:xmpp:http:upload:0").Attr("url")
+	req, _ := http.NewRequest(http.MethodPut, putURL, strings.NewReader("hello"))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := httpVia(nodes[1]).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT on another node: %d", resp.StatusCode)
+	}
+	resp, err = httpVia(nodes[2]).Get(getURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "hello" {
+		t.Fatalf("GET on a third node: %d %q", resp.StatusCode, b)
+	}
 }
