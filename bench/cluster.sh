@@ -11,6 +11,8 @@
 #
 # Needs PostgreSQL: STORAGE_DSN, else storage/sqldb/testdata/start-postgres.sh
 # is run (as root) for one. ARCHIVE=true archives (the default config's way).
+# ONLY=cross skips the same-node run; PPROF=1 gives node n's pprof on its
+# c2s port + 838 (n1: 47060, n2: 47061 with the default PORT).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/xmppd-loopback.sh"
@@ -48,7 +50,7 @@ secret = "bench-cluster-secret-0123456789"
 listen = "127.0.0.1:$3"
 routes = ["127.0.0.1:$4"]
 CONF
-	bash -c "ulimit -n 20000; exec ${SERVER_CPUS:+taskset -c $SERVER_CPUS} '$tmp/xmppd' serve -config '$tmp/$1.toml'" 2>"$tmp/$1.log" &
+	bash -c "ulimit -n 20000; exec ${SERVER_CPUS:+taskset -c $SERVER_CPUS} '$tmp/xmppd' serve -config '$tmp/$1.toml' ${PPROF:+-pprof 127.0.0.1:$(($2 + 838))}" 2>"$tmp/$1.log" &
 	pids+=($!)
 }
 start n1 "$P1" "$R1" "$R2"
@@ -59,9 +61,11 @@ X=(${LOAD_CPUS:+taskset -c $LOAD_CPUS} "$tmp/xmppload")
 common=(-password load-secret -mech SCRAM-SHA-1 -user-prefix u -users 0)
 "${X[@]}" register -addr "127.0.0.1:$P1" -password load-secret -mech SCRAM-SHA-1 -user-prefix u -users $((2 * PAIRS)) -concurrency 32 >/dev/null
 pidlist=$(IFS=,; echo "${pids[*]}")
-echo "== same-node: every session on n1"
-"${X[@]}" chat -addr "127.0.0.1:$P1" "${common[@]}" -pid "$pidlist" -label xmppd-same-node "$@"
-"${X[@]}" settle -pid "$pidlist" >/dev/null
+if [ "${ONLY:-}" != cross ]; then
+	echo "== same-node: every session on n1"
+	"${X[@]}" chat -addr "127.0.0.1:$P1" "${common[@]}" -pid "$pidlist" -label xmppd-same-node "$@"
+	"${X[@]}" settle -pid "$pidlist" >/dev/null
+fi
 echo "== cross-node: sessions round robin over n1 and n2, every pair split"
 "${X[@]}" chat -addr "127.0.0.1:$P1,127.0.0.1:$P2" "${common[@]}" -pid "$pidlist" -label xmppd-cross-node "$@"
 PGOPTIONS=--client-min-messages=warning psql "$DSN" -qc "DROP SCHEMA $schema CASCADE" >/dev/null || true

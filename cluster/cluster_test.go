@@ -220,6 +220,60 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	bob.Conn.Close()
 	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
 	gone(t, nodes, "bob@localhost/phone")
+
+	blockingAcrossNodes(t, nodes, alice)
+}
+
+// blockingAcrossNodes: a block list changed on one node holds on the
+// others at once (XEP-0191), though they had it cached, and alice's
+// resource on another node that asked for the list gets the push.
+func blockingAcrossNodes(t *testing.T, nodes []*testutil.Server, alice *testutil.Client) {
+	t.Helper()
+	nodes[0].AddUser(t, "eve", pw)
+	eve := testutil.Login(t, nodes[1], "eve", pw, "x")
+	alice2 := testutil.Login(t, nodes[2], "alice", pw, "tablet")
+	alice2.Send("<iq type='get' id='bl'><blocklist xmlns='urn:xmpp:blocking'/></iq>")
+	for el := alice2.Next(); el.Attr("id") != "bl"; el = alice2.Next() {
+	}
+	// n2 routes eve's message and caches alice's (empty) list.
+	eve.Send("<message to='alice@localhost/pc' type='chat'><body>one</body></message>")
+	if m := nextMessage(t, alice); body(m) != "one" {
+		t.Fatalf("alice got %s", m)
+	}
+	alice.Send("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='eve@localhost'/></block></iq>")
+	for el := alice.Next(); el.Attr("id") != "b1"; el = alice.Next() {
+	}
+	// The push to the resource on n3.
+	for {
+		el := alice2.Next()
+		if el.Name() == "iq" && el.Attr("type") == "set" {
+			if b := el.Child("block", "urn:xmpp:blocking"); b == nil || b.Child("item", "urn:xmpp:blocking").Attr("jid") != "eve@localhost" {
+				t.Fatalf("push: %s", el)
+			}
+			break
+		}
+	}
+	// XEP-0191 §3.4: eve's message is refused on n2, not delivered.
+	eve.Send("<message to='alice@localhost/pc' type='chat' id='two'><body>two</body></message>")
+	for {
+		el := eve.Next()
+		if el.Name() == "message" && el.Attr("id") == "two" {
+			if el.Attr("type") != "error" {
+				t.Fatalf("eve got %s", el)
+			}
+			break
+		}
+	}
+	alice.Send("<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		el := alice.Next()
+		if el.Name() == "message" && body(el) == "two" {
+			t.Fatalf("the blocked message reached alice")
+		}
+		if el.Attr("id") == "fence" {
+			break
+		}
+	}
 }
 
 // TestNodeDeath: a node that stops without a word (its NATS gone, as

@@ -278,6 +278,13 @@ type Cluster interface {
 	// OnMembership registers fn to run (on its own goroutine) after a
 	// node joined or died: owners may have moved.
 	OnMembership(fn func())
+	// Publish hands payload to the handlers of topic on every other node
+	// (at most once, in the order published): for caches a change on one
+	// node makes stale on the others.
+	Publish(topic string, payload []byte)
+	// Subscribe runs fn for what other nodes publish on topic, one at a
+	// time; fn must not block for long.
+	Subscribe(topic string, fn func(payload []byte))
 }
 
 type forwardedKey struct{}
