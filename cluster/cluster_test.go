@@ -409,3 +409,35 @@ func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Clien
 		t.Fatalf("GET on a third node: %d %q", resp.StatusCode, b)
 	}
 }
+
+// TestCutOff: a node that cannot reach a majority of the cluster takes no
+// new logins (its view could be split from the others'), and says why;
+// sessions it has keep working.
+func TestCutOff(t *testing.T) {
+	nodes := testutil.StartCluster(t, 3, "")
+	n1 := nodes[0]
+	n1.AddUser(t, "alice", pw)
+	n1.AddUser(t, "bob", pw)
+	alice := testutil.Login(t, n1, "alice", pw, "pc")
+	nodes[1].Node().Kill()
+	nodes[2].Node().Kill()
+	waitFor(t, "n1 to see it is cut off", func() bool { return !n1.Node().Healthy() })
+
+	c := testutil.NewClient(t, testutil.Dial(t, n1.StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	if r := c.AuthSCRAM("SCRAM-SHA-256", "bob", pw, "", nil); !r.OK {
+		t.Fatalf("auth: %s", r.Condition)
+	}
+	c.Restart("localhost")
+	c.Send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>x</resource></bind></iq>")
+	el := c.Next()
+	if el.Attr("type") != "error" || testutil.ErrorCondition(el) != "resource-constraint" {
+		t.Fatalf("bind on a cut-off node: %s", el)
+	}
+	// alice's session is still served.
+	alice.Send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r := alice.NextNamed("iq"); r.Attr("id") != "p" || r.Attr("type") != "result" {
+		t.Fatalf("ping: %s", r)
+	}
+}
