@@ -44,7 +44,6 @@ type Directory struct {
 	byKey  map[string]*Remote
 	nrem   int
 	revs   map[string]uint64 // key → revision of our own write, for our sessions
-	ready  bool
 
 	watcher jetstream.KeyWatcher
 }
