@@ -191,6 +191,47 @@ func TestConflictAcrossNodes(t *testing.T) {
 	if m := nextMessage(t, a2); body(m) != "which one" {
 		t.Fatalf("new session got %s", m)
 	}
+	archivePrefsAcrossNodes(t, a2, bob)
+}
+
+// archivePrefsAcrossNodes: archive preferences (XEP-0441) set on one node
+// hold at once on the node that archives the next message (the sender's),
+// though it had them cached.
+func archivePrefsAcrossNodes(t *testing.T, alice, bob *testutil.Client) {
+	t.Helper()
+	alice.Send("<iq type='set' id='prefs'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>")
+	for el := alice.Next(); el.Attr("id") != "prefs"; el = alice.Next() {
+	}
+	bob.Send("<message to='alice@localhost/pc' type='chat'><body>not archived</body></message>")
+	if m := nextMessage(t, alice); body(m) != "not archived" {
+		t.Fatalf("alice got %s", m)
+	}
+	// The archive writes in batches: give it a moment, then look.
+	time.Sleep(300 * time.Millisecond)
+	alice.Send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'/></iq>")
+	var bodies []string
+	for {
+		el := alice.Next()
+		if el.Name() == "iq" && el.Attr("id") == "q" {
+			break
+		}
+		if r := el.Child("result", "urn:xmpp:mam:2"); r != nil {
+			f := r.Child("forwarded", "urn:xmpp:forward:0")
+			if f != nil {
+				if m := f.Child("message", xml.NSClient); m != nil {
+					bodies = append(bodies, body(m))
+				}
+			}
+		}
+	}
+	for _, b := range bodies {
+		if b == "not archived" {
+			t.Errorf("archived against the preferences set on another node: %v", bodies)
+		}
+	}
+	if len(bodies) == 0 || bodies[0] != "which one" {
+		t.Errorf("archive %v, want the message from before the change", bodies)
+	}
 }
 
 // TestPresenceAcrossNodes: broadcast, probes answered from the directory,
