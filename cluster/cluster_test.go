@@ -14,6 +14,7 @@ import (
 
 	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -263,6 +264,52 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	gone(t, nodes, "bob@localhost/phone")
 
 	blockingAcrossNodes(t, nodes, alice)
+	carbonsAndRosterAcrossNodes(t, nodes)
+}
+
+// carbonsAndRosterAcrossNodes: a message to one resource is copied to the
+// account's resources with carbons enabled on other nodes (XEP-0280 §7),
+// and a roster change reaches resources on other nodes that requested the
+// roster (RFC 6121 §2.1.6), though the node doing the work is a third.
+func carbonsAndRosterAcrossNodes(t *testing.T, nodes []*testutil.Server) {
+	t.Helper()
+	nodes[0].AddUser(t, "carol", pw)
+	nodes[0].AddUser(t, "dan", pw)
+	c1 := testutil.Login(t, nodes[0], "carol", pw, "one")
+	c2 := testutil.Login(t, nodes[1], "carol", pw, "two")
+	for i, c := range []*testutil.Client{c1, c2} {
+		c.Send("<iq type='set' id='cb%d'><enable xmlns='urn:xmpp:carbons:2'/></iq>", i)
+		for el := c.Next(); el.Attr("id") != fmt.Sprintf("cb%d", i); el = c.Next() {
+		}
+		c.Send("<iq type='get' id='r%d'><query xmlns='jabber:iq:roster'/></iq>", i)
+		for el := c.Next(); el.Attr("id") != fmt.Sprintf("r%d", i); el = c.Next() {
+		}
+	}
+	waitFor(t, "carol/two's flags on n3", func() bool {
+		s := nodes[2].Node().Directory().Session(jid.MustParse("carol@localhost/two"))
+		return s != nil && module.HasFlag(s, "carbons") && module.HasFlag(s, "roster")
+	})
+	dan := testutil.Login(t, nodes[2], "dan", pw, "x")
+	dan.Send("<message to='carol@localhost/one' type='chat'><body>for one</body></message>")
+	if m := nextMessage(t, c1); body(m) != "for one" {
+		t.Fatalf("carol/one got %s", m)
+	}
+	m := nextMessage(t, c2)
+	rc := m.Child("received", "urn:xmpp:carbons:2")
+	if rc == nil {
+		t.Fatalf("carol/two got %s, want a carbon", m)
+	}
+	// A roster change made by carol/one on n1 pushes to carol/two on n2.
+	c1.Send("<iq type='set' id='set'><query xmlns='jabber:iq:roster'><item jid='dan@localhost' name='Dan'/></query></iq>")
+	for {
+		el := c2.Next()
+		if el.Name() == "iq" && el.Attr("type") == "set" && el.Child("query", "jabber:iq:roster") != nil {
+			if it := el.Child("query", "jabber:iq:roster").Child("item", "jabber:iq:roster"); it == nil || it.Attr("jid") != "dan@localhost" {
+				t.Fatalf("push %s", el)
+			}
+			break
+		}
+	}
 }
 
 // blockingAcrossNodes: a block list changed on one node holds on the

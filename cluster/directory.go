@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type record struct {
 	Avail bool   `json:"avail,omitempty"`
 	Prio  int    `json:"prio,omitempty"`
 	Pres  string `json:"pres,omitempty"` // last available presence, serialized
+	// Flags are what modules set for the session (module.SessionFlags).
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Directory is the session table of a cluster node: this node's sessions
@@ -44,6 +47,7 @@ type Directory struct {
 	byKey  map[string]*Remote
 	nrem   int
 	revs   map[string]uint64 // key → revision of our own write, for our sessions
+	flags  map[module.Session][]string
 
 	watcher jetstream.KeyWatcher
 }
@@ -51,7 +55,7 @@ type Directory struct {
 // NewDirectory returns the directory of a node whose own sessions are in
 // local.
 func NewDirectory(local *router.Local) *Directory {
-	return &Directory{local: local, remote: map[jid.JID][]*Remote{}, byKey: map[string]*Remote{}, revs: map[string]uint64{}}
+	return &Directory{local: local, remote: map[jid.JID][]*Remote{}, byKey: map[string]*Remote{}, revs: map[string]uint64{}, flags: map[module.Session][]string{}}
 }
 
 // Local is this node's own session table.
@@ -79,6 +83,9 @@ func (d *Directory) recordOf(s module.Session) []byte {
 	if p := s.Presence(); p != nil && r.Avail {
 		r.Pres = string(p.Append(nil, xml.NSClient))
 	}
+	d.mu.RLock()
+	r.Flags = d.flags[s]
+	d.mu.RUnlock()
 	b, _ := json.Marshal(r)
 	return b
 }
@@ -130,6 +137,39 @@ func (d *Directory) Updated(s module.Session) {
 	d.write(s)
 }
 
+// SetFlag sets or clears a flag of this node's session s and writes it to
+// the cluster (module.SessionFlags).
+func (d *Directory) SetFlag(s module.Session, flag string, on bool) {
+	if _, remote := s.(*Remote); remote {
+		return
+	}
+	d.mu.Lock()
+	cur := d.flags[s]
+	has := slices.Contains(cur, flag)
+	if has == on {
+		d.mu.Unlock()
+		return
+	}
+	var nf []string
+	for _, f := range cur {
+		if f != flag {
+			nf = append(nf, f)
+		}
+	}
+	if on {
+		nf = append(nf, flag)
+	}
+	if len(nf) == 0 {
+		delete(d.flags, s)
+	} else {
+		d.flags[s] = nf
+	}
+	d.mu.Unlock()
+	if d.local.Session(s.JID()) == s {
+		d.write(s)
+	}
+}
+
 // Unbind removes s from this node's table and, if the key is still ours,
 // from the cluster's.
 func (d *Directory) Unbind(s module.Session) bool {
@@ -143,6 +183,7 @@ func (d *Directory) Unbind(s module.Session) bool {
 	d.mu.Lock()
 	rev, ok := d.revs[key]
 	delete(d.revs, key)
+	delete(d.flags, s)
 	d.mu.Unlock()
 	if ok {
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)

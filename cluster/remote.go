@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,9 @@ var _ module.Session = (*Remote)(nil)
 func (r *Remote) JID() jid.JID    { return r.full }
 func (r *Remote) Available() bool { return r.rec.Avail }
 func (r *Remote) Priority() int   { return r.rec.Prio }
+
+// Flag reports a flag the session's node set (module.Flagged).
+func (r *Remote) Flag(flag string) bool { return slices.Contains(r.rec.Flags, flag) }
 
 // NodeName is the node the session is on (module.Proxy).
 func (r *Remote) NodeName() string { return r.rec.Node }

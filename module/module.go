@@ -146,6 +146,34 @@ type Paced interface {
 	HoldLive(on bool)
 }
 
+// SessionFlags is implemented by directories whose sessions other cluster
+// nodes see (package cluster): a module that keeps a per-session flag
+// (carbons enabled, roster requested) sets it there too, so that its
+// peers on other nodes can read it on the session's proxy (Flagged).
+type SessionFlags interface {
+	SetFlag(s Session, flag string, on bool)
+}
+
+// Flagged is implemented by sessions of other cluster nodes: the flags
+// their own node set (SessionFlags).
+type Flagged interface {
+	Flag(flag string) bool
+}
+
+// SetFlag sets a per-session flag in dir when it shares them (a cluster);
+// a single server needs nothing.
+func SetFlag(dir Directory, s Session, flag string, on bool) {
+	if sf, ok := dir.(SessionFlags); ok {
+		sf.SetFlag(s, flag, on)
+	}
+}
+
+// HasFlag reports a flag of a session of another cluster node.
+func HasFlag(s Session, flag string) bool {
+	f, ok := s.(Flagged)
+	return ok && f.Flag(flag)
+}
+
 // Tracked is implemented by sessions that can say whether a stanza
 // delivered to them left the server (Reached), so that a cluster node that
 // sent it from another node keeps its copy until then (package cluster).
