@@ -262,31 +262,10 @@ func (d *Directory) RemoteSessions() []*Remote {
 // watch mirrors the bucket: every node's sessions but ours, and the
 // heartbeats. It returns once the mirror holds what the bucket held.
 func (n *Node) watch(ctx context.Context) error {
-	// Not ctx: that one bounds the join, the watch lasts until Close.
-	w, err := n.kv.WatchAll(context.Background())
+	ready, err := n.startWatch(nil)
 	if err != nil {
 		return err
 	}
-	n.dir.watcher = w
-	ready := make(chan struct{})
-	n.done.Add(1)
-	go func() {
-		defer n.done.Done()
-		initial := true
-		for e := range w.Updates() {
-			if e == nil {
-				if initial {
-					initial = false
-					close(ready)
-				}
-				continue
-			}
-			n.apply(e)
-		}
-		if initial {
-			close(ready)
-		}
-	}()
 	select {
 	case <-ready:
 	case <-ctx.Done():
@@ -309,8 +288,11 @@ func (n *Node) watch(ctx context.Context) error {
 }
 
 func (d *Directory) stopWatch() {
-	if d.watcher != nil {
-		_ = d.watcher.Stop()
+	d.node.mu.Lock()
+	w := d.watcher
+	d.node.mu.Unlock()
+	if w != nil {
+		_ = w.Stop()
 	}
 }
 
@@ -324,7 +306,15 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 			return
 		}
 		var hb heartbeat
-		if json.Unmarshal(e.Value(), &hb) != nil || hb.ID == n.id {
+		if json.Unmarshal(e.Value(), &hb) != nil {
+			return
+		}
+		if hb.ID == n.id {
+			// Our own heartbeat coming back: this node's view of
+			// the bucket is current (reap trusts silence only then).
+			n.mu.Lock()
+			n.selfSeen = time.Now()
+			n.mu.Unlock()
 			return
 		}
 		n.mu.Lock()
@@ -335,10 +325,13 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 			n.peers[hb.ID] = p
 		}
 		p.seen = time.Now()
+		p.rev = e.Revision()
 		p.hosts = hb.Hosts
+		revived := p.dead
+		p.dead = false
 		n.mu.Unlock()
-		if isNew {
-			n.log.Info("cluster: node joined", "node", p.name, "id", hb.ID)
+		if isNew || revived {
+			n.log.Info("cluster: node joined", "node", p.name, "id", hb.ID, "back", revived)
 			n.membershipChanged()
 		}
 		if hb.Hosts != n.cfg.hosts() {
@@ -353,6 +346,14 @@ func (d *Directory) applySession(key string, e jetstream.KeyValueEntry, deleted 
 	n := d.node
 	if deleted {
 		d.removeRemote(key)
+		d.mu.RLock()
+		_, ours := d.revs[key]
+		d.mu.RUnlock()
+		if ours {
+			// Another node deleted the key of a session this node
+			// still has: it took this node for dead. Write it again.
+			go d.rewrite(key)
+		}
 		return
 	}
 	var rec record
@@ -459,4 +460,100 @@ func (d *Directory) removeNode(id string) []*Remote {
 		}
 	}
 	return out
+}
+
+// rewrite puts the record of this node's session under key again.
+func (d *Directory) rewrite(key string) {
+	for _, s := range d.local.All() {
+		if sessionKey(s.JID()) == key {
+			d.node.log.Warn("cluster: this node's session was taken off the directory by another node; writing it again", "jid", s.JID().String())
+			d.write(s)
+			return
+		}
+	}
+}
+
+// startWatch starts a watcher over the whole bucket; ready closes once it
+// delivered what the bucket held. With seen non-nil (a restart of the
+// watch), the keys it replays are recorded there, and once it is done the
+// mirror drops the sessions it did not replay: their deletes happened
+// while the old watcher was deaf.
+func (n *Node) startWatch(seen map[string]bool) (<-chan struct{}, error) {
+	// Not a caller's context: the watch lasts until Close.
+	w, err := n.kv.WatchAll(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.dir.watcher = w
+	n.mu.Unlock()
+	ready := make(chan struct{})
+	n.done.Add(1)
+	go func() {
+		defer n.done.Done()
+		initial := true
+		for e := range w.Updates() {
+			if e == nil {
+				if initial {
+					initial = false
+					if seen != nil {
+						n.dir.dropUnseen(seen)
+					}
+					close(ready)
+				}
+				continue
+			}
+			if initial && seen != nil {
+				seen[e.Key()] = true
+			}
+			n.apply(e)
+		}
+		if initial {
+			close(ready)
+		}
+	}()
+	return ready, nil
+}
+
+// rewatch replaces a watcher that went deaf (this node's own heartbeats
+// stopped coming back through it: the NATS server its consumer lived on
+// went away) with a new one, and reconciles the mirror with what it
+// replays.
+func (n *Node) rewatch() {
+	n.mu.Lock()
+	old := n.dir.watcher
+	n.mu.Unlock()
+	if old != nil {
+		_ = old.Stop()
+	}
+	ready, err := n.startWatch(map[string]bool{})
+	if err != nil {
+		n.log.Warn("cluster: restarting the directory watcher", "err", err)
+		return
+	}
+	select {
+	case <-ready:
+		n.mu.Lock()
+		n.selfSeen = time.Now()
+		n.mu.Unlock()
+		n.log.Info("cluster: directory watcher restarted")
+	case <-time.After(n.cfg.DeadAfter):
+	case <-n.stop:
+	}
+}
+
+// dropUnseen removes from the mirror the sessions whose keys a fresh watch
+// did not replay.
+func (d *Directory) dropUnseen(seen map[string]bool) {
+	d.mu.RLock()
+	var gone []string
+	for k := range d.byKey {
+		if !seen[k] {
+			gone = append(gone, k)
+		}
+	}
+	d.mu.RUnlock()
+	for _, k := range gone {
+		d.removeRemote(k)
+	}
 }

@@ -70,6 +70,12 @@ type Node struct {
 	mu    sync.Mutex
 	peers map[string]*peer // node id → what we last heard
 	deps  Deps
+	// selfSeen is when this node's own heartbeat last came back through
+	// the watcher: silence from the others means something only while
+	// it is recent.
+	selfSeen time.Time
+	// live is liveNodes() as of the last membership change.
+	live atomic.Pointer[[]string]
 	// onChange run after the live nodes changed (OnMembership).
 	onChange []func()
 
@@ -89,6 +95,7 @@ type Node struct {
 type peer struct {
 	name  string
 	seen  time.Time // local clock: when its heartbeat last arrived
+	rev   uint64    // revision of its heartbeat key then
 	hosts string
 	dead  bool
 }
@@ -119,7 +126,7 @@ func (c *Config) subject(parts ...string) string {
 func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 	var inc [4]byte
 	_, _ = rand.Read(inc[:])
-	n := &Node{cfg: cfg, id: cfg.Node + "-" + hex.EncodeToString(inc[:]), started: time.Now(), log: cfg.Log, peers: map[string]*peer{}, stop: make(chan struct{}), dir: dir,
+	n := &Node{selfSeen: time.Now(), cfg: cfg, id: cfg.Node + "-" + hex.EncodeToString(inc[:]), started: time.Now(), log: cfg.Log, peers: map[string]*peer{}, stop: make(chan struct{}), dir: dir,
 		pend: map[string]*pending{}, acks: map[string][]uint64{}}
 	if n.log == nil {
 		n.log = slog.Default()

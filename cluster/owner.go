@@ -30,8 +30,13 @@ func (n *Node) liveNodes() []string {
 // the highest hash of (node, key) wins, so a node's death moves only the
 // keys it owned, and a node coming back takes back its own.
 func (n *Node) Owner(key string) (string, bool) {
+	live := n.live.Load()
+	if live == nil {
+		l := n.liveNodes()
+		live = &l
+	}
 	best, bestH := "", uint64(0)
-	for _, name := range n.liveNodes() {
+	for _, name := range *live {
 		h := rendezvous(name, key)
 		if best == "" || h > bestH {
 			best, bestH = name, h
@@ -97,6 +102,9 @@ func (n *Node) OnMembership(fn func()) {
 }
 
 func (n *Node) membershipChanged() {
+	// Owner reads this copy: no allocation per stanza.
+	l := n.liveNodes()
+	n.live.Store(&l)
 	n.mu.Lock()
 	fns := slices.Clone(n.onChange)
 	n.mu.Unlock()

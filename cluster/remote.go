@@ -241,16 +241,42 @@ func (n *Node) isDead(id string) bool {
 // reap looks for nodes whose heartbeat stopped.
 func (n *Node) reap() {
 	now := time.Now()
-	var dead []string
+	type suspect struct {
+		id, name string
+		rev      uint64
+	}
+	var dead []suspect
 	n.mu.Lock()
+	if now.Sub(n.selfSeen) > n.cfg.DeadAfter && n.Healthy() {
+		// Our own heartbeats are written but do not come back: it is
+		// this node's view that is stale (its watcher's consumer was
+		// on a NATS server that went away), not the others that are
+		// dead. A new watcher replays the bucket.
+		n.mu.Unlock()
+		n.rewatch()
+		return
+	}
 	for id, p := range n.peers {
 		if !p.dead && now.Sub(p.seen) > n.cfg.DeadAfter {
-			dead = append(dead, id)
+			dead = append(dead, suspect{id, p.name, p.rev})
 		}
 	}
 	n.mu.Unlock()
-	for _, id := range dead {
-		n.nodeDied(id)
+	for _, d := range dead {
+		// Ask the bucket itself before burying: a heartbeat written
+		// since the last one we saw means it is alive.
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		e, err := n.kv.Get(ctx, nodeKey(d.name))
+		cancel()
+		if err == nil && e.Revision() > d.rev && bytes.Contains(e.Value(), []byte(d.id)) {
+			n.mu.Lock()
+			if p := n.peers[d.id]; p != nil {
+				p.seen, p.rev = time.Now(), e.Revision()
+			}
+			n.mu.Unlock()
+			continue
+		}
+		n.nodeDied(d.id)
 	}
 }
 
