@@ -25,9 +25,12 @@ import (
 //     which answers from the secret all nodes derive from the cluster
 //     secret (XEP-0185 §3).
 //
-// Phase one routes Prosody to n1 with xavier on n2, and completes a
-// presence subscription from paula to xavier; phase two restarts Prosody
-// routed to n2 with yves on n1.
+// Then wanda, on the node Prosody knows, writes to paula as well: each
+// node has its own outbound stream to prosody.test (one per node, see
+// docs/clustering-s2s.md), and Prosody takes stanzas on both. Phase one
+// routes Prosody to n1 with xavier on n2, and completes a presence
+// subscription from paula to xavier; phase two restarts Prosody routed to
+// n2 with yves on n1.
 func TestProsodyS2SCluster(t *testing.T) {
 	bin := lookProsody(t)
 	pdir := t.TempDir()
@@ -47,6 +50,7 @@ connect_timeout = "10s"
 	n1, n2 := nodes[0], nodes[1]
 	n1.AddUser(t, "xavier@xmppd.test", "password1")
 	n1.AddUser(t, "yves@xmppd.test", "password1")
+	n1.AddUser(t, "wanda@xmppd.test", "password1")
 
 	for i, p := range []struct {
 		route, home *testutil.Server
@@ -84,6 +88,24 @@ connect_timeout = "10s"
 			t.Fatalf("paula got %s", m)
 		}
 
+		// A user on the node Prosody knows writes too: that node opens
+		// a stream of its own, so Prosody now has two inbound streams
+		// from xmppd.test (one per node) and takes stanzas on both.
+		other := testutil.Login(t, p.route, "wanda@xmppd.test", "password1", "res")
+		other.Send("<message to='paula@prosody.test' type='chat' id='w1'><body>from the other node</body></message>")
+		if m := nextBody(t, paula); m.Attr("from") != "wanda@xmppd.test/res" || body(m) != "from the other node" {
+			t.Fatalf("paula got %s", m)
+		}
+		ours.Send("<message to='paula@prosody.test' type='chat' id='x2'><body>still here</body></message>")
+		if m := nextBody(t, paula); m.Attr("from") != full || body(m) != "still here" {
+			t.Fatalf("paula got %s", m)
+		}
+		for _, n := range nodes {
+			if _, out := n.S2S().Streams(); out != 1 {
+				t.Fatalf("%s has %d outbound s2s streams, want its own one to prosody.test", n.Node().Name(), out)
+			}
+		}
+
 		if i == 0 {
 			// RFC 6121 §3.1: the request lands on n1, whose presence
 			// module asks xavier on n2; his approval and presence
@@ -119,11 +141,9 @@ connect_timeout = "10s"
 		if in, _ := p.home.S2S().Streams(); in != 0 {
 			t.Fatalf("%s has %d inbound s2s streams, want 0", p.home.Node().Name(), in)
 		}
-		if _, out := p.home.S2S().Streams(); out == 0 {
-			t.Fatalf("%s has no outbound s2s stream", p.home.Node().Name())
-		}
 
 		ours.Close()
+		other.Close()
 		paula.Close()
 		stop()
 		// Prosody is gone: its streams end on both nodes before the
