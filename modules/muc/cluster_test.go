@@ -69,6 +69,13 @@ func TestClusterRoom(t *testing.T) {
 		t.Skipf("no node can die without silencing another's bucket watcher (leader %v, watchers %v): package cluster would bury live nodes", busy, watchers)
 	}
 	roomJID := room + "@" + service
+	// A temporary room on the same node.
+	tmp := ""
+	for i := 0; tmp == ""; i++ {
+		if o, _ := nodes[0].Node().Owner(fmt.Sprintf("tmp%d@%s", i, service)); o == owner {
+			tmp = fmt.Sprintf("tmp%d", i)
+		}
+	}
 	waitFor(t, "the nodes agree on the room's owner", func() bool {
 		for _, n := range nodes {
 			if o, _ := n.Node().Owner(roomJID); o != owner {
@@ -120,6 +127,7 @@ func TestClusterRoom(t *testing.T) {
 	if strings.Join(hist, ",") != "first" || subject != "Clustered" {
 		t.Fatalf("bob's join: history %q, subject %q", hist, subject)
 	}
+	bob.create(tmp, "Bob")
 	carol.join(room, "Carol")
 	for _, u := range []*user{alice, bob} {
 		if p := u.presenceFrom(room, "Carol"); p.Attr("type") != "" {
@@ -164,8 +172,11 @@ func TestClusterRoom(t *testing.T) {
 		r := u.iq("<iq type='get' id='ID' to='%s/%s'><ping xmlns='urn:xmpp:ping'/></iq>", roomJID, nick)
 		wantCond(t, r, "not-acceptable")
 	}
-	// A room that does not exist says the same to a self-ping.
-	wantCond(t, bob.iq("<iq type='get' id='ID' to='nosuch@%s/Bob'><ping xmlns='urn:xmpp:ping'/></iq>", service), "not-acceptable")
+	// The temporary room is gone with its node: a self-ping says so too
+	// (not item-not-found, which XEP-0410 reads as "still joined"), and
+	// the rejoin creates it anew.
+	wantCond(t, bob.iq("<iq type='get' id='ID' to='%s@%s/Bob'><ping xmlns='urn:xmpp:ping'/></iq>", tmp, service), "not-acceptable")
+	bob.create(tmp, "Bob")
 
 	// They rejoin: configuration, subject and affiliations survived.
 	seen := alice.join(room, "Alice")
