@@ -32,7 +32,9 @@ func (c *fakeCluster) Forward(_ string, st *module.Stanza) bool {
 	return true
 }
 
-func (c *fakeCluster) OnMembership(func()) {}
+func (c *fakeCluster) OnMembership(func())            {}
+func (c *fakeCluster) Publish(string, []byte)         {}
+func (c *fakeCluster) Subscribe(string, func([]byte)) {}
 
 // TestHandOff: a room whose key moves to another live node is handed
 // off: its occupants are removed with 110 and 333 and the room is
