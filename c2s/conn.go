@@ -1004,6 +1004,9 @@ func (c *conn) resource(res string) (jid.JID, *stanza.Error) {
 	if max := c.srv.cfg.MaxSessions; max > 0 && c.srv.cfg.Directory.Count() >= max {
 		return jid.JID{}, stanza.NewError(stanza.ResourceConstraint, "too many sessions")
 	}
+	if err := c.srv.cfg.Directory.Admit(); err != nil {
+		return jid.JID{}, stanza.NewError(stanza.ResourceConstraint, err.Error())
+	}
 	return full, nil
 }
 
@@ -1147,6 +1150,7 @@ func (c *conn) selfPresence(ctx context.Context, st *module.Stanza) {
 		c.available.Store(false)
 		c.presence.Store(nil)
 	}
+	c.srv.cfg.Directory.Updated(c)
 	c.srv.cfg.Registry.RunHook(ctx, module.HookPresenceBroadcast, st)
 }
 

@@ -193,3 +193,50 @@ func (c *conn) rerouteLive(ctx context.Context, els []*xml.Element) {
 		c.srv.cfg.Router.Route(ctx, &module.Stanza{El: el.WithAttrs(xml.Attr{Name: "to", Value: bare.String()}), From: from, To: bare})
 	}
 }
+
+// DeliverTracked queues el as Deliver does (live hold, CSI, the batch
+// aside) and returns where it stands, for Reached (module.Tracked). held
+// is true when the session kept el back rather than queued it (a backlog
+// or CSI in progress): Reached cannot follow it then, and the session
+// itself hands it back to the router should it end first.
+func (c *conn) DeliverTracked(el *xml.Element) (m module.Mark, held, ok bool) {
+	c.wmu.Lock()
+	if !c.async || c.sm.ended || c.closing && !c.sm.resumable {
+		c.wmu.Unlock()
+		return module.Mark{}, false, false
+	}
+	if c.live != nil && c.liveHoldLocked(el) {
+		c.wmu.Unlock()
+		return module.Mark{}, true, true
+	}
+	if c.csi.inactive {
+		if c.csiHoldLocked(el) {
+			c.wmu.Unlock()
+			return module.Mark{}, true, true
+		}
+		c.csiFlushLocked()
+	}
+	if !c.appendLocked(el) {
+		c.wmu.Unlock()
+		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		return module.Mark{}, false, false
+	}
+	if k, ok := stanzaKind(el.Name()); ok {
+		c.srv.cfg.Observer.StanzaOut(k)
+	}
+	if c.sm.enabled {
+		m = module.Mark{Pos: uint64(c.sm.acked + uint32(len(c.sm.unacked))), Acked: true}
+	} else {
+		m = module.Mark{Pos: c.outTaken + uint64(len(c.out))}
+	}
+	if c.closing {
+		held := c.sm.hibernating && el.Name() == "message"
+		c.wmu.Unlock()
+		if held {
+			c.held(el)
+		}
+		return m, false, true
+	}
+	return m, false, c.kick()
+}

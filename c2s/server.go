@@ -17,7 +17,6 @@ import (
 
 	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/router"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -56,7 +55,7 @@ type Config struct {
 	Mechanisms map[string]bool
 	Registry   *module.Registry
 	Router     module.Router
-	Directory  *router.Local
+	Directory  Directory
 	Limiter    *Limiter
 	Log        *slog.Logger
 	// Observer hears counts (connections, authentications, stanzas,
@@ -68,6 +67,25 @@ type Config struct {
 	// FastTokenLifetime is how long a FAST token is valid. 0:
 	// DefaultFastTokenLifetime; negative: no FAST.
 	FastTokenLifetime time.Duration
+}
+
+// Directory is the session table c2s binds into: *router.Local on a single
+// node, the cluster's directory (package cluster) on several.
+type Directory interface {
+	module.Directory
+	// Bind adds s and returns the session it replaced (ended with
+	// <conflict/>), which may live on another node.
+	Bind(s module.Session) (replaced module.Session)
+	// Unbind removes s if it is still the session bound to its JID.
+	Unbind(s module.Session) bool
+	// Count is the number of bound sessions (in the whole cluster).
+	Count() int
+	// Admit says whether a new session may bind now; an error says why not
+	// (a cluster node cut off from the others takes no logins).
+	Admit() error
+	// Updated tells the directory that s changed its presence (available,
+	// priority, last presence), so that other nodes see it.
+	Updated(s module.Session)
 }
 
 // ListenerOptions are per listening socket.

@@ -94,6 +94,14 @@ type Session interface {
 	CloseStream(condition, text string)
 }
 
+// Proxy is implemented by sessions bound on another node of the cluster
+// (package cluster): what a module holds per session lives on that node,
+// and such a session's end (its node died) is announced by the node that
+// noticed.
+type Proxy interface {
+	NodeName() string
+}
+
 // ArchiveSynced is implemented by sessions whose client catches up from the
 // message archive rather than from offline storage (XEP-0386 Bind 2,
 // §3.1): offline storage gives such a session only what the archive did
@@ -136,6 +144,45 @@ type Paced interface {
 	// after what the series queued, and delivers directly again. Should
 	// the session end meanwhile, what it kept goes back to the router.
 	HoldLive(on bool)
+}
+
+// SessionFlags is implemented by directories whose sessions other cluster
+// nodes see (package cluster): a module that keeps a per-session flag
+// (carbons enabled, roster requested) sets it there too, so that its
+// peers on other nodes can read it on the session's proxy (Flagged).
+type SessionFlags interface {
+	SetFlag(s Session, flag string, on bool)
+}
+
+// Flagged is implemented by sessions of other cluster nodes: the flags
+// their own node set (SessionFlags).
+type Flagged interface {
+	Flag(flag string) bool
+}
+
+// SetFlag sets a per-session flag in dir when it shares them (a cluster);
+// a single server needs nothing.
+func SetFlag(dir Directory, s Session, flag string, on bool) {
+	if sf, ok := dir.(SessionFlags); ok {
+		sf.SetFlag(s, flag, on)
+	}
+}
+
+// HasFlag reports a flag of a session of another cluster node.
+func HasFlag(s Session, flag string) bool {
+	f, ok := s.(Flagged)
+	return ok && f.Flag(flag)
+}
+
+// Tracked is implemented by sessions that can say whether a stanza
+// delivered to them left the server (Reached), so that a cluster node that
+// sent it from another node keeps its copy until then (package cluster).
+type Tracked interface {
+	// DeliverTracked queues el as Deliver does and returns its Mark;
+	// held means the session kept el back (its own end hands it to the
+	// router) and the mark means nothing.
+	DeliverTracked(el *xml.Element) (m Mark, held, ok bool)
+	Reached(m Mark) bool
 }
 
 // Directory is the table of bound sessions (local today; the cluster
@@ -257,6 +304,48 @@ type Services struct {
 	// nothing (no admin listener). A module unregisters what it
 	// registered when it stops.
 	Metrics prometheus.Registerer
+	// Cluster is this node's cluster (package cluster); nil on a single
+	// server, where every key is this node's.
+	Cluster Cluster
+}
+
+// Cluster lets a module keep one owner for a piece of shared state (a
+// multi-user chat room, a pubsub service) when several nodes serve the
+// same hosts: stanzas for it are forwarded to the node that owns it.
+type Cluster interface {
+	// Owner is the node that owns key among the live nodes (rendezvous
+	// hashing: a node's death moves only its own keys), and whether that
+	// is this node.
+	Owner(key string) (node string, self bool)
+	// Forward hands st to node, which routes it as if it had arrived
+	// there; Forwarded(ctx) is then true, and the stanza must be handled
+	// where it lands, never forwarded again. It reports false when the
+	// stanza could not be sent.
+	Forward(node string, st *Stanza) bool
+	// OnMembership registers fn to run (on its own goroutine) after a
+	// node joined or died: owners may have moved.
+	OnMembership(fn func())
+	// Publish hands payload to the handlers of topic on every other node
+	// (at most once, in the order published): for caches a change on one
+	// node makes stale on the others.
+	Publish(topic string, payload []byte)
+	// Subscribe runs fn for what other nodes publish on topic, one at a
+	// time; fn must not block for long.
+	Subscribe(topic string, fn func(payload []byte))
+}
+
+type forwardedKey struct{}
+
+// WithForwarded marks ctx as routing a stanza forwarded by another node.
+func WithForwarded(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forwardedKey{}, true)
+}
+
+// Forwarded reports whether the stanza being routed was forwarded by
+// another cluster node (Cluster.Forward).
+func Forwarded(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardedKey{}).(bool)
+	return v
 }
 
 // HTTP is the part of the server's HTTP side that modules may use. The

@@ -144,6 +144,25 @@ func (d *Local) Sessions(bare jid.JID) []module.Session {
 	return d.users[bare].list
 }
 
+// Admit always lets a session bind: one node has nobody to disagree with.
+func (d *Local) Admit() error { return nil }
+
+// Updated does nothing: the table holds the sessions themselves, which
+// answer for their presence.
+func (d *Local) Updated(module.Session) {}
+
+// All returns every bound session (a copy): for rare walks over the whole
+// table, such as re-announcing them to a cluster.
+func (d *Local) All() []module.Session {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]module.Session, 0, d.n)
+	for _, u := range d.users {
+		out = append(out, u.list...)
+	}
+	return out
+}
+
 // Count is the number of bound sessions.
 func (d *Local) Count() int {
 	d.mu.RLock()

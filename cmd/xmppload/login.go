@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,7 +151,14 @@ func connect(o *loginOptions, idx int) (*session, error) {
 	if len(o.srcAddrs) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: o.srcAddrs[idx%len(o.srcAddrs)]}
 	}
-	nc, err := d.Dial("tcp", o.addr)
+	addr := o.addr
+	if as := strings.Split(addr, ","); len(as) > 1 {
+		// Several servers (cluster nodes): session idx goes to the
+		// idx-th, round robin, so chatting pairs (2k, 2k+1) sit on
+		// different nodes.
+		addr = as[idx%len(as)]
+	}
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}

@@ -157,7 +157,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:5222", "server address host:port")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:5222", "server address host:port; several, comma-separated (cluster nodes): sessions go to them round robin")
 	fs.StringVar(&c.domain, "domain", "localhost", "XMPP domain")
 	fs.StringVar(&c.password, "password", "", "password of the accounts")
 	fs.StringVar(&c.prefix, "user-prefix", "load", "accounts are <prefix>0 ... <prefix><users-1>")
@@ -202,7 +202,7 @@ func (c *common) loginOptions() (*loginOptions, error) {
 		c.concurrency = 1
 	}
 	return &loginOptions{addr: c.addr, domain: c.domain, password: c.password, mech: c.mech,
-		transport: c.transport, timeout: c.timeout, srcAddrs: loopbackSources(c.addr, c.srcN)}, nil
+		transport: c.transport, timeout: c.timeout, srcAddrs: loopbackSources(strings.Split(c.addr, ",")[0], c.srcN)}, nil
 }
 
 // params are the common settings copied into the JSON result.

@@ -71,6 +71,9 @@ type Config struct {
 	// ACME gets the hosts' certificates from an ACME CA such as Let's
 	// Encrypt (RFC 8555) and renews them while the server runs.
 	ACME ACME `toml:"acme"`
+	// Cluster makes this server one node of several serving the same
+	// hosts (docs/clustering.md); empty Node: a single server.
+	Cluster Cluster `toml:"cluster"`
 }
 
 // ACME is the [acme] section. It is on when Email is set (unless Enabled
@@ -187,6 +190,43 @@ func (c *Config) ACMENames(domain string) []string {
 	}
 	return names
 }
+
+// Cluster is the [cluster] section. The nodes talk over NATS: by default
+// each node runs an embedded NATS server (Listen, Routes); NATSURL uses an
+// existing NATS cluster instead.
+type Cluster struct {
+	// Node is this node's name, unique in the cluster; "" means no
+	// cluster.
+	Node string `toml:"node"`
+	// Name is the cluster's name: the NATS cluster name and the prefix of
+	// every subject and bucket, so that two clusters can share one NATS.
+	Name string `toml:"name"`
+	// Secret authenticates the nodes to each other (the NATS route and
+	// client password); SecretFile reads it from a file instead.
+	Secret     string `toml:"secret"`
+	SecretFile string `toml:"secret_file"`
+	// Listen is where the embedded NATS server takes routes from the
+	// other nodes (host:port); Routes are the other nodes' Listen
+	// addresses.
+	Listen string   `toml:"listen"`
+	Routes []string `toml:"routes"`
+	// NATSURL is an existing NATS cluster to use instead of the embedded
+	// server (nats://user:password@host:4222, several comma-separated).
+	NATSURL string `toml:"nats_url"`
+	// Replicas is how many copies the cluster's state (session directory)
+	// keeps; 0: three, or fewer when there are fewer nodes.
+	Replicas int `toml:"replicas"`
+	// Heartbeat is how often a node says it is alive; DeadAfter how long
+	// without a word before the others take it for dead.
+	Heartbeat Duration `toml:"heartbeat"`
+	DeadAfter Duration `toml:"dead_after"`
+	// JoinTimeout bounds how long start-up waits for the cluster (a
+	// majority of the nodes must be up for its state to be written).
+	JoinTimeout Duration `toml:"join_timeout"`
+}
+
+// Enabled reports whether this server is a cluster node.
+func (c Cluster) Enabled() bool { return c.Node != "" }
 
 // ExternalService is one [[external_service]]: a service outside XMPP that
 // local users may use, such as a coturn relay.
@@ -638,6 +678,7 @@ func Default() *Config {
 		Listen:    defaultListeners(),
 		Limits:    defaultLimits(),
 		Storage:   Storage{Driver: "sqlite"},
+		Cluster:   Cluster{Name: "xmppd", Listen: "0.0.0.0:7422", Heartbeat: Duration{time.Second}, DeadAfter: Duration{5 * time.Second}, JoinTimeout: Duration{2 * time.Minute}},
 		Roster:    Roster{MaxItems: 1000},
 		Offline:   Offline{MaxMessages: 1000},
 		Registration: Registration{

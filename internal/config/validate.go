@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -356,7 +357,54 @@ func (c *Config) validate(name string, pos positions) []error {
 	if c.Storage.Driver == "postgres" && c.Storage.DSN == "" {
 		v.fail("storage.dsn", `must be set for driver "postgres" (e.g. "postgres://xmppd@localhost/xmppd")`)
 	}
+	c.validateCluster(v)
 	return v.errs
+}
+
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// validateCluster checks [cluster] (docs/clustering.md).
+func (c *Config) validateCluster(v *validator) {
+	cl := c.Cluster
+	if !cl.Enabled() {
+		return
+	}
+	if !nodeName.MatchString(cl.Node) {
+		v.fail("cluster.node", "must be 1 to 32 letters, digits, '-' or '_', got %q", cl.Node)
+	}
+	if !nodeName.MatchString(cl.Name) {
+		v.fail("cluster.name", "must be 1 to 32 letters, digits, '-' or '_', got %q", cl.Name)
+	}
+	if c.Storage.Driver != "postgres" {
+		v.fail("storage.driver", `must be "postgres" on a cluster node: the nodes share one database, and SQLite is one node's file`)
+	}
+	switch {
+	case cl.Secret != "" && cl.SecretFile != "":
+		v.fail("cluster.secret", "set secret or secret_file, not both")
+	case cl.Secret == "" && cl.SecretFile == "" && cl.NATSURL == "":
+		v.fail("cluster.secret", "must be set (or secret_file): the nodes authenticate each other with it, and nothing unauthenticated may join")
+	case cl.Secret != "" && len(cl.Secret) < 16:
+		v.fail("cluster.secret", "must be at least 16 characters")
+	}
+	if cl.NATSURL != "" && len(cl.Routes) > 0 {
+		v.fail("cluster.routes", "routes are for the embedded NATS server; with nats_url the NATS cluster routes itself")
+	}
+	if cl.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(cl.Listen); err != nil {
+			v.fail("cluster.listen", "must be host:port, got %q", cl.Listen)
+		}
+		for i, r := range cl.Routes {
+			if _, _, err := net.SplitHostPort(r); err != nil {
+				v.fail(fmt.Sprintf("cluster.routes[%d]", i), "must be host:port, got %q", r)
+			}
+		}
+	}
+	v.intRange("cluster.replicas", cl.Replicas, 0, 5)
+	v.durRange("cluster.heartbeat", cl.Heartbeat, 100*time.Millisecond, time.Minute)
+	if cl.DeadAfter.Duration < 2*cl.Heartbeat.Duration {
+		v.fail("cluster.dead_after", "must be at least twice cluster.heartbeat (%s), got %s", cl.Heartbeat.Duration, cl.DeadAfter.Duration)
+	}
+	v.durRange("cluster.join_timeout", cl.JoinTimeout, time.Second, time.Hour)
 }
 
 // validateS2S checks the [s2s] table; hosts maps served domains to their

@@ -2,12 +2,14 @@ package interop_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,14 +108,7 @@ func TestProsodyS2S(t *testing.T) { prosodyS2S(t, false) }
 func TestProsodyS2SExternal(t *testing.T) { prosodyS2S(t, true) }
 
 func prosodyS2S(t *testing.T, external bool) {
-	prosody, err := exec.LookPath("prosody")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("prosody is not installed (scripts/test.sh installs it)")
-		}
-		t.Skip("prosody is not installed: apt-get install prosody")
-	}
-	prosodyctl, _ := exec.LookPath("prosodyctl")
+	bin := lookProsody(t)
 
 	xdir, pdir := t.TempDir(), t.TempDir()
 	if _, err := certs.Load(pdir, []certs.HostCert{{Domain: "prosody.test"}}); err != nil {
@@ -145,42 +140,11 @@ connect_timeout = "10s"
 	x.AddUser(t, "xavier@xmppd.test", "password1")
 	_, xport, _ := net.SplitHostPort(x.S2SAddr)
 
-	plugins, err := filepath.Abs("testdata/prosody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2sPort, s2sPort := freePort(t), freePort(t)
 	var xp int
 	fmt.Sscan(xport, &xp)
-	cfg := filepath.Join(pdir, "prosody.cfg.lua")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(prosodyConfig, pdir, plugins, c2sPort, s2sPort, xp, secure, cafile)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := exec.Command(prosodyctl, "--config", cfg, "register", "paula", "prosody.test", "password1")
-	if out, err := reg.CombinedOutput(); err != nil {
-		t.Fatalf("prosodyctl register: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, prosody, "--config", cfg, "-F")
-	cmd.WaitDelay = 5 * time.Second
-	out, _ := os.Create(filepath.Join(pdir, "stdout.log"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() || os.Getenv("XMPPD_TEST_LOG") != "" {
-			b, _ := os.ReadFile(filepath.Join(pdir, "prosody.log"))
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("prosody.log (tail):\n%s", b)
-		}
-	})
-	waitPort(t, fmt.Sprintf("127.0.0.1:%d", c2sPort), 15*time.Second)
-	waitPort(t, fmt.Sprintf("127.0.0.1:%d", s2sPort), 5*time.Second)
+	c2sPort, s2sPort := freePort(t), freePort(t)
+	stop := startProsody(t, bin, pdir, c2sPort, s2sPort, xp, secure, cafile)
+	t.Cleanup(stop)
 	x.S2S().SetRoute("prosody.test", s2s.Route{Address: fmt.Sprintf("127.0.0.1:%d", s2sPort)})
 
 	xavier := testutil.Login(t, x, "xavier@xmppd.test", "password1", "res")
@@ -250,4 +214,71 @@ func nextBody(t *testing.T, c *testutil.Client) *xml.Element {
 			return el
 		}
 	}
+}
+
+type prosodyBin struct{ prosody, prosodyctl string }
+
+// lookProsody finds Debian's prosody and prosodyctl, or skips (fails under
+// CI, where scripts/test.sh installs them).
+func lookProsody(t *testing.T) prosodyBin {
+	t.Helper()
+	prosody, err := exec.LookPath("prosody")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("prosody is not installed (scripts/test.sh installs it)")
+		}
+		t.Skip("prosody is not installed: apt-get install prosody")
+	}
+	prosodyctl, _ := exec.LookPath("prosodyctl")
+	return prosodyBin{prosody, prosodyctl}
+}
+
+// startProsody writes prosodyConfig into pdir (whose certs/ already hold
+// prosody.test's certificate), registers paula (first start) and runs Prosody in the
+// foreground with xmppd.test routed to 127.0.0.1:routePort, until its
+// c2s and s2s ports answer. stop kills it (idempotent; the data folder
+// stays, so a later start with another route keeps paula and her
+// roster) and shows the tail of its log if the test failed.
+func startProsody(t *testing.T, bin prosodyBin, pdir string, c2sPort, s2sPort, routePort int, secure, cafile string) (stop func()) {
+	t.Helper()
+	plugins, err := filepath.Abs("testdata/prosody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(pdir, "prosody.cfg.lua")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(prosodyConfig, pdir, plugins, c2sPort, s2sPort, routePort, secure, cafile)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(pdir, "data")); errors.Is(err, os.ErrNotExist) {
+		reg := exec.Command(bin.prosodyctl, "--config", cfg, "register", "paula", "prosody.test", "password1")
+		if out, err := reg.CombinedOutput(); err != nil {
+			t.Fatalf("prosodyctl register: %v\n%s", err, out)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin.prosody, "--config", cfg, "-F")
+	cmd.WaitDelay = 5 * time.Second
+	out, _ := os.OpenFile(filepath.Join(pdir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			cmd.Wait()
+			out.Close()
+			if t.Failed() || os.Getenv("XMPPD_TEST_LOG") != "" {
+				b, _ := os.ReadFile(filepath.Join(pdir, "prosody.log"))
+				if len(b) > 20000 {
+					b = b[len(b)-20000:]
+				}
+				t.Logf("prosody.log (tail):\n%s", b)
+			}
+		})
+	}
+	waitPort(t, fmt.Sprintf("127.0.0.1:%d", c2sPort), 15*time.Second)
+	waitPort(t, fmt.Sprintf("127.0.0.1:%d", s2sPort), 5*time.Second)
+	return stop
 }

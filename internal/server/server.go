@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/cluster"
 	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/internal/admin"
 	"github.com/xmppd/xmppd/internal/certs"
@@ -50,6 +51,10 @@ type Server struct {
 	certs *certs.Store
 	reg   *module.Registry
 	dir   *router.Local
+	// With [cluster]: the cluster's directory (dir is this node's part)
+	// and this node's membership; nil on a single server.
+	cdir  *cluster.Directory
+	node  *cluster.Node
 	c2s   *c2s.Server
 	comp  *component.Server // nil without [[component]]
 	s2s   *s2s.Server       // nil without federation
@@ -155,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.certs, err = certs.Load(cfg.DataDir, hc); err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
-	fakeSalt, err := secretKey(filepath.Join(cfg.DataDir, "secret.key"))
+	fakeSalt, err := s.serverKey("secret.key")
 	if err != nil {
 		return nil, err
 	}
@@ -163,22 +168,33 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 
 	s.reg = module.NewRegistry()
 	s.dir = router.NewLocal()
+	var dir c2s.Directory = s.dir
+	if cfg.Cluster.Enabled() {
+		if s.node, s.cdir, err = s.joinCluster(ctx); err != nil {
+			return nil, err
+		}
+		dir = s.cdir
+	}
 	var store storage.Backend = s.db
 	var obs c2s.Observer
 	var mx *metrics.Metrics
 	if _, ok := cfg.Admin(); ok || cfg.AdminAPI.Web {
 		// Counting only when someone can read the counts.
-		mx = metrics.New(s.dir.Count)
+		mx = metrics.New(dir.Count)
 		obs = mx
 		// Every storage call of the running server goes through here,
 		// so every failure is counted, by operation.
 		store = storage.CountFailures(s.db, mx.StorageFailed)
 	}
-	rt := &router.Router{Registry: s.reg, Dir: s.dir, Accounts: store, Hosts: s.serves, Log: log.With("component", "router")}
+	rt := &router.Router{Registry: s.reg, Dir: dir, Accounts: store, Hosts: s.serves, Log: log.With("component", "router")}
 	if mx != nil {
 		rt.Observer = mx
 	}
-	svc := module.Services{Router: rt, Directory: s.dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	var clusterSvc module.Cluster
+	if s.node != nil {
+		clusterSvc = s.node
+	}
+	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
 	svc.Push = store
 	svc.Invites = store
 	svc.FastTokens = store
@@ -191,6 +207,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	if s.mods, err = s.reg.Start(module.Available(), svc); err != nil {
 		return nil, err
+	}
+	if s.node != nil {
+		// A stanza from another node whose session has left is routed
+		// again among this node's sessions only: never on to a third.
+		local := *rt
+		local.Dir = s.dir
+		s.node.SetDeps(cluster.Deps{LocalRouter: &local, Router: rt, Registry: s.reg})
 	}
 
 	lim := cfg.Limits
@@ -213,7 +236,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Mechanisms:         mechanisms(cfg.Auth.Mechanisms),
 		Registry:           s.reg,
 		Router:             rt,
-		Directory:          s.dir,
+		Directory:          dir,
 		Limiter:            c2sLimiter,
 		Log:                log.With("component", "c2s"),
 		Observer:           obs,
@@ -451,7 +474,12 @@ func fastLifetime(d time.Duration) time.Duration {
 func (s *Server) Accounts() storage.Accounts { return s.db }
 
 // Sessions is the number of bound sessions.
-func (s *Server) Sessions() int { return s.dir.Count() }
+func (s *Server) Sessions() int {
+	if s.cdir != nil {
+		return s.cdir.Count()
+	}
+	return s.dir.Count()
+}
 
 // Serve accepts on every listener and returns when they are all closed.
 func (s *Server) Serve() error {
@@ -571,6 +599,13 @@ func (s *Server) close(ctx context.Context) {
 	}
 	s.mods = nil
 	s.closeACME()
+	if s.node != nil {
+		// After c2s: this node's sessions have left the directory.
+		if err := s.node.Close(); err != nil {
+			s.log.Error("leaving the cluster", "err", err)
+		}
+		s.node = nil
+	}
 	for _, ln := range s.lns {
 		ln.Close()
 	}
@@ -591,7 +626,7 @@ func (s *Server) newS2S(rt *router.Router) (*s2s.Server, error) {
 	if !cfg.S2S.Enabled && !listens {
 		return nil, nil
 	}
-	secret, err := secretKey(filepath.Join(cfg.DataDir, "dialback.key"))
+	secret, err := s.serverKey("dialback.key")
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
@@ -720,4 +755,65 @@ func mechanisms(list []string) map[string]bool {
 		m[n] = true
 	}
 	return m
+}
+
+// joinCluster starts this node's part in the cluster ([cluster]): it
+// returns once a majority of the nodes is reachable.
+func (s *Server) joinCluster(ctx context.Context) (*cluster.Node, *cluster.Directory, error) {
+	cl := s.cfg.Cluster
+	secret, err := s.clusterSecret()
+	if err != nil {
+		return nil, nil, err
+	}
+	cdir := cluster.NewDirectory(s.dir)
+	node, err := cluster.Start(ctx, cluster.Config{
+		Node: cl.Node, Name: cl.Name, Secret: secret,
+		Listen: cl.Listen, Routes: cl.Routes, URL: cl.NATSURL,
+		StoreDir:  filepath.Join(s.cfg.DataDir, "cluster"),
+		Hosts:     s.cfg.Domains(),
+		Replicas:  cl.Replicas,
+		Heartbeat: cl.Heartbeat.Duration, DeadAfter: cl.DeadAfter.Duration, JoinTimeout: cl.JoinTimeout.Duration,
+		Log: s.log.With("component", "cluster"),
+	}, cdir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return node, cdir, nil
+}
+
+// Node is this server's cluster membership, nil on a single server.
+func (s *Server) Node() *cluster.Node { return s.node }
+
+// clusterSecret is [cluster] secret, or what secret_file holds.
+func (s *Server) clusterSecret() (string, error) {
+	cl := s.cfg.Cluster
+	if cl.SecretFile == "" {
+		return cl.Secret, nil
+	}
+	b, err := os.ReadFile(cl.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("cluster: secret_file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if len(secret) < 16 {
+		return "", fmt.Errorf("cluster: secret_file %s: the secret must be at least 16 characters", cl.SecretFile)
+	}
+	return secret, nil
+}
+
+// serverKey is the key kept in the data folder under name (made on first
+// start). Every node of a cluster must have the same keys: a fake SCRAM
+// salt must not tell which node answered (nor that the account does not
+// exist), a dialback key made by one node is checked by another (XEP-0185),
+// and an upload slot signed by one node is used on another. So a cluster
+// node derives them from the cluster secret instead, and keeps no file.
+func (s *Server) serverKey(name string) ([]byte, error) {
+	if !s.cfg.Cluster.Enabled() {
+		return secretKey(filepath.Join(s.cfg.DataDir, name))
+	}
+	secret, err := s.clusterSecret()
+	if err != nil {
+		return nil, err
+	}
+	return deriveKey([]byte(secret), "xmppd cluster key "+name), nil
 }

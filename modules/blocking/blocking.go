@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -59,6 +60,11 @@ func (m *mod) Start(h *module.Handle) error {
 	// other resources (carbons) when it is not going out.
 	h.Hook(module.HookOutbound, 1000, m.outbound)
 	h.Hook(module.HookRoute, 0, m.route)
+	if h.Cluster != nil {
+		// A change made on another node: its cached list is stale
+		// here, and this node's resources that asked get the push.
+		h.Cluster.Subscribe("blocking", m.changedElsewhere)
+	}
 	h.OnSessionBound(func(_ context.Context, s module.Session) { m.cache.bound(s) })
 	h.OnSessionClosed(func(_ context.Context, s module.Session) { m.cache.closed(s) })
 	return nil
@@ -152,8 +158,34 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		return nil, err
 	}
 	m.push(own, iq.Payload.Name(), jids)
+	if m.h.Cluster != nil {
+		m.h.Cluster.Publish("blocking", []byte(iq.Payload.Name()+"\n"+own.String()+"\n"+strings.Join(strs(jids), "\n")))
+	}
 	m.presenceChanged(ctx, own, old, cur)
 	return nil, nil
+}
+
+// changedElsewhere takes a change another cluster node made: "block" or
+// "unblock", the account, the JIDs, a line each.
+func (m *mod) changedElsewhere(payload []byte) {
+	lines := strings.Split(string(payload), "\n")
+	if len(lines) < 2 {
+		return
+	}
+	own, err := jid.Parse(lines[1])
+	if err != nil {
+		return
+	}
+	var jids []jid.JID
+	for _, l := range lines[2:] {
+		if j, err := jid.Parse(l); err == nil {
+			jids = append(jids, j)
+		}
+	}
+	m.setMu.Lock()
+	m.cache.forget(own)
+	m.setMu.Unlock()
+	m.push(own, lines[0], jids)
 }
 
 func strs(jids []jid.JID) []string {

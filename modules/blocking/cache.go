@@ -221,6 +221,17 @@ func (c *cache) replace(bare jid.JID, set *blockSet) {
 	c.mu.Unlock()
 }
 
+// forget drops a cached list changed elsewhere (another cluster node):
+// the next use reads it from storage.
+func (c *cache) forget(bare jid.JID) {
+	c.mu.Lock()
+	c.gen++
+	if e := c.m[bare]; e != nil {
+		e.set = nil
+	}
+	c.mu.Unlock()
+}
+
 func (c *cache) bound(s module.Session) {
 	bare := s.JID().Bare()
 	c.mu.Lock()

@@ -62,9 +62,26 @@ func (m *mod) enable(s module.Session, on bool) {
 // anyEnabled reports whether a session of bare has carbons enabled.
 func (m *mod) anyEnabled(bare jid.JID) bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.users[bare] > 0
+	n := m.users[bare]
+	m.mu.Unlock()
+	if n > 0 {
+		return true
+	}
+	if m.h.Cluster == nil {
+		return false
+	}
+	// Sessions on other cluster nodes say so in their flags.
+	for _, s := range m.h.Directory.Sessions(bare) {
+		if module.HasFlag(s, flagCarbons) {
+			return true
+		}
+	}
+	return false
 }
+
+// flagCarbons marks a session with carbons enabled for the other cluster
+// nodes (module.SessionFlags).
+const flagCarbons = "carbons"
 
 func (m *mod) Start(h *module.Handle) error {
 	m.h = h
@@ -102,6 +119,8 @@ func (m *mod) set(_ context.Context, iq *module.IQ) (*xml.Element, error) {
 	m.mu.Lock()
 	m.enable(iq.Origin, on)
 	m.mu.Unlock()
+	// Other cluster nodes route messages for this account too.
+	module.SetFlag(m.h.Directory, iq.Origin, flagCarbons, on)
 	return nil, nil
 }
 
@@ -207,7 +226,7 @@ func (m *mod) copyTo(bare jid.JID, kind string, el *xml.Element, skip func(modul
 	sessions := m.h.Directory.Sessions(bare)
 	m.mu.Lock()
 	for _, s := range sessions {
-		if m.enabled[s] {
+		if m.enabled[s] || module.HasFlag(s, flagCarbons) {
 			to = append(to, s)
 		}
 	}

@@ -118,6 +118,9 @@ func (m *mod) Start(h *module.Handle) error {
 	// stanza-id (XEP-0313 §3.3: SHOULD with XEP-0280).
 	h.Hook(module.HookOutbound, -50, m.outbound)
 	h.Hook(module.HookOutbound, -60, m.rosterChanged)
+	if h.Cluster != nil {
+		h.Cluster.Subscribe("mam", m.droppedElsewhere)
+	}
 	// Incoming: after blocking's route hook (0) dropped what the
 	// recipient blocked (XEP-0313 §7.1: rejected messages are not
 	// archived).

@@ -238,6 +238,7 @@ func (m *mod) rosterChanged(_ context.Context, st *module.Stanza) bool {
 		return false
 	}
 	m.roster.drop(st.From.Bare().String())
+	m.publishDrop('r', st.From.Bare().String())
 	return false
 }
 
@@ -304,6 +305,8 @@ func (m *mod) setPrefs(ctx context.Context, owner jid.JID, el *xml.Element) (*xm
 		return nil, err
 	}
 	m.roster.drop(owner.String())
+	m.prefs.drop(owner.String())
+	m.publishDrop('p', owner.String())
 	applied, err := m.loadPrefs(ctx, owner.String())
 	if err != nil {
 		return nil, err
@@ -318,4 +321,26 @@ func (m *mod) setPrefs(ctx context.Context, owner jid.JID, el *xml.Element) (*xm
 	slices.Sort(out.Always)
 	slices.Sort(out.Never)
 	return prefsElement(out), nil
+}
+
+// publishDrop tells the other cluster nodes to drop an account's cached
+// preferences ('p') or roster ('r'): they would otherwise apply the old
+// ones for up to prefsTTL or rosterTTL.
+func (m *mod) publishDrop(what byte, archive string) {
+	if m.h.Cluster != nil {
+		m.h.Cluster.Publish("mam", append([]byte{what}, archive...))
+	}
+}
+
+// droppedElsewhere takes publishDrop from another node.
+func (m *mod) droppedElsewhere(payload []byte) {
+	if len(payload) < 2 {
+		return
+	}
+	switch key := string(payload[1:]); payload[0] {
+	case 'p':
+		m.prefs.drop(key)
+	case 'r':
+		m.roster.drop(key)
+	}
 }

@@ -45,6 +45,28 @@ func (s *service) discoItems(ctx context.Context, requester jid.JID) *xml.Elemen
 		}
 		r.mu.Unlock()
 	}
+	if s.m.h.Cluster != nil {
+		// This node holds only the rooms it owns: the persistent rooms
+		// of the others come from storage (docs/clustering-muc.md);
+		// temporary rooms owned by other nodes are not listed.
+		listed := make(map[string]bool, len(items))
+		for _, it := range items {
+			listed[it.jid] = true
+		}
+		for _, sr := range s.storedRooms(ctx) {
+			j, ok := s.roomJID(sr.Name)
+			if !ok || listed[j.String()] || s.room(sr.Name) != nil {
+				continue // this node's copy is the one that counts
+			}
+			if r := s.fromStore(sr); r != nil && r.cfg.Public {
+				name := r.cfg.Name
+				if name == "" {
+					name = r.name
+				}
+				items = append(items, item{j.String(), name})
+			}
+		}
+	}
 	sort.Slice(items, func(i, j int) bool { return items[i].jid < items[j].jid })
 	b := xml.NewBuilder("query", nsDiscoIt)
 	for _, it := range items {

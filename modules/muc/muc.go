@@ -110,11 +110,19 @@ func (m *mod) Start(h *module.Handle) error {
 			return fmt.Errorf("muc domain %q: %w", d, err)
 		}
 		s := &service{m: m, domain: j.Domain(), host: host, jid: j, rooms: map[string]*room{}}
-		if err := s.load(context.Background()); err != nil {
-			return err
+		if h.Cluster == nil {
+			// In a cluster each owner reads its rooms when they are first
+			// addressed (cluster.go): a copy loaded here could go stale
+			// while another node owns the room.
+			if err := s.load(context.Background()); err != nil {
+				return err
+			}
 		}
 		m.services[s.domain] = s
 		h.AddComponent(module.Component{Domain: s.domain, Parent: host, Name: "Chatrooms", Handle: s.handle})
+	}
+	if h.Cluster != nil {
+		h.Cluster.OnMembership(m.membershipChanged)
 	}
 	if m.archQ != nil {
 		go m.archiveLoop() // last: a failed Start leaves no goroutine behind
@@ -204,7 +212,20 @@ func (s *service) handle(ctx context.Context, st *module.Stanza) {
 		}
 		return
 	}
+	if s.forward(ctx, st, answer) {
+		return
+	}
 	r := s.room(st.To.Local())
+	if r == nil && s.m.h.Cluster != nil {
+		var err error
+		if r, err = s.fetch(ctx, st.To.Local()); err != nil {
+			s.m.log.Error("muc: fetch room", "room", st.To.Bare().String(), "err", err)
+			if !answer {
+				s.m.fail(ctx, st, errOf(stanza.InternalServerError, ""))
+			}
+			return
+		}
+	}
 	if r == nil {
 		if answer {
 			return
@@ -218,7 +239,14 @@ func (s *service) handle(ctx context.Context, st *module.Stanza) {
 			s.m.fail(ctx, st, errOf(stanza.ItemNotFound, ""))
 			return
 		case "iq":
-			if t := st.Type(); t == "get" || t == "set" {
+			switch t := st.Type(); {
+			case (t == "get" || t == "set") && st.To.Resource() != "":
+				// Not an occupant of a room that does not exist (any
+				// more: a temporary room whose node died): XEP-0410 §3
+				// wants not-acceptable, where item-not-found would tell
+				// a self-pinging client that it is still joined.
+				s.m.fail(ctx, st, errOf(stanza.NotAcceptable, "you are not an occupant of this room"))
+			case t == "get" || t == "set":
 				s.m.fail(ctx, st, errOf(stanza.ItemNotFound, "no such room"))
 			}
 			return
@@ -233,6 +261,9 @@ func (s *service) handle(ctx context.Context, st *module.Stanza) {
 // reports that st must go through handle again: an available presence to
 // a room that was destroyed meanwhile creates it anew.
 func (r *room) dispatch(ctx context.Context, st *module.Stanza) (again bool) {
+	if r.handedOff {
+		return true // to the room's new owner (cluster.go)
+	}
 	if stanza.IsError(st.El) || st.Kind() == "iq" && st.Type() == "result" {
 		if !r.destroyed {
 			r.answer(ctx, st)

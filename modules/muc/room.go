@@ -198,6 +198,9 @@ type room struct {
 	// instant room.
 	locked    bool
 	destroyed bool
+	// handedOff: another cluster node owns the room now (cluster.go);
+	// what is still in the mailbox goes through handle again.
+	handedOff bool
 	salt      string // per-room secret for XEP-0421 occupant ids
 	creator   jid.JID
 

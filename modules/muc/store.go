@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
 )
 
 // Persistence: persistent rooms are written when an owner or admin
 // changes them (configuration, subject, vCard, affiliations), never on
-// the message path, and read once at start.
+// the message path, and read once at start (in a cluster: by the node
+// that owns the room, on its first stanza, cluster.go).
 
 // load restores the service's persistent rooms, unlocked and empty.
 func (s *service) load(ctx context.Context) error {
@@ -22,29 +22,37 @@ func (s *service) load(ctx context.Context) error {
 		return fmt.Errorf("muc: load rooms of %s: %w", s.domain, err)
 	}
 	for _, sr := range rooms {
-		j, err := jid.New(sr.Name, s.domain, "")
-		if err != nil {
-			s.m.log.Error("stored room with a bad name, skipped", "service", s.domain, "name", sr.Name, "err", err)
-			continue
+		if r := s.fromStore(sr); r != nil {
+			s.rooms[r.name] = r
 		}
-		r := newRoom(s, j, defaultConfig(s.m.cfg.MaxOccupants))
-		r.historyLoaded = false // warmHistory reads it from the archive
-		if err := r.decode(sr.Config); err != nil {
-			s.m.log.Error("stored room with a bad configuration, skipped", "room", j.String(), "err", err)
-			continue
-		}
-		r.cfg.Persistent = true
-		r.vcard = sr.VCard
-		for _, a := range sr.Affiliations {
-			aff, ok := parseAffiliation(a.Affiliation)
-			if !ok || aff == affNone {
-				continue
-			}
-			r.affs[a.JID] = affEntry{aff: aff, nick: a.Nick, reason: a.Reason}
-		}
-		s.rooms[r.name] = r
 	}
 	return nil
+}
+
+// fromStore makes the stored room sr, unlocked and empty; nil (logged)
+// when it cannot be read.
+func (s *service) fromStore(sr storage.MUCRoom) *room {
+	j, ok := s.roomJID(sr.Name)
+	if !ok {
+		s.m.log.Error("stored room with a bad name, skipped", "service", s.domain, "name", sr.Name)
+		return nil
+	}
+	r := newRoom(s, j, defaultConfig(s.m.cfg.MaxOccupants))
+	r.historyLoaded = false // warmHistory reads it from the archive
+	if err := r.decode(sr.Config); err != nil {
+		s.m.log.Error("stored room with a bad configuration, skipped", "room", j.String(), "err", err)
+		return nil
+	}
+	r.cfg.Persistent = true
+	r.vcard = sr.VCard
+	for _, a := range sr.Affiliations {
+		aff, ok := parseAffiliation(a.Affiliation)
+		if !ok || aff == affNone {
+			continue
+		}
+		r.affs[a.JID] = affEntry{aff: aff, nick: a.Nick, reason: a.Reason}
+	}
+	return r
 }
 
 func (r *room) persistent() bool { return r.cfg.Persistent && !r.locked && r.svc.m.store != nil }

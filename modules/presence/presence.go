@@ -211,6 +211,11 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 			delete(m.avail, key)
 		}
 		m.mu.Unlock()
+		if _, remote := origin.(module.Proxy); remote {
+			// A session of a cluster node that died: this node
+			// announces its end (its own node had it available).
+			was = true
+		}
 		if !was {
 			// §4.5.2 concerns an available resource; one that never sent
 			// available presence has nothing to retract, except its

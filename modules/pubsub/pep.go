@@ -140,6 +140,9 @@ func (m *mod) resolveCaps(ctx context.Context, full jid.JID, c *xml.Element, key
 		delete(m.inflight, key)
 		m.mu.Unlock()
 		close(call.done)
+		if verified {
+			m.shareCaps(key, feats)
+		}
 	}
 	return feats
 }
@@ -297,7 +300,10 @@ func (m *mod) contactPresence(_ context.Context, st *module.Stanza) bool {
 }
 
 // wants reports whether session s asked for notifications of node.
-func (m *mod) wants(s module.Session, owner jid.JID, node string) bool {
+func (m *mod) wants(ctx context.Context, s module.Session, owner jid.JID, node string) bool {
+	if _, remote := s.(module.Proxy); remote {
+		return m.remoteFeats(s)[node+"+notify"]
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rs := m.res[s]
@@ -317,7 +323,7 @@ func (m *mod) interested(ctx context.Context, svc engine.Service, node string, m
 	var out []jid.JID
 	add := func(bare jid.JID, check bool) {
 		for _, s := range m.h.Directory.Sessions(bare) {
-			if s.Available() && m.wants(s, svc.JID, node) && (!check || may(s.JID())) {
+			if s.Available() && m.wants(ctx, s, svc.JID, node) && (!check || may(s.JID())) {
 				out = append(out, s.JID())
 			}
 		}
@@ -337,4 +343,89 @@ func (m *mod) interested(ctx context.Context, svc engine.Service, node string, m
 		}
 	}
 	return out
+}
+
+// remoteFeats are the features of a session bound on another cluster
+// node (module.Proxy). The presence hooks that fill m.res run on the
+// session's own node, so here the caps come from the presence in its
+// directory record and their features from this node's verified caps
+// cache, which the node that verified a ver shares with the others
+// (shareCaps). A ver no node has verified yet gets nothing: asking the
+// session from here would not work, its answer goes to its own node.
+func (m *mod) remoteFeats(s module.Session) map[string]bool {
+	p := s.Presence()
+	if p == nil {
+		return nil
+	}
+	c := p.Child("c", caps.NS)
+	if c == nil || c.Attr("ver") == "" {
+		return nil // no caps: no notifications (XEP-0060 §9.2)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.caps[c.Attr("hash")+" "+c.Attr("ver")]
+}
+
+// nsClusterCaps is the payload of the message that shares a verified caps
+// ver with the other nodes. It is accepted only from a cluster node
+// (module.Forwarded): a verified ver names its features for everyone
+// (XEP-0115 §5.4), so any node may cache them.
+const nsClusterCaps = "urn:xmppd:cluster:caps"
+
+// nodeLister is the part of package cluster's Node that names this node
+// and the live ones.
+type nodeLister interface {
+	Name() string
+	Nodes() []string
+}
+
+// shareCaps tells the other cluster nodes the features of a caps ver this
+// node just verified, so that they can filter PEP notifications for this
+// node's sessions (remoteFeats).
+// The pubsub.<host> component of the first host takes it, so nothing is
+// shared with the service turned off.
+func (m *mod) shareCaps(key string, feats map[string]bool) {
+	c, ok := m.h.Cluster.(nodeLister)
+	if !ok || !m.service || len(m.h.Config.Hosts) == 0 {
+		return
+	}
+	to, err := jid.Parse("pubsub." + m.h.Config.Hosts[0].Domain)
+	if err != nil {
+		return
+	}
+	b := xml.NewBuilder("message", xml.NSClient).Attr("type", "headline").Attr("to", to.String()).
+		Start("caps", nsClusterCaps).Attr("key", key)
+	for f := range feats {
+		b.Start("feature", "").Attr("var", f).End()
+	}
+	el := b.End().Element()
+	from, _ := jid.Parse(m.h.Config.Hosts[0].Domain)
+	for _, node := range c.Nodes() {
+		if node == c.Name() {
+			continue
+		}
+		m.h.Cluster.Forward(node, &module.Stanza{El: el, From: from, To: to})
+	}
+}
+
+// sharedCaps takes a caps ver another node verified (shareCaps).
+func (m *mod) sharedCaps(el *xml.Element) {
+	key := el.Attr("key")
+	if key == "" {
+		return
+	}
+	feats := map[string]bool{}
+	for f := range el.Children() {
+		if f.Name() == "feature" && f.Attr("var") != "" {
+			feats[f.Attr("var")] = true
+		}
+	}
+	m.mu.Lock()
+	if m.caps[key] == nil {
+		if len(m.caps) >= maxCapsCache {
+			m.caps = map[string]map[string]bool{}
+		}
+		m.caps[key] = feats
+	}
+	m.mu.Unlock()
 }

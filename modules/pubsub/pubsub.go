@@ -52,6 +52,8 @@ type mod struct {
 	inflight map[string]*capsCall
 
 	profiles profiles
+	// service: the pubsub.<host> components are served (config).
+	service bool
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -96,7 +98,8 @@ func (m *mod) Start(h *module.Handle) error {
 		delete(m.res, s)
 		m.mu.Unlock()
 	})
-	if service && h.Config != nil {
+	m.service = service && h.Config != nil
+	if m.service {
 		for _, host := range h.Config.Hosts {
 			d := "pubsub." + host.Domain
 			h.AddComponent(module.Component{Domain: d, Parent: host.Domain, Name: "Publish-Subscribe", Handle: m.component})
@@ -165,6 +168,10 @@ func (m *mod) accountNodeInfo(ctx context.Context, owner, requester jid.JID, nod
 // component serves every stanza addressed to pubsub.<host>.
 func (m *mod) component(ctx context.Context, st *module.Stanza) {
 	if st.Kind() != "iq" {
+		if p := st.El.Child("caps", nsClusterCaps); p != nil && module.Forwarded(ctx) {
+			m.sharedCaps(p)
+			return
+		}
 		if st.Kind() == "message" && st.Type() != "error" && st.Type() != "headline" {
 			m.reply(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "").Reply(st.El))
 		}
@@ -173,6 +180,9 @@ func (m *mod) component(ctx context.Context, st *module.Stanza) {
 	typ := st.Type()
 	if typ != "get" && typ != "set" {
 		m.h.Registry().IQResponse(st)
+		return
+	}
+	if m.forward(ctx, st) {
 		return
 	}
 	iq := &module.IQ{Stanza: st, ID: st.El.Attr("id"), Type: typ, Payload: st.El.FirstChild()}
@@ -289,4 +299,26 @@ func (m *mod) serviceItems(ctx context.Context, svc engine.Service, iq *module.I
 		}
 	}
 	return b.Element(), nil
+}
+
+// forward sends a request to the service to the cluster node that owns
+// the service (keyed by its JID), so that one node serializes the
+// service's changes (item counts, node creation, subscriptions) the way
+// a single server does; it reports whether st went there. Notifications
+// reach subscribers on any node through the router. PEP requests are not
+// forwarded: they are handled by the node of the requesting session,
+// against the shared storage.
+func (m *mod) forward(ctx context.Context, st *module.Stanza) bool {
+	c := m.h.Cluster
+	if c == nil || module.Forwarded(ctx) {
+		return false
+	}
+	node, self := c.Owner(st.To.Bare().String())
+	if self {
+		return false
+	}
+	if !c.Forward(node, st) {
+		m.reply(ctx, st, stanza.NewError(stanza.RemoteServerTimeout, "the service's cluster node is unreachable").Reply(st.El))
+	}
+	return true
 }

@@ -165,10 +165,15 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	// directory has the successor, so the two cannot interleave.
 	if s := iq.Origin; s != nil {
 		m.mu.Lock()
-		if m.h.Directory.Session(s.JID()) == s {
+		bound := m.h.Directory.Session(s.JID()) == s
+		if bound {
 			m.interested[s.JID().String()] = s
 		}
 		m.mu.Unlock()
+		if bound {
+			// Roster changes made on other cluster nodes push to it too.
+			module.SetFlag(m.h.Directory, s, flagInterested, true)
+		}
 	}
 	if clientVer, ok := iq.Payload.LookupAttr("ver"); ok && clientVer == ver {
 		return nil, nil
@@ -304,6 +309,10 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	return nil, nil
 }
 
+// flagInterested marks a session that requested the roster (RFC 6121
+// §2.1.6) for the other cluster nodes (module.SessionFlags).
+const flagInterested = "roster"
+
 // push sends a roster push (RFC 6121 §2.1.6) of item to every interested
 // resource of own, the one that made the change included. Pushes go out
 // before the handler returns, so the initiating resource sees its push
@@ -314,7 +323,7 @@ func (m *mod) push(own jid.JID, item storage.RosterItem, ver string) {
 	}
 	for _, s := range m.h.Directory.Sessions(own) {
 		m.mu.Lock()
-		ok := m.interested[s.JID().String()] == s
+		ok := m.interested[s.JID().String()] == s || module.HasFlag(s, flagInterested)
 		m.mu.Unlock()
 		if !ok {
 			continue

@@ -213,6 +213,11 @@ func (s *store) open(id, name string, now time.Time) (*os.File, *meta, error) {
 	s.mu.Lock()
 	m := s.files[id]
 	s.mu.Unlock()
+	if m == nil {
+		// Not in this process's index: with the folder shared by
+		// cluster nodes, another node may have stored it since start.
+		m = s.adopt(id)
+	}
 	if m == nil || m.Name != name || s.expired(m, now) {
 		return nil, nil, errNotFound
 	}
@@ -221,6 +226,26 @@ func (s *store) open(id, name string, now time.Time) (*os.File, *meta, error) {
 		return nil, nil, fmt.Errorf("open upload %s: %w", id, err)
 	}
 	return f, m, nil
+}
+
+// adopt indexes a file another process stored in the folder (a cluster
+// node sharing it), or returns nil.
+func (s *store) adopt(id string) *meta {
+	if _, err := os.Stat(s.path(id, "data")); err != nil {
+		return nil
+	}
+	m, err := readMeta(s.path(id, "meta"))
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.files[id]; old != nil {
+		return old
+	}
+	s.files[id] = m
+	s.used[m.Owner] += m.Size
+	return m
 }
 
 func (s *store) expired(m *meta, now time.Time) bool {

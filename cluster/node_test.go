@@ -1,0 +1,85 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/router"
+)
+
+func freePorts(t *testing.T, n int) []int {
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// startNodes starts n bare nodes (no XMPP server) in one cluster.
+func startNodes(t *testing.T, n int) []*Node {
+	ports := freePorts(t, n)
+	nodes := make([]*Node, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		var routes []string
+		for j, p := range ports {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("127.0.0.1:%d", p))
+			}
+		}
+		cfg := Config{
+			Node: fmt.Sprintf("n%d", i+1), Name: "xmppd", Secret: "0123456789abcdef-secret",
+			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Routes: routes, StoreDir: t.TempDir(),
+			Hosts: []string{"localhost"}, Heartbeat: 200 * time.Millisecond, DeadAfter: 1500 * time.Millisecond,
+			JoinTimeout: 60 * time.Second,
+		}
+		if os.Getenv("XMPPD_TEST_LOG") != "" {
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", cfg.Node)
+		} else {
+			cfg.Log = slog.New(slog.DiscardHandler)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = Start(context.Background(), cfg, NewDirectory(router.NewLocal()))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	})
+	return nodes
+}
+
+func TestMembership(t *testing.T) {
+	nodes := startNodes(t, 3)
+	time.Sleep(3 * time.Second)
+	for _, n := range nodes {
+		if got := n.PeerNames(); len(got) != 2 {
+			t.Errorf("%s sees peers %v", n.Name(), got)
+		}
+	}
+}

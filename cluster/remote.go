@@ -1,0 +1,341 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Remote is a session bound on another node, as this node's router and
+// modules see it: what its record says, and delivery through its node's
+// inbox. Records are immutable: a presence change replaces the Remote.
+type Remote struct {
+	node *Node
+	key  string
+	full jid.JID
+	rec  record
+
+	presOnce sync.Once
+	pres     *xml.Element
+}
+
+var _ module.Session = (*Remote)(nil)
+
+func (r *Remote) JID() jid.JID    { return r.full }
+func (r *Remote) Available() bool { return r.rec.Avail }
+func (r *Remote) Priority() int   { return r.rec.Prio }
+
+// Flag reports a flag the session's node set (module.Flagged).
+func (r *Remote) Flag(flag string) bool { return slices.Contains(r.rec.Flags, flag) }
+
+// NodeName is the node the session is on (module.Proxy).
+func (r *Remote) NodeName() string { return r.rec.Node }
+
+// Presence is the session's last available presence, read from its record
+// the first time it is asked for.
+func (r *Remote) Presence() *xml.Element {
+	r.presOnce.Do(func() {
+		if r.rec.Pres != "" {
+			r.pres, _ = xml.ParseFragment([]byte(r.rec.Pres))
+		}
+	})
+	return r.pres
+}
+
+// Deliver sends el to the session's node, which queues it for the client.
+// It reports false when the message could not be handed to NATS.
+func (r *Remote) Deliver(el *xml.Element) bool {
+	if tracked(el) {
+		return r.node.sendTracked(r.rec.ID, r.full, el)
+	}
+	return r.node.send(r.rec.ID, opDeliver, r.full, el.Append(nil, xml.NSClient))
+}
+
+// CloseStream asks the session's node to end it.
+func (r *Remote) CloseStream(condition, text string) {
+	r.node.send(r.rec.ID, opClose, r.full, []byte(condition+"\n"+text))
+}
+
+const (
+	opDeliver = 'd' // to a session of the receiving node
+	opClose   = 'c' // end a session of the receiving node
+	opRoute   = 'r' // route on the receiving node (Cluster.Forward)
+	// A message delivered with a copy kept by the sender (ack.go): the
+	// header line is followed by a line with its sequence number.
+	opDeliverTracked = 'D'
+	// Receipts: the header is the sending node's id, the payload uvarint
+	// sequence numbers.
+	opAck = 'a'
+)
+
+// send publishes to node id's inbox: op, the session's full JID, a
+// newline, the payload.
+func (n *Node) send(id string, op byte, full jid.JID, payload []byte) bool {
+	j := full.String()
+	buf := make([]byte, 0, 1+len(j)+1+len(payload))
+	buf = append(buf, op)
+	buf = append(buf, j...)
+	buf = append(buf, '\n')
+	buf = append(buf, payload...)
+	if err := n.nc.Publish(n.cfg.subject("node", id), buf); err != nil {
+		n.log.Warn("cluster: stanza not sent to its node", "node", id, "jid", j, "err", err)
+		return false
+	}
+	return true
+}
+
+// Deps are what a node needs from the server once its modules run: the
+// router for stanzas whose session left before they arrived, the registry
+// for the hooks a dead node's sessions need run.
+type Deps struct {
+	// LocalRouter routes with this node's sessions only: a stanza that
+	// came from another node is never sent on to a third.
+	LocalRouter module.Router
+	// Router is the cluster-wide router, for forwarded stanzas.
+	Router   module.Router
+	Registry *module.Registry
+}
+
+// SetDeps hands the node what it needs to take stanzas and bury nodes.
+func (n *Node) SetDeps(d Deps) {
+	n.mu.Lock()
+	n.deps = d
+	n.mu.Unlock()
+}
+
+func (n *Node) getDeps() Deps {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.deps
+}
+
+// inbox takes what other nodes send to this node's sessions. NATS calls it
+// on one goroutine per subscription, in the order they were published, so
+// what one node sends one session arrives in order (RFC 6120 §10.1).
+func (n *Node) inbox(m *nats.Msg) {
+	data := m.Data
+	if len(data) < 2 {
+		return
+	}
+	op := data[0]
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return
+	}
+	head, payload := string(data[1:nl]), data[nl+1:]
+	switch op {
+	case opAck:
+		n.readAcks(head, payload)
+		return
+	case opRoute:
+		el, err := xml.ParseFragment(payload)
+		if err != nil {
+			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
+			return
+		}
+		from, _ := jid.Parse(head)
+		n.routeForwarded(from, el)
+		return
+	}
+	full, err := jid.Parse(head)
+	if err != nil {
+		return
+	}
+	var seq uint64
+	var origin string
+	if op == opDeliverTracked {
+		nl := bytes.IndexByte(payload, '\n')
+		if nl < 0 {
+			return
+		}
+		num, from, ok := strings.Cut(string(payload[:nl]), " ")
+		if !ok || from == "" {
+			return
+		}
+		if seq, err = strconv.ParseUint(num, 10, 64); err != nil {
+			return
+		}
+		origin = from
+		payload = payload[nl+1:]
+	}
+	s := n.dir.local.Session(full)
+	switch op {
+	case opClose:
+		if s != nil {
+			cond, text, _ := strings.Cut(string(payload), "\n")
+			s.CloseStream(cond, text)
+		}
+	case opDeliver, opDeliverTracked:
+		el, err := xml.ParseFragment(payload)
+		if err != nil {
+			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
+			return
+		}
+		if op == opDeliverTracked {
+			if s == nil {
+				n.reroute(el)
+				n.ack(origin, seq)
+				return
+			}
+			n.deliverTracked(origin, seq, full, s, el)
+			return
+		}
+		if s != nil && s.Deliver(el) {
+			return
+		}
+		// The session left (or is leaving) before the stanza arrived:
+		// route it again, among this node's sessions, by its own 'to'
+		// (RFC 6121 §8.5.3.2: a chat message falls back to the bare
+		// JID, and so to offline storage).
+		n.reroute(el)
+	}
+}
+
+func (n *Node) reroute(el *xml.Element) {
+	deps := n.getDeps()
+	if deps.LocalRouter == nil {
+		return
+	}
+	st := &module.Stanza{El: el}
+	if f, err := jid.Parse(el.Attr("from")); err == nil {
+		st.From = f
+	}
+	if t, err := jid.Parse(el.Attr("to")); err == nil {
+		st.To = t
+	}
+	deps.LocalRouter.Route(context.Background(), st)
+}
+
+func (n *Node) notePeer(id, name string) {
+	n.mu.Lock()
+	isNew := n.peers[id] == nil
+	if isNew {
+		// Known from a record before its heartbeat: it gets dead_after
+		// from now to show itself.
+		n.peers[id] = &peer{name: name, seen: time.Now()}
+	}
+	n.mu.Unlock()
+	if isNew {
+		n.membershipChanged()
+	}
+}
+
+func (n *Node) isDead(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peers[id]
+	return p != nil && p.dead
+}
+
+// reap looks for nodes whose heartbeat stopped.
+func (n *Node) reap() {
+	now := time.Now()
+	type suspect struct {
+		id, name string
+		rev      uint64
+	}
+	var dead []suspect
+	n.mu.Lock()
+	if now.Sub(n.selfSeen) > n.cfg.DeadAfter && n.Healthy() {
+		// Our own heartbeats are written but do not come back: it is
+		// this node's view that is stale (its watcher's consumer was
+		// on a NATS server that went away), not the others that are
+		// dead. A new watcher replays the bucket.
+		n.mu.Unlock()
+		n.rewatch()
+		return
+	}
+	for id, p := range n.peers {
+		if !p.dead && now.Sub(p.seen) > n.cfg.DeadAfter {
+			dead = append(dead, suspect{id, p.name, p.rev})
+		}
+	}
+	n.mu.Unlock()
+	for _, d := range dead {
+		// Ask the bucket itself before burying: a heartbeat written
+		// since the last one we saw means it is alive.
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		e, err := n.kv.Get(ctx, nodeKey(d.name))
+		cancel()
+		if err == nil && e.Revision() > d.rev && bytes.Contains(e.Value(), []byte(d.id)) {
+			n.mu.Lock()
+			if p := n.peers[d.id]; p != nil {
+				p.seen, p.rev = time.Now(), e.Revision()
+			}
+			n.mu.Unlock()
+			continue
+		}
+		n.nodeDied(d.id)
+	}
+}
+
+// nodeDied buries node id: its sessions leave this node's mirror at once
+// (stanzas for them now go to offline storage or fall back as RFC 6121
+// §8.5 says). One node, the first to claim the burial in the bucket,
+// deletes their keys and tells their contacts they went away, as for an
+// abrupt close (RFC 6121 §4.5.2... via the IM module's hook).
+func (n *Node) nodeDied(id string) {
+	n.mu.Lock()
+	p := n.peers[id]
+	if p == nil {
+		p = &peer{name: id}
+		n.peers[id] = p
+	}
+	if p.dead {
+		n.mu.Unlock()
+		return
+	}
+	p.dead = true
+	n.mu.Unlock()
+	gone := n.dir.removeNode(id)
+	n.log.Warn("cluster: node is gone", "node", p.name, "id", id, "sessions", len(gone))
+	n.membershipChanged()
+	// What this node sent there and was not confirmed: every node
+	// re-routes its own copies, whoever buries the node.
+	if k := n.rerouteKept(id); k > 0 {
+		n.log.Warn("cluster: messages sent to the gone node and not confirmed routed again", "node", p.name, "messages", k)
+	}
+	if !n.Healthy() {
+		return // a minority does not bury anyone
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := n.kv.Create(ctx, "x."+id, []byte(n.id)); err != nil {
+		return // another node buries it, or already did
+	}
+	deps := n.getDeps()
+	// Every key of that node, also those the mirror had not seen yet;
+	// LastRevision keeps a newer bind of the same JID elsewhere.
+	if lister, err := n.kv.ListKeysFiltered(ctx, "s.>"); err == nil {
+		for k := range lister.Keys() {
+			e, err := n.kv.Get(ctx, k)
+			if err == nil && bytes.Contains(e.Value(), []byte(`"id":"`+id+`"`)) {
+				_ = n.kv.Delete(ctx, k, jetstream.LastRevision(e.Revision()))
+			}
+		}
+	}
+	if e, err := n.kv.Get(ctx, nodeKey(p.name)); err == nil && bytes.Contains(e.Value(), []byte(id)) {
+		_ = n.kv.Delete(ctx, nodeKey(p.name), jetstream.LastRevision(e.Revision()))
+	}
+	if deps.Registry == nil {
+		return
+	}
+	for _, r := range gone {
+		if r.rec.Avail {
+			un := xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").Attr("from", r.full.String()).Element()
+			deps.Registry.RunHook(ctx, module.HookPresenceBroadcast, &module.Stanza{El: un, From: r.full, Origin: r})
+		}
+		deps.Registry.SessionClosed(ctx, r)
+	}
+}

@@ -1,0 +1,110 @@
+package testutil
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+)
+
+// PostgresStorage returns a [storage] table for a fresh schema in the test
+// database named by XMPPD_TEST_POSTGRES_DSN (scripts/test.sh starts one),
+// dropped at test end, or skips the test without that variable.
+func PostgresStorage(t testing.TB, prefix string) string {
+	t.Helper()
+	dsn := os.Getenv("XMPPD_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("PostgreSQL run skipped: set XMPPD_TEST_POSTGRES_DSN (storage/sqldb/testdata/start-postgres.sh)")
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Skipf("PostgreSQL run needs a URL DSN, got %q", dsn)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := prefix + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", u.String())
+}
+
+// FreePorts returns n loopback ports free a moment ago.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// ClusterSecret is the [cluster] secret of test clusters.
+const ClusterSecret = "test-cluster-secret-0123456789"
+
+// ClusterConfig is node i's [cluster] table in a cluster whose embedded
+// NATS servers take routes on ports.
+func ClusterConfig(i int, ports []int, extra string) string {
+	var routes []string
+	for j, p := range ports {
+		if j != i {
+			routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("127.0.0.1:%d", p)))
+		}
+	}
+	return fmt.Sprintf("\n[cluster]\nnode = \"n%d\"\nsecret = %q\nlisten = \"127.0.0.1:%d\"\nroutes = [%s]\nheartbeat = \"200ms\"\ndead_after = \"1500ms\"\njoin_timeout = \"60s\"\n%s",
+		i+1, ClusterSecret, ports[i], strings.Join(routes, ", "), extra)
+}
+
+// StartCluster starts n nodes sharing one fresh PostgreSQL schema, each
+// with BaseConfig plus extra, and returns them once all have joined. It
+// skips without PostgreSQL.
+func StartCluster(t testing.TB, n int, extra string) []*Server {
+	t.Helper()
+	store := PostgresStorage(t, "xmppd_cluster_")
+	ports := FreePorts(t, n)
+	nodes := make([]*Server, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		dir := t.TempDir()
+		cfg := BaseConfig(dir) + store + extra + ClusterConfig(i, ports, "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i] = StartIn(t, dir, cfg)
+		}()
+	}
+	wg.Wait()
+	for _, s := range nodes {
+		if s == nil {
+			t.FailNow()
+		}
+	}
+	return nodes
+}
