@@ -66,6 +66,7 @@ type Node struct {
 
 	healthy atomic.Bool
 	dir     *Directory
+	stats   stats // for operators (ops.go)
 
 	mu    sync.Mutex
 	peers map[string]*peer // node id → what we last heard

@@ -76,8 +76,10 @@ func (n *Node) send(id string, op byte, full jid.JID, payload []byte) bool {
 	buf = append(buf, payload...)
 	if err := n.nc.Publish(n.cfg.subject("node", id), buf); err != nil {
 		n.log.Warn("cluster: stanza not sent to its node", "node", id, "jid", j, "err", err)
+		n.stats.sendFails.Add(1)
 		return false
 	}
+	n.stats.sent.Add(1)
 	return true
 }
 
@@ -147,8 +149,10 @@ func (n *Node) inbox(m *nats.Msg) {
 			return
 		}
 		if s != nil && s.Deliver(el) {
+			n.stats.delivered.Add(1)
 			return
 		}
+		n.stats.rerouted.Add(1)
 		// The session left (or is leaving) before the stanza arrived:
 		// route it again, among this node's sessions, by its own 'to'
 		// (RFC 6121 §8.5.3.2: a chat message falls back to the bare
@@ -227,6 +231,7 @@ func (n *Node) nodeDied(id string) {
 	}
 	p.dead = true
 	n.mu.Unlock()
+	n.stats.deaths.Add(1)
 	gone := n.dir.removeNode(id)
 	n.log.Warn("cluster: node is gone", "node", p.name, "id", id, "sessions", len(gone))
 	n.membershipChanged()
@@ -238,6 +243,7 @@ func (n *Node) nodeDied(id string) {
 	if _, err := n.kv.Create(ctx, "x."+id, []byte(n.id)); err != nil {
 		return // another node buries it, or already did
 	}
+	n.stats.burials.Add(1)
 	deps := n.getDeps()
 	// Every key of that node, also those the mirror had not seen yet;
 	// LastRevision keeps a newer bind of the same JID elsewhere.

@@ -172,6 +172,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		// Counting only when someone can read the counts.
 		mx = metrics.New(dir.Count)
 		obs = mx
+		if s.node != nil {
+			mx.Registry().MustRegister(s.node.Collector())
+		}
 		// Every storage call of the running server goes through here,
 		// so every failure is counted, by operation.
 		store = storage.CountFailures(s.db, mx.StorageFailed)
@@ -243,7 +246,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		s.admin = admin.New(admin.Config{
 			Version: Version, Hosts: cfg.Domains(), Listeners: s.listeners,
 			Sessions: s.c2s.Sessions, Connections: s.c2s.Count, Kick: s.c2s.Kick,
-			Metrics: mx.Handler(), Log: log.With("component", "admin"), Token: token,
+			Metrics: mx.Handler(), Log: log.With("component", "admin"), Token: token, Cluster: s.node,
 		})
 	}
 	if len(cfg.Components) > 0 {
