@@ -177,6 +177,9 @@ func (n *Node) connect() error {
 	if err != nil {
 		return fmt.Errorf("cluster: listen %q: %w", cfg.Listen, err)
 	}
+	if err := checkRouteNames(cfg); err != nil {
+		return err
+	}
 	port, _ := strconv.Atoi(portStr)
 	if port == 0 {
 		port = server.RANDOM_PORT
