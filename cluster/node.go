@@ -66,7 +66,8 @@ type Node struct {
 
 	healthy atomic.Bool
 	dir     *Directory
-	stats   stats // for operators (ops.go)
+	stats   stats        // for operators (ops.go)
+	hearing atomic.Int64 // liveness.go
 
 	mu    sync.Mutex
 	peers map[string]*peer // node id → what we last heard
@@ -81,6 +82,7 @@ type Node struct {
 type peer struct {
 	name  string
 	seen  time.Time // local clock: when its heartbeat last arrived
+	rev   uint64    // the bucket revision of that heartbeat
 	hosts string
 	dead  bool
 }
@@ -145,6 +147,7 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 		return nil, fmt.Errorf("cluster: first heartbeat: %w", err)
 	}
 	n.healthy.Store(true)
+	n.noteHearing(true)
 	n.done.Add(1)
 	go n.heartbeats()
 	n.log.Info("cluster joined", "node", cfg.Node, "id", n.id, "peers", n.PeerNames())
@@ -370,6 +373,7 @@ func (n *Node) heartbeats() {
 		case <-t.C:
 		}
 		err := n.beat(context.Background())
+		n.noteHearing(err == nil)
 		switch {
 		case err != nil && n.healthy.Swap(false):
 			n.log.Error("cluster: cut off from the majority of the nodes; taking no new logins until it is back", "err", err)
