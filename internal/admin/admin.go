@@ -87,6 +87,9 @@ type Session struct {
 	Transport  string    `json:"transport,omitempty"`
 	TLSVersion string    `json:"tls_version,omitempty"`
 	SM         bool      `json:"sm_enabled"`
+	// Available: the session sent available presence (RFC 6121 §4.2),
+	// as the cluster's directory has it; absent on a single server.
+	Available *bool `json:"available,omitempty"`
 }
 
 // Kick is the body of POST /api/sessions/kick.
@@ -178,10 +181,18 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 	for _, l := range local {
 		out = append(out, Session{JID: l.JID, Node: node, IP: l.IP, Since: l.Since, Transport: l.Transport, TLSVersion: l.TLSVersion, SM: l.SM})
 	}
-	if s.cfg.Cluster != nil {
-		for _, r := range s.cfg.Cluster.Directory().RemoteSessions() {
+	if c := s.cfg.Cluster; c != nil {
+		for i, l := range out {
+			if j, err := jid.Parse(l.JID); err == nil {
+				if sess := c.Directory().Local().Session(j); sess != nil {
+					avail := sess.Available()
+					out[i].Available = &avail
+				}
+			}
+		}
+		for _, r := range c.Directory().RemoteSessions() {
 			i := r.Info()
-			out = append(out, Session{JID: i.JID, Node: i.Node})
+			out = append(out, Session{JID: i.JID, Node: i.Node, Available: &i.Available})
 		}
 	}
 	slices.SortFunc(out, func(a, b Session) int { return cmp.Or(cmp.Compare(a.JID, b.JID), cmp.Compare(a.Node, b.Node)) })

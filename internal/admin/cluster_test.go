@@ -32,7 +32,11 @@ func TestClusterAdmin(t *testing.T) {
 	bob := testutil.Login(t, n2, "bob", "bob pass", "phone")
 	bob.Send("<presence/>")
 	for _, n := range nodes {
-		eventually(t, "both sessions on "+n.Node().Name(), func() bool { return n.Node().Directory().Count() == 2 })
+		eventually(t, "both sessions available on "+n.Node().Name(), func() bool {
+			d := n.Node().Directory()
+			a, b := d.Session(jid.MustParse("alice@localhost/pc")), d.Session(jid.MustParse("bob@localhost/phone"))
+			return d.Count() == 2 && a != nil && a.Available() && b != nil && b.Available()
+		})
 	}
 
 	// Status: the cluster as n1 sees it.
@@ -56,12 +60,14 @@ func TestClusterAdmin(t *testing.T) {
 	// The session list of a node with none of its own has both.
 	var ss []admin.Session
 	getJSON(t, "http://"+n3.Admin+admin.PathSessions, &ss)
-	if len(ss) != 2 || ss[0].JID != "alice@localhost/pc" || ss[0].Node != "n1" || ss[1].JID != "bob@localhost/phone" || ss[1].Node != "n2" {
+	if len(ss) != 2 || ss[0].JID != "alice@localhost/pc" || ss[0].Node != "n1" || ss[1].JID != "bob@localhost/phone" || ss[1].Node != "n2" ||
+		ss[0].Available == nil || !*ss[0].Available || ss[1].Available == nil || !*ss[1].Available {
 		t.Fatalf("sessions on n3: %+v", ss)
 	}
 	// n2's own session has the transport's details, the other the node.
 	getJSON(t, "http://"+n2.Admin+admin.PathSessions, &ss)
-	if len(ss) != 2 || ss[1].Node != "n2" || ss[1].IP != "127.0.0.1" || ss[1].Transport != "c2s" || ss[0].Node != "n1" || ss[0].IP != "" {
+	if len(ss) != 2 || ss[1].Node != "n2" || ss[1].IP != "127.0.0.1" || ss[1].Transport != "c2s" || ss[0].Node != "n1" || ss[0].IP != "" ||
+		ss[1].Available == nil || !*ss[1].Available {
 		t.Fatalf("sessions on n2: %+v", ss)
 	}
 
