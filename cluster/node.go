@@ -9,6 +9,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,9 @@ type Config struct {
 	// routes, and the other nodes' Listen addresses. Ignored with URL.
 	Listen string
 	Routes []string
+	// RouteTLS, when set, encrypts and authenticates the embedded
+	// server's routes (see RouteTLS). Ignored with URL.
+	RouteTLS *tls.Config
 	// URL is an existing NATS cluster to use instead of the embedded one.
 	URL string
 	// StoreDir holds the embedded server's JetStream data.
@@ -215,6 +219,10 @@ func (n *Node) connect() error {
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
+	}
+	if cfg.RouteTLS != nil {
+		sopts.Cluster.TLSConfig = cfg.RouteTLS.Clone()
+		sopts.Cluster.TLSTimeout = 5
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {

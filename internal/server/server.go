@@ -714,10 +714,17 @@ func (s *Server) joinCluster(ctx context.Context) (*cluster.Node, *cluster.Direc
 			return nil, nil, fmt.Errorf("cluster: secret_file %s: the secret must be at least 16 characters", cl.SecretFile)
 		}
 	}
+	var routeTLS *tls.Config
+	if cl.TLSCertFile != "" {
+		var err error
+		if routeTLS, err = cluster.RouteTLS(cl.TLSCertFile, cl.TLSKeyFile, cl.TLSCAFile); err != nil {
+			return nil, nil, err
+		}
+	}
 	cdir := cluster.NewDirectory(s.dir)
 	node, err := cluster.Start(ctx, cluster.Config{
 		Node: cl.Node, Name: cl.Name, Secret: secret,
-		Listen: cl.Listen, Routes: cl.Routes, URL: cl.NATSURL,
+		Listen: cl.Listen, Routes: cl.Routes, URL: cl.NATSURL, RouteTLS: routeTLS,
 		StoreDir:  filepath.Join(s.cfg.DataDir, "cluster"),
 		Hosts:     s.cfg.Domains(),
 		Replicas:  cl.Replicas,
