@@ -325,7 +325,7 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 			n.peers[hb.ID] = p
 		}
 		p.seen = time.Now()
-		p.rev = e.Revision()
+		p.rev = max(p.rev, e.Revision())
 		p.hosts = hb.Hosts
 		revived := p.dead
 		p.dead = false

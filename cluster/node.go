@@ -9,6 +9,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,9 @@ type Config struct {
 	// routes, and the other nodes' Listen addresses. Ignored with URL.
 	Listen string
 	Routes []string
+	// RouteTLS, when set, encrypts and authenticates the embedded
+	// server's routes (see RouteTLS). Ignored with URL.
+	RouteTLS *tls.Config
 	// URL is an existing NATS cluster to use instead of the embedded one.
 	URL string
 	// StoreDir holds the embedded server's JetStream data.
@@ -66,6 +70,8 @@ type Node struct {
 
 	healthy atomic.Bool
 	dir     *Directory
+	stats   stats        // for operators (ops.go)
+	hearing atomic.Int64 // liveness.go
 
 	mu    sync.Mutex
 	peers map[string]*peer // node id → what we last heard
@@ -95,7 +101,7 @@ type Node struct {
 type peer struct {
 	name  string
 	seen  time.Time // local clock: when its heartbeat last arrived
-	rev   uint64    // revision of its heartbeat key then
+	rev   uint64    // the bucket revision of that heartbeat
 	hosts string
 	dead  bool
 }
@@ -161,6 +167,7 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 		return nil, fmt.Errorf("cluster: first heartbeat: %w", err)
 	}
 	n.healthy.Store(true)
+	n.noteHearing(true)
 	n.done.Add(2)
 	go n.heartbeats()
 	go n.receiptLoop()
@@ -194,6 +201,9 @@ func (n *Node) connect() error {
 	if err != nil {
 		return fmt.Errorf("cluster: listen %q: %w", cfg.Listen, err)
 	}
+	if err := checkRouteNames(cfg); err != nil {
+		return err
+	}
 	port, _ := strconv.Atoi(portStr)
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -226,6 +236,10 @@ func (n *Node) connect() error {
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
+	}
+	if cfg.RouteTLS != nil {
+		sopts.Cluster.TLSConfig = cfg.RouteTLS.Clone()
+		sopts.Cluster.TLSTimeout = 5
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
@@ -384,6 +398,7 @@ func (n *Node) heartbeats() {
 		case <-t.C:
 		}
 		err := n.beat(context.Background())
+		n.noteHearing(err == nil)
 		switch {
 		case err != nil && n.healthy.Swap(false):
 			n.log.Error("cluster: cut off from the majority of the nodes; taking no new logins until it is back", "err", err)

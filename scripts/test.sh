@@ -3,8 +3,9 @@
 # servers on loopback), the storage conformance suite on SQLite and
 # PostgreSQL, interoperability tests driving real third-party clients from
 # Debian's packages, the fault suite against a real xmppd process
-# (scripts/faults.sh, docs/reliability.md), and a short run of each fuzz
-# target.
+# (scripts/faults.sh, docs/reliability.md), the cluster test with three
+# xmppd processes (scripts/cluster-test.sh, docs/clustering.md), and a
+# short run of each fuzz target.
 #
 # It installs what the tests need beyond Go (Debian packages: PostgreSQL,
 # python3-slixmpp, python3-aioxmpp, go-sendxmpp, profanity, tmux, chromium, prosody, coturn) when it runs as root and they are
@@ -91,6 +92,9 @@ go test -count=1 -race -timeout 20m ./xml/ ./jid/ ./module/ ./router/ ./c2s/ ./c
 
 echo "== fault suite (scripts/faults.sh; the disk cases need root)"
 bash scripts/faults.sh
+
+echo "== cluster test (scripts/cluster-test.sh: three xmppd processes, one killed with SIGKILL)"
+bash scripts/cluster-test.sh
 
 echo "== .deb package (contents, unit, postinst)"
 if command -v dpkg-deb >/dev/null 2>&1; then

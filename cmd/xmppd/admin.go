@@ -9,11 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/internal/admin"
 	"github.com/xmppd/xmppd/jid"
 )
@@ -134,6 +134,35 @@ func status(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(w, "connections\t%d\n", st.Connections)
 	fmt.Fprintf(w, "goroutines\t%d\n", st.Goroutines)
 	fmt.Fprintf(w, "memory\t%.1f MiB from the OS, %.1f MiB heap\n", float64(st.MemorySysBytes)/(1<<20), float64(st.MemoryHeapBytes)/(1<<20))
+	if cl := st.Cluster; cl != nil {
+		health := "healthy (in touch with a majority: takes logins)"
+		if !cl.Healthy {
+			health = "CUT OFF from the majority: takes no logins"
+		}
+		fmt.Fprintf(w, "cluster\tthis node %s, %s\n", cl.Node, health)
+		fmt.Fprintf(w, "cluster sessions\t%d (%d on this node)\n", cl.Sessions, cl.LocalSessions)
+		for i, n := range cl.Nodes {
+			label := ""
+			if i == 0 {
+				label = "cluster nodes"
+			}
+			seen := "this node"
+			if !n.Self {
+				seen = "heard from " + time.Since(n.LastSeen).Round(100*time.Millisecond).String() + " ago"
+			}
+			fmt.Fprintf(w, "%s\t%s (%s): %d sessions, %s\n", label, n.Name, n.ID, n.Sessions, seen)
+		}
+		nats := "external"
+		if cl.NATS.Embedded {
+			nats = fmt.Sprintf("embedded, %d route connections", cl.NATS.Routes)
+		}
+		conn := "connected"
+		if !cl.NATS.Connected {
+			conn = "DISCONNECTED"
+		}
+		fmt.Fprintf(w, "NATS\t%s, %s, %d msgs in, %d out\n", nats, conn, cl.NATS.InMsgs, cl.NATS.OutMsgs)
+		fmt.Fprintf(w, "dead nodes\t%d noticed, %d buried by this node\n", cl.DeadNodes, cl.Burials)
+	}
 	return w.Flush()
 }
 
@@ -149,13 +178,25 @@ func session(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "list":
-		var ss []c2s.SessionInfo
+		var ss []admin.Session
 		if err := c.do("GET", admin.PathSessions, nil, &ss); err != nil {
 			return err
 		}
+		clustered := slices.ContainsFunc(ss, func(s admin.Session) bool { return s.Node != "" })
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		if clustered {
+			fmt.Fprint(w, "NODE\t")
+		}
 		fmt.Fprintln(w, "JID\tIP\tSINCE\tTRANSPORT\tTLS\tSM")
 		for _, s := range ss {
+			if clustered {
+				fmt.Fprintf(w, "%s\t", s.Node)
+			}
+			if s.Transport == "" {
+				// Another node's session: only the directory's view.
+				fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\n", s.JID)
+				continue
+			}
 			sm := "no"
 			if s.SM {
 				sm = "yes"
@@ -173,6 +214,10 @@ func session(args []string, stdout, stderr io.Writer) error {
 		var res map[string]string
 		if err := c.do("POST", admin.PathKick, admin.Kick{JID: fs.Arg(0)}, &res); err != nil {
 			return err
+		}
+		if res["node"] != "" {
+			fmt.Fprintf(stdout, "kicked: %s (on node %s)\n", res["kicked"], res["node"])
+			return nil
 		}
 		fmt.Fprintf(stdout, "kicked: %s\n", res["kicked"])
 		return nil

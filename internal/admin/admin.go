@@ -14,6 +14,7 @@
 package admin
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -27,12 +28,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
+	"github.com/xmppd/xmppd/cluster"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
 )
 
 // Paths of the API.
@@ -67,6 +71,25 @@ type Status struct {
 	// heap (HeapAlloc).
 	MemorySysBytes  uint64 `json:"memory_sys_bytes"`
 	MemoryHeapBytes uint64 `json:"memory_heap_bytes"`
+	// Cluster is the cluster as this node sees it (absent on a single
+	// server); Sessions and Connections above are this node's.
+	Cluster *cluster.Status `json:"cluster,omitempty"`
+}
+
+// Session is one entry of GET /api/sessions. On a cluster the list holds
+// every node's sessions: another node's carry its name and what the
+// session directory knows (no IP, transport or TLS: ask that node).
+type Session struct {
+	JID        string    `json:"jid"`
+	Node       string    `json:"node,omitempty"`
+	IP         string    `json:"ip,omitempty"`
+	Since      time.Time `json:"since,omitzero"`
+	Transport  string    `json:"transport,omitempty"`
+	TLSVersion string    `json:"tls_version,omitempty"`
+	SM         bool      `json:"sm_enabled"`
+	// Available: the session sent available presence (RFC 6121 §4.2),
+	// as the cluster's directory has it; absent on a single server.
+	Available *bool `json:"available,omitempty"`
 }
 
 // Kick is the body of POST /api/sessions/kick.
@@ -89,6 +112,10 @@ type Config struct {
 	// Kick ends the session of a full JID; false when none is bound.
 	Kick    func(full jid.JID, text string) bool
 	Metrics http.Handler // nil: no /metrics
+	// Cluster is this server's cluster membership, nil on a single
+	// server. Kick reaches every node's sessions through the cluster's
+	// directory already.
+	Cluster *cluster.Node
 	Log     *slog.Logger
 	// Token, when set, is the bearer token every request must carry.
 	Token string
@@ -137,11 +164,39 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Listeners != nil {
 		st.Listeners = s.cfg.Listeners()
 	}
+	if s.cfg.Cluster != nil {
+		cs := s.cfg.Cluster.Status()
+		st.Cluster = &cs
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Sessions())
+	local := s.cfg.Sessions()
+	node := ""
+	if s.cfg.Cluster != nil {
+		node = s.cfg.Cluster.Name()
+	}
+	out := make([]Session, 0, len(local))
+	for _, l := range local {
+		out = append(out, Session{JID: l.JID, Node: node, IP: l.IP, Since: l.Since, Transport: l.Transport, TLSVersion: l.TLSVersion, SM: l.SM})
+	}
+	if c := s.cfg.Cluster; c != nil {
+		for i, l := range out {
+			if j, err := jid.Parse(l.JID); err == nil {
+				if sess := c.Directory().Local().Session(j); sess != nil {
+					avail := sess.Available()
+					out[i].Available = &avail
+				}
+			}
+		}
+		for _, r := range c.Directory().RemoteSessions() {
+			i := r.Info()
+			out = append(out, Session{JID: i.JID, Node: i.Node, Available: &i.Available})
+		}
+	}
+	slices.SortFunc(out, func(a, b Session) int { return cmp.Or(cmp.Compare(a.JID, b.JID), cmp.Compare(a.Node, b.Node)) })
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) kick(w http.ResponseWriter, r *http.Request) {
@@ -155,14 +210,23 @@ func (s *Server) kick(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, Error{fmt.Sprintf("%q is not a full JID (user@host/resource)", k.JID)})
 		return
 	}
+	res := map[string]string{"kicked": j.String()}
+	if c := s.cfg.Cluster; c != nil {
+		// The session may be on another node: Kick asks that node to
+		// end it (its client gets the stream error from there).
+		res["node"] = c.Name()
+		if p, ok := c.Directory().Session(j).(module.Proxy); ok {
+			res["node"] = p.NodeName()
+		}
+	}
 	if !s.cfg.Kick(j, KickText) {
 		writeJSON(w, http.StatusNotFound, Error{"no session " + j.String()})
 		return
 	}
 	if s.cfg.Log != nil {
-		s.cfg.Log.Info("session kicked by admin API", "jid", j.String(), "remote", r.RemoteAddr)
+		s.cfg.Log.Info("session kicked by admin API", "jid", j.String(), "node", res["node"], "remote", r.RemoteAddr)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"kicked": j.String()})
+	writeJSON(w, http.StatusOK, res)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -210,6 +210,13 @@ type Cluster struct {
 	// addresses.
 	Listen string   `toml:"listen"`
 	Routes []string `toml:"routes"`
+	// TLSCertFile, TLSKeyFile and TLSCAFile (PEM) put the embedded
+	// server's routes under TLS: each node presents its certificate and
+	// accepts only routes from certificates the CA signed; a node's
+	// certificate must name the address the others have in routes.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	TLSCAFile   string `toml:"tls_ca_file"`
 	// NATSURL is an existing NATS cluster to use instead of the embedded
 	// server (nats://user:password@host:4222, several comma-separated).
 	NATSURL string `toml:"nats_url"`

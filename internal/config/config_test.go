@@ -144,6 +144,7 @@ func TestPartialFilesKeepOtherDefaults(t *testing.T) {
 // given, the column) and the key. want is "line:col key: message part";
 // col 0 means "just check the line".
 func TestErrors(t *testing.T) {
+	const pg = "[storage]\ndriver = \"postgres\"\ndsn = \"postgres://x@db/xmppd\"\n"
 	tests := []struct {
 		name string
 		toml string
@@ -177,6 +178,19 @@ func TestErrors(t *testing.T) {
 		{"host admin not a bare JID", "[[host]]\ndomain = \"a.test\"\nadmins = [\"alice\"]", []string{"3 host[0].admins: \"alice\" is not a bare JID"}},
 		{"unknown mechanism", "[auth]\nmechanisms = [\"SCRAM-MD5\"]", []string{"2 auth.mechanisms: must be one of"}},
 		{"fast token lifetime too short", "[auth]\nfast_token_lifetime = \"1m\"", []string{"2 auth.fast_token_lifetime: must be between 1h0m0s and 8784h0m0s, got 1m0s"}},
+		// [cluster] (issue 17): a node that could not work with the
+		// others stops at start-up.
+		{"cluster on SQLite", "[storage]\ndriver = \"sqlite\"\n[cluster]\nnode = \"n1\"\nsecret = \"0123456789abcdef\"", []string{"2 storage.driver: must be \"postgres\" on a cluster node: the nodes share one database, and SQLite is one node's file"}},
+		{"cluster without a secret", pg + "[cluster]\nnode = \"n1\"", []string{"4 cluster.secret: must be set (or secret_file): the nodes authenticate each other with it, and nothing unauthenticated may join"}},
+		{"cluster secret too short", pg + "[cluster]\nnode = \"n1\"\nsecret = \"short\"", []string{"6 cluster.secret: must be at least 16 characters"}},
+		{"cluster secret twice", pg + "[cluster]\nnode = \"n1\"\nsecret = \"0123456789abcdef\"\nsecret_file = \"/x\"", []string{"6 cluster.secret: set secret or secret_file, not both"}},
+		{"cluster node name", pg + "[cluster]\nnode = \"n 1\"\nsecret = \"0123456789abcdef\"", []string{"5 cluster.node: must be 1 to 32 letters, digits, '-' or '_', got \"n 1\""}},
+		{"cluster routes with nats_url", pg + "[cluster]\nnode = \"n1\"\nnats_url = \"nats://a:4222\"\nroutes = [\"b:7422\"]", []string{"7 cluster.routes: routes are for the embedded NATS server"}},
+		{"cluster dead_after", pg + "[cluster]\nnode = \"n1\"\nsecret = \"0123456789abcdef\"\nheartbeat = \"1s\"\ndead_after = \"1500ms\"", []string{"8 cluster.dead_after: must be at least twice cluster.heartbeat (1s), got 1.5s"}},
+		{"cluster route TLS incomplete", pg + "[cluster]\nnode = \"n1\"\nsecret = \"0123456789abcdef\"\ntls_cert_file = \"/x.crt\"", []string{"7 cluster.tls_cert_file: set tls_cert_file, tls_key_file and tls_ca_file together"}},
+		{"cluster route TLS with nats_url", pg + "[cluster]\nnode = \"n1\"\nnats_url = \"nats://a:4222\"\ntls_cert_file = \"/x.crt\"\ntls_key_file = \"/x.key\"\ntls_ca_file = \"/ca.crt\"", []string{"7 cluster.tls_cert_file: route TLS is for the embedded NATS server; with nats_url use a tls:// URL"}},
+		{"cluster route TLS files missing", pg + "[cluster]\nnode = \"n1\"\nsecret = \"0123456789abcdef\"\ntls_cert_file = \"/nonexistent/n1.crt\"\ntls_key_file = \"/nonexistent/n1.key\"\ntls_ca_file = \"/nonexistent/ca.crt\"",
+			[]string{"7 cluster.tls_cert_file: cannot be read", "8 cluster.tls_key_file: cannot be read", "9 cluster.tls_ca_file: cannot be read"}},
 		// [[external_service]]
 		{"external service without type", "[[external_service]]\nhost = \"turn.example.org\"", []string{"1 external_service[0].type: must be set"}},
 		{"external service without host", "[[external_service]]\ntype = \"turn\"", []string{"1 external_service[0].host: must be set"}},

@@ -389,6 +389,21 @@ func (c *Config) validateCluster(v *validator) {
 	if cl.NATSURL != "" && len(cl.Routes) > 0 {
 		v.fail("cluster.routes", "routes are for the embedded NATS server; with nats_url the NATS cluster routes itself")
 	}
+	tlsFiles := map[string]string{"cluster.tls_cert_file": cl.TLSCertFile, "cluster.tls_key_file": cl.TLSKeyFile, "cluster.tls_ca_file": cl.TLSCAFile}
+	if cl.TLSCertFile != "" || cl.TLSKeyFile != "" || cl.TLSCAFile != "" {
+		switch {
+		case cl.NATSURL != "":
+			v.fail("cluster.tls_cert_file", "route TLS is for the embedded NATS server; with nats_url use a tls:// URL")
+		case cl.TLSCertFile == "" || cl.TLSKeyFile == "" || cl.TLSCAFile == "":
+			v.fail("cluster.tls_cert_file", "set tls_cert_file, tls_key_file and tls_ca_file together")
+		default:
+			for _, key := range []string{"cluster.tls_cert_file", "cluster.tls_key_file", "cluster.tls_ca_file"} {
+				if _, err := os.Stat(tlsFiles[key]); err != nil {
+					v.fail(key, "cannot be read: %v", err)
+				}
+			}
+		}
+	}
 	if cl.NATSURL == "" {
 		if _, _, err := net.SplitHostPort(cl.Listen); err != nil {
 			v.fail("cluster.listen", "must be host:port, got %q", cl.Listen)

@@ -182,6 +182,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		// Counting only when someone can read the counts.
 		mx = metrics.New(dir.Count)
 		obs = mx
+		if s.node != nil {
+			mx.Registry().MustRegister(s.node.Collector())
+		}
 		// Every storage call of the running server goes through here,
 		// so every failure is counted, by operation.
 		store = storage.CountFailures(s.db, mx.StorageFailed)
@@ -258,7 +261,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		s.admin = admin.New(admin.Config{
 			Version: Version, Hosts: cfg.Domains(), Listeners: s.listeners,
 			Sessions: s.c2s.Sessions, Connections: s.c2s.Count, Kick: s.c2s.Kick,
-			Metrics: mx.Handler(), Log: log.With("component", "admin"), Token: token,
+			Metrics: mx.Handler(), Log: log.With("component", "admin"), Token: token, Cluster: s.node,
 		})
 	}
 	if len(cfg.Components) > 0 {
@@ -765,10 +768,17 @@ func (s *Server) joinCluster(ctx context.Context) (*cluster.Node, *cluster.Direc
 	if err != nil {
 		return nil, nil, err
 	}
+	var routeTLS *tls.Config
+	if cl.TLSCertFile != "" {
+		var err error
+		if routeTLS, err = cluster.RouteTLS(cl.TLSCertFile, cl.TLSKeyFile, cl.TLSCAFile); err != nil {
+			return nil, nil, err
+		}
+	}
 	cdir := cluster.NewDirectory(s.dir)
 	node, err := cluster.Start(ctx, cluster.Config{
 		Node: cl.Node, Name: cl.Name, Secret: secret,
-		Listen: cl.Listen, Routes: cl.Routes, URL: cl.NATSURL,
+		Listen: cl.Listen, Routes: cl.Routes, URL: cl.NATSURL, RouteTLS: routeTLS,
 		StoreDir:  filepath.Join(s.cfg.DataDir, "cluster"),
 		Hosts:     s.cfg.Domains(),
 		Replicas:  cl.Replicas,
