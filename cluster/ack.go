@@ -86,9 +86,11 @@ func (n *Node) sendTracked(id string, full jid.JID, el *xml.Element) bool {
 		n.pmu.Lock()
 		delete(p.msgs, seq)
 		n.pmu.Unlock()
+		n.stats.sendFails.Add(1)
 		n.log.Warn("cluster: stanza not sent to its node", "node", id, "jid", j, "err", err)
 		return false
 	}
+	n.stats.sent.Add(1)
 	return true
 }
 

@@ -186,10 +186,12 @@ func (n *Node) inbox(m *nats.Msg) {
 		}
 		if op == opDeliverTracked {
 			if s == nil {
+				n.stats.rerouted.Add(1)
 				n.reroute(el)
 				n.ack(origin, seq)
 				return
 			}
+			n.stats.delivered.Add(1)
 			n.deliverTracked(origin, seq, full, s, el)
 			return
 		}
