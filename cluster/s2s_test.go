@@ -23,7 +23,7 @@ connect_timeout = "10s"
 // TestFederationAcrossNodes: a plain xmppd serving b.test federates with a
 // two-node cluster serving example.test, and reaches "the cluster" only at
 // n2's s2s listener (as if DNS named n2 alone), while alice's session is on
-// n1. Each node opens its own outbound streams (docs/clustering-s2s.md).
+// n1. Each node opens its own outbound streams (docs/clustering.md, "Federation").
 //
 //   - alice (n1) → bob: n1 opens the stream to b.test and sends a dialback
 //     key; b.test checks it with the authoritative server for example.test,

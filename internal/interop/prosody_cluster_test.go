@@ -27,7 +27,7 @@ import (
 //
 // Then wanda, on the node Prosody knows, writes to paula as well: each
 // node has its own outbound stream to prosody.test (one per node, see
-// docs/clustering-s2s.md), and Prosody takes stanzas on both. Phase one
+// docs/clustering.md, "Federation"), and Prosody takes stanzas on both. Phase one
 // routes Prosody to n1 with xavier on n2, and completes a presence
 // subscription from paula to xavier; phase two restarts Prosody routed to
 // n2 with yves on n1.

@@ -19,7 +19,7 @@ import (
 // written on every change, so it is current); when ownership moves
 // (a node joined, came back or died), the node that lost a room removes
 // its occupants with status 333 and forgets the room; the new owner reads
-// it from storage. See docs/clustering-muc.md.
+// it from storage. See docs/clustering.md, "Multi-user chat".
 
 // forward sends st to the room's owner when that is another node, and
 // reports whether st is taken care of (forwarded, or failed).

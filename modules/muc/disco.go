@@ -47,7 +47,7 @@ func (s *service) discoItems(ctx context.Context, requester jid.JID) *xml.Elemen
 	}
 	if s.m.h.Cluster != nil {
 		// This node holds only the rooms it owns: the persistent rooms
-		// of the others come from storage (docs/clustering-muc.md);
+		// of the others come from storage (docs/clustering.md, "Multi-user chat");
 		// temporary rooms owned by other nodes are not listed.
 		listed := make(map[string]bool, len(items))
 		for _, it := range items {
