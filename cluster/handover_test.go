@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
@@ -241,6 +242,35 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	}
 	if h := a3.ackNext(t); h != "3" {
 		t.Fatalf("n1 counts %s stanzas from alice, want 3", h)
+	}
+
+	// Inline in SASL2 (XEP-0198 §9.2), on n3: m9 is not acknowledged.
+	a3.ack()
+	bob.Send("<message to='alice@localhost/phone' type='chat'><body>m9</body></message>")
+	if got := a3.bodies(1); got[0] != "m9" {
+		t.Fatalf("alice got %v", got)
+	}
+	a3.Conn.Close()
+	c := testutil.NewClient(t, testutil.Dial(t, n3.StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	c.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>%s</initial-response>"+
+		"<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%d'/></authenticate>",
+		base64.StdEncoding.EncodeToString([]byte("\x00alice\x00"+pw)), id, a3.h-1)
+	success := c.Next()
+	r := success.Child("resumed", nsSM)
+	if success.Name() != "success" || r == nil || r.Attr("h") != "3" ||
+		success.Child("authorization-identifier", "urn:xmpp:sasl:2").Text() != "alice@localhost/phone" {
+		t.Fatalf("SASL2 resumption on n3: %s", success)
+	}
+	a4 := &smClient{Client: c, h: a3.h - 1}
+	if got := a4.bodies(1); got[0] != "m9" {
+		t.Fatalf("resent on n3: %v", got)
+	}
+	onNode(t, []*testutil.Server{n1, n3}, "alice@localhost/phone", "n3")
+	bob.Send("<message to='alice@localhost/phone' type='chat'><body>m10</body></message>")
+	if got := a4.bodies(1); got[0] != "m10" {
+		t.Fatalf("after the SASL2 resumption: %v", got)
 	}
 }
 
