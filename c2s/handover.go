@@ -118,6 +118,7 @@ func (s *Server) handOver(req handoverReq) handoverResp {
 	// there, and its next delivery may repeat them.
 	old.sm.unacked, old.sm.owned = nil, nil
 	old.sm.moved = true
+	old.closing = true // nothing more goes out here
 	old.sm.resuming, old.sm.hibernating = false, false
 	old.wmu.Unlock()
 	if old.available.Load() {
@@ -136,6 +137,11 @@ func (s *Server) handOver(req handoverReq) handoverResp {
 // session previd (see the top of this file). cond is "" once resumed
 // (the stream is then the session's) or on a stream error.
 func (c *conn) smResumeRemote(previd string, h uint32, wrap func(session *conn, resumed []byte) []byte) (cond string, err error) {
+	if c.srv.cfg.Directory.Admit() != nil {
+		// Cut off from the others: a session taken now could not be
+		// written to the directory, and its old node may not hear us.
+		return stanza.ItemNotFound, nil
+	}
 	req, _ := json.Marshal(handoverReq{PrevID: previd, Bare: c.jid.Bare().String(), H: h})
 	asked := map[string]bool{}
 	for _, s := range c.srv.cfg.Directory.Sessions(c.jid.Bare()) {

@@ -272,6 +272,23 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	if got := a4.bodies(1); got[0] != "m10" {
 		t.Fatalf("after the SASL2 resumption: %v", got)
 	}
+
+	// The client resumes on n1 before n3 noticed the break (its
+	// connection still open): n3 ends that connection and hands over.
+	a5, el := resume(t, n1, "alice", id, a4.h)
+	if el.Name() != "resumed" || el.Attr("h") != "3" {
+		t.Fatalf("resume on n1 with the n3 connection open: %s", el)
+	}
+	for {
+		if _, err := a4.TryNext(); err != nil {
+			break // closed by n3
+		}
+	}
+	onNode(t, []*testutil.Server{n1, n3}, "alice@localhost/phone", "n1")
+	bob.Send("<message to='alice@localhost/phone' type='chat'><body>m11</body></message>")
+	if got := a5.bodies(1); got[0] != "m11" {
+		t.Fatalf("after resuming over an open connection: %v", got)
+	}
 }
 
 // TestResumeAfterNodeDeath: a session whose node died cannot be resumed
