@@ -289,6 +289,9 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	if got := a5.bodies(1); got[0] != "m11" {
 		t.Fatalf("after resuming over an open connection: %v", got)
 	}
+	// Closed, the session ends: n1's shutdown at the end of the test
+	// then has nobody to wait for.
+	a5.Close()
 }
 
 // TestResumeAfterNodeDeath: a session whose node died cannot be resumed
