@@ -295,6 +295,7 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 			n.peers[hb.ID] = p
 		}
 		p.seen = time.Now()
+		p.rev = e.Revision()
 		p.hosts = hb.Hosts
 		n.mu.Unlock()
 		if isNew {

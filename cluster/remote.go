@@ -205,6 +205,9 @@ func (n *Node) reap() {
 	}
 	n.mu.Unlock()
 	for _, id := range dead {
+		if n.stillBeating(id) {
+			continue // the watcher lagged; the node did not (liveness.go)
+		}
 		n.nodeDied(id)
 	}
 }
