@@ -35,6 +35,9 @@ type Handover interface {
 	// RequestHandover sends req to the node named node, and returns its
 	// answer.
 	RequestHandover(ctx context.Context, node string, req []byte) ([]byte, error)
+	// PeerNames lists the other live nodes: a node shutting down with
+	// none has nobody to hand its sessions to.
+	PeerNames() []string
 }
 
 // handoverTimeout bounds one request: the old node may have to close a

@@ -316,7 +316,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // resumed on another node, or ended), for at most HandoverWait or until
 // ctx ends.
 func (s *Server) awaitHandovers(ctx context.Context) {
-	if s.resume.count() == 0 {
+	if s.resume.count() == 0 || len(s.cfg.Handover.PeerNames()) == 0 {
 		return
 	}
 	deadline := time.NewTimer(s.cfg.HandoverWait)
