@@ -65,6 +65,8 @@ type handoverResp struct {
 	Prio    int      `json:"prio,omitempty"`
 	Bind2   bool     `json:"bind2,omitempty"`
 	AgentID string   `json:"agent,omitempty"`
+	// State is what modules keep about the session (module.SessionCarrier).
+	State map[string][]byte `json:"state,omitempty"`
 }
 
 // serveHandover answers a handover request from another node.
@@ -129,6 +131,9 @@ func (s *Server) handOver(req handoverReq) handoverResp {
 			resp.Pres = string(p.Append(nil, xml.NSClient))
 		}
 	}
+	// Taken from the modules before the session ends here, so that its
+	// end does not act on what goes on elsewhere.
+	resp.State = s.cfg.Registry.ExportSession(old)
 	// Unbound before the answer goes: the new node's bind comes after
 	// this node's record is gone, never before.
 	old.teardown()
@@ -255,6 +260,7 @@ func (c *conn) smAdopt(from, previd string, h uint32, resp handoverResp, wrap fu
 		}
 	}
 	c.srv.cfg.Registry.SessionBound(&c.life, c)
+	c.srv.cfg.Registry.ImportSession(&c.life, c, resp.State)
 	if pres != nil {
 		c.selfPresence(&c.life, &module.Stanza{El: pres, From: full, Origin: c})
 	}

@@ -139,6 +139,11 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	n1.AddUser(t, "alice", pw)
 	n1.AddUser(t, "bob", pw)
 	alice, id := smLogin(t, n1, "alice", "phone")
+	// Interested in roster pushes (RFC 6121 §2.1.6): that moves too.
+	alice.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+	if r := alice.next(); r.Attr("id") != "r1" {
+		t.Fatalf("roster: %s", r)
+	}
 	alice.Send("<presence/>")
 	if p := alice.next(); p.Name() != "presence" {
 		t.Fatalf("alice got %s", p)
@@ -152,7 +157,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	if got := alice.bodies(1); got[0] != "m1" {
 		t.Fatalf("alice got %v", got)
 	}
-	alice.ack() // her presence and m1 handled
+	alice.ack() // up to m1 handled
+	acked := alice.h
 	if got := alice.bodies(2); fmt.Sprint(got) != "[m2 m3]" {
 		t.Fatalf("alice got %v", got)
 	}
@@ -162,9 +168,9 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	}
 	alice.Conn.Close()
 
-	// She handled two stanzas, n1 two of hers (presence, message).
-	a2, el := resume(t, n2, "alice", id, 2)
-	if el.Name() != "resumed" || el.Attr("previd") != id || el.Attr("h") != "2" {
+	// n1 handled three of hers (roster get, presence, message).
+	a2, el := resume(t, n2, "alice", id, acked)
+	if el.Name() != "resumed" || el.Attr("previd") != id || el.Attr("h") != "3" {
 		t.Fatalf("resume on n2: %s", el)
 	}
 	if got := a2.bodies(2); fmt.Sprint(got) != "[m2 m3]" {
@@ -181,14 +187,25 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	if got := a2.bodies(1); got[0] != "m4" {
 		t.Fatalf("after resumption: %v", got)
 	}
-	// The counts go on: n2 counts her stanzas after the two n1 handled.
+	// Still interested in roster pushes on n2.
+	a2.Send("<iq type='set' id='rs'><query xmlns='jabber:iq:roster'><item jid='carol@localhost'/></query></iq>")
+	for push, result := false, false; !push || !result; {
+		el := a2.next()
+		switch {
+		case el.Name() == "iq" && el.Attr("type") == "set" && el.Child("query", "jabber:iq:roster") != nil:
+			push = true
+		case el.Name() == "iq" && el.Attr("id") == "rs":
+			result = true
+		}
+	}
+	// The counts go on: n2 counts her stanzas after the three n1 handled.
 	a2.ack()
 	a2.Send("<message to='bob@localhost/pc' type='chat'><body>from n2</body></message>")
 	if m := nextMessage(t, bob); body(m) != "from n2" || m.Attr("from") != "alice@localhost/phone" {
 		t.Fatalf("bob got %s", m)
 	}
-	if h := a2.ackNext(t); h != "3" {
-		t.Fatalf("n2 counts %s stanzas from alice, want 3", h)
+	if h := a2.ackNext(t); h != "5" {
+		t.Fatalf("n2 counts %s stanzas from alice, want 5", h)
 	}
 
 	// Rolling upgrade: n2 shuts down with m5 acknowledged, m6 and m7
@@ -200,7 +217,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		t.Fatalf("alice got %v", got)
 	}
 	a2.ack()
-	acked := a2.h
+	acked = a2.h
 	if got := a2.bodies(2); fmt.Sprint(got) != "[m6 m7]" {
 		t.Fatalf("alice got %v", got)
 	}
@@ -226,7 +243,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	default:
 	}
 	a3, el := resume(t, n1, "alice", id, acked)
-	if el.Name() != "resumed" || el.Attr("h") != "3" {
+	if el.Name() != "resumed" || el.Attr("h") != "5" {
 		t.Fatalf("resume on n1 during n2's shutdown: %s", el)
 	}
 	if got := a3.bodies(2); fmt.Sprint(got) != "[m6 m7]" {
@@ -240,8 +257,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	if got := a3.bodies(1); got[0] != "m8" {
 		t.Fatalf("after the second resumption: %v", got)
 	}
-	if h := a3.ackNext(t); h != "3" {
-		t.Fatalf("n1 counts %s stanzas from alice, want 3", h)
+	if h := a3.ackNext(t); h != "5" {
+		t.Fatalf("n1 counts %s stanzas from alice, want 5", h)
 	}
 
 	// Inline in SASL2 (XEP-0198 §9.2), on n3: m9 is not acknowledged.
@@ -259,7 +276,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		base64.StdEncoding.EncodeToString([]byte("\x00alice\x00"+pw)), id, a3.h-1)
 	success := c.Next()
 	r := success.Child("resumed", nsSM)
-	if success.Name() != "success" || r == nil || r.Attr("h") != "3" ||
+	if success.Name() != "success" || r == nil || r.Attr("h") != "5" ||
 		success.Child("authorization-identifier", "urn:xmpp:sasl:2").Text() != "alice@localhost/phone" {
 		t.Fatalf("SASL2 resumption on n3: %s", success)
 	}
@@ -276,7 +293,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	// The client resumes on n1 before n3 noticed the break (its
 	// connection still open): n3 ends that connection and hands over.
 	a5, el := resume(t, n1, "alice", id, a4.h)
-	if el.Name() != "resumed" || el.Attr("h") != "3" {
+	if el.Name() != "resumed" || el.Attr("h") != "5" {
 		t.Fatalf("resume on n1 with the n3 connection open: %s", el)
 	}
 	for {
