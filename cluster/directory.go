@@ -227,26 +227,10 @@ func (n *Node) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.dir.watcher = w
+	n.dir.setWatcher(w)
 	ready := make(chan struct{})
 	n.done.Add(1)
-	go func() {
-		defer n.done.Done()
-		initial := true
-		for e := range w.Updates() {
-			if e == nil {
-				if initial {
-					initial = false
-					close(ready)
-				}
-				continue
-			}
-			n.apply(e)
-		}
-		if initial {
-			close(ready)
-		}
-	}()
+	go n.watchLoop(w, ready) // rewatch.go
 	select {
 	case <-ready:
 	case <-ctx.Done():
@@ -269,8 +253,11 @@ func (n *Node) watch(ctx context.Context) error {
 }
 
 func (d *Directory) stopWatch() {
-	if d.watcher != nil {
-		_ = d.watcher.Stop()
+	d.mu.Lock()
+	w := d.watcher
+	d.mu.Unlock()
+	if w != nil {
+		_ = w.Stop()
 	}
 }
 

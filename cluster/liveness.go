@@ -17,6 +17,7 @@ import (
 // written. Burying live nodes then (they buried each other, and ignored
 // each other's sessions for good) is far worse than a late burial. It
 // also reports true when it cannot tell: the next round asks again.
+// A watcher found behind is replaced.
 func (n *Node) stillBeating(id string) bool {
 	n.mu.Lock()
 	p := n.peers[id]
@@ -43,6 +44,10 @@ func (n *Node) stillBeating(id string) bool {
 	n.mu.Lock()
 	p.seen, p.rev = time.Now(), e.Revision()
 	n.mu.Unlock()
-	n.log.Info("cluster: a node's heartbeats came late through the watcher; it is alive", "node", name)
+	// The watcher missed a write: it may have stalled for good (seen
+	// after a node left), so this node's mirror would freeze. A new one
+	// replays the bucket (rewatch.go).
+	n.log.Warn("cluster: the directory watcher missed a node's heartbeats; the node is alive, watching again", "node", name)
+	n.dir.stopWatch()
 	return true
 }
