@@ -227,10 +227,26 @@ func (n *Node) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.dir.setWatcher(w)
+	n.dir.watcher = w
 	ready := make(chan struct{})
 	n.done.Add(1)
-	go n.watchLoop(w, ready) // rewatch.go
+	go func() {
+		defer n.done.Done()
+		initial := true
+		for e := range w.Updates() {
+			if e == nil {
+				if initial {
+					initial = false
+					close(ready)
+				}
+				continue
+			}
+			n.apply(e)
+		}
+		if initial {
+			close(ready)
+		}
+	}()
 	select {
 	case <-ready:
 	case <-ctx.Done():
@@ -253,11 +269,8 @@ func (n *Node) watch(ctx context.Context) error {
 }
 
 func (d *Directory) stopWatch() {
-	d.mu.Lock()
-	w := d.watcher
-	d.mu.Unlock()
-	if w != nil {
-		_ = w.Stop()
+	if d.watcher != nil {
+		_ = d.watcher.Stop()
 	}
 }
 
@@ -282,7 +295,6 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 			n.peers[hb.ID] = p
 		}
 		p.seen = time.Now()
-		p.rev = e.Revision()
 		p.hosts = hb.Hosts
 		n.mu.Unlock()
 		if isNew {

@@ -80,7 +80,6 @@ type Node struct {
 type peer struct {
 	name  string
 	seen  time.Time // local clock: when its heartbeat last arrived
-	rev   uint64    // the bucket revision of that heartbeat
 	hosts string
 	dead  bool
 }
@@ -372,29 +371,9 @@ func (n *Node) heartbeats() {
 			n.log.Error("cluster: cut off from the majority of the nodes; taking no new logins until it is back", "err", err)
 		case err == nil && !n.healthy.Swap(true):
 			n.log.Info("cluster: back in touch with the majority of the nodes; taking logins again")
-			n.graceAll()
 		}
-		// Cut off, this node hears nobody: silence proves nothing then.
-		// (When a node leaves, JetStream elects new leaders and every
-		// node's writes stall for seconds; reaping then took live nodes
-		// for dead, for good.)
-		if n.Healthy() {
-			n.reap()
-		}
+		n.reap()
 	}
-}
-
-// graceAll gives every live peer dead_after from now: their heartbeats
-// could not be written or seen while this node was cut off.
-func (n *Node) graceAll() {
-	now := time.Now()
-	n.mu.Lock()
-	for _, p := range n.peers {
-		if !p.dead {
-			p.seen = now
-		}
-	}
-	n.mu.Unlock()
 }
 
 // Healthy reports whether this node is in touch with a majority.

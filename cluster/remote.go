@@ -205,9 +205,6 @@ func (n *Node) reap() {
 	}
 	n.mu.Unlock()
 	for _, id := range dead {
-		if n.stillBeating(id) {
-			continue // the watcher lagged; the node did not (liveness.go)
-		}
 		n.nodeDied(id)
 	}
 }
