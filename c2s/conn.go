@@ -1429,9 +1429,12 @@ func (c *conn) teardown() {
 	var ctx context.Context = &c.life
 	c.wmu.Lock()
 	c.sm.ended = true
+	moved := c.sm.moved
 	c.wmu.Unlock()
 	if c.srv.cfg.Directory.Unbind(c) {
-		if c.available.Swap(false) {
+		// A session handed over to another node goes on there: its
+		// contacts hear nothing.
+		if c.available.Swap(false) && !moved {
 			// An abrupt end still tells contacts the resource went
 			// away (RFC 6121 §4.5.2 ... by the IM module's hook).
 			un := xml.NewBuilder("presence", xml.NSClient).Attr("type", "unavailable").Attr("from", c.jid.String()).Element()

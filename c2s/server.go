@@ -67,6 +67,12 @@ type Config struct {
 	// FastTokenLifetime is how long a FAST token is valid. 0:
 	// DefaultFastTokenLifetime; negative: no FAST.
 	FastTokenLifetime time.Duration
+	// Handover moves XEP-0198 sessions between the nodes of a cluster
+	// (handover.go); nil on a single server. With it, Shutdown closes
+	// resumable sessions' connections without a word and waits up to
+	// HandoverWait for their clients to resume them on other nodes.
+	Handover     Handover
+	HandoverWait time.Duration
 }
 
 // Directory is the session table c2s binds into: *router.Local on a single
@@ -145,7 +151,22 @@ func New(cfg Config) *Server {
 	if cfg.Limiter == nil {
 		cfg.Limiter = NewLimiter(0, 0, 0, 0, 0)
 	}
-	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	if cfg.Handover != nil {
+		if err := cfg.Handover.ServeHandover(s.serveHandover); err != nil {
+			// Resumption still works on this node; clients coming back
+			// elsewhere log in again.
+			s.logger().Error("XEP-0198 sessions of this node cannot be resumed on others", "err", err)
+		}
+	}
+	return s
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.cfg.Log != nil {
+		return s.cfg.Log
+	}
+	return slog.Default()
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -252,7 +273,8 @@ func (s *Server) Count() int {
 
 // Shutdown stops accepting, sends <system-shutdown/> to every stream
 // (RFC 6120 §4.9.3.22) and waits for them to close until ctx ends, then
-// closes what is left.
+// closes what is left. In a cluster, resumable XEP-0198 sessions are
+// kept for other nodes to take over first (Config.Handover).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
@@ -265,7 +287,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		if s.cfg.Handover != nil && c.resumableSession() {
+			// A rolling upgrade: the connection breaks as a network
+			// would break it, with no stream error (after which
+			// clients do not resume), and the client resumes the
+			// session on another node (handover.go).
+			c.abort()
+			continue
+		}
 		c.CloseStream(stanza.StreamSystemShutdown, "")
+	}
+	if s.cfg.Handover != nil {
+		s.awaitHandovers(ctx)
 	}
 	// Sessions waiting for resumption end now, while the modules that
 	// hear of it are still running.
@@ -285,5 +318,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 		return ctx.Err()
+	}
+}
+
+// awaitHandovers waits until no resumable session is left here (each was
+// resumed on another node, or ended), for at most HandoverWait or until
+// ctx ends.
+func (s *Server) awaitHandovers(ctx context.Context) {
+	if s.resume.count() == 0 || len(s.cfg.Handover.PeerNames()) == 0 {
+		return
+	}
+	deadline := time.NewTimer(s.cfg.HandoverWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.resume.count() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			s.logger().Info("sessions not resumed on other nodes before shutdown", "count", s.resume.count())
+			return
+		case <-tick.C:
+		}
 	}
 }

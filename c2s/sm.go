@@ -44,6 +44,7 @@ type smState struct {
 	timer       *time.Timer
 	ended       bool // torn down, or closed on purpose: never resumed
 	resuming    bool // a new transport is taking over
+	moved       bool // handed over to another node (handover.go)
 }
 
 // resumable is the server's table of sessions that may be resumed.
@@ -73,6 +74,12 @@ func (r *resumable) remove(c *conn) {
 		delete(r.m, c.sm.id)
 	}
 	r.mu.Unlock()
+}
+
+func (r *resumable) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
 }
 
 // hibernatingSessions lists sessions waiting for resumption (for Shutdown).
@@ -238,6 +245,10 @@ func (c *conn) smTryResume(el *xml.Element, wrap func(session *conn, resumed []b
 		return stanza.BadRequest, nil
 	}
 	old := c.srv.resume.get(el.Attr("previd"))
+	if old == nil && c.srv.cfg.Handover != nil {
+		// Not here: perhaps on another node of the cluster.
+		return c.smResumeRemote(el.Attr("previd"), uint32(h), wrap)
+	}
 	// Only the same account may resume a session; anyone else learns
 	// nothing about it.
 	if old == nil || old.jid.Bare() != c.jid.Bare() {
@@ -354,6 +365,13 @@ func (c *conn) readerDone(gen int) <-chan struct{} {
 		return ch
 	}
 	return c.readers
+}
+
+// resumableSession reports a bound session that its client may resume.
+func (c *conn) resumableSession() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sm.resumable && !c.sm.ended
 }
 
 // smHibernate keeps a resumable session whose transport broke; it reports

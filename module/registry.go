@@ -157,6 +157,7 @@ type Registry struct {
 	srvNode    []entry[ServerNodeFunc]
 	boundExt   []entry[BoundFunc]
 	services   map[string]*provided // by name (services.go)
+	carry      carriers             // carry.go
 
 	snap atomic.Pointer[snapshot]
 

@@ -506,7 +506,13 @@ func serve(args []string, stderr io.Writer) error {
 		}
 		log.Info("shutting down", "signal", sig.String())
 		sdNotify(notifySocket, "STOPPING=1")
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// A cluster node first gives its XEP-0198 clients handover_wait
+		// to resume on other nodes.
+		grace := 10 * time.Second
+		if cur.Cluster.Enabled() {
+			grace += cur.Cluster.HandoverWait.Duration
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Warn("shutdown incomplete", "err", err)

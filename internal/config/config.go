@@ -230,6 +230,10 @@ type Cluster struct {
 	// JoinTimeout bounds how long start-up waits for the cluster (a
 	// majority of the nodes must be up for its state to be written).
 	JoinTimeout Duration `toml:"join_timeout"`
+	// HandoverWait is how long a node shutting down waits for the clients
+	// of its resumable XEP-0198 sessions to resume them on other nodes
+	// (docs/clustering-sm.md); 0 ends them at once.
+	HandoverWait Duration `toml:"handover_wait"`
 }
 
 // Enabled reports whether this server is a cluster node.
@@ -685,7 +689,7 @@ func Default() *Config {
 		Listen:    defaultListeners(),
 		Limits:    defaultLimits(),
 		Storage:   Storage{Driver: "sqlite"},
-		Cluster:   Cluster{Name: "xmppd", Listen: "0.0.0.0:7422", Heartbeat: Duration{time.Second}, DeadAfter: Duration{5 * time.Second}, JoinTimeout: Duration{2 * time.Minute}},
+		Cluster:   Cluster{Name: "xmppd", Listen: "0.0.0.0:7422", Heartbeat: Duration{time.Second}, DeadAfter: Duration{5 * time.Second}, JoinTimeout: Duration{2 * time.Minute}, HandoverWait: Duration{8 * time.Second}},
 		Roster:    Roster{MaxItems: 1000},
 		Offline:   Offline{MaxMessages: 1000},
 		Registration: Registration{

@@ -420,6 +420,7 @@ func (c *Config) validateCluster(v *validator) {
 		v.fail("cluster.dead_after", "must be at least twice cluster.heartbeat (%s), got %s", cl.Heartbeat.Duration, cl.DeadAfter.Duration)
 	}
 	v.durRange("cluster.join_timeout", cl.JoinTimeout, time.Second, time.Hour)
+	v.durRange("cluster.handover_wait", cl.HandoverWait, 0, 10*time.Minute)
 }
 
 // validateS2S checks the [s2s] table; hosts maps served domains to their

@@ -221,7 +221,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 
 	lim := cfg.Limits
 	c2sLimiter := s.newLimiter(lim)
+	var handover c2s.Handover
+	if s.node != nil {
+		handover = s.node // XEP-0198 sessions move between nodes
+	}
 	s.c2s = c2s.New(c2s.Config{
+		Handover:           handover,
+		HandoverWait:       cfg.Cluster.HandoverWait.Duration,
 		Host:               s.host,
 		DefaultDomain:      cfg.Hosts[0].Domain,
 		Limits:             xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},

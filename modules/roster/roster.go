@@ -125,6 +125,26 @@ func (m *mod) Start(h *module.Handle) error {
 		}
 		m.mu.Unlock()
 	})
+	// A session resumed on another cluster node stays interested there
+	// (RFC 6121 §2.1.6 pushes go on).
+	h.CarrySession("roster", module.SessionCarrier{
+		Export: func(s module.Session) []byte {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.interested[s.JID().String()] != s {
+				return nil
+			}
+			delete(m.interested, s.JID().String())
+			return []byte("interested")
+		},
+		Import: func(_ context.Context, s module.Session, _ []byte) {
+			m.mu.Lock()
+			if m.h.Directory.Session(s.JID()) == s {
+				m.interested[s.JID().String()] = s
+			}
+			m.mu.Unlock()
+		},
+	})
 	module.Provide(h, Service, m)
 	return nil
 }

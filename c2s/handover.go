@@ -1,0 +1,269 @@
+package c2s
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// XEP-0198 resumption across the nodes of a cluster. A client whose
+// connection broke may come back on another node (a load balancer or DNS
+// picks one; its old node may be shutting down). That node finds the
+// nodes holding sessions of the account in the cluster's directory
+// (hibernating sessions stay bound there) and asks each for the session
+// named by previd. The node holding it hands it over: it ends its
+// transport if still open, acknowledges what the client's h covers, and
+// answers with the session's counters, its unacknowledged stanzas and
+// presence; then it unbinds the session without telling contacts and
+// without handing those stanzas back to the router, since they move. The
+// asking node binds the same full JID with that state, answers
+// <resumed/> and sends the stanzas again (§5). A session whose node died
+// is gone with it: item-not-found, and the client binds anew.
+
+// Handover carries handover requests between nodes (package cluster; nil
+// on a single server). The messages are c2s's own (handoverReq,
+// handoverResp): the carrier only delivers them.
+type Handover interface {
+	// ServeHandover answers other nodes' requests with fn.
+	ServeHandover(fn func(req []byte) []byte) error
+	// RequestHandover sends req to the node named node, and returns its
+	// answer.
+	RequestHandover(ctx context.Context, node string, req []byte) ([]byte, error)
+	// PeerNames lists the other live nodes: a node shutting down with
+	// none has nobody to hand its sessions to.
+	PeerNames() []string
+}
+
+// handoverTimeout bounds one request: the old node may have to close a
+// transport and wait for its reader first.
+const handoverTimeout = 10 * time.Second
+
+type handoverReq struct {
+	PrevID string `json:"previd"`
+	Bare   string `json:"bare"` // only the same account may take it
+	H      uint32 `json:"h"`    // the client's count of stanzas handled
+}
+
+type handoverResp struct {
+	// Cond is the <failed/> condition when that node has no such session.
+	Cond string `json:"cond,omitempty"`
+	// TooHigh: h claims more stanzas than were sent (Sent); the session
+	// ended there, as it would on one node.
+	TooHigh bool   `json:"too_high,omitempty"`
+	Sent    uint32 `json:"sent,omitempty"`
+
+	JID     string   `json:"jid,omitempty"`
+	In      uint32   `json:"in"`                // our h: stanzas handled from the client
+	Unacked []string `json:"unacked,omitempty"` // serialized, oldest first
+	Pres    string   `json:"pres,omitempty"`    // last available presence; "" when unavailable
+	Prio    int      `json:"prio,omitempty"`
+	Bind2   bool     `json:"bind2,omitempty"`
+	AgentID string   `json:"agent,omitempty"`
+	// State is what modules keep about the session (module.SessionCarrier).
+	State map[string][]byte `json:"state,omitempty"`
+}
+
+// serveHandover answers a handover request from another node.
+func (s *Server) serveHandover(data []byte) []byte {
+	var req handoverReq
+	resp := handoverResp{Cond: stanza.BadRequest}
+	if json.Unmarshal(data, &req) == nil {
+		resp = s.handOver(req)
+	}
+	b, _ := json.Marshal(resp)
+	return b
+}
+
+// handOver gives up the resumable session req names, as smTryResume takes
+// over a local one, and returns its state for the asking node.
+func (s *Server) handOver(req handoverReq) handoverResp {
+	notFound := handoverResp{Cond: stanza.ItemNotFound}
+	old := s.resume.get(req.PrevID)
+	if old == nil || old.jid.Bare().String() != req.Bare {
+		return notFound
+	}
+	old.wmu.Lock()
+	if old.sm.ended || old.sm.resuming {
+		old.wmu.Unlock()
+		return notFound
+	}
+	old.sm.resuming = true
+	if old.sm.timer != nil {
+		old.sm.timer.Stop()
+	}
+	oldNC, gen, hibernating := old.nc, old.sm.gen, old.sm.hibernating
+	old.wmu.Unlock()
+	if !hibernating {
+		// The client came back elsewhere before this node noticed the
+		// break: end the transport, and wait until its reader let go.
+		old.closeTransport(oldNC)
+		<-old.readerDone(gen)
+	}
+	old.wmu.Lock()
+	if err := old.smAckLocked(req.H); err != nil {
+		sent := old.sm.acked + uint32(len(old.sm.unacked))
+		old.sm.resuming = false
+		old.sm.hibernating = true
+		old.wmu.Unlock()
+		old.smEnd()
+		return handoverResp{TooHigh: true, Sent: sent}
+	}
+	resp := handoverResp{JID: old.jid.String(), In: old.sm.in, Bind2: old.bind2, AgentID: old.agentID, Prio: int(old.priority.Load())}
+	for _, el := range old.sm.unacked {
+		resp.Unacked = append(resp.Unacked, string(el.Append(nil, xml.NSClient)))
+	}
+	// They move with the session: not handed back to the router here. A
+	// module that still holds some in storage (module.Paced) keeps them
+	// there, and its next delivery may repeat them.
+	old.sm.unacked, old.sm.owned = nil, nil
+	old.sm.moved = true
+	old.closing = true // nothing more goes out here
+	old.sm.resuming, old.sm.hibernating = false, false
+	old.wmu.Unlock()
+	if old.available.Load() {
+		if p := old.presence.Load(); p != nil {
+			resp.Pres = string(p.Append(nil, xml.NSClient))
+		}
+	}
+	// Taken from the modules before the session ends here, so that its
+	// end does not act on what goes on elsewhere.
+	resp.State = s.cfg.Registry.ExportSession(old)
+	// Unbound before the answer goes: the new node's bind comes after
+	// this node's record is gone, never before.
+	old.teardown()
+	old.logger().Info("session handed over to another node", "stanzas", len(resp.Unacked))
+	return resp
+}
+
+// smResumeRemote asks the nodes holding sessions of this account for the
+// session previd (see the top of this file). cond is "" once resumed
+// (the stream is then the session's) or on a stream error.
+func (c *conn) smResumeRemote(previd string, h uint32, wrap func(session *conn, resumed []byte) []byte) (cond string, err error) {
+	if c.srv.cfg.Directory.Admit() != nil {
+		// Cut off from the others: a session taken now could not be
+		// written to the directory, and its old node may not hear us.
+		return stanza.ItemNotFound, nil
+	}
+	req, _ := json.Marshal(handoverReq{PrevID: previd, Bare: c.jid.Bare().String(), H: h})
+	asked := map[string]bool{}
+	for _, s := range c.srv.cfg.Directory.Sessions(c.jid.Bare()) {
+		p, ok := s.(module.Proxy)
+		if !ok || asked[p.NodeName()] {
+			continue
+		}
+		node := p.NodeName()
+		asked[node] = true
+		ctx, cancel := context.WithTimeout(&c.life, handoverTimeout)
+		b, err := c.srv.cfg.Handover.RequestHandover(ctx, node, req)
+		cancel()
+		if err != nil {
+			c.logger().Warn("XEP-0198 handover request failed", "node", node, "err", err)
+			continue
+		}
+		var resp handoverResp
+		if err := json.Unmarshal(b, &resp); err != nil {
+			c.logger().Warn("XEP-0198 handover: unreadable answer", "node", node, "err", err)
+			continue
+		}
+		if resp.TooHigh {
+			return "", &stanza.StreamError{Condition: stanza.StreamUndefinedCondition, Text: "h is more than the stanzas sent",
+				App: "<handled-count-too-high xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(h), 10) + "' send-count='" + strconv.FormatUint(uint64(resp.Sent), 10) + "'/>"}
+		}
+		if resp.Cond != "" {
+			continue
+		}
+		return "", c.smAdopt(node, previd, h, resp, wrap)
+	}
+	return stanza.ItemNotFound, nil
+}
+
+// smAdopt makes this stream the session another node handed over: the
+// same full JID, stream management counts and unacknowledged stanzas
+// (sent again after <resumed/>), and its presence, which is broadcast
+// again from here: this node's modules learn of the session as if it had
+// just come online (contacts see a repeated presence, and what went to
+// offline storage while the session moved is delivered).
+func (c *conn) smAdopt(from, previd string, h uint32, resp handoverResp, wrap func(session *conn, resumed []byte) []byte) error {
+	full, err := jid.Parse(resp.JID)
+	if err != nil || full.Bare() != c.jid.Bare() {
+		return &stanza.StreamError{Condition: stanza.StreamInternalServerError, Text: "session handed over with a wrong address"}
+	}
+	unacked := make([]*xml.Element, 0, len(resp.Unacked))
+	for _, s := range resp.Unacked {
+		el, err := xml.ParseFragment([]byte(s))
+		if err != nil {
+			// Our own serialization: cannot happen short of a bug. The
+			// count must stay right, so the stanza stays, as an error.
+			el = xml.NewBuilder("message", xml.NSClient).Attr("type", "error").Attr("from", full.Domain()).Element()
+		}
+		unacked = append(unacked, el)
+	}
+	c.jid = full
+	c.dec.Stamp(xml.NSClient, "from", full.String())
+	c.bind2, c.agentID = resp.Bind2, resp.AgentID
+	c.priority.Store(int32(resp.Prio))
+	b := []byte("<resumed xmlns='" + nsSM + "' previd='")
+	b = xml.EscapeAttr(b, previd)
+	b = append(b, "' h='"...)
+	b = strconv.AppendUint(b, uint64(resp.In), 10)
+	b = append(b, "'/>"...)
+	if wrap != nil {
+		b = wrap(c, b)
+	}
+	c.wmu.Lock()
+	c.async = true
+	c.since = time.Now()
+	c.sm = smState{enabled: true, resumable: true, id: previd, in: resp.In, acked: h, unacked: unacked}
+	closing := c.closing
+	if !closing {
+		c.out = append(c.queueBuf(), b...)
+		for _, el := range unacked {
+			c.out = el.Append(c.out, xml.NSClient)
+		}
+		if len(unacked) > 0 {
+			c.out = append(c.out, "<r xmlns='"+nsSM+"'/>"...)
+			c.sm.rPending = true
+		}
+		c.kick() // releases wmu
+	} else {
+		c.wmu.Unlock()
+	}
+	if closing {
+		// This stream is ending (authentication timeout, shutdown):
+		// what moved goes to the account again, as when a session ends.
+		c.smReroute(&c.life)
+		return nil
+	}
+	var pres *xml.Element
+	if resp.Pres != "" {
+		if el, err := xml.ParseFragment([]byte(resp.Pres)); err == nil {
+			pres = el.WithAttrs(xml.Attr{Name: "from", Value: full.String()})
+			// Available in its first record already: other nodes
+			// never see the session unavailable in between.
+			c.presence.Store(pres)
+			c.available.Store(true)
+		}
+	}
+	c.stopAuthTimer()
+	c.bound = true
+	c.armIdle()
+	c.srv.resume.add(c)
+	if old := c.srv.cfg.Directory.Bind(c); old != nil {
+		if p, ok := old.(module.Proxy); !ok || p.NodeName() != from {
+			old.CloseStream(stanza.StreamConflict, "replaced by a new session")
+		}
+	}
+	c.srv.cfg.Registry.SessionBound(&c.life, c)
+	c.srv.cfg.Registry.ImportSession(&c.life, c, resp.State)
+	if pres != nil {
+		c.selfPresence(&c.life, &module.Stanza{El: pres, From: full, Origin: c})
+	}
+	c.logger().Info("session resumed from another node", "node", from, "ip", c.ip, "resent", len(unacked))
+	return nil
+}
