@@ -7,7 +7,7 @@ import (
 
 // SessionCarrier moves a module's state about one session along with the
 // session when it moves to another cluster node (XEP-0198 resumption
-// there, docs/clustering-sm.md). Export runs on the old node before the
+// there, docs/clustering.md, "Stream management across nodes"). Export runs on the old node before the
 // session ends there: it returns the state (nil: none) and forgets it, so
 // that the session's end on that node (SessionClosed) does not act on it.
 // Import runs on the new node once the session is bound there.

@@ -232,7 +232,7 @@ type Cluster struct {
 	JoinTimeout Duration `toml:"join_timeout"`
 	// HandoverWait is how long a node shutting down waits for the clients
 	// of its resumable XEP-0198 sessions to resume them on other nodes
-	// (docs/clustering-sm.md); 0 ends them at once.
+	// (docs/clustering.md, "Stream management across nodes"); 0 ends them at once.
 	HandoverWait Duration `toml:"handover_wait"`
 }
 
