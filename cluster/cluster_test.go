@@ -150,6 +150,7 @@ func TestMessagesAcrossNodes(t *testing.T) {
 	}
 
 	uploadAcrossNodes(t, nodes, alice)
+	webAcrossNodes(t, nodes)
 
 	// No available resource anywhere: offline storage, delivered when
 	// dave logs in on another node.
