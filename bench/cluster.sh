@@ -11,7 +11,8 @@
 #
 # Needs PostgreSQL: STORAGE_DSN, else storage/sqldb/testdata/start-postgres.sh
 # is run (as root) for one. ARCHIVE=true archives (the default config's way).
-# ONLY=cross skips the same-node run; PPROF=1 gives node n's pprof on its
+# ONLY=cross skips the same-node run; LOGINS=N also times N logins on one
+# node and on both; PPROF=1 gives node n's pprof on its
 # c2s port + 838 (n1: 47060, n2: 47061 with the default PORT).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,4 +69,14 @@ if [ "${ONLY:-}" != cross ]; then
 fi
 echo "== cross-node: sessions round robin over n1 and n2, every pair split"
 "${X[@]}" chat -addr "127.0.0.1:$P1,127.0.0.1:$P2" "${common[@]}" -pid "$pidlist" -label xmppd-cross-node "$@"
+if [ -n "${LOGINS:-}" ]; then
+	# Logins (SCRAM, bind) on one node, then spread over both: every bind
+	# writes the replicated directory.
+	"${X[@]}" settle -pid "$pidlist" >/dev/null
+	echo "== logins: $LOGINS on n1"
+	"${X[@]}" login -addr "127.0.0.1:$P1" "${common[@]}" -sessions "$LOGINS" -pid "$pidlist" -label xmppd-logins-one-node
+	"${X[@]}" settle -pid "$pidlist" >/dev/null
+	echo "== logins: $LOGINS over n1 and n2"
+	"${X[@]}" login -addr "127.0.0.1:$P1,127.0.0.1:$P2" "${common[@]}" -sessions "$LOGINS" -pid "$pidlist" -label xmppd-logins-two-nodes
+fi
 PGOPTIONS=--client-min-messages=warning psql "$DSN" -qc "DROP SCHEMA $schema CASCADE" >/dev/null || true
