@@ -479,9 +479,18 @@ type natsLogger struct{ l *slog.Logger }
 func (g natsLogger) Noticef(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
 func (g natsLogger) Warnf(format string, v ...any)   { g.l.Warn(fmt.Sprintf(format, v...)) }
 func (g natsLogger) Fatalf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Errorf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Debugf(format string, v ...any)  {}
-func (g natsLogger) Tracef(format string, v ...any)  {}
+func (g natsLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Error trying to connect to route") {
+		// Several a second for as long as a node is down: the
+		// cluster's own "node is gone" line says it once.
+		g.l.Debug(msg)
+		return
+	}
+	g.l.Error(msg)
+}
+func (g natsLogger) Debugf(format string, v ...any) {}
+func (g natsLogger) Tracef(format string, v ...any) {}
 
 // Directory is the node's session directory.
 func (n *Node) Directory() *Directory { return n.dir }
