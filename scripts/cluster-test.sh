@@ -100,7 +100,7 @@ for i in 1 2 3; do
   echo "cluster-test: node $i does not see 3 nodes after 60s:"; tail -n 20 "$tmp/n$i.log"; exit 1
 done
 echo "== cluster up in $(($(date +%s) - start))s"
-for u in alice bob carol; do
+for u in alice bob carol dave; do
   echo "cluster-test-pw" | "$tmp/xmppd" user add -config "$tmp/n1.toml" "$u@localhost" >/dev/null
 done
 

@@ -134,6 +134,20 @@ async def main():
                                                    [(u, v) for u in users for v in users if u is not v]))
     print("OK phase 1: %d messages across the 3 nodes, all delivered" % (6 * N), flush=True)
 
+    # dave is on node 3 too and, like a mobile client, logs in again on
+    # another node as soon as his connection drops: how long a user of a
+    # dead node is without a session.
+    dave = User("dave", 3)
+    await dave.login()
+    back = {}
+
+    async def dave_returns():
+        await dave.gone.wait()
+        dave2 = User("dave", 2)
+        await dave2.login()
+        back["after"] = time.monotonic() - back["killed"]
+        back["user"] = dave2
+
     # Phase 2: traffic while node 3 dies.
     sent = {("alice", "bob"): [], ("bob", "alice"): [], ("alice", "carol"): [], ("bob", "carol"): []}
     sent_at = {}  # body -> monotonic time sent
@@ -146,6 +160,8 @@ async def main():
         if killed_at is None and now - t0 > 1.0:
             os.kill(PID3, signal.SIGKILL)
             killed_at = time.monotonic()
+            back["killed"] = killed_at
+            returning = asyncio.ensure_future(dave_returns())
             print("OK node 3 killed (SIGKILL) with carol's session on it", flush=True)
         if killed_at is not None and noticed_at is None:
             for i in (1, 2):
@@ -166,6 +182,13 @@ async def main():
             sent_at[body] = time.monotonic()
         seq += 1
         await asyncio.sleep(1.0 / RATE)
+
+    await asyncio.wait_for(returning, TIMEOUT)
+    print("OK dave (node 3) had a session on node 2 again %.2fs after the kill, before the death was noticed" % back["after"]
+          if back["after"] < noticed_at - killed_at else
+          "OK dave (node 3) had a session on node 2 again %.2fs after the kill" % back["after"], flush=True)
+    alice.send(back["user"], "to dave on node 2")
+    await wait_for("alice's message to dave on node 2", lambda: "to dave on node 2" in back["user"].bodies(alice))
 
     # Every message between the survivors arrives.
     await wait_for("alice<->bob messages", lambda: set(sent[("alice", "bob")]) <= bob.bodies(alice) and
@@ -206,7 +229,7 @@ async def main():
     if lost_after:
         fail("%d messages to carol sent after the survivors noticed node 3's death are lost: %s" % (len(lost_after), lost_after[:5]))
     print("OK every message to carol sent after the death was noticed is in her offline storage", flush=True)
-    for u in (alice, bob, carol2):
+    for u in (alice, bob, carol2, back["user"]):
         u.c.disconnect()
     print("PASS", flush=True)
 
