@@ -119,7 +119,11 @@ func (d *Directory) write(s module.Session) {
 	defer cancel()
 	rev, err := d.node.kv.Put(ctx, key, d.recordOf(s))
 	if err != nil {
-		d.node.log.Error("cluster: session not written to the directory; other nodes do not see it", "jid", s.JID().String(), "err", err)
+		// The bucket may be electing a leader (a node just died):
+		// keep trying while the session lasts, or the other nodes
+		// would never see it.
+		d.node.log.Warn("cluster: session not written to the directory yet; retrying", "jid", s.JID().String(), "err", err)
+		go d.rewriteLater(s)
 		return
 	}
 	d.mu.Lock()
@@ -127,6 +131,35 @@ func (d *Directory) write(s module.Session) {
 		d.revs[key] = rev
 	}
 	d.mu.Unlock()
+}
+
+// rewriteLater retries writing s's record until it succeeds, s is no
+// longer bound here, or the node stops.
+func (d *Directory) rewriteLater(s module.Session) {
+	n := d.node
+	key := sessionKey(s.JID())
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(n.cfg.Heartbeat):
+		}
+		if d.local.Session(s.JID()) != s {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		rev, err := n.kv.Put(ctx, key, d.recordOf(s))
+		cancel()
+		if err == nil {
+			d.mu.Lock()
+			if d.local.Session(s.JID()) == s {
+				d.revs[key] = rev
+			}
+			d.mu.Unlock()
+			n.log.Info("cluster: session written to the directory", "jid", s.JID().String())
+			return
+		}
+	}
 }
 
 // Updated writes s's new presence to the cluster.
@@ -262,7 +295,7 @@ func (d *Directory) RemoteSessions() []*Remote {
 // watch mirrors the bucket: every node's sessions but ours, and the
 // heartbeats. It returns once the mirror holds what the bucket held.
 func (n *Node) watch(ctx context.Context) error {
-	ready, err := n.startWatch(nil)
+	ready, err := n.startWatch()
 	if err != nil {
 		return err
 	}
@@ -474,11 +507,8 @@ func (d *Directory) rewrite(key string) {
 }
 
 // startWatch starts a watcher over the whole bucket; ready closes once it
-// delivered what the bucket held. With seen non-nil (a restart of the
-// watch), the keys it replays are recorded there, and once it is done the
-// mirror drops the sessions it did not replay: their deletes happened
-// while the old watcher was deaf.
-func (n *Node) startWatch(seen map[string]bool) (<-chan struct{}, error) {
+// delivered what the bucket held.
+func (n *Node) startWatch() (<-chan struct{}, error) {
 	// Not a caller's context: the watch lasts until Close.
 	w, err := n.kv.WatchAll(context.Background())
 	if err != nil {
@@ -496,15 +526,15 @@ func (n *Node) startWatch(seen map[string]bool) (<-chan struct{}, error) {
 			if e == nil {
 				if initial {
 					initial = false
-					if seen != nil {
-						n.dir.dropUnseen(seen)
-					}
+					// Sessions the fresh watch did not replay are
+					// kept, not dropped: a replay taken while the
+					// bucket changes leader may miss live ones, and
+					// a stale record costs less (its messages are
+					// copied and routed again when its node is
+					// buried) than a live session nobody sees.
 					close(ready)
 				}
 				continue
-			}
-			if initial && seen != nil {
-				seen[e.Key()] = true
 			}
 			n.apply(e)
 		}
@@ -517,8 +547,7 @@ func (n *Node) startWatch(seen map[string]bool) (<-chan struct{}, error) {
 
 // rewatch replaces a watcher that went deaf (this node's own heartbeats
 // stopped coming back through it: the NATS server its consumer lived on
-// went away) with a new one, and reconciles the mirror with what it
-// replays.
+// went away) with a new one, which replays the bucket into the mirror.
 func (n *Node) rewatch() {
 	n.mu.Lock()
 	old := n.dir.watcher
@@ -526,7 +555,7 @@ func (n *Node) rewatch() {
 	if old != nil {
 		_ = old.Stop()
 	}
-	ready, err := n.startWatch(map[string]bool{})
+	ready, err := n.startWatch()
 	if err != nil {
 		n.log.Warn("cluster: restarting the directory watcher", "err", err)
 		return
@@ -539,21 +568,5 @@ func (n *Node) rewatch() {
 		n.log.Info("cluster: directory watcher restarted")
 	case <-time.After(n.cfg.DeadAfter):
 	case <-n.stop:
-	}
-}
-
-// dropUnseen removes from the mirror the sessions whose keys a fresh watch
-// did not replay.
-func (d *Directory) dropUnseen(seen map[string]bool) {
-	d.mu.RLock()
-	var gone []string
-	for k := range d.byKey {
-		if !seen[k] {
-			gone = append(gone, k)
-		}
-	}
-	d.mu.RUnlock()
-	for _, k := range gone {
-		d.removeRemote(k)
 	}
 }
