@@ -20,7 +20,8 @@ import (
 // <id>.meta its metadata (JSON), <id>.part an upload in progress. The
 // metadata is written before the content is linked into place, so a
 // .data file always has its .meta; a crash leaves at worst a .part or an
-// orphan .meta, both removed at start.
+// orphan .meta, both removed once they are older than leftoverAge (at
+// start and by the sweep).
 
 // meta is what is kept about a stored file.
 type meta struct {
@@ -69,25 +70,70 @@ func openStore(dir string, cfg config.Upload, log *slog.Logger) (*store, error) 
 		if !validID(id) {
 			continue
 		}
-		switch ext {
-		case "part":
-			// No upload survives a restart.
-			os.Remove(filepath.Join(dir, e.Name()))
-		case "meta":
-			m, err := readMeta(filepath.Join(dir, e.Name()))
-			if err == nil {
-				_, err = os.Stat(s.path(id, "data"))
-			}
-			if err != nil {
-				log.Warn("upload: dropping incomplete file", "id", id, "err", err)
-				s.remove(id)
+		if ext != "meta" {
+			continue
+		}
+		m, err := readMeta(filepath.Join(dir, e.Name()))
+		if err == nil {
+			_, err = os.Stat(s.path(id, "data"))
+		}
+		if err != nil {
+			// Incomplete: left by a crash, or being written right now by
+			// another node sharing the folder; dropLeftovers decides.
+			continue
+		}
+		s.files[id] = m
+		s.used[m.Owner] += m.Size
+	}
+	s.dropLeftovers(time.Now())
+	return s, nil
+}
+
+// leftoverAge is how long a .part or a .meta without its .data must have
+// been untouched before it counts as left by a crash. An upload in
+// progress writes its .part at least every few seconds, and links .data
+// right after its .meta; in a cluster other nodes share the folder
+// ([upload] path), so what looks incomplete to this node may be another
+// node's upload in progress, which a restart here must not destroy.
+func leftoverAge(cfg config.Upload) time.Duration {
+	return cfg.SlotTimeout.Duration + time.Hour
+}
+
+// dropLeftovers removes the .part files and the .meta files without
+// .data that are older than leftoverAge: what a crash (of any node
+// sharing the folder) left behind.
+func (s *store) dropLeftovers(now time.Time) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.log.Warn("upload: read folder", "err", err)
+		return
+	}
+	cutoff := now.Add(-leftoverAge(s.cfg))
+	for _, e := range ents {
+		id, ext, _ := strings.Cut(e.Name(), ".")
+		if !validID(id) || (ext != "part" && ext != "meta") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		if ext == "meta" {
+			if _, err := os.Stat(s.path(id, "data")); err == nil {
 				continue
 			}
-			s.files[id] = m
-			s.used[m.Owner] += m.Size
+		}
+		s.mu.Lock()
+		_, known := s.files[id]
+		s.mu.Unlock()
+		if known {
+			continue
+		}
+		s.log.Warn("upload: dropping incomplete file", "id", id, "file", e.Name())
+		if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("upload: remove", "file", e.Name(), "err", err)
 		}
 	}
-	return s, nil
 }
 
 func readMeta(p string) (*meta, error) {
@@ -311,6 +357,7 @@ func (s *store) sweep(now time.Time) {
 		// A download in progress keeps its open file (POSIX unlink).
 		s.remove(id)
 	}
+	s.dropLeftovers(now)
 	if len(gone) > 0 {
 		s.log.Debug("upload: expired files deleted", "count", len(gone))
 	}

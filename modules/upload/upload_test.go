@@ -412,8 +412,9 @@ func TestUploadFilesGoWithTheAccount(t *testing.T) {
 	}
 }
 
-// Stored files survive a restart; leftovers of an interrupted upload do
-// not.
+// Stored files survive a restart; old leftovers of an interrupted upload
+// do not, but recent ones (another node's upload in progress in a shared
+// folder) stay.
 func TestUploadRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testutil.BaseConfig(dir) + httpListener
@@ -427,8 +428,24 @@ func TestUploadRestart(t *testing.T) {
 	a.Close()
 	s.Stop(t)
 	part := filepath.Join(dir, "upload", strings.Repeat("ab", 16)+".part")
-	if err := os.WriteFile(part, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
+	orphan := filepath.Join(dir, "upload", strings.Repeat("cd", 16)+".meta")
+	// Fresh ones: another node sharing the folder may be writing them.
+	fresh := filepath.Join(dir, "upload", strings.Repeat("ef", 16)+".part")
+	freshMeta := filepath.Join(dir, "upload", strings.Repeat("ef", 16)+".meta")
+	old := time.Now().Add(-2 * time.Hour)
+	for _, f := range []string{part, orphan, fresh, freshMeta} {
+		body := []byte("x")
+		if strings.HasSuffix(f, ".meta") {
+			body = []byte(`{"owner":"alice@localhost","name":"x","size":1}`)
+		}
+		if err := os.WriteFile(f, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if f == part || f == orphan {
+			if err := os.Chtimes(f, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 
 	s = testutil.StartIn(t, dir, cfg)
@@ -439,8 +456,15 @@ func TestUploadRestart(t *testing.T) {
 	if resp, body := get(t, hc, getURL); resp.StatusCode != http.StatusOK || body != "abc" {
 		t.Fatalf("GET after restart: %s %q", resp.Status, body)
 	}
-	if _, err := os.Stat(part); !os.IsNotExist(err) {
-		t.Fatalf("leftover .part not removed at start: %v", err)
+	for _, f := range []string{part, orphan} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("old leftover %s not removed at start: %v", filepath.Base(f), err)
+		}
+	}
+	for _, f := range []string{fresh, freshMeta} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("fresh %s (an upload in progress elsewhere) removed at start: %v", filepath.Base(f), err)
+		}
 	}
 	// Single use holds across the restart too (same secret key).
 	putURL := "https://localhost:" + port + u.put[strings.Index(u.put, "/upload/"):]
