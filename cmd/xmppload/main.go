@@ -2,7 +2,7 @@
 // speaks real XMPP: TCP, STARTTLS or direct TLS (or plain TCP on loopback),
 // SASL SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN, bind, presence.
 //
-//	xmppload register|login|idle|chat|muc|roster-setup|roster|disco|settle|report [flags]
+//	xmppload register|login|idle|chat|muc|roster-setup|roster|failover|disco|settle|report [flags]
 //
 // register creates the accounts in-band (XEP-0077); login measures logins/s
 // and login latency; idle holds N sessions and reads the server's memory
@@ -108,6 +108,8 @@ func run() error {
 		err = runMUC(os.Args[2:])
 	case "roster":
 		err = runRoster(os.Args[2:])
+	case "failover":
+		err = runFailover(os.Args[2:])
 	case "roster-setup":
 		err = runRosterSetup(os.Args[2:])
 	case "register":
@@ -136,6 +138,7 @@ func usage() {
   xmppload muc [flags]           -occupants in one room (XEP-0045): fan-out rate and latency
   xmppload roster-setup [flags]  give -users a ring of -contacts mutual subscriptions
   xmppload roster [flags]        those users log in at once: presence broadcast time
+  xmppload failover [flags]      -sessions on a cluster node that is then killed: time until all are back on the others
   xmppload disco [flags]         exit 0 if -jid answers disco#info (3 if not)
   xmppload settle -pid P         wait until the server is idle (between scenarios)
   xmppload report [files]        JSON result lines -> markdown comparison table
