@@ -96,6 +96,7 @@ type Node struct {
 
 	stop chan struct{}
 	done sync.WaitGroup
+	ho   handovers // handover.go
 }
 
 type peer struct {
@@ -446,6 +447,9 @@ func (n *Node) Close() error {
 		n.dir.stopWatch()
 	}
 	n.done.Wait()
+	if !n.ho.finish(5 * time.Second) {
+		n.log.Warn("cluster: handover answers still under way at shutdown")
+	}
 	if n.kv != nil && n.healthy.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if e, err := n.kv.Get(ctx, nodeKey(n.cfg.Node)); err == nil && strings.Contains(string(e.Value()), n.id) {

@@ -31,6 +31,7 @@ func runFailover(args []string) error {
 	ready := fs.String("ready-file", "", "written once every session is logged in (the signal to kill the node)")
 	wait := fs.Duration("wait", 10*time.Minute, "how long to wait for the node to die")
 	recoverIn := fs.Duration("recover", 2*time.Minute, "how long after the first lost stream every user must be back")
+	useSM := fs.Bool("sm", false, "enable XEP-0198 (resume true) and resume on the survivor, binding anew only when resumption fails")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +50,17 @@ func runFailover(args []string) error {
 	fmt.Printf("xmppload failover: %d sessions to %s, back on %s (%s, %s)\n", *n, c.addr, *to, c.transport, c.mech)
 
 	var errs errCounts
-	sessions, _, failed, el := openSessions(o, &c, *n, &errs, true)
+	sm := make([]smState, *n)
+	var (
+		sessions []*session
+		failed   int
+		el       time.Duration
+	)
+	if *useSM {
+		sessions, failed, el = openSMSessions(o, &c, *n, sm, &errs)
+	} else {
+		sessions, _, failed, el = openSessions(o, &c, *n, &errs, true)
+	}
 	if failed > 0 {
 		errs.print()
 		return fmt.Errorf("%d of %d logins to the doomed node failed", failed, *n)
@@ -62,7 +73,11 @@ func runFailover(args []string) error {
 		closing   atomic.Bool
 	)
 	for i, s := range sessions {
-		s.startReader(nil, func(error) {
+		var handle func(*xml.Element)
+		if *useSM {
+			handle = func(el *xml.Element) { s.smCount(el, &sm[i]) }
+		}
+		s.startReader(handle, func(error) {
 			if closing.Load() {
 				return
 			}
@@ -91,7 +106,7 @@ func runFailover(args []string) error {
 	back := make([]*session, *n)
 	after := make([]int64, *n) // µs from the first loss to a session again
 	var got atomic.Int64       // check messages received
-	var backN, backFailed, retried atomic.Int64
+	var backN, backFailed, retried, resumed atomic.Int64
 	stop := progress(time.Second, func(time.Duration) string {
 		return fmt.Sprintf("%d/%d back, %d failed", backN.Load(), *n, backFailed.Load())
 	})
@@ -128,13 +143,27 @@ func runFailover(args []string) error {
 				}
 				// The same resource, as a client keeps it: the new bind
 				// replaces the dead node's record of that full JID.
-				s, err := loginUntil(&o2, i, userName(c.prefix, c.users, i), resourceName(i), t0.Add(*recoverIn), &retried, &errs)
+				var s *session
+				var err error
+				if *useSM {
+					var ok bool
+					s, ok, err = smResume(&o2, i, userName(c.prefix, c.users, i), resourceName(i), &sm[i])
+					if ok {
+						resumed.Add(1)
+					}
+				} else {
+					s, err = loginUntil(&o2, i, userName(c.prefix, c.users, i), resourceName(i), t0.Add(*recoverIn), &retried, &errs)
+				}
 				if err != nil {
 					backFailed.Add(1)
 					errs.add(err)
 				} else {
 					after[i] = time.Since(t0).Microseconds()
+					st := &sm[i]
 					s.startReader(func(el *xml.Element) {
+						if *useSM {
+							s.smCount(el, st)
+						}
 						if el.Name() != "message" {
 							return
 						}
@@ -165,6 +194,9 @@ func runFailover(args []string) error {
 	p := percentiles(okAfter, 0.5, 0.99, 1)
 	fmt.Printf("back on the survivors: %d of %d, last %.2fs after the first lost stream; p50 %s p99 %s max %s; %d login attempts retried\n",
 		ok, *n, allBack.Seconds(), fmtLat(p[0]), fmtLat(p[1]), fmtLat(p[2]), retried.Load())
+	if *useSM {
+		fmt.Printf("XEP-0198: %d of %d resumed, %d bound anew\n", resumed.Load(), ok, int64(ok)-resumed.Load())
+	}
 
 	// Routing to the new sessions: user i writes to user i+1's bare JID.
 	sent := 0
@@ -195,6 +227,8 @@ func runFailover(args []string) error {
 	res.set("all_back_s", allBack.Seconds())
 	res.setLatency("back", okAfter)
 	res.set("retried", float64(retried.Load()))
+	res.Params["sm"] = *useSM
+	res.set("resumed", float64(resumed.Load()))
 	res.set("check_sent", float64(sent))
 	res.set("check_arrived", float64(got.Load()))
 	if err := res.finish(os.Stdout, c.jsonFile, &errs); err != nil {
@@ -223,4 +257,185 @@ func loginUntil(o *loginOptions, idx int, user, resource string, until time.Time
 		errs.add(fmt.Errorf("retried: %w", err))
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// smState is a session's XEP-0198 state as a client keeps it: the id to
+// resume and the count of stanzas it has handled (§4: every message,
+// presence and iq received after <enabled/>).
+type smState struct {
+	id string
+	h  atomic.Uint32
+}
+
+const nsSM = "urn:xmpp:sm:3"
+
+// smLogin logs in as login does, with stream management enabled (resume
+// true) right after the bind.
+func smLogin(o *loginOptions, idx int, user, resource string, st *smState) (*session, error) {
+	s, err := connect(o, idx)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.conn.Close()
+		}
+	}()
+	if err := s.auth(o, user); err != nil {
+		return nil, err
+	}
+	s.dec.Reset(s.conn)
+	if _, err := s.open(o.domain); err != nil {
+		return nil, err
+	}
+	if err := s.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>", resource); err != nil {
+		return nil, err
+	}
+	if el, err := s.dec.Next(); err != nil || el.Name() != "iq" || el.Attr("type") != "result" {
+		return nil, fmt.Errorf("bind: %v %v", el, err)
+	}
+	if err := s.enableSM(st); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// enableSM asks for a resumable session, then sends the initial presence
+// and waits for a ping's answer, counting what it reads.
+func (s *session) enableSM(st *smState) error {
+	if err := s.send("<enable xmlns='" + nsSM + "' resume='true'/>"); err != nil {
+		return err
+	}
+	el, err := s.dec.Next()
+	if err != nil {
+		return fmt.Errorf("sm enable: %w", err)
+	}
+	if el.Name() != "enabled" || el.Attr("resume") != "true" && el.Attr("resume") != "1" {
+		return fmt.Errorf("%w: sm enable: %s", errUnexpected, el)
+	}
+	st.id = el.Attr("id")
+	st.h.Store(0)
+	if err := s.send("<presence/><iq type='get' id='p0'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+		return err
+	}
+	for {
+		el, err := s.dec.Next()
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+		if s.smCount(el, st) && el.Name() == "iq" && el.Attr("id") == "p0" {
+			s.conn.SetDeadline(time.Time{})
+			return nil
+		}
+	}
+}
+
+// smCount counts a stanza as handled, answers the server's <r/>, and
+// says whether el was a stanza.
+func (s *session) smCount(el *xml.Element, st *smState) bool {
+	switch el.Name() {
+	case "message", "presence", "iq":
+		st.h.Add(1)
+		return true
+	case "r":
+		if el.NS() == nsSM {
+			s.send("<a xmlns='"+nsSM+"' h='%d'/>", st.h.Load())
+		}
+	}
+	return false
+}
+
+// smResume reconnects and resumes the session of st (XEP-0198 §5) with
+// the count of what was handled; when the server cannot (<failed/>), it
+// binds a new session on the same stream, as a client does. resumed says
+// which happened.
+func smResume(o *loginOptions, idx int, user, resource string, st *smState) (s *session, resumed bool, err error) {
+	s, err = connect(o, idx)
+	if err != nil {
+		return nil, false, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.conn.Close()
+		}
+	}()
+	if err := s.auth(o, user); err != nil {
+		return nil, false, err
+	}
+	s.dec.Reset(s.conn)
+	if _, err := s.open(o.domain); err != nil {
+		return nil, false, err
+	}
+	if err := s.send("<resume xmlns='"+nsSM+"' previd='%s' h='%d'/>", st.id, st.h.Load()); err != nil {
+		return nil, false, err
+	}
+	el, err := s.dec.Next()
+	if err != nil {
+		return nil, false, fmt.Errorf("resume: %w", err)
+	}
+	switch el.Name() {
+	case "resumed":
+		// A ping's answer: the session is live on this node.
+		if err := s.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+			return nil, false, err
+		}
+		for {
+			el, err := s.dec.Next()
+			if err != nil {
+				return nil, false, fmt.Errorf("ping after resume: %w", err)
+			}
+			if s.smCount(el, st) && el.Name() == "iq" && el.Attr("id") == "p1" {
+				break
+			}
+		}
+		s.conn.SetDeadline(time.Time{})
+		ok = true
+		return s, true, nil
+	case "failed":
+	default:
+		return nil, false, fmt.Errorf("%w: resume: %s", errUnexpected, el)
+	}
+	if err := s.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>", resource); err != nil {
+		return nil, false, err
+	}
+	if el, err := s.dec.Next(); err != nil || el.Name() != "iq" || el.Attr("type") != "result" {
+		return nil, false, fmt.Errorf("bind after failed resume: %v %v", el, err)
+	}
+	if err := s.enableSM(st); err != nil {
+		return nil, false, err
+	}
+	ok = true
+	return s, false, nil
+}
+
+// openSMSessions is openSessions with stream management enabled.
+func openSMSessions(o *loginOptions, c *common, n int, sm []smState, errs *errCounts) ([]*session, int, time.Duration) {
+	sessions := make([]*session, n)
+	var next, failed atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < c.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				s, err := smLogin(o, i, userName(c.prefix, c.users, i), resourceName(i), &sm[i])
+				if err != nil {
+					failed.Add(1)
+					errs.add(err)
+					continue
+				}
+				sessions[i] = s
+			}
+		}()
+	}
+	wg.Wait()
+	return sessions, int(failed.Load()), time.Since(start)
 }
