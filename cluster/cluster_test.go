@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,31 +209,44 @@ func archivePrefsAcrossNodes(t *testing.T, alice, bob *testutil.Client) {
 	if m := nextMessage(t, alice); body(m) != "not archived" {
 		t.Fatalf("alice got %s", m)
 	}
-	// The archive writes in batches: give it a moment, then look.
-	time.Sleep(300 * time.Millisecond)
-	alice.Send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'/></iq>")
+	// The archive writes in batches: a fence archived after the change
+	// back to 'always' shows that the writer is past "not archived".
+	alice.Send("<iq type='set' id='prefs2'><prefs xmlns='urn:xmpp:mam:2' default='always'/></iq>")
+	for el := alice.Next(); el.Attr("id") != "prefs2"; el = alice.Next() {
+	}
+	bob.Send("<message to='alice@localhost/pc' type='chat'><body>fence</body></message>")
+	if m := nextMessage(t, alice); body(m) != "fence" {
+		t.Fatalf("alice got %s", m)
+	}
+	var bodies []string
+	waitFor(t, "the fence archived", func() bool {
+		bodies = archiveBodies(alice)
+		return slices.Contains(bodies, "fence")
+	})
+	if slices.Contains(bodies, "not archived") {
+		t.Errorf("archived against the preferences set on another node: %v", bodies)
+	}
+	if len(bodies) == 0 || bodies[0] != "which one" {
+		t.Errorf("archive %v, want the message from before the change first", bodies)
+	}
+}
+
+// archiveBodies returns the bodies in c's archive (one MAM page).
+func archiveBodies(c *testutil.Client) []string {
+	c.Send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'/></iq>")
 	var bodies []string
 	for {
-		el := alice.Next()
+		el := c.Next()
 		if el.Name() == "iq" && el.Attr("id") == "q" {
-			break
+			return bodies
 		}
 		if r := el.Child("result", "urn:xmpp:mam:2"); r != nil {
-			f := r.Child("forwarded", "urn:xmpp:forward:0")
-			if f != nil {
+			if f := r.Child("forwarded", "urn:xmpp:forward:0"); f != nil {
 				if m := f.Child("message", xml.NSClient); m != nil {
 					bodies = append(bodies, body(m))
 				}
 			}
 		}
-	}
-	for _, b := range bodies {
-		if b == "not archived" {
-			t.Errorf("archived against the preferences set on another node: %v", bodies)
-		}
-	}
-	if len(bodies) == 0 || bodies[0] != "which one" {
-		t.Errorf("archive %v, want the message from before the change", bodies)
 	}
 }
 

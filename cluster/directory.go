@@ -103,21 +103,49 @@ func (d *Directory) Bind(s module.Session) module.Session {
 			replaced = r
 		}
 	}
-	d.write(s)
+	d.writeWaiting(s, bindWriteWait)
 	return replaced
 }
+
+// bindWriteWait is how long a bind keeps trying to write its record before
+// it goes on without it. The session's stream handles nothing meanwhile,
+// and that is the point: its initial presence, which makes the offline
+// module deliver what was stored for the account, must come after the
+// other nodes can find the session. Otherwise what they route to it while
+// it is unknown goes to offline storage and stays there until the next
+// login (seen under load, and while the bucket elects a new leader after
+// a node died: the very moment its users log in again elsewhere).
+const bindWriteWait = 10 * time.Second
 
 // write puts s's record; the revision is kept so that the watcher can tell
 // a later bind of the same JID elsewhere (which replaces ours) from our
 // own write.
-func (d *Directory) write(s module.Session) {
+func (d *Directory) write(s module.Session) { d.writeWaiting(s, 0) }
+
+// writeWaiting is write trying again for up to wait before it leaves the
+// record to rewriteLater.
+func (d *Directory) writeWaiting(s module.Session, wait time.Duration) {
 	if d.node == nil {
 		return
 	}
 	key := sessionKey(s.JID())
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	rev, err := d.node.kv.Put(ctx, key, d.recordOf(s))
+	until := time.Now().Add(wait)
+	var rev uint64
+	var err error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		rev, err = d.node.kv.Put(ctx, key, d.recordOf(s))
+		cancel()
+		if err == nil || !time.Now().Add(d.node.cfg.Heartbeat).Before(until) || d.local.Session(s.JID()) != s {
+			break
+		}
+		select {
+		case <-d.node.stop:
+		case <-time.After(d.node.cfg.Heartbeat):
+			continue
+		}
+		break
+	}
 	if err != nil {
 		// The bucket may be electing a leader (a node just died):
 		// keep trying while the session lasts, or the other nodes
@@ -127,10 +155,18 @@ func (d *Directory) write(s module.Session) {
 		return
 	}
 	d.mu.Lock()
-	if d.local.Session(s.JID()) == s {
+	bound := d.local.Session(s.JID()) == s
+	if bound {
 		d.revs[key] = rev
 	}
 	d.mu.Unlock()
+	if !bound {
+		// Unbound while the write was under way: Unbind found no
+		// revision to delete, so the record would outlive the session.
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		_ = d.node.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		cancel()
+	}
 }
 
 // rewriteLater retries writing s's record until it succeeds, s is no
