@@ -274,3 +274,98 @@ func compareWorlds(t *testing.T, before, after pieWorld) {
 		}
 	}
 }
+
+// Bad input: malformed archive items, pubsub and room entries are
+// reported with the file and the element and left out; the rest of the
+// document imports.
+func TestImportMalformedData(t *testing.T) {
+	dir := t.TempDir()
+	cfgText := testutil.BaseConfig(dir)
+	cfg := writeFile(t, dir, "xmppd.toml", cfgText)
+	fwd := func(stamp, msg string) string {
+		return "<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='" + stamp + "'/>" + msg + "</forwarded>"
+	}
+	msg := func(body string) string {
+		return "<message xmlns='jabber:client' from='bob@localhost/x' to='alice@localhost' type='chat'><body>" + body + "</body></message>"
+	}
+	doc := `<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'>
+<user name='alice' password='alice pw'>
+  <archive xmlns='urn:xmpp:pie:0#mam'>
+    <result xmlns='urn:xmpp:mam:2' id='good-1'>` + fwd("2026-01-02T03:04:05Z", msg("first")) + `</result>
+    <result xmlns='urn:xmpp:mam:2' id='no-forwarded'><message xmlns='jabber:client'/></result>
+    <result xmlns='urn:xmpp:mam:2' id='bad-stamp'>` + fwd("yesterday", msg("lost")) + `</result>
+    <junk/>
+    <result xmlns='urn:xmpp:mam:2' id='no-to'>` + fwd("2026-01-02T03:04:06Z", "<message xmlns='jabber:client' from='bob@localhost/x'><body>lost</body></message>") + `</result>
+    <result xmlns='urn:xmpp:mam:2' id='not an id!'>` + fwd("2026-01-02T03:04:07Z", msg("renamed")) + `</result>
+  </archive>
+  <vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>
+  <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>
+    <configure node='http://jabber.org/protocol/nick'><x xmlns='jabber:x:data' type='submit'>
+      <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field>
+      <field var='pubsub#access_model'><value>open</value></field>
+      <field var='x-custom#thing'><value>1</value></field>
+      <field var='pubsub#max_items'><value>lots</value></field>
+    </x></configure>
+    <affiliations node='http://jabber.org/protocol/nick'><affiliation jid='bob@localhost' affiliation='emperor'/></affiliations>
+  </pubsub>
+  <pubsub xmlns='http://jabber.org/protocol/pubsub'>
+    <items node='http://jabber.org/protocol/nick'><item><nick xmlns='http://jabber.org/protocol/nick'>no id</nick></item><item id='current'><nick xmlns='http://jabber.org/protocol/nick'>Ally</nick></item></items>
+  </pubsub>
+</user>
+<user name='bob' password='bob pw'/>
+</host>
+<host jid='conference.localhost'>
+  <room xmlns='urn:xmppd:pie:muc:0' name='broken'><x xmlns='jabber:x:data' type='submit'>
+    <field var='muc#roomconfig_passwordprotectedroom'><value>1</value></field></x></room>
+  <room xmlns='urn:xmppd:pie:muc:0' name='fine'>
+    <query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='owner' jid='alice@localhost'/><item affiliation='king' jid='bob@localhost'/><item affiliation='member' jid='not@a@jid'/></query>
+  </room>
+</host></server-data>`
+	file := writeFile(t, dir, "bad.xml", doc)
+	code, out, errs := cli(t, "", "import", "-config", cfg, file)
+	if code != 0 {
+		t.Fatalf("import: %d %q %q", code, out, errs)
+	}
+	want := "imported 2 accounts (0 skipped: they exist), 0 roster items, 1 vCards, 0 private XML items, 0 offline messages, 2 archived messages (0 there already), 1 pubsub nodes (0 there already) with 1 items, 1 rooms (0 there already)\n" +
+		"9 malformed elements were left out (reported above)\n"
+	if out != want {
+		t.Errorf("import said %q, want %q", out, want)
+	}
+	for _, w := range []string{
+		file + `: alice@localhost archive, <result/> 2 (id "no-forwarded"): no <forwarded xmlns='urn:xmpp:forward:0'/>: skipped`,
+		file + `: alice@localhost archive, <result/> 3 (id "bad-stamp"): <delay stamp="yesterday"/> is not an XEP-0082 date and time: skipped`,
+		file + `: alice@localhost archive, element 4: <junk/> is not a <result/>: skipped`,
+		file + `: alice@localhost archive, <result/> 5 (id "no-to"): message to="": `,
+		file + `: alice@localhost archive, <result/> 6 (id "not an id!"): xmppd's archive ids are letters, digits, '-' and '_' (at most 64): it gets a new id`,
+		file + `: alice@localhost node http://jabber.org/protocol/nick: configuration fields left out (unknown to xmppd or values it refuses; xmppd's defaults apply): [pubsub#max_items x-custom#thing]`,
+		file + `: alice@localhost node http://jabber.org/protocol/nick: <affiliation jid="bob@localhost" affiliation="emperor"/>: not an XEP-0060 affiliation: skipped`,
+		file + `: alice@localhost node http://jabber.org/protocol/nick: <item/> 1 has no id: skipped`,
+		file + `: room broken@conference.localhost: configuration: not-acceptable: a password-protected room needs muc#roomconfig_roomsecret: skipped`,
+		file + `: room fine@conference.localhost: <item jid="bob@localhost" affiliation="king"/>: not a stored XEP-0045 affiliation: skipped`,
+		file + `: room fine@conference.localhost: <item jid="not@a@jid"/>`,
+	} {
+		if !strings.Contains(errs, w) {
+			t.Errorf("no report %q in:\n%s", w, errs)
+		}
+	}
+
+	srv := testutil.StartIn(t, dir, cfgText)
+	alice := testutil.Login(t, srv, "alice", "alice pw", "r")
+	items := mamAll(t, alice, "")
+	if len(items) != 2 || items[0].id != "good-1" || items[0].body != "first" || items[1].body != "renamed" || !validArchiveID(items[1].id) {
+		t.Errorf("archive after the import: %v", items)
+	}
+	if r := iqOK(t, alice, "get", "", "<vCard xmlns='vcard-temp'/>"); !strings.Contains(r.String(), "<FN>Alice</FN>") {
+		t.Errorf("vCard: %s", r)
+	}
+	bob := testutil.Login(t, srv, "bob", "bob pw", "r")
+	if r := iqOK(t, bob, "get", "alice@localhost", "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/nick'/></pubsub>"); !strings.Contains(r.String(), "<item id='current'><nick xmlns='http://jabber.org/protocol/nick'>Ally</nick></item>") {
+		t.Errorf("nick (access model open): %s", r)
+	}
+	if r := iq(t, alice, "get", "broken@conference.localhost", "<query xmlns='http://jabber.org/protocol/disco#info'/>"); r.Attr("type") != "error" {
+		t.Errorf("the room with a bad configuration exists: %s", r)
+	}
+	if r := iqOK(t, alice, "get", "fine@conference.localhost", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='owner'/></query>"); !strings.Contains(r.String(), "jid='alice@localhost'") {
+		t.Errorf("owners of the imported room: %s", r)
+	}
+}
