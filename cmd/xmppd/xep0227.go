@@ -102,7 +102,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: xmppd import [-config FILE] FILE.xml ...\n\nImports XEP-0227 files: accounts that exist already are left as they are.")
+		fmt.Fprintln(stderr, "usage: xmppd import [-config FILE] FILE.xml ...\n\nImports XEP-0227 files: accounts and rooms that exist already are left as they are (their archives and PEP nodes are merged).")
 		fs.PrintDefaults()
 	}
 	if err := parseArgs(fs, args); err != nil {
@@ -377,14 +377,15 @@ func delayStamp(m *xml.Element) time.Time {
 
 // exportCmd writes the accounts of the given hosts (all by default) as one
 // XEP-0227 document: SCRAM keys for every hash kept (no password: xmppd
-// never has it), rosters, vCards, private XML and offline messages.
+// never has it), rosters, vCards, private XML, offline messages, archives
+// and PEP nodes; then each host's pubsub service nodes and MUC rooms.
 func exportCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	outPath := fs.String("o", "", "write to this file instead of standard output")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]\n\nWrites the hosts' accounts as an XEP-0227 document (xmppd import reads it back).")
+		fmt.Fprintln(stderr, "usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]\n\nWrites the hosts' accounts, archives, PEP and pubsub nodes and MUC rooms as an XEP-0227 document (xmppd import reads it back).")
 		fs.PrintDefaults()
 	}
 	if err := parseArgs(fs, args); err != nil {
