@@ -40,7 +40,10 @@ import (
 // host's; the configuration is the form an owner submits (§10.2), the
 // affiliations are §9-§10's admin items (with the reserved nick, §7.10,
 // and the reason), so nothing xmppd keeps of a room is lost. A room that
-// exists already is left as it is; its archive is merged.
+// exists already is left as it is; its archive is merged. A <room/> that
+// holds only an <archive/> brings the archive alone: Prosody's rooms come
+// that way, configuration and archive in two files, written by the
+// prosody-migrator output store in contrib/prosody/mod_storage_xmppd_muc.lua.
 
 const (
 	nsPIEMUC   = "urn:xmppd:pie:muc:0"
@@ -83,10 +86,19 @@ func (im *pieImport) importRoom(ctx context.Context, service string, el *xml.Ele
 		return nil
 	}
 	var archive *xml.Element
-	if im.rooms[service][rj.Local()] {
+	onlyArchive := true
+	for ch := range el.Children() {
+		onlyArchive = onlyArchive && ch.Name() == "archive" && ch.NS() == nsPIEMAM
+	}
+	switch {
+	case onlyArchive:
+		// A room's archive alone (contrib/prosody/mod_storage_xmppd_muc.lua
+		// writes it in a file of its own): the room comes with its
+		// configuration, from another element or file.
+	case im.rooms[service][rj.Local()]:
 		im.n.roomsThere++
 		im.warnf("room %s exists already: left as it is (its archive is merged)", rj)
-	} else {
+	default:
 		p := muc.PortableRoom{Form: el.Child("x", nsData)}
 		if s := el.Child("subject", nsPIEMUC); s != nil {
 			p.Subject, p.SubjectNick, p.SubjectSet = s.Text(), s.Attr("nick"), true

@@ -71,7 +71,7 @@ func TestProsodyImport(t *testing.T) {
 	cfg := filepath.Join(pdir, "prosody.cfg.lua")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("run_as_root = true\ndata_path = %q\npidfile = %q\nlog = { error = %q }\nVirtualHost \"localhost\"\n",
 		data, filepath.Join(pdir, "prosody.pid"), filepath.Join(pdir, "prosody.err"))), 0o644)
-	users := map[string]string{"paula": "paula's pw", "peter": "peter-pw"}
+	users := map[string]string{"paula": "paula's pw", "peter": "peter-pw", "troll": "troll-pw"}
 	for u, pw := range users {
 		if b, err := exec.Command(prosodyctl, "--config", cfg, "register", u, "localhost", pw).CombinedOutput(); err != nil {
 			t.Fatalf("prosodyctl register %s: %v\n%s", u, err, b)
@@ -93,8 +93,13 @@ item({["key"]="a1b2c3d4-0002";["when"]=1767323105;["with"]="peter@localhost";["n
 `)
 	prosodyStore(t, data, "localhost", "pep_urn:xmpp:avatar:metadata", "paula.list", `item({["key"]="0123abcd";["when"]=1767323000;["with"]="paula@localhost";["name"]="metadata";["attr"]={["xmlns"]="urn:xmpp:avatar:metadata"};{["name"]="info";["attr"]={["id"]="0123abcd";["bytes"]="1024";["type"]="image/png"}}});
 `)
-	// A persistent room, as mod_muc keeps it (for the check below).
-	prosodyStore(t, data, "conference.localhost", "config", "lobby.dat", `return { ["_jid"] = "lobby@conference.localhost"; ["_data"] = { ["name"] = "The Lobby"; ["persistent"] = true; ["members_only"] = true }; ["paula@localhost"] = "owner"; ["troll@localhost"] = "outcast"; ["_affiliation_data"] = {} };
+	// A persistent room as mod_muc keeps it (0.12's new format: the
+	// affiliations at the top level, reserved nicks in
+	// _affiliation_data), and its archive as mod_muc_mam keeps it.
+	prosodyStore(t, data, "conference.localhost", "config", "lobby.dat", `return { ["_jid"] = "lobby@conference.localhost"; ["_data"] = { ["name"] = "The Lobby"; ["description"] = "Where we meet"; ["persistent"] = true; ["members_only"] = true; ["password"] = "sesame"; ["whois"] = "anyone"; ["subject"] = "Welcome"; ["subject_from"] = "lobby@conference.localhost/Paula"; ["hidden"] = true }; ["paula@localhost"] = "owner"; ["peter@localhost"] = "member"; ["troll@localhost"] = "outcast"; ["_affiliation_data"] = { ["peter@localhost"] = { ["reserved_nickname"] = "Pete" } } };
+`)
+	prosodyStore(t, data, "conference.localhost", "muc_log", "lobby.list", `item({["key"]="r-0001";["when"]=1767323045;["with"]="message<groupchat";["name"]="message";["attr"]={["xmlns"]="jabber:client";["from"]="lobby@conference.localhost/Paula";["type"]="groupchat";["id"]="g1"};{["name"]="body";["attr"]={};"hello room"}});
+item({["key"]="r-0002";["when"]=1767323105;["with"]="message<groupchat";["name"]="message";["attr"]={["xmlns"]="jabber:client";["from"]="lobby@conference.localhost/Pete";["type"]="groupchat";["id"]="g2"};{["name"]="body";["attr"]={};"hi all"}});
 `)
 	prosodyStore(t, data, "conference.localhost", "", "persistent.dat", `return { ["lobby@conference.localhost"] = true };
 `)
@@ -117,8 +122,9 @@ item({["key"]="a1b2c3d4-0002";["when"]=1767323105;["with"]="peter@localhost";["n
 	mcfg := filepath.Join(pdir, "migrator.cfg.lua")
 	os.WriteFile(mcfg, []byte(fmt.Sprintf(`run_as_root = true
 input { hosts = { ["localhost"] = { "accounts", "roster", "vcard", "private", "archive-archive", "pep-pubsub" } }; type = "internal"; path = %q }
-rooms { hosts = { ["conference.localhost"] = { "config" } }; type = "internal"; path = %q }
+rooms { hosts = { ["conference.localhost"] = { "config", "muc_log-archive" } }; type = "internal"; path = %q }
 output { type = "xep0227" }
+xmppd_muc { type = "xmppd_muc" }
 `, data, data)), 0o644)
 	if b, err := exec.Command(copyPath, "--config", mcfg, "input", "output").CombinedOutput(); err != nil {
 		t.Fatalf("prosody-migrator: %v\n%s", err, b)
@@ -126,8 +132,20 @@ output { type = "xep0227" }
 	if b, err := exec.Command(copyPath, "--config", mcfg, "rooms", "output").CombinedOutput(); err == nil || !strings.Contains(string(b), "unsupported-datastore") {
 		t.Errorf("prosody-migrator exported MUC rooms to XEP-0227 (%v): xmppd import should learn its format (cmd/xmppd/xep0227_muc.go)\n%s", err, b)
 	}
+	// Rooms go through xmppd's output store for the migrator, which looks
+	// for plugins in <data folder>/custom_plugins (the copy's data folder
+	// is out).
+	plugin, err := os.ReadFile(filepath.Join("..", "..", "contrib", "prosody", "mod_storage_xmppd_muc.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(out, "custom_plugins"), 0o777)
+	os.WriteFile(filepath.Join(out, "custom_plugins", "mod_storage_xmppd_muc.lua"), plugin, 0o644)
+	if b, err := exec.Command(copyPath, "--config", mcfg, "rooms", "xmppd_muc").CombinedOutput(); err != nil {
+		t.Fatalf("prosody-migrator with mod_storage_xmppd_muc: %v\n%s", err, b)
+	}
 	files, _ := filepath.Glob(filepath.Join(out, "*.xml"))
-	if len(files) != len(users) {
+	if len(files) != len(users)+2 { // and the room's configuration and archive
 		t.Fatalf("prosody-migrator wrote %v", files)
 	}
 
@@ -140,7 +158,7 @@ output { type = "xep0227" }
 	}
 	b, err := exec.Command(xmppd, append([]string{"import", "-config", xcfg}, files...)...).CombinedOutput()
 	t.Logf("xmppd import:\n%s", b)
-	if err != nil || !strings.Contains(string(b), "imported 2 accounts") || !strings.Contains(string(b), "2 archived messages (0 there already), 2 pubsub nodes (0 there already) with 2 items") {
+	if err != nil || !strings.Contains(string(b), "imported 3 accounts") || !strings.Contains(string(b), "4 archived messages (0 there already), 2 pubsub nodes (0 there already) with 2 items, 1 rooms (0 there already)") {
 		t.Fatalf("xmppd import: %v", err)
 	}
 	if strings.Contains(string(b), "malformed") {
@@ -229,6 +247,53 @@ output { type = "xep0227" }
 	peter.Send("<iq type='get' id='bm2' to='paula@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>")
 	if r := peter.NextNamed("iq"); r.Attr("type") != "error" {
 		t.Errorf("peter read paula's whitelisted bookmarks: %s", r)
+	}
+
+	// The room: its configuration, affiliations, subject and archive.
+	const room = "lobby@conference.localhost"
+	paula.Send("<iq type='get' id='ri' to='%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", room)
+	if r := paula.NextNamed("iq").String(); !containsAll(r, "name='The Lobby'", "muc_membersonly", "muc_passwordprotected", "muc_hidden", "muc_nonanonymous", "muc_persistent", "Where we meet") {
+		t.Errorf("the room's disco#info: %s", r)
+	}
+	paula.Send("<iq type='get' id='rm' to='%s'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>", room)
+	if r := paula.NextNamed("iq").String(); !containsAll(r, "jid='peter@localhost'", "nick='Pete'") {
+		t.Errorf("the room's members: %s", r)
+	}
+	troll := login("troll")
+	troll.Send("<presence to='%s/troll'><x xmlns='http://jabber.org/protocol/muc'><password>sesame</password></x></presence>", room)
+	for {
+		if p := troll.Next(); p.Name() == "presence" && p.Attr("from") == room+"/troll" {
+			if p.Attr("type") != "error" || testutil.ErrorCondition(p) != "forbidden" {
+				t.Errorf("the outcast joined: %s", p)
+			}
+			break
+		}
+	}
+	peter.Send("<presence to='%s/Pete'><x xmlns='http://jabber.org/protocol/muc'><password>sesame</password></x></presence>", room)
+	for {
+		if m := peter.Next(); m.Name() == "message" && m.Child("subject", "") != nil {
+			if m.Child("subject", "").Text() != "Welcome" {
+				t.Errorf("the room's subject: %s", m)
+			}
+			break
+		}
+	}
+	peter.Send("<iq type='set' id='rmam' to='%s'><query xmlns='urn:xmpp:mam:2' queryid='rq'/></iq>", room)
+	var roomLog []string
+	for {
+		el := peter.Next()
+		if el.Name() == "iq" && el.Attr("id") == "rmam" {
+			break
+		}
+		if r := el.Child("result", "urn:xmpp:mam:2"); r != nil {
+			f := r.Child("forwarded", "urn:xmpp:forward:0")
+			stamp, _ := time.Parse(time.RFC3339, f.Child("delay", "urn:xmpp:delay").Attr("stamp"))
+			m := f.Child("message", "jabber:client")
+			roomLog = append(roomLog, fmt.Sprintf("%s %s %s %s", r.Attr("id"), stamp.UTC().Format(time.RFC3339), m.Attr("from"), m.Child("body", "").Text()))
+		}
+	}
+	if got, want := strings.Join(roomLog, "\n"), "r-0001 2026-01-02T03:04:05Z lobby@conference.localhost/Paula hello room\nr-0002 2026-01-02T03:05:05Z lobby@conference.localhost/Pete hi all"; got != want {
+		t.Errorf("the room's archive:\n%s\nwant\n%s", got, want)
 	}
 }
 
