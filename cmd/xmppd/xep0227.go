@@ -164,25 +164,22 @@ func (im *pieImport) importPIE(ctx context.Context, data []byte) error {
 			return fmt.Errorf("<host jid=%q> is not a domain", host.Attr("jid"))
 		}
 		domain := dj.Domain()
-		var err2 error
 		switch kinds[domain] {
 		case hostAccounts:
 			for u := range host.Children() {
-				if u.Name() == "user" && u.NS() == nsPIE {
-					if err := im.importUser(ctx, domain, u); err != nil {
-						return err
-					}
+				if u.Name() == "user" && u.NS() == nsPIE && err == nil {
+					err = im.importUser(ctx, domain, u)
 				}
 			}
 		case hostMUC:
-			err2 = im.importRooms(ctx, domain, host)
+			err = im.importRooms(ctx, domain, host)
 		case hostPubSub:
-			err2 = im.importService(ctx, domain, host)
+			err = im.importService(ctx, domain, host)
 		default:
 			return fmt.Errorf("host %s is not one of the configured hosts (or their %s. and pubsub. services)", domain, im.cfg.MUC.Subdomain)
 		}
-		if err2 != nil {
-			return err2
+		if err != nil {
+			return err
 		}
 	}
 	return nil
