@@ -58,7 +58,7 @@ Commands (flags may come before or after the command; "xmppd COMMAND -help" says
   user           add, passwd, del, list accounts
   invite         create, list, revoke invitation links (XEP-0401)
   import         import XEP-0227 files (from Prosody or ejabberd)
-  export         write the accounts as one XEP-0227 document
+  export         write accounts, archives, PEP/pubsub nodes, rooms as XEP-0227
   backup         copy database, uploads and keys into one file, while the server runs
   restore        put a backup into an empty data folder
   cert           import Let's Encrypt's certificates (cert import /etc/letsencrypt/live)
@@ -111,12 +111,19 @@ the new account is subscribed to (both ways). Works on the data directly.
 	"import": {help: `usage: xmppd import [-config FILE] FILE.xml ...
 
 Imports XEP-0227 files (accounts with their SCRAM keys, rosters, vCards, private
-XML, offline messages) from Prosody's or ejabberd's export. Accounts that exist
-already are left as they are.
+XML, offline messages, message archives, PEP nodes) from Prosody's or ejabberd's
+export, and what xmppd export writes besides (pubsub service nodes, MUC rooms).
+Accounts and rooms that exist already are left as they are, but their archives
+and PEP nodes are merged: a message whose id is stored already is not stored
+again. Malformed parts are reported with the file and left out. Run it with the
+server stopped.
 `},
 	"export": {help: `usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]
 
-Writes the hosts' accounts as one XEP-0227 document (xmppd import reads it back).
+Writes the hosts' accounts as one XEP-0227 document (xmppd import reads it back):
+credentials, rosters, vCards, private XML, offline messages, message archives,
+PEP nodes; then the nodes of each host's pubsub service and the persistent rooms
+of its MUC service (with their archives) as <host/> elements of their own.
 `},
 	"backup": {help: `usage: xmppd backup [-config FILE] -o FILE.tar.gz
 

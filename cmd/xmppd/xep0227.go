@@ -22,8 +22,11 @@ import (
 
 // XEP-0227 portable import: accounts moved from another server (Prosody's
 // prosody-migrator with its xep0227 store, ejabberd's export_piefxis) into
-// xmppd's storage, with their credentials, rosters, vCards, private XML
-// and offline messages.
+// xmppd's storage, with their credentials, rosters, vCards, private XML,
+// offline messages, message archives (XEP-0227 §5.4, xep0227_archive.go)
+// and PEP nodes (§5.3, xep0227_pubsub.go); and, beyond XEP-0227, the
+// nodes of the pubsub.<host> service and the persistent rooms of the MUC
+// service (xep0227_muc.go).
 
 const (
 	nsPIE      = "urn:xmpp:pie:0"
@@ -39,10 +42,59 @@ type pieStore interface {
 	storage.Rosters
 	storage.PrivateXML
 	storage.Offline
+	storage.Archive
+	storage.PubSub
+	storage.MUCRooms
 }
 
 type pieCounts struct {
 	accounts, skipped, roster, vcards, private, offline int
+	archived, archivedThere                             int // messages stored, and found stored already (same id)
+	nodes, nodesThere, items                            int // pubsub nodes (PEP and service) and their items
+	rooms, roomsThere                                   int
+	bad                                                 int // malformed elements reported and left out
+}
+
+// pieImport is one run of the import: what it writes to and reports on.
+type pieImport struct {
+	cfg   *config.Config
+	db    pieStore
+	n     *pieCounts
+	warn  io.Writer
+	file  string
+	rooms map[string]map[string]bool // MUC service → rooms stored before the import
+}
+
+// warnf reports something left out or changed, naming the file.
+func (im *pieImport) warnf(format string, args ...any) {
+	fmt.Fprintf(im.warn, "xmppd import: %s: %s\n", im.file, fmt.Sprintf(format, args...))
+}
+
+// badf reports a malformed element that is left out.
+func (im *pieImport) badf(format string, args ...any) {
+	im.n.bad++
+	im.warnf(format+": skipped", args...)
+}
+
+// Kinds of <host/> elements: a virtual host's accounts, or one of its
+// services.
+const (
+	hostAccounts = iota + 1
+	hostMUC
+	hostPubSub
+)
+
+// pieHosts maps the domains an import may name to their kind.
+func pieHosts(cfg *config.Config) map[string]int {
+	m := map[string]int{}
+	for _, d := range cfg.Domains() {
+		m[cfg.MUC.Subdomain+"."+d] = hostMUC
+		m["pubsub."+d] = hostPubSub
+	}
+	for _, d := range cfg.Domains() {
+		m[d] = hostAccounts
+	}
+	return m
 }
 
 func importCmd(args []string, stdout, stderr io.Writer) error {
@@ -50,7 +102,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: xmppd import [-config FILE] FILE.xml ...\n\nImports XEP-0227 files: accounts that exist already are left as they are.")
+		fmt.Fprintln(stderr, "usage: xmppd import [-config FILE] FILE.xml ...\n\nImports XEP-0227 files: accounts and rooms that exist already are left as they are (their archives and PEP nodes are merged).")
 		fs.PrintDefaults()
 	}
 	if err := parseArgs(fs, args); err != nil {
@@ -72,17 +124,21 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := importPIE(ctx, cfg, db, data, &n, stderr); err != nil {
+		im := &pieImport{cfg: cfg, db: db, n: &n, warn: stderr, file: f}
+		if err := im.importPIE(ctx, data); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 	}
-	fmt.Fprintf(stdout, "imported %d accounts (%d skipped: they exist), %d roster items, %d vCards, %d private XML items, %d offline messages\n",
-		n.accounts, n.skipped, n.roster, n.vcards, n.private, n.offline)
+	fmt.Fprintf(stdout, "imported %d accounts (%d skipped: they exist), %d roster items, %d vCards, %d private XML items, %d offline messages, %d archived messages (%d there already), %d pubsub nodes (%d there already) with %d items, %d rooms (%d there already)\n",
+		n.accounts, n.skipped, n.roster, n.vcards, n.private, n.offline, n.archived, n.archivedThere, n.nodes, n.nodesThere, n.items, n.rooms, n.roomsThere)
+	if n.bad > 0 {
+		fmt.Fprintf(stdout, "%d malformed elements were left out (reported above)\n", n.bad)
+	}
 	return nil
 }
 
 // importPIE imports one <server-data/> document.
-func importPIE(ctx context.Context, cfg *config.Config, db pieStore, data []byte, n *pieCounts, warn io.Writer) error {
+func (im *pieImport) importPIE(ctx context.Context, data []byte) error {
 	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	data = bytes.TrimSpace(data)
 	if bytes.HasPrefix(data, []byte("<?xml")) {
@@ -98,10 +154,7 @@ func importPIE(ctx context.Context, cfg *config.Config, db pieStore, data []byte
 	if len(els) != 1 || els[0].Name() != "server-data" || els[0].NS() != nsPIE {
 		return errors.New("not an XEP-0227 document (<server-data xmlns='urn:xmpp:pie:0'/>)")
 	}
-	served := map[string]bool{}
-	for _, h := range cfg.Hosts {
-		served[h.Domain] = true
-	}
+	kinds := pieHosts(im.cfg)
 	for host := range els[0].Children() {
 		if host.Name() != "host" || host.NS() != nsPIE {
 			continue
@@ -111,22 +164,34 @@ func importPIE(ctx context.Context, cfg *config.Config, db pieStore, data []byte
 			return fmt.Errorf("<host jid=%q> is not a domain", host.Attr("jid"))
 		}
 		domain := dj.Domain()
-		if !served[domain] {
-			return fmt.Errorf("host %s is not one of the configured hosts", domain)
+		switch kinds[domain] {
+		case hostAccounts:
+			for u := range host.Children() {
+				if u.Name() == "user" && u.NS() == nsPIE && err == nil {
+					err = im.importUser(ctx, domain, u)
+				}
+			}
+		case hostMUC:
+			err = im.importRooms(ctx, domain, host)
+		case hostPubSub:
+			err = im.importService(ctx, domain, host)
+		default:
+			return fmt.Errorf("host %s is not one of the configured hosts (or their %s. and pubsub. services)", domain, im.cfg.MUC.Subdomain)
 		}
-		for u := range host.Children() {
-			if u.Name() != "user" || u.NS() != nsPIE {
-				continue
-			}
-			if err := importUser(ctx, cfg, db, domain, u, n, warn); err != nil {
-				return err
-			}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain string, u *xml.Element, n *pieCounts, warn io.Writer) error {
+// importUser imports one account. One that exists already keeps its
+// credentials, roster, vCard, private XML and offline messages (which
+// would be replaced or doubled); its archive and PEP nodes are merged, as
+// a second import of the same file merges them: messages whose id is
+// stored already and nodes that exist are left as they are.
+func (im *pieImport) importUser(ctx context.Context, domain string, u *xml.Element) error {
+	cfg, db, n, warn := im.cfg, im.db, im.n, im.warn
 	acct, err := jid.New(u.Attr("name"), domain, "")
 	if err != nil {
 		return fmt.Errorf("user %q of %s: %w", u.Attr("name"), domain, err)
@@ -135,20 +200,32 @@ func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain str
 	if err != nil {
 		return fmt.Errorf("%s: %w", acct, err)
 	}
+	exists := false
 	if err := db.CreateAccount(ctx, domain, acct.Local(), creds); errors.Is(err, storage.ErrExists) {
-		fmt.Fprintf(warn, "xmppd import: %s exists already: left as it is\n", acct)
+		im.warnf("%s exists already: left as it is (its archive and PEP nodes are merged)", acct)
 		n.skipped++
-		return nil
+		exists = true
 	} else if err != nil {
 		return fmt.Errorf("create %s: %w", acct, err)
+	} else {
+		n.accounts++
 	}
-	n.accounts++
-	if len(creds) < 3 {
+	if len(creds) < 3 && !exists {
 		fmt.Fprintf(warn, "xmppd import: %s has keys for %s only: it logs in with that SCRAM mechanism or PLAIN until its password is set again or a SASL2 client runs the XEP-0480 upgrade tasks ([auth] mechanisms can offer only those meanwhile)\n",
 			acct, hashes(creds))
 	}
+	var owner, items *xml.Element
 	for ch := range u.Children() {
 		switch {
+		case ch.Name() == "archive" && ch.NS() == nsPIEMAM:
+			if err := im.importArchive(ctx, acct.String(), acct, false, ch); err != nil {
+				return fmt.Errorf("%s archive: %w", acct, err)
+			}
+		case ch.Name() == "pubsub" && ch.NS() == nsPubSubOwner:
+			owner = ch
+		case ch.Name() == "pubsub" && ch.NS() == nsPubSub:
+			items = ch
+		case exists:
 		case ch.Name() == "query" && ch.NS() == nsRoster:
 			for it := range ch.Children() {
 				if it.Name() != "item" {
@@ -185,6 +262,11 @@ func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain str
 				}
 				n.offline++
 			}
+		}
+	}
+	if owner != nil || items != nil {
+		if err := im.importNodes(ctx, acct.String(), &acct, owner, items); err != nil {
+			return fmt.Errorf("%s PEP: %w", acct, err)
 		}
 	}
 	return nil
@@ -292,14 +374,15 @@ func delayStamp(m *xml.Element) time.Time {
 
 // exportCmd writes the accounts of the given hosts (all by default) as one
 // XEP-0227 document: SCRAM keys for every hash kept (no password: xmppd
-// never has it), rosters, vCards, private XML and offline messages.
+// never has it), rosters, vCards, private XML, offline messages, archives
+// and PEP nodes; then each host's pubsub service nodes and MUC rooms.
 func exportCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	outPath := fs.String("o", "", "write to this file instead of standard output")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]\n\nWrites the hosts' accounts as an XEP-0227 document (xmppd import reads it back).")
+		fmt.Fprintln(stderr, "usage: xmppd export [-config FILE] [-o FILE.xml] [DOMAIN ...]\n\nWrites the hosts' accounts, archives, PEP and pubsub nodes and MUC rooms as an XEP-0227 document (xmppd import reads it back).")
 		fs.PrintDefaults()
 	}
 	if err := parseArgs(fs, args); err != nil {
@@ -325,57 +408,107 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *outPath == "" {
-		_, err := exportPIE(ctx, db, domains, stdout, stderr)
+		_, err := exportPIE(ctx, cfg, db, domains, stdout, stderr)
 		return err
 	}
 	f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // keys are secrets
 	if err != nil {
 		return err
 	}
-	n, err := exportPIE(ctx, db, domains, f, stderr)
+	n, err := exportPIE(ctx, cfg, db, domains, f, stderr)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "exported %d accounts to %s\n", n, *outPath)
+	fmt.Fprintf(stdout, "exported %d accounts, %d archived messages, %d pubsub nodes, %d rooms to %s\n", n.accounts, n.archived, n.nodes, n.rooms, *outPath)
 	return nil
 }
 
-func exportPIE(ctx context.Context, db pieStore, domains []string, w io.Writer, warn io.Writer) (int, error) {
-	buf := []byte("<?xml version='1.0' encoding='UTF-8'?>\n<server-data xmlns='" + nsPIE + "'>\n")
-	n := 0
+// pieExport writes one document, a part at a time: archives are read
+// and written a page at a time, never held whole.
+type pieExport struct {
+	db   pieStore
+	w    io.Writer
+	buf  []byte
+	warn io.Writer
+	n    pieCounts
+}
+
+func (ex *pieExport) flush(force bool) error {
+	if len(ex.buf) < 64<<10 && !force {
+		return nil
+	}
+	_, err := ex.w.Write(ex.buf)
+	ex.buf = ex.buf[:0]
+	return err
+}
+
+func (ex *pieExport) warnf(format string, args ...any) {
+	fmt.Fprintf(ex.warn, "xmppd export: %s\n", fmt.Sprintf(format, args...))
+}
+
+// reopen takes the end tag off a serialized element (or turns <x/> into
+// <x>) so that more children can be written into it.
+func reopen(buf []byte, name string) []byte {
+	if end := "</" + name + ">"; bytes.HasSuffix(buf, []byte(end)) {
+		return buf[:len(buf)-len(end)]
+	}
+	return append(bytes.TrimSuffix(buf, []byte("/>")), '>')
+}
+
+// exportPIE writes the accounts of domains, then the rooms of their MUC
+// services and the nodes of their pubsub services, each service as a
+// <host/> of its own.
+func exportPIE(ctx context.Context, cfg *config.Config, db pieStore, domains []string, w io.Writer, warn io.Writer) (pieCounts, error) {
+	ex := &pieExport{db: db, w: w, warn: warn}
+	ex.buf = append(ex.buf, "<?xml version='1.0' encoding='UTF-8'?>\n<server-data xmlns='"+nsPIE+"'>\n"...)
 	for _, d := range domains {
 		users, err := db.ListAccounts(ctx, d)
 		if err != nil {
-			return n, err
+			return ex.n, err
 		}
-		buf = append(buf, "<host jid='"...)
-		buf = xml.EscapeAttr(buf, d)
-		buf = append(buf, "'>\n"...)
+		ex.buf = append(ex.buf, "<host jid='"...)
+		ex.buf = xml.EscapeAttr(ex.buf, d)
+		ex.buf = append(ex.buf, "'>\n"...)
 		for _, u := range users {
-			el, err := exportUser(ctx, db, d, u, warn)
-			if err != nil {
-				return n, fmt.Errorf("%s@%s: %w", u, d, err)
+			if err := ex.user(ctx, d, u); err != nil {
+				return ex.n, fmt.Errorf("%s@%s: %w", u, d, err)
 			}
-			buf = append(el.Append(buf, nsPIE), '\n')
-			n++
-			if len(buf) > 64<<10 {
-				if _, err := w.Write(buf); err != nil {
-					return n, err
-				}
-				buf = buf[:0]
+			ex.buf = append(ex.buf, '\n')
+			ex.n.accounts++
+			if err := ex.flush(false); err != nil {
+				return ex.n, err
 			}
 		}
-		buf = append(buf, "</host>\n"...)
+		ex.buf = append(ex.buf, "</host>\n"...)
+		if err := ex.rooms(ctx, cfg.MUC.Subdomain+"."+d); err != nil {
+			return ex.n, err
+		}
+		if err := ex.service(ctx, "pubsub."+d); err != nil {
+			return ex.n, err
+		}
 	}
-	buf = append(buf, "</server-data>\n"...)
-	_, err := w.Write(buf)
-	return n, err
+	ex.buf = append(ex.buf, "</server-data>\n"...)
+	return ex.n, ex.flush(true)
 }
 
-func exportUser(ctx context.Context, db pieStore, domain, user string, warn io.Writer) (*xml.Element, error) {
+// user writes one account: its data, then its archive.
+func (ex *pieExport) user(ctx context.Context, domain, user string) error {
+	el, err := exportUser(ctx, ex.db, domain, user, ex.warn, &ex.n)
+	if err != nil {
+		return err
+	}
+	ex.buf = reopen(el.Append(ex.buf, nsPIE), "user")
+	if err := ex.archive(ctx, user+"@"+domain); err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	ex.buf = append(ex.buf, "</user>"...)
+	return nil
+}
+
+func exportUser(ctx context.Context, db pieStore, domain, user string, warn io.Writer, n *pieCounts) (*xml.Element, error) {
 	b := xml.NewBuilder("user", nsPIE).Attr("name", user)
 	e := base64.StdEncoding.EncodeToString
 	for _, h := range []string{auth.SHA1, auth.SHA256, auth.SHA512} {
@@ -470,5 +603,13 @@ func exportUser(ctx context.Context, db pieStore, domain, user string, warn io.W
 		}
 		b.End()
 	}
+	warnf := func(format string, args ...any) {
+		fmt.Fprintf(warn, "xmppd export: %s\n", fmt.Sprintf(format, args...))
+	}
+	k, err := exportNodes(ctx, db, b, user+"@"+domain, warnf)
+	if err != nil {
+		return nil, fmt.Errorf("PEP: %w", err)
+	}
+	n.nodes += k
 	return b.Element(), nil
 }

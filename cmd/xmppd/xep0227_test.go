@@ -63,7 +63,7 @@ func TestImport(t *testing.T) {
 </server-data>`
 	file := writeFile(t, dir, "export.xml", doc)
 	code, out, errs := cli(t, "", "import", "-config", cfg, file)
-	if code != 0 || out != "imported 2 accounts (0 skipped: they exist), 2 roster items, 1 vCards, 1 private XML items, 1 offline messages\n" {
+	if code != 0 || out != "imported 2 accounts (0 skipped: they exist), 2 roster items, 1 vCards, 1 private XML items, 1 offline messages, 0 archived messages (0 there already), 0 pubsub nodes (0 there already) with 0 items, 0 rooms (0 there already)\n" {
 		t.Fatalf("import: %d %q %q", code, out, errs)
 	}
 	if !strings.Contains(errs, "bob@localhost has keys for SCRAM-SHA-1 only") {
@@ -153,7 +153,7 @@ func TestExportRoundTrip(t *testing.T) {
 		t.Fatalf("import: %q %q", out, errs)
 	}
 	exported := filepath.Join(dir1, "out.xml")
-	if code, out, errs := cli(t, "", "export", "-config", cfg1, "-o", exported, "localhost"); code != 0 || out != "exported 2 accounts to "+exported+"\n" {
+	if code, out, errs := cli(t, "", "export", "-config", cfg1, "-o", exported, "localhost"); code != 0 || out != "exported 2 accounts, 0 archived messages, 0 pubsub nodes, 0 rooms to "+exported+"\n" {
 		t.Fatalf("export: %d %q %q", code, out, errs)
 	}
 	data, _ := os.ReadFile(exported)

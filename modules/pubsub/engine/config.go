@@ -324,3 +324,36 @@ func (c Config) form(b *xml.Builder, typ, formType string) {
 	}
 	b.End()
 }
+
+// ImportConfig reads a node configuration form exported by another server
+// (XEP-0227 §4 "PEP node configuration") as the store keeps it. As
+// XEP-0227 asks, fields the engine does not know are left out, and so are
+// values it would refuse from an owner's form and fields without a value
+// (Prosody writes every field, empty ones included); dropped names them.
+// The error is for a form of another FORM_TYPE.
+func ImportConfig(x *xml.Element, limits Limits) (cfg map[string][]string, dropped []string, err error) {
+	ft, vals := formValues(x)
+	if ft != "" && ft != NSNodeConfig {
+		return nil, nil, stanza.NewError(stanza.BadRequest, "FORM_TYPE must be "+NSNodeConfig)
+	}
+	keep := map[string][]string{}
+	for name, vs := range vals {
+		f := fieldOf(name)
+		if f != nil && len(vs) == 0 && f.kind != kindText && f.kind != kindMulti {
+			continue // no value: the default applies
+		}
+		if f == nil || validate(map[string][]string{name: vs}, limits) != nil {
+			dropped = append(dropped, name)
+			continue
+		}
+		keep[name] = vs
+	}
+	slices.Sort(dropped)
+	return normalize(keep), dropped, nil
+}
+
+// MaxItemsOf is how many items a node with the stored configuration cfg
+// keeps.
+func MaxItemsOf(cfg map[string][]string, pep bool, limits Limits) int {
+	return merged(cfg, pep, limits).MaxItems(limits)
+}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
 )
 
 var testLimits = Limits{MaxItems: 100, MaxNodes: 10, MaxPayload: 1000}
@@ -65,5 +67,47 @@ func TestPreconditions(t *testing.T) {
 	}
 	if n := DefaultConfig(true, testLimits).MaxItems(testLimits); n != 1 {
 		t.Errorf("PEP default max_items %d, want 1", n)
+	}
+}
+
+// ImportConfig keeps what an owner could set and drops the rest, as
+// XEP-0227 §5.3.1 asks; Prosody 0.12's export lists empty fields.
+func TestImportConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		form    string
+		want    string // fmt of the kept map
+		dropped string
+		err     bool
+	}{
+		{"prosody bookmarks", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#node_config</value></field>
+<field var='pubsub#title'/><field var='pubsub#publish_model'/><field var='pubsub#max_items'><value>max</value></field>
+<field var='pubsub#persist_items'><value>1</value></field><field var='pubsub#access_model'><value>whitelist</value></field></x>`,
+			"map[pubsub#access_model:[whitelist] pubsub#max_items:[max] pubsub#persist_items:[true] pubsub#title:[]]", "[]", false},
+		{"unknown and bad values", `<x xmlns='jabber:x:data' type='submit'><field var='x-custom'><value>1</value></field>
+<field var='pubsub#access_model'><value>authorize</value></field><field var='pubsub#max_items'><value>1000</value></field>
+<field var='pubsub#notify_retract'><value>0</value></field></x>`,
+			"map[pubsub#notify_retract:[false]]", "[pubsub#access_model pubsub#max_items x-custom]", false},
+		{"other form", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:example</value></field></x>`, "", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, err := xml.ParseFragment([]byte(tc.form))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, dropped, err := ImportConfig(x, testLimits)
+			if (err != nil) != tc.err {
+				t.Fatalf("err %v", err)
+			}
+			if tc.err {
+				return
+			}
+			if got := fmt.Sprint(cfg); got != tc.want {
+				t.Errorf("kept %s, want %s", got, tc.want)
+			}
+			if got := fmt.Sprint(dropped); got != tc.dropped && !(len(dropped) == 0 && tc.dropped == "[]") {
+				t.Errorf("dropped %s, want %s", got, tc.dropped)
+			}
+		})
 	}
 }
