@@ -372,6 +372,8 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 		}
 	case strings.HasPrefix(key, "s."):
 		n.dir.applySession(key, e, deleted)
+	case strings.HasPrefix(key, "c."):
+		n.applyComponent(key, e.Value(), deleted)
 	}
 }
 
