@@ -304,7 +304,7 @@ func pushAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	seen(t, nodes, "erin@localhost/phone", true)
 	noPublish(t, comp, frank, "erin connected")
 
-	erin.Conn.Close() // no closing tag: the session waits for resumption
+	erin.Conn.Close()                  // no closing tag: the session waits for resumption
 	time.Sleep(200 * time.Millisecond) // n1 notices the closed socket (as in modules/push's tests)
 	frank.Send("<message to='erin@localhost' type='chat' id='h1'><body>while asleep</body></message>")
 	if b := nextPublish(t, comp, "erin@localhost"); b != "while asleep" {
