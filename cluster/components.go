@@ -81,9 +81,10 @@ func (n *Node) ClaimComponent(ctx context.Context, domain string) (string, error
 func (n *Node) incarnationAlive(ctx context.Context, rec componentRecord) bool {
 	n.mu.Lock()
 	p := n.peers[rec.ID]
+	known, alive := p != nil, p != nil && !p.dead
 	n.mu.Unlock()
-	if p != nil {
-		return !p.dead
+	if known {
+		return alive
 	}
 	e, err := n.kv.Get(ctx, nodeKey(rec.Node))
 	if err != nil {
@@ -121,8 +122,9 @@ func (n *Node) ComponentNode(domain string) string {
 	}
 	n.mu.Lock()
 	p := n.peers[rec.ID]
+	alive := p != nil && !p.dead
 	n.mu.Unlock()
-	if p == nil || p.dead {
+	if !alive {
 		// Its node died (or restarted: a new incarnation has not
 		// got it); nobody serves the domain until it reconnects.
 		return ""
