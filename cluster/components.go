@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -104,11 +105,42 @@ func (n *Node) ReleaseComponent(domain string) {
 	if !ok {
 		return
 	}
+	if err := n.releaseComponent(domain, rev); err == nil {
+		return
+	} else {
+		n.log.Warn("cluster: component not removed from the directory yet; retrying", "domain", domain, "err", err)
+	}
+	// A claim left behind by this live node would keep the component
+	// from connecting to any other node: retry while the node runs.
+	n.done.Add(1)
+	go func() {
+		defer n.done.Done()
+		for {
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(n.cfg.Heartbeat):
+			}
+			n.comps.mu.RLock()
+			_, claimedAgain := n.comps.revs[domain]
+			n.comps.mu.RUnlock()
+			if claimedAgain || n.releaseComponent(domain, rev) == nil {
+				return
+			}
+		}
+	}()
+}
+
+// releaseComponent deletes our claim of revision rev; a newer one (ours
+// again, or another node's) is not ours to delete, and counts as done.
+func (n *Node) releaseComponent(domain string, rev uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	if err := n.kv.Delete(ctx, componentKey(domain), jetstream.LastRevision(rev)); err != nil {
-		n.log.Warn("cluster: component not removed from the directory", "domain", domain, "err", err)
+	err := n.kv.Delete(ctx, componentKey(domain), jetstream.LastRevision(rev))
+	if err != nil && (errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound)) {
+		return nil
 	}
+	return err
 }
 
 // ComponentNode is the live node, other than this one, that domain's
