@@ -67,6 +67,9 @@ type handoverResp struct {
 	AgentID string   `json:"agent,omitempty"`
 	// State is what modules keep about the session (module.SessionCarrier).
 	State map[string][]byte `json:"state,omitempty"`
+	// Inactive is the client's XEP-0352 state, Held what it kept back.
+	Inactive bool     `json:"inactive,omitempty"`
+	Held     []string `json:"held,omitempty"`
 }
 
 // serveHandover answers a handover request from another node.
@@ -114,10 +117,14 @@ func (s *Server) handOver(req handoverReq) handoverResp {
 		old.smEnd()
 		return handoverResp{TooHigh: true, Sent: sent}
 	}
-	resp := handoverResp{JID: old.jid.String(), In: old.sm.in, Bind2: old.bind2, AgentID: old.agentID, Prio: int(old.priority.Load())}
+	resp := handoverResp{JID: old.jid.String(), In: old.sm.in, Bind2: old.bind2, AgentID: old.agentID, Prio: int(old.priority.Load()), Inactive: old.csi.inactive}
 	for _, el := range old.sm.unacked {
 		resp.Unacked = append(resp.Unacked, string(el.Append(nil, xml.NSClient)))
 	}
+	for _, el := range old.csi.held {
+		resp.Held = append(resp.Held, string(el.Append(nil, xml.NSClient)))
+	}
+	old.csi.held = nil
 	// They move with the session: not handed back to the router here. A
 	// module that still holds some in storage (module.Paced) keeps them
 	// there, and its next delivery may repeat them.
@@ -220,6 +227,12 @@ func (c *conn) smAdopt(from, previd string, h uint32, resp handoverResp, wrap fu
 	c.async = true
 	c.since = time.Now()
 	c.sm = smState{enabled: true, resumable: true, id: previd, in: resp.In, acked: h, unacked: unacked}
+	c.csi.inactive = resp.Inactive
+	for _, s := range resp.Held {
+		if el, err := xml.ParseFragment([]byte(s)); err == nil {
+			c.csiHoldLocked(el)
+		}
+	}
 	closing := c.closing
 	if !closing {
 		c.out = append(c.queueBuf(), b...)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -259,16 +260,21 @@ func (n *Node) flushAcks() {
 	}
 }
 
-// readAcks takes a receipt batch from peer id.
-func (n *Node) readAcks(id string, payload []byte) {
+// readAcks takes a receipt batch from peer id. A batch that does not
+// decode to its end is applied up to the bad number (each number before it
+// is a receipt as sent) and reported.
+func (n *Node) readAcks(id string, payload []byte) error {
 	var seqs []uint64
+	var err error
 	for len(payload) > 0 {
 		s, k := binary.Uvarint(payload)
 		if k <= 0 {
+			err = fmt.Errorf("%w: receipts from %s: bad number after %d", errInbox, id, len(seqs))
 			break
 		}
 		seqs = append(seqs, s)
 		payload = payload[k:]
 	}
 	n.acked(id, seqs)
+	return err
 }

@@ -258,7 +258,7 @@ func (d *Directory) Unbind(s module.Session) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 		// LastRevision: a newer bind of this JID on another node keeps
 		// its key.
-		if err := d.node.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		if err := d.node.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
 			d.node.log.Warn("cluster: session not removed from the directory", "jid", s.JID().String(), "err", err)
 		}
 		cancel()
@@ -408,6 +408,8 @@ func (n *Node) apply(e jetstream.KeyValueEntry) {
 		}
 	case strings.HasPrefix(key, "s."):
 		n.dir.applySession(key, e, deleted)
+	case strings.HasPrefix(key, "c."):
+		n.applyComponent(key, e.Value(), deleted)
 	}
 }
 

@@ -29,7 +29,7 @@ func newDescs(node string) descs {
 		natsRoutes:    d("nats_routes", "Route connections of the embedded NATS server to the other nodes (0 with nats_url)."),
 		natsMsgs:      d("nats_messages_total", "NATS messages of this node's connection, by direction (in, out).", "direction"),
 		natsReconns:   d("nats_reconnects_total", "Times this node's NATS connection was re-established."),
-		stanzas:       d("stanzas_total", "Stanzas between nodes: sent (published to another node), send_failed, delivered (from another node to a session here), rerouted (its session had left: routed again here).", "result"),
+		stanzas:       d("stanzas_total", "Stanzas between nodes: sent (published to another node), send_failed, delivered (from another node to a session here), rerouted (its session had left: routed again here), dropped (malformed, logged).", "result"),
 		deaths:        d("dead_nodes_total", "Nodes this node took for dead (no heartbeat for dead_after)."),
 		burials:       d("burials_total", "Dead nodes whose sessions this node removed from the directory and announced as unavailable."),
 	}
@@ -76,6 +76,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.stanzas, n.stats.sendFails.Load(), "send_failed")
 	counter(d.stanzas, n.stats.delivered.Load(), "delivered")
 	counter(d.stanzas, n.stats.rerouted.Load(), "rerouted")
+	counter(d.stanzas, n.stats.dropped.Load(), "dropped")
 	counter(d.deaths, st.DeadNodes)
 	counter(d.burials, st.Burials)
 }

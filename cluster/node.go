@@ -94,6 +94,8 @@ type Node struct {
 	rc       receipts
 	rerouted atomic.Uint64
 
+	comps components // external components' nodes (components.go)
+
 	stop chan struct{}
 	done sync.WaitGroup
 	ho   handovers // handover.go

@@ -16,6 +16,7 @@ type stats struct {
 	rerouted  atomic.Uint64 // ... whose session had left: routed again here
 	deaths    atomic.Uint64 // nodes this node took for dead
 	burials   atomic.Uint64 // ... of which this node did the burial
+	dropped   atomic.Uint64 // malformed inbox messages (inbox.go)
 }
 
 // Status is the cluster as this node sees it, for the admin API.

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xmppd/xmppd/jid"
@@ -120,92 +117,6 @@ func (n *Node) getDeps() Deps {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.deps
-}
-
-// inbox takes what other nodes send to this node's sessions. NATS calls it
-// on one goroutine per subscription, in the order they were published, so
-// what one node sends one session arrives in order (RFC 6120 §10.1).
-func (n *Node) inbox(m *nats.Msg) {
-	data := m.Data
-	if len(data) < 2 {
-		return
-	}
-	op := data[0]
-	nl := bytes.IndexByte(data, '\n')
-	if nl < 0 {
-		return
-	}
-	head, payload := string(data[1:nl]), data[nl+1:]
-	switch op {
-	case opAck:
-		n.readAcks(head, payload)
-		return
-	case opRoute:
-		el, err := xml.ParseFragment(payload)
-		if err != nil {
-			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
-			return
-		}
-		from, _ := jid.Parse(head)
-		n.routeForwarded(from, el)
-		return
-	}
-	full, err := jid.Parse(head)
-	if err != nil {
-		return
-	}
-	var seq uint64
-	var origin string
-	if op == opDeliverTracked {
-		nl := bytes.IndexByte(payload, '\n')
-		if nl < 0 {
-			return
-		}
-		num, from, ok := strings.Cut(string(payload[:nl]), " ")
-		if !ok || from == "" {
-			return
-		}
-		if seq, err = strconv.ParseUint(num, 10, 64); err != nil {
-			return
-		}
-		origin = from
-		payload = payload[nl+1:]
-	}
-	s := n.dir.local.Session(full)
-	switch op {
-	case opClose:
-		if s != nil {
-			cond, text, _ := strings.Cut(string(payload), "\n")
-			s.CloseStream(cond, text)
-		}
-	case opDeliver, opDeliverTracked:
-		el, err := xml.ParseFragment(payload)
-		if err != nil {
-			n.log.Warn("cluster: unreadable stanza from another node", "err", err)
-			return
-		}
-		if op == opDeliverTracked {
-			if s == nil {
-				n.stats.rerouted.Add(1)
-				n.reroute(el)
-				n.ack(origin, seq)
-				return
-			}
-			n.stats.delivered.Add(1)
-			n.deliverTracked(origin, seq, full, s, el)
-			return
-		}
-		if s != nil && s.Deliver(el) {
-			n.stats.delivered.Add(1)
-			return
-		}
-		n.stats.rerouted.Add(1)
-		// The session left (or is leaving) before the stanza arrived:
-		// route it again, among this node's sessions, by its own 'to'
-		// (RFC 6121 §8.5.3.2: a chat message falls back to the bare
-		// JID, and so to offline storage).
-		n.reroute(el)
-	}
 }
 
 func (n *Node) reroute(el *xml.Element) {

@@ -48,6 +48,27 @@ type Config struct {
 	WriteTimeout     time.Duration // one write to the socket
 	QueueBytes       int           // pending output before the component is cut off
 	Log              *slog.Logger
+	// Cluster, on a cluster node, makes a component connected to one
+	// node serve its domain from every node; nil on a single server.
+	Cluster Cluster
+}
+
+// Cluster is what the component server needs from a cluster node
+// (package cluster): where each domain's component is connected, and a
+// way to hand stanzas to that node.
+type Cluster interface {
+	// ClaimComponent records that domain's component is connected to
+	// this node, or returns the live node that already has it.
+	ClaimComponent(ctx context.Context, domain string) (holder string, err error)
+	// ReleaseComponent undoes a claim (the component disconnected).
+	ReleaseComponent(domain string)
+	// ComponentNode is the live other node domain's component is
+	// connected to, or "".
+	ComponentNode(domain string) string
+	// ForwardComponent hands st to node, whose router takes it as
+	// forwarded (module.Forwarded): it reaches the component there or is
+	// answered there, never forwarded again.
+	ForwardComponent(node string, st *module.Stanza) bool
 }
 
 // Server accepts component connections on any number of listeners.
@@ -55,6 +76,7 @@ type Server struct {
 	cfg Config
 	h   *module.Handle
 
+	claimMu   sync.Mutex // one handshake at a time claims a domain
 	mu        sync.Mutex
 	active    map[string]*conn // domain → connected component
 	listeners map[net.Listener]struct{}
@@ -96,6 +118,14 @@ func (s *Server) route(ctx context.Context, domain string, st *module.Stanza) {
 	s.mu.Unlock()
 	if c != nil && c.deliver(st.El, st) {
 		return
+	}
+	// Connected to another node: that node delivers it, or answers for
+	// it if the component left meanwhile. A stanza forwarded here is
+	// never sent on again.
+	if cl := s.cfg.Cluster; cl != nil && c == nil && !module.Forwarded(ctx) {
+		if node := cl.ComponentNode(domain); node != "" && cl.ForwardComponent(node, st) {
+			return
+		}
 	}
 	// Not connected (or just cut off): as for an entity that exists but
 	// cannot take the stanza now (RFC 6120 §8.3.3.19), never answering an
@@ -194,11 +224,12 @@ func (s *Server) allowed(domain string) (Allowed, bool) {
 
 // conn is one component stream.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	log    *slog.Logger
-	dec    *xml.Decoder
-	domain string // once the handshake succeeded
+	srv     *Server
+	nc      net.Conn
+	log     *slog.Logger
+	dec     *xml.Decoder
+	domain  string // once the handshake succeeded
+	claimed bool   // in the cluster (Config.Cluster)
 
 	wmu        sync.Mutex
 	out        []byte
@@ -261,19 +292,45 @@ func (c *conn) open() error {
 	if err != nil || subtle.ConstantTimeCompare(got, want[:]) != 1 {
 		return &stanza.StreamError{Condition: stanza.StreamNotAuthorized, Text: "handshake does not match the secret"}
 	}
-	c.srv.mu.Lock()
-	if c.srv.active[to] != nil {
-		c.srv.mu.Unlock()
-		// One program per domain: the one connected keeps it.
-		return &stanza.StreamError{Condition: stanza.StreamConflict, Text: "a component is already connected for " + to}
+	if err := c.srv.activate(c, to); err != nil {
+		return err
 	}
-	c.domain = to
-	c.srv.active[to] = c
-	c.srv.mu.Unlock()
 	c.log.Info("component connected", "domain", to)
 	if !c.enqueue([]byte("<handshake/>")) {
 		return io.ErrClosedPipe
 	}
+	return nil
+}
+
+// activate makes c the component of domain, on this node and, on a
+// cluster node, in the cluster.
+func (s *Server) activate(c *conn, domain string) error {
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	s.mu.Lock()
+	taken := s.active[domain] != nil
+	s.mu.Unlock()
+	if taken {
+		// One program per domain: the one connected keeps it.
+		return &stanza.StreamError{Condition: stanza.StreamConflict, Text: "a component is already connected for " + domain}
+	}
+	if s.cfg.Cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		holder, err := s.cfg.Cluster.ClaimComponent(ctx, domain)
+		cancel()
+		switch {
+		case err != nil:
+			c.log.Warn("component refused: the cluster could not record it", "domain", domain, "err", err)
+			return &stanza.StreamError{Condition: stanza.StreamInternalServerError, Text: "the cluster could not record the component; try again"}
+		case holder != "":
+			return &stanza.StreamError{Condition: stanza.StreamConflict, Text: "a component is already connected for " + domain + " (to cluster node " + holder + ")"}
+		}
+		c.claimed = true
+	}
+	s.mu.Lock()
+	c.domain = domain
+	s.active[domain] = c
+	s.mu.Unlock()
 	return nil
 }
 
@@ -449,6 +506,9 @@ func (c *conn) finish() {
 			delete(c.srv.active, c.domain)
 		}
 		c.srv.mu.Unlock()
+		if c.claimed {
+			c.srv.cfg.Cluster.ReleaseComponent(c.domain)
+		}
 		c.log.Info("component disconnected", "domain", c.domain)
 	}
 	c.closeStream("", "")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
@@ -35,6 +36,11 @@ var ErrIQError = errors.New("module: iq error")
 // bare JID end in the router.
 func (h *Handle) SendIQ(ctx context.Context, el *xml.Element, from, to jid.JID) (*xml.Element, error) {
 	id := "xmppd-" + randid.Hex(12)
+	if name := nodeName(h.Cluster); name != "" {
+		// The answer may arrive on another node (the addressee's
+		// session is there): the id says where to send it on.
+		id += "." + name
+	}
 	p := &pendingIQ{to: to, ch: make(chan *xml.Element, 1)}
 	r := h.reg
 	r.pmu.Lock()
@@ -66,7 +72,8 @@ func (h *Handle) SendIQ(ctx context.Context, el *xml.Element, from, to jid.JID) 
 
 // IQResponse hands an IQ result or error addressed to the server or to an
 // account's bare JID to the SendIQ call waiting for it, and reports whether
-// one was. Only the entity the request went to can answer it (its full JID,
+// one was. On a cluster node, an answer to another node's request (its
+// id names the node) is forwarded there, and reported as taken. Only the entity the request went to can answer it (its full JID,
 // or any JID with the same bare JID when the request went to a bare JID).
 // The router calls it; it costs a map lookup for results nobody awaits.
 func (r *Registry) IQResponse(st *Stanza) bool {
@@ -80,10 +87,39 @@ func (r *Registry) IQResponse(st *Stanza) bool {
 	if ok {
 		delete(r.pending, id)
 	}
+	cl := r.cluster
 	r.pmu.Unlock()
 	if !ok {
-		return false
+		return p == nil && forwardIQResponse(cl, id, st)
 	}
 	p.ch <- st.El // buffered: never blocks, and each id is answered once
 	return true
+}
+
+// nodeName is the name of this cluster node, "" on a single server.
+func nodeName(cl Cluster) string {
+	if n, ok := cl.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return ""
+}
+
+// forwardIQResponse sends an answer to a request that another node's
+// module sent with SendIQ (its id ends in ".<node>") to that node, whose
+// router hands it to the waiting call. The addressee's session is on this
+// node, so its answer arrives here. An id naming this node is not sent
+// anywhere (the call ended), so nothing is forwarded twice.
+func forwardIQResponse(cl Cluster, id string, st *Stanza) bool {
+	if cl == nil || !strings.HasPrefix(id, "xmppd-") {
+		return false
+	}
+	i := strings.LastIndexByte(id, '.')
+	if i < 0 {
+		return false
+	}
+	node := id[i+1:]
+	if node == "" || node == nodeName(cl) {
+		return false
+	}
+	return cl.Forward(node, st)
 }

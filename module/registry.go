@@ -165,6 +165,7 @@ type Registry struct {
 	// until their result or error arrives (iqtrack.go).
 	pmu     sync.Mutex
 	pending map[string]*pendingIQ
+	cluster Cluster // where answers to other nodes' requests go (nil: none)
 }
 
 // entry is a provider in registration order, seq telling it apart for
@@ -492,6 +493,11 @@ type Handle struct {
 func (r *Registry) NewHandle(name string, svc Services) *Handle {
 	if svc.Logger != nil {
 		svc.Logger = svc.Logger.With("module", name)
+	}
+	if svc.Cluster != nil {
+		r.pmu.Lock()
+		r.cluster = svc.Cluster
+		r.pmu.Unlock()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Handle{Services: svc, Name: name, reg: r, ctx: ctx, cancel: cancel}

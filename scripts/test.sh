@@ -109,5 +109,6 @@ fuzz FuzzDifferential ./xml/ 60000x
 fuzz FuzzParse ./jid/ 100000x
 fuzz FuzzClientFirst ./auth/ 50000x
 fuzz FuzzToken ./modules/upload/ 20000x
+fuzz FuzzInbox ./cluster/ 20000x
 
 echo "== all tests passed"

@@ -276,12 +276,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 			allowed = append(allowed, component.Allowed{Domain: c.Domain, Secret: c.Secret, Parent: c.Parent, Name: c.Name})
 		}
 		s.compH = s.reg.NewHandle("component", svc)
-		s.comp = component.New(component.Config{
+		ccfg := component.Config{
 			Components:       allowed,
 			Limits:           xml.Limits{MaxStanzaBytes: lim.MaxStanzaBytes, MaxDepth: lim.MaxDepth, MaxAttrs: lim.MaxAttrs},
 			HandshakeTimeout: lim.AuthTimeout.Duration,
 			Log:              log.With("component", "xep0114"),
-		}, s.compH)
+		}
+		if s.node != nil {
+			ccfg.Cluster = s.node // a component on one node serves its domain on all
+		}
+		s.comp = component.New(ccfg, s.compH)
 	}
 	for _, l := range cfg.Listen {
 		if l.Type == "http" && s.web == nil {

@@ -98,6 +98,30 @@ func (m *mod) Start(h *module.Handle) error {
 		m.enable(s, false)
 		m.mu.Unlock()
 	})
+	// A session resumed on another cluster node (XEP-0198) keeps carbons
+	// enabled there.
+	h.CarrySession("carbons", module.SessionCarrier{
+		Export: func(s module.Session) []byte {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if !m.enabled[s] {
+				return nil
+			}
+			m.enable(s, false)
+			return []byte("enabled")
+		},
+		Import: func(_ context.Context, s module.Session, _ []byte) {
+			m.mu.Lock()
+			bound := m.h.Directory.Session(s.JID()) == s
+			if bound {
+				m.enable(s, true)
+			}
+			m.mu.Unlock()
+			if bound {
+				module.SetFlag(m.h.Directory, s, flagCarbons, true)
+			}
+		},
+	})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/xmppd/xmppd/jid"
@@ -116,4 +117,43 @@ func (m *mod) endDirected(ctx context.Context, origin module.Session, from jid.J
 		}
 		m.h.Router.Route(ctx, &module.Stanza{El: to(el, target), From: from, To: target})
 	}
+}
+
+// exportDirected takes the session's directed presence entities for the
+// node it moves to: one JID a line, in the order they were sent.
+func (m *mod) exportDirected(s module.Session) []byte {
+	m.dmu.Lock()
+	set := m.directedTo[s]
+	delete(m.directedTo, s)
+	m.dmu.Unlock()
+	if set == nil || len(set.order) == 0 {
+		return nil
+	}
+	var b []byte
+	for _, j := range set.order {
+		b = append(b, j.String()...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// importDirected takes them on the node the session moved to.
+func (m *mod) importDirected(_ context.Context, s module.Session, state []byte) {
+	set := &directedSet{has: map[jid.JID]bool{}}
+	for line := range bytes.SplitSeq(state, []byte{'\n'}) {
+		j, err := jid.Parse(string(line))
+		if err != nil || set.has[j] || len(set.order) >= maxDirected {
+			continue
+		}
+		set.has[j] = true
+		set.order = append(set.order, j)
+	}
+	if len(set.order) == 0 {
+		return
+	}
+	m.dmu.Lock()
+	if m.h.Directory.Session(s.JID()) == s {
+		m.directedTo[s] = set
+	}
+	m.dmu.Unlock()
 }

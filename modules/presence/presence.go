@@ -110,6 +110,10 @@ func (m *mod) Start(h *module.Handle) error {
 		// a session that never sent initial presence.
 		m.endDirected(ctx, s, s.JID(), nil, false)
 	})
+	// A session resumed on another cluster node (XEP-0198) keeps the
+	// entities it sent directed presence to: they get its unavailable
+	// presence when it ends there, not when it leaves this node.
+	h.CarrySession("presence-directed", module.SessionCarrier{Export: m.exportDirected, Import: m.importDirected})
 	return nil
 }
 
