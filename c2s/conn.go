@@ -21,6 +21,7 @@ import (
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -81,11 +82,11 @@ type conn struct {
 	out     []byte
 	spare   []byte
 	writing bool
-	closing bool // no more output accepted; close the socket once flushed
+	flushed stream.Flushed // the writer stopped (finish waits for it)
+	closing bool           // no more output accepted; close the socket once flushed
 	closed  bool
 	async   bool
-	wdone   chan struct{} // closed when the socket has been closed
-	wdl     time.Time     // write deadline last set on nc by the writer
+	wdl     time.Time // write deadline last set on nc by the writer
 	// sc: nc is (TLS over) this spillConn, so writes never wait and a
 	// reader may write for others (module.Batch, kick); nil for other
 	// transports.
@@ -132,7 +133,7 @@ var (
 )
 
 func newConn(s *Server, nc net.Conn, opts ListenerOptions, ip string) *conn {
-	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, wdone: make(chan struct{}), readers: make(chan struct{})}
+	c := &conn{srv: s, opts: opts, ip: ip, nc: nc, readers: make(chan struct{})}
 	return c
 }
 
@@ -375,7 +376,7 @@ func (c *conn) readError(err error) error {
 		c.logger().Info("stanza not completed in time: ending the stream", "ip", c.ip, "limit", c.srv.cfg.StanzaTimeout)
 		return &stanza.StreamError{Condition: stanza.StreamPolicyViolation, Text: "stanza not completed within " + c.srv.cfg.StanzaTimeout.String()}
 	}
-	return stanza.DecodeError(err)
+	return stream.DecodeError(err)
 }
 
 // openStream reads the client's header and answers with ours and the
@@ -403,62 +404,29 @@ func (c *conn) openStream() error {
 	if err := c.sendHeader(h); err != nil {
 		return err
 	}
-	// §4.9.3.10: the stream element must be <stream:stream> in the streams
-	// namespace with jabber:client as the content namespace.
-	if h.Name != "stream" || h.NS != xml.NSStream {
-		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> in " + xml.NSStream}
-	}
-	if h.DefaultNS != xml.NSClient {
-		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "content namespace must be jabber:client"}
+	if err := stream.CheckNamespace(h, xml.NSClient); err != nil {
+		return err
 	}
 	if _, ok := c.srv.cfg.Host(to); !ok {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: "this server does not serve " + strconv.Quote(to)}
 	}
-	// §4.7.5: no version means a pre-1.0 peer; a different major version is
-	// one we cannot speak.
-	if v := h.Attr("version"); majorVersion(v) != 1 {
-		return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
+	if err := stream.CheckVersion(h); err != nil {
+		return err
 	}
 	return c.sendFeatures()
 }
 
-func majorVersion(v string) int {
-	if v == "" {
-		return 0
-	}
-	maj := v
-	for i := 0; i < len(v); i++ {
-		if v[i] == '.' {
-			maj = v[:i]
-			break
-		}
-	}
-	n, err := strconv.Atoi(maj)
-	if err != nil || n < 0 {
-		return -1
-	}
-	return n
-}
-
 func (c *conn) sendHeader(h *xml.Header) error {
-	b := make([]byte, 0, 256)
-	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"...)
-	b = append(b, c.streamID...)
-	b = append(b, "' from='"...)
-	b = xml.EscapeAttr(b, c.domain)
-	b = append(b, '\'')
+	hdr := stream.Header{NS: xml.NSClient, From: c.domain, ID: c.streamID, Version: "1.0", Lang: "en"}
 	if h != nil {
 		// §4.7.2: 'to' in the response reflects the initiator's 'from'.
 		if f := h.Attr("from"); f != "" {
 			if j, err := jid.Parse(f); err == nil {
-				b = append(b, " to='"...)
-				b = xml.EscapeAttr(b, j.String())
-				b = append(b, '\'')
+				hdr.To = j.String()
 			}
 		}
 	}
-	b = append(b, " version='1.0' xml:lang='en'>"...)
-	return c.writeHeader(b)
+	return c.writeHeader(hdr.Append(make([]byte, 0, 256)))
 }
 
 // writeHeader writes our stream header unless CloseStream got there first
@@ -530,13 +498,7 @@ func (c *conn) sessionFeatures(b *xml.Builder, bound bool) {
 
 // streamFeatures writes <stream:features> with the stream prefix, which is
 // the form every client expects.
-func streamFeatures(el *xml.Element) []byte {
-	b := []byte("<stream:features>")
-	for ch := range el.Children() {
-		b = ch.Append(b, xml.NSClient)
-	}
-	return append(b, "</stream:features>"...)
-}
+func streamFeatures(el *xml.Element) []byte { return stream.AppendFeatures(nil, el) }
 
 func (c *conn) authServer() *auth.Server {
 	return &auth.Server{Store: credStore{c.srv.cfg.Accounts, c.domain, c.srv.cfg.Observer}, FakeSaltKey: c.srv.cfg.FakeSaltKey, Allowed: c.srv.cfg.Mechanisms,
@@ -1285,6 +1247,7 @@ func (c *conn) drain(inline bool) {
 		}
 		if len(c.out) == 0 {
 			c.writing = false
+			c.flushed.Idle()
 			// An idle session keeps no write buffers: they go back to
 			// the pool shared by all sessions.
 			putBuf(c.spare)
@@ -1343,6 +1306,7 @@ func (c *conn) drain(inline bool) {
 			c.closing = true
 			c.closed = true
 			c.writing = false
+			c.flushed.Idle()
 			c.wmu.Unlock()
 			if errors.Is(err, errSpillFull) {
 				c.slowConsumer() // the bytes waited in the spillConn
@@ -1393,25 +1357,21 @@ func (c *conn) CloseStream(condition, text string) {
 	var b []byte
 	if !c.headerSent {
 		// §4.9.1.2: an error before our header needs the header first.
-		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"...)
+		hdr := stream.Header{NS: xml.NSClient, ID: randomID(12), Version: "1.0"}
 		if c.domain != "" {
 			// §4.7.1: 'from' is our domain; one we do not serve is not
 			// echoed (host-unknown).
 			if d, ok := c.srv.cfg.Host(c.domain); ok {
-				b = append(b, " from='"...)
-				b = xml.EscapeAttr(b, d)
-				b = append(b, '\'')
+				hdr.From = d
 			}
 		}
-		b = append(b, " id='"...)
-		b = append(b, randomID(12)...)
-		b = append(b, "' version='1.0'>"...)
+		b = hdr.Append(b)
 		c.headerSent = true
 	}
 	if condition != "" {
 		c.srv.cfg.Observer.StreamError(condition)
 	}
-	c.out = append(c.out, stanza.AppendStreamEnd(b, condition, text)...)
+	c.out = append(c.out, stream.AppendEnd(b, condition, text)...)
 	c.closing = true
 	c.async = true
 	if !c.writing {
@@ -1471,20 +1431,15 @@ func (c *conn) finish() {
 	c.life.end()
 	c.wmu.Lock()
 	c.closing = true
-	pending := c.writing
+	var flushed <-chan struct{}
+	if c.writing {
+		flushed = c.flushed.Wait()
+	}
 	c.wmu.Unlock()
-	if pending {
-		// Give the writer a moment to flush the final error and closing tag.
-		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-		for time.Now().Before(deadline) {
-			c.wmu.Lock()
-			w := c.writing
-			c.wmu.Unlock()
-			if !w {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+	if flushed != nil {
+		// The writer flushes the final error and closing tag; a peer
+		// that does not read holds it at most WriteTimeout.
+		stream.Await(flushed, c.srv.cfg.WriteTimeout)
 	}
 	c.wmu.Lock()
 	nc := c.nc
