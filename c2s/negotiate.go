@@ -113,7 +113,7 @@ func (c *conn) sendHeader(h *xml.Header) error {
 			}
 		}
 	}
-	return c.writeHeader(hdr.Append(make([]byte, 0, 256)))
+	return c.writeHeader(&hdr)
 }
 
 // sendFeatures advertises what may be negotiated now (RFC 6120 §4.3.2).

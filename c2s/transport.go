@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -34,13 +35,20 @@ type transportState struct {
 	// Output. Before binding only the reader goroutine writes, synchronously.
 	// Afterwards everything goes through the bounded queue, drained by a
 	// writer goroutine that exists only while output is pending.
-	wmu        sync.Mutex
-	out        []byte
-	spare      []byte
-	headerSent bool // our stream header went out (CloseStream writes one if not)
-	writing    bool
+	wmu   sync.Mutex
+	out   []byte
+	spare []byte
+	// header and end are our stream header and closing tag, queued for
+	// the writer: to the transport they are not bytes among the elements
+	// but calls of their own (stream.WriteHeader, stream.WriteClose), so
+	// that a WebSocket or BOSH frames them without reading our output.
+	// header goes before out, end after it (once closing).
+	header     *stream.Header
 	flushed    stream.Flushed // the writer stopped (finish waits for it)
-	closing    bool           // no more output accepted; close the socket once flushed
+	headerSent bool           // our stream header went out (CloseStream writes one if not)
+	end        bool
+	writing    bool
+	closing    bool // no more output accepted; close the socket once flushed
 	closed     bool
 	async      bool
 	wdl        time.Time // write deadline last set on nc by the writer
@@ -152,7 +160,7 @@ func (c *conn) handshake() error {
 
 // writeHeader writes our stream header unless CloseStream got there first
 // (it then wrote a header of its own before the error).
-func (c *conn) writeHeader(b []byte) error {
+func (c *conn) writeHeader(h *stream.Header) error {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -160,16 +168,17 @@ func (c *conn) writeHeader(b []byte) error {
 	}
 	c.headerSent = true
 	if c.async {
-		c.wmu.Unlock()
-		if !c.enqueue(b) {
-			return io.ErrClosedPipe
+		c.header = h
+		if !c.writing {
+			c.writing = true
+			go c.writeLoop()
 		}
+		c.wmu.Unlock()
 		return nil
 	}
 	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	_, err := c.nc.Write(b)
-	return err
+	return stream.WriteHeader(c.nc, h)
 }
 
 // write sends negotiation output synchronously (before binding nothing else
@@ -259,6 +268,10 @@ func (c *conn) writeLoop() { c.drain(false) }
 func (c *conn) drain(inline bool) {
 	for n := 0; ; n++ {
 		c.wmu.Lock()
+		if c.header != nil || c.end && c.closing && !c.closed && len(c.out) == 0 {
+			c.writeFrame()
+			continue
+		}
 		if len(c.out) > 0 && inline && n > 0 {
 			c.wmu.Unlock() // c.writing stays set: the writer owns it now
 			go c.writeLoop()
@@ -337,6 +350,24 @@ func (c *conn) drain(inline bool) {
 	}
 }
 
+// writeFrame writes the stream header (before the output) or the closing
+// tag (after it) that CloseStream queued; wmu held, released. A failure
+// shows in the writes that follow, or does not matter: the socket closes.
+func (c *conn) writeFrame() {
+	h, nc := c.header, c.nc
+	c.header = nil
+	if h == nil {
+		c.end = false
+	}
+	c.wmu.Unlock()
+	nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if h != nil {
+		stream.WriteHeader(nc, h)
+	} else {
+		stream.WriteClose(nc)
+	}
+}
+
 // shut closes the socket after the closing tag went out. RFC 6120 §4.4 lets
 // us wait for the peer's own closing tag; the reader ends on it or on the
 // timeout set here.
@@ -373,7 +404,6 @@ func (c *conn) CloseStream(condition, text string) {
 		c.wmu.Unlock()
 		return
 	}
-	var b []byte
 	if !c.headerSent {
 		// §4.9.1.2: an error before our header needs the header first.
 		hdr := stream.Header{NS: xml.NSClient, ID: randomID(12), Version: "1.0"}
@@ -384,13 +414,14 @@ func (c *conn) CloseStream(condition, text string) {
 				hdr.From = d
 			}
 		}
-		b = hdr.Append(b)
+		c.header = &hdr
 		c.headerSent = true
 	}
 	if condition != "" {
 		c.srv.cfg.Observer.StreamError(condition)
+		c.out = (&stanza.StreamError{Condition: condition, Text: text}).Append(c.out)
 	}
-	c.out = append(c.out, stream.AppendEnd(b, condition, text)...)
+	c.end = true
 	c.closing = true
 	c.async = true
 	if !c.writing {

@@ -282,3 +282,38 @@ func TestListenersReplace(t *testing.T) {
 		t.Fatalf("Wait %v, Len %d", err, ls.Len())
 	}
 }
+
+type framer struct {
+	strings.Builder
+	header *Header
+	closed bool
+}
+
+func (f *framer) WriteHeader(h *Header) error { f.header = h; return nil }
+func (f *framer) WriteClose() error           { f.closed = true; return nil }
+
+// A byte stream gets the header and closing tag as bytes; a Framer gets
+// calls and never sees them among the elements.
+func TestWriteHeaderAndClose(t *testing.T) {
+	h := &Header{NS: xml.NSClient, From: "a.example", ID: "1", Version: "1.0"}
+	var b strings.Builder
+	if err := WriteHeader(&b, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteClose(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := string(h.Append(nil)) + "</stream:stream>"; b.String() != want {
+		t.Errorf("bytes %q, want %q", b.String(), want)
+	}
+	var f framer
+	if err := WriteHeader(&f, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteClose(&f); err != nil {
+		t.Fatal(err)
+	}
+	if f.header != h || !f.closed || f.Len() != 0 {
+		t.Errorf("framer: header %v, closed %v, bytes %q", f.header, f.closed, f.String())
+	}
+}
