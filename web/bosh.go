@@ -453,11 +453,14 @@ func (s *boshSession) respond(r *http.Request, rid int64, create bool) []byte {
 	defer stop()
 	for {
 		oldest := len(s.held) > 0 && s.held[0] == req
-		ready := len(s.out) > 0 || s.ended
+		// A stream error is followed by the stream's end (WriteClose):
+		// both go in one response, the one that terminates (§7).
+		out := len(s.out) > 0 && (!s.streamErr || s.ended)
+		ready := out || s.ended
 		if create {
 			// The creation response waits for the features (XEP-0206
 			// §3: they may come in it) or the end of the stream.
-			ready = s.ended || s.headerSeen && len(s.out) > 0
+			ready = s.ended || s.headerSeen && out
 		}
 		if oldest && (ready || req.released || timedOut || s.done) {
 			break
