@@ -113,12 +113,7 @@ type SessionInfo struct {
 
 // Sessions lists the bound sessions with a live transport.
 func (s *Server) Sessions() []SessionInfo {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.ls.Conns()
 	out := make([]SessionInfo, 0, len(conns))
 	for _, c := range conns {
 		c.wmu.Lock()

@@ -12,13 +12,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -117,11 +116,9 @@ type ListenerOptions struct {
 type Server struct {
 	cfg Config
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	shutdown  bool
-	wg        sync.WaitGroup
+	// ls: the listeners, and the connections served (their transports'
+	// sessions, once bound); counted until their readers end.
+	ls stream.Listeners[*conn]
 
 	resume resumable // XEP-0198 sessions that may be resumed
 }
@@ -151,7 +148,7 @@ func New(cfg Config) *Server {
 	if cfg.Limiter == nil {
 		cfg.Limiter = NewLimiter(0, 0, 0, 0, 0)
 	}
-	s := &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg}
 	if cfg.Handover != nil {
 		if err := cfg.Handover.ServeHandover(s.serveHandover); err != nil {
 			// Resumption still works on this node; clients coming back
@@ -174,22 +171,9 @@ var ErrServerClosed = errors.New("c2s: server closed")
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	err := accept.Loop(ln, s.cfg.Log, func(nc net.Conn) {
-		ip := accept.RemoteIP(nc)
-		if !s.cfg.Limiter.Admit(ip) {
-			// A connection flood from one address: refuse before spending
-			// a goroutine or a TLS handshake on it.
-			nc.Close()
-			return
-		}
+	// The limiter refuses a connection flood from one address before a
+	// goroutine or a TLS handshake is spent on it.
+	err := s.ls.Serve(ln, s.cfg.Log, s.cfg.Limiter, func(nc net.Conn, ip string) {
 		spill, isSpill := newSpillConn(nc, s.cfg.OutboundQueueBytes)
 		if isSpill {
 			nc = spill
@@ -199,23 +183,15 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 			c.sc = spill
 			spill.notify(c.wake)
 		}
-		s.mu.Lock()
-		if s.shutdown {
-			s.mu.Unlock()
+		if !s.ls.Add(c) {
 			s.cfg.Limiter.Release(ip)
 			nc.Close()
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		s.cfg.Observer.ConnOpened(c.transport)
 		go c.serve()
 	})
-	s.mu.Lock()
-	down := s.shutdown
-	s.mu.Unlock()
-	if down {
+	if errors.Is(err, stream.ErrClosed) {
 		return ErrServerClosed
 	}
 	return err
@@ -235,58 +211,33 @@ func (s *Server) ServeConn(nc net.Conn, opts ListenerOptions, ip string) error {
 	if opts.TransportTLS != nil {
 		c.tls, c.serverCert = opts.TransportTLS, opts.ServerCert
 	}
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	if !s.ls.Add(c) {
 		s.cfg.Limiter.Release(ip)
 		nc.Close()
 		return ErrServerClosed
 	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	s.cfg.Observer.ConnOpened(c.transport)
 	c.serve()
 	return nil
 }
 
 func (s *Server) remove(c *conn, ip string) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	if c.handedTo != nil {
-		// The session that took this transport over ends with it (or
-		// hibernates again, outside the connection count).
-		delete(s.conns, c.handedTo)
-	}
-	s.mu.Unlock()
 	s.cfg.Limiter.Release(ip)
 	s.cfg.Observer.ConnClosed(c.transport)
-	s.wg.Done()
+	// The session that took this transport over (handedTo) ends with it
+	// (or hibernates again, outside the connection count).
+	s.ls.Done(c, c.handedTo)
 }
 
 // Count returns the number of open connections.
-func (s *Server) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Count() int { return s.ls.Len() }
 
 // Shutdown stops accepting, sends <system-shutdown/> to every stream
 // (RFC 6120 §4.9.3.22) and waits for them to close until ctx ends, then
 // closes what is left. In a cluster, resumable XEP-0198 sessions are
 // kept for other nodes to take over first (Config.Handover).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range s.ls.Close() {
 		if s.cfg.Handover != nil && c.resumableSession() {
 			// A rolling upgrade: the connection breaks as a network
 			// would break it, with no stream error (after which
@@ -305,20 +256,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.resume.hibernatingSessions() {
 		c.smEnd()
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
+	err := s.ls.Wait(ctx)
+	if err != nil {
+		for _, c := range s.ls.Conns() {
 			c.abort()
 		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
+		s.ls.Wait(context.Background())
 	}
+	return err
 }
 
 // awaitHandovers waits until no resumable session is left here (each was

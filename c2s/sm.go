@@ -465,8 +465,5 @@ func (c *conn) smReroute(ctx context.Context) {
 // adopt moves the server's bookkeeping of a connection to the session
 // that takes over its transport.
 func (s *Server) adopt(session, shell *conn) {
-	s.mu.Lock()
-	delete(s.conns, shell)
-	s.conns[session] = struct{}{}
-	s.mu.Unlock()
+	s.ls.Replace(shell, session)
 }

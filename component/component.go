@@ -21,11 +21,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -76,13 +76,10 @@ type Server struct {
 	cfg Config
 	h   *module.Handle
 
-	claimMu   sync.Mutex // one handshake at a time claims a domain
-	mu        sync.Mutex
-	active    map[string]*conn // domain → connected component
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	shutdown  bool
-	wg        sync.WaitGroup
+	claimMu sync.Mutex // one handshake at a time claims a domain
+	mu      sync.Mutex
+	active  map[string]*conn // domain → connected component
+	ls      stream.Listeners[*conn]
 }
 
 // New registers every allowed domain as a component through h (so the
@@ -101,7 +98,7 @@ func New(cfg Config, h *module.Handle) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, h: h, active: map[string]*conn{}, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, h: h, active: map[string]*conn{}}
 	for _, a := range cfg.Components {
 		domain := a.Domain
 		h.AddComponent(module.Component{Domain: domain, Parent: a.Parent, Name: a.Name, Handle: func(ctx context.Context, st *module.Stanza) {
@@ -149,38 +146,18 @@ var ErrServerClosed = errors.New("component: server closed")
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	err := accept.Loop(ln, s.cfg.Log, func(nc net.Conn) {
+	err := s.ls.Serve(ln, s.cfg.Log, nil, func(nc net.Conn, _ string) {
 		c := &conn{srv: s, nc: nc, log: s.cfg.Log.With("remote", nc.RemoteAddr().String())}
-		s.mu.Lock()
-		if s.shutdown {
-			s.mu.Unlock()
+		if !s.ls.Add(c) {
 			nc.Close()
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go func() {
-			defer s.wg.Done()
+			defer s.ls.Done(c)
 			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
 		}()
 	})
-	s.mu.Lock()
-	down := s.shutdown
-	delete(s.listeners, ln)
-	s.mu.Unlock()
-	if down {
+	if errors.Is(err, stream.ErrClosed) {
 		return ErrServerClosed
 	}
 	return fmt.Errorf("component: accept: %w", err)
@@ -189,28 +166,16 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, ends every component stream with
 // system-shutdown and waits for them until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	for c := range s.conns {
+	for _, c := range s.ls.Close() {
 		c.closeStream(stanza.StreamSystemShutdown, "")
 	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
+	if err := s.ls.Wait(ctx); err != nil {
+		for _, c := range s.ls.Conns() {
 			c.nc.Close()
 		}
-		s.mu.Unlock()
-		return ctx.Err()
+		return err
 	}
+	return nil
 }
 
 func (s *Server) allowed(domain string) (Allowed, bool) {
@@ -234,6 +199,7 @@ type conn struct {
 	wmu        sync.Mutex
 	out        []byte
 	writing    bool
+	flushed    stream.Flushed // the writer stopped (finish waits for it)
 	closing    bool
 	headerSent bool
 	streamID   string
@@ -262,9 +228,9 @@ func (c *conn) serve() {
 
 // open reads the header, answers it and checks the handshake (XEP-0114 §3).
 func (c *conn) open() error {
-	h, err := c.dec.ReadHeader()
+	h, err := stream.ReadHeader(c.dec)
 	if err != nil {
-		return readError(err)
+		return err
 	}
 	c.streamID = randid.Hex(12)
 	to := strings.ToLower(strings.TrimSuffix(h.Attr("to"), "."))
@@ -272,8 +238,8 @@ func (c *conn) open() error {
 	if err := c.sendHeader(to, ok); err != nil {
 		return err
 	}
-	if h.Name != "stream" || h.NS != xml.NSStream || h.DefaultNS != NS {
-		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> with content namespace " + NS}
+	if err := stream.CheckNamespace(h, NS); err != nil {
+		return err
 	}
 	if !ok {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: "no component is configured for " + strconv.Quote(to)}
@@ -430,6 +396,7 @@ func (c *conn) writeLoop() {
 		c.wmu.Lock()
 		if len(c.out) == 0 {
 			c.writing = false
+			c.flushed.Idle()
 			closing := c.closing
 			c.wmu.Unlock()
 			if closing {
@@ -447,6 +414,7 @@ func (c *conn) writeLoop() {
 		if _, err := c.nc.Write(buf); err != nil {
 			c.wmu.Lock()
 			c.out, c.closing, c.writing = nil, true, false
+			c.flushed.Idle()
 			c.wmu.Unlock()
 			c.nc.Close()
 			return
@@ -455,16 +423,12 @@ func (c *conn) writeLoop() {
 }
 
 func (c *conn) sendHeader(domain string, known bool) error {
-	b := make([]byte, 0, 200)
-	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+NS+"' xmlns:stream='"+xml.NSStream+"' id='"...)
-	b = append(b, c.streamID...)
-	b = append(b, '\'')
+	// XEP-0114 streams carry no version: they predate RFC 6120's.
+	h := stream.Header{NS: NS, ID: c.streamID}
 	if known {
-		b = append(b, " from='"...)
-		b = xml.EscapeAttr(b, domain)
-		b = append(b, '\'')
+		h.From = domain
 	}
-	b = append(b, '>')
+	b := h.Append(make([]byte, 0, 200))
 	c.wmu.Lock()
 	c.headerSent = true
 	c.wmu.Unlock()
@@ -484,12 +448,12 @@ func (c *conn) closeStream(condition, text string) {
 	}
 	var b []byte
 	if !c.headerSent {
-		b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+NS+"' xmlns:stream='"+xml.NSStream+"' id='"...)
-		b = append(b, randid.Hex(12)...)
-		b = append(b, "'>"...)
+		// RFC 6120 §4.9.1.2: a header before the error.
+		h := stream.Header{NS: NS, ID: randid.Hex(12)}
+		b = h.Append(b)
 		c.headerSent = true
 	}
-	c.out = append(c.out, stanza.AppendStreamEnd(b, condition, text)...)
+	c.out = append(c.out, stream.AppendEnd(b, condition, text)...)
 	c.closing = true
 	if !c.writing {
 		c.writing = true
@@ -512,15 +476,15 @@ func (c *conn) finish() {
 		c.log.Info("component disconnected", "domain", c.domain)
 	}
 	c.closeStream("", "")
-	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-	for time.Now().Before(deadline) {
-		c.wmu.Lock()
-		w := c.writing
-		c.wmu.Unlock()
-		if !w {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	c.wmu.Lock()
+	var flushed <-chan struct{}
+	if c.writing {
+		flushed = c.flushed.Wait()
+	}
+	c.wmu.Unlock()
+	if flushed != nil {
+		// The writer stops within WriteTimeout of its last write.
+		stream.Await(flushed, c.srv.cfg.WriteTimeout)
 	}
 	c.nc.Close()
 }
@@ -531,5 +495,5 @@ func readError(err error) error {
 	if errors.Is(err, xml.ErrStreamEnd) {
 		return nil
 	}
-	return stanza.DecodeError(err)
+	return stream.DecodeError(err)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
+	xstream "github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -88,7 +89,7 @@ func (c *inConn) run(authTimer *time.Timer) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				return &stanza.StreamError{Condition: stanza.StreamConnectionTimeout, Text: "idle"}
 			}
-			return stanza.DecodeError(err)
+			return xstream.DecodeError(err)
 		}
 		if err := c.handle(el); err != nil {
 			return err
@@ -102,9 +103,9 @@ func (c *inConn) run(authTimer *time.Timer) error {
 // open reads the peer's header and answers with ours and the features
 // (RFC 6120 §4.3, §4.7).
 func (c *inConn) open() error {
-	h, err := c.dec.ReadHeader()
+	h, err := xstream.ReadHeader(c.dec)
 	if err != nil {
-		return stanza.DecodeError(err)
+		return err
 	}
 	to := strings.TrimSuffix(strings.ToLower(h.Attr("to")), ".")
 	from := strings.TrimSuffix(strings.ToLower(h.Attr("from")), ".")
@@ -125,8 +126,8 @@ func (c *inConn) open() error {
 	if err := c.write(appendHeader(nil, reply, from, c.streamID)); err != nil {
 		return err
 	}
-	if h.Name != "stream" || h.NS != xml.NSStream || h.DefaultNS != xml.NSServer {
-		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> with content namespace jabber:server"}
+	if err := xstream.CheckNamespace(h, xml.NSServer); err != nil {
+		return err
 	}
 	if reply == "" {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to)}
@@ -139,11 +140,11 @@ func (c *inConn) open() error {
 // SASL EXTERNAL if the peer's certificate validates for the domain it
 // claims (XEP-0178 §3 step 5), and dialback (XEP-0220 §2.3 feature).
 func (c *inConn) features() []byte {
-	b := []byte("<stream:features>")
+	b := []byte(xstream.FeaturesOpen)
 	if c.tls == nil && c.opts.TLS != nil {
 		b = append(b, "<starttls xmlns='"+nsTLS+"'>"...)
 		if c.opts.RequireTLS {
-			b = append(b, "<required/></starttls></stream:features>"...)
+			b = append(b, "<required/></starttls>"+xstream.FeaturesClose...)
 			return b
 		}
 		b = append(b, "</starttls>"...)
@@ -154,7 +155,7 @@ func (c *inConn) features() []byte {
 	if c.srv.cfg.Dialback {
 		b = append(b, "<dialback xmlns='"+NSDialbackFeature+"'><errors/></dialback>"...)
 	}
-	return append(b, "</stream:features>"...)
+	return append(b, xstream.FeaturesClose...)
 }
 
 func (c *inConn) write(b []byte) error {
@@ -180,7 +181,7 @@ func (c *inConn) closeStream(condition, text string) {
 	if !c.headerSent {
 		b = appendHeader(b, "", "", randid.Hex(12))
 	}
-	b = stanza.AppendStreamEnd(b, condition, text)
+	b = xstream.AppendEnd(b, condition, text)
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write(b)
 	// The peer should answer with its closing tag; one that does not

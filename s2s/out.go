@@ -16,6 +16,7 @@ import (
 
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
+	xstream "github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -38,24 +39,11 @@ func (st *stream) write(b []byte) error {
 	return err
 }
 
+// appendHeader writes a jabber:server stream header, declaring the
+// dialback prefix (XEP-0220) both directions use.
 func appendHeader(b []byte, from, to, id string) []byte {
-	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+xml.NSServer+"' xmlns:stream='"+xml.NSStream+"' xmlns:db='"+NSDialback+"'"...)
-	if from != "" {
-		b = append(b, " from='"...)
-		b = xml.EscapeAttr(b, from)
-		b = append(b, '\'')
-	}
-	if to != "" {
-		b = append(b, " to='"...)
-		b = xml.EscapeAttr(b, to)
-		b = append(b, '\'')
-	}
-	if id != "" {
-		b = append(b, " id='"...)
-		b = xml.EscapeAttr(b, id)
-		b = append(b, '\'')
-	}
-	return append(b, " version='1.0'>"...)
+	h := xstream.Header{NS: xml.NSServer, Decls: " xmlns:db='" + NSDialback + "'", From: from, To: to, ID: id, Version: "1.0"}
+	return h.Append(b)
 }
 
 // restart sends our header and reads the peer's header and features
@@ -328,7 +316,7 @@ func (s *Server) verifyDialback(ctx context.Context, receiving, originating, id,
 			return false, fmt.Errorf("waiting for db:verify answer: %w", err)
 		}
 		if el.NS() == NSDialback && el.Name() == "verify" && el.Attr("id") == id {
-			st.write([]byte("</stream:stream>"))
+			st.write([]byte(xstream.Closing))
 			return el.Attr("type") == "valid", nil
 		}
 	}
@@ -557,7 +545,7 @@ func (o *outConn) close() {
 		o.srv.forget(o)
 		return
 	}
-	o.out = append(o.out, "</stream:stream>"...)
+	o.out = append(o.out, xstream.Closing...)
 	o.kick()
 	nc := o.st.nc
 	o.mu.Unlock()

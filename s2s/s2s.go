@@ -28,9 +28,9 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/c2s"
-	"github.com/xmppd/xmppd/internal/accept"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
+	xstream "github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -94,13 +94,13 @@ type pair struct{ local, remote string }
 type Server struct {
 	cfg Config
 
-	mu        sync.Mutex
-	routes    map[string]Route
-	out       map[pair]*outConn
-	listeners map[net.Listener]struct{}
-	in        map[*inConn]struct{}
-	shutdown  bool
-	wg        sync.WaitGroup
+	mu       sync.Mutex
+	routes   map[string]Route
+	out      map[pair]*outConn
+	shutdown bool
+	wg       sync.WaitGroup // outbound streams
+
+	in xstream.Listeners[*inConn]
 }
 
 // New returns a server; Serve accepts on listeners, RouteRemote sends.
@@ -132,7 +132,7 @@ func New(cfg Config) *Server {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
-	s := &Server{cfg: cfg, routes: map[string]Route{}, out: map[pair]*outConn{}, listeners: map[net.Listener]struct{}{}, in: map[*inConn]struct{}{}}
+	s := &Server{cfg: cfg, routes: map[string]Route{}, out: map[pair]*outConn{}}
 	for d, r := range cfg.Routes {
 		s.routes[d] = r
 	}
@@ -159,7 +159,7 @@ func (s *Server) route(domain string) (Route, bool) {
 func (s *Server) Streams() (inbound, outbound int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.in), len(s.out)
+	return s.in.Len(), len(s.out)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -248,47 +248,31 @@ func (s *Server) bounce(st *module.Stanza, condition, text string) {
 
 // Serve accepts inbound streams on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	err := accept.Loop(ln, s.cfg.Log, func(nc net.Conn) {
-		ip, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+	// The limiter is asked here rather than by the accept loop, to log
+	// the refusal: a peer server refused is worth an operator's look.
+	err := s.in.Serve(ln, s.cfg.Log, nil, func(nc net.Conn, ip string) {
 		if s.cfg.Limiter != nil && !s.cfg.Limiter.Admit(ip) {
 			s.cfg.Log.Warn("s2s connection refused: limit for address", "remote", ip)
 			nc.Close()
 			return
 		}
 		c := &inConn{srv: s, nc: nc, opts: opts, ip: ip, log: s.cfg.Log.With("dir", "in", "remote", nc.RemoteAddr().String()), authed: map[string]bool{}}
-		s.mu.Lock()
-		if s.shutdown {
-			s.mu.Unlock()
+		if !s.in.Add(c) {
+			if s.cfg.Limiter != nil {
+				s.cfg.Limiter.Release(ip)
+			}
 			nc.Close()
 			return
 		}
-		s.in[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go func() {
-			defer s.wg.Done()
 			c.serve()
 			if s.cfg.Limiter != nil {
 				s.cfg.Limiter.Release(ip)
 			}
-			s.mu.Lock()
-			delete(s.in, c)
-			s.mu.Unlock()
+			s.in.Done(c)
 		}()
 	})
-	s.mu.Lock()
-	down := s.shutdown
-	delete(s.listeners, ln)
-	s.mu.Unlock()
-	if down {
+	if errors.Is(err, xstream.ErrClosed) {
 		return ErrServerClosed
 	}
 	return fmt.Errorf("s2s: accept: %w", err)
@@ -300,13 +284,7 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	ins := make([]*inConn, 0, len(s.in))
-	for c := range s.in {
-		ins = append(ins, c)
-	}
+	ins := s.in.Close()
 	outs := make([]*outConn, 0, len(s.out))
 	for _, o := range s.out {
 		outs = append(outs, o)
@@ -318,17 +296,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, o := range outs {
 		o.close()
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	outDone := make(chan struct{})
+	go func() { s.wg.Wait(); close(outDone) }()
+	err := s.in.Wait(ctx)
+	if err == nil {
+		select {
+		case <-outDone:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
 		for _, c := range ins {
 			c.conn().Close()
 		}
-		return ctx.Err()
 	}
+	return err
 }
 
 // verifyPeer reports whether the chain a peer presented validates for

@@ -3,7 +3,6 @@
 package stanza
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/xmppd/xmppd/xml"
@@ -203,34 +202,4 @@ func (e *StreamError) Append(buf []byte) []byte {
 	}
 	buf = append(buf, e.App...)
 	return append(buf, "</stream:error>"...)
-}
-
-// DecodeError maps an error of the restricted-XML decoder to the stream
-// error RFC 6120 §4.9.3 names for it; a closed stream (ErrStreamEnd) and
-// I/O errors are returned as they are, since nothing is to be sent for
-// them.
-func DecodeError(err error) error {
-	var cond string
-	switch {
-	case errors.Is(err, xml.ErrRestricted):
-		cond = StreamRestrictedXML
-	case errors.Is(err, xml.ErrTooLarge):
-		cond = StreamPolicyViolation
-	case errors.Is(err, xml.ErrBadPrefix):
-		cond = StreamBadNamespacePrefix
-	case errors.Is(err, xml.ErrNotWellFormed):
-		cond = StreamNotWellFormed
-	default:
-		return err
-	}
-	return &StreamError{Condition: cond, Text: err.Error()}
-}
-
-// AppendStreamEnd writes what ends a stream: the stream error for
-// condition (none when ""), then the closing tag.
-func AppendStreamEnd(b []byte, condition, text string) []byte {
-	if condition != "" {
-		b = (&StreamError{Condition: condition, Text: text}).Append(b)
-	}
-	return append(b, "</stream:stream>"...)
 }

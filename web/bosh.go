@@ -17,6 +17,7 @@ import (
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/internal/randid"
+	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -314,16 +315,11 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.El
 	writeBOSH(w, sess.respond(r, rid, true))
 }
 
+// streamHeader is the client's stream header the session's <body/>
+// stands for (XEP-0206 §3, §5), as the stream reads it.
 func streamHeader(to, lang string) []byte {
-	b := []byte("<stream:stream xmlns='jabber:client' xmlns:stream='" + xml.NSStream + "' version='1.0' to='")
-	b = xml.EscapeAttr(b, to)
-	b = append(b, '\'')
-	if lang != "" {
-		b = append(b, " xml:lang='"...)
-		b = xml.EscapeAttr(b, lang)
-		b = append(b, '\'')
-	}
-	return append(b, '>')
+	h := stream.Header{NS: xml.NSClient, To: to, Version: "1.0", Lang: lang}
+	return h.AppendTag(nil)
 }
 
 // request handles one request of an existing session and returns the
@@ -388,7 +384,7 @@ func (s *boshSession) request(r *http.Request, body *xml.Element, rid int64) []b
 	terminate := body.Attr("type") == "terminate"
 	if terminate {
 		// §13: the client ends the session; its stream ends with it.
-		s.in = append(s.in, "</stream:stream>"...)
+		s.in = append(s.in, stream.Closing...)
 		s.done = true
 		empty = false
 	}
@@ -457,11 +453,14 @@ func (s *boshSession) respond(r *http.Request, rid int64, create bool) []byte {
 	defer stop()
 	for {
 		oldest := len(s.held) > 0 && s.held[0] == req
-		ready := len(s.out) > 0 || s.ended
+		// A stream error is followed by the stream's end (WriteClose):
+		// both go in one response, the one that terminates (§7).
+		out := len(s.out) > 0 && (!s.streamErr || s.ended)
+		ready := out || s.ended
 		if create {
 			// The creation response waits for the features (XEP-0206
 			// §3: they may come in it) or the end of the stream.
-			ready = s.ended || s.headerSeen && len(s.out) > 0
+			ready = s.ended || s.headerSeen && out
 		}
 		if oldest && (ready || req.released || timedOut || s.done) {
 			break
@@ -571,7 +570,10 @@ func (s *boshSession) streamGone() {
 // boshConn is the session seen as the client stream's transport.
 type boshConn boshSession
 
-var _ net.Conn = (*boshConn)(nil)
+var (
+	_ net.Conn      = (*boshConn)(nil)
+	_ stream.Framer = (*boshConn)(nil)
+)
 
 func (c *boshConn) Read(p []byte) (int, error) {
 	s := (*boshSession)(c)
@@ -591,9 +593,38 @@ func (c *boshConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write takes the stream's output, whole elements and the stream's tags
-// (as for WebSocket), and queues each element, its namespace declared,
-// for the next response.
+// WriteHeader takes our stream header: its id is the session's authid
+// (XEP-0206 §3), sent with the session creation response, which waits
+// for it.
+func (c *boshConn) WriteHeader(h *stream.Header) error {
+	s := (*boshSession)(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connClosed {
+		return net.ErrClosed
+	}
+	s.authID = h.ID
+	s.headerSeen = true
+	s.cond.Broadcast()
+	return nil
+}
+
+// WriteClose takes the end of our stream: the session ends once the
+// client collected what is queued (type='terminate').
+func (c *boshConn) WriteClose() error {
+	s := (*boshSession)(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connClosed {
+		return net.ErrClosed
+	}
+	s.ended = true
+	s.cond.Broadcast()
+	return nil
+}
+
+// Write takes the stream's output, whole elements, and queues each
+// element, its namespace declared, for the next response.
 func (c *boshConn) Write(b []byte) (int, error) {
 	s := (*boshSession)(c)
 	s.mu.Lock()
@@ -603,26 +634,6 @@ func (c *boshConn) Write(b []byte) (int, error) {
 	}
 	n := len(b)
 	rest := b
-	if i := bytes.Index(rest, []byte("<stream:stream")); i >= 0 && isDecl(rest[:i]) {
-		end := bytes.IndexByte(rest[i:], '>')
-		if end < 0 {
-			return 0, errors.New("web: stream header split across writes")
-		}
-		if h, err := xml.NewDecoder(bytes.NewReader(rest[:i+end+1]), s.web.cfg.Limits).ReadHeader(); err == nil {
-			for _, a := range h.Attrs {
-				if a.Name == "id" {
-					s.authID = a.Value
-				}
-			}
-		}
-		s.headerSeen = true
-		rest = rest[i+end+1:]
-	}
-	closing := false
-	if t := bytes.TrimSpace(rest); bytes.HasSuffix(t, []byte("</stream:stream>")) {
-		closing = true
-		rest = t[:len(t)-len("</stream:stream>")]
-	}
 	for len(bytes.TrimSpace(rest)) > 0 {
 		el, tail, err := nextElement(rest)
 		if err != nil {
@@ -635,9 +646,6 @@ func (c *boshConn) Write(b []byte) (int, error) {
 		f := frame(el)
 		s.out = append(s.out, f)
 		s.outBytes += len(f)
-	}
-	if closing {
-		s.ended = true
 	}
 	s.cond.Broadcast()
 	if s.outBytes > s.maxOut {

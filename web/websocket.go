@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -22,10 +23,11 @@ const NSFraming = "urn:ietf:params:xml:ns:xmpp-framing"
 // stream the client-stream code reads and writes: every message is one
 // element; <open/> stands for the stream header and <close/> for its end
 // (§3.3). Inbound, an <open/> becomes a stream header and a <close/> the
-// closing tag, and every other element passes as it is. Outbound, the
-// server's header becomes an <open/>, each element goes in a message of
-// its own with its namespace declared (§3.3.3), and the closing tag a
-// <close/>.
+// closing tag, and every other element passes as it is. Outbound, it is
+// a stream.Framer: the stream's header comes as a call (WriteHeader) and
+// goes out as an <open/>, its end (WriteClose) as a <close/>, and each
+// element written goes in a message of its own with its namespace
+// declared (§3.3.3).
 type wsConn struct {
 	ws     *websocket.Conn
 	local  net.Addr
@@ -41,7 +43,10 @@ type wsConn struct {
 	inStream bool // an <open/> went out and no <close/> since
 }
 
-var _ net.Conn = (*wsConn)(nil)
+var (
+	_ net.Conn      = (*wsConn)(nil)
+	_ stream.Framer = (*wsConn)(nil)
+)
 
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
@@ -85,20 +90,12 @@ func (c *wsConn) inbound(msg []byte) []byte {
 	}
 	switch el.Name() {
 	case "open":
-		b := []byte("<stream:stream xmlns='jabber:client' xmlns:stream='" + xml.NSStream + "'")
-		for _, a := range el.Attrs() {
-			switch a.Name {
-			case "to", "from", "id", "version", "xml:lang":
-				b = append(b, ' ')
-				b = append(b, a.Name...)
-				b = append(b, "='"...)
-				b = xml.EscapeAttr(b, a.Value)
-				b = append(b, '\'')
-			}
-		}
-		return append(b, '>')
+		// §3.3.2: <open/> carries the header's attributes.
+		h := stream.Header{NS: xml.NSClient, To: el.Attr("to"), From: el.Attr("from"), ID: el.Attr("id"),
+			Version: el.Attr("version"), Lang: el.Attr("xml:lang")}
+		return h.AppendTag(nil)
 	case "close":
-		return []byte("</stream:stream>")
+		return []byte(stream.Closing)
 	}
 	return msg
 }
@@ -119,40 +116,18 @@ func parseFrame(frame []byte, lim xml.Limits) *xml.Element {
 	return el
 }
 
-// Write takes what the stream layer writes, always whole elements (and
-// the stream's opening and closing tags), and sends one message for each.
+// Write takes what the stream layer writes, whole elements, and sends
+// one message for each.
 func (c *wsConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
 		return 0, net.ErrClosed
 	}
-	n := len(b)
-	rest := b
-	// A raw "<stream:stream" is only ever our header (in text and
-	// attributes '<' is escaped), at the start of a write, after the XML
-	// declaration if any.
-	if i := bytes.Index(rest, []byte("<stream:stream")); i >= 0 && isDecl(rest[:i]) {
-		end := bytes.IndexByte(rest[i:], '>')
-		if end < 0 {
-			return 0, errors.New("web: stream header split across writes")
-		}
-		hdr := rest[:i+end+1]
-		rest = rest[i+end+1:]
-		if err := c.send(openFrame(hdr, c.limits)); err != nil {
-			return 0, err
-		}
-		c.inStream = true
-	}
-	closing := false
-	if t := bytes.TrimSpace(rest); bytes.HasSuffix(t, []byte("</stream:stream>")) {
-		closing = true
-		rest = t[:len(t)-len("</stream:stream>")]
-	}
 	// The server's own output, already serialized: split it at element
 	// boundaries and declare each root's namespace, without parsing it a
 	// second time.
-	for len(bytes.TrimSpace(rest)) > 0 {
+	for rest := b; len(bytes.TrimSpace(rest)) > 0; {
 		el, tail, err := nextElement(rest)
 		if err != nil {
 			return 0, err
@@ -162,36 +137,46 @@ func (c *wsConn) Write(b []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if closing {
-		if err := c.send([]byte("<close xmlns='" + NSFraming + "'/>")); err != nil {
-			return 0, err
-		}
-		c.inStream = false
+	return len(b), nil
+}
+
+// WriteHeader sends our stream header as an <open/> (§3.3.2).
+func (c *wsConn) WriteHeader(h *stream.Header) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return net.ErrClosed
 	}
-	return n, nil
+	if err := c.send(openFrame(h)); err != nil {
+		return err
+	}
+	c.inStream = true
+	return nil
 }
 
-func isDecl(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) == 0 || bytes.HasPrefix(b, []byte("<?xml")) && bytes.HasSuffix(b, []byte("?>"))
+// WriteClose ends our stream with a <close/> (§3.3.3).
+func (c *wsConn) WriteClose() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	if err := c.send([]byte("<close xmlns='" + NSFraming + "'/>")); err != nil {
+		return err
+	}
+	c.inStream = false
+	return nil
 }
 
-// openFrame turns our stream header into an <open/> (§3.3.2).
-func openFrame(hdr []byte, lim xml.Limits) []byte {
-	d := xml.NewDecoder(bytes.NewReader(hdr), lim)
-	h, err := d.ReadHeader()
+// openFrame is the <open/> for our stream header (§3.3.2).
+func openFrame(h *stream.Header) []byte {
 	b := []byte("<open xmlns='" + NSFraming + "'")
-	if err == nil {
-		for _, a := range h.Attrs {
-			switch a.Name {
-			case "from", "to", "id", "version", "xml:lang":
-				b = append(b, ' ')
-				b = append(b, a.Name...)
-				b = append(b, "='"...)
-				b = xml.EscapeAttr(b, a.Value)
-				b = append(b, '\'')
-			}
-		}
+	for _, a := range h.Attrs() {
+		b = append(b, ' ')
+		b = append(b, a.Name...)
+		b = append(b, "='"...)
+		b = xml.EscapeAttr(b, a.Value)
+		b = append(b, '\'')
 	}
 	return append(b, "/>"...)
 }

@@ -274,3 +274,44 @@ func TestHostMeta(t *testing.T) {
 		t.Errorf("host-meta: %s %s", resp2.Header.Get("Content-Type"), b)
 	}
 }
+
+// The stream's header and end reach the WebSocket as calls of their own
+// (stream.Framer), never sniffed from the output: a stream error answered
+// at once (host-unknown) and one queued before any header (the
+// authentication timeout on a socket that never sent <open/>) both come
+// as <open/>, the error, <close/> (RFC 7395 §3.3.2, §3.6; RFC 6120
+// §4.9.1.2).
+func TestWebSocketStreamErrorFraming(t *testing.T) {
+	s := testutil.Start(t, https+"\n[limits]\nauth_timeout = \"300ms\"\n")
+	expect := func(c *wsClient, cond string) *xml.Element {
+		t.Helper()
+		open := c.next()
+		if open.Name() != "open" || open.NS() != web.NSFraming || open.Attr("id") == "" || open.Attr("version") != "1.0" {
+			t.Fatalf("open: %s", open.Append(nil, ""))
+		}
+		e := c.next()
+		if e.Name() != "error" || e.NS() != xml.NSStream || e.Child(cond, "urn:ietf:params:xml:ns:xmpp-streams") == nil {
+			t.Fatalf("stream error: %s", e.Append(nil, ""))
+		}
+		if cl := c.next(); cl.Name() != "close" || cl.NS() != web.NSFraming {
+			t.Fatalf("after the error: %s", cl.Append(nil, ""))
+		}
+		return open
+	}
+
+	c, err := dialWS(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='unknown.example' version='1.0'/>")
+	if open := expect(c, "host-unknown"); open.Attr("from") != "localhost" {
+		// §4.7.1: we answer as our default domain before host-unknown.
+		t.Errorf("open from %q", open.Attr("from"))
+	}
+
+	c, err = dialWS(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(c, "connection-timeout") // nothing sent: the timeout ends it
+}

@@ -1,0 +1,131 @@
+// Package stream is what the three kinds of XML stream xmppd accepts
+// (client, server, component) have in common: the stream header we write
+// and the checks of the one we read (RFC 6120 §4.7, §4.8), stream errors
+// and the decoder's mapping to them (§4.9), the features element (§4.3.2),
+// the accept loop with its per-address limits and a shutdown that waits on
+// a channel, the wait for a writer to flush before a close, and the small
+// Transport interface by which a stream writes its header, its elements
+// and its end to TCP, a WebSocket (RFC 7395) or BOSH (XEP-0206).
+package stream
+
+import (
+	"strconv"
+
+	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/xml"
+)
+
+// Header is our stream header (RFC 6120 §4.7): empty fields are left out.
+type Header struct {
+	// NS is the content namespace: jabber:client, jabber:server or
+	// jabber:component:accept (XEP-0114).
+	NS string
+	// Decls are further namespace declarations written as they are,
+	// each starting with a space (s2s: " xmlns:db='jabber:server:dialback'").
+	Decls   string
+	From    string // §4.7.1
+	To      string // §4.7.2
+	ID      string // §4.7.3
+	Version string // §4.7.5; "" for a pre-1.0 stream (a component's)
+	Lang    string // §4.7.4
+}
+
+// Append writes the XML declaration and the opening tag, with the
+// customary "stream" prefix every peer expects.
+func (h *Header) Append(b []byte) []byte {
+	b = append(b, "<?xml version='1.0'?>"...)
+	return h.AppendTag(b)
+}
+
+// AppendTag writes the opening tag alone (a transport that frames the
+// stream itself, BOSH, carries the header's attributes in its own).
+func (h *Header) AppendTag(b []byte) []byte {
+	b = append(b, "<stream:stream xmlns='"...)
+	b = xml.EscapeAttr(b, h.NS)
+	b = append(b, "' xmlns:stream='"+xml.NSStream+"'"...)
+	b = append(b, h.Decls...)
+	b = appendAttr(b, "from", h.From)
+	b = appendAttr(b, "to", h.To)
+	b = appendAttr(b, "id", h.ID)
+	b = appendAttr(b, "version", h.Version)
+	b = appendAttr(b, "xml:lang", h.Lang)
+	return append(b, '>')
+}
+
+// Attrs lists the header's attributes in the order Append writes them,
+// for transports that carry them on an element of their own (RFC 7395
+// <open/>).
+func (h *Header) Attrs() []xml.Attr {
+	var as []xml.Attr
+	for _, a := range [...]xml.Attr{{Name: "from", Value: h.From}, {Name: "to", Value: h.To}, {Name: "id", Value: h.ID},
+		{Name: "version", Value: h.Version}, {Name: "xml:lang", Value: h.Lang}} {
+		if a.Value != "" {
+			as = append(as, a)
+		}
+	}
+	return as
+}
+
+func appendAttr(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, "='"...)
+	b = xml.EscapeAttr(b, v)
+	return append(b, '\'')
+}
+
+// ReadHeader reads the peer's stream header, mapping what the decoder
+// refuses to its stream error (DecodeError).
+func ReadHeader(d *xml.Decoder) (*xml.Header, error) {
+	h, err := d.ReadHeader()
+	if err != nil {
+		return nil, DecodeError(err)
+	}
+	return h, nil
+}
+
+// CheckNamespace returns the stream error for a peer header that is not
+// <stream:stream> in the streams namespace with content namespace ns
+// (RFC 6120 §4.8.1, §4.8.2, §4.9.3.10), nil for one that is.
+func CheckNamespace(h *xml.Header, ns string) error {
+	if h.Name != "stream" || h.NS != xml.NSStream {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> in " + xml.NSStream}
+	}
+	if h.DefaultNS != ns {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "content namespace must be " + ns}
+	}
+	return nil
+}
+
+// CheckVersion returns <unsupported-version/> unless the peer's header
+// announces XMPP 1.x (§4.7.5: no version is a pre-1.0 peer; another
+// major version is one we cannot speak).
+func CheckVersion(h *xml.Header) error {
+	if MajorVersion(h.Attr("version")) != 1 {
+		return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
+	}
+	return nil
+}
+
+// MajorVersion is the major number of a version attribute: 0 when
+// absent, -1 when not a number.
+func MajorVersion(v string) int {
+	if v == "" {
+		return 0
+	}
+	maj := v
+	for i := 0; i < len(v); i++ {
+		if v[i] == '.' {
+			maj = v[:i]
+			break
+		}
+	}
+	n, err := strconv.Atoi(maj)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
