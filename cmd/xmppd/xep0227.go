@@ -180,7 +180,7 @@ func importUser(ctx context.Context, cfg *config.Config, db pieStore, domain str
 				if m.Name() != "message" {
 					continue
 				}
-				if err := db.StoreOffline(ctx, domain, acct.Local(), m.Append(nil, xml.NSClient), delayStamp(m), cfg.Offline.MaxMessages); err != nil {
+				if err := db.StoreOffline(ctx, domain, acct.Local(), m.Append(nil, xml.NSClient), delayStamp(m), offlineLimit(cfg)); err != nil {
 					return fmt.Errorf("%s offline messages: %w", acct, err)
 				}
 				n.offline++

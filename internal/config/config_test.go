@@ -11,7 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/xmppd/xmppd/modules/all"
+	"github.com/xmppd/xmppd/modules/extdisco"
+	uploadmod "github.com/xmppd/xmppd/modules/upload"
 )
+
+// upload is the [upload] section, modules/upload's own.
+func upload(c *Config) *uploadmod.Config { return c.Section("upload").(*uploadmod.Config) }
 
 func TestDefaults(t *testing.T) {
 	c, err := Parse(nil, "empty.toml")
@@ -35,9 +42,9 @@ func TestDefaults(t *testing.T) {
 		{"domains", c.Domains(), []string{"localhost"}},
 		{"listeners", len(c.Listen), 5},
 		{"listen[2]", [3]string{c.Listen[2].Type, c.Listen[2].Address, c.Listen[2].TLS}, [3]string{"http", ":5443", "direct"}},
-		{"upload.max_file_size", c.Upload.MaxFileSize, int64(50 << 20)},
-		{"upload.quota", c.Upload.Quota, int64(1 << 30)},
-		{"upload.expire_after", c.Upload.ExpireAfter.Duration, 7 * 24 * time.Hour},
+		{"upload.max_file_size", upload(c).MaxFileSize, int64(50 << 20)},
+		{"upload.quota", upload(c).Quota, int64(1 << 30)},
+		{"upload.expire_after", upload(c).ExpireAfter.Duration, 7 * 24 * time.Hour},
 		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
 		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
 		{"http.web_client", c.HTTP.WebClient, true},
@@ -118,7 +125,7 @@ func TestPartialFilesKeepOtherDefaults(t *testing.T) {
 			}},
 		{"external services", "[[external_service]]\ntype = \"TURN\"\nhost = \"Turn.Example.ORG.\"\nport = 3478\ntransport = \"UDP\"\nsecret = \"s\"\n[[external_service]]\ntype = \"stun\"\nhost = \"2001:db8::1\"",
 			func(c *Config) bool {
-				e := c.ExternalServices
+				e := *c.Section("external_service").(*extdisco.Config)
 				return len(e) == 2 && e[0].Type == "turn" && e[0].Host == "turn.example.org" && e[0].Transport == "udp" &&
 					e[0].TTL.Duration == 24*time.Hour && e[1].Host == "2001:db8::1" && e[1].TTL.Duration == 0
 			}},
@@ -467,11 +474,11 @@ func TestExampleUncommented(t *testing.T) {
 	c.Listen, c.Components = c.Listen[:5], nil
 	// The illustrative external services: a STUN, a TURN and a TURNS
 	// entry, the last two with a secret and its default TTL.
-	if e := c.ExternalServices; len(e) != 3 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
+	if e := *c.Section("external_service").(*extdisco.Config); len(e) != 3 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
 		e[2].Port != 5349 || e[2].TTL.Duration != 24*time.Hour {
 		t.Errorf("external services %+v", e)
 	}
-	c.ExternalServices = nil
+	c.Modules["external_service"] = &extdisco.Config{}
 	// The illustrative [acme] section: on, for the hosts without files.
 	if !c.ACME.On() || c.ACME.Email != "admin@example.org" || !slices.Equal(c.ACMEChallenges(), []string{"tls-alpn-01"}) {
 		t.Errorf("acme %+v, challenges %q", c.ACME, c.ACMEChallenges())

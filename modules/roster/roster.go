@@ -99,10 +99,7 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Rosters
 	m.maxName, m.maxGroup, m.maxGroups = MaxNameBytes, MaxGroupBytes, MaxGroups
-	m.maxItems = 1000
-	if h.Config != nil {
-		m.maxItems = h.Config.Roster.MaxItems
-	}
+	m.maxItems = module.ConfigOf[*Config](h).MaxItems
 	m.interested = map[string]module.Session{}
 	m.pushPrefix = "push-" + randid.Hex(4) + "-"
 
