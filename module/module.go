@@ -303,10 +303,6 @@ type Services struct {
 	// ("abuse-addresses" → URIs), empty when none are configured.
 	ContactAddresses map[string][]string
 	Logger           *slog.Logger
-	// PushSection is [push], still decoded by the core until
-	// modules/push declares it.
-	PushEnabled          bool
-	PushMaxRegistrations int
 	// Sections are the modules' sections of the configuration file,
 	// decoded and checked, by section name; a module reads its own with
 	// ConfigOf (as Prosody's module:get_option), never another's.

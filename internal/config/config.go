@@ -39,9 +39,6 @@ type Config struct {
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
-	// Push is push notifications (XEP-0357) to the app servers accounts
-	// enable.
-	Push Push `toml:"push"`
 	// S2S is server-to-server federation (RFC 6120, XEP-0220, XEP-0178):
 	// inbound streams arrive on "s2s" listeners, outbound ones are made
 	// when a stanza is for a domain we do not serve.
@@ -287,15 +284,6 @@ type Auth struct {
 	// after it was issued; a client that logs in with it gets a new one.
 	// 0 turns FAST off. Default 504h (three weeks).
 	FastTokenLifetime Duration `toml:"fast_token_lifetime"`
-}
-
-// Push configures XEP-0357 push notifications (modules/push).
-type Push struct {
-	// Enabled lets accounts enable push services. Default true.
-	Enabled bool `toml:"enabled"`
-	// MaxRegistrations is how many (service, node) pairs one account may
-	// enable; one more is refused with resource-constraint. Default 10.
-	MaxRegistrations int `toml:"max_registrations"`
 }
 
 // S2S configures federation with other XMPP servers.
@@ -551,7 +539,6 @@ func Default() *Config {
 			MinInterval:       Duration{Duration: 5 * time.Minute},
 			MinPasswordLength: 8,
 		},
-		Push: Push{Enabled: true, MaxRegistrations: 10},
 		HTTP: HTTP{WebClient: true},
 		Auth: Auth{FastTokenLifetime: Duration{Duration: 21 * 24 * time.Hour}},
 		ACME: ACME{Directory: DefaultACMEDirectory, StorageBackend: "files"},

@@ -14,6 +14,7 @@ import (
 
 	_ "github.com/xmppd/xmppd/modules/all"
 	"github.com/xmppd/xmppd/modules/extdisco"
+	"github.com/xmppd/xmppd/modules/push"
 	uploadmod "github.com/xmppd/xmppd/modules/upload"
 )
 
@@ -46,7 +47,7 @@ func TestDefaults(t *testing.T) {
 		{"upload.quota", upload(c).Quota, int64(1 << 30)},
 		{"upload.expire_after", upload(c).ExpireAfter.Duration, 7 * 24 * time.Hour},
 		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
-		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
+		{"push", *c.Section("push").(*push.Config), push.Config{Enabled: true, MaxRegistrations: 10}},
 		{"http.web_client", c.HTTP.WebClient, true},
 		{"listen[3]", [3]string{c.Listen[3].Type, c.Listen[3].Address, c.Listen[3].TLS}, [3]string{"s2s", ":5269", "starttls"}},
 		{"s2s", [4]bool{c.S2S.Enabled, c.S2S.TLSVerify, c.S2S.RequireTLS, c.S2S.Dialback}, [4]bool{true, true, true, true}},
@@ -297,6 +298,8 @@ func TestErrors(t *testing.T) {
 		{"contact", "[contact]\nabuse = [\"abuse@example.org\"]", []string{"2 contact.abuse: \"abuse@example.org\" is not a mailto:, xmpp: or http(s): URI"}},
 		{"memory_limit", "[limits]\nmemory_limit = 1000", []string{"2 limits.memory_limit: must be 0 (none) or between 16777216"}},
 		{"roster max_items", "[roster]\nmax_items = 0", []string{"2 roster.max_items: must be between 1 and 1000000, got 0"}},
+		{"push max_registrations", "\n[push]\nmax_registrations = 0", []string{"3 push.max_registrations: must be between 1 and 1000, got 0"}},
+		{"unknown push key", "[push]\nmax_registration = 3", []string{"2 push.max_registration: unknown key (valid here: enabled, max_registrations)"}},
 		{"offline max_messages", "[offline]\nmax_messages = -1", []string{"2 offline.max_messages: must be between 1 and 1000000, got -1"}},
 		{"auth_failure_delay", "[limits]\nauth_failure_delay = \"-1s\"", []string{"2 limits.auth_failure_delay: must be between 0s and 1m0s"}},
 		{"auth_failure_max_delay", "[limits]\nauth_failure_max_delay = \"2h\"", []string{"2 limits.auth_failure_max_delay: must be between 0s and 1h0m0s"}},

@@ -293,7 +293,6 @@ func (c *Config) validate(name string, pos positions) []error {
 	v.intRange("registration.min_password_length", c.Registration.MinPasswordLength, 1, 1024)
 
 	c.validateSections(v)
-	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
 	c.validateACME(v)
 	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN",
 		"HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"}

@@ -842,7 +842,6 @@ func moduleConfig(svc *module.Services, cfg *config.Config) {
 	svc.DataDir = cfg.DataDir
 	svc.ResumeTimeout = cfg.Limits.ResumeTimeout.Duration
 	svc.Registration = module.Registration{MinInterval: cfg.Registration.MinInterval.Duration, MinPasswordLength: cfg.Registration.MinPasswordLength}
-	svc.PushEnabled, svc.PushMaxRegistrations = cfg.Push.Enabled, cfg.Push.MaxRegistrations
 	for _, h := range cfg.Hosts {
 		svc.VHosts = append(svc.VHosts, module.VHost{Domain: h.Domain, Admins: h.Admins, Registration: h.Registration, DisabledModules: h.DisableModules})
 	}

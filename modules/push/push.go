@@ -107,10 +107,11 @@ func (m *mod) Start(h *module.Handle) error {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	if !h.PushEnabled || m.store == nil {
+	cfg := module.ConfigOf[*Config](h)
+	if !cfg.Enabled || m.store == nil {
 		return nil
 	}
-	m.max = h.PushMaxRegistrations
+	m.max = cfg.MaxRegistrations
 	m.accts = map[string]*account{}
 	m.heldSeen = map[string]time.Time{}
 	m.resumeTimeout = h.ResumeTimeout
