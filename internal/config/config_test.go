@@ -298,6 +298,7 @@ func TestErrors(t *testing.T) {
 		{"contact", "[contact]\nabuse = [\"abuse@example.org\"]", []string{"2 contact.abuse: \"abuse@example.org\" is not a mailto:, xmpp: or http(s): URI"}},
 		{"memory_limit", "[limits]\nmemory_limit = 1000", []string{"2 limits.memory_limit: must be 0 (none) or between 16777216"}},
 		{"roster max_items", "[roster]\nmax_items = 0", []string{"2 roster.max_items: must be between 1 and 1000000, got 0"}},
+		{"unknown module disabled", "[[host]]\ndomain = \"a.test\"\ndisable_modules = [\"ping\", \"pnig\"]", []string{`3 host[0].disable_modules[1]: "pnig" is not a module (modules: `}},
 		{"push max_registrations", "\n[push]\nmax_registrations = 0", []string{"3 push.max_registrations: must be between 1 and 1000, got 0"}},
 		{"unknown push key", "[push]\nmax_registration = 3", []string{"2 push.max_registration: unknown key (valid here: enabled, max_registrations)"}},
 		{"offline max_messages", "[offline]\nmax_messages = -1", []string{"2 offline.max_messages: must be between 1 and 1000000, got -1"}},
@@ -476,8 +477,9 @@ func TestExampleUncommented(t *testing.T) {
 	}
 	c.Listen, c.Components = c.Listen[:5], nil
 	// The illustrative external services: a STUN, a TURN and a TURNS
-	// entry, the last two with a secret and its default TTL.
-	if e := *c.Section("external_service").(*extdisco.Config); len(e) != 3 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
+	// entry, the last two with a secret and its default TTL, and a TURN
+	// with fixed credentials.
+	if e := *c.Section("external_service").(*extdisco.Config); len(e) != 4 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
 		e[2].Port != 5349 || e[2].TTL.Duration != 24*time.Hour {
 		t.Errorf("external services %+v", e)
 	}
