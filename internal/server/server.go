@@ -338,7 +338,7 @@ func (s *Server) adminWeb(store storage.Backend, mx *metrics.Metrics, recent *lo
 	if mx != nil {
 		wc.Metrics = mx.Registry()
 	}
-	if cfg.ServiceDomain("muc", "") != "" {
+	if cfg.ServiceDomain("muc", cfg.Hosts[0].Domain) != "" {
 		wc.Rooms = store
 		wc.MUCService = func(host string) string { return cfg.ServiceDomain("muc", host) }
 	}

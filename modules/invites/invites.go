@@ -31,6 +31,7 @@ import (
 //	RedeemInvite(ctx context.Context, domain, token, username, password string) (account string, err error)
 //	CreateInvite(ctx context.Context, domain, creator, username string, admin bool) (uri, link string, expires time.Time, err error)
 //	ApproveSubscription(ctx context.Context, own, contact jid.JID, token string) bool
+//	UsersMayInvite() bool // [invites] users
 //
 // Errors are *stanza.Error with the condition a client should see.
 const Service = "invites"

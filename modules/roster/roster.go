@@ -43,10 +43,11 @@ func init() { module.Register("roster", func() module.Module { return &mod{} }) 
 
 // Service is the name under which the module provides what other modules
 // (presence subscriptions, RFC 6121 §3) need of it, through a value with
-// the methods Push and OnRemove:
+// the methods Push, OnRemove and MaxItems:
 //
 //	Push(own jid.JID, item storage.RosterItem, ver string)
 //	OnRemove(fn func(ctx context.Context, own jid.JID, removed storage.RosterItem)) (uninstall func())
+//	MaxItems() int // [roster] max_items
 const Service = "roster"
 
 // Deps implements module.Dependent.
