@@ -1,6 +1,10 @@
 // Package config is xmppd's configuration: schema, defaults, TOML loading
 // with unknown keys and bad values reported with their line.
 //
+// The core's sections are declared here; each module declares its own
+// (module.RegisterConfig) and Parse decodes those of the modules linked
+// into the binary (internal/server links modules/all), into Modules.
+//
 // CONTRACT: the exported API below is what internal/server codes against.
 package config
 
