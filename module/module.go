@@ -18,10 +18,10 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
@@ -257,6 +257,38 @@ func (s *Services) RevokeOnNewPassword(ctx context.Context, acct jid.JID) error 
 	return nil
 }
 
+// VHost is one [[host]] as modules see it.
+type VHost struct {
+	Domain string
+	// Admins are the bare JIDs that administer the host (XEP-0133).
+	Admins []string
+	// Registration lets clients create accounts in-band (XEP-0077).
+	Registration bool
+	// DisabledModules are the modules this host does without
+	// ([[host]] disable_modules): the registry answers their IQs to
+	// the host with service-unavailable.
+	DisabledModules []string
+}
+
+// Domains lists the virtual hosts' domains, in configuration order.
+func (s *Services) Domains() []string {
+	out := make([]string, len(s.VHosts))
+	for i, h := range s.VHosts {
+		out[i] = h.Domain
+	}
+	return out
+}
+
+// Registration bounds account creation and passwords chosen in-band.
+type Registration struct {
+	// MinInterval is the time one IP address must wait between two new
+	// accounts; 0 disables the throttle.
+	MinInterval time.Duration
+	// MinPasswordLength is the fewest characters a password chosen
+	// in-band may have; at least 1.
+	MinPasswordLength int
+}
+
 // Services are what the server hands every module.
 type Services struct {
 	Router    Router
@@ -271,10 +303,21 @@ type Services struct {
 	// ("abuse-addresses" → URIs), empty when none are configured.
 	ContactAddresses map[string][]string
 	Logger           *slog.Logger
-	// Config is the server's validated configuration; modules read their
-	// own section (as Prosody's module:get_option does) and must treat it
-	// as read-only. Never nil when the server starts modules.
-	Config *config.Config
+	// Sections are the modules' sections of the configuration file,
+	// decoded and checked, by section name; a module reads its own with
+	// ConfigOf (as Prosody's module:get_option), never another's.
+	Sections map[string]any
+	// VHosts are the virtual hosts, in configuration order.
+	VHosts []VHost
+	// DataDir is the server's data folder (data_dir), for modules that
+	// keep files.
+	DataDir string
+	// ResumeTimeout is how long a XEP-0198 session waits for its client
+	// to resume it (limits.resume_timeout).
+	ResumeTimeout time.Duration
+	// Registration is the [registration] policy: the CLI and the web
+	// admin enforce its password length too, so it is the core's.
+	Registration Registration
 	// LastActivity keeps each account's last logout (XEP-0012).
 	LastActivity storage.LastActivity
 	// PubSub keeps XEP-0060 nodes and items (PEP and the pubsub service).

@@ -143,7 +143,10 @@ type Registry struct {
 	mu         sync.Mutex
 	seq        int
 	iq         map[iqKey]IQHandler
-	features   map[string]int // refcounted: two modules may announce one feature
+	iqOwner    map[iqKey]string // the module that registered each handler
+	features   map[string]int   // refcounted: two modules may announce one feature
+	featOwner  map[string]map[string]int
+	off        map[string]map[string]bool // host → modules disabled there (perhost.go)
 	identities []Identity
 	streamFeat []StreamFeature
 	preAuth    []PreAuthFeature
@@ -192,6 +195,9 @@ func addEntry[T any](h *Handle, list *[]entry[T], fn T) {
 
 type snapshot struct {
 	iq         map[iqKey]IQHandler
+	iqOwner    map[iqKey]string
+	off        map[string]map[string]bool
+	hostFeat   map[string][]string // features of the hosts that disable modules
 	features   []string
 	identities []Identity
 	streamFeat []StreamFeature
@@ -209,7 +215,7 @@ type snapshot struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{iq: map[iqKey]IQHandler{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}, services: map[string]*provided{}, pending: map[string]*pendingIQ{}}
+	r := &Registry{iq: map[iqKey]IQHandler{}, iqOwner: map[iqKey]string{}, featOwner: map[string]map[string]int{}, features: map[string]int{}, components: map[string]*Component{}, acctFeat: map[string]int{}, services: map[string]*provided{}, pending: map[string]*pendingIQ{}}
 	r.publish()
 	return r
 }
@@ -225,6 +231,12 @@ func (r *Registry) publish() {
 		s.features = append(s.features, f)
 	}
 	sort.Strings(s.features)
+	s.iqOwner = make(map[iqKey]string, len(r.iqOwner))
+	for k, v := range r.iqOwner {
+		s.iqOwner[k] = v
+	}
+	s.off = r.off
+	s.hostFeat = r.hostFeatures(s.features)
 	s.identities = slices.Clone(r.identities)
 	s.streamFeat = slices.Clone(r.streamFeat)
 	s.preAuth = slices.Clone(r.preAuth)
@@ -389,9 +401,14 @@ func (r *Registry) HandleIQ(ctx context.Context, target Target, iq *IQ, log *slo
 	ns := ""
 	if iq.Payload != nil {
 		ns = iq.Payload.NS()
-		h = s.iq[iqKey{target, iq.Type, ns}]
+		k := iqKey{target, iq.Type, ns}
+		h = s.iq[k]
 		if h == nil && target == TargetAccount && iq.To.IsZero() {
-			h = s.iq[iqKey{TargetServer, iq.Type, ns}]
+			k.target = TargetServer
+			h = s.iq[k]
+		}
+		if h != nil && len(s.off) > 0 && s.off[iqHost(iq)][s.iqOwner[k]] {
+			h = nil // the module is disabled on this host
 		}
 	}
 	if h == nil {
@@ -477,6 +494,11 @@ type Handle struct {
 	// deps are what the module declared, when Registry.Start started it
 	// (nil for handles made by hand, which skip the checks).
 	deps *Deps
+
+	// global names the first registration that acts on every host (a
+	// hook, a component...), which a module disabled on some host must
+	// not make (perhost.go); "" when there is none.
+	global string
 
 	// ctx lives as long as the module: StopAll cancels it, then waits for
 	// the goroutines Go started (wg, counted in running) before the
@@ -574,12 +596,16 @@ func (h *Handle) HandleIQ(target Target, typ, ns string, fn IQHandler) {
 		panic(fmt.Sprintf("module %s: IQ handler for %s %s already registered", h.Name, typ, ns))
 	}
 	r.iq[k] = fn
+	r.iqOwner[k] = h.Name
 	r.publish()
-	h.undo = append(h.undo, func() { delete(r.iq, k) })
+	h.undo = append(h.undo, func() { delete(r.iq, k); delete(r.iqOwner, k) })
 }
 
 // AddFeature announces a disco#info feature of the server.
-func (h *Handle) AddFeature(ns string) { h.addCounted(h.reg.features, ns) }
+func (h *Handle) AddFeature(ns string) {
+	h.addCounted(h.reg.features, ns)
+	h.addFeatureOwner(ns)
+}
 
 // addCounted adds one reference to ns in a refcounted feature set (two
 // modules may announce one feature); Close takes it away again.
@@ -614,6 +640,7 @@ func (h *Handle) AddIdentity(id Identity) {
 // offering the same feature is a programming error, like two handlers for
 // one IQ namespace: it panics.
 func (h *Handle) AddStreamFeature(f StreamFeature) {
+	h.markGlobal("a stream feature")
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -632,6 +659,7 @@ func (h *Handle) AddStreamFeature(f StreamFeature) {
 // AddPreAuthFeature offers a feature before authentication; like
 // AddStreamFeature, offering one name twice panics.
 func (h *Handle) AddPreAuthFeature(f PreAuthFeature) {
+	h.markGlobal("a stream feature")
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -649,28 +677,41 @@ func (h *Handle) AddPreAuthFeature(f PreAuthFeature) {
 
 // AddAccountFeature announces a disco#info feature on every local
 // account's bare JID.
-func (h *Handle) AddAccountFeature(ns string) { h.addCounted(h.reg.acctFeat, ns) }
+func (h *Handle) AddAccountFeature(ns string) {
+	h.markGlobal("an account feature")
+	h.addCounted(h.reg.acctFeat, ns)
+}
 
 // AddAccountItems adds fn to the providers of disco#items on accounts'
 // bare JIDs.
-func (h *Handle) AddAccountItems(fn AccountItemsFunc) { addEntry(h, &h.reg.acctItems, fn) }
+func (h *Handle) AddAccountItems(fn AccountItemsFunc) {
+	h.markGlobal("account disco items")
+	addEntry(h, &h.reg.acctItems, fn)
+}
 
 // AddAccountNodeInfo adds fn to the providers of disco#info for nodes on
 // accounts' bare JIDs.
-func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) { addEntry(h, &h.reg.acctNode, fn) }
+func (h *Handle) AddAccountNodeInfo(fn AccountNodeInfoFunc) {
+	h.markGlobal("account disco nodes")
+	addEntry(h, &h.reg.acctNode, fn)
+}
 
 // AddServerNode adds fn to the providers of disco#info and disco#items for
 // nodes of the served domains.
 func (h *Handle) AddServerNode(fn ServerNodeFunc) { addEntry(h, &h.reg.srvNode, fn) }
 
 // AddBoundExtension adds fn to what a Bind 2 <bound/> carries.
-func (h *Handle) AddBoundExtension(fn BoundFunc) { addEntry(h, &h.reg.boundExt, fn) }
+func (h *Handle) AddBoundExtension(fn BoundFunc) {
+	h.markGlobal("a Bind 2 extension")
+	addEntry(h, &h.reg.boundExt, fn)
+}
 
 // AddComponent serves c.Domain in-process: from now on the router hands
 // every stanza addressed to that domain (or to a JID at it) to c.Handle,
 // whatever its kind or type, instead of routing it. A domain served twice,
 // or one that is also a virtual host, is a programming error: it panics.
 func (h *Handle) AddComponent(c Component) {
+	h.markGlobal("a component")
 	if c.Domain == "" || c.Handle == nil {
 		panic(fmt.Sprintf("module %s: component without domain or handler", h.Name))
 	}
@@ -691,6 +732,7 @@ func (h *Handle) AddComponent(c Component) {
 
 // Hook adds fn at hook point p; higher prio runs first.
 func (h *Handle) Hook(p Hook, prio int, fn StanzaHook) {
+	h.markGlobal("a stanza hook")
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -705,6 +747,7 @@ func (h *Handle) Hook(p Hook, prio int, fn StanzaHook) {
 
 // OnSessionBound / OnSessionClosed add session lifecycle hooks.
 func (h *Handle) OnSessionBound(fn SessionHook) {
+	h.markGlobal("a session hook")
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -715,6 +758,7 @@ func (h *Handle) OnSessionBound(fn SessionHook) {
 }
 
 func (h *Handle) OnSessionClosed(fn SessionHook) {
+	h.markGlobal("a session hook")
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -759,6 +803,9 @@ func (r *Registry) Start(names []string, svc Services) ([]Started, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.disable(names, svc.VHosts); err != nil {
+		return nil, err
+	}
 	var out []Started
 	for _, i := range idx {
 		n, m := names[i], mods[i]
@@ -769,7 +816,11 @@ func (r *Registry) Start(names []string, svc Services) ([]Started, error) {
 		}
 		if err = m.Start(h); err == nil {
 			out = append(out, Started{n, m, h})
-			continue
+			if err = r.checkPerHost(h); err == nil {
+				continue
+			}
+			// Started, so stopped like the others (Stop included).
+			return nil, errors.Join(fmt.Errorf("start module %s: %w", n, err), StopAll(context.Background(), out))
 		}
 		// What the failed module started is undone too; the error that
 		// matters is the start error, stop errors are joined to it.

@@ -40,6 +40,7 @@ var ErrNoService = errors.New("no such service")
 // until h closes. A name provided twice, or one the module did not
 // declare in Deps.Provides, is a programming error: it panics.
 func Provide[T any](h *Handle, name string, impl T) {
+	h.markGlobal("a service")
 	if h.deps != nil && !slices.Contains(h.deps.Provides, name) {
 		panic(fmt.Sprintf("module %s: provides service %q, which its Deps do not declare", h.Name, name))
 	}

@@ -113,17 +113,7 @@ func (c *checker) run(ctx context.Context, cfgPath string) {
 // serviceNames are the names a host's certificate should also cover:
 // the subdomains of the services the configuration enables.
 func serviceNames(cfg *config.Config, host string) []string {
-	var out []string
-	if cfg.MUC.Enabled {
-		out = append(out, cfg.MUC.Subdomain+"."+host)
-	}
-	if cfg.Upload.Enabled {
-		out = append(out, cfg.Upload.Subdomain+"."+host)
-	}
-	if cfg.PubSub.Service {
-		out = append(out, "pubsub."+host)
-	}
-	return out
+	return cfg.ServiceNames(host)
 }
 
 func (c *checker) checkCerts(cfg *config.Config) {

@@ -249,7 +249,7 @@ func TestCheckCertificates(t *testing.T) {
 			"ok    cert      localhost: the chain verifies (issuer check test CA)",
 		}},
 		{"all covered", []string{"localhost", "*.localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), []string{
-			"ok    cert      localhost: covers the host and its services conference.localhost, upload.localhost, pubsub.localhost",
+			"ok    cert      localhost: covers the host and its services conference.localhost, pubsub.localhost, upload.localhost",
 		}},
 		{"expired", []string{"localhost", "*.localhost"}, now.Add(-90 * 24 * time.Hour), now.Add(-time.Hour), []string{
 			"FAIL  cert      localhost: ",

@@ -52,7 +52,7 @@ func inviteCmd(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("domain %s is not one of the configured hosts", domain)
 			}
 		}
-		ttl := cfg.Invites.ExpireAfter.Duration
+		ttl := invitesConfig(cfg).ExpireAfter.Duration
 		if *expires != "" {
 			if ttl, err = parseValidity(*expires); err != nil {
 				return err
@@ -94,7 +94,7 @@ func inviteCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		// The link first, alone on its line, for scripts (| head -n1).
 		uri := invite.URI(domain, inv.Creator, token)
-		if link := invite.Link(invite.Base(cfg, domain, 0), token); link != "" {
+		if link := invite.Link(invite.Base(invitesConfig(cfg).URL, httpListener(cfg), domain, 0), token); link != "" {
 			fmt.Fprintln(stdout, link)
 		} else {
 			fmt.Fprintln(stderr, "xmppd: no http listener and no [invites] url: only the xmpp: URI can be handed out")

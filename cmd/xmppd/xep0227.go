@@ -257,7 +257,7 @@ func (im *pieImport) importUser(ctx context.Context, domain string, u *xml.Eleme
 				if m.Name() != "message" {
 					continue
 				}
-				if err := db.StoreOffline(ctx, domain, acct.Local(), m.Append(nil, xml.NSClient), delayStamp(m), cfg.Offline.MaxMessages); err != nil {
+				if err := db.StoreOffline(ctx, domain, acct.Local(), m.Append(nil, xml.NSClient), delayStamp(m), offlineLimit(cfg)); err != nil {
 					return fmt.Errorf("%s offline messages: %w", acct, err)
 				}
 				n.offline++

@@ -1,6 +1,10 @@
 // Package config is xmppd's configuration: schema, defaults, TOML loading
 // with unknown keys and bad values reported with their line.
 //
+// The core's sections are declared here; each module declares its own
+// (module.RegisterConfig) and Parse decodes those of the modules linked
+// into the binary (internal/server links modules/all), into Modules.
+//
 // CONTRACT: the exported API below is what internal/server codes against.
 package config
 
@@ -9,11 +13,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/xmppd/xmppd/module"
 )
 
 // Config is the whole server configuration.
@@ -33,34 +40,13 @@ type Config struct {
 	Auth      Auth      `toml:"auth"`
 	Storage   Storage   `toml:"storage"`
 	Contact   Contact   `toml:"contact"`
-	Roster    Roster    `toml:"roster"`
-	Offline   Offline   `toml:"offline"`
 	// Registration throttles in-band registration (XEP-0077) on the hosts
 	// that enable it with Host.Registration.
 	Registration Registration `toml:"registration"`
-	// PubSub bounds XEP-0060 publish-subscribe: PEP on every account
-	// (XEP-0163) and the pubsub.<host> service.
-	PubSub PubSub `toml:"pubsub"`
-	// Archive is message archiving (XEP-0313) for accounts.
-	Archive Archive `toml:"archive"`
-	// MUC is the multi-user chat service (XEP-0045) of every host.
-	MUC MUC `toml:"muc"`
-	// Upload is HTTP file upload (XEP-0363) through the http listeners.
-	Upload Upload `toml:"upload"`
-	// Invites are invitations (XEP-0379, XEP-0401): links that create an
-	// account even where registration is off.
-	Invites Invites `toml:"invites"`
-	// Push is push notifications (XEP-0357) to the app servers accounts
-	// enable.
-	Push Push `toml:"push"`
 	// S2S is server-to-server federation (RFC 6120, XEP-0220, XEP-0178):
 	// inbound streams arrive on "s2s" listeners, outbound ones are made
 	// when a stanza is for a domain we do not serve.
 	S2S S2S `toml:"s2s"`
-	// ExternalServices are announced to the hosts' users through
-	// XEP-0215 (modules/extdisco): the STUN and TURN servers clients use
-	// for audio and video calls. None by default.
-	ExternalServices []ExternalService `toml:"external_service"`
 	// AdminAPI is the [admin] section: who may use the "admin" listener
 	// (Admin() is that listener), and whether the http listeners serve
 	// the admin pages.
@@ -74,6 +60,63 @@ type Config struct {
 	// Cluster makes this server one node of several serving the same
 	// hosts (docs/clustering.md); empty Node: a single server.
 	Cluster Cluster `toml:"cluster"`
+
+	// Modules are the sections the modules declare (module.ConfigSpec:
+	// [muc], [archive], [upload], [[external_service]], ...), decoded
+	// into the modules' own types, by section name. Every declared
+	// section is here, with its defaults when the file leaves it out.
+	Modules map[string]any `toml:"-"`
+}
+
+// Section returns the decoded value of a module's section (a pointer of
+// the type its ConfigSpec.New returns), or nil when no linked module
+// declares it.
+func (c *Config) Section(name string) any { return c.Modules[name] }
+
+// serviceLabels are the service subdomains the modules' sections switch
+// on, as "section.key" → label, in section order.
+func (c *Config) serviceLabels() [][2]string { return c.labels(c.hasListener("http")) }
+
+// ServiceNames are the domains of host's services that the modules'
+// sections switch on, whether or not a listener lets clients use them
+// (the upload service needs an http one).
+func (c *Config) ServiceNames(host string) []string {
+	var out []string
+	for _, l := range c.labels(true) {
+		out = append(out, l[1]+"."+host)
+	}
+	return out
+}
+
+func (c *Config) labels(http bool) [][2]string {
+	var out [][2]string
+	for _, spec := range module.ConfigSpecs() {
+		sl, ok := c.Modules[spec.Section].(module.ServiceLabels)
+		if !ok {
+			continue
+		}
+		labels := sl.Labels(http)
+		keys := make([]string, 0, len(labels))
+		for k := range labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			out = append(out, [2]string{spec.Section + "." + k, labels[k]})
+		}
+	}
+	return out
+}
+
+// ServiceDomain is the domain of host's service that section's module
+// serves (muc: "conference.example.org"), "" when it serves none.
+func (c *Config) ServiceDomain(section, host string) string {
+	for _, l := range c.serviceLabels() {
+		if strings.HasPrefix(l[0], section+".") {
+			return l[1] + "." + host
+		}
+	}
+	return ""
 }
 
 // ACME is the [acme] section. It is on when Email is set (unless Enabled
@@ -179,14 +222,8 @@ func (c *Config) ACMEStorage() string {
 // and the service subdomains this configuration serves for it.
 func (c *Config) ACMENames(domain string) []string {
 	names := []string{domain}
-	if c.MUC.Enabled {
-		names = append(names, c.MUC.Subdomain+"."+domain)
-	}
-	if c.Upload.Enabled && (c.Upload.URL != "" || c.hasListener("http")) {
-		names = append(names, c.Upload.Subdomain+"."+domain)
-	}
-	if c.PubSub.Service {
-		names = append(names, "pubsub."+domain)
+	for _, l := range c.serviceLabels() {
+		names = append(names, l[1]+"."+domain)
 	}
 	return names
 }
@@ -239,34 +276,6 @@ type Cluster struct {
 // Enabled reports whether this server is a cluster node.
 func (c Cluster) Enabled() bool { return c.Node != "" }
 
-// ExternalService is one [[external_service]]: a service outside XMPP that
-// local users may use, such as a coturn relay.
-type ExternalService struct {
-	// Type is the service type of the XMPP Registrar's registry: "stun",
-	// "turn", "turns" (TURN over TLS) and so on. Required.
-	Type string `toml:"type"`
-	// Host is the service's DNS name or IP address. Required.
-	Host string `toml:"host"`
-	// Port is the service's port; 0 leaves it out (XEP-0215 §3.1: clients
-	// then use the type's default).
-	Port int `toml:"port"`
-	// Transport is "udp", "tcp" or "" (not announced).
-	Transport string `toml:"transport"`
-	// Name is a label for people.
-	Name string `toml:"name"`
-	// Secret, when set, gives every user time-limited credentials for the
-	// service as the TURN REST API (draft-uberti-behave-turn-rest-00 §2.2)
-	// defines them: the secret shared with the TURN server (coturn's
-	// static-auth-secret with use-auth-secret).
-	Secret string `toml:"secret"`
-	// TTL is how long credentials made from Secret are valid. Default 24h.
-	TTL Duration `toml:"ttl"`
-	// Username and Password are fixed credentials given to every user,
-	// for a service that has no Secret.
-	Username string `toml:"username"`
-	Password string `toml:"password"`
-}
-
 // Auth configures client authentication.
 type Auth struct {
 	// Mechanisms, when set, are the only SASL mechanisms offered (SASL
@@ -279,65 +288,6 @@ type Auth struct {
 	// after it was issued; a client that logs in with it gets a new one.
 	// 0 turns FAST off. Default 504h (three weeks).
 	FastTokenLifetime Duration `toml:"fast_token_lifetime"`
-}
-
-// Push configures XEP-0357 push notifications (modules/push).
-type Push struct {
-	// Enabled lets accounts enable push services. Default true.
-	Enabled bool `toml:"enabled"`
-	// MaxRegistrations is how many (service, node) pairs one account may
-	// enable; one more is refused with resource-constraint. Default 10.
-	MaxRegistrations int `toml:"max_registrations"`
-}
-
-// Upload configures the XEP-0363 service that serves Subdomain.<host> for
-// each virtual host; files are PUT to and fetched from the first http
-// listener.
-type Upload struct {
-	// Enabled serves the upload service; default true (it is not offered
-	// when there is no http listener and no URL).
-	Enabled bool `toml:"enabled"`
-	// Subdomain is prepended to each host's domain; default "upload".
-	Subdomain string `toml:"subdomain"`
-	// MaxFileSize is the largest file in bytes, advertised in disco
-	// (XEP-0363 §3). Default 52428800 (50 MiB).
-	MaxFileSize int64 `toml:"max_file_size"`
-	// Quota is the bytes one account may have stored at once (files not
-	// yet expired plus slots not yet used); 0 = unlimited. Default
-	// 1073741824 (1 GiB).
-	Quota int64 `toml:"quota"`
-	// ExpireAfter is how long a file is kept after its upload; 0 keeps
-	// files forever. Default 168h (one week).
-	ExpireAfter Duration `toml:"expire_after"`
-	// SlotTimeout is how long a PUT URL may be used. Default 5m (XEP-0363
-	// §8 recommends around 300s: a client uploads right away).
-	SlotTimeout Duration `toml:"slot_timeout"`
-	// Path is the folder files are stored in; "" (default) is
-	// DataDir/upload (Config.UploadPath).
-	Path string `toml:"path"`
-	// URL is the public base URL of the http listener, such as
-	// "https://upload.example.org" behind a reverse proxy; default: the
-	// host's domain with the first http listener's scheme and port.
-	URL string `toml:"url"`
-}
-
-// Invites configures invitations (modules/invites): `xmppd invite create`
-// and the XEP-0401 ad-hoc commands hand out a link to /invite/<token> on
-// the first http listener, where the invitee picks a username and
-// password (or opens an XMPP app with the token).
-type Invites struct {
-	// ExpireAfter is how long a new invite is valid unless its creator
-	// says otherwise. Default 168h (one week, as Snikket's).
-	ExpireAfter Duration `toml:"expire_after"`
-	// Users lets every account of a host invite others through the
-	// ad-hoc command (urn:xmpp:invite#invite); admins always may. Default
-	// true.
-	Users bool `toml:"users"`
-	// URL is the public base URL of the http listener the invite links
-	// point at, such as "https://chat.example.org" behind a reverse
-	// proxy; default: the host's domain with the first http listener's
-	// scheme and port.
-	URL string `toml:"url"`
 }
 
 // S2S configures federation with other XMPP servers.
@@ -382,81 +332,6 @@ type S2SRoute struct {
 	TLS     string `toml:"tls"`     // "starttls" (default) or "direct" (XEP-0368)
 }
 
-// PubSub bounds pubsub services (PEP and the pubsub component).
-type PubSub struct {
-	// MaxItems is the most items a node keeps: the ceiling of
-	// pubsub#max_items and what its value "max" means. Default 1000.
-	MaxItems int `toml:"max_items"`
-	// MaxNodes is the most nodes one service (an account's PEP, or the
-	// component) holds. Default 1000.
-	MaxNodes int `toml:"max_nodes"`
-	// MaxPayloadBytes bounds one item's serialized payload. Default
-	// 131072 (128 KiB; avatars are the large ones).
-	MaxPayloadBytes int `toml:"max_payload_bytes"`
-	// Service serves the pubsub.<host> component for every virtual host
-	// (XEP-0060 service). Default true.
-	Service bool `toml:"service"`
-}
-
-// Archive configures XEP-0313 message archives of accounts (modules/mam).
-type Archive struct {
-	// Enabled switches archiving and MAM queries on. Default true.
-	Enabled bool `toml:"enabled"`
-	// Default is the archiving preference of an account that never set
-	// one (XEP-0441 default): "always", "roster" or "never". Default
-	// "always".
-	Default string `toml:"default"`
-	// Retention is how long a message is kept; 0 keeps it forever.
-	// Default 0.
-	Retention Duration `toml:"retention"`
-	// MaxMessages is how many messages one archive keeps, the oldest
-	// going first (XEP-0313 §3.2: no holes); 0 is unlimited. Default 0.
-	MaxMessages int `toml:"max_messages"`
-	// MaxPage caps the messages one query returns (RSM max, and the page
-	// size when the client gives none). Default 100.
-	MaxPage int `toml:"max_page"`
-	// PruneInterval is how often retention and max_messages are applied.
-	// Default 1h.
-	PruneInterval Duration `toml:"prune_interval"`
-	// WriteInterval is the least time between two archive commits: the
-	// writer gathers the messages of one interval into one transaction.
-	// It bounds, with the commits' own time, how long a delivered
-	// message's archive copy may still be uncommitted (lost by a crash).
-	// 0 commits as soon as the previous commit is done. Default 25ms.
-	WriteInterval Duration `toml:"write_interval"`
-}
-
-// MUC configures the multi-user chat service (XEP-0045) that serves
-// Subdomain.<host> for each virtual host.
-type MUC struct {
-	// Enabled serves the MUC service; default true.
-	Enabled bool `toml:"enabled"`
-	// Subdomain is prepended to each host's domain: "conference" serves
-	// conference.example.org for host example.org. Default "conference".
-	Subdomain string `toml:"subdomain"`
-	// CreateRooms says who may create rooms: "local" (any account of a
-	// host we serve, the default), "anyone" (remote users too, over
-	// federation) or "listed" (only the bare JIDs in Creators).
-	// Others get not-allowed (XEP-0045 §10.1.1).
-	CreateRooms string   `toml:"create_rooms"`
-	Creators    []string `toml:"creators"`
-	// MaxRoomsPerOwner bounds the rooms one bare JID may own (create);
-	// 0 = unlimited. Default 100.
-	MaxRoomsPerOwner int `toml:"max_rooms_per_owner"`
-	// MaxOccupants bounds the occupants of one room, whatever its
-	// muc#roomconfig_maxusers says (it defaults to this). Default 200.
-	MaxOccupants int `toml:"max_occupants"`
-	// HistoryMessages is how many messages each room keeps for the
-	// discussion history sent on join (XEP-0045 §7.2.13). Default 50.
-	HistoryMessages int `toml:"history_messages"`
-	// MessageRate is the groupchat and private messages per second one
-	// occupant may send on average, MessageBurst how many at once; a
-	// message over the rate is answered with a resource-constraint error.
-	// MessageRate 0 disables the limit. Defaults 5 and 20.
-	MessageRate  float64 `toml:"message_rate"`
-	MessageBurst int     `toml:"message_burst"`
-}
-
 // Registration bounds in-band account registration (XEP-0077). Whether a
 // host accepts it at all is Host.Registration.
 type Registration struct {
@@ -468,19 +343,6 @@ type Registration struct {
 	// password chosen in-band may have, at registration and at a password
 	// change. Default 8.
 	MinPasswordLength int `toml:"min_password_length"`
-}
-
-// Roster bounds each account's roster (RFC 6121 §2.3.3 leaves the limits
-// to the server; a set beyond one is refused with not-acceptable).
-type Roster struct {
-	MaxItems int `toml:"max_items"` // items per roster; default 1000
-}
-
-// Offline bounds each account's offline message store (XEP-0160).
-type Offline struct {
-	// MaxMessages is the per-account quota; a message beyond it is
-	// bounced with service-unavailable. Default 1000.
-	MaxMessages int `toml:"max_messages"`
 }
 
 // Contact lists the service's contact addresses (XEP-0157), published in
@@ -525,6 +387,13 @@ type Host struct {
 	// password, end sessions, list and count users, announce). None by
 	// default.
 	Admins []string `toml:"admins"`
+	// DisableModules are modules (by name: "ping", "version", ...) this
+	// host does without while the others keep them: their IQs to it are
+	// answered with service-unavailable and its disco#info leaves their
+	// features out. Only modules that work through IQ handlers alone
+	// can be disabled per host (the server refuses to start otherwise).
+	// None by default.
+	DisableModules []string `toml:"disable_modules"`
 }
 
 // Listener is one socket.
@@ -648,29 +517,9 @@ type Storage struct {
 	DSN    string `toml:"dsn"`    // sqlite: file path, default DataDir/xmppd.db
 }
 
-// Duration is a time.Duration read from a TOML string such as "30s".
-type Duration struct{ time.Duration }
-
-// UnmarshalTOML accepts only strings: a bare integer would be ambiguous
-// (seconds? nanoseconds?), so it is refused with a hint instead of guessed.
-func (d *Duration) UnmarshalTOML(v any) error {
-	s, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("must be a duration string such as \"30s\" or \"250ms\", got %s %v", tomlTypeName(v), v)
-	}
-	dur, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("must be a duration such as \"30s\" or \"250ms\", got %q", s)
-	}
-	d.Duration = dur
-	return nil
-}
-
-// UnmarshalText lets Duration be read from other text formats (flags, env).
-func (d *Duration) UnmarshalText(b []byte) error { return d.UnmarshalTOML(string(b)) }
-
-// MarshalText writes the "30s" form, so an encoded Config reads back.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+// Duration is a time.Duration read from a TOML string such as "30s";
+// module.Duration, so that modules' sections use the same type.
+type Duration = module.Duration
 
 // Defaults not otherwise visible in Default().
 const (
@@ -689,50 +538,36 @@ func Default() *Config {
 		Listen:    defaultListeners(),
 		Limits:    defaultLimits(),
 		Storage:   Storage{Driver: "sqlite"},
-		Cluster:   Cluster{Name: "xmppd", Listen: "0.0.0.0:7422", Heartbeat: Duration{time.Second}, DeadAfter: Duration{5 * time.Second}, JoinTimeout: Duration{2 * time.Minute}, HandoverWait: Duration{8 * time.Second}},
-		Roster:    Roster{MaxItems: 1000},
-		Offline:   Offline{MaxMessages: 1000},
+		Cluster:   Cluster{Name: "xmppd", Listen: "0.0.0.0:7422", Heartbeat: Duration{Duration: time.Second}, DeadAfter: Duration{Duration: 5 * time.Second}, JoinTimeout: Duration{Duration: 2 * time.Minute}, HandoverWait: Duration{Duration: 8 * time.Second}},
 		Registration: Registration{
-			MinInterval:       Duration{5 * time.Minute},
+			MinInterval:       Duration{Duration: 5 * time.Minute},
 			MinPasswordLength: 8,
 		},
-		PubSub:  PubSub{MaxItems: 1000, MaxNodes: 1000, MaxPayloadBytes: 128 << 10, Service: true},
-		Archive: Archive{Enabled: true, Default: "always", MaxPage: 100, PruneInterval: Duration{time.Hour}, WriteInterval: Duration{25 * time.Millisecond}},
-		MUC: MUC{
-			Enabled:          true,
-			Subdomain:        "conference",
-			CreateRooms:      "local",
-			MaxRoomsPerOwner: 100,
-			MaxOccupants:     200,
-			HistoryMessages:  50,
-			MessageRate:      5,
-			MessageBurst:     20,
-		},
-		Upload: Upload{
-			Enabled:     true,
-			Subdomain:   "upload",
-			MaxFileSize: 50 << 20,
-			Quota:       1 << 30,
-			ExpireAfter: Duration{7 * 24 * time.Hour},
-			SlotTimeout: Duration{5 * time.Minute},
-		},
-		Push:    Push{Enabled: true, MaxRegistrations: 10},
-		HTTP:    HTTP{WebClient: true},
-		Invites: Invites{ExpireAfter: Duration{7 * 24 * time.Hour}, Users: true},
-		Auth:    Auth{FastTokenLifetime: Duration{21 * 24 * time.Hour}},
-		ACME:    ACME{Directory: DefaultACMEDirectory, StorageBackend: "files"},
+		HTTP: HTTP{WebClient: true},
+		Auth: Auth{FastTokenLifetime: Duration{Duration: 21 * 24 * time.Hour}},
+		ACME: ACME{Directory: DefaultACMEDirectory, StorageBackend: "files"},
 		S2S: S2S{
 			Enabled:        true,
 			TLSVerify:      true,
 			RequireTLS:     true,
 			Dialback:       true,
-			ConnectTimeout: Duration{30 * time.Second},
-			IdleTimeout:    Duration{5 * time.Minute},
+			ConnectTimeout: Duration{Duration: 30 * time.Second},
+			IdleTimeout:    Duration{Duration: 5 * time.Minute},
 			QueueStanzas:   1000,
 		},
 	}
 	c.Storage.DSN = c.DSN()
+	c.Modules = defaultSections()
 	return c
+}
+
+// defaultSections are the module sections as their modules declare them.
+func defaultSections() map[string]any {
+	m := map[string]any{}
+	for _, spec := range module.ConfigSpecs() {
+		m[spec.Section] = spec.New()
+	}
+	return m
 }
 
 func defaultListeners() []Listener {
@@ -752,20 +587,20 @@ func defaultLimits() Limits {
 		MaxStanzaBytes:      262144,
 		MaxDepth:            64,
 		MaxAttrs:            64,
-		AuthTimeout:         Duration{60 * time.Second},
-		StanzaTimeout:       Duration{60 * time.Second},
-		HandshakeTimeout:    Duration{10 * time.Second},
+		AuthTimeout:         Duration{Duration: 60 * time.Second},
+		StanzaTimeout:       Duration{Duration: 60 * time.Second},
+		HandshakeTimeout:    Duration{Duration: 10 * time.Second},
 		OutboundQueueBytes:  1 << 20,
 		MaxConnectionsPerIP: 100,
 		ConnectionRate:      20,
 		ConnectionBurst:     40,
-		AuthFailureDelay:    Duration{250 * time.Millisecond},
-		AuthFailureMaxDelay: Duration{10 * time.Second},
+		AuthFailureDelay:    Duration{Duration: 250 * time.Millisecond},
+		AuthFailureMaxDelay: Duration{Duration: 10 * time.Second},
 		MaxSessions:         0,
-		ResumeTimeout:       Duration{5 * time.Minute},
-		IdleAfter:           Duration{10 * time.Second},
-		HTTPBodyTimeout:     Duration{30 * time.Second},
-		HTTPIdleTimeout:     Duration{60 * time.Second},
+		ResumeTimeout:       Duration{Duration: 5 * time.Minute},
+		IdleAfter:           Duration{Duration: 10 * time.Second},
+		HTTPBodyTimeout:     Duration{Duration: 30 * time.Second},
+		HTTPIdleTimeout:     Duration{Duration: 60 * time.Second},
 	}
 }
 
@@ -831,6 +666,17 @@ func Parse(data []byte, name string) (*Config, error) {
 	// in the file replaces the default host rather than adding to it.
 	c := Default()
 	c.Hosts, c.Listen, c.Storage.DSN = nil, nil, ""
+	// The modules' sections decode into their own types, with the same
+	// walk and so the same errors as the core's.
+	for _, spec := range module.ConfigSpecs() {
+		d.sections = append(d.sections, spec.Section)
+		prim, ok := root[spec.Section]
+		if !ok {
+			continue
+		}
+		delete(root, spec.Section)
+		d.field(prim, reflect.ValueOf(c.Modules[spec.Section]).Elem(), spec.Section)
+	}
 	d.table(root, valueOf(c), "")
 	// nil: absent, or not decodable (already reported; the default avoids a
 	// second, confusing "at least one" error). An explicit empty array is
@@ -859,11 +705,6 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // fillDefaults completes list entries and values derived from others.
 func (c *Config) fillDefaults() {
-	for i := range c.ExternalServices {
-		if e := &c.ExternalServices[i]; e.Secret != "" && e.TTL.Duration == 0 {
-			e.TTL = Duration{24 * time.Hour}
-		}
-	}
 	for i := range c.Listen {
 		l := &c.Listen[i]
 		if l.Type == "" {
@@ -945,12 +786,12 @@ func (c *Config) fillDefaults() {
 }
 
 // UploadPath is the folder XEP-0363 files are stored in: upload.path, or
-// DataDir/upload.
+// DataDir/upload ("" without the upload module).
 func (c *Config) UploadPath() string {
-	if c.Upload.Path != "" {
-		return c.Upload.Path
+	if u, ok := c.Modules["upload"].(interface{ Folder(dataDir string) string }); ok {
+		return u.Folder(c.DataDir)
 	}
-	return filepath.Join(c.DataDir, "upload")
+	return ""
 }
 
 // Validate checks a configuration built in code (Parse validates already).

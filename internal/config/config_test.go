@@ -11,7 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/xmppd/xmppd/modules/all"
+	"github.com/xmppd/xmppd/modules/extdisco"
+	"github.com/xmppd/xmppd/modules/push"
+	uploadmod "github.com/xmppd/xmppd/modules/upload"
 )
+
+// upload is the [upload] section, modules/upload's own.
+func upload(c *Config) *uploadmod.Config { return c.Section("upload").(*uploadmod.Config) }
 
 func TestDefaults(t *testing.T) {
 	c, err := Parse(nil, "empty.toml")
@@ -35,11 +43,11 @@ func TestDefaults(t *testing.T) {
 		{"domains", c.Domains(), []string{"localhost"}},
 		{"listeners", len(c.Listen), 5},
 		{"listen[2]", [3]string{c.Listen[2].Type, c.Listen[2].Address, c.Listen[2].TLS}, [3]string{"http", ":5443", "direct"}},
-		{"upload.max_file_size", c.Upload.MaxFileSize, int64(50 << 20)},
-		{"upload.quota", c.Upload.Quota, int64(1 << 30)},
-		{"upload.expire_after", c.Upload.ExpireAfter.Duration, 7 * 24 * time.Hour},
+		{"upload.max_file_size", upload(c).MaxFileSize, int64(50 << 20)},
+		{"upload.quota", upload(c).Quota, int64(1 << 30)},
+		{"upload.expire_after", upload(c).ExpireAfter.Duration, 7 * 24 * time.Hour},
 		{"UploadPath()", c.UploadPath(), filepath.Join("data", "upload")},
-		{"push", c.Push, Push{Enabled: true, MaxRegistrations: 10}},
+		{"push", *c.Section("push").(*push.Config), push.Config{Enabled: true, MaxRegistrations: 10}},
 		{"http.web_client", c.HTTP.WebClient, true},
 		{"listen[3]", [3]string{c.Listen[3].Type, c.Listen[3].Address, c.Listen[3].TLS}, [3]string{"s2s", ":5269", "starttls"}},
 		{"s2s", [4]bool{c.S2S.Enabled, c.S2S.TLSVerify, c.S2S.RequireTLS, c.S2S.Dialback}, [4]bool{true, true, true, true}},
@@ -118,7 +126,7 @@ func TestPartialFilesKeepOtherDefaults(t *testing.T) {
 			}},
 		{"external services", "[[external_service]]\ntype = \"TURN\"\nhost = \"Turn.Example.ORG.\"\nport = 3478\ntransport = \"UDP\"\nsecret = \"s\"\n[[external_service]]\ntype = \"stun\"\nhost = \"2001:db8::1\"",
 			func(c *Config) bool {
-				e := c.ExternalServices
+				e := *c.Section("external_service").(*extdisco.Config)
 				return len(e) == 2 && e[0].Type == "turn" && e[0].Host == "turn.example.org" && e[0].Transport == "udp" &&
 					e[0].TTL.Duration == 24*time.Hour && e[1].Host == "2001:db8::1" && e[1].TTL.Duration == 0
 			}},
@@ -290,6 +298,9 @@ func TestErrors(t *testing.T) {
 		{"contact", "[contact]\nabuse = [\"abuse@example.org\"]", []string{"2 contact.abuse: \"abuse@example.org\" is not a mailto:, xmpp: or http(s): URI"}},
 		{"memory_limit", "[limits]\nmemory_limit = 1000", []string{"2 limits.memory_limit: must be 0 (none) or between 16777216"}},
 		{"roster max_items", "[roster]\nmax_items = 0", []string{"2 roster.max_items: must be between 1 and 1000000, got 0"}},
+		{"unknown module disabled", "[[host]]\ndomain = \"a.test\"\ndisable_modules = [\"ping\", \"pnig\"]", []string{`3 host[0].disable_modules[1]: "pnig" is not a module (modules: `}},
+		{"push max_registrations", "\n[push]\nmax_registrations = 0", []string{"3 push.max_registrations: must be between 1 and 1000, got 0"}},
+		{"unknown push key", "[push]\nmax_registration = 3", []string{"2 push.max_registration: unknown key (valid here: enabled, max_registrations)"}},
 		{"offline max_messages", "[offline]\nmax_messages = -1", []string{"2 offline.max_messages: must be between 1 and 1000000, got -1"}},
 		{"auth_failure_delay", "[limits]\nauth_failure_delay = \"-1s\"", []string{"2 limits.auth_failure_delay: must be between 0s and 1m0s"}},
 		{"auth_failure_max_delay", "[limits]\nauth_failure_max_delay = \"2h\"", []string{"2 limits.auth_failure_max_delay: must be between 0s and 1h0m0s"}},
@@ -466,12 +477,13 @@ func TestExampleUncommented(t *testing.T) {
 	}
 	c.Listen, c.Components = c.Listen[:5], nil
 	// The illustrative external services: a STUN, a TURN and a TURNS
-	// entry, the last two with a secret and its default TTL.
-	if e := c.ExternalServices; len(e) != 3 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
+	// entry, the last two with a secret and its default TTL, and a TURN
+	// with fixed credentials.
+	if e := *c.Section("external_service").(*extdisco.Config); len(e) != 4 || e[0].Type != "stun" || e[1].Secret == "" || e[2].Type != "turns" ||
 		e[2].Port != 5349 || e[2].TTL.Duration != 24*time.Hour {
 		t.Errorf("external services %+v", e)
 	}
-	c.ExternalServices = nil
+	c.Modules["external_service"] = &extdisco.Config{}
 	// The illustrative [acme] section: on, for the hosts without files.
 	if !c.ACME.On() || c.ACME.Email != "admin@example.org" || !slices.Equal(c.ACMEChallenges(), []string{"tls-alpn-01"}) {
 		t.Errorf("acme %+v, challenges %q", c.ACME, c.ACMEChallenges())

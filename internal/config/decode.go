@@ -7,9 +7,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/xmppd/xmppd/module"
 )
 
 // The document is decoded one key at a time (every table as a map of
@@ -26,6 +27,9 @@ type decoder struct {
 	name string
 	pos  positions
 	errs []error
+	// sections are the modules' top-level keys, valid beside the
+	// core's.
+	sections []string
 }
 
 func valueOf(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
@@ -45,6 +49,9 @@ func (d *decoder) table(prims map[string]toml.Primitive, rv reflect.Value, path 
 			fields[tag] = i
 			names = append(names, tag)
 		}
+	}
+	if path == "" {
+		names = append(names, d.sections...)
 	}
 	// Report in file order, so the messages read top to bottom.
 	keys := make([]string, 0, len(prims))
@@ -187,25 +194,7 @@ func want(t reflect.Type) string {
 	return t.String()
 }
 
-func tomlTypeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case int64:
-		return "integer"
-	case float64:
-		return "float"
-	case bool:
-		return "boolean"
-	case time.Time:
-		return "datetime"
-	case map[string]any:
-		return "table"
-	case []any, []map[string]any:
-		return "array"
-	}
-	return fmt.Sprintf("%T", v)
-}
+func tomlTypeName(v any) string { return module.TOMLTypeName(v) }
 
 // syntaxError turns a toml parse error into an *Error with its position.
 func syntaxError(name string, err error) error {

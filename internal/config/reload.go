@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -35,6 +36,19 @@ func IsLive(key string) bool { return live[index.ReplaceAllString(key, "")] }
 func Diff(old, new *Config) []string {
 	var out []string
 	diff(reflect.ValueOf(*old), reflect.ValueOf(*new), "", &out)
+	names := make([]string, 0, len(old.Modules))
+	for name := range old.Modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a, b := reflect.ValueOf(old.Modules[name]), reflect.ValueOf(new.Modules[name])
+		if !b.IsValid() || a.Type() != b.Type() {
+			out = append(out, name)
+			continue
+		}
+		diff(a.Elem(), b.Elem(), name, &out)
+	}
 	return out
 }
 

@@ -21,10 +21,13 @@ func TestDiff(t *testing.T) {
 		{"a host more", func(c *Config) { c.Hosts = append(c.Hosts, Host{Domain: "example.org"}) }, []string{"host"}, []string{"host"}},
 		{"limits", func(c *Config) {
 			c.Limits.ConnectionRate++
-			c.Limits.AuthFailureDelay = Duration{time.Second}
+			c.Limits.AuthFailureDelay = Duration{Duration: time.Second}
 			c.Limits.MaxStanzaBytes++
 		}, []string{"limits.max_stanza_bytes", "limits.connection_rate", "limits.auth_failure_delay"}, []string{"limits.max_stanza_bytes"}},
 		{"listener", func(c *Config) { c.Listen[0].Address = "127.0.0.1:1" }, []string{"listen[0].address"}, []string{"listen[0].address"}},
+		// A module's section: its keys, as the file names them.
+		{"module section", func(c *Config) { upload(c).Quota = 1 }, []string{"upload.quota"}, []string{"upload.quota"}},
+		{"per-host modules", func(c *Config) { c.Hosts[0].DisableModules = []string{"ping"} }, []string{"host[0].disable_modules"}, []string{"host[0].disable_modules"}},
 	} {
 		old, new := Default(), Default()
 		c.change(new)

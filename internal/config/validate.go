@@ -7,11 +7,12 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/xmppd/xmppd/module"
 )
 
 // validator collects every problem instead of stopping at the first: a
@@ -63,6 +64,9 @@ func (c *Config) normalize() {
 		for k, j := range c.Hosts[i].Admins {
 			c.Hosts[i].Admins[k] = strings.ToLower(strings.TrimSpace(j))
 		}
+		if len(c.Hosts[i].DisableModules) == 0 {
+			c.Hosts[i].DisableModules = nil
+		}
 	}
 	for i := range c.Listen {
 		c.Listen[i].Type = strings.ToLower(c.Listen[i].Type)
@@ -77,12 +81,6 @@ func (c *Config) normalize() {
 		r.Domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(r.Domain)), ".")
 		r.TLS = strings.ToLower(r.TLS)
 	}
-	for i := range c.ExternalServices {
-		e := &c.ExternalServices[i]
-		e.Type = strings.ToLower(strings.TrimSpace(e.Type))
-		e.Host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(e.Host)), ".")
-		e.Transport = strings.ToLower(strings.TrimSpace(e.Transport))
-	}
 	if len(c.Auth.Mechanisms) == 0 {
 		c.Auth.Mechanisms = nil
 	}
@@ -90,9 +88,6 @@ func (c *Config) normalize() {
 		c.Auth.Mechanisms[i] = strings.ToUpper(strings.TrimSpace(m))
 	}
 	c.Storage.Driver = strings.ToLower(c.Storage.Driver)
-	c.MUC.Subdomain = strings.ToLower(strings.TrimSpace(c.MUC.Subdomain))
-	c.Upload.Subdomain = strings.ToLower(strings.TrimSpace(c.Upload.Subdomain))
-	c.Upload.URL = strings.TrimSuffix(strings.TrimSpace(c.Upload.URL), "/")
 	c.ACME.Email = strings.TrimSpace(c.ACME.Email)
 	c.ACME.StorageBackend = strings.ToLower(strings.TrimSpace(c.ACME.StorageBackend))
 	if len(c.ACME.Challenges) == 0 {
@@ -100,13 +95,6 @@ func (c *Config) normalize() {
 	}
 	for i, ch := range c.ACME.Challenges {
 		c.ACME.Challenges[i] = strings.ToLower(strings.TrimSpace(ch))
-	}
-	c.MUC.CreateRooms = strings.ToLower(strings.TrimSpace(c.MUC.CreateRooms))
-	if len(c.MUC.Creators) == 0 {
-		c.MUC.Creators = nil
-	}
-	for i, j := range c.MUC.Creators {
-		c.MUC.Creators[i] = strings.ToLower(strings.TrimSpace(j))
 	}
 	if len(c.WebSocket.Origins) == 0 {
 		c.WebSocket.Origins = nil
@@ -149,8 +137,13 @@ func (c *Config) validate(name string, pos positions) []error {
 	for i, h := range c.Hosts {
 		key := fmt.Sprintf("host[%d]", i)
 		for _, j := range h.Admins {
-			if at := strings.IndexByte(j, '@'); at <= 0 || strings.ContainsAny(j, "/ ") || checkDomain(j[at+1:]) != "" {
-				v.fail(key+".admins", "%q is not a bare JID (user@example.org)", j)
+			if msg := module.CheckBareJID(j); msg != "" {
+				v.fail(key+".admins", "%s", msg)
+			}
+		}
+		for k, name := range h.DisableModules {
+			if !slices.Contains(module.Available(), name) {
+				v.fail(fmt.Sprintf("%s.disable_modules[%d]", key, k), "%q is not a module (modules: %s)", name, strings.Join(module.Available(), ", "))
 			}
 		}
 		if msg := checkDomain(h.Domain); msg != "" {
@@ -296,54 +289,11 @@ func (c *Config) validate(name string, pos positions) []error {
 		v.fail(lk("max_sessions"), "must be 0 (unlimited) or more, got %d", lim.MaxSessions)
 	}
 
-	v.intRange("roster.max_items", c.Roster.MaxItems, 1, 1000000)
-	v.intRange("offline.max_messages", c.Offline.MaxMessages, 1, 1000000)
-
 	v.durRange("registration.min_interval", c.Registration.MinInterval, 0, 7*24*time.Hour)
 	v.intRange("registration.min_password_length", c.Registration.MinPasswordLength, 1, 1024)
 
-	v.intRange("pubsub.max_items", c.PubSub.MaxItems, 1, 1000000)
-	v.intRange("pubsub.max_nodes", c.PubSub.MaxNodes, 1, 1000000)
-	v.intRange("pubsub.max_payload_bytes", c.PubSub.MaxPayloadBytes, 1, 64<<20)
-	ak := func(k string) string { return "archive." + k }
-	v.oneOf(ak("default"), c.Archive.Default, "always", "roster", "never")
-	v.durRange(ak("retention"), c.Archive.Retention, 0, 100*365*24*time.Hour)
-	if r := c.Archive.Retention.Duration; r != 0 && r < time.Minute {
-		v.fail(ak("retention"), "must be 0 (keep forever) or at least 1m, got %s", r)
-	}
-	v.intRange(ak("max_messages"), c.Archive.MaxMessages, 0, 1<<40)
-	v.intRange(ak("max_page"), c.Archive.MaxPage, 1, 10000)
-	v.durRange(ak("prune_interval"), c.Archive.PruneInterval, time.Second, 7*24*time.Hour)
-	v.durRange(ak("write_interval"), c.Archive.WriteInterval, 0, time.Second)
-
-	m := c.MUC
-	if m.Subdomain == "" || strings.Contains(m.Subdomain, ".") || checkDomain(m.Subdomain+".example.org") != "" {
-		v.fail("muc.subdomain", "must be one DNS label such as \"conference\", got %q", m.Subdomain)
-	}
-	v.oneOf("muc.create_rooms", m.CreateRooms, "local", "anyone", "listed")
-	for _, j := range m.Creators {
-		if at := strings.IndexByte(j, '@'); at <= 0 || strings.ContainsAny(j, "/ ") || checkDomain(j[at+1:]) != "" {
-			v.fail("muc.creators", "%q is not a bare JID (user@example.org)", j)
-		}
-	}
-	if m.CreateRooms == "listed" && len(m.Creators) == 0 {
-		v.fail("muc.creators", `must list at least one bare JID when create_rooms = "listed"`)
-	}
-	v.intRange("muc.max_rooms_per_owner", m.MaxRoomsPerOwner, 0, 1000000)
-	v.intRange("muc.max_occupants", m.MaxOccupants, 1, 100000)
-	v.intRange("muc.history_messages", m.HistoryMessages, 0, 10000)
-	if r := m.MessageRate; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		v.fail("muc.message_rate", "must be 0 (no limit) or a positive number, got %v", r)
-	}
-	if m.MessageRate > 0 && m.MessageBurst < 1 || m.MessageBurst < 0 {
-		v.fail("muc.message_burst", "must be at least 1 when message_rate is set, got %d", m.MessageBurst)
-	}
-
-	c.validateUpload(v)
-	c.validateInvites(v)
+	c.validateSections(v)
 	c.validateACME(v)
-	v.intRange("push.max_registrations", c.Push.MaxRegistrations, 1, 1000)
-	c.validateExternalServices(v)
 	known := []string{"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN",
 		"HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"}
 	for _, m := range c.Auth.Mechanisms {
@@ -459,38 +409,9 @@ func (c *Config) validateS2S(v *validator, hosts map[string]int) {
 	}
 }
 
-// checkDomain does basic hostname syntax checks on an already lowercased
-// domain and returns what is wrong, or "". Internationalized names are
-// accepted as-is (no IDNA mapping here); only characters that can never be
-// in a domainpart, and malformed labels, are refused.
-func checkDomain(d string) string {
-	if d == "" {
-		return "must not be empty"
-	}
-	if len(d) > 253 {
-		return fmt.Sprintf("must be at most 253 bytes, got %d", len(d))
-	}
-	if !utf8.ValidString(d) {
-		return "must be valid UTF-8"
-	}
-	for _, r := range d {
-		if r == '@' || r == '/' || r == '\\' || r == ':' || r == '"' || r == '\'' || r == '<' || r == '>' || r == '&' ||
-			unicode.IsSpace(r) || unicode.IsControl(r) {
-			return fmt.Sprintf("%q is not a valid domain: it contains %q", d, r)
-		}
-	}
-	for _, label := range strings.Split(d, ".") {
-		switch {
-		case label == "":
-			return fmt.Sprintf("%q is not a valid domain: empty label", d)
-		case len(label) > 63:
-			return fmt.Sprintf("%q is not a valid domain: label %q is longer than 63 bytes", d, label)
-		case strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-"):
-			return fmt.Sprintf("%q is not a valid domain: label %q starts or ends with '-'", d, label)
-		}
-	}
-	return ""
-}
+// checkDomain is module.CheckDomain: modules check the domains in their
+// sections the same way.
+func checkDomain(d string) string { return module.CheckDomain(d) }
 
 // isLoopback reports whether host (of a listen address) binds loopback
 // only; "" binds every interface.
@@ -516,62 +437,6 @@ func checkAddress(a string) string {
 		return fmt.Sprintf("invalid host %q", host)
 	}
 	return ""
-}
-
-func (c *Config) validateUpload(v *validator) {
-	u, uk := c.Upload, func(k string) string { return "upload." + k }
-	if u.Subdomain == "" || strings.Contains(u.Subdomain, ".") || checkDomain(u.Subdomain+".example.org") != "" {
-		v.fail(uk("subdomain"), "must be one DNS label such as \"upload\", got %q", u.Subdomain)
-	} else if c.MUC.Enabled && u.Enabled && u.Subdomain == c.MUC.Subdomain {
-		v.fail(uk("subdomain"), "%q is muc.subdomain already: each service needs a domain of its own", u.Subdomain)
-	}
-	if u.MaxFileSize < 1 || u.MaxFileSize > 1<<40 {
-		v.fail(uk("max_file_size"), "must be between 1 and %d bytes, got %d", int64(1)<<40, u.MaxFileSize)
-	}
-	if u.Quota < 0 {
-		v.fail(uk("quota"), "must be 0 (unlimited) or more bytes, got %d", u.Quota)
-	} else if u.Quota != 0 && u.Quota < u.MaxFileSize {
-		v.fail(uk("quota"), "must be 0 (unlimited) or at least max_file_size (%d), got %d: no file could ever be uploaded", u.MaxFileSize, u.Quota)
-	}
-	v.durRange(uk("expire_after"), u.ExpireAfter, 0, 100*365*24*time.Hour)
-	if d := u.ExpireAfter.Duration; d != 0 && d < time.Second {
-		v.fail(uk("expire_after"), "must be 0 (keep forever) or at least 1s, got %s", d)
-	}
-	v.durRange(uk("slot_timeout"), u.SlotTimeout, time.Second, 24*time.Hour)
-	if e := u.ExpireAfter.Duration; e >= time.Second && e < u.SlotTimeout.Duration {
-		// Single use rests on the file existing: once swept, a PUT URL
-		// still valid could store it again.
-		v.fail(uk("expire_after"), "must be 0 or at least slot_timeout (%s), got %s: a file must outlive its upload URL", u.SlotTimeout.Duration, e)
-	}
-	if u.URL != "" {
-		p, err := url.Parse(u.URL)
-		switch {
-		case err != nil || p.Host == "" || p.Opaque != "":
-			v.fail(uk("url"), "must be an absolute URL such as \"https://upload.example.org\", got %q", u.URL)
-		case p.Scheme != "https" && p.Scheme != "http":
-			// XEP-0363 §4: the host MUST provide TLS; plain http is for
-			// tests and proxies that terminate TLS elsewhere.
-			v.fail(uk("url"), "must be an https:// URL, got %q", u.URL)
-		case p.RawQuery != "" || p.Fragment != "":
-			v.fail(uk("url"), "must not have a query or fragment, got %q", u.URL)
-		}
-	}
-}
-
-func (c *Config) validateInvites(v *validator) {
-	in := c.Invites
-	v.durRange("invites.expire_after", in.ExpireAfter, time.Minute, 365*24*time.Hour)
-	if in.URL != "" {
-		p, err := url.Parse(in.URL)
-		switch {
-		case err != nil || p.Host == "" || p.Opaque != "":
-			v.fail("invites.url", "must be an absolute URL such as \"https://chat.example.org\", got %q", in.URL)
-		case p.Scheme != "https" && p.Scheme != "http":
-			v.fail("invites.url", "must be an https:// URL, got %q", in.URL)
-		case p.RawQuery != "" || p.Fragment != "":
-			v.fail("invites.url", "must not have a query or fragment, got %q", in.URL)
-		}
-	}
 }
 
 // validateACME checks the [acme] table; only when ACME is on, so that a
@@ -672,35 +537,42 @@ func publicName(domain string) bool {
 	return true
 }
 
-// validateExternalServices checks the [[external_service]] tables
-// (XEP-0215).
-func (c *Config) validateExternalServices(v *validator) {
-	for i, e := range c.ExternalServices {
-		key := fmt.Sprintf("external_service[%d]", i)
-		if e.Type == "" {
-			v.fail(key+".type", `must be set, e.g. "stun" or "turn"`)
-		} else if strings.ContainsFunc(e.Type, func(r rune) bool { return r <= ' ' || r > '~' }) {
-			v.fail(key+".type", "must be a registered service type such as stun or turn, got %q", e.Type)
+// validateSections checks the modules' sections with their own checks,
+// each problem at its line, and that no two services claim one
+// subdomain.
+func (c *Config) validateSections(v *validator) {
+	if c.Modules == nil {
+		c.Modules = map[string]any{}
+	}
+	for _, spec := range module.ConfigSpecs() {
+		val := c.Modules[spec.Section]
+		if val == nil {
+			val = spec.New()
+			c.Modules[spec.Section] = val
 		}
-		if e.Host == "" {
-			v.fail(key+".host", "must be set: the service's DNS name or IP address")
-		} else if net.ParseIP(e.Host) == nil {
-			if msg := checkDomain(e.Host); msg != "" {
-				v.fail(key+".host", "%s", msg)
+		if spec.Check == nil {
+			continue
+		}
+		section := spec.Section
+		spec.Check(val, module.NewConfigCheck(c.Domains(), func(key, msg string) {
+			switch {
+			case key == "":
+				key = section
+			case strings.HasPrefix(key, "["):
+				key = section + key
+			default:
+				key = section + "." + key
 			}
+			v.fail(key, "%s", msg)
+		}))
+	}
+	// Each service needs a domain of its own.
+	seen := map[string]string{}
+	for _, l := range c.serviceLabels() {
+		if k, dup := seen[l[1]]; dup {
+			v.fail(l[0], "%q is %s already: each service needs a domain of its own", l[1], k)
+			continue
 		}
-		v.intRange(key+".port", e.Port, 0, 65535)
-		v.oneOf(key+".transport", e.Transport, "", "udp", "tcp")
-		if (e.Username == "") != (e.Password == "") {
-			v.fail(key+".password", "username and password go together: set both or neither")
-		}
-		if e.Secret != "" && e.Username != "" {
-			v.fail(key+".username", "must not be set with secret: the credentials are made from the secret")
-		}
-		if e.Secret != "" {
-			v.durRange(key+".ttl", e.TTL, time.Minute, 30*24*time.Hour)
-		} else if e.TTL.Duration != 0 {
-			v.fail(key+".ttl", "only applies with secret")
-		}
+		seen[l[1]] = l[0]
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/randid"
 )
 
@@ -59,18 +58,19 @@ func URI(domain, inviter, token string) string {
 	return "xmpp:" + domain + "?register;preauth=" + url.QueryEscape(token)
 }
 
-// Base is the web base URL of invite links for domain: [invites] url, or
-// scheme://domain:port of the first http listener, port being boundPort
-// when the caller knows the bound one (a running server), else the
-// configured one. "" when there is no http listener and no url.
-func Base(cfg *config.Config, domain string, boundPort int) string {
-	if cfg.Invites.URL != "" {
-		return strings.TrimRight(cfg.Invites.URL, "/")
+// Listener is the first http listener as configured: its tls setting
+// and address; the zero Listener means none.
+type Listener struct{ TLS, Address string }
+
+// Base is the web base URL of invite links for domain: url ([invites]
+// url), or scheme://domain:port of the http listener l, port being
+// boundPort when the caller knows the bound one (a running server), else
+// the configured one. "" when there is no http listener and no url.
+func Base(url string, l Listener, domain string, boundPort int) string {
+	if url != "" {
+		return strings.TrimRight(url, "/")
 	}
-	for _, l := range cfg.Listen {
-		if l.Type != "http" {
-			continue
-		}
+	if l.Address != "" {
 		scheme := "https"
 		if l.TLS == "none" {
 			scheme = "http"

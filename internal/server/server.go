@@ -197,7 +197,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.node != nil {
 		clusterSvc = s.node
 	}
-	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields(), Config: cfg}
+	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields()}
+	moduleConfig(&svc, cfg)
 	svc.Push = store
 	svc.Invites = store
 	svc.FastTokens = store
@@ -341,9 +342,9 @@ func (s *Server) adminWeb(store storage.Backend, mx *metrics.Metrics, recent *lo
 	if mx != nil {
 		wc.Metrics = mx.Registry()
 	}
-	if cfg.MUC.Enabled {
+	if cfg.ServiceDomain("muc", cfg.Hosts[0].Domain) != "" {
 		wc.Rooms = store
-		wc.MUCService = func(host string) string { return cfg.MUC.Subdomain + "." + host }
+		wc.MUCService = func(host string) string { return cfg.ServiceDomain("muc", host) }
 	}
 	return adminweb.New(wc)
 }
@@ -836,4 +837,16 @@ func (s *Server) serverKey(name string) ([]byte, error) {
 		return nil, err
 	}
 	return deriveKey([]byte(secret), "xmppd cluster key "+name), nil
+}
+
+// moduleConfig hands the modules their sections and what they may read
+// of the core's configuration.
+func moduleConfig(svc *module.Services, cfg *config.Config) {
+	svc.Sections = cfg.Modules
+	svc.DataDir = cfg.DataDir
+	svc.ResumeTimeout = cfg.Limits.ResumeTimeout.Duration
+	svc.Registration = module.Registration{MinInterval: cfg.Registration.MinInterval.Duration, MinPasswordLength: cfg.Registration.MinPasswordLength}
+	for _, h := range cfg.Hosts {
+		svc.VHosts = append(svc.VHosts, module.VHost{Domain: h.Domain, Admins: h.Admins, Registration: h.Registration, DisabledModules: h.DisableModules})
+	}
 }

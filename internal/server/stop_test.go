@@ -21,8 +21,8 @@ import (
 type stopFails struct{ fail bool }
 
 func (m *stopFails) Start(h *module.Handle) error {
-	if h.Config != nil {
-		_, err := os.Stat(filepath.Join(h.Config.DataDir, "stop-fails"))
+	if h.DataDir != "" {
+		_, err := os.Stat(filepath.Join(h.DataDir, "stop-fails"))
 		m.fail = err == nil
 	}
 	return nil

@@ -97,20 +97,18 @@ type mod struct {
 func (m *mod) Start(h *module.Handle) error {
 	m.h = h
 	m.admins = map[string]map[string]bool{}
-	if h.Config != nil {
-		for _, host := range h.Config.Hosts {
-			for _, a := range host.Admins {
-				if m.admins[host.Domain] == nil {
-					m.admins[host.Domain] = map[string]bool{}
-				}
-				m.admins[host.Domain][a] = true
+	for _, host := range h.VHosts {
+		for _, a := range host.Admins {
+			if m.admins[host.Domain] == nil {
+				m.admins[host.Domain] = map[string]bool{}
 			}
+			m.admins[host.Domain][a] = true
 		}
 	}
 	m.commands = append(m.adminCommands(), m.selfCommands()...)
 	if svc, err := module.Require[inviteService](h, "invites"); err == nil {
 		m.invites = svc
-		m.userInvites = h.Config == nil || h.Config.Invites.Users
+		m.userInvites = svc.UsersMayInvite()
 		m.commands = append(m.commands, m.inviteCommands()...)
 	}
 	m.byNode = map[string]*command{}

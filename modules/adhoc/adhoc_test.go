@@ -221,3 +221,24 @@ func TestUserCommands(t *testing.T) {
 		t.Errorf("registered users after delete: %v", got)
 	}
 }
+
+// TestUsersMayNotInvite: [invites] users = false (modules/invites' own
+// section, read through its service) takes the invite command from
+// users' lists; admins keep it.
+func TestUsersMayNotInvite(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.Replace(testutil.BaseConfig(dir), "domain = \"localhost\"\n", "domain = \"localhost\"\nadmins = [\"root@localhost\"]\n", 1)
+	s := testutil.StartIn(t, dir, cfg+"\n[invites]\nusers = false\n")
+	s.AddUser(t, "root", "rootpw")
+	s.AddUser(t, "alice", "alicepw")
+	for _, tc := range []struct {
+		user, pw string
+		invite   bool
+	}{{"alice", "alicepw", false}, {"root", "rootpw", true}} {
+		c := testutil.Login(t, s, tc.user, tc.pw, "r")
+		r := iq(t, c, "d1", "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='%s'/></iq>", nsCmd)
+		if got := strings.Contains(r.String(), "urn:xmpp:invite#invite"); got != tc.invite {
+			t.Errorf("%s's command list has the invite command: %v, want %v: %s", tc.user, got, tc.invite, r)
+		}
+	}
+}

@@ -15,6 +15,8 @@ const nsInvite = "urn:xmpp:invite"
 // inviteService is what the invites module provides.
 type inviteService interface {
 	CreateInvite(ctx context.Context, domain, creator, username string, admin bool) (uri, link string, expires time.Time, err error)
+	// UsersMayInvite is [invites] users: every account may invite.
+	UsersMayInvite() bool
 }
 
 func (m *mod) inviteCommands() []*command {

@@ -10,7 +10,10 @@ import (
 	"testing"
 )
 
-const modulesPath = "github.com/xmppd/xmppd/modules/"
+const (
+	modulesPath = "github.com/xmppd/xmppd/modules/"
+	configPath  = "github.com/xmppd/xmppd/internal/config"
+)
 
 // importAllowed reports whether a file of module dir (its folder under
 // modules/, "roster" or "pubsub/engine") may import path. A module uses
@@ -19,8 +22,12 @@ const modulesPath = "github.com/xmppd/xmppd/modules/"
 // modules is reachable from another server's in the same process:
 // outside its own packages it imports only the shared code under
 // modules/internal, and tests may link every module with modules/all.
+//
+// Nor does a module read the configuration through internal/config: it
+// declares its own section (module.RegisterConfig) and reads it with
+// module.ConfigOf, so a new option touches the module's folder alone.
 func importAllowed(dir, path string, test bool) bool {
-	if engine(path) {
+	if engine(path) || path == configPath {
 		return test
 	}
 	rest, ok := strings.CutPrefix(path, modulesPath)
@@ -74,9 +81,37 @@ func TestImportAllowed(t *testing.T) {
 		{"push", "github.com/xmppd/xmppd/internal/server", false, false},
 		{"push", "github.com/xmppd/xmppd/internal/testutil", true, true},
 		{"muc", "github.com/xmppd/xmppd/cluster", true, true},
+		{"upload", configPath, false, false},
+		{"mam", configPath, true, true},
 	} {
 		if got := importAllowed(tc.dir, tc.path, tc.test); got != tc.want {
 			t.Errorf("importAllowed(%q, %q, test %v) = %v, want %v", tc.dir, tc.path, tc.test, got, tc.want)
+		}
+	}
+}
+
+// TestModuleImportsNoCore: package module, which every module imports,
+// imports neither the engines nor internal/config (which imports it to
+// decode the modules' sections), so that the layers stay one-way.
+func TestModuleImportsNoCore(t *testing.T) {
+	files, err := filepath.Glob("../../module/*.go")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("module sources: %v %v", files, err)
+	}
+	fset := token.NewFileSet()
+	for _, p := range files {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if engine(path) || path == configPath || strings.HasPrefix(path, modulesPath) {
+				t.Errorf("%s imports %s: package module is below the core and the modules", p, path)
+			}
 		}
 	}
 }

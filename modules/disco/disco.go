@@ -59,7 +59,7 @@ func (m *mod) info(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		}
 		b.End()
 	}
-	for _, f := range m.reg.Features() {
+	for _, f := range m.reg.FeaturesFor(host(iq)) {
 		b.Start("feature", "").Attr("var", f).End()
 	}
 	if len(m.contact) > 0 {

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -36,18 +35,19 @@ func init() { module.Register("extdisco", func() module.Module { return &mod{} }
 
 type mod struct {
 	hosts    func(string) bool
-	services []config.ExternalService
+	services []ExternalService
 	now      func() time.Time
 }
 
 func (m *mod) Start(h *module.Handle) error {
-	if h.Config == nil || len(h.Config.ExternalServices) == 0 {
+	services := *module.ConfigOf[*Config](h)
+	if len(services) == 0 {
 		// Nothing to announce: the requests are answered with
 		// service-unavailable, as XEP-0215 §3.1 allows, and disco
 		// does not claim the feature.
 		return nil
 	}
-	m.hosts, m.services, m.now = h.Hosts, h.Config.ExternalServices, time.Now
+	m.hosts, m.services, m.now = h.Hosts, services, time.Now
 	for _, ns := range []string{NS, NS1} {
 		h.AddFeature(ns)
 		h.HandleIQ(module.TargetServer, "get", ns, m.iq)
@@ -126,7 +126,7 @@ func (m *mod) credentials(ns string, user jid.JID, payload *xml.Element) (*xml.E
 }
 
 // service writes one <service/> with the credentials user gets now.
-func (m *mod) service(b *xml.Builder, ns string, s *config.ExternalService, user jid.JID, now time.Time) {
+func (m *mod) service(b *xml.Builder, ns string, s *ExternalService, user jid.JID, now time.Time) {
 	b.Start("service", ns).Attr("type", s.Type).Attr("host", s.Host)
 	if s.Port != 0 {
 		b.Attr("port", strconv.Itoa(s.Port))

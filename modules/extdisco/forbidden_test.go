@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
@@ -18,7 +17,7 @@ import (
 func TestOnlyLocalUsers(t *testing.T) {
 	m := &mod{
 		hosts:    func(d string) bool { return d == "example.org" },
-		services: []config.ExternalService{{Type: "turn", Host: "turn.example.org", Secret: "s", TTL: config.Duration{Duration: time.Hour}}},
+		services: []ExternalService{{Type: "turn", Host: "turn.example.org", Secret: "s", TTL: module.Duration{Duration: time.Hour}}},
 		now:      time.Now,
 	}
 	for _, from := range []string{"mallory@evil.example/r", "example.org", "evil.example"} {

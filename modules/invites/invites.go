@@ -17,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/auth"
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/invite"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -32,6 +31,7 @@ import (
 //	RedeemInvite(ctx context.Context, domain, token, username, password string) (account string, err error)
 //	CreateInvite(ctx context.Context, domain, creator, username string, admin bool) (uri, link string, expires time.Time, err error)
 //	ApproveSubscription(ctx context.Context, own, contact jid.JID, token string) bool
+//	UsersMayInvite() bool // [invites] users
 //
 // Errors are *stanza.Error with the condition a client should see.
 const Service = "invites"
@@ -51,7 +51,7 @@ type mod struct {
 	h           *module.Handle
 	store       storage.Invites
 	roster      rosterService // nil without the roster module
-	cfg         config.Invites
+	cfg         Config
 	minPassword int
 	now         func() time.Time
 	csrfKey     []byte
@@ -70,12 +70,8 @@ func (m *mod) Start(h *module.Handle) error {
 		h.Logger.Debug("invites: no invite storage, invitations off")
 		return nil
 	}
-	cfg := h.Config
-	if cfg == nil {
-		cfg = config.Default()
-	}
-	m.store, m.cfg = h.Invites, cfg.Invites
-	m.minPassword = max(cfg.Registration.MinPasswordLength, 1)
+	m.store, m.cfg = h.Invites, *module.ConfigOf[*Config](h)
+	m.minPassword = max(h.Registration.MinPasswordLength, 1)
 	m.now = time.Now
 	if r, err := module.Require[rosterService](h, "roster"); err == nil {
 		m.roster = r
@@ -285,7 +281,7 @@ func (m *mod) CreateInvite(ctx context.Context, domain, creator, username string
 // base is the web base URL of links for domain.
 func (m *mod) base(domain string) string {
 	if m.cfg.URL != "" || m.h.HTTP == nil {
-		return invite.Base(&config.Config{Invites: m.cfg}, domain, 0)
+		return invite.Base(m.cfg.URL, invite.Listener{}, domain, 0)
 	}
 	return m.h.HTTP.BaseURL(domain)
 }

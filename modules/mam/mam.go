@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/storage"
@@ -56,7 +55,7 @@ func init() { module.Register("mam", func() module.Module { return &mod{} }) }
 type mod struct {
 	h     *module.Handle
 	store storage.Archive
-	cfg   config.Archive
+	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -75,10 +74,7 @@ type mod struct {
 }
 
 func (m *mod) Start(h *module.Handle) error {
-	m.cfg = config.Default().Archive
-	if h.Config != nil {
-		m.cfg = h.Config.Archive
-	}
+	m.cfg = *module.ConfigOf[*Config](h)
 	if !m.cfg.Enabled {
 		return nil
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
 )
@@ -36,7 +36,7 @@ func TestPruneRetention(t *testing.T) {
 	}
 	m := &mod{
 		store: db,
-		cfg:   config.Archive{Retention: config.Duration{Duration: 24 * time.Hour}},
+		cfg:   Config{Retention: module.Duration{Duration: 24 * time.Hour}},
 		log:   slog.New(slog.DiscardHandler),
 		now:   func() time.Time { return now },
 		dirty: map[string]struct{}{},

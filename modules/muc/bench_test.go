@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/storage/sqldb"
@@ -31,11 +30,11 @@ func (w *writeRouter) Route(_ context.Context, st *module.Stanza) {
 // benchRoom starts the module on a fake router and fills a room with n
 // occupants; it returns the service and the first occupant's JID.
 func benchRoom(b *testing.B, n int) (*service, *writeRouter, jid.JID) {
-	cfg := config.Default()
-	cfg.MUC.MessageRate = 0
-	cfg.MUC.MaxOccupants = n + 10
+	cfg := module.ConfigOf[*Config](module.NewRegistry().NewHandle("muc", module.Services{}))
+	cfg.MessageRate = 0
+	cfg.MaxOccupants = n + 10
 	w := &writeRouter{}
-	h := module.NewRegistry().NewHandle("muc", module.Services{Router: w, Config: cfg, Hosts: func(d string) bool { return d == "localhost" }})
+	h := module.NewRegistry().NewHandle("muc", module.Services{Router: w, Sections: map[string]any{"muc": cfg}, VHosts: localhost, Hosts: func(d string) bool { return d == "localhost" }})
 	m := &mod{}
 	if err := m.Start(h); err != nil {
 		b.Fatal(err)

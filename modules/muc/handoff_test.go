@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
@@ -44,7 +43,7 @@ func (c *fakeCluster) Subscribe(string, func([]byte)) {}
 func TestHandOff(t *testing.T) {
 	rr := &recordRouter{}
 	fc := &fakeCluster{owner: "self"}
-	h := module.NewRegistry().NewHandle("muc", module.Services{Router: rr, Cluster: fc, Config: config.Default(), Hosts: func(d string) bool { return d == "localhost" }})
+	h := module.NewRegistry().NewHandle("muc", module.Services{Router: rr, Cluster: fc, VHosts: localhost, Hosts: func(d string) bool { return d == "localhost" }})
 	m := &mod{}
 	if err := m.Start(h); err != nil {
 		t.Fatal(err)

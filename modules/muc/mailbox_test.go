@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
@@ -33,9 +32,9 @@ func (g *gateRouter) Route(context.Context, *module.Stanza) {
 // on, everything taken is handled.
 func TestMailboxBound(t *testing.T) {
 	g := &gateRouter{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	cfg := config.Default()
-	cfg.MUC.MessageRate = 0
-	h := module.NewRegistry().NewHandle("muc", module.Services{Router: g, Config: cfg, Hosts: func(d string) bool { return d == "localhost" }})
+	cfg := module.ConfigOf[*Config](module.NewRegistry().NewHandle("muc", module.Services{}))
+	cfg.MessageRate = 0
+	h := module.NewRegistry().NewHandle("muc", module.Services{Router: g, Sections: map[string]any{"muc": cfg}, VHosts: localhost, Hosts: func(d string) bool { return d == "localhost" }})
 	m := &mod{}
 	if err := m.Start(h); err != nil {
 		t.Fatal(err)

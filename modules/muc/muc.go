@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -51,7 +50,7 @@ func init() { module.Register("muc", func() module.Module { return &mod{} }) }
 type mod struct {
 	h     *module.Handle
 	log   *slog.Logger
-	cfg   config.MUC
+	cfg   Config
 	store storage.MUCRooms // nil: nothing persists
 	// archive is the XEP-0313 store for rooms (Services.Archive, keyed by
 	// the room's bare JID); nil without one.
@@ -84,10 +83,7 @@ func (m *mod) Start(h *module.Handle) error {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	if h.Config == nil {
-		return errors.New("no configuration")
-	}
-	m.cfg = h.Config.MUC
+	m.cfg = *module.ConfigOf[*Config](h)
 	switch ps, err := module.Require[pushService](h, "push"); {
 	case err == nil:
 		m.push = ps
@@ -103,7 +99,7 @@ func (m *mod) Start(h *module.Handle) error {
 		return nil
 	}
 	m.services = map[string]*service{}
-	for _, host := range h.Config.Domains() {
+	for _, host := range h.Domains() {
 		d := m.cfg.Subdomain + "." + host
 		j, err := jid.Parse(d)
 		if err != nil {

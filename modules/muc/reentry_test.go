@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
@@ -65,11 +64,11 @@ func (br *botRouter) Route(ctx context.Context, st *module.Stanza) {
 // fails on it).
 func TestRouteOutsideRoomLock(t *testing.T) {
 	before := runtime.NumGoroutine()
-	cfg := config.Default()
-	cfg.MUC.MessageRate = 0
+	cfg := module.ConfigOf[*Config](module.NewRegistry().NewHandle("muc", module.Services{}))
+	cfg.MessageRate = 0
 	alice, bot := jid.MustParse("alice@localhost/r"), jid.MustParse("bot@localhost/r")
 	br := &botRouter{t: t, bot: bot, seen: map[jid.JID][]string{}}
-	h := module.NewRegistry().NewHandle("muc", module.Services{Router: br, Config: cfg, Hosts: func(d string) bool { return d == "localhost" }})
+	h := module.NewRegistry().NewHandle("muc", module.Services{Router: br, Sections: map[string]any{"muc": cfg}, VHosts: localhost, Hosts: func(d string) bool { return d == "localhost" }})
 	m := &mod{}
 	if err := m.Start(h); err != nil {
 		t.Fatal(err)

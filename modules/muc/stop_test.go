@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/xml"
@@ -28,7 +27,7 @@ func (r *recordRouter) Route(_ context.Context, st *module.Stanza) {
 // (§11.2, code 332).
 func TestStopSends332(t *testing.T) {
 	rr := &recordRouter{}
-	h := module.NewRegistry().NewHandle("muc", module.Services{Router: rr, Config: config.Default(), Hosts: func(d string) bool { return d == "localhost" }})
+	h := module.NewRegistry().NewHandle("muc", module.Services{Router: rr, VHosts: localhost, Hosts: func(d string) bool { return d == "localhost" }})
 	m := &mod{}
 	if err := m.Start(h); err != nil {
 		t.Fatal(err)
@@ -48,3 +47,7 @@ func TestStopSends332(t *testing.T) {
 		t.Fatal("room survives Stop")
 	}
 }
+
+// localhost is the one virtual host of the tests that start the module
+// by hand.
+var localhost = []module.VHost{{Domain: "localhost"}}

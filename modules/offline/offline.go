@@ -91,10 +91,7 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	// How many messages one account may hold ([offline] max_messages); a
 	// message beyond it is bounced (RFC 6121 §8.5.2.2.1).
-	m.h, m.store, m.limit = h, h.Offline, 1000
-	if h.Config != nil {
-		m.limit = h.Config.Offline.MaxMessages
-	}
+	m.h, m.store, m.limit = h, h.Offline, module.ConfigOf[*Config](h).MaxMessages
 	m.sessions = map[module.Session]*delivery{}
 	m.running = map[string]chan struct{}{}
 	m.undeleted = map[string]int64{}

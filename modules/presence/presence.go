@@ -70,10 +70,9 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no roster storage")
 	}
 	m.h, m.store = h, h.Rosters
+	// [roster] max_items is the roster module's: it says through its
+	// service; without the module, its default.
 	m.maxItems = 1000
-	if h.Config != nil {
-		m.maxItems = h.Config.Roster.MaxItems
-	}
 	m.avail = map[string]module.Session{}
 	m.directedTo = map[module.Session]*directedSet{}
 	// RFC 6121 §3.4: subscription pre-approval is supported.
@@ -84,6 +83,9 @@ func (m *mod) Start(h *module.Handle) error {
 	case err == nil:
 		m.roster = rs
 		m.unhookRemove = rs.OnRemove(m.removed)
+		if l, ok := rs.(interface{ MaxItems() int }); ok {
+			m.maxItems = l.MaxItems()
+		}
 	case !errors.Is(err, module.ErrNoService):
 		return err
 	}

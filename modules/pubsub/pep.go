@@ -386,10 +386,10 @@ type nodeLister interface {
 // shared with the service turned off.
 func (m *mod) shareCaps(key string, feats map[string]bool) {
 	c, ok := m.h.Cluster.(nodeLister)
-	if !ok || !m.service || len(m.h.Config.Hosts) == 0 {
+	if !ok || !m.service || len(m.h.VHosts) == 0 {
 		return
 	}
-	to, err := jid.Parse("pubsub." + m.h.Config.Hosts[0].Domain)
+	to, err := jid.Parse("pubsub." + m.h.VHosts[0].Domain)
 	if err != nil {
 		return
 	}
@@ -399,7 +399,7 @@ func (m *mod) shareCaps(key string, feats map[string]bool) {
 		b.Start("feature", "").Attr("var", f).End()
 	}
 	el := b.End().Element()
-	from, _ := jid.Parse(m.h.Config.Hosts[0].Domain)
+	from, _ := jid.Parse(m.h.VHosts[0].Domain)
 	for _, node := range c.Nodes() {
 		if node == c.Name() {
 			continue

@@ -61,13 +61,8 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no pubsub storage")
 	}
 	m.h = h
-	lim := engine.Limits{MaxItems: 1000, MaxNodes: 1000, MaxPayload: 128 << 10}
-	service := true
-	if h.Config != nil {
-		c := h.Config.PubSub
-		lim = engine.Limits{MaxItems: c.MaxItems, MaxNodes: c.MaxNodes, MaxPayload: c.MaxPayloadBytes}
-		service = c.Service
-	}
+	c := module.ConfigOf[*Config](h)
+	lim := engine.Limits{MaxItems: c.MaxItems, MaxNodes: c.MaxNodes, MaxPayload: c.MaxPayloadBytes}
 	m.eng = &engine.Engine{
 		Store: h.PubSub, Rosters: h.Rosters, Router: h.Router, Hosts: h.Hosts, Limits: lim, Log: h.Logger,
 		Interested: m.interested,
@@ -98,9 +93,9 @@ func (m *mod) Start(h *module.Handle) error {
 		delete(m.res, s)
 		m.mu.Unlock()
 	})
-	m.service = service && h.Config != nil
+	m.service = c.Service
 	if m.service {
-		for _, host := range h.Config.Hosts {
+		for _, host := range h.VHosts {
 			d := "pubsub." + host.Domain
 			h.AddComponent(module.Component{Domain: d, Parent: host.Domain, Name: "Publish-Subscribe", Handle: m.component})
 		}

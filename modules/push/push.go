@@ -107,16 +107,14 @@ func (m *mod) Start(h *module.Handle) error {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	if h.Config == nil {
-		return errors.New("no configuration")
-	}
-	if !h.Config.Push.Enabled || m.store == nil {
+	cfg := module.ConfigOf[*Config](h)
+	if !cfg.Enabled || m.store == nil {
 		return nil
 	}
-	m.max = h.Config.Push.MaxRegistrations
+	m.max = cfg.MaxRegistrations
 	m.accts = map[string]*account{}
 	m.heldSeen = map[string]time.Time{}
-	m.resumeTimeout = h.Config.Limits.ResumeTimeout.Duration
+	m.resumeTimeout = h.ResumeTimeout
 	m.sem = make(chan struct{}, maxInFlight)
 	m.gcSem = make(chan struct{}, maxGroupchatInFlight)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.iq)

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/auth"
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/invite"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -88,19 +87,15 @@ func (m *mod) Start(h *module.Handle) error {
 	if h.Accounts == nil {
 		return errors.New("no account storage")
 	}
-	cfg := h.Config
-	if cfg == nil {
-		cfg = config.Default()
-	}
 	m.h = h
 	m.hosts = map[string]bool{}
-	for _, host := range cfg.Hosts {
+	for _, host := range h.VHosts {
 		if host.Registration {
 			m.hosts[host.Domain] = true
 		}
 	}
-	m.minInterval = cfg.Registration.MinInterval.Duration
-	m.minPassword = max(cfg.Registration.MinPasswordLength, 1)
+	m.minInterval = h.Registration.MinInterval
+	m.minPassword = max(h.Registration.MinPasswordLength, 1)
 	m.now = time.Now
 	m.last = map[string]time.Time{}
 	m.preauth = map[module.Stream]preauth{}

@@ -43,10 +43,11 @@ func init() { module.Register("roster", func() module.Module { return &mod{} }) 
 
 // Service is the name under which the module provides what other modules
 // (presence subscriptions, RFC 6121 §3) need of it, through a value with
-// the methods Push and OnRemove:
+// the methods Push, OnRemove and MaxItems:
 //
 //	Push(own jid.JID, item storage.RosterItem, ver string)
 //	OnRemove(fn func(ctx context.Context, own jid.JID, removed storage.RosterItem)) (uninstall func())
+//	MaxItems() int // [roster] max_items
 const Service = "roster"
 
 // Deps implements module.Dependent.
@@ -99,10 +100,7 @@ func (m *mod) Start(h *module.Handle) error {
 	}
 	m.h, m.store = h, h.Rosters
 	m.maxName, m.maxGroup, m.maxGroups = MaxNameBytes, MaxGroupBytes, MaxGroups
-	m.maxItems = 1000
-	if h.Config != nil {
-		m.maxItems = h.Config.Roster.MaxItems
-	}
+	m.maxItems = module.ConfigOf[*Config](h).MaxItems
 	m.interested = map[string]module.Session{}
 	m.pushPrefix = "push-" + randid.Hex(4) + "-"
 

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/xmppd/xmppd/internal/config"
 )
 
 // Files live flat in the upload folder: <id>.data is the content,
@@ -42,7 +40,7 @@ type reservation struct {
 // quota and for GET; the folder is the truth at start.
 type store struct {
 	dir string
-	cfg config.Upload
+	cfg Config
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -56,7 +54,7 @@ var (
 	errNotFound = errors.New("no such file")
 )
 
-func openStore(dir string, cfg config.Upload, log *slog.Logger) (*store, error) {
+func openStore(dir string, cfg Config, log *slog.Logger) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create upload folder: %w", err)
 	}

@@ -23,7 +23,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/randid"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -53,7 +52,7 @@ func init() { module.Register("upload", func() module.Module { return &mod{} }) 
 type mod struct {
 	h     *module.Handle
 	log   *slog.Logger
-	cfg   config.Upload
+	cfg   Config
 	key   []byte
 	store *store
 	now   func() time.Time
@@ -74,10 +73,7 @@ func (m *mod) Start(h *module.Handle) error {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	if h.Config == nil {
-		return errors.New("no configuration")
-	}
-	m.cfg = h.Config.Upload
+	m.cfg = *module.ConfigOf[*Config](h)
 	if !m.cfg.Enabled {
 		return nil
 	}
@@ -91,13 +87,13 @@ func (m *mod) Start(h *module.Handle) error {
 		return errors.New("no secret key to sign upload URLs")
 	}
 	m.key = h.Secret("upload")
-	st, err := openStore(h.Config.UploadPath(), m.cfg, m.log)
+	st, err := openStore(m.cfg.Folder(h.DataDir), m.cfg, m.log)
 	if err != nil {
 		return err
 	}
 	m.store = st
 	m.services = map[string]*service{}
-	for _, host := range h.Config.Domains() {
+	for _, host := range h.Domains() {
 		d := m.cfg.Subdomain + "." + host
 		j, err := jid.Parse(d)
 		if err != nil {
@@ -170,7 +166,7 @@ func (m *mod) accountGone(ctx context.Context, owner string) bool {
 
 // sweepInterval: often enough that a file outlives expire_after by at
 // most a quarter of it (and never by more than an hour).
-func sweepInterval(c config.Upload) time.Duration {
+func sweepInterval(c Config) time.Duration {
 	d := time.Hour
 	if e := c.ExpireAfter.Duration / 4; e > 0 && e < d {
 		d = e

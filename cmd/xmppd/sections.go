@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/xmppd/xmppd/internal/config"
+	"github.com/xmppd/xmppd/internal/invite"
+	"github.com/xmppd/xmppd/modules/invites"
+	"github.com/xmppd/xmppd/modules/offline"
+)
+
+// The commands that work on the database directly apply the limits of
+// the modules' own sections, as the running server's modules do.
+
+// invitesConfig is the [invites] section, modules/invites' own.
+func invitesConfig(cfg *config.Config) *invites.Config {
+	return cfg.Section("invites").(*invites.Config)
+}
+
+// httpListener is the first http listener, where invite links point.
+func httpListener(cfg *config.Config) invite.Listener {
+	for _, l := range cfg.Listen {
+		if l.Type == "http" {
+			return invite.Listener{TLS: l.TLS, Address: l.Address}
+		}
+	}
+	return invite.Listener{}
+}
+
+// offlineLimit is [offline] max_messages, modules/offline's.
+func offlineLimit(cfg *config.Config) int {
+	return cfg.Section("offline").(*offline.Config).MaxMessages
+}
