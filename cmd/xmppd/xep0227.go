@@ -88,7 +88,7 @@ const (
 func pieHosts(cfg *config.Config) map[string]int {
 	m := map[string]int{}
 	for _, d := range cfg.Domains() {
-		m[cfg.MUC.Subdomain+"."+d] = hostMUC
+		m[mucConfig(cfg).Subdomain+"."+d] = hostMUC
 		m["pubsub."+d] = hostPubSub
 	}
 	for _, d := range cfg.Domains() {
@@ -176,7 +176,7 @@ func (im *pieImport) importPIE(ctx context.Context, data []byte) error {
 		case hostPubSub:
 			err = im.importService(ctx, domain, host)
 		default:
-			return fmt.Errorf("host %s is not one of the configured hosts (or their %s. and pubsub. services)", domain, im.cfg.MUC.Subdomain)
+			return fmt.Errorf("host %s is not one of the configured hosts (or their %s. and pubsub. services)", domain, mucConfig(im.cfg).Subdomain)
 		}
 		if err != nil {
 			return err
@@ -483,7 +483,7 @@ func exportPIE(ctx context.Context, cfg *config.Config, db pieStore, domains []s
 			}
 		}
 		ex.buf = append(ex.buf, "</host>\n"...)
-		if err := ex.rooms(ctx, cfg.MUC.Subdomain+"."+d); err != nil {
+		if err := ex.rooms(ctx, mucConfig(cfg).Subdomain+"."+d); err != nil {
 			return ex.n, err
 		}
 		if err := ex.service(ctx, "pubsub."+d); err != nil {

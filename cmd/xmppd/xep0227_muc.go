@@ -103,7 +103,7 @@ func (im *pieImport) importRoom(ctx context.Context, service string, el *xml.Ele
 		if s := el.Child("subject", nsPIEMUC); s != nil {
 			p.Subject, p.SubjectNick, p.SubjectSet = s.Text(), s.Attr("nick"), true
 		}
-		cfg, err := muc.ImportRoomConfig(p, im.cfg.MUC.MaxOccupants)
+		cfg, err := muc.ImportRoomConfig(p, mucConfig(im.cfg).MaxOccupants)
 		if err != nil {
 			im.badf("room %s: configuration: %v", rj, err)
 			return nil

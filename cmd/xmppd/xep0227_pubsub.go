@@ -57,7 +57,7 @@ type pieNode struct {
 }
 
 func (im *pieImport) limits() engine.Limits {
-	c := im.cfg.PubSub
+	c := *pubsubConfig(im.cfg)
 	return engine.Limits{MaxItems: c.MaxItems, MaxNodes: c.MaxNodes, MaxPayload: c.MaxPayloadBytes}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -30,7 +29,7 @@ type PortableRoom struct {
 
 // portableRoom is a room detached from any service, for the conversions.
 func portableRoom(maxOccupants int) *room {
-	svc := &service{m: &mod{cfg: config.MUC{MaxOccupants: maxOccupants}}}
+	svc := &service{m: &mod{cfg: Config{MaxOccupants: maxOccupants}}}
 	return newRoom(svc, jid.MustParse("room@muc.invalid"), defaultConfig(maxOccupants))
 }
 

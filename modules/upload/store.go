@@ -93,7 +93,7 @@ func openStore(dir string, cfg Config, log *slog.Logger) (*store, error) {
 // right after its .meta; in a cluster other nodes share the folder
 // ([upload] path), so what looks incomplete to this node may be another
 // node's upload in progress, which a restart here must not destroy.
-func leftoverAge(cfg config.Upload) time.Duration {
+func leftoverAge(cfg Config) time.Duration {
 	return cfg.SlotTimeout.Duration + time.Hour
 }
 
