@@ -1,0 +1,47 @@
+package auth
+
+import (
+	"crypto"
+	"testing"
+)
+
+// The DER shortcut of endPointHash must answer as x509 does, and leave
+// what it does not know to x509.
+func TestEndPointHashFast(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		want crypto.Hash
+		fast bool
+	}{
+		{"ecdsa-sha256", crypto.SHA256, true},
+		{"ecdsa-sha384", crypto.SHA384, true},
+		{"rsa-sha512", crypto.SHA512, true},
+		{"ed25519", 0, false},
+	} {
+		der := newTestCert(t, tc.kind).der
+		h, ok := endPointHashFast(der)
+		if ok != tc.fast || h != tc.want {
+			t.Errorf("%s: fast path %v %v, want %v %v", tc.kind, h, ok, tc.want, tc.fast)
+		}
+		got, err := endPointHash(der)
+		if (err == nil) != (tc.want != 0) || got != tc.want {
+			t.Errorf("%s: endPointHash %v %v, want %v", tc.kind, got, err, tc.want)
+		}
+		// Truncated or trailing bytes: not for the shortcut.
+		for _, bad := range [][]byte{der[:len(der)-1], append(der[:len(der):len(der)], 0), der[:3], {0x30, 0x84, 0, 0, 0, 1}} {
+			if _, ok := endPointHashFast(bad); ok {
+				t.Errorf("%s: fast path accepted %d malformed bytes", tc.kind, len(bad))
+			}
+		}
+	}
+}
+
+func BenchmarkEndPointHash(b *testing.B) {
+	der := newTestCert(b, "ecdsa-sha256").der
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := endPointHash(der); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
