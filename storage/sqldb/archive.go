@@ -447,8 +447,7 @@ func (db *DB) ArchivePrefs(ctx context.Context, archive string) (storage.Archive
 	fail := func(err error) (storage.ArchivePrefs, error) {
 		return storage.ArchivePrefs{}, fmt.Errorf("sqldb: archive prefs of %s: %w", archive, err)
 	}
-	err := db.read.QueryRowContext(ctx,
-		`SELECT default_mode FROM archive_prefs WHERE archive = $1`, archive).Scan(&p.Default)
+	err := db.login.archivePrefs.QueryRowContext(ctx, archive).Scan(&p.Default)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = storage.ErrNotFound
 	}
