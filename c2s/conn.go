@@ -399,10 +399,21 @@ func (c *conn) openStream() error {
 		}
 	}
 	c.streamID = randomID(12)
-	// The header goes out before any error about it (§4.9.1.2).
-	if err := c.sendHeader(h); err != nil {
+	hdr := c.streamHeader(h)
+	if err := c.checkHeader(h, to); err != nil {
+		// The header goes out before any error about it (§4.9.1.2).
+		if werr := c.writeHeader(hdr); werr != nil {
+			return werr
+		}
 		return err
 	}
+	// Header and features in one write: one TLS record and one syscall
+	// instead of two, three times per login.
+	return c.writeHeader(c.features(hdr))
+}
+
+// checkHeader tests the client's stream header.
+func (c *conn) checkHeader(h *xml.Header, to string) error {
 	// §4.9.3.10: the stream element must be <stream:stream> in the streams
 	// namespace with jabber:client as the content namespace.
 	if h.Name != "stream" || h.NS != xml.NSStream {
@@ -419,7 +430,7 @@ func (c *conn) openStream() error {
 	if v := h.Attr("version"); majorVersion(v) != 1 {
 		return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
 	}
-	return c.sendFeatures()
+	return nil
 }
 
 func majorVersion(v string) int {
@@ -440,8 +451,9 @@ func majorVersion(v string) int {
 	return n
 }
 
-func (c *conn) sendHeader(h *xml.Header) error {
-	b := make([]byte, 0, 256)
+// streamHeader is our stream header in answer to h.
+func (c *conn) streamHeader(h *xml.Header) []byte {
+	b := make([]byte, 0, 512) // the features are appended to it
 	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"...)
 	b = append(b, c.streamID...)
 	b = append(b, "' from='"...)
@@ -457,8 +469,7 @@ func (c *conn) sendHeader(h *xml.Header) error {
 			}
 		}
 	}
-	b = append(b, " version='1.0' xml:lang='en'>"...)
-	return c.writeHeader(b)
+	return append(b, " version='1.0' xml:lang='en'>"...)
 }
 
 // writeHeader writes our stream header unless CloseStream got there first
@@ -484,7 +495,10 @@ func (c *conn) writeHeader(b []byte) error {
 }
 
 // sendFeatures advertises what may be negotiated now (RFC 6120 §4.3.2).
-func (c *conn) sendFeatures() error {
+func (c *conn) sendFeatures() error { return c.write(c.features(nil)) }
+
+// features appends <stream:features> for the stream's current state to dst.
+func (c *conn) features(dst []byte) []byte {
 	b := xml.NewBuilder("features", xml.NSStream)
 	switch {
 	case c.authed:
@@ -507,7 +521,7 @@ func (c *conn) sendFeatures() error {
 		c.addSASLFeatures(b)
 		c.addPreAuthFeatures(b)
 	}
-	return c.write(streamFeatures(b.Element()))
+	return streamFeatures(dst, b.Element())
 }
 
 // sessionFeatures are those of an authenticated stream; bound (by XEP-0386
@@ -530,8 +544,8 @@ func (c *conn) sessionFeatures(b *xml.Builder, bound bool) {
 
 // streamFeatures writes <stream:features> with the stream prefix, which is
 // the form every client expects.
-func streamFeatures(el *xml.Element) []byte {
-	b := []byte("<stream:features>")
+func streamFeatures(b []byte, el *xml.Element) []byte {
+	b = append(b, "<stream:features>"...)
 	for ch := range el.Children() {
 		b = ch.Append(b, xml.NSClient)
 	}

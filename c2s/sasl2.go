@@ -177,7 +177,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		first := b.Element().Append(nil, "")
 		fb := xml.NewBuilder("features", xml.NSStream)
 		c.sessionFeatures(fb, true)
-		c.enqueue(append(first, streamFeatures(fb.Element())...))
+		c.enqueue(streamFeatures(first, fb.Element()))
 	}, func() { c.bind2Inline(br, full) })
 	return nil
 }
