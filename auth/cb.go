@@ -29,6 +29,17 @@ func channelBindingTypes(cs ConnState) []string {
 	return out
 }
 
+// usableCBTypes is cs.CBTypes when the caller filled it in (from
+// ChannelBindingTypes, see ConnState), else channelBindingTypes(cs).
+// Deriving them costs a TLS exporter (HKDF) and a login asks for the
+// mechanisms several times: stream features, SASL2's and FAST's, Start.
+func usableCBTypes(cs ConnState) []string {
+	if cs.CBTypes != nil {
+		return cs.CBTypes
+	}
+	return channelBindingTypes(cs)
+}
+
 // exporterUsable reports whether tls-exporter is safe on the connection.
 // RFC 9266 §3: TLS 1.3, or TLS 1.2 only with the extended master secret
 // (RFC 7627), else the exported value is not unique to the connection

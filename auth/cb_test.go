@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto"
+	"slices"
 	"testing"
 )
 
@@ -43,5 +44,46 @@ func BenchmarkEndPointHash(b *testing.B) {
 		if _, err := endPointHash(der); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The channel-binding types a caller advertised (ConnState.CBTypes, from
+// ChannelBindingTypes) are taken as the usable ones, so that listing the
+// mechanisms does not run the TLS exporter again; without them they are
+// derived.
+func TestMechanismsUseAdvertisedCBTypes(t *testing.T) {
+	srv := &Server{}
+	ec := newTestCert(t, "ecdsa-sha256")
+	st, _ := tlsPair(t, ec, 0x0304)
+	derived := ConnState{TLS: st, ServerCert: ec.der}
+	cbs := srv.ChannelBindingTypes(derived)
+	if len(cbs) != 2 {
+		t.Fatalf("ChannelBindingTypes = %v", cbs)
+	}
+	advertised := derived
+	advertised.CBTypes = cbs
+	if got, want := srv.Mechanisms(advertised), srv.Mechanisms(derived); !slices.Equal(got, want) {
+		t.Fatalf("Mechanisms with CBTypes %v, without %v", got, want)
+	}
+	if got, want := srv.TokenMechanisms(advertised), srv.TokenMechanisms(derived); !slices.Equal(got, want) || len(got) != 3 {
+		t.Fatalf("TokenMechanisms with CBTypes %v, without %v", got, want)
+	}
+	// Only tls-server-end-point advertised: no HT-SHA-256-EXPR.
+	advertised.CBTypes = []string{CBTLSServerEndPoint}
+	if got := srv.TokenMechanisms(advertised); !slices.Equal(got, []string{MechHTSHA256Endp, MechHTSHA256None}) {
+		t.Fatalf("TokenMechanisms with end-point only: %v", got)
+	}
+}
+
+func BenchmarkMechanisms(b *testing.B) {
+	srv := &Server{}
+	ec := newTestCert(b, "ecdsa-sha256")
+	st, _ := tlsPair(b, ec, 0x0304)
+	cs := ConnState{TLS: st, ServerCert: ec.der}
+	b.ReportAllocs()
+	for b.Loop() {
+		cs.CBTypes = srv.ChannelBindingTypes(cs)
+		cs.Offered = srv.Mechanisms(cs)
+		srv.TokenMechanisms(cs)
 	}
 }
