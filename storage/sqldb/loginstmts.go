@@ -55,3 +55,21 @@ func (db *DB) prepareLogin(ctx context.Context) error {
 func (s *loginStmts) all() []*sql.Stmt {
 	return []*sql.Stmt{s.roster, s.archivePrefs, s.private, s.offlinePage, s.blockList, s.setLastActivity}
 }
+
+// pointRead is ctx for one of the short indexed reads above: on SQLite
+// without its cancellation. A query on a context that can be cancelled
+// costs two goroutines (database/sql's watcher of the rows and
+// modernc.org/sqlite's interrupter) and a progress handler set and
+// cleared, more than these reads of a few pages in the local file; there
+// is nothing in them worth interrupting. A context already done still
+// stops them before they start. PostgreSQL keeps the cancellation: a
+// query there waits on the network.
+func (db *DB) pointRead(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, err
+	}
+	if db.dialect != SQLite {
+		return ctx, nil
+	}
+	return context.WithoutCancel(ctx), nil
+}

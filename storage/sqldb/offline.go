@@ -65,7 +65,11 @@ func (db *DB) OfflinePage(ctx context.Context, domain, username string, after in
 	if limit <= 0 {
 		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: page limit %d is not positive", username, domain, limit)
 	}
-	rows, err := db.login.offlinePage.QueryContext(ctx, domain, username, after, limit)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: %w", username, domain, err)
+	}
+	rows, err := db.login.offlinePage.QueryContext(rctx, domain, username, after, limit)
 	return scanOffline(rows, err, domain, username)
 }
 

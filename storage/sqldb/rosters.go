@@ -37,7 +37,11 @@ func bumpRosterVersion(ctx context.Context, tx *sql.Tx, domain, username string)
 // Roster implements storage.Rosters. One statement reads the version and
 // the items, so both come from the same snapshot on either engine.
 func (db *DB) Roster(ctx context.Context, domain, username string) ([]storage.RosterItem, string, error) {
-	rows, err := db.login.roster.QueryContext(ctx, domain, username)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqldb: roster of %s@%s: %w", username, domain, err)
+	}
+	rows, err := db.login.roster.QueryContext(rctx, domain, username)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqldb: roster of %s@%s: %w", username, domain, err)
 	}
