@@ -135,7 +135,10 @@ type ConnState struct {
 	// XEP-0474 downgrade protection. When Offered is nil, Start accepts any
 	// mechanism Mechanisms would list and no XEP-0474 "h" attribute is sent
 	// (a client would compute a different hash and abort). CBTypes nil means
-	// XEP-0440 was not used.
+	// XEP-0440 was not used; when set, it must come from ChannelBindingTypes
+	// on this connection (or be a part of that), and Mechanisms and
+	// TokenMechanisms take it as the usable types instead of deriving them
+	// again.
 	Offered []string
 	CBTypes []string
 	// ServerCert is the DER of the leaf certificate this server presented on
@@ -174,7 +177,7 @@ type Server struct {
 // -PLUS only with TLS (and a usable channel-binding type); PLAIN only with TLS.
 func (s *Server) Mechanisms(cs ConnState) []string {
 	var out []string
-	if len(s.ChannelBindingTypes(cs)) > 0 {
+	if len(usableCBTypes(cs)) > 0 {
 		out = append(out, MechSCRAMSHA512Plus, MechSCRAMSHA256Plus, MechSCRAMSHA1Plus)
 	}
 	out = append(out, MechSCRAMSHA512, MechSCRAMSHA256, MechSCRAMSHA1)

@@ -29,6 +29,17 @@ func channelBindingTypes(cs ConnState) []string {
 	return out
 }
 
+// usableCBTypes is cs.CBTypes when the caller filled it in (from
+// ChannelBindingTypes, see ConnState), else channelBindingTypes(cs).
+// Deriving them costs a TLS exporter (HKDF) and a login asks for the
+// mechanisms several times: stream features, SASL2's and FAST's, Start.
+func usableCBTypes(cs ConnState) []string {
+	if cs.CBTypes != nil {
+		return cs.CBTypes
+	}
+	return channelBindingTypes(cs)
+}
+
 // exporterUsable reports whether tls-exporter is safe on the connection.
 // RFC 9266 §3: TLS 1.3, or TLS 1.2 only with the extended master secret
 // (RFC 7627), else the exported value is not unique to the connection
@@ -83,9 +94,19 @@ func exportKeyingMaterial(st *tls.ConnectionState) (b []byte, err error) {
 // (RFC 5929 §4.1): the hash of the certificate's signature algorithm, but
 // SHA-256 when that is MD5 or SHA-1. Algorithms without a single hash
 // (Ed25519, unknown ones) leave the binding undefined, so it is not offered.
+//
+// It runs several times per login (features, SASL, SASL2, FAST), so the
+// usual algorithms are read straight from the DER (signatureAlgorithm, the
+// second field of the Certificate SEQUENCE, RFC 5280 §4.1.1.2): a full
+// x509.ParseCertificate was 5% of the server's CPU in a login burst. Any
+// other algorithm (RSA-PSS keeps its hash in the parameters), or DER this
+// reader does not follow, goes to x509.
 func endPointHash(der []byte) (crypto.Hash, error) {
 	if len(der) == 0 {
 		return 0, errors.New("tls-server-end-point: no server certificate")
+	}
+	if h, ok := endPointHashFast(der); ok {
+		return h, nil
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -101,6 +122,73 @@ func endPointHash(der []byte) (crypto.Hash, error) {
 		return crypto.SHA512, nil
 	}
 	return 0, fmt.Errorf("tls-server-end-point: undefined for signature algorithm %v", cert.SignatureAlgorithm)
+}
+
+// The DER contents of the signature algorithm OIDs endPointHashFast knows
+// (RFC 4055 §5, RFC 5758 §3.2) and the tls-server-end-point hash of each.
+var endPointOIDs = []struct {
+	oid  string
+	hash crypto.Hash
+}{
+	{"\x2a\x86\x48\xce\x3d\x04\x03\x02", crypto.SHA256},     // ecdsa-with-SHA256
+	{"\x2a\x86\x48\xce\x3d\x04\x03\x03", crypto.SHA384},     // ecdsa-with-SHA384
+	{"\x2a\x86\x48\xce\x3d\x04\x03\x04", crypto.SHA512},     // ecdsa-with-SHA512
+	{"\x2a\x86\x48\xce\x3d\x04\x01", crypto.SHA256},         // ecdsa-with-SHA1
+	{"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b", crypto.SHA256}, // sha256WithRSAEncryption
+	{"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c", crypto.SHA384}, // sha384WithRSAEncryption
+	{"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d", crypto.SHA512}, // sha512WithRSAEncryption
+	{"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x05", crypto.SHA256}, // sha1WithRSAEncryption
+	{"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x04", crypto.SHA256}, // md5WithRSAEncryption
+}
+
+// endPointHashFast reads the certificate's signatureAlgorithm OID without
+// parsing the rest; ok is false for anything it does not know.
+func endPointHashFast(der []byte) (crypto.Hash, bool) {
+	cert, rest, ok := derField(der, 0x30) // Certificate
+	if !ok || len(rest) != 0 {
+		return 0, false
+	}
+	if _, cert, ok = derField(cert, 0x30); !ok { // tbsCertificate
+		return 0, false
+	}
+	alg, _, ok := derField(cert, 0x30) // signatureAlgorithm
+	if !ok {
+		return 0, false
+	}
+	oid, _, ok := derField(alg, 0x06)
+	if !ok {
+		return 0, false
+	}
+	for _, o := range endPointOIDs {
+		if string(oid) == o.oid {
+			return o.hash, true
+		}
+	}
+	return 0, false
+}
+
+// derField reads one DER element with the given tag from b: its contents
+// and what follows it. Definite lengths only, as DER requires.
+func derField(b []byte, tag byte) (contents, rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != tag {
+		return nil, nil, false
+	}
+	n, b := int(b[1]), b[2:]
+	if n&0x80 != 0 {
+		k := n & 0x7f
+		if k == 0 || k > 3 || len(b) < k {
+			return nil, nil, false
+		}
+		n = 0
+		for _, c := range b[:k] {
+			n = n<<8 | int(c)
+		}
+		b = b[k:]
+	}
+	if n > len(b) {
+		return nil, nil, false
+	}
+	return b[:n], b[n:], true
 }
 
 // channelBindingData returns the channel-binding data of type name on cs.

@@ -44,7 +44,7 @@ func (s *Server) TokenMechanisms(cs ConnState) []string {
 	if cs.TLS == nil {
 		return nil
 	}
-	cbs := channelBindingTypes(cs)
+	cbs := usableCBTypes(cs)
 	var out []string
 	for _, m := range []string{MechHTSHA256Expr, MechHTSHA256Endp, MechHTSHA256None} {
 		cb := htMechanisms[m].ht

@@ -9,6 +9,9 @@
 #   SCENARIO=idle bash bench/profile-xmppd.sh /tmp/prof-idle -sessions 10000 -hold 70s
 #   SCENARIO=roster USERS=500 CONTACTS=40 bash bench/profile-xmppd.sh /tmp/prof-roster
 #     (roster-setup, then 3 roster runs inside one CPU profile)
+#   SCENARIO=login bash bench/profile-xmppd.sh /tmp/prof-login -sessions 2000 -concurrency 100
+#     (one xmppload login run, warm-up pass included, inside one CPU
+#     profile, and the allocations of its 2 x N logins)
 #
 # Then: go tool pprof -top OUTDIR/xmppd OUTDIR/cpu.pb.gz
 #       go tool pprof -top OUTDIR/xmppload OUTDIR/harness-cpu.pb.gz (the harness, whole chat run)
@@ -56,6 +59,22 @@ if [ "${SCENARIO:-chat}" = roster ]; then
 	for _ in 1 2 3; do "$X" roster "${common[@]}" "${r[@]}" -concurrency 32 -pid "$pid" -label xmppd | tee -a "$OUTDIR/roster.out"; done
 	wait "$prof"
 	go tool pprof -top -nodecount 40 "$OUTDIR/xmppd" "$OUTDIR/cpu.pb.gz" 2>/dev/null | tee "$OUTDIR/cpu-top.txt" | head -50
+	exit 0
+fi
+if [ "${SCENARIO:-chat}" = login ]; then
+	# restart, so the registrations are not in the profiles
+	kill -TERM "$pid"; wait "$pid" || true
+	bash -c "ulimit -n 20000; exec '$OUTDIR/xmppd' serve -config '$tmp/xmppd.toml' -pprof $PPROF" 2>>"$tmp/xmppd.log" &
+	pid=$!
+	wait_port "$PORT"
+	curl -s -o "$OUTDIR/allocs-before.pb.gz" "http://$PPROF/debug/pprof/allocs"
+	curl -s -o "$OUTDIR/cpu.pb.gz" "http://$PPROF/debug/pprof/profile?seconds=${PROFILE_S:-30}" &
+	prof=$!
+	"$X" login "${common[@]}" -users 0 -pid "$pid" -label xmppd "$@" | tee "$OUTDIR/login.out"
+	wait "$prof"
+	curl -s -o "$OUTDIR/allocs-after.pb.gz" "http://$PPROF/debug/pprof/allocs"
+	go tool pprof -top -nodecount 50 "$OUTDIR/xmppd" "$OUTDIR/cpu.pb.gz" 2>/dev/null | tee "$OUTDIR/cpu-top.txt" | head -60
+	go tool pprof -sample_index=alloc_space -top -nodecount 40 -diff_base "$OUTDIR/allocs-before.pb.gz" "$OUTDIR/xmppd" "$OUTDIR/allocs-after.pb.gz" 2>/dev/null >"$OUTDIR/allocs-top.txt"
 	exit 0
 fi
 if [ "${SCENARIO:-chat}" = idle ]; then

@@ -110,6 +110,9 @@ func (c *conn) park() bool {
 		p.mu.Unlock()
 		pk.arm = c.armFD
 	}
+	// Later pauses wait the configured time (armIdle set a shorter one
+	// for the first).
+	w.idle = c.srv.cfg.IdleAfter
 	c.dec.ReleaseBuffer()
 	// crypto/tls keeps the buffers the handshake grew (2.7 KiB) for good.
 	tlsmem.Release(w.tc)

@@ -87,3 +87,48 @@ func TestIdleSessionsPark(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstIdleParksSooner: after logging in, a session parks once its
+// client has been quiet for a short while (loginIdle), whatever
+// idle_after says, so a burst of logins does not keep every new session's
+// reader (its grown stack, crypto/tls's buffers) for idle_after; once it
+// has read again it waits idle_after as configured.
+func TestFirstIdleParksSooner(t *testing.T) {
+	const n = 20
+	s := testutil.Start(t, "\n[limits]\nidle_after = \"1h\"\n")
+	s.AddUser(t, "alice", "a")
+	s.AddUser(t, "bob", "b")
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	clients := make([]*testutil.Client, n)
+	for i := range clients {
+		clients[i] = testutil.Login(t, s, "alice", "a", fmt.Sprintf("r%d", i))
+	}
+	bob := testutil.Login(t, s, "bob", "b", "desk")
+	parked := func(g int) bool { return g-before < n/4 }
+	deadline := time.Now().Add(30 * time.Second) // a loaded machine; loginIdle is 2s
+	g := runtime.NumGoroutine()
+	for !parked(g) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		runtime.GC()
+		g = runtime.NumGoroutine()
+	}
+	if !parked(g) {
+		t.Fatalf("%d quiet new sessions hold %d goroutines more than none after 30s with idle_after = 1h (want < %d)", n+1, g-before, n/4)
+	}
+	// Woken by their clients, they read on with idle_after's bound: still
+	// awake after twice loginIdle.
+	for i, c := range clients {
+		c.Send("<message to='bob@localhost/desk' type='chat' id='m%d'><body>%d</body></message>", i, i)
+		if m := bob.NextNamed("message"); m.Attr("id") != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+	}
+	time.Sleep(4 * time.Second) // twice loginIdle
+	runtime.GC()
+	// (A session that had not parked yet still has the short bound: on a
+	// loaded machine a few may not have.)
+	if g := runtime.NumGoroutine(); g-before < n*3/4 {
+		t.Fatalf("%d goroutines more than none %v after the messages, want at least %d (idle_after is 1h)", g-before, 4*time.Second, n*3/4)
+	}
+}

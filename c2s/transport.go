@@ -117,11 +117,22 @@ func (r *stanzaReader) Read(p []byte) (int, error) {
 }
 
 // armIdle lets the reader of a bound session pause once idle.
+//
+// The first pause after binding comes sooner (loginIdle): logging in
+// grew the reader's stack (the TLS handshake's key exchange, SQLite) and
+// crypto/tls's buffers, which only parking gives back, and most clients
+// fall quiet once their login requests are answered. Every session that
+// logged in within the last IdleAfter held them: after a burst of logins
+// those were the server's high-water mark of memory, which the runtime
+// keeps (docs/performance.md). park restores IdleAfter.
 func (c *conn) armIdle() {
 	if c.wr != nil && c.bound && canPark {
-		c.wr.idle = c.srv.cfg.IdleAfter
+		c.wr.idle = min(c.srv.cfg.IdleAfter, loginIdle)
 	}
 }
+
+// loginIdle bounds a session's first idle wait after binding (armIdle).
+const loginIdle = 2 * time.Second
 
 // closeTransport closes nc, a transport of this session, and resumes the
 // reader if it is parked (a closed socket leaves the epoll set silently).

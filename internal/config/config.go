@@ -501,7 +501,8 @@ type Limits struct {
 	ResumeTimeout Duration `toml:"resume_timeout"` // 5m
 	// IdleAfter is how long a bound TLS session reads nothing before its
 	// reader goroutine is released until the socket has input again
-	// (Linux); "0s" keeps a goroutine per session. Memory, not behaviour.
+	// (Linux); the first wait after login is at most 2s (c2s loginIdle).
+	// "0s" keeps a goroutine per session. Memory, not behaviour.
 	IdleAfter Duration `toml:"idle_after"` // 10s
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (debug.SetMemoryLimit, like GOMEMLIMIT); 0 = none. With it the

@@ -447,8 +447,11 @@ func (db *DB) ArchivePrefs(ctx context.Context, archive string) (storage.Archive
 	fail := func(err error) (storage.ArchivePrefs, error) {
 		return storage.ArchivePrefs{}, fmt.Errorf("sqldb: archive prefs of %s: %w", archive, err)
 	}
-	err := db.read.QueryRowContext(ctx,
-		`SELECT default_mode FROM archive_prefs WHERE archive = $1`, archive).Scan(&p.Default)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	err = db.login.archivePrefs.QueryRowContext(rctx, archive).Scan(&p.Default)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = storage.ErrNotFound
 	}

@@ -1,6 +1,7 @@
 package sqldb_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -229,6 +230,51 @@ func BenchmarkArchiveAppend(b *testing.B) {
 						}
 					}
 				})
+			}
+		})
+	}
+}
+
+// BenchmarkLoginReads measures what a login and its logout cost the store
+// beside the credential: the reads at bind and initial presence (roster,
+// archive preferences, the vCard for the avatar hash, the first offline
+// page, the block list; all empty, as for most accounts) and the
+// last-activity write at the end.
+func BenchmarkLoginReads(b *testing.B) {
+	backends := []struct {
+		name string
+		get  func(testing.TB) backend
+	}{
+		{"SQLite", func(testing.TB) backend { return sqliteBackend() }},
+		{"PostgreSQL", postgresBackend}, // skips without XMPPD_TEST_POSTGRES_DSN
+	}
+	for _, bk := range backends {
+		b.Run(bk.name, func(b *testing.B) {
+			db := benchSetup(b, bk.get(b)).(*sqldb.DB)
+			ctx := b.Context()
+			r := rand.New(rand.NewPCG(1, 2))
+			at := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				u := fmt.Sprintf("user%05d", r.IntN(benchAccounts))
+				if _, _, err := db.Roster(ctx, "example.org", u); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					b.Fatal(err)
+				}
+				if _, err := db.ArchivePrefs(ctx, u+"@example.org"); !errors.Is(err, storage.ErrNotFound) {
+					b.Fatal(err)
+				}
+				if _, err := db.GetPrivate(ctx, "example.org", u, "vcard-temp vCard"); !errors.Is(err, storage.ErrNotFound) {
+					b.Fatal(err)
+				}
+				if _, err := db.OfflinePage(ctx, "example.org", u, 0, 100); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := db.BlockList(ctx, "example.org", u); err != nil {
+					b.Fatal(err)
+				}
+				if err := db.SetLastActivity(ctx, "example.org", u, at, ""); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

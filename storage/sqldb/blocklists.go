@@ -14,9 +14,11 @@ var _ storage.BlockLists = (*DB)(nil)
 
 // BlockList implements storage.BlockLists.
 func (db *DB) BlockList(ctx context.Context, domain, username string) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT jid FROM blocklist WHERE domain = $1 AND username = $2 ORDER BY jid`,
-		domain, username)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: block list of %s@%s: %w", username, domain, err)
+	}
+	rows, err := db.login.blockList.QueryContext(rctx, domain, username)
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: block list of %s@%s: %w", username, domain, err)
 	}

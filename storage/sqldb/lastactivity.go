@@ -15,10 +15,7 @@ var _ storage.LastActivity = (*DB)(nil)
 // SetLastActivity implements storage.LastActivity. A missing account
 // fails the foreign key and becomes ErrNotFound.
 func (db *DB) SetLastActivity(ctx context.Context, domain, username string, at time.Time, status string) error {
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO last_activity (domain, username, at_ms, status) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (domain, username) DO UPDATE SET at_ms = excluded.at_ms, status = excluded.status`,
-		domain, username, at.UnixMilli(), status)
+	_, err := db.login.setLastActivity.ExecContext(ctx, domain, username, at.UnixMilli(), status)
 	if err != nil && isForeignKeyViolation(err) {
 		err = storage.ErrNotFound
 	}

@@ -53,9 +53,10 @@ func (db *DB) StoreOffline(ctx context.Context, domain, username string, stanza 
 
 // OfflineMessages implements storage.Offline.
 func (db *DB) OfflineMessages(ctx context.Context, domain, username string) ([]storage.OfflineMessage, error) {
-	return db.offline(ctx, domain, username,
+	rows, err := db.read.QueryContext(ctx,
 		`SELECT id, stamp_ms, stanza FROM offline_messages WHERE domain = $1 AND username = $2 ORDER BY id`,
 		domain, username)
+	return scanOffline(rows, err, domain, username)
 }
 
 // OfflinePage implements storage.Offline. The index on (domain, username,
@@ -64,13 +65,16 @@ func (db *DB) OfflinePage(ctx context.Context, domain, username string, after in
 	if limit <= 0 {
 		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: page limit %d is not positive", username, domain, limit)
 	}
-	return db.offline(ctx, domain, username,
-		`SELECT id, stamp_ms, stanza FROM offline_messages WHERE domain = $1 AND username = $2 AND id > $3 ORDER BY id LIMIT $4`,
-		domain, username, after, limit)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: %w", username, domain, err)
+	}
+	rows, err := db.login.offlinePage.QueryContext(rctx, domain, username, after, limit)
+	return scanOffline(rows, err, domain, username)
 }
 
-func (db *DB) offline(ctx context.Context, domain, username, query string, args ...any) ([]storage.OfflineMessage, error) {
-	rows, err := db.read.QueryContext(ctx, query, args...)
+// scanOffline reads the rows of an offline query (err is the query's).
+func scanOffline(rows *sql.Rows, err error, domain, username string) ([]storage.OfflineMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: offline messages of %s@%s: %w", username, domain, err)
 	}

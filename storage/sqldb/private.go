@@ -14,9 +14,10 @@ var _ storage.PrivateXML = (*DB)(nil)
 // GetPrivate implements storage.PrivateXML.
 func (db *DB) GetPrivate(ctx context.Context, domain, username, key string) ([]byte, error) {
 	var data []byte
-	err := db.read.QueryRowContext(ctx,
-		`SELECT data FROM private_xml WHERE domain = $1 AND username = $2 AND key = $3`,
-		domain, username, key).Scan(&data)
+	rctx, err := db.pointRead(ctx)
+	if err == nil {
+		err = db.login.private.QueryRowContext(rctx, domain, username, key).Scan(&data)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, storage.ErrNotFound
 	}

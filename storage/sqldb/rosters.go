@@ -37,13 +37,11 @@ func bumpRosterVersion(ctx context.Context, tx *sql.Tx, domain, username string)
 // Roster implements storage.Rosters. One statement reads the version and
 // the items, so both come from the same snapshot on either engine.
 func (db *DB) Roster(ctx context.Context, domain, username string) ([]storage.RosterItem, string, error) {
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT v.version, i.jid, i.name, i.subscription, i.ask, i.approved, i.pending_in, i.placeholder, i.item_groups
-		 FROM roster_versions v
-		 LEFT JOIN roster_items i ON i.domain = v.domain AND i.username = v.username
-		 WHERE v.domain = $1 AND v.username = $2
-		 ORDER BY i.jid`,
-		domain, username)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqldb: roster of %s@%s: %w", username, domain, err)
+	}
+	rows, err := db.login.roster.QueryContext(rctx, domain, username)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqldb: roster of %s@%s: %w", username, domain, err)
 	}
