@@ -1,15 +1,10 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,7 +82,7 @@ func TestACME(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var storage string
 			if tt.postgres {
-				storage = postgresStorage(t)
+				storage = testutil.PostgresStorage(t, "xmppd_acme_")
 			}
 			c2sAddr, c2sPort := freeAddr(t)
 			free, freePort := freeAddr(t)
@@ -190,34 +185,4 @@ challenges = ["tls-alpn-01"]
 			}
 		})
 	}
-}
-
-// postgresStorage returns a [storage] table for a fresh schema in the
-// test database named by XMPPD_TEST_POSTGRES_DSN, or skips.
-func postgresStorage(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("XMPPD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("PostgreSQL run skipped: set XMPPD_TEST_POSTGRES_DSN (storage/sqldb/testdata/start-postgres.sh)")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skipf("PostgreSQL run needs a URL DSN, got %q", dsn)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "xmppd_acme_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", u.String())
 }
