@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,9 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,24 +78,8 @@ enabled = false
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfgPath)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	logs := &logLines{more: make(chan struct{})}
-	go func() {
-		logs.read(t, bufio.NewScanner(stderr))
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	line, next := logs.wait(t, 0, `msg=listening type=c2s`)
-	addr := regexp.MustCompile(`address=(\S+)`).FindStringSubmatch(line)[1]
+	p := startServe(t, cfgPath)
+	logs, addr, next := p.logs, p.c2s, p.next
 	c, before := dialFingerprint(t, addr)
 	c.Close()
 
@@ -113,7 +94,7 @@ enabled = false
 			t.Errorf("output does not say %q:\n%s", want, out)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	logs.wait(t, next, `msg="configuration reloaded"`)
@@ -123,12 +104,7 @@ enabled = false
 		t.Fatal("after the import and SIGHUP a new connection does not get the imported certificate")
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("xmppd did not stop")
-	}
+	p.stop(t)
 }
 
 // TestCertImportErrors: nothing to import is an error naming the host
