@@ -106,6 +106,19 @@ func (c *Client) NextNamed(name string) *xml.Element {
 	}
 }
 
+// IQ sends a request (format and args as for Send) and returns the iq
+// answering it, the first with the given id; what comes before is
+// skipped.
+func (c *Client) IQ(id, format string, args ...any) *xml.Element {
+	c.t.Helper()
+	c.Send(format, args...)
+	for {
+		if el := c.NextNamed("iq"); el.Attr("id") == id {
+			return el
+		}
+	}
+}
+
 // ExpectStreamError reads until a stream error and returns its condition;
 // then the stream must end.
 func (c *Client) ExpectStreamError() string {

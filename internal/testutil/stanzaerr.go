@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"testing"
+
 	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -22,4 +24,13 @@ func ErrorCondition(el *xml.Element) string {
 		}
 	}
 	return ""
+}
+
+// WantError fails the test unless el is an error stanza with the defined
+// condition cond.
+func WantError(t testing.TB, el *xml.Element, cond string) {
+	t.Helper()
+	if got := ErrorCondition(el); got != cond {
+		t.Fatalf("want a %s error, got %s", cond, el)
+	}
 }

@@ -13,7 +13,7 @@ import (
 // options the XEP requires.
 func publishDisplayed(t *testing.T, c *testutil.Client, chat, by, sid string) {
 	t.Helper()
-	wantResult(t, iq(t, c, "mds", `<iq type='set' id='mds'><pubsub xmlns='http://jabber.org/protocol/pubsub'>`+
+	wantResult(t, c.IQ("mds", `<iq type='set' id='mds'><pubsub xmlns='http://jabber.org/protocol/pubsub'>`+
 		`<publish node='urn:xmpp:mds:displayed:0'><item id='%s'><displayed xmlns='urn:xmpp:mds:displayed:0'>`+
 		`<stanza-id xmlns='urn:xmpp:sid:0' by='%s' id='%s'/></displayed></item></publish>`+
 		`<publish-options><x xmlns='jabber:x:data' type='submit'>`+
@@ -151,7 +151,7 @@ func displayedSync(t *testing.T, s *testutil.Server) {
 	ids = archiveIDs(t, desk, "")
 	desk.Send("<message to='carol@localhost' type='chat'><body>seen</body>"+
 		"<displayed xmlns='urn:xmpp:mds:displayed:0'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='%s'/></displayed></message>", ids["c2"])
-	for i := 0; !strings.Contains(iq(t, desk, "items", "<iq type='get' id='items'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:mds:displayed:0'/></pubsub></iq>").String(), ids["c2"]); i++ {
+	for i := 0; !strings.Contains(desk.IQ("items", "<iq type='get' id='items'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:mds:displayed:0'/></pubsub></iq>").String(), ids["c2"]); i++ {
 		if i == 1000 {
 			t.Fatal("the server-assisted marker was never stored")
 		}
@@ -178,7 +178,7 @@ func TestPushCountWithoutMarkers(t *testing.T) {
 	}
 	desk := testutil.Login(t, s, "alice", pw, "desk")
 	desk.Send("<presence><priority>-1</priority></presence>")
-	wantResult(t, iq(t, desk, "fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
+	wantResult(t, desk.IQ("fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
 	if got := count(t, comp, bob, "three"); got != "1" {
 		t.Fatalf("after a login: message-count %s, want 1", got)
 	}
