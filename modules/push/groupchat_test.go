@@ -51,9 +51,7 @@ func TestPushGroupchat(t *testing.T) { groupchat(t, testutil.Start(t, conf)) }
 // The registrations, the room's affiliations and its archive on
 // PostgreSQL.
 func TestPushGroupchatPostgres(t *testing.T) {
-	storage := postgresStorage(t)
-	dir := t.TempDir()
-	groupchat(t, testutil.StartIn(t, dir, testutil.BaseConfig(dir)+storage+conf))
+	groupchat(t, startPostgres(t))
 }
 
 func groupchat(t *testing.T, s *testutil.Server) {

@@ -68,6 +68,19 @@ func online(t *testing.T, s *testutil.Server, user, resource string) *testutil.C
 	return c
 }
 
+// alicePhone starts a server with conf and extra, the push service's
+// component connected (comp), bob logged in, and alice online as
+// alice/phone.
+func alicePhone(t *testing.T, extra string) (s *testutil.Server, comp, bob, alice *testutil.Client) {
+	t.Helper()
+	s = testutil.Start(t, conf+extra)
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	comp = connectComponent(t, s)
+	bob = testutil.Login(t, s, "bob", pw, "r")
+	return s, comp, bob, online(t, s, "alice", "phone")
+}
+
 func waitSessions(t *testing.T, s *testutil.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -162,13 +175,7 @@ func send(c *testutil.Client, body string) {
 }
 
 func TestPushOffline(t *testing.T) {
-	s := testutil.Start(t, conf)
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "")
 	r := a.IQ("d", "<iq type='get' id='d' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	if !strings.Contains(r.String(), "var='"+push.NS+"'") {
 		t.Fatalf("account disco#info lacks %s: %s", push.NS, r)
@@ -251,12 +258,7 @@ func equal(a, b map[string]string) bool {
 // A session kept for XEP-0198 resumption stays available, so the message
 // is not offline; it waits for the client, which is asleep: pushed.
 func TestPushHeldSession(t *testing.T) {
-	s := testutil.Start(t, conf+"[limits]\nresume_timeout = \"1s\"\n")
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "[limits]\nresume_timeout = \"1s\"\n")
 	enable(t, a, "n1", true)
 	a.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
 	for {
@@ -314,12 +316,7 @@ func TestPushHeldSession(t *testing.T) {
 // §7.1: a publish answered with a permanent error disables the
 // registration; a temporary one keeps it.
 func TestPushErrorDisables(t *testing.T) {
-	s := testutil.Start(t, conf)
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "")
 	enable(t, a, "n1", false)
 	offline(t, s, a)
 

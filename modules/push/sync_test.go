@@ -74,9 +74,7 @@ func TestPushDisplayedSync(t *testing.T) { displayedSync(t, testutil.Start(t, co
 // The markers are read from the pubsub tables (and the archive ids come
 // from the archive): the same on PostgreSQL.
 func TestPushDisplayedSyncPostgres(t *testing.T) {
-	storage := postgresStorage(t)
-	dir := t.TempDir()
-	displayedSync(t, testutil.StartIn(t, dir, testutil.BaseConfig(dir)+storage+conf))
+	displayedSync(t, startPostgres(t))
 }
 
 func displayedSync(t *testing.T, s *testutil.Server) {
@@ -164,12 +162,7 @@ func displayedSync(t *testing.T, s *testutil.Server) {
 // An account that keeps no markers: binding a session resets the count,
 // as before XEP-0490 (the user opened a client).
 func TestPushCountWithoutMarkers(t *testing.T) {
-	s := testutil.Start(t, conf)
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "")
 	enable(t, a, "n1", false)
 	offline(t, s, a)
 	count(t, comp, bob, "one")
@@ -188,12 +181,7 @@ func TestPushCountWithoutMarkers(t *testing.T) {
 // storage when its session ends (XEP-0198); if another device has marked
 // it displayed meanwhile (XEP-0490), it is not notified.
 func TestPushDisplayedNotNotified(t *testing.T) {
-	s := testutil.Start(t, conf+"[limits]\nresume_timeout = \"1s\"\n")
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	phone := online(t, s, "alice", "phone")
+	s, comp, bob, phone := alicePhone(t, "[limits]\nresume_timeout = \"1s\"\n")
 	enable(t, phone, "n1", true)
 	phone.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
 	for phone.Next().Name() != "enabled" {
