@@ -1,52 +1,25 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/internal/testutil/certtest"
 )
 
 // letsEncryptLive writes dir/live/<name>/fullchain.pem and privkey.pem
 // for names, signed by a throwaway CA, and returns the leaf's DER.
 func letsEncryptLive(t *testing.T, dir, name string, names ...string) []byte {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(100 * 24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]},
-		DNSNames: names, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	live := filepath.Join(dir, "live", name)
-	if err := os.MkdirAll(live, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	os.WriteFile(filepath.Join(live, "fullchain.pem"), chain, 0o644)
-	os.WriteFile(filepath.Join(live, "privkey.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return der
+	iss := certtest.Issue(t, names, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	certtest.WriteLive(t, filepath.Join(dir, "live", name), iss.ChainPEM(), iss.KeyPEM)
+	return iss.Leaf
 }
 
 // TestCertImportSIGHUP: "xmppd cert import /etc/letsencrypt" while the
@@ -146,7 +119,7 @@ func TestCheckImportedAndACME(t *testing.T) {
 		t.Errorf("a note about [acme] without it:\n%s", out)
 	}
 	_, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
-	if !strings.Contains(out, "ok    cert      localhost: the chain verifies (issuer check test CA)") || strings.Contains(out, "self-signed") {
+	if !strings.Contains(out, "ok    cert      localhost: the chain verifies (issuer Test CA)") || strings.Contains(out, "self-signed") {
 		t.Errorf("imported certificate:\n%s", out)
 	}
 
