@@ -96,8 +96,10 @@ func TestACME(t *testing.T) {
 			}
 			p := acmetest.Start(t, o)
 			dir := t.TempDir()
-			// [acme] comes last: its keys follow the table header.
-			conf := fmt.Sprintf(`
+			// What both runs have before [storage]: two hosts, a c2s
+			// listener and a direct-TLS one on direct.
+			hosts := func(direct string) string {
+				return fmt.Sprintf(`
 data_dir = %q
 [[host]]
 domain = "localhost"
@@ -110,7 +112,10 @@ address = "127.0.0.1:0"
 type = "c2s"
 tls = "direct"
 address = %q
-`, dir, c2sAddr) + storage + extra + fmt.Sprintf("email = \"admin@example.test\"\ndirectory = %q\nca_file = %q\n", p.Directory, p.CAFile)
+`, dir, direct)
+			}
+			// [acme] comes last: its keys follow the table header.
+			conf := hosts(c2sAddr) + storage + extra + fmt.Sprintf("email = \"admin@example.test\"\ndirectory = %q\nca_file = %q\n", p.Directory, p.CAFile)
 
 			s := testutil.StartIn(t, dir, conf)
 			leaf := pebbleLeaf(t, s.DirectTLS, "example.test", p.Issuer)
@@ -144,26 +149,13 @@ address = %q
 
 			// Restart on the same data folder: the stored certificate
 			// is served from the first handshake on.
-			conf2 := fmt.Sprintf(`
-data_dir = %q
-[[host]]
-domain = "localhost"
-[[host]]
-domain = "example.test"
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-[[listen]]
-type = "c2s"
-tls = "direct"
-address = "127.0.0.1:0"
-%s
+			conf2 := hosts("127.0.0.1:0") + storage + fmt.Sprintf(`
 [acme]
 email = "admin@example.test"
 directory = %q
 ca_file = %q
 challenges = ["tls-alpn-01"]
-`, dir, storage, p.Directory, p.CAFile)
+`, p.Directory, p.CAFile)
 			if tt.postgres {
 				conf2 += "storage_backend = \"database\"\n"
 				// The folder is not where the certificates are.
