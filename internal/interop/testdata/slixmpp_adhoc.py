@@ -13,10 +13,9 @@ one OK line per step, PASS at the end.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
-import slixmpp
+from slixmpp_util import client, login
 
 HOST, PORT, JID, PW, NEWJID, NEWPW = sys.argv[1:7]
 PORT = int(PORT)
@@ -55,21 +54,8 @@ def run(c, command, values=None):
 
 
 async def main():
-    c = slixmpp.ClientXMPP(JID, PW)
-    for p in ("xep_0030", "xep_0004", "xep_0050", "xep_0133"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    started = asyncio.Event()
-
-    async def start(_):
-        c.send_presence()
-        started.set()
-
-    c.add_event_handler("session_start", start)
-    c.connect((HOST, PORT))
-    await asyncio.wait_for(started.wait(), STEP)
-    print("OK login", c.boundjid, flush=True)
+    c = client(JID, PW, ("xep_0030", "xep_0004", "xep_0050", "xep_0133"))
+    await login(c, HOST, PORT, STEP)
 
     items = await c["xep_0133"].get_commands(timeout=STEP)
     nodes = [i[1] for i in items["disco_items"]["items"]]

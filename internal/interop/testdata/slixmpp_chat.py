@@ -12,10 +12,9 @@ line per step and exits 0 only if all of them happened.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
-import slixmpp
+from slixmpp_util import client
 
 HOST, PORT, MODE, JID1, PW1, JID2, PW2 = sys.argv[1:8]
 PORT = int(PORT)
@@ -23,15 +22,7 @@ TIMEOUT = 20
 
 
 def make(jid, pw):
-    c = slixmpp.ClientXMPP(jid, pw)
-    c.register_plugin("xep_0030")
-    c.register_plugin("xep_0199")
-    # The test server's certificate is self-signed.
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    if MODE == "direct":
-        c.enable_direct_tls = True
-    return c
+    return client(jid, pw, ("xep_0030", "xep_0199"), direct=MODE == "direct")
 
 
 async def main():

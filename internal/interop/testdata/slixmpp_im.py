@@ -26,11 +26,10 @@ server sends it (RFC 6121 §3.1.5). So approvals here are plain
 the server's doing.
 """
 import asyncio
-import ssl
 import sys
 from datetime import datetime, timezone
 
-import slixmpp
+from slixmpp_util import client
 
 HOST, PORT, MODE, ALICE, PWA, BOB, PWB = sys.argv[1:8]
 PORT = int(PORT)
@@ -53,13 +52,7 @@ class Session:
     """One slixmpp client with queues of what it receives."""
 
     def __init__(self, jid, pw):
-        c = self.c = slixmpp.ClientXMPP(jid, pw)
-        for p in ("xep_0030", "xep_0203", "xep_0280", "xep_0297"):
-            c.register_plugin(p)
-        c.ssl_context.check_hostname = False
-        c.ssl_context.verify_mode = ssl.CERT_NONE
-        if MODE == "direct":
-            c.enable_direct_tls = True
+        c = self.c = client(jid, pw, ("xep_0030", "xep_0203", "xep_0280", "xep_0297"), direct=MODE == "direct")
         # Subscription requests are answered by the scenario, not slixmpp.
         c.auto_authorize = None
         c.auto_subscribe = False

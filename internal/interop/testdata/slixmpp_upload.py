@@ -20,9 +20,10 @@ import ssl
 import sys
 
 import aiohttp
-import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0363 import http_upload
+
+from slixmpp_util import client, login
 
 HOST, PORT, JID, PW, CAFILE = sys.argv[1:6]
 PORT = int(PORT)
@@ -41,21 +42,8 @@ http_upload.ClientSession = VerifiedSession
 
 
 async def main():
-    c = slixmpp.ClientXMPP(JID, PW)
-    for p in ("xep_0030", "xep_0128", "xep_0363"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    started = asyncio.Event()
-
-    async def start(_):
-        c.send_presence()
-        started.set()
-
-    c.add_event_handler("session_start", start)
-    c.connect((HOST, PORT))
-    await asyncio.wait_for(started.wait(), STEP)
-    print("OK login", c.boundjid, flush=True)
+    c = client(JID, PW, ("xep_0030", "xep_0128", "xep_0363"))
+    await login(c, HOST, PORT, STEP)
 
     up = c["xep_0363"]
     # The plugin's own find_upload_service fails on Python 3.11 in
