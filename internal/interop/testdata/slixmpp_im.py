@@ -29,23 +29,12 @@ import asyncio
 import sys
 from datetime import datetime, timezone
 
+from scenario import STEP_TIMEOUT, Fail, run, step
 from slixmpp_util import client
 
 HOST, PORT, MODE, ALICE, PWA, BOB, PWB = sys.argv[1:8]
 PORT = int(PORT)
-STEP_TIMEOUT = 10
 TOTAL_TIMEOUT = 25
-
-
-class Fail(Exception):
-    pass
-
-
-async def step(what, aw, timeout=STEP_TIMEOUT):
-    try:
-        return await asyncio.wait_for(aw, timeout)
-    except asyncio.TimeoutError:
-        raise Fail("timeout waiting for " + what) from None
 
 
 class Session:
@@ -260,17 +249,5 @@ async def scenario():
             await s.stop()
 
 
-async def main():
-    await step("whole scenario", scenario(), timeout=TOTAL_TIMEOUT)
-
-
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        import logging
-        logging.basicConfig(level=logging.DEBUG)
-    try:
-        asyncio.run(main())
-    except Fail as e:
-        print("FAIL", e, flush=True)
-        sys.exit(1)
-    print("PASS", flush=True)
+    run(scenario, TOTAL_TIMEOUT)
