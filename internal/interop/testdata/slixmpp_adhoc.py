@@ -12,9 +12,9 @@ get-online-users-list (max_items form) and find the own bare JID. Prints
 one OK line per step, PASS at the end.
 """
 import asyncio
-import logging
 import sys
 
+import scenario
 from slixmpp_util import client, login
 
 HOST, PORT, JID, PW, NEWJID, NEWPW = sys.argv[1:7]
@@ -79,10 +79,7 @@ async def main():
     print("OK online", " ".join(online), flush=True)
 
     c.disconnect()
-    print("PASS", flush=True)
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    scenario.run(main)

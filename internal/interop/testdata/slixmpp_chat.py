@@ -11,9 +11,9 @@ full JID; the second answers; each checks what it received. Prints one
 line per step and exits 0 only if all of them happened.
 """
 import asyncio
-import logging
 import sys
 
+from scenario import run
 from slixmpp_util import client
 
 HOST, PORT, MODE, JID1, PW1, JID2, PW2 = sys.argv[1:8]
@@ -126,10 +126,7 @@ async def main():
 
     for c in (a, b):
         c.disconnect()
-    print("PASS")
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

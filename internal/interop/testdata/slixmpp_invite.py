@@ -17,7 +17,6 @@ the feature handler lets its two IQs through with the stream's
 _always_send_everything switch, and turns it off again.
 """
 import asyncio
-import logging
 import re
 import sys
 from xml.etree import ElementTree as ET
@@ -27,6 +26,7 @@ from slixmpp.stanza import StreamFeatures
 from slixmpp.xmlstream import ElementBase, register_stanza_plugin
 
 import slixmpp_util
+from scenario import run
 
 HOST, PORT, JID, PW, NEWJID, NEWPW = sys.argv[1:7]
 PORT = int(PORT)
@@ -142,10 +142,7 @@ async def main():
 
     new.disconnect()
     alice.disconnect()
-    print("PASS", flush=True)
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

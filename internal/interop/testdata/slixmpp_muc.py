@@ -11,11 +11,11 @@ archive through xep_0313 (MAM on the room JID). Prints one line per step
 and exits 0 only if all of them happened.
 """
 import asyncio
-import logging
 import sys
 
 import slixmpp
 
+from scenario import run
 from slixmpp_util import client
 
 HOST, PORT, JID1, PW1, JID2, PW2, ROOM = sys.argv[1:8]
@@ -138,10 +138,7 @@ async def main():
     print("OK alice sees", p["muc"]["nick"], "leave")
     for c in (a, b):
         c.disconnect()
-    print("PASS")
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

@@ -15,7 +15,6 @@ the advertised maximum. Prints one OK line per step, PASS at the end.
 """
 import asyncio
 import io
-import logging
 import ssl
 import sys
 
@@ -23,6 +22,7 @@ import aiohttp
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0363 import http_upload
 
+from scenario import run
 from slixmpp_util import client, login
 
 HOST, PORT, JID, PW, CAFILE = sys.argv[1:6]
@@ -99,10 +99,7 @@ async def main():
         print("OK plugin honours max-file-size", flush=True)
 
     c.disconnect()
-    print("PASS", flush=True)
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)
