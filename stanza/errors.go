@@ -144,6 +144,25 @@ func (e *Error) Reply(orig *xml.Element) *xml.Element {
 // answered with another error.
 func IsError(el *xml.Element) bool { return el.Attr("type") == "error" }
 
+// Condition returns the defined condition of an error stanza (RFC 6120
+// §8.3.3: the child of <error/> in the stanzas namespace other than
+// <text/>), or "" when el is nil, not of type 'error', or names none.
+func Condition(el *xml.Element) string {
+	if el == nil || !IsError(el) {
+		return ""
+	}
+	e := el.Child("error", "")
+	if e == nil {
+		return ""
+	}
+	for c := range e.Children() {
+		if c.NS() == NSStanzas && c.Name() != "text" {
+			return c.Name()
+		}
+	}
+	return ""
+}
+
 // Stream error conditions (RFC 6120 §4.9.3).
 const (
 	StreamBadFormat              = "bad-format"

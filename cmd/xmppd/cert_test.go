@@ -1,55 +1,25 @@
 package main
 
 import (
-	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/internal/testutil/certtest"
 )
 
 // letsEncryptLive writes dir/live/<name>/fullchain.pem and privkey.pem
 // for names, signed by a throwaway CA, and returns the leaf's DER.
 func letsEncryptLive(t *testing.T, dir, name string, names ...string) []byte {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(100 * 24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]},
-		DNSNames: names, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	live := filepath.Join(dir, "live", name)
-	if err := os.MkdirAll(live, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	os.WriteFile(filepath.Join(live, "fullchain.pem"), chain, 0o644)
-	os.WriteFile(filepath.Join(live, "privkey.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return der
+	iss := certtest.Issue(t, names, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	certtest.WriteLive(t, filepath.Join(dir, "live", name), iss.ChainPEM(), iss.KeyPEM)
+	return iss.Leaf
 }
 
 // TestCertImportSIGHUP: "xmppd cert import /etc/letsencrypt" while the
@@ -81,24 +51,8 @@ enabled = false
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfgPath)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	logs := &logLines{more: make(chan struct{})}
-	go func() {
-		logs.read(t, bufio.NewScanner(stderr))
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	line, next := logs.wait(t, 0, `msg=listening type=c2s`)
-	addr := regexp.MustCompile(`address=(\S+)`).FindStringSubmatch(line)[1]
+	p := startServe(t, cfgPath)
+	logs, addr, next := p.logs, p.c2s, p.next
 	c, before := dialFingerprint(t, addr)
 	c.Close()
 
@@ -113,7 +67,7 @@ enabled = false
 			t.Errorf("output does not say %q:\n%s", want, out)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	logs.wait(t, next, `msg="configuration reloaded"`)
@@ -123,12 +77,7 @@ enabled = false
 		t.Fatal("after the import and SIGHUP a new connection does not get the imported certificate")
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("xmppd did not stop")
-	}
+	p.stop(t)
 }
 
 // TestCertImportErrors: nothing to import is an error naming the host
@@ -170,7 +119,7 @@ func TestCheckImportedAndACME(t *testing.T) {
 		t.Errorf("a note about [acme] without it:\n%s", out)
 	}
 	_, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
-	if !strings.Contains(out, "ok    cert      localhost: the chain verifies (issuer check test CA)") || strings.Contains(out, "self-signed") {
+	if !strings.Contains(out, "ok    cert      localhost: the chain verifies (issuer Test CA)") || strings.Contains(out, "self-signed") {
 		t.Errorf("imported certificate:\n%s", out)
 	}
 

@@ -1,13 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/internal/testutil/certtest"
 )
 
 // fakeDNS answers over UDP on loopback from fixed tables: SRV records by
@@ -192,28 +186,13 @@ func TestCheckDNS(t *testing.T) {
 // writes, valid from notBefore to notAfter; it returns the files.
 func writeCACert(t *testing.T, dir string, names []string, notBefore, notAfter time.Time) (certFile, keyFile, caFile string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "check test CA"},
-		NotBefore: notBefore.Add(-time.Hour), NotAfter: notAfter.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	iss := certtest.Issue(t, names, notBefore, notAfter)
 	certFile, keyFile, caFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	for name, data := range map[string][]byte{certFile: iss.CertPEM, keyFile: iss.KeyPEM, caFile: iss.CAPEM} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return certFile, keyFile, caFile
 }
 
@@ -246,7 +225,7 @@ func TestCheckCertificates(t *testing.T) {
 		{"conference not covered", []string{"localhost", "upload.localhost", "pubsub.localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), []string{
 			"ok    cert      localhost: ",
 			"warn  cert      localhost: the certificate does not cover conference.localhost: ",
-			"ok    cert      localhost: the chain verifies (issuer check test CA)",
+			"ok    cert      localhost: the chain verifies (issuer Test CA)",
 		}},
 		{"all covered", []string{"localhost", "*.localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), []string{
 			"ok    cert      localhost: covers the host and its services conference.localhost, pubsub.localhost, upload.localhost",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,28 +11,14 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xmppd/xmppd/internal/testutil"
 )
-
-// runMainEnv makes the test binary act as xmppd (TestMain), so that a test
-// can run the real command as a process and send it signals.
-const runMainEnv = "XMPPD_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
 
 // writeCert writes a new self-signed certificate for localhost and its key
 // as the files an ACME client renews: written aside, then renamed over.
@@ -72,52 +57,6 @@ func writeCert(t *testing.T, certFile, keyFile string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// logLines collects a process's log output and waits for lines.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-	more  chan struct{} // closed and replaced at each new line
-}
-
-func (l *logLines) read(t *testing.T, sc *bufio.Scanner) {
-	for sc.Scan() {
-		l.mu.Lock()
-		l.lines = append(l.lines, sc.Text())
-		close(l.more)
-		l.more = make(chan struct{})
-		l.mu.Unlock()
-	}
-}
-
-// wait returns the first line from index from on that matches re.
-func (l *logLines) wait(t *testing.T, from int, re string) (string, int) {
-	t.Helper()
-	rx := regexp.MustCompile(re)
-	deadline := time.After(10 * time.Second)
-	for {
-		l.mu.Lock()
-		for i := from; i < len(l.lines); i++ {
-			if rx.MatchString(l.lines[i]) {
-				l.mu.Unlock()
-				return l.lines[i], i + 1
-			}
-		}
-		more := l.more
-		l.mu.Unlock()
-		select {
-		case <-more:
-		case <-deadline:
-			t.Fatalf("no log line matching %q in:\n%s", re, l.all())
-		}
-	}
-}
-
-func (l *logLines) all() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }
 
 // fingerprint opens a client stream with STARTTLS and returns it with
@@ -166,26 +105,8 @@ enabled = false
 		t.Fatalf("user add: %s", errs)
 	}
 
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfgPath)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	logs := &logLines{more: make(chan struct{})}
-	go func() {
-		logs.read(t, bufio.NewScanner(stderr))
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-	})
-	line, next := logs.wait(t, 0, `msg=listening type=c2s`)
-	addr := regexp.MustCompile(`address=(\S+)`).FindStringSubmatch(line)[1]
+	p := startServe(t, cfgPath)
+	logs, addr, next := p.logs, p.c2s, p.next
 
 	// A session from before the reload.
 	old, before := dialFingerprint(t, addr)
@@ -199,7 +120,7 @@ enabled = false
 	if err := os.WriteFile(cfgPath, []byte(conf("debug", "json")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	_, next = logs.wait(t, next, `msg="configuration reloaded"`)
@@ -225,16 +146,8 @@ enabled = false
 
 	// alice's session is still open at SIGTERM, as in a normal shutdown.
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("xmppd exited: %v\n%s", err, logs.all())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("xmppd did not stop on SIGTERM\n%s", logs.all())
+	if err := p.stop(t); err != nil {
+		t.Fatalf("xmppd exited: %v\n%s", err, logs.all())
 	}
 	logs.wait(t, next, `msg="xmppd stopped"`)
 	if out := logs.all(); strings.Contains(out, "level=ERROR") {

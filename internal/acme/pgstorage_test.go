@@ -2,18 +2,15 @@ package acme
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"io/fs"
-	"net/url"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/xmppd/xmppd/internal/acme/acmetest"
+	"github.com/xmppd/xmppd/internal/testutil/pgtest"
 	"github.com/xmppd/xmppd/storage/sqldb"
 )
 
@@ -21,35 +18,13 @@ import (
 // database named by XMPPD_TEST_POSTGRES_DSN, or skips.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("XMPPD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("PostgreSQL run skipped: set XMPPD_TEST_POSTGRES_DSN (storage/sqldb/testdata/start-postgres.sh)")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skipf("PostgreSQL run needs a URL DSN, got %q", dsn)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "xmppd_acme_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sqldb.Open(t.Context(), "pgx", u.String()) // migrates
+	dsn := pgtest.DSN(t, "xmppd_acme_")
+	db, err := sqldb.Open(t.Context(), "pgx", dsn) // migrates
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	return u.String()
+	return dsn
 }
 
 // node is one xmppd node's storage: a pool of its own on the database.

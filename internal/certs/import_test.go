@@ -2,55 +2,29 @@ package certs
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/internal/testutil/certtest"
 )
 
 // caIssued returns a certificate chain (leaf, then a CA) for names, as a
 // CA such as Let's Encrypt issues it, and the leaf's key, PEM-encoded.
 func caIssued(t *testing.T, names []string, notBefore, notAfter time.Time) (chainPEM, keyPEM []byte) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA"},
-		NotBefore: notBefore.Add(-time.Hour), NotAfter: notAfter.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject: pkix.Name{CommonName: names[0]}, DNSNames: names, NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	chainPEM = append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	return chainPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	iss := certtest.Issue(t, names, notBefore, notAfter)
+	return iss.ChainPEM(), iss.KeyPEM
 }
 
 // liveFolder writes src/name/fullchain.pem and privkey.pem, as certbot
 // lays out /etc/letsencrypt/live.
 func liveFolder(t *testing.T, src, name string, chainPEM, keyPEM []byte) {
 	t.Helper()
-	dir := filepath.Join(src, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "fullchain.pem"), chainPEM, 0o644)
-	os.WriteFile(filepath.Join(dir, "privkey.pem"), keyPEM, 0o600)
+	certtest.WriteLive(t, filepath.Join(src, name), chainPEM, keyPEM)
 }
 
 func leafOf(t *testing.T, chainPEM []byte) []byte {

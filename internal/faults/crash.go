@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -69,11 +70,10 @@ func (s *smSender) readLoop() {
 	}
 }
 
+// errCondition names a bounce's condition for the report.
 func errCondition(el *xml.Element) string {
-	if e := el.Child("error", "jabber:client"); e != nil {
-		if c := e.FirstChild(); c != nil {
-			return c.Name()
-		}
+	if c := stanza.Condition(el); c != "" {
+		return c
 	}
 	return "?"
 }

@@ -37,9 +37,7 @@ func listenAddr(t *testing.T, s *testutil.Server, mode string) (host, port strin
 
 func TestAioxmppChat(t *testing.T) {
 	py := python(t, "aioxmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	for _, mode := range []string{"starttls", "direct"} {
 		t.Run(mode, func(t *testing.T) {
 			host, port := listenAddr(t, s, mode)
@@ -58,9 +56,7 @@ func TestAioxmppChat(t *testing.T) {
 
 func TestAioxmppWrongPassword(t *testing.T) {
 	py := python(t, "aioxmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port := listenAddr(t, s, "starttls")
 	out := runScriptFailing(t, py, "testdata/aioxmpp_chat.py", host, port, "starttls", serverCert(s),
 		"alice@localhost/x", "WRONG", "bob@localhost/x", "bob-pw")
@@ -72,9 +68,7 @@ func TestAioxmppWrongPassword(t *testing.T) {
 // refuses the server.
 func TestAioxmppPinnedCertificate(t *testing.T) {
 	py := python(t, "aioxmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port := listenAddr(t, s, "direct")
 	other := filepath.Join(s.DataDir, "certs", "example.test.crt")
 	out := runScriptFailing(t, py, "testdata/aioxmpp_chat.py", host, port, "direct", other,
@@ -84,9 +78,7 @@ func TestAioxmppPinnedCertificate(t *testing.T) {
 
 func TestAioxmppIM(t *testing.T) {
 	py := python(t, "aioxmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port := listenAddr(t, s, "starttls")
 	out, err := execScript(t, py, "testdata/aioxmpp_im.py", host, port, "starttls", serverCert(s),
 		"alice@localhost", "alice-pw", "bob@localhost", "bob-pw")
@@ -102,9 +94,7 @@ func TestAioxmppIM(t *testing.T) {
 // gets the message.
 func TestAioxmppStreamManagement(t *testing.T) {
 	py := python(t, "aioxmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port := listenAddr(t, s, "starttls")
 	out, err := execScript(t, py, "testdata/aioxmpp_sm.py", host, port, serverCert(s),
 		"alice@localhost/sm", "alice-pw", "bob@localhost/sm", "bob-pw")
@@ -120,9 +110,7 @@ func TestAioxmppStreamManagement(t *testing.T) {
 // joins, sees the topic and the occupants; they chat; one leaves.
 func TestAioxmppMUC(t *testing.T) {
 	py := python(t, "aioxmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port := listenAddr(t, s, "starttls")
 	out := runScript(t, py, "testdata/aioxmpp_muc.py", host, port, "starttls", serverCert(s),
 		"alice@localhost/aio", "alice-pw", "bob@localhost/aio", "bob-pw", "aio@conference.localhost")

@@ -1,7 +1,6 @@
 package interop_test
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,15 +16,9 @@ import (
 // The other occupant gets the room's retraction naming Converse's nick and
 // the reason, and the room's archive keeps only a tombstone.
 func TestConverseJSModeration(t *testing.T) {
-	dir := webClients(t)
 	defer func(d time.Duration) { testutil.Timeout = d }(testutil.Timeout)
 	testutil.Timeout = 60 * time.Second // bob waits for the browser between reads
-	s := testutil.Start(t, `
-[[listen]]
-type = "http"
-address = "127.0.0.1:0"
-tls = "direct"
-`)
+	dir, s := webServer(t)
 	s.AddUser(t, "alice", "alice-pw")
 	s.AddUser(t, "bob", "bob-pw")
 	const room = "lounge@conference.localhost"
@@ -52,10 +45,8 @@ tls = "direct"
 	defer page.Close()
 	q := url.Values{"ws": {"wss://" + s.HTTP + "/xmpp-websocket"}, "jid": {"alice@localhost"}, "password": {"alice-pw"},
 		"room": {room}, "nick": {"alice-web"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
 	const spam = "DM me for free magic potions"
-	done, output := runNode(t, ctx, cancel, dir, "converse_moderate.mjs", page.URL+"/?"+q.Encode(), spam, "spam, says the test")
+	converse := runNode(t, 120*time.Second, dir, "converse_moderate.mjs", page.URL+"/?"+q.Encode(), spam, "spam, says the test")
 
 	// Converse is in when bob sees its nick's presence; then bob speaks.
 	for el := bob.NextNamed("presence"); el.Attr("from") != room+"/alice-web"; el = bob.NextNamed("presence") {
@@ -82,13 +73,8 @@ tls = "direct"
 	if r := retract.Child("reason", "urn:xmpp:message-moderate:1"); r == nil || r.Text() != "spam, says the test" {
 		t.Errorf("reason: %s", retract)
 	}
-	err := <-done
-	t.Logf("converse_moderate.mjs: exit %v\n%s", err, output())
-	expectLines(t, output(), "OK converse entered the room", "OK converse shows the message to moderate",
+	converse.pass(t, "OK converse entered the room", "OK converse shows the message to moderate",
 		"OK converse asked the room to retract it", "OK converse shows the message as retracted", "PASS")
-	if err != nil {
-		t.Fatalf("converse_moderate.mjs: %v", err)
-	}
 
 	// The archive holds the tombstone.
 	bob.Send("<iq type='set' id='mam' to='%s'><query xmlns='urn:xmpp:mam:2'/></iq>", room)

@@ -70,6 +70,16 @@ func runScriptFailing(t *testing.T, py string, args ...string) string {
 	return out
 }
 
+// aliceAndBob starts a server with the accounts most scenarios use:
+// alice@localhost (password alice-pw) and bob@localhost (bob-pw).
+func aliceAndBob(t *testing.T) *testutil.Server {
+	t.Helper()
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "alice-pw")
+	s.AddUser(t, "bob", "bob-pw")
+	return s
+}
+
 // expectLines fails the test for each want that no output line contains.
 func expectLines(t *testing.T, out string, wants ...string) {
 	t.Helper()
@@ -116,9 +126,7 @@ func imSteps() []string {
 
 func TestSlixmppChat(t *testing.T) {
 	py := python(t, "slixmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	for _, mode := range []string{"starttls", "direct"} {
 		t.Run(mode, func(t *testing.T) {
 			addr := s.StartTLS
@@ -143,9 +151,7 @@ func TestSlixmppChat(t *testing.T) {
 // with PLAIN, see README.md.
 func TestSlixmppIM(t *testing.T) {
 	py := python(t, "slixmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port, _ := net.SplitHostPort(s.StartTLS)
 	out, err := execScript(t, py, "testdata/slixmpp_im.py", host, port, "starttls",
 		"alice@localhost", "alice-pw", "bob@localhost", "bob-pw")
@@ -157,9 +163,7 @@ func TestSlixmppIM(t *testing.T) {
 
 func TestSlixmppWrongPassword(t *testing.T) {
 	py := python(t, "slixmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port, _ := net.SplitHostPort(s.StartTLS)
 	cmd := exec.Command(py, "testdata/slixmpp_chat.py", host, port, "starttls", "alice@localhost/x", "WRONG", "bob@localhost/x", "bob-pw")
 	out, err := cmd.CombinedOutput()
@@ -173,9 +177,7 @@ func TestSlixmppWrongPassword(t *testing.T) {
 // history, subject), they chat, and xep_0313 reads the room's archive.
 func TestSlixmppMUC(t *testing.T) {
 	py := python(t, "slixmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	host, port, _ := net.SplitHostPort(s.StartTLS)
 	out := runScript(t, py, "testdata/slixmpp_muc.py", host, port,
 		"alice@localhost/slix", "alice-pw", "bob@localhost/slix", "bob-pw", "lobby@conference.localhost")

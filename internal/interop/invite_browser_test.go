@@ -1,7 +1,6 @@
 package interop_test
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,13 +15,7 @@ import (
 // the page, and creates the account; it then logs in over XMPP with
 // alice in its roster (subscription both).
 func TestChromiumInvite(t *testing.T) {
-	dir := webClients(t)
-	s := testutil.Start(t, `
-[[listen]]
-type = "http"
-address = "127.0.0.1:0"
-tls = "direct"
-`)
+	dir, s := webServer(t)
 	s.AddUser(t, "alice", "alice-pw")
 	alice := testutil.Login(t, s, "alice", "alice-pw", "pc")
 	alice.Send("<iq type='set' id='inv' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:invite#invite' action='execute'/></iq>")
@@ -31,19 +24,14 @@ tls = "direct"
 	if m == nil {
 		t.Fatalf("no landing-url in %s", r)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	done, output := runNode(t, ctx, cancel, dir, "invite_page.mjs", m[1], "Carol", "carol-password")
-	if err := <-done; err != nil {
-		t.Fatalf("invite_page.mjs: %v", err)
-	}
-	expectLines(t, output(),
+	runNode(t, 90*time.Second, dir, "invite_page.mjs", m[1], "Carol", "carol-password").pass(t,
 		"OK page status 200",
 		"OK heading You are invited to localhost",
 		"OK app link xmpp:alice@localhost?roster;",
 		"OK mismatch refused: The two passwords differ.",
 		"OK username kept Carol",
-		"OK done: Your account carol@localhost is ready. Log in with it in your XMPP app.")
+		"OK done: Your account carol@localhost is ready. Log in with it in your XMPP app.",
+		"PASS")
 	carol := testutil.Login(t, s, "carol", "carol-password", "r")
 	carol.Send("<iq type='get' id='ro'><query xmlns='jabber:iq:roster'/></iq>")
 	if r := untilID(carol, "ro"); !strings.Contains(r.String(), "jid='alice@localhost'") || !strings.Contains(r.String(), "subscription='both'") {

@@ -15,9 +15,7 @@ import (
 // metadata and matches the offline copies' stanza-ids to the archive ids.
 func TestSlixmppMAM(t *testing.T) {
 	py := python(t, "slixmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	const n = 25
 	bob := testutil.Login(t, s, "bob", "bob-pw", "wire")
 	for i := range n {

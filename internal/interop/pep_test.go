@@ -5,7 +5,6 @@ import (
 	"net"
 	"testing"
 
-	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/storage"
 )
 
@@ -14,9 +13,7 @@ import (
 // the server asks the client for them, and alice's publishes reach bob.
 func TestSlixmppPEP(t *testing.T) {
 	py := python(t, "slixmpp")
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	rs := s.Accounts().(storage.Rosters)
 	ctx := context.Background()
 	for _, p := range [][2]string{{"alice", "bob"}, {"bob", "alice"}} {

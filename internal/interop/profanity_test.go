@@ -76,9 +76,7 @@ func TestProfanity(t *testing.T) {
 		}
 		t.Skip("tmux not installed")
 	}
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	bob := testutil.Login(t, s, "bob", "bob-pw", "pc")
 	bob.Send("<presence/>")
 

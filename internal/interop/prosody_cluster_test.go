@@ -110,30 +110,7 @@ connect_timeout = "10s"
 			// RFC 6121 §3.1: the request lands on n1, whose presence
 			// module asks xavier on n2; his approval and presence
 			// leave from n2.
-			paula.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
-			for el := paula.NextNamed("iq"); el.Attr("id") != "r1"; el = paula.NextNamed("iq") {
-			}
-			paula.Send("<presence to='xavier@xmppd.test' type='subscribe'/>")
-			for {
-				pr := ours.NextNamed("presence")
-				if pr.Attr("type") == "subscribe" && pr.Attr("from") == "paula@prosody.test" {
-					break
-				}
-			}
-			ours.Send("<presence to='paula@prosody.test' type='subscribed'/>")
-			subscribed, available := false, false
-			for !subscribed || !available {
-				el := paula.Next()
-				if el.Name() != "presence" {
-					continue
-				}
-				switch {
-				case el.Attr("type") == "subscribed" && el.Attr("from") == "xavier@xmppd.test":
-					subscribed = true
-				case el.Attr("type") == "" && el.Attr("from") == full:
-					available = true
-				}
-			}
+			subscribeFromProsody(paula, ours, full)
 		}
 
 		// Prosody never connected to the user's node: the dialback

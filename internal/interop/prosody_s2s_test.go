@@ -168,30 +168,7 @@ connect_timeout = "10s"
 	// xavier's presence go back over the federation.
 	// Subscription answers go to interested resources only: those that
 	// asked for their roster (§3.1.6, §2.1.6).
-	paula.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
-	for el := paula.NextNamed("iq"); el.Attr("id") != "r1"; el = paula.NextNamed("iq") {
-	}
-	paula.Send("<presence to='xavier@xmppd.test' type='subscribe'/>")
-	for {
-		p := xavier.NextNamed("presence")
-		if p.Attr("type") == "subscribe" && p.Attr("from") == "paula@prosody.test" {
-			break
-		}
-	}
-	xavier.Send("<presence to='paula@prosody.test' type='subscribed'/>")
-	subscribed, available := false, false
-	for !subscribed || !available {
-		el := paula.Next()
-		if el.Name() != "presence" {
-			continue
-		}
-		switch {
-		case el.Attr("type") == "subscribed" && el.Attr("from") == "xavier@xmppd.test":
-			subscribed = true
-		case el.Attr("type") == "" && el.Attr("from") == "xavier@xmppd.test/res":
-			available = true
-		}
-	}
+	subscribeFromProsody(paula, xavier, "xavier@xmppd.test/res")
 }
 
 func body(m *xml.Element) string {
@@ -281,4 +258,38 @@ func startProsody(t *testing.T, bin prosodyBin, pdir string, c2sPort, s2sPort, r
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", c2sPort), 15*time.Second)
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", s2sPort), 5*time.Second)
 	return stop
+}
+
+// subscribeFromProsody has paula (Prosody's user) subscribe to ours, the
+// session ourFull of an xmppd user, who approves (RFC 6121 §3.1): it
+// returns when paula has both the approval from our bare JID and our
+// available presence, each having crossed the federation. paula asks for
+// her roster first: subscription answers go to interested resources only
+// (§3.1.6, §2.1.6).
+func subscribeFromProsody(paula, ours *testutil.Client, ourFull string) {
+	bare, _, _ := strings.Cut(ourFull, "/")
+	paula.Send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+	for el := paula.NextNamed("iq"); el.Attr("id") != "r1"; el = paula.NextNamed("iq") {
+	}
+	paula.Send("<presence to='%s' type='subscribe'/>", bare)
+	for {
+		p := ours.NextNamed("presence")
+		if p.Attr("type") == "subscribe" && p.Attr("from") == "paula@prosody.test" {
+			break
+		}
+	}
+	ours.Send("<presence to='paula@prosody.test' type='subscribed'/>")
+	subscribed, available := false, false
+	for !subscribed || !available {
+		el := paula.Next()
+		if el.Name() != "presence" {
+			continue
+		}
+		switch {
+		case el.Attr("type") == "subscribed" && el.Attr("from") == bare:
+			subscribed = true
+		case el.Attr("type") == "" && el.Attr("from") == ourFull:
+			available = true
+		}
+	}
 }

@@ -128,9 +128,7 @@ func expectNothing(t *testing.T, c *testutil.Client, id string) {
 // built on github.com/mattn/go-xmpp) to a wire-level bob.
 func TestGoSendxmpp(t *testing.T) {
 	bin := goSendxmpp(t)
-	s := testutil.Start(t, "")
-	s.AddUser(t, "alice", "alice-pw")
-	s.AddUser(t, "bob", "bob-pw")
+	s := aliceAndBob(t)
 	bob := testutil.Login(t, s, "bob", "bob-pw", "wire")
 	// Initial presence: a message to the bare JID goes to available
 	// resources only (RFC 6121 §8.5.2.1.1).

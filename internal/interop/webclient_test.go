@@ -1,9 +1,7 @@
 package interop_test
 
 import (
-	"context"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +17,7 @@ import (
 // loads must come from xmppd (webclient.mjs refuses and reports any
 // other request).
 func TestWebClient(t *testing.T) {
-	dir := webClients(t)
-	s := testutil.Start(t, `
-[[listen]]
-type = "http"
-address = "127.0.0.1:0"
-tls = "direct"
-`)
+	dir, s := webServer(t)
 	s.AddUser(t, "alice", "alice-pw")
 	s.AddUser(t, "bob", "bob-pw")
 	bob := testutil.Login(t, s, "bob", "bob-pw", "pc")
@@ -35,45 +27,19 @@ tls = "direct"
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	// By name: the page is the host's whose name the browser asked for.
-	done, output := runNode(t, ctx, cancel, dir, "webclient.mjs", "https://localhost:"+port+"/", "alice", "alice-pw", "bob@localhost")
-
-	// The web client's session is bound when the server has two.
-	deadline := time.Now().Add(60 * time.Second)
-	for s.Sessions() < 2 {
-		select {
-		case err := <-done:
-			t.Fatalf("webclient.mjs ended before logging in: %v\n%s", err, output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the web client did not log in\n%s", output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	web := runNode(t, 90*time.Second, dir, "webclient.mjs", "https://localhost:"+port+"/", "alice", "alice-pw", "bob@localhost")
+	web.waitSessions(t, s, 2)
 	// To the bare JID: whether the client has sent its presence yet or
 	// not, the message reaches it (live or from offline storage).
 	bob.Send("<message to='alice@localhost' type='chat' id='w1'><body>hello web client</body></message>")
-	var answer *xml.Element
-	for answer == nil {
-		m := bob.NextNamed("message")
-		if b := m.Child("body", xml.NSClient); b != nil && strings.HasPrefix(m.Attr("from"), "alice@localhost/") {
-			answer = m
-		}
-	}
+	answer := chatFrom(bob, "alice@localhost/")
 	if b := answer.Child("body", xml.NSClient).Text(); b != "hello from the web client" {
 		t.Errorf("bob got %q from the web client", b)
 	}
 	bob.Send("<message to='%s' type='chat' id='w2'><body>got it, web client</body></message>", answer.Attr("from"))
 
-	err = <-done
-	t.Logf("webclient.mjs: exit %v\n%s", err, output())
-	expectLines(t, output(), "OK landing page links the web client", "OK logged in through the login form",
+	web.pass(t, "OK landing page links the web client", "OK logged in through the login form",
 		"OK shows the message from bob@localhost", "OK sent its answer", "OK shows the reply",
 		"OK everything loaded from the server", "PASS")
-	if err != nil {
-		t.Fatalf("webclient.mjs: %v", err)
-	}
 }

@@ -1,15 +1,10 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,7 +82,7 @@ func TestACME(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var storage string
 			if tt.postgres {
-				storage = postgresStorage(t)
+				storage = testutil.PostgresStorage(t, "xmppd_acme_")
 			}
 			c2sAddr, c2sPort := freeAddr(t)
 			free, freePort := freeAddr(t)
@@ -101,8 +96,10 @@ func TestACME(t *testing.T) {
 			}
 			p := acmetest.Start(t, o)
 			dir := t.TempDir()
-			// [acme] comes last: its keys follow the table header.
-			conf := fmt.Sprintf(`
+			// What both runs have before [storage]: two hosts, a c2s
+			// listener and a direct-TLS one on direct.
+			hosts := func(direct string) string {
+				return fmt.Sprintf(`
 data_dir = %q
 [[host]]
 domain = "localhost"
@@ -115,7 +112,10 @@ address = "127.0.0.1:0"
 type = "c2s"
 tls = "direct"
 address = %q
-`, dir, c2sAddr) + storage + extra + fmt.Sprintf("email = \"admin@example.test\"\ndirectory = %q\nca_file = %q\n", p.Directory, p.CAFile)
+`, dir, direct)
+			}
+			// [acme] comes last: its keys follow the table header.
+			conf := hosts(c2sAddr) + storage + extra + fmt.Sprintf("email = \"admin@example.test\"\ndirectory = %q\nca_file = %q\n", p.Directory, p.CAFile)
 
 			s := testutil.StartIn(t, dir, conf)
 			leaf := pebbleLeaf(t, s.DirectTLS, "example.test", p.Issuer)
@@ -149,26 +149,13 @@ address = %q
 
 			// Restart on the same data folder: the stored certificate
 			// is served from the first handshake on.
-			conf2 := fmt.Sprintf(`
-data_dir = %q
-[[host]]
-domain = "localhost"
-[[host]]
-domain = "example.test"
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-[[listen]]
-type = "c2s"
-tls = "direct"
-address = "127.0.0.1:0"
-%s
+			conf2 := hosts("127.0.0.1:0") + storage + fmt.Sprintf(`
 [acme]
 email = "admin@example.test"
 directory = %q
 ca_file = %q
 challenges = ["tls-alpn-01"]
-`, dir, storage, p.Directory, p.CAFile)
+`, p.Directory, p.CAFile)
 			if tt.postgres {
 				conf2 += "storage_backend = \"database\"\n"
 				// The folder is not where the certificates are.
@@ -190,34 +177,4 @@ challenges = ["tls-alpn-01"]
 			}
 		})
 	}
-}
-
-// postgresStorage returns a [storage] table for a fresh schema in the
-// test database named by XMPPD_TEST_POSTGRES_DSN, or skips.
-func postgresStorage(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("XMPPD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("PostgreSQL run skipped: set XMPPD_TEST_POSTGRES_DSN (storage/sqldb/testdata/start-postgres.sh)")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skipf("PostgreSQL run needs a URL DSN, got %q", dsn)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "xmppd_acme_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", u.String())
 }

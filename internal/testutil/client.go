@@ -106,6 +106,46 @@ func (c *Client) NextNamed(name string) *xml.Element {
 	}
 }
 
+// IQ sends a request (format and args as for Send) and returns the iq
+// answering it, the first with the given id; what comes before is
+// skipped.
+func (c *Client) IQ(id, format string, args ...any) *xml.Element {
+	c.t.Helper()
+	c.Send(format, args...)
+	for {
+		if el := c.NextNamed("iq"); el.Attr("id") == id {
+			return el
+		}
+	}
+}
+
+// Expect reads until a stanza named name from 'from' with type typ
+// arrives and returns it; other stanzas are skipped.
+func (c *Client) Expect(name, from, typ string) *xml.Element {
+	c.t.Helper()
+	for {
+		el := c.Next()
+		if el.Name() == name && el.Attr("from") == from && el.Attr("type") == typ {
+			return el
+		}
+	}
+}
+
+// Quiet checks that nothing arrives, using a ping as a fence: the server
+// handles one client's stanzas in order, so anything routed to c before
+// the ping's result is reported as an error about what.
+func (c *Client) Quiet(what string) {
+	c.t.Helper()
+	c.Send("<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		el := c.Next()
+		if el.Name() == "iq" && el.Attr("id") == "fence" {
+			return
+		}
+		c.t.Errorf("%s: unexpected %s", what, el)
+	}
+}
+
 // ExpectStreamError reads until a stream error and returns its condition;
 // then the stream must end.
 func (c *Client) ExpectStreamError() string {

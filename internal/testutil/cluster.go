@@ -1,19 +1,13 @@
 package testutil
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/xmppd/xmppd/internal/testutil/pgtest"
 )
 
 // PostgresStorage returns a [storage] table for a fresh schema in the test
@@ -21,30 +15,7 @@ import (
 // dropped at test end, or skips the test without that variable.
 func PostgresStorage(t testing.TB, prefix string) string {
 	t.Helper()
-	dsn := os.Getenv("XMPPD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("PostgreSQL run skipped: set XMPPD_TEST_POSTGRES_DSN (storage/sqldb/testdata/start-postgres.sh)")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skipf("PostgreSQL run needs a URL DSN, got %q", dsn)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := prefix + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", u.String())
+	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", pgtest.DSN(t, prefix))
 }
 
 // FreePorts returns n loopback ports free a moment ago.

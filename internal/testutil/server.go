@@ -168,3 +168,18 @@ func Dial(t testing.TB, addr string) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// HasUser reports whether the account local@domain exists (domain
+// "localhost" if jid has no '@').
+func (s *Server) HasUser(t testing.TB, jid string) bool {
+	t.Helper()
+	local, domain, ok := strings.Cut(jid, "@")
+	if !ok {
+		domain = "localhost"
+	}
+	exists, err := s.Accounts().AccountExists(context.Background(), domain, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exists
+}

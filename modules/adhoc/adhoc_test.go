@@ -24,16 +24,6 @@ func start(t *testing.T) *testutil.Server {
 	return testutil.StartIn(t, dir, cfg)
 }
 
-func iq(t *testing.T, c *testutil.Client, id, format string, args ...any) *xml.Element {
-	t.Helper()
-	c.Send(format, args...)
-	for {
-		if el := c.NextNamed("iq"); el.Attr("id") == id {
-			return el
-		}
-	}
-}
-
 func cond(el *xml.Element) string {
 	if e := el.Child("error", ""); e != nil {
 		for c := range e.Children() {
@@ -49,7 +39,7 @@ func cond(el *xml.Element) string {
 // form the first stage returned. It returns the last answer.
 func run(t *testing.T, c *testutil.Client, node string, fields map[string][]string) *xml.Element {
 	t.Helper()
-	r := iq(t, c, "x1", "<iq type='set' id='x1' to='localhost'><command xmlns='%s' node='%s' action='execute'/></iq>", nsCmd, node)
+	r := c.IQ("x1", "<iq type='set' id='x1' to='localhost'><command xmlns='%s' node='%s' action='execute'/></iq>", nsCmd, node)
 	cmd := r.Child("command", nsCmd)
 	if r.Attr("type") != "result" || cmd == nil || fields == nil {
 		return r
@@ -66,7 +56,7 @@ func run(t *testing.T, c *testutil.Client, node string, fields map[string][]stri
 		}
 		b.WriteString("</field>")
 	}
-	return iq(t, c, "x2", "<iq type='set' id='x2' to='localhost'><command xmlns='%s' node='%s' sessionid='%s'><x xmlns='jabber:x:data' type='submit'>%s</x></command></iq>",
+	return c.IQ("x2", "<iq type='set' id='x2' to='localhost'><command xmlns='%s' node='%s' sessionid='%s'><x xmlns='jabber:x:data' type='submit'>%s</x></command></iq>",
 		nsCmd, node, cmd.Attr("sessionid"), b.String())
 }
 
@@ -100,12 +90,12 @@ func TestDiscoAndAccess(t *testing.T) {
 	root := testutil.Login(t, s, "root", "rootpw", "r")
 	alice := testutil.Login(t, s, "alice", "alicepw", "r")
 
-	r := iq(t, alice, "d0", "<iq type='get' id='d0' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	r := alice.IQ("d0", "<iq type='get' id='d0' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	if !strings.Contains(r.String(), "var='"+nsCmd+"'") {
 		t.Fatalf("server disco lacks %s: %s", nsCmd, r)
 	}
 	list := func(c *testutil.Client) []string {
-		r := iq(t, c, "d1", "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='%s'/></iq>", nsCmd)
+		r := c.IQ("d1", "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='%s'/></iq>", nsCmd)
 		var nodes []string
 		for it := range r.FirstChild().Children() {
 			nodes = append(nodes, it.Attr("node"))
@@ -122,7 +112,7 @@ func TestDiscoAndAccess(t *testing.T) {
 	if !strings.Contains(strings.Join(nodes, " "), nsAdmin+"#add-user") || len(nodes) < 9 {
 		t.Errorf("admin's command list: %v", nodes)
 	}
-	r = iq(t, root, "d2", "<iq type='get' id='d2' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='%s#add-user'/></iq>", nsAdmin)
+	r = root.IQ("d2", "<iq type='get' id='d2' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='%s#add-user'/></iq>", nsAdmin)
 	if !strings.Contains(r.String(), "type='command-node'") || !strings.Contains(r.String(), "var='"+nsCmd+"'") {
 		t.Errorf("command info: %s", r)
 	}
@@ -133,18 +123,18 @@ func TestDiscoAndAccess(t *testing.T) {
 		t.Errorf("unknown command: %s", c)
 	}
 	// A session id is bound to its command and its requester.
-	r = iq(t, root, "s1", "<iq type='set' id='s1' to='localhost'><command xmlns='%s' node='%s#add-user' sessionid='made-up'><x xmlns='jabber:x:data' type='submit'/></command></iq>", nsCmd, nsAdmin)
+	r = root.IQ("s1", "<iq type='set' id='s1' to='localhost'><command xmlns='%s' node='%s#add-user' sessionid='made-up'><x xmlns='jabber:x:data' type='submit'/></command></iq>", nsCmd, nsAdmin)
 	if cond(r) != "bad-request" || r.Child("error", "").Child("bad-sessionid", nsCmd) == nil {
 		t.Errorf("unknown session: %s", r)
 	}
 	// Cancel ends a session.
-	r = iq(t, root, "c1", "<iq type='set' id='c1' to='localhost'><command xmlns='%s' node='%s#add-user'/></iq>", nsCmd, nsAdmin)
+	r = root.IQ("c1", "<iq type='set' id='c1' to='localhost'><command xmlns='%s' node='%s#add-user'/></iq>", nsCmd, nsAdmin)
 	sid := r.Child("command", nsCmd).Attr("sessionid")
-	r = iq(t, root, "c2", "<iq type='set' id='c2' to='localhost'><command xmlns='%s' node='%s#add-user' sessionid='%s' action='cancel'/></iq>", nsCmd, nsAdmin, sid)
+	r = root.IQ("c2", "<iq type='set' id='c2' to='localhost'><command xmlns='%s' node='%s#add-user' sessionid='%s' action='cancel'/></iq>", nsCmd, nsAdmin, sid)
 	if r.Child("command", nsCmd).Attr("status") != "canceled" {
 		t.Errorf("cancel: %s", r)
 	}
-	r = iq(t, root, "c3", "<iq type='set' id='c3' to='localhost'><command xmlns='%s' node='%s#add-user' sessionid='%s'><x xmlns='jabber:x:data' type='submit'/></command></iq>", nsCmd, nsAdmin, sid)
+	r = root.IQ("c3", "<iq type='set' id='c3' to='localhost'><command xmlns='%s' node='%s#add-user' sessionid='%s'><x xmlns='jabber:x:data' type='submit'/></command></iq>", nsCmd, nsAdmin, sid)
 	if cond(r) != "bad-request" {
 		t.Errorf("canceled session reused: %s", r)
 	}

@@ -34,33 +34,6 @@ func request(t *testing.T, c *testutil.Client, format string) (*xml.Element, []*
 	}
 }
 
-// quiet checks that nothing arrives, using a ping as a fence: the server
-// processes one client's stanzas in order, so anything routed to c before
-// the ping's result is reported.
-func quiet(t *testing.T, c *testutil.Client, what string) {
-	t.Helper()
-	c.Send("<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
-	for {
-		el := c.Next()
-		if el.Name() == "iq" && el.Attr("id") == "fence" {
-			return
-		}
-		t.Errorf("%s: unexpected %s", what, el)
-	}
-}
-
-// expect reads until a stanza named name from 'from' with type typ
-// arrives; other stanzas are skipped.
-func expect(t *testing.T, c *testutil.Client, name, from, typ string) *xml.Element {
-	t.Helper()
-	for {
-		el := c.Next()
-		if el.Name() == name && el.Attr("from") == from && el.Attr("type") == typ {
-			return el
-		}
-	}
-}
-
 func condition(el *xml.Element) (cond string, blocked bool) {
 	e := el.Child("error", xml.NSClient)
 	if e == nil {
@@ -257,7 +230,7 @@ func TestPushes(t *testing.T) {
 	if got := pushOf(t, a2, []*xml.Element{a2.NextNamed("iq")}, "block"); !slices.Equal(got, []string{"romeo@montague.net", "iago@shakespeare.lit"}) {
 		t.Fatalf("block push to the other resource = %q", got)
 	}
-	quiet(t, a3, "resource that never requested the block list")
+	a3.Quiet("resource that never requested the block list")
 
 	_, before = request(t, a2, "<iq type='set' id='%s'><unblock xmlns='urn:xmpp:blocking'><item jid='romeo@montague.net'/></unblock></iq>")
 	if got := pushOf(t, a2, before, "unblock"); !slices.Equal(got, []string{"romeo@montague.net"}) {
@@ -274,7 +247,7 @@ func TestPushes(t *testing.T) {
 	if got := pushOf(t, a2, []*xml.Element{a2.NextNamed("iq")}, "unblock"); len(got) != 0 {
 		t.Fatalf("unblock-all push has items %q", got)
 	}
-	quiet(t, a3, "resource that never requested the block list")
-	quiet(t, a1, "initiator after its push")
-	quiet(t, a2, "other resource after its push")
+	a3.Quiet("resource that never requested the block list")
+	a1.Quiet("initiator after its push")
+	a2.Quiet("other resource after its push")
 }

@@ -33,7 +33,7 @@ func online(t *testing.T, s *testutil.Server, user, resource string) *testutil.C
 // sender and condition.
 func wantError(t *testing.T, c *testutil.Client, name, from, cond string, blockedApp bool) {
 	t.Helper()
-	el := expect(t, c, name, from, "error")
+	el := c.Expect(name, from, "error")
 	got, app := condition(el)
 	if got != cond || app != blockedApp {
 		t.Fatalf("error %s: condition %q blocked %v, want %q blocked %v", el, got, app, cond, blockedApp)
@@ -98,8 +98,8 @@ func TestInboundRefused(t *testing.T) {
 				// for an unavailable user, service-unavailable.
 				wantError(t, b, tc.errName, tc.errFrom, "service-unavailable", false)
 			}
-			quiet(t, b, "blocked sender")
-			quiet(t, a, "user who blocked the sender")
+			b.Quiet("blocked sender")
+			a.Quiet("user who blocked the sender")
 		})
 	}
 	// The subscription request was not stored as pending either.
@@ -118,7 +118,7 @@ func TestInboundRefused(t *testing.T) {
 	b.Send("<message to='alice@localhost' type='chat'><body>from bob</body></message>")
 	wantError(t, b, "message", "alice@localhost", "service-unavailable", false)
 	c.Send("<message to='alice@localhost' type='chat'><body>from carol</body></message>")
-	quiet(t, c, "unblocked sender to an offline user")
+	c.Quiet("unblocked sender to an offline user")
 	if n := offlineCount(t, s, "alice"); n != 1 {
 		t.Fatalf("alice has %d offline messages, want 1 (carol's only)", n)
 	}
@@ -165,10 +165,10 @@ func TestOutboundRefused(t *testing.T) {
 			if tc.errName != "" {
 				wantError(t, a, tc.errName, tc.errFrom, "not-acceptable", true)
 			}
-			quiet(t, a, "user")
-			quiet(t, b, "blocked contact")
+			a.Quiet("user")
+			b.Quiet("blocked contact")
 			// No carbon copy of what never went out.
-			quiet(t, a2, "user's other resource")
+			a2.Quiet("user's other resource")
 		})
 	}
 	// The subscription requests had no effect on either roster.
@@ -201,19 +201,19 @@ func TestPresenceNotLeaked(t *testing.T) {
 	b := online(t, s, "bob", "b")
 	a := testutil.Login(t, s, "alice", pw, "a")
 	a.Send("<presence><status>here</status></presence>")
-	expect(t, b, "presence", "alice@localhost/a", "")
+	b.Expect("presence", "alice@localhost/a", "")
 	drain(t, a)
 
 	block(t, a, "bob@localhost")
-	expect(t, b, "presence", "alice@localhost/a", "unavailable")
-	quiet(t, b, "blocked contact after the unavailable")
+	b.Expect("presence", "alice@localhost/a", "unavailable")
+	b.Quiet("blocked contact after the unavailable")
 
 	a.Send("<presence><show>away</show><status>gone</status></presence>")
-	expect(t, a, "presence", "alice@localhost/a", "") // own broadcast
-	quiet(t, b, "blocked contact after the user's presence update")
+	a.Expect("presence", "alice@localhost/a", "") // own broadcast
+	b.Quiet("blocked contact after the user's presence update")
 	b.Send("<presence><show>dnd</show></presence>")
-	expect(t, b, "presence", "bob@localhost/b", "")
-	quiet(t, a, "user after the blocked contact's presence update")
+	b.Expect("presence", "bob@localhost/b", "")
+	a.Quiet("user after the blocked contact's presence update")
 	// A second resource's initial presence (broadcast and probes) leaks
 	// nothing either way.
 	a2 := testutil.Login(t, s, "alice", pw, "a2")
@@ -225,7 +225,7 @@ func TestPresenceNotLeaked(t *testing.T) {
 			t.Errorf("second resource got the blocked contact's presence: %s", el)
 		}
 	}
-	quiet(t, b, "blocked contact after the user's second resource came online")
+	b.Quiet("blocked contact after the user's second resource came online")
 	drain(t, a)
 
 	r, before := request(t, a, "<iq type='set' id='%s'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></unblock></iq>")
@@ -258,18 +258,18 @@ func TestPresenceNotLeaked(t *testing.T) {
 		}
 	}
 	if fromBob == nil {
-		fromBob = expect(t, a, "presence", "bob@localhost/b", "")
+		fromBob = a.Expect("presence", "bob@localhost/b", "")
 	}
-	for c, el := range map[*testutil.Client]*xml.Element{a: fromBob, a2: expect(t, a2, "presence", "bob@localhost/b", "")} {
+	for c, el := range map[*testutil.Client]*xml.Element{a: fromBob, a2: a2.Expect("presence", "bob@localhost/b", "")} {
 		if sh := el.Child("show", xml.NSClient); el.Attr("type") != "" || sh == nil || sh.Text() != "dnd" {
 			t.Fatalf("%s: bob's presence after unblock: %s", c.JID, el)
 		}
 	}
 	// Updates flow again both ways.
 	a.Send("<presence><status>back</status></presence>")
-	expect(t, b, "presence", "alice@localhost/a", "")
+	b.Expect("presence", "alice@localhost/a", "")
 	b.Send("<presence/>")
-	expect(t, a, "presence", "bob@localhost/b", "")
+	a.Expect("presence", "bob@localhost/b", "")
 }
 
 func drainAll(t *testing.T, c *testutil.Client) []*xml.Element {

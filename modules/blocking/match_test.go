@@ -30,7 +30,7 @@ func TestDomainBlock(t *testing.T) {
 	// The domain itself (the server) is blocked too.
 	a.Send("<iq type='get' id='p' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
 	wantError(t, a, "iq", "example.test", "not-acceptable", true)
-	quiet(t, d, "blocked domain's user")
+	d.Quiet("blocked domain's user")
 
 	// Other domains are not affected.
 	b.Send("<message to='alice@localhost' type='chat'><body>from bob</body></message>")
@@ -56,15 +56,15 @@ func TestFullJIDBlock(t *testing.T) {
 	a := testutil.Login(t, s, "alice", pw, "a")
 	a.Send("<presence/>")
 	drain(t, a)
-	expect(t, phone, "presence", "alice@localhost/a", "")
-	expect(t, laptop, "presence", "alice@localhost/a", "")
+	phone.Expect("presence", "alice@localhost/a", "")
+	laptop.Expect("presence", "alice@localhost/a", "")
 	drain(t, phone)
 	drain(t, laptop)
 
 	block(t, a, "bob@localhost/phone")
 	// §3.4 on the blocked resource only.
-	expect(t, phone, "presence", "alice@localhost/a", "unavailable")
-	quiet(t, laptop, "unblocked resource after the block")
+	phone.Expect("presence", "alice@localhost/a", "unavailable")
+	laptop.Quiet("unblocked resource after the block")
 
 	phone.Send("<message to='alice@localhost' type='chat'><body>p</body></message>")
 	wantError(t, phone, "message", "alice@localhost", "service-unavailable", false)
@@ -78,16 +78,16 @@ func TestFullJIDBlock(t *testing.T) {
 
 	// A broadcast to the bare JID reaches the other resource only.
 	a.Send("<presence><status>update</status></presence>")
-	expect(t, a, "presence", "alice@localhost/a", "")
-	expect(t, laptop, "presence", "alice@localhost/a", "")
-	quiet(t, phone, "blocked resource after a presence broadcast")
+	a.Expect("presence", "alice@localhost/a", "")
+	laptop.Expect("presence", "alice@localhost/a", "")
+	phone.Quiet("blocked resource after a presence broadcast")
 	phone.Send("<presence><status>phone update</status></presence>")
-	expect(t, phone, "presence", "bob@localhost/phone", "")
-	quiet(t, a, "user after the blocked resource's presence")
+	phone.Expect("presence", "bob@localhost/phone", "")
+	a.Quiet("user after the blocked resource's presence")
 
 	// Unblocking sends the current presence to that resource.
 	set(t, a, "<unblock xmlns='urn:xmpp:blocking'><item jid='bob@localhost/phone'/></unblock>")
-	el := expect(t, phone, "presence", "alice@localhost/a", "")
+	el := phone.Expect("presence", "alice@localhost/a", "")
 	if st := el.Child("status", "jabber:client"); st == nil || st.Text() != "update" {
 		t.Fatalf("presence after unblock: %s", el)
 	}

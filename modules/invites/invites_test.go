@@ -116,15 +116,6 @@ func regSet(username, password string) string {
 	return fmt.Sprintf("<query xmlns='jabber:iq:register'><username>%s</username><password>%s</password></query>", username, password)
 }
 
-func exists(t *testing.T, s *testutil.Server, domain, user string) bool {
-	t.Helper()
-	ok, err := s.Accounts().AccountExists(context.Background(), domain, user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ok
-}
-
 func rosterItem(t *testing.T, c *testutil.Client, contact string) *xml.Element {
 	t.Helper()
 	r := request(t, c, "get", "", "<query xmlns='jabber:iq:roster'/>", nil)
@@ -209,7 +200,7 @@ func TestInviteInBand(t *testing.T) {
 	if got := testutil.ErrorCondition(request(t, c2, "set", "", q, nil)); got != stanza.Forbidden {
 		t.Fatalf("register with a used token: %q, want %s", got, stanza.Forbidden)
 	}
-	if exists(t, s, "localhost", "carol") {
+	if s.HasUser(t, "carol@localhost") {
 		t.Fatal("a used invite created an account")
 	}
 }
@@ -235,7 +226,7 @@ func TestInviteTakenNameKeepsToken(t *testing.T) {
 	if r := request(t, c, "set", "", withToken("dave", pw), nil); r.Attr("type") != "result" {
 		t.Fatalf("register after failures: %s", r)
 	}
-	if !exists(t, s, "localhost", "dave") {
+	if !s.HasUser(t, "dave@localhost") {
 		t.Fatal("dave not created")
 	}
 }
@@ -314,7 +305,7 @@ func TestInvitePage(t *testing.T) {
 	if code, _, _ := fetch(t, browser(t, s), "POST", link, form); code != http.StatusForbidden {
 		t.Fatalf("POST without the cookie: %d, want 403", code)
 	}
-	if exists(t, s, "localhost", "erin") {
+	if s.HasUser(t, "erin@localhost") {
 		t.Fatal("account created without a valid CSRF token")
 	}
 	bad := url.Values{"username": {"erin"}, "password": {pw}, "password2": {pw + "x"}, "csrf": {m[1]}}

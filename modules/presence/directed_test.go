@@ -21,48 +21,48 @@ func TestDirectedPresence(t *testing.T) {
 	carol := online(t, s, "carol", "pc")
 	dave := online(t, s, "dave", "pc")
 	alice := online(t, s, "alice", "pc")
-	expect(t, dave, "presence", "alice@localhost/pc", "")
+	dave.Expect("presence", "alice@localhost/pc", "")
 
 	// §4.6.2: delivered as addressed, to a bare and to a full JID.
 	alice.Send("<presence to='bob@localhost'><status>hi bob</status></presence>")
-	expect(t, bob, "presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
 	alice.Send("<presence to='carol@localhost/pc'/>")
-	expect(t, carol, "presence", "alice@localhost/pc", "")
+	carol.Expect("presence", "alice@localhost/pc", "")
 	alice.Send("<presence to='dave@localhost'/>")
-	expect(t, dave, "presence", "alice@localhost/pc", "")
+	dave.Expect("presence", "alice@localhost/pc", "")
 
 	// §4.6.2: directed presence does not add the entity to the
 	// broadcast; an update reaches dave only.
 	alice.Send("<presence><show>away</show></presence>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
-	expect(t, dave, "presence", "alice@localhost/pc", "")
-	quiet(t, bob, "bob after alice's broadcast update")
-	quiet(t, carol, "carol after alice's broadcast update")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	dave.Expect("presence", "alice@localhost/pc", "")
+	bob.Quiet("bob after alice's broadcast update")
+	carol.Quiet("carol after alice's broadcast update")
 
 	// A directed unavailable ends it for carol.
 	alice.Send("<presence to='carol@localhost/pc' type='unavailable'/>")
-	expect(t, carol, "presence", "alice@localhost/pc", "unavailable")
+	carol.Expect("presence", "alice@localhost/pc", "unavailable")
 
 	// Broadcast unavailable: bob gets it (with the status), carol does
 	// not again, dave once (through the broadcast).
 	alice.Send("<presence type='unavailable'><status>gone</status></presence>")
-	expect(t, alice, "presence", "alice@localhost/pc", "unavailable")
-	p := expect(t, bob, "presence", "alice@localhost/pc", "unavailable")
+	alice.Expect("presence", "alice@localhost/pc", "unavailable")
+	p := bob.Expect("presence", "alice@localhost/pc", "unavailable")
 	if st := p.Child("status", ""); st == nil || st.Text() != "gone" {
 		t.Errorf("bob's unavailable presence lost the status: %s", p)
 	}
-	expect(t, dave, "presence", "alice@localhost/pc", "unavailable")
-	quiet(t, bob, "bob after the unavailable presence")
-	quiet(t, carol, "carol after the unavailable presence")
-	quiet(t, dave, "dave after the unavailable presence")
+	dave.Expect("presence", "alice@localhost/pc", "unavailable")
+	bob.Quiet("bob after the unavailable presence")
+	carol.Quiet("carol after the unavailable presence")
+	dave.Quiet("dave after the unavailable presence")
 
 	// The set was emptied: going available and unavailable again sends
 	// nothing to bob.
 	alice.Send("<presence/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
+	alice.Expect("presence", "alice@localhost/pc", "")
 	alice.Send("<presence type='unavailable'/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "unavailable")
-	quiet(t, bob, "bob after a second session cycle")
+	alice.Expect("presence", "alice@localhost/pc", "unavailable")
+	bob.Quiet("bob after a second session cycle")
 }
 
 // §4.6.2 with an abrupt end: an available session and one that never sent
@@ -78,13 +78,13 @@ func TestDirectedPresenceDisconnect(t *testing.T) {
 		alice := testutil.Login(t, s, "alice", pw, "pc")
 		if initial {
 			alice.Send("<presence/>")
-			expect(t, alice, "presence", "alice@localhost/pc", "")
+			alice.Expect("presence", "alice@localhost/pc", "")
 		}
 		alice.Send("<presence to='bob@localhost/phone'/>")
-		expect(t, bob, "presence", "alice@localhost/pc", "")
+		bob.Expect("presence", "alice@localhost/pc", "")
 		alice.Conn.Close()
-		expect(t, bob, "presence", "alice@localhost/pc", "unavailable")
-		quiet(t, bob, "bob after alice's session ended")
+		bob.Expect("presence", "alice@localhost/pc", "unavailable")
+		bob.Quiet("bob after alice's session ended")
 	}
 }
 
@@ -103,8 +103,8 @@ func TestDirectedPresenceBound(t *testing.T) {
 		alice.Send("<presence to='bob@localhost/%s'/>", r)
 	}
 	alice.Send("<presence to='bob@localhost/phone'/>")
-	expect(t, bob, "presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
 	alice.Send("<presence type='unavailable'/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "unavailable")
-	quiet(t, bob, "bob/phone beyond the bound")
+	alice.Expect("presence", "alice@localhost/pc", "unavailable")
+	bob.Quiet("bob/phone beyond the bound")
 }

@@ -33,32 +33,6 @@ func roster(t *testing.T, s *testutil.Server, user string) map[string]storage.Ro
 	return out
 }
 
-// expect reads until a stanza named name from 'from' with type typ arrives
-// and returns it; other stanzas are skipped.
-func expect(t *testing.T, c *testutil.Client, name, from, typ string) *xml.Element {
-	t.Helper()
-	for {
-		el := c.Next()
-		if el.Name() == name && el.Attr("from") == from && el.Attr("type") == typ {
-			return el
-		}
-	}
-}
-
-// quiet checks that nothing arrives for a short while, using a ping as a
-// fence: everything before its result is reported.
-func quiet(t *testing.T, c *testutil.Client, what string) {
-	t.Helper()
-	c.Send("<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
-	for {
-		el := c.Next()
-		if el.Name() == "iq" && el.Attr("id") == "fence" {
-			return
-		}
-		t.Errorf("%s: unexpected %s", what, el)
-	}
-}
-
 func TestBroadcastAndProbe(t *testing.T) {
 	s := testutil.Start(t, "")
 	for _, u := range []string{"alice", "bob", "eve"} {
@@ -73,51 +47,51 @@ func TestBroadcastAndProbe(t *testing.T) {
 	bob := testutil.Login(t, s, "bob", pw, "phone")
 	bob.Send("<presence><status>bob here</status></presence>")
 	// §4.2.2: the sender gets its own initial presence back.
-	expect(t, bob, "presence", "bob@localhost/phone", "")
+	bob.Expect("presence", "bob@localhost/phone", "")
 
 	eve := testutil.Login(t, s, "eve", pw, "x")
 	eve.Send("<presence/>")
-	expect(t, eve, "presence", "eve@localhost/x", "")
+	eve.Expect("presence", "eve@localhost/x", "")
 
 	alice := testutil.Login(t, s, "alice", pw, "pc")
 	alice2 := testutil.Login(t, s, "alice", pw, "tablet")
 	alice2.Send("<presence/>")
-	expect(t, alice2, "presence", "alice@localhost/tablet", "")
-	expect(t, alice2, "presence", "bob@localhost/phone", "") // probe answer
-	expect(t, bob, "presence", "alice@localhost/tablet", "")
+	alice2.Expect("presence", "alice@localhost/tablet", "")
+	alice2.Expect("presence", "bob@localhost/phone", "") // probe answer
+	bob.Expect("presence", "alice@localhost/tablet", "")
 
 	alice.Send("<presence><show>away</show></presence>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
-	p := expect(t, alice, "presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	p := alice.Expect("presence", "bob@localhost/phone", "")
 	if st := p.Child("status", xml.NSClient); st == nil || st.Text() != "bob here" {
 		t.Errorf("probe answer lost the status: %s", p)
 	}
 	// The other resource and the contact get it; eve does not.
-	expect(t, alice2, "presence", "alice@localhost/pc", "")
-	p = expect(t, bob, "presence", "alice@localhost/pc", "")
+	alice2.Expect("presence", "alice@localhost/pc", "")
+	p = bob.Expect("presence", "alice@localhost/pc", "")
 	if p.Attr("to") != "bob@localhost" {
 		t.Errorf("broadcast to=%q", p.Attr("to"))
 	}
 
 	// An update is not initial: no probe answers.
 	alice.Send("<presence><show>dnd</show></presence>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
-	expect(t, bob, "presence", "alice@localhost/pc", "")
-	expect(t, alice2, "presence", "alice@localhost/pc", "")
-	quiet(t, alice, "after an update")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
+	alice2.Expect("presence", "alice@localhost/pc", "")
+	alice.Quiet("after an update")
 
 	// Explicit unavailable: contacts, other resources and the sender.
 	alice.Send("<presence type='unavailable'/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "unavailable")
-	expect(t, alice2, "presence", "alice@localhost/pc", "unavailable")
-	expect(t, bob, "presence", "alice@localhost/pc", "unavailable")
+	alice.Expect("presence", "alice@localhost/pc", "unavailable")
+	alice2.Expect("presence", "alice@localhost/pc", "unavailable")
+	bob.Expect("presence", "alice@localhost/pc", "unavailable")
 
 	// Abrupt end of an available session.
 	alice2.Conn.Close()
-	expect(t, bob, "presence", "alice@localhost/tablet", "unavailable")
+	bob.Expect("presence", "alice@localhost/tablet", "unavailable")
 
-	quiet(t, eve, "eve (not subscribed)")
-	quiet(t, bob, "bob")
+	eve.Quiet("eve (not subscribed)")
+	bob.Quiet("bob")
 }
 
 // A contact on a domain we do not serve: the broadcast goes through the
@@ -129,8 +103,8 @@ func TestRemoteContact(t *testing.T) {
 	setItem(t, s, "alice", storage.RosterItem{JID: "romeo@remote.example", Subscription: "from"})
 	alice := testutil.Login(t, s, "alice", pw, "pc")
 	alice.Send("<presence/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
-	el := expect(t, alice, "presence", "romeo@remote.example", "error")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	el := alice.Expect("presence", "romeo@remote.example", "error")
 	if !strings.Contains(el.String(), "remote-server-not-found") {
 		t.Errorf("got %s", el)
 	}

@@ -92,11 +92,11 @@ func TestRosterRemoveCancels(t *testing.T) {
 
 			// Nothing flows any more either way.
 			alice.Send("<presence><show>away</show></presence>")
-			expect(t, alice, "presence", "alice@localhost/pc", "")
+			alice.Expect("presence", "alice@localhost/pc", "")
 			bob.Send("<presence><show>away</show></presence>")
-			expect(t, bob, "presence", "bob@localhost/phone", "")
-			quiet(t, bob, "bob after the removal")
-			quiet(t, alice, "alice after the removal")
+			bob.Expect("presence", "bob@localhost/phone", "")
+			bob.Quiet("bob after the removal")
+			alice.Quiet("alice after the removal")
 		})
 	}
 }

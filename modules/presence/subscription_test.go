@@ -17,7 +17,7 @@ func online(t *testing.T, s *testutil.Server, user, res string) *testutil.Client
 	for el := c.Next(); el.Attr("id") != "r"; el = c.Next() {
 	}
 	c.Send("<presence/>")
-	expect(t, c, "presence", user+"@localhost/"+res, "")
+	c.Expect("presence", user+"@localhost/"+res, "")
 	return c
 }
 
@@ -67,7 +67,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	// §3.1: alice asks.
 	alice.Send("<presence to='bob@localhost/phone' type='subscribe'/>")
 	wantPush(t, alice, "bob@localhost", "none", "subscribe")
-	el := expect(t, bob, "presence", "alice@localhost", "subscribe")
+	el := bob.Expect("presence", "alice@localhost", "subscribe")
 	if el.Attr("to") != "bob@localhost" {
 		t.Errorf("request to=%q", el.Attr("to"))
 	}
@@ -78,38 +78,38 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
 	wantPush(t, bob, "alice@localhost", "from", "")
 	// §3.1.6: the approval is delivered before the roster push.
-	expect(t, alice, "presence", "bob@localhost", "subscribed")
+	alice.Expect("presence", "bob@localhost", "subscribed")
 	wantPush(t, alice, "bob@localhost", "to", "")
-	expect(t, alice, "presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "bob@localhost/phone", "")
 	wantState(t, s, "alice", "bob@localhost", "to", false, false)
 	wantState(t, s, "bob", "alice@localhost", "from", false, false)
 
 	// Presence now flows bob → alice on update.
 	bob.Send("<presence><show>away</show></presence>")
-	expect(t, bob, "presence", "bob@localhost/phone", "")
-	expect(t, alice, "presence", "bob@localhost/phone", "")
+	bob.Expect("presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "bob@localhost/phone", "")
 
 	// A repeated request is answered by the server (§3.1.3).
 	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
-	quiet(t, bob, "bob after a repeated request")
+	bob.Quiet("bob after a repeated request")
 	wantState(t, s, "alice", "bob@localhost", "to", false, false)
 
 	// The other direction: both.
 	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
 	wantPush(t, bob, "alice@localhost", "from", "subscribe")
-	expect(t, alice, "presence", "bob@localhost", "subscribe")
+	alice.Expect("presence", "bob@localhost", "subscribe")
 	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
 	wantPush(t, alice, "bob@localhost", "both", "")
-	expect(t, bob, "presence", "alice@localhost", "subscribed")
+	bob.Expect("presence", "alice@localhost", "subscribed")
 	wantPush(t, bob, "alice@localhost", "both", "")
-	expect(t, bob, "presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
 
 	// §3.3: alice unsubscribes from bob's presence.
 	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
 	wantPush(t, alice, "bob@localhost", "from", "")
-	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
+	bob.Expect("presence", "alice@localhost", "unsubscribe")
 	wantPush(t, bob, "alice@localhost", "to", "")
-	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	alice.Expect("presence", "bob@localhost/phone", "unavailable")
 
 	// §3.2.2: alice cancels bob's subscription to her.
 	alice.Send("<presence to='bob@localhost' type='unsubscribed'/>")
@@ -128,14 +128,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 
 	// No subscription left: updates go nowhere.
 	alice.Send("<presence><show>dnd</show></presence>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
-	quiet(t, bob, "bob after all subscriptions ended")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	bob.Quiet("bob after all subscriptions ended")
 
 	// An approval nobody asked for is not routed: it is a pre-approval
 	// (§3.4).
 	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
 	wantPushApproved(t, alice, "bob@localhost", "none", "", true)
-	quiet(t, bob, "bob after an unrequested approval")
+	bob.Quiet("bob after an unrequested approval")
 }
 
 // §3.1.3: a request for a contact with no available resource is stored and
@@ -149,23 +149,23 @@ func TestSubscriptionOffline(t *testing.T) {
 	wantPush(t, carol, "dave@localhost", "none", "subscribe")
 	// carol's session handles her stanzas in order: once her ping is
 	// answered, the request has been stored on dave's side too.
-	quiet(t, carol, "carol after her request")
+	carol.Quiet("carol after her request")
 	// dave is connected but not available: the request waits.
 	dave := testutil.Login(t, s, "dave", pw, "home")
-	quiet(t, dave, "unavailable dave")
+	dave.Quiet("unavailable dave")
 	wantState(t, s, "dave", "carol@localhost", "none", false, true)
 
 	dave.Send("<presence/>")
-	expect(t, dave, "presence", "carol@localhost", "subscribe")
+	dave.Expect("presence", "carol@localhost", "subscribe")
 	dave.Close()
 
 	// Not answered: delivered again next time.
 	dave = testutil.Login(t, s, "dave", pw, "home")
 	dave.Send("<presence/>")
-	expect(t, dave, "presence", "carol@localhost", "subscribe")
+	dave.Expect("presence", "carol@localhost", "subscribe")
 	dave.Send("<presence to='carol@localhost' type='subscribed'/>")
-	expect(t, carol, "presence", "dave@localhost", "subscribed")
-	expect(t, carol, "presence", "dave@localhost/home", "")
+	carol.Expect("presence", "dave@localhost", "subscribed")
+	carol.Expect("presence", "dave@localhost/home", "")
 	wantState(t, s, "dave", "carol@localhost", "from", false, false)
 	wantState(t, s, "carol", "dave@localhost", "to", false, false)
 }
@@ -178,7 +178,7 @@ func TestSubscribeRemote(t *testing.T) {
 	alice := online(t, s, "alice", "pc")
 	alice.Send("<presence to='romeo@remote.example' type='subscribe'/>")
 	wantPush(t, alice, "romeo@remote.example", "none", "subscribe")
-	expect(t, alice, "presence", "romeo@remote.example", "error")
+	alice.Expect("presence", "romeo@remote.example", "error")
 }
 
 // Appendix A.3.1 "None + Pending In": a duplicate request is not delivered
@@ -192,16 +192,16 @@ func TestAppendixWire(t *testing.T) {
 	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "none", PendingIn: true})
 	alice := online(t, s, "alice", "pc")
 	bob := online(t, s, "bob", "phone")
-	expect(t, bob, "presence", "alice@localhost", "subscribe") // stored request
+	bob.Expect("presence", "alice@localhost", "subscribe") // stored request
 
 	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
-	quiet(t, bob, "bob after a duplicate request (A.3.1)")
+	bob.Quiet("bob after a duplicate request (A.3.1)")
 	wantState(t, s, "bob", "alice@localhost", "none", false, true)
 
 	alice.Send("<presence to='bob@localhost' type='unsubscribe'/>")
 	wantPush(t, alice, "bob@localhost", "none", "")
-	expect(t, bob, "presence", "alice@localhost", "unsubscribe")
-	quiet(t, bob, "bob after the withdrawn request (A.3.2)")
+	bob.Expect("presence", "alice@localhost", "unsubscribe")
+	bob.Quiet("bob after the withdrawn request (A.3.2)")
 	wantState(t, s, "bob", "alice@localhost", "none", false, false)
 	wantState(t, s, "alice", "bob@localhost", "none", false, false)
 
@@ -210,14 +210,14 @@ func TestAppendixWire(t *testing.T) {
 	// (It is a pre-approval, §3.4: bob's item is marked approved.)
 	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
 	wantPushApproved(t, bob, "alice@localhost", "none", "", true)
-	quiet(t, alice, "alice after an unrequested approval")
+	alice.Quiet("alice after an unrequested approval")
 
 	// A.3.4 "To": a cancelled subscription is delivered.
 	setItem(t, s, "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "to"})
 	setItem(t, s, "bob", storage.RosterItem{JID: "alice@localhost", Subscription: "from"})
 	bob.Send("<presence to='alice@localhost' type='unsubscribed'/>")
 	wantPush(t, bob, "alice@localhost", "none", "")
-	expect(t, alice, "presence", "bob@localhost", "unsubscribed")
+	alice.Expect("presence", "bob@localhost", "unsubscribed")
 	wantPush(t, alice, "bob@localhost", "none", "")
 	wantState(t, s, "alice", "bob@localhost", "none", false, false)
 }
@@ -244,17 +244,17 @@ func TestPreApprovalWire(t *testing.T) {
 	bob := online(t, s, "bob", "phone")
 	bob.Send("<presence to='alice@localhost' type='subscribed'/>")
 	wantPushApproved(t, bob, "alice@localhost", "none", "", true)
-	quiet(t, alice, "alice after bob's pre-approval")
+	alice.Quiet("alice after bob's pre-approval")
 	if it := roster(t, s, "bob")["alice@localhost"]; !it.Approved || it.Subscription != "none" {
 		t.Fatalf("bob's item %+v, want none, approved", it)
 	}
 
 	alice.Send("<presence to='bob@localhost' type='subscribe'/>")
 	wantPush(t, alice, "bob@localhost", "none", "subscribe")
-	expect(t, alice, "presence", "bob@localhost", "subscribed")
-	expect(t, alice, "presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "bob@localhost", "subscribed")
+	alice.Expect("presence", "bob@localhost/phone", "")
 	wantPushApproved(t, bob, "alice@localhost", "from", "", false)
-	quiet(t, bob, "bob after a pre-approved request")
+	bob.Quiet("bob after a pre-approved request")
 	wantState(t, s, "bob", "alice@localhost", "from", false, false)
 	wantState(t, s, "alice", "bob@localhost", "to", false, false)
 	if roster(t, s, "bob")["alice@localhost"].Approved {
@@ -263,7 +263,7 @@ func TestPreApprovalWire(t *testing.T) {
 
 	// Presence flows bob → alice.
 	bob.Send("<presence><show>away</show></presence>")
-	expect(t, alice, "presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "bob@localhost/phone", "")
 
 	// A pre-approval cancelled by unsubscribed, which is not routed in
 	// "None" (A.2.4).
@@ -272,7 +272,7 @@ func TestPreApprovalWire(t *testing.T) {
 	setItem(t, s, "bob", storage.RosterItem{JID: "carol@localhost", Subscription: "none", Approved: true})
 	bob.Send("<presence to='carol@localhost' type='unsubscribed'/>")
 	wantPushApproved(t, bob, "carol@localhost", "none", "", false)
-	quiet(t, carol, "carol after the cancelled pre-approval (A.2.4 None: not routed)")
+	carol.Quiet("carol after the cancelled pre-approval (A.2.4 None: not routed)")
 	if roster(t, s, "bob")["carol@localhost"].Approved {
 		t.Error("unsubscribed kept the pre-approval")
 	}
@@ -309,11 +309,11 @@ func TestStrangerRequestNotInRoster(t *testing.T) {
 	// Fence: alice's initial presence (which delivers stored requests) is
 	// handled completely before bob asks, or his request would come twice
 	// (live and stored), which clients accept but the test does not.
-	quiet(t, alice, "alice after her initial presence")
+	alice.Quiet("alice after her initial presence")
 
 	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
-	expect(t, alice, "presence", "bob@localhost", "subscribe")
-	quiet(t, alice, "alice after the request (no roster push)")
+	alice.Expect("presence", "bob@localhost", "subscribe")
+	alice.Quiet("alice after the request (no roster push)")
 	if r := rosterJIDs(t, alice); len(r) != 0 {
 		t.Fatalf("roster shows the stranger: %v", r)
 	}
@@ -326,13 +326,13 @@ func TestStrangerRequestNotInRoster(t *testing.T) {
 	alice.Close()
 	alice = testutil.Login(t, s, "alice", pw, "a")
 	alice.Send("<presence/>")
-	expect(t, alice, "presence", "bob@localhost", "subscribe")
+	alice.Expect("presence", "bob@localhost", "subscribe")
 
 	// carol asks too, then withdraws: nothing of her is left.
 	carol.Send("<presence to='alice@localhost' type='subscribe'/>")
-	expect(t, alice, "presence", "carol@localhost", "subscribe")
+	alice.Expect("presence", "carol@localhost", "subscribe")
 	carol.Send("<presence to='alice@localhost' type='unsubscribe'/>")
-	expect(t, alice, "presence", "carol@localhost", "unsubscribe")
+	alice.Expect("presence", "carol@localhost", "unsubscribe")
 	if _, ok := roster(t, s, "alice")["carol@localhost"]; ok {
 		t.Error("a withdrawn request left its placeholder behind")
 	}
@@ -360,10 +360,10 @@ func TestStrangerRequestsBounded(t *testing.T) {
 	// ping fence means his request reached alice's side first.
 	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
 	wantPush(t, bob, "alice@localhost", "none", "subscribe")
-	quiet(t, bob, "bob")
+	bob.Quiet("bob")
 	carol.Send("<presence to='alice@localhost' type='subscribe'/>")
 	wantPush(t, carol, "alice@localhost", "none", "subscribe")
-	quiet(t, carol, "carol")
+	carol.Quiet("carol")
 	r := roster(t, s, "alice")
 	if len(r) != 1 || !r["bob@localhost"].PendingIn {
 		t.Fatalf("alice's stored requests: %+v, want only bob's", r)

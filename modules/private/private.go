@@ -104,28 +104,30 @@ func reserved(ns string) bool {
 	return ns == "" || ns == "vcard-temp" || strings.HasPrefix(ns, "jabber:") || strings.HasPrefix(ns, "http://jabber.org/")
 }
 
-func children(q *xml.Element) ([]*xml.Element, error) {
+// request checks a get or set: the account's own storage, and the
+// children of <query/> it names.
+func request(iq *module.IQ) (jid.JID, []*xml.Element, error) {
+	own, err := owner(iq)
+	if err != nil {
+		return jid.JID{}, nil, err
+	}
 	var out []*xml.Element
-	for c := range q.Children() {
+	for c := range iq.Payload.Children() {
 		if reserved(c.NS()) {
-			return nil, stanza.NewError(stanza.NotAcceptable, "reserved namespace")
+			return jid.JID{}, nil, stanza.NewError(stanza.NotAcceptable, "reserved namespace")
 		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
 		// XEP-0049 §2.3: "At least one child element with a proper
 		// namespace MUST be included; otherwise ... Not Acceptable".
-		return nil, stanza.NewError(stanza.NotAcceptable, "no child element")
+		return jid.JID{}, nil, stanza.NewError(stanza.NotAcceptable, "no child element")
 	}
-	return out, nil
+	return own, out, nil
 }
 
 func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
-	own, err := owner(iq)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := children(iq.Payload)
+	own, cs, err := request(iq)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +171,7 @@ func (m *mod) get(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 // elements with the same root (XEP-0049 §2.3): those are kept together
 // under one key, in order. All keys are checked before any is written.
 func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
-	own, err := owner(iq)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := children(iq.Payload)
+	own, cs, err := request(iq)
 	if err != nil {
 		return nil, err
 	}

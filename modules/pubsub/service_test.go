@@ -113,6 +113,18 @@ func TestService(t *testing.T) {
 	if !strings.Contains(affs, "affiliation='publisher'") {
 		t.Errorf("bob's affiliations %s", affs)
 	}
+	// Asked about one node, the answer names it and lists that node's
+	// entries only.
+	for _, q := range []struct{ el, node, entry string }{
+		{"subscriptions", "news", "<subscription "}, {"subscriptions", "elsewhere", ""},
+		{"affiliations", "news", "<affiliation "}, {"affiliations", "elsewhere", ""},
+	} {
+		got := ok(t, bob.iq("<iq type='get' id='%s' to='"+svc+"'>"+pubsubOpenTag+"<"+q.el+" node='"+q.node+"'/></pubsub></iq>")).String()
+		entries := strings.Contains(got, "<"+strings.TrimSuffix(q.el, "s")+" ")
+		if !strings.Contains(got, "<"+q.el+" node='"+q.node+"'") || entries != (q.entry != "") {
+			t.Errorf("bob's %s of node %s: %s", q.el, q.node, got)
+		}
+	}
 	// Subscription options, minimal (§6.3).
 	opts := ok(t, bob.iq("<iq type='get' id='%s' to='"+svc+"'>"+pubsubOpenTag+"<options node='news' jid='bob@localhost'/></pubsub></iq>")).String()
 	if !strings.Contains(opts, engine.NSSubOptions) {

@@ -20,7 +20,7 @@ func enableGroupchat(t *testing.T, c *testutil.Client, node, choice string, incl
 	if includeBody {
 		extra += "<field var='include-body'><value>1</value></field>"
 	}
-	wantResult(t, iq(t, c, "en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='%s'>"+enableOpts+"</enable></iq>", node, extra))
+	wantResult(t, c.IQ("en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='%s'>"+enableOpts+"</enable></iq>", node, extra))
 }
 
 // publishes reads n publishes and returns them by account.
@@ -39,7 +39,7 @@ func publishes(t *testing.T, comp *testutil.Client, n int) map[string]notificati
 
 func roomConfig(t *testing.T, c *testutil.Client, fields string) {
 	t.Helper()
-	wantResult(t, iq(t, c, "cfg", "<iq type='set' id='cfg' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#owner'>"+
+	wantResult(t, c.IQ("cfg", "<iq type='set' id='cfg' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#owner'>"+
 		"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>%s</x></query></iq>", fields))
 }
 
@@ -51,9 +51,7 @@ func TestPushGroupchat(t *testing.T) { groupchat(t, testutil.Start(t, conf)) }
 // The registrations, the room's affiliations and its archive on
 // PostgreSQL.
 func TestPushGroupchatPostgres(t *testing.T) {
-	storage := postgresStorage(t)
-	dir := t.TempDir()
-	groupchat(t, testutil.StartIn(t, dir, testutil.BaseConfig(dir)+storage+conf))
+	groupchat(t, startPostgres(t))
 }
 
 func groupchat(t *testing.T, s *testutil.Server) {
@@ -79,11 +77,11 @@ func groupchat(t *testing.T, s *testutil.Server) {
 	bob := online(t, s, "bob", "pc")
 	bob.Send("<presence to='" + room + "/boss'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
 	roomConfig(t, bob, "<field var='muc#roomconfig_membersonly'><value>1</value></field>")
-	r := iq(t, bob, "get", "<iq type='get' id='get' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>")
+	r := bob.IQ("get", "<iq type='get' id='get' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>")
 	if !strings.Contains(r.String(), "var='{urn:xmppd:muc}push_offline_members'") {
 		t.Fatalf("configuration form lacks the push field: %s", r)
 	}
-	wantResult(t, iq(t, bob, "adm", "<iq type='set' id='adm' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#admin'>"+
+	wantResult(t, bob.IQ("adm", "<iq type='set' id='adm' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#admin'>"+
 		"<item affiliation='member' jid='alice@localhost' nick='ally'/><item affiliation='member' jid='carol@localhost'/>"+
 		"<item affiliation='member' jid='dave@localhost'/><item affiliation='member' jid='erin@localhost'/>"+
 		"<item affiliation='member' jid='frank@localhost'/></query></iq>"))
@@ -169,7 +167,7 @@ func TestPushGroupchatOpenRoom(t *testing.T) {
 	bob := online(t, s, "bob", "pc")
 	bob.Send("<presence to='" + room + "/boss'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
 	roomConfig(t, bob, "")
-	wantResult(t, iq(t, bob, "adm", "<iq type='set' id='adm' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='alice@localhost'/></query></iq>"))
+	wantResult(t, bob.IQ("adm", "<iq type='set' id='adm' to='"+room+"'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='alice@localhost'/></query></iq>"))
 	bob.Send("<message to='" + room + "' type='groupchat'><body>alice@localhost hi</body></message>")
 	noPublish(t, comp, bob, "open room")
 }
@@ -178,7 +176,7 @@ func TestPushEnableGroupchatChoice(t *testing.T) {
 	s := testutil.Start(t, conf)
 	s.AddUser(t, "alice", pw)
 	a := testutil.Login(t, s, "alice", pw, "r")
-	r := iq(t, a, "en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'>"+enableOpts+"</enable></iq>", "<field var='groupchat'><value>sometimes</value></field>")
+	r := a.IQ("en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'>"+enableOpts+"</enable></iq>", "<field var='groupchat'><value>sometimes</value></field>")
 	if r.Attr("type") != "error" || !strings.Contains(r.String(), "<bad-request ") {
 		t.Fatalf("groupchat=sometimes: %s", r)
 	}

@@ -51,17 +51,6 @@ func connectComponent(t *testing.T, s *testutil.Server) *testutil.Client {
 	return c
 }
 
-func iq(t *testing.T, c *testutil.Client, id, format string, args ...any) *xml.Element {
-	t.Helper()
-	c.Send(format, args...)
-	for {
-		r := c.NextNamed("iq")
-		if r.Attr("id") == id {
-			return r
-		}
-	}
-}
-
 func wantResult(t *testing.T, r *xml.Element) {
 	t.Helper()
 	if r.Attr("type") != "result" {
@@ -75,8 +64,21 @@ func online(t *testing.T, s *testutil.Server, user, resource string) *testutil.C
 	t.Helper()
 	c := testutil.Login(t, s, user, pw, resource)
 	c.Send("<presence/>")
-	wantResult(t, iq(t, c, "fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
+	wantResult(t, c.IQ("fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
 	return c
+}
+
+// alicePhone starts a server with conf and extra, the push service's
+// component connected (comp), bob logged in, and alice online as
+// alice/phone.
+func alicePhone(t *testing.T, extra string) (s *testutil.Server, comp, bob, alice *testutil.Client) {
+	t.Helper()
+	s = testutil.Start(t, conf+extra)
+	s.AddUser(t, "alice", pw)
+	s.AddUser(t, "bob", pw)
+	comp = connectComponent(t, s)
+	bob = testutil.Login(t, s, "bob", pw, "r")
+	return s, comp, bob, online(t, s, "alice", "phone")
 }
 
 func waitSessions(t *testing.T, s *testutil.Server, n int) {
@@ -106,7 +108,7 @@ func enable(t *testing.T, c *testutil.Client, node string, includeBody bool) {
 	if includeBody {
 		extra = "<field var='include-body'><value>true</value></field>"
 	}
-	wantResult(t, iq(t, c, "en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='%s'>"+enableOpts+"</enable></iq>", node, extra))
+	wantResult(t, c.IQ("en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='%s'>"+enableOpts+"</enable></iq>", node, extra))
 }
 
 // notification is what the test reads out of one publish.
@@ -173,14 +175,8 @@ func send(c *testutil.Client, body string) {
 }
 
 func TestPushOffline(t *testing.T) {
-	s := testutil.Start(t, conf)
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-
-	a := online(t, s, "alice", "phone")
-	r := iq(t, a, "d", "<iq type='get' id='d' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	s, comp, bob, a := alicePhone(t, "")
+	r := a.IQ("d", "<iq type='get' id='d' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	if !strings.Contains(r.String(), "var='"+push.NS+"'") {
 		t.Fatalf("account disco#info lacks %s: %s", push.NS, r)
 	}
@@ -233,7 +229,7 @@ func TestPushOffline(t *testing.T) {
 
 	// Disabling one node, then the whole service (§6).
 	a = online(t, s, "alice", "phone")
-	wantResult(t, iq(t, a, "dis1", "<iq type='set' id='dis1'><disable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n1'/></iq>"))
+	wantResult(t, a.IQ("dis1", "<iq type='set' id='dis1'><disable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n1'/></iq>"))
 	offline(t, s, a)
 	send(bob, "fourth")
 	if n := nextPublish(t, comp, ""); n.node != "n2" {
@@ -241,7 +237,7 @@ func TestPushOffline(t *testing.T) {
 	}
 	noPublish(t, comp, bob, "n1 disabled")
 	a = online(t, s, "alice", "phone")
-	wantResult(t, iq(t, a, "dis2", "<iq type='set' id='dis2'><disable xmlns='urn:xmpp:push:0' jid='push.localhost'/></iq>"))
+	wantResult(t, a.IQ("dis2", "<iq type='set' id='dis2'><disable xmlns='urn:xmpp:push:0' jid='push.localhost'/></iq>"))
 	offline(t, s, a)
 	send(bob, "fifth")
 	noPublish(t, comp, bob, "service disabled")
@@ -262,12 +258,7 @@ func equal(a, b map[string]string) bool {
 // A session kept for XEP-0198 resumption stays available, so the message
 // is not offline; it waits for the client, which is asleep: pushed.
 func TestPushHeldSession(t *testing.T) {
-	s := testutil.Start(t, conf+"[limits]\nresume_timeout = \"1s\"\n")
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "[limits]\nresume_timeout = \"1s\"\n")
 	enable(t, a, "n1", true)
 	a.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
 	for {
@@ -325,12 +316,7 @@ func TestPushHeldSession(t *testing.T) {
 // §7.1: a publish answered with a permanent error disables the
 // registration; a temporary one keeps it.
 func TestPushErrorDisables(t *testing.T) {
-	s := testutil.Start(t, conf)
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "")
 	enable(t, a, "n1", false)
 	offline(t, s, a)
 
@@ -372,7 +358,7 @@ func TestPushEnableErrors(t *testing.T) {
 		{"form of another type", "<iq type='set' id='x'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:other</value></field></x></enable></iq>", "bad-request"},
 		{"disable without jid", "<iq type='set' id='x'><disable xmlns='urn:xmpp:push:0'/></iq>", "jid-malformed"},
 	} {
-		r := iq(t, a, "x", "%s", tc.iq)
+		r := a.IQ("x", "%s", tc.iq)
 		if r.Attr("type") != "error" || !strings.Contains(r.String(), "<"+tc.cond+" ") {
 			t.Errorf("%s: want %s, got %s", tc.name, tc.cond, r)
 		}
@@ -382,7 +368,7 @@ func TestPushEnableErrors(t *testing.T) {
 	enable(t, a, "n1", false)
 	enable(t, a, "n2", false)
 	enable(t, a, "n1", true)
-	r := iq(t, a, "en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n3'/></iq>")
+	r := a.IQ("en", "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='n3'/></iq>")
 	if r.Attr("type") != "error" || !strings.Contains(r.String(), "<resource-constraint ") {
 		t.Fatalf("third registration: %s", r)
 	}

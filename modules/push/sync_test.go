@@ -13,7 +13,7 @@ import (
 // options the XEP requires.
 func publishDisplayed(t *testing.T, c *testutil.Client, chat, by, sid string) {
 	t.Helper()
-	wantResult(t, iq(t, c, "mds", `<iq type='set' id='mds'><pubsub xmlns='http://jabber.org/protocol/pubsub'>`+
+	wantResult(t, c.IQ("mds", `<iq type='set' id='mds'><pubsub xmlns='http://jabber.org/protocol/pubsub'>`+
 		`<publish node='urn:xmpp:mds:displayed:0'><item id='%s'><displayed xmlns='urn:xmpp:mds:displayed:0'>`+
 		`<stanza-id xmlns='urn:xmpp:sid:0' by='%s' id='%s'/></displayed></item></publish>`+
 		`<publish-options><x xmlns='jabber:x:data' type='submit'>`+
@@ -74,9 +74,7 @@ func TestPushDisplayedSync(t *testing.T) { displayedSync(t, testutil.Start(t, co
 // The markers are read from the pubsub tables (and the archive ids come
 // from the archive): the same on PostgreSQL.
 func TestPushDisplayedSyncPostgres(t *testing.T) {
-	storage := postgresStorage(t)
-	dir := t.TempDir()
-	displayedSync(t, testutil.StartIn(t, dir, testutil.BaseConfig(dir)+storage+conf))
+	displayedSync(t, startPostgres(t))
 }
 
 func displayedSync(t *testing.T, s *testutil.Server) {
@@ -151,7 +149,7 @@ func displayedSync(t *testing.T, s *testutil.Server) {
 	ids = archiveIDs(t, desk, "")
 	desk.Send("<message to='carol@localhost' type='chat'><body>seen</body>"+
 		"<displayed xmlns='urn:xmpp:mds:displayed:0'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='%s'/></displayed></message>", ids["c2"])
-	for i := 0; !strings.Contains(iq(t, desk, "items", "<iq type='get' id='items'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:mds:displayed:0'/></pubsub></iq>").String(), ids["c2"]); i++ {
+	for i := 0; !strings.Contains(desk.IQ("items", "<iq type='get' id='items'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:mds:displayed:0'/></pubsub></iq>").String(), ids["c2"]); i++ {
 		if i == 1000 {
 			t.Fatal("the server-assisted marker was never stored")
 		}
@@ -164,12 +162,7 @@ func displayedSync(t *testing.T, s *testutil.Server) {
 // An account that keeps no markers: binding a session resets the count,
 // as before XEP-0490 (the user opened a client).
 func TestPushCountWithoutMarkers(t *testing.T) {
-	s := testutil.Start(t, conf)
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	a := online(t, s, "alice", "phone")
+	s, comp, bob, a := alicePhone(t, "")
 	enable(t, a, "n1", false)
 	offline(t, s, a)
 	count(t, comp, bob, "one")
@@ -178,7 +171,7 @@ func TestPushCountWithoutMarkers(t *testing.T) {
 	}
 	desk := testutil.Login(t, s, "alice", pw, "desk")
 	desk.Send("<presence><priority>-1</priority></presence>")
-	wantResult(t, iq(t, desk, "fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
+	wantResult(t, desk.IQ("fence", "<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"))
 	if got := count(t, comp, bob, "three"); got != "1" {
 		t.Fatalf("after a login: message-count %s, want 1", got)
 	}
@@ -188,12 +181,7 @@ func TestPushCountWithoutMarkers(t *testing.T) {
 // storage when its session ends (XEP-0198); if another device has marked
 // it displayed meanwhile (XEP-0490), it is not notified.
 func TestPushDisplayedNotNotified(t *testing.T) {
-	s := testutil.Start(t, conf+"[limits]\nresume_timeout = \"1s\"\n")
-	s.AddUser(t, "alice", pw)
-	s.AddUser(t, "bob", pw)
-	comp := connectComponent(t, s)
-	bob := testutil.Login(t, s, "bob", pw, "r")
-	phone := online(t, s, "alice", "phone")
+	s, comp, bob, phone := alicePhone(t, "[limits]\nresume_timeout = \"1s\"\n")
 	enable(t, phone, "n1", true)
 	phone.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
 	for phone.Next().Name() != "enabled" {

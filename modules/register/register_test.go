@@ -64,15 +64,6 @@ func regSet(username, password string) string {
 	return fmt.Sprintf("<query xmlns='jabber:iq:register'><username>%s</username><password>%s</password></query>", username, password)
 }
 
-func exists(t *testing.T, s *testutil.Server, domain, user string) bool {
-	t.Helper()
-	ok, err := s.Accounts().AccountExists(context.Background(), domain, user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ok
-}
-
 // canLogin runs SCRAM on a fresh stream and reports whether it succeeded.
 func canLogin(t *testing.T, s *testutil.Server, domain, user, pass string) bool {
 	t.Helper()
@@ -95,7 +86,7 @@ func TestRegistrationOff(t *testing.T) {
 	if got := testutil.ErrorCondition(request(t, c, "set", regSet("mallory", pw))); got != stanza.NotAllowed {
 		t.Errorf("set: condition %q, want %s", got, stanza.NotAllowed)
 	}
-	if exists(t, s, "localhost", "mallory") {
+	if s.HasUser(t, "mallory@localhost") {
 		t.Error("account created with registration off")
 	}
 }
@@ -111,7 +102,7 @@ func TestOtherHostOff(t *testing.T) {
 	if got := testutil.ErrorCondition(request(t, c, "set", regSet("mallory", pw))); got != stanza.NotAllowed {
 		t.Errorf("set on example.test: condition %q, want %s", got, stanza.NotAllowed)
 	}
-	if exists(t, s, "example.test", "mallory") || exists(t, s, "localhost", "mallory") {
+	if s.HasUser(t, "mallory@example.test") || s.HasUser(t, "mallory@localhost") {
 		t.Error("account created on a host with registration off")
 	}
 	// The same request on localhost works.
@@ -122,7 +113,7 @@ func TestOtherHostOff(t *testing.T) {
 	if r := request(t, c2, "set", regSet("mallory", pw)); r.Attr("type") != "result" {
 		t.Fatalf("set on localhost: %s", r)
 	}
-	if !exists(t, s, "localhost", "mallory") || exists(t, s, "example.test", "mallory") {
+	if !s.HasUser(t, "mallory@localhost") || s.HasUser(t, "mallory@example.test") {
 		t.Error("account not created on localhost only")
 	}
 }
@@ -164,7 +155,7 @@ func TestRegisterThenLogin(t *testing.T) {
 	if r := request(t, c, "set", regSet("Juliet", pw)); r.Attr("type") != "result" {
 		t.Fatalf("register: %s", r)
 	}
-	if !exists(t, s, "localhost", "juliet") {
+	if !s.HasUser(t, "juliet@localhost") {
 		t.Fatal("account juliet@localhost not stored")
 	}
 	// Only SCRAM keys are stored, never the password.
@@ -220,7 +211,7 @@ func TestRegisterErrors(t *testing.T) {
 			}
 		})
 	}
-	if exists(t, s, "localhost", "tybalt") {
+	if s.HasUser(t, "tybalt@localhost") {
 		t.Error("tybalt was created")
 	}
 	if !canLogin(t, s, "localhost", "romeo", pw) {
@@ -275,7 +266,7 @@ min_interval = "0s"
 	if r := request(t, c, "set", regSet("plain", pw)); r.Attr("type") != "result" {
 		t.Errorf("registration without TLS where it is optional: %s", r)
 	}
-	if !exists(t, s, "localhost", "direct") || !exists(t, s, "localhost", "plain") {
+	if !s.HasUser(t, "direct@localhost") || !s.HasUser(t, "plain@localhost") {
 		t.Error("accounts not created")
 	}
 
@@ -346,7 +337,7 @@ func TestThrottle(t *testing.T) {
 	if testutil.ErrorCondition(r) != stanza.PolicyViolation || r.Child("error", "").Attr("type") != "wait" {
 		t.Fatalf("second registration within %s: %s", interval, r)
 	}
-	if exists(t, s, "localhost", "second") {
+	if s.HasUser(t, "second@localhost") {
 		t.Fatal("throttled account was created")
 	}
 	time.Sleep(interval - time.Since(registered) + 50*time.Millisecond)
@@ -512,7 +503,7 @@ func TestRemoveAccount(t *testing.T) {
 		t.Errorf("carol's item for alice: %+v", it)
 	}
 
-	if exists(t, s, "localhost", "alice") {
+	if s.HasUser(t, "alice@localhost") {
 		t.Error("account still exists")
 	}
 	if canLogin(t, s, "localhost", "alice", pw) {

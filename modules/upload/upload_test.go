@@ -26,17 +26,6 @@ address = "127.0.0.1:0"
 tls = "direct"
 `
 
-func iq(t *testing.T, c *testutil.Client, id, format string, args ...any) *xml.Element {
-	t.Helper()
-	c.Send(format, args...)
-	for {
-		r := c.NextNamed("iq")
-		if r.Attr("id") == id {
-			return r
-		}
-	}
-}
-
 // httpClient reaches the test server's http listener whatever host the
 // URL names (the slot URLs name the virtual host, "localhost"); the
 // certificate is the self-signed one made at start.
@@ -58,7 +47,7 @@ func requestSlot(t *testing.T, c *testutil.Client, id, name string, size int, ct
 	if ctype != "" {
 		ct = fmt.Sprintf(" content-type='%s'", ctype)
 	}
-	r := iq(t, c, id, "<iq type='get' id='%s' to='upload.localhost'><request xmlns='urn:xmpp:http:upload:0' filename='%s' size='%d'%s/></iq>", id, name, size, ct)
+	r := c.IQ(id, "<iq type='get' id='%s' to='upload.localhost'><request xmlns='urn:xmpp:http:upload:0' filename='%s' size='%d'%s/></iq>", id, name, size, ct)
 	sl := r.Child("slot", upload.NS)
 	if r.Attr("type") != "result" || sl == nil {
 		return slotURLs{}, r
@@ -117,11 +106,11 @@ func TestUploadDisco(t *testing.T) {
 	s.AddUser(t, "alice", "a")
 	a := testutil.Login(t, s, "alice", "a", "r")
 
-	r := iq(t, a, "i", "<iq type='get' id='i' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+	r := a.IQ("i", "<iq type='get' id='i' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
 	if !strings.Contains(r.String(), "jid='upload.localhost'") {
 		t.Fatalf("host disco#items lacks the upload service: %s", r)
 	}
-	r = iq(t, a, "d", "<iq type='get' id='d' to='upload.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	r = a.IQ("d", "<iq type='get' id='d' to='upload.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	q := r.Child("query", "http://jabber.org/protocol/disco#info")
 	if q == nil {
 		t.Fatalf("disco#info: %s", r)
@@ -152,7 +141,7 @@ func TestUploadNeedsHTTPListener(t *testing.T) {
 	s := testutil.Start(t, "")
 	s.AddUser(t, "alice", "a")
 	a := testutil.Login(t, s, "alice", "a", "r")
-	r := iq(t, a, "i", "<iq type='get' id='i' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+	r := a.IQ("i", "<iq type='get' id='i' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
 	if strings.Contains(r.String(), "upload.localhost") {
 		t.Fatalf("upload service listed without an http listener: %s", r)
 	}
@@ -287,7 +276,7 @@ func TestUploadLimits(t *testing.T) {
 		{"negative size", "<request xmlns='urn:xmpp:http:upload:0' filename='a' size='-1'/>", "bad-request"},
 		{"bad content type", "<request xmlns='urn:xmpp:http:upload:0' filename='a' size='1' content-type='no type'/>", "bad-request"},
 	} {
-		r := iq(t, a, "bad", "<iq type='get' id='bad' to='upload.localhost'>%s</iq>", tc.req)
+		r := a.IQ("bad", "<iq type='get' id='bad' to='upload.localhost'>%s</iq>", tc.req)
 		if r.Attr("type") != "error" || !strings.Contains(r.String(), "<"+tc.cond+" ") {
 			t.Errorf("%s: want %s, got %s", tc.name, tc.cond, r)
 		}

@@ -205,13 +205,7 @@ func photoData(v *xml.Element) (mime string, data []byte, ok bool) {
 	if bin == nil {
 		return "", nil, false
 	}
-	data, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', '\r', '\n':
-			return -1
-		}
-		return r
-	}, bin.Text()))
+	data, err := binval(bin)
 	if err != nil || len(data) == 0 {
 		return "", nil, false
 	}
@@ -219,4 +213,16 @@ func photoData(v *xml.Element) (mime string, data []byte, ok bool) {
 		mime = strings.TrimSpace(t.Text())
 	}
 	return mime, data, true
+}
+
+// binval decodes a PHOTO's <BINVAL/>: base64 that clients may wrap across
+// lines, so white space is dropped first (XEP-0153 §5.6).
+func binval(bin *xml.Element) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\r', '\n':
+			return -1
+		}
+		return r
+	}, bin.Text()))
 }

@@ -3,10 +3,8 @@ package vcard
 import (
 	"context"
 	"crypto/sha1"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/xmppd/xmppd/jid"
@@ -50,13 +48,7 @@ func photoOf(v *xml.Element) photo {
 		}
 		return photo{ok: true}
 	}
-	data, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', '\r', '\n':
-			return -1
-		}
-		return r
-	}, bin.Text()))
+	data, err := binval(bin)
 	if err != nil {
 		return photo{}
 	}

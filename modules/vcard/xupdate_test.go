@@ -61,7 +61,7 @@ func TestAvatarHashInPresence(t *testing.T) {
 	// Fence: bob's initial presence (its probes included) is handled
 	// before alice comes online, or bob could get her presence twice
 	// (probe answer and broadcast) and the reads below would be off by one.
-	iq(t, bob, "fence", "<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
+	bob.IQ("fence", "<iq type='get' id='fence'><ping xmlns='urn:xmpp:ping'/></iq>")
 
 	alice := testutil.Login(t, s, "alice", "pw", "pc")
 	// No vCard yet: an empty <photo/> (no image to advertise).
@@ -71,7 +71,7 @@ func TestAvatarHashInPresence(t *testing.T) {
 		t.Errorf("no vCard: update %v photo %v %q, want an empty <photo/>", present, has, h)
 	}
 
-	r := iq(t, alice, "v1", "<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>%s</BINVAL></PHOTO></vCard></iq>", wrapped)
+	r := alice.IQ("v1", "<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>%s</BINVAL></PHOTO></vCard></iq>", wrapped)
 	if r.Attr("type") != "result" {
 		t.Fatalf("set: %s", r)
 	}
@@ -121,7 +121,7 @@ func TestAvatarHashInPresence(t *testing.T) {
 	}
 
 	// A vCard without a photo: <photo/> empty again.
-	iq(t, alice, "v2", "<iq type='set' id='v2'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>")
+	alice.IQ("v2", "<iq type='set' id='v2'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>")
 	alice.Send("<presence/>")
 	if present, has, h := update(presenceFrom(t, bob, "alice@localhost/pc")); !present || !has || h != "" {
 		t.Errorf("photo removed: update %v photo %v %q, want an empty <photo/>", present, has, h)

@@ -17,7 +17,8 @@ import aioxmpp
 import aioxmpp.disco
 import aioxmpp.ping
 
-from aioxmpp_util import Fail, Session, body, run, step
+from aioxmpp_util import Session, body
+from scenario import Fail, run, step
 
 HOST, PORT, MODE, CERT, JID1, PW1, JID2, PW2 = sys.argv[1:9]
 PORT = int(PORT)
@@ -57,12 +58,5 @@ async def scenario():
             await s.stop()
 
 
-async def main():
-    await step("whole scenario", scenario(), timeout=TOTAL_TIMEOUT)
-
-
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        import logging
-        logging.basicConfig(level=logging.DEBUG)
-    run(main)
+    run(scenario, TOTAL_TIMEOUT)

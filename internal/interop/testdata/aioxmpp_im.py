@@ -27,7 +27,8 @@ from datetime import datetime, timezone
 import aioxmpp
 import aioxmpp.roster.xso as roster_xso
 
-from aioxmpp_util import Fail, Session, body, run, step
+from aioxmpp_util import Session, body
+from scenario import Fail, run, step
 
 HOST, PORT, MODE, CERT, ALICE, PWA, BOB, PWB = sys.argv[1:9]
 PORT = int(PORT)
@@ -182,12 +183,5 @@ async def scenario():
             await s.stop()
 
 
-async def main():
-    await step("whole scenario", scenario(), timeout=TOTAL_TIMEOUT)
-
-
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        import logging
-        logging.basicConfig(level=logging.DEBUG)
-    run(main)
+    run(scenario, TOTAL_TIMEOUT)

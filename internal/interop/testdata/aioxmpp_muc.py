@@ -16,7 +16,8 @@ import sys
 import aioxmpp
 import aioxmpp.muc
 
-from aioxmpp_util import Fail, Session, run, step
+from aioxmpp_util import Session
+from scenario import Fail, run, step
 
 HOST, PORT, MODE, CERT, JID1, PW1, JID2, PW2, ROOM = sys.argv[1:10]
 PORT = int(PORT)

@@ -14,7 +14,8 @@ import asyncio
 import socket
 import sys
 
-from aioxmpp_util import Fail, Session, body, run, step
+from aioxmpp_util import Session, body
+from scenario import Fail, run, step
 
 HOST, PORT, CERT, JID1, PW1, JID2, PW2 = sys.argv[1:8]
 PORT = int(PORT)
@@ -67,9 +68,5 @@ async def scenario():
             await s.stop()
 
 
-async def main():
-    await step("scenario", scenario(), timeout=40)
-
-
 if __name__ == "__main__":
-    run(main)
+    run(scenario, 40)

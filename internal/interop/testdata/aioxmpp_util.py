@@ -19,7 +19,6 @@ below records the mechanism name so the scripts can print it.
 import asyncio
 import base64
 import ssl
-import sys
 from datetime import timedelta
 
 import aiosasl
@@ -29,6 +28,8 @@ import aioxmpp.connector
 import aioxmpp.dispatcher
 import aioxmpp.misc  # registers Message.xep0203_delay
 import aioxmpp.security_layer as sl
+
+from scenario import STEP_TIMEOUT, Fail, step
 
 
 
@@ -40,22 +41,6 @@ async def _no_discovery(domain, **kwargs):
 # domain:5222 when the given peer fails; a test must never talk to whatever
 # else listens there, so discovery is switched off.
 aioxmpp.node.discover_connectors = _no_discovery
-
-# Per-step limit: every await on the network goes through step(), so a hung
-# step fails with its name instead of hanging the script.
-STEP_TIMEOUT = 10
-
-
-class Fail(Exception):
-    pass
-
-
-async def step(what, aw, timeout=STEP_TIMEOUT):
-    try:
-        return await asyncio.wait_for(aw, timeout)
-    except asyncio.TimeoutError:
-        raise Fail("timeout waiting for " + what) from None
-
 
 class RecordingSASLProvider(sl.PasswordSASLProvider):
     """PasswordSASLProvider that remembers the mechanism it used."""
@@ -185,12 +170,3 @@ class Session:
 
 def body(msg):
     return msg.body.any() if msg.body else None
-
-
-def run(main):
-    try:
-        asyncio.run(main())
-    except Fail as e:
-        print("FAIL", e, flush=True)
-        sys.exit(1)
-    print("PASS", flush=True)

@@ -12,11 +12,10 @@ get-online-users-list (max_items form) and find the own bare JID. Prints
 one OK line per step, PASS at the end.
 """
 import asyncio
-import logging
-import ssl
 import sys
 
-import slixmpp
+import scenario
+from slixmpp_util import client, login
 
 HOST, PORT, JID, PW, NEWJID, NEWPW = sys.argv[1:7]
 PORT = int(PORT)
@@ -55,21 +54,8 @@ def run(c, command, values=None):
 
 
 async def main():
-    c = slixmpp.ClientXMPP(JID, PW)
-    for p in ("xep_0030", "xep_0004", "xep_0050", "xep_0133"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    started = asyncio.Event()
-
-    async def start(_):
-        c.send_presence()
-        started.set()
-
-    c.add_event_handler("session_start", start)
-    c.connect((HOST, PORT))
-    await asyncio.wait_for(started.wait(), STEP)
-    print("OK login", c.boundjid, flush=True)
+    c = client(JID, PW, ("xep_0030", "xep_0004", "xep_0050", "xep_0133"))
+    await login(c, HOST, PORT, STEP)
 
     items = await c["xep_0133"].get_commands(timeout=STEP)
     nodes = [i[1] for i in items["disco_items"]["items"]]
@@ -93,10 +79,7 @@ async def main():
     print("OK online", " ".join(online), flush=True)
 
     c.disconnect()
-    print("PASS", flush=True)
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    scenario.run(main)

@@ -11,11 +11,10 @@ full JID; the second answers; each checks what it received. Prints one
 line per step and exits 0 only if all of them happened.
 """
 import asyncio
-import logging
-import ssl
 import sys
 
-import slixmpp
+from scenario import run
+from slixmpp_util import client
 
 HOST, PORT, MODE, JID1, PW1, JID2, PW2 = sys.argv[1:8]
 PORT = int(PORT)
@@ -23,15 +22,7 @@ TIMEOUT = 20
 
 
 def make(jid, pw):
-    c = slixmpp.ClientXMPP(jid, pw)
-    c.register_plugin("xep_0030")
-    c.register_plugin("xep_0199")
-    # The test server's certificate is self-signed.
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    if MODE == "direct":
-        c.enable_direct_tls = True
-    return c
+    return client(jid, pw, ("xep_0030", "xep_0199"), direct=MODE == "direct")
 
 
 async def main():
@@ -135,10 +126,7 @@ async def main():
 
     for c in (a, b):
         c.disconnect()
-    print("PASS")
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

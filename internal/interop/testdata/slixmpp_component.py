@@ -11,11 +11,11 @@ line per step and exits 0 only if all of them happened.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
-import slixmpp
 from slixmpp.componentxmpp import ComponentXMPP
+
+import slixmpp_util
 
 HOST, C2S_PORT, COMP_PORT, DOMAIN, SECRET, JID, PW = sys.argv[1:8]
 TIMEOUT = 20
@@ -35,10 +35,7 @@ async def main():
 
     comp.add_event_handler("message", echo)
 
-    client = slixmpp.ClientXMPP(JID, PW)
-    client.register_plugin("xep_0030")
-    client.ssl_context.check_hostname = False
-    client.ssl_context.verify_mode = ssl.CERT_NONE
+    client = slixmpp_util.client(JID, PW, ("xep_0030",))
     client_ready = asyncio.Event()
 
     async def started(_):

@@ -26,40 +26,22 @@ server sends it (RFC 6121 §3.1.5). So approvals here are plain
 the server's doing.
 """
 import asyncio
-import ssl
 import sys
 from datetime import datetime, timezone
 
-import slixmpp
+from scenario import STEP_TIMEOUT, Fail, run, step
+from slixmpp_util import client
 
 HOST, PORT, MODE, ALICE, PWA, BOB, PWB = sys.argv[1:8]
 PORT = int(PORT)
-STEP_TIMEOUT = 10
 TOTAL_TIMEOUT = 25
-
-
-class Fail(Exception):
-    pass
-
-
-async def step(what, aw, timeout=STEP_TIMEOUT):
-    try:
-        return await asyncio.wait_for(aw, timeout)
-    except asyncio.TimeoutError:
-        raise Fail("timeout waiting for " + what) from None
 
 
 class Session:
     """One slixmpp client with queues of what it receives."""
 
     def __init__(self, jid, pw):
-        c = self.c = slixmpp.ClientXMPP(jid, pw)
-        for p in ("xep_0030", "xep_0203", "xep_0280", "xep_0297"):
-            c.register_plugin(p)
-        c.ssl_context.check_hostname = False
-        c.ssl_context.verify_mode = ssl.CERT_NONE
-        if MODE == "direct":
-            c.enable_direct_tls = True
+        c = self.c = client(jid, pw, ("xep_0030", "xep_0203", "xep_0280", "xep_0297"), direct=MODE == "direct")
         # Subscription requests are answered by the scenario, not slixmpp.
         c.auto_authorize = None
         c.auto_subscribe = False
@@ -267,17 +249,5 @@ async def scenario():
             await s.stop()
 
 
-async def main():
-    await step("whole scenario", scenario(), timeout=TOTAL_TIMEOUT)
-
-
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        import logging
-        logging.basicConfig(level=logging.DEBUG)
-    try:
-        asyncio.run(main())
-    except Fail as e:
-        print("FAIL", e, flush=True)
-        sys.exit(1)
-    print("PASS", flush=True)
+    run(scenario, TOTAL_TIMEOUT)

@@ -17,15 +17,16 @@ the feature handler lets its two IQs through with the stream's
 _always_send_everything switch, and turns it off again.
 """
 import asyncio
-import logging
 import re
-import ssl
 import sys
 from xml.etree import ElementTree as ET
 
 import slixmpp
 from slixmpp.stanza import StreamFeatures
 from slixmpp.xmlstream import ElementBase, register_stanza_plugin
+
+import slixmpp_util
+from scenario import run
 
 HOST, PORT, JID, PW, NEWJID, NEWPW = sys.argv[1:7]
 PORT = int(PORT)
@@ -41,12 +42,7 @@ class InviteFeature(ElementBase):
 
 
 def client(jid, pw):
-    c = slixmpp.ClientXMPP(jid, pw)
-    for p in ("xep_0030", "xep_0004", "xep_0050", "xep_0077"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    return c
+    return slixmpp_util.client(jid, pw, ("xep_0030", "xep_0004", "xep_0050", "xep_0077"))
 
 
 async def login(c):
@@ -146,10 +142,7 @@ async def main():
 
     new.disconnect()
     alice.disconnect()
-    print("PASS", flush=True)
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

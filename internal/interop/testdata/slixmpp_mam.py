@@ -13,10 +13,11 @@ one line per step and exits 0 only if all of them happened.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
 import slixmpp
+
+from slixmpp_util import client
 
 HOST, PORT, MODE, JID, PW, PEER, N = sys.argv[1:8]
 PORT, N = int(PORT), int(N)
@@ -34,13 +35,7 @@ def body(result):
 
 
 async def main():
-    c = slixmpp.ClientXMPP(JID, PW)
-    for p in ("xep_0030", "xep_0059", "xep_0297", "xep_0313", "xep_0359"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    if MODE == "direct":
-        c.enable_direct_tls = True
+    c = client(JID, PW, ("xep_0030", "xep_0059", "xep_0297", "xep_0313", "xep_0359"), direct=MODE == "direct")
 
     started = asyncio.Event()
     offline = []  # offline copies delivered after presence

@@ -11,11 +11,12 @@ archive through xep_0313 (MAM on the room JID). Prints one line per step
 and exits 0 only if all of them happened.
 """
 import asyncio
-import logging
-import ssl
 import sys
 
 import slixmpp
+
+from scenario import run
+from slixmpp_util import client
 
 HOST, PORT, JID1, PW1, JID2, PW2, ROOM = sys.argv[1:8]
 PORT = int(PORT)
@@ -23,12 +24,7 @@ TIMEOUT = 20
 
 
 def make(jid, pw):
-    c = slixmpp.ClientXMPP(jid, pw)
-    for p in ("xep_0030", "xep_0045", "xep_0004", "xep_0059", "xep_0313", "xep_0199"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    return c
+    return client(jid, pw, ("xep_0030", "xep_0045", "xep_0004", "xep_0059", "xep_0313", "xep_0199"))
 
 
 def fail(*what):
@@ -142,10 +138,7 @@ async def main():
     print("OK alice sees", p["muc"]["nick"], "leave")
     for c in (a, b):
         c.disconnect()
-    print("PASS")
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

@@ -16,10 +16,9 @@ and fetch the data item by id. Prints one OK line per step, PASS at the end.
 import asyncio
 import hashlib
 import logging
-import ssl
 import sys
 
-import slixmpp
+from slixmpp_util import client
 
 HOST, PORT, ALICE, APW, BOB, BPW = sys.argv[1:7]
 PORT = int(PORT)
@@ -27,12 +26,7 @@ STEP = 10
 
 
 def make(jid, pw):
-    c = slixmpp.ClientXMPP(jid, pw)
-    for p in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0084"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    return c
+    return client(jid, pw, ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0084"))
 
 
 async def main():

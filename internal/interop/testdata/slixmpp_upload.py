@@ -15,14 +15,15 @@ the advertised maximum. Prints one OK line per step, PASS at the end.
 """
 import asyncio
 import io
-import logging
 import ssl
 import sys
 
 import aiohttp
-import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0363 import http_upload
+
+from scenario import run
+from slixmpp_util import client, login
 
 HOST, PORT, JID, PW, CAFILE = sys.argv[1:6]
 PORT = int(PORT)
@@ -41,21 +42,8 @@ http_upload.ClientSession = VerifiedSession
 
 
 async def main():
-    c = slixmpp.ClientXMPP(JID, PW)
-    for p in ("xep_0030", "xep_0128", "xep_0363"):
-        c.register_plugin(p)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    started = asyncio.Event()
-
-    async def start(_):
-        c.send_presence()
-        started.set()
-
-    c.add_event_handler("session_start", start)
-    c.connect((HOST, PORT))
-    await asyncio.wait_for(started.wait(), STEP)
-    print("OK login", c.boundjid, flush=True)
+    c = client(JID, PW, ("xep_0030", "xep_0128", "xep_0363"))
+    await login(c, HOST, PORT, STEP)
 
     up = c["xep_0363"]
     # The plugin's own find_upload_service fails on Python 3.11 in
@@ -111,10 +99,7 @@ async def main():
         print("OK plugin honours max-file-size", flush=True)
 
     c.disconnect()
-    print("PASS", flush=True)
 
 
 if __name__ == "__main__":
-    if "-v" in sys.argv:
-        logging.basicConfig(level=logging.DEBUG)
-    asyncio.get_event_loop().run_until_complete(main())
+    run(main)

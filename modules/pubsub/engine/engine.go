@@ -846,55 +846,57 @@ func (r *req) items(ctx context.Context, op *xml.Element) (*xml.Element, error) 
 
 // subscriptions: the requester's subscriptions, XEP-0060 §5.6.
 func (r *req) subscriptions(ctx context.Context, op *xml.Element) (*xml.Element, error) {
-	ns, err := r.e.Store.Nodes(ctx, r.svc.JID.String())
-	if err != nil {
-		return nil, err
-	}
-	b := pubsub(NS).Start("subscriptions", "")
-	if op.Attr("node") != "" {
-		b.Attr("node", op.Attr("node"))
-	}
-	for _, n := range ns {
-		if op.Attr("node") != "" && n.Node != op.Attr("node") {
-			continue
-		}
-		subs, err := r.e.Store.Subscriptions(ctx, r.svc.JID.String(), n.Node)
+	return r.perNode(ctx, op, "subscriptions", func(b *xml.Builder, node string) error {
+		subs, err := r.e.Store.Subscriptions(ctx, r.svc.JID.String(), node)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, s := range subs {
 			if j, err := jid.Parse(s.JID); err == nil && j.Bare() == r.bare {
-				b.Start("subscription", "").Attr("node", n.Node).Attr("jid", s.JID).Attr("subscription", s.State)
+				b.Start("subscription", "").Attr("node", node).Attr("jid", s.JID).Attr("subscription", s.State)
 				if s.SubID != "" {
 					b.Attr("subid", s.SubID)
 				}
 				b.End()
 			}
 		}
-	}
-	return b.Element(), nil
+		return nil
+	})
 }
 
 // affiliations: the requester's affiliations, XEP-0060 §5.7.
 func (r *req) affiliations(ctx context.Context, op *xml.Element) (*xml.Element, error) {
+	return r.perNode(ctx, op, "affiliations", func(b *xml.Builder, node string) error {
+		aff, err := r.e.affiliation(ctx, r.svc, node, r.bare)
+		if err != nil {
+			return err
+		}
+		if aff != "none" {
+			b.Start("affiliation", "").Attr("node", node).Attr("affiliation", aff).End()
+		}
+		return nil
+	})
+}
+
+// perNode answers the requester's listings of XEP-0060 §5.6 and §5.7:
+// <pubsub><name/></pubsub> with what add writes for each of the service's
+// nodes, or only for the node op names (then name carries it too).
+func (r *req) perNode(ctx context.Context, op *xml.Element, name string, add func(b *xml.Builder, node string) error) (*xml.Element, error) {
 	ns, err := r.e.Store.Nodes(ctx, r.svc.JID.String())
 	if err != nil {
 		return nil, err
 	}
-	b := pubsub(NS).Start("affiliations", "")
-	if op.Attr("node") != "" {
-		b.Attr("node", op.Attr("node"))
+	only := op.Attr("node")
+	b := pubsub(NS).Start(name, "")
+	if only != "" {
+		b.Attr("node", only)
 	}
 	for _, n := range ns {
-		if op.Attr("node") != "" && n.Node != op.Attr("node") {
+		if only != "" && n.Node != only {
 			continue
 		}
-		aff, err := r.e.affiliation(ctx, r.svc, n.Node, r.bare)
-		if err != nil {
+		if err := add(b, n.Node); err != nil {
 			return nil, err
-		}
-		if aff != "none" {
-			b.Start("affiliation", "").Attr("node", n.Node).Attr("affiliation", aff).End()
 		}
 	}
 	return b.Element(), nil

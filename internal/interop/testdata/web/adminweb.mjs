@@ -5,27 +5,13 @@
 // usage: node adminweb.mjs BASE_URL ADMIN_JID PASSWORD SESSION_JID
 //
 // Prints one line per step; exits 0 only if every step happened.
-import { chromium } from "playwright-core";
+import { drive } from "./browser.mjs";
 
 const [base, admin, password, session] = process.argv.slice(2);
 const timeout = 20000;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    // The test server's certificate is self-signed.
-    "--ignore-certificate-errors",
-  ],
-});
-let ok = false;
-try {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, javaScriptEnabled: false });
-  await ctx.route((url) => !["127.0.0.1", "localhost", "[::1]"].includes(url.hostname), (route) => route.abort());
-  const page = await ctx.newPage();
-  page.on("console", (m) => console.log("console:", m.text()));
-
+// The pages need no script: they run with none.
+await drive(async (page, ctx) => {
   await page.goto(base + "/admin/sessions");
   // Not logged in: the login form.
   await page.waitForURL(/\/admin\/login$/, { timeout });
@@ -50,15 +36,4 @@ try {
   await row.locator("button", { hasText: "End session" }).click({ timeout });
   await page.locator(".flash", { hasText: "Ended the session " + session }).waitFor({ timeout });
   console.log("OK ended the session", session);
-  ok = true;
-} catch (e) {
-  console.log("FAIL", e.message.split("\n")[0]);
-  if (process.env.ADMINWEB_SCREENSHOT) {
-    const pages = browser.contexts().flatMap((c) => c.pages());
-    if (pages.length) await pages[0].screenshot({ path: process.env.ADMINWEB_SCREENSHOT, fullPage: true });
-  }
-} finally {
-  await browser.close();
-}
-if (ok) console.log("PASS");
-process.exit(ok ? 0 : 1);
+}, { context: { javaScriptEnabled: false } });

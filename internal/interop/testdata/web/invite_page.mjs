@@ -6,25 +6,12 @@
 // usage: node invite_page.mjs LINK USERNAME PASSWORD
 //
 // Prints one line per step; exits 0 only if every step happened.
-import { chromium } from "playwright-core";
+import { drive } from "./browser.mjs";
 
 const [link, username, password] = process.argv.slice(2);
 const timeout = 30000;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--ignore-certificate-errors",
-  ],
-});
-let ok = false;
-try {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  await ctx.route((url) => !["127.0.0.1", "localhost", "[::1]"].includes(url.hostname), (route) => route.abort());
-  const page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("pageerror:", e.message));
+await drive(async (page) => {
   const resp = await page.goto(link);
   console.log("OK page status", resp.status());
   const h1 = await page.locator("h1").textContent({ timeout });
@@ -44,10 +31,4 @@ try {
   await page.fill("#password2", password);
   await Promise.all([page.waitForNavigation({ timeout }), page.click("#create")]);
   console.log("OK done:", (await page.locator("#done").textContent({ timeout })).replace(/\s+/g, " ").trim());
-  ok = true;
-} catch (e) {
-  console.log("FAIL", e.message);
-} finally {
-  await browser.close();
-}
-process.exit(ok ? 0 : 1);
+});

@@ -7,34 +7,15 @@
 // usage: node webclient.mjs SERVER_URL USER PASSWORD PEER_JID
 //
 // Prints one line per step; exits 0 only if every step happened.
-import { chromium } from "playwright-core";
+import { drive } from "./browser.mjs";
 
 const [serverURL, user, password, peer] = process.argv.slice(2);
 const timeout = 20000;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    // The test server's certificate is self-signed.
-    "--ignore-certificate-errors",
-  ],
-});
-let ok = false;
+// Everything the client needs comes from xmppd: a request anywhere else
+// is refused and reported (the bundle must not need a CDN).
 const offsite = [];
-try {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  // Everything the client needs comes from xmppd: a request anywhere
-  // else is refused and reported (the bundle must not need a CDN).
-  await ctx.route((url) => !["127.0.0.1", "localhost", "[::1]"].includes(url.hostname), (route) => {
-    offsite.push(route.request().url());
-    console.log("blocked:", route.request().url());
-    return route.abort();
-  });
-  const page = await ctx.newPage();
-  page.on("console", (m) => { if (m.type() === "error" || process.env.CONVERSE_DEBUG) console.log("console:", m.text()); });
-  page.on("pageerror", (e) => console.log("pageerror:", e.message));
+await drive(async (page) => {
   const failed = [];
   page.on("response", (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
 
@@ -68,15 +49,4 @@ try {
   if (failed.length) throw new Error("failed requests: " + failed.join(", "));
   if (offsite.length) throw new Error("requests off the server: " + offsite.join(", "));
   console.log("OK everything loaded from the server");
-  ok = true;
-} catch (e) {
-  console.log("FAIL", e.message.split("\n")[0]);
-  if (process.env.CONVERSE_SCREENSHOT) {
-    const pages = browser.contexts().flatMap((c) => c.pages());
-    if (pages.length) await pages[0].screenshot({ path: process.env.CONVERSE_SCREENSHOT });
-  }
-} finally {
-  await browser.close();
-}
-if (ok) console.log("PASS");
-process.exit(ok ? 0 : 1);
+}, { offsite: (url) => { offsite.push(url); console.log("blocked:", url); } });
