@@ -226,7 +226,7 @@ func TestUsersMayNotInvite(t *testing.T) {
 		invite   bool
 	}{{"alice", "alicepw", false}, {"root", "rootpw", true}} {
 		c := testutil.Login(t, s, tc.user, tc.pw, "r")
-		r := iq(t, c, "d1", "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='%s'/></iq>", nsCmd)
+		r := c.IQ("d1", "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='%s'/></iq>", nsCmd)
 		if got := strings.Contains(r.String(), "urn:xmpp:invite#invite"); got != tc.invite {
 			t.Errorf("%s's command list has the invite command: %v, want %v: %s", tc.user, got, tc.invite, r)
 		}
