@@ -106,49 +106,67 @@ func (s *session) open(domain string) (*xml.Element, error) {
 // with a ping that the server has handled all of it (a session's stanzas
 // are handled in order). The connection's deadline is cleared on success.
 func login(o *loginOptions, idx int, user, resource string) (*session, error) {
+	s, err := authed(o, idx, user)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.login(o, resource); err != nil {
+		s.conn.Close()
+		return nil, err
+	}
+	s.conn.SetDeadline(time.Time{})
+	return s, nil
+}
+
+func (s *session) login(o *loginOptions, resource string) error {
+	if err := s.bind(resource); err != nil {
+		return err
+	}
+	if !o.noPresence {
+		if err := s.send("<presence/>"); err != nil {
+			return err
+		}
+	}
+	return s.ping(o.domain, "p0")
+}
+
+// authed connects, authenticates and opens the stream that follows SASL
+// (RFC 6120 §6.4.6): what comes next is bind, or a resumption.
+func authed(o *loginOptions, idx int, user string) (*session, error) {
 	s, err := connect(o, idx)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			s.conn.Close()
-		}
-	}()
 	if err := s.auth(o, user); err != nil {
+		s.conn.Close()
 		return nil, err
 	}
 	s.dec.Reset(s.conn)
 	if _, err := s.open(o.domain); err != nil {
+		s.conn.Close()
 		return nil, err
 	}
+	return s, nil
+}
+
+// bind binds resource (RFC 6120 §7) and keeps the full JID.
+func (s *session) bind(resource string) error {
 	if err := s.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>", resource); err != nil {
-		return nil, err
+		return err
 	}
 	el, err := s.dec.Next()
 	if err != nil {
-		return nil, fmt.Errorf("bind: %w", err)
+		return fmt.Errorf("bind: %w", err)
 	}
 	if el.Name() != "iq" || el.Attr("type") != "result" {
-		return nil, fmt.Errorf("%w: bind: %s", errUnexpected, el)
+		return fmt.Errorf("%w: bind: %s", errUnexpected, el)
 	}
 	if b := el.Child("bind", "urn:ietf:params:xml:ns:xmpp-bind"); b != nil {
 		if j := b.Child("jid", ""); j != nil {
 			s.jid = j.Text()
 		}
 	}
-	if !o.noPresence {
-		if err := s.send("<presence/>"); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.ping(o.domain, "p0"); err != nil {
-		return nil, err
-	}
-	s.conn.SetDeadline(time.Time{})
-	ok = true
-	return s, nil
+	return nil
 }
 
 // secure opens the stream on nc and, unless the transport is "none",

@@ -57,7 +57,9 @@ func runFailover(args []string) error {
 		el       time.Duration
 	)
 	if *useSM {
-		sessions, failed, el = openSMSessions(o, &c, *n, sm, &errs)
+		sessions, _, failed, el = openSessionsWith(&c, *n, &errs, true, func(i int) (*session, error) {
+			return smLogin(o, i, userName(c.prefix, c.users, i), resourceName(i), &sm[i])
+		})
 	} else {
 		sessions, _, failed, el = openSessions(o, &c, *n, &errs, true)
 	}
@@ -272,33 +274,18 @@ const nsSM = "urn:xmpp:sm:3"
 // smLogin logs in as login does, with stream management enabled (resume
 // true) right after the bind.
 func smLogin(o *loginOptions, idx int, user, resource string, st *smState) (*session, error) {
-	s, err := connect(o, idx)
+	s, err := authed(o, idx, user)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			s.conn.Close()
-		}
-	}()
-	if err := s.auth(o, user); err != nil {
+	if err := s.bind(resource); err != nil {
+		s.conn.Close()
 		return nil, err
-	}
-	s.dec.Reset(s.conn)
-	if _, err := s.open(o.domain); err != nil {
-		return nil, err
-	}
-	if err := s.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>", resource); err != nil {
-		return nil, err
-	}
-	if el, err := s.dec.Next(); err != nil || el.Name() != "iq" || el.Attr("type") != "result" {
-		return nil, fmt.Errorf("bind: %v %v", el, err)
 	}
 	if err := s.enableSM(st); err != nil {
+		s.conn.Close()
 		return nil, err
 	}
-	ok = true
 	return s, nil
 }
 
@@ -352,90 +339,47 @@ func (s *session) smCount(el *xml.Element, st *smState) bool {
 // binds a new session on the same stream, as a client does. resumed says
 // which happened.
 func smResume(o *loginOptions, idx int, user, resource string, st *smState) (s *session, resumed bool, err error) {
-	s, err = connect(o, idx)
+	s, err = authed(o, idx, user)
 	if err != nil {
 		return nil, false, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			s.conn.Close()
-		}
-	}()
-	if err := s.auth(o, user); err != nil {
+	if resumed, err = s.resume(o, resource, st); err != nil {
+		s.conn.Close()
 		return nil, false, err
 	}
-	s.dec.Reset(s.conn)
-	if _, err := s.open(o.domain); err != nil {
-		return nil, false, err
-	}
+	return s, resumed, nil
+}
+
+func (s *session) resume(o *loginOptions, resource string, st *smState) (bool, error) {
 	if err := s.send("<resume xmlns='"+nsSM+"' previd='%s' h='%d'/>", st.id, st.h.Load()); err != nil {
-		return nil, false, err
+		return false, err
 	}
 	el, err := s.dec.Next()
 	if err != nil {
-		return nil, false, fmt.Errorf("resume: %w", err)
+		return false, fmt.Errorf("resume: %w", err)
 	}
 	switch el.Name() {
 	case "resumed":
 		// A ping's answer: the session is live on this node.
 		if err := s.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
-			return nil, false, err
+			return false, err
 		}
 		for {
 			el, err := s.dec.Next()
 			if err != nil {
-				return nil, false, fmt.Errorf("ping after resume: %w", err)
+				return false, fmt.Errorf("ping after resume: %w", err)
 			}
 			if s.smCount(el, st) && el.Name() == "iq" && el.Attr("id") == "p1" {
-				break
+				s.conn.SetDeadline(time.Time{})
+				return true, nil
 			}
 		}
-		s.conn.SetDeadline(time.Time{})
-		ok = true
-		return s, true, nil
 	case "failed":
 	default:
-		return nil, false, fmt.Errorf("%w: resume: %s", errUnexpected, el)
+		return false, fmt.Errorf("%w: resume: %s", errUnexpected, el)
 	}
-	if err := s.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>", resource); err != nil {
-		return nil, false, err
+	if err := s.bind(resource); err != nil {
+		return false, fmt.Errorf("after a failed resumption: %w", err)
 	}
-	if el, err := s.dec.Next(); err != nil || el.Name() != "iq" || el.Attr("type") != "result" {
-		return nil, false, fmt.Errorf("bind after failed resume: %v %v", el, err)
-	}
-	if err := s.enableSM(st); err != nil {
-		return nil, false, err
-	}
-	ok = true
-	return s, false, nil
-}
-
-// openSMSessions is openSessions with stream management enabled.
-func openSMSessions(o *loginOptions, c *common, n int, sm []smState, errs *errCounts) ([]*session, int, time.Duration) {
-	sessions := make([]*session, n)
-	var next, failed atomic.Int64
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < c.concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				s, err := smLogin(o, i, userName(c.prefix, c.users, i), resourceName(i), &sm[i])
-				if err != nil {
-					failed.Add(1)
-					errs.add(err)
-					continue
-				}
-				sessions[i] = s
-			}
-		}()
-	}
-	wg.Wait()
-	return sessions, int(failed.Load()), time.Since(start)
+	return false, s.enableSM(st)
 }

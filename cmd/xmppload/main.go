@@ -479,6 +479,13 @@ func (e *errCounts) print() {
 // (nil entries for failures), each login's latency in microseconds (0 for
 // failures), the failure count and the elapsed time.
 func openSessions(o *loginOptions, c *common, n int, errs *errCounts, showProgress bool) ([]*session, []int64, int, time.Duration) {
+	return openSessionsWith(c, n, errs, showProgress, func(i int) (*session, error) {
+		return login(o, i, userName(c.prefix, c.users, i), resourceName(i))
+	})
+}
+
+// openSessionsWith is openSessions with login(i) logging in session i.
+func openSessionsWith(c *common, n int, errs *errCounts, showProgress bool, login func(i int) (*session, error)) ([]*session, []int64, int, time.Duration) {
 	sessions := make([]*session, n)
 	lat := make([]int64, n)
 	var next, failed, done atomic.Int64
@@ -501,7 +508,7 @@ func openSessions(o *loginOptions, c *common, n int, errs *errCounts, showProgre
 					return
 				}
 				t0 := time.Now()
-				s, err := login(o, i, userName(c.prefix, c.users, i), resourceName(i))
+				s, err := login(i)
 				if err != nil {
 					failed.Add(1)
 					errs.add(err)
