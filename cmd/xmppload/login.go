@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -199,16 +200,11 @@ func register(o *loginOptions, idx int, user string) (isNew bool, err error) {
 	}
 }
 
-// errorCondition names the defined condition of an error stanza.
+// errorCondition names the defined condition of an error stanza, or
+// shows the stanza when it has none.
 func errorCondition(el *xml.Element) string {
-	e := el.Child("error", "jabber:client")
-	if e == nil {
-		return el.String()
+	if c := stanza.Condition(el); c != "" {
+		return c
 	}
-	for ch := range e.Children() {
-		if ch.NS() == "urn:ietf:params:xml:ns:xmpp-stanzas" && ch.Name() != "text" {
-			return ch.Name()
-		}
-	}
-	return e.String()
+	return el.String()
 }
