@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,8 @@ type DB struct {
 	// *sql.Stmt lazily on each pool connection and keeps it there.
 	credentialStmt *sql.Stmt
 	existsStmt     *sql.Stmt
-	fast           fastStmts // XEP-0484 logins (fast.go)
+	fast           fastStmts    // XEP-0484 logins (fast.go)
+	archive        archiveStmts // the archive writer (archive.go)
 }
 
 var _ storage.Accounts = (*DB)(nil)
@@ -314,13 +316,16 @@ func (db *DB) prepare(ctx context.Context) error {
 	if err = db.prepareFast(ctx); err != nil {
 		return fmt.Errorf("sqldb: prepare: %w", err)
 	}
+	if err = db.prepareArchive(ctx); err != nil {
+		return fmt.Errorf("sqldb: prepare: %w", err)
+	}
 	return nil
 }
 
 // Close closes the prepared statements and both pools.
 func (db *DB) Close() error {
 	var err error
-	for _, st := range append([]*sql.Stmt{db.credentialStmt, db.existsStmt}, db.fast.all()...) {
+	for _, st := range slices.Concat([]*sql.Stmt{db.credentialStmt, db.existsStmt}, db.fast.all(), db.archive.all()) {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
