@@ -129,74 +129,75 @@ func insertArchivedPostgres(ctx context.Context, tx *sql.Tx, entries []storage.A
 	return err
 }
 
-// archiveStmts are the archive writer's statements, prepared once.
+// archiveStmts are the archive writer's statements on SQLite, prepared
+// once (pgx keeps its own per-connection statement cache). Compiling them
+// on every call cost more than a tenth of the writer's CPU under chat
+// load, and for the room archive's small batches (a few rows every 25
+// ms) compiling was as costly as the rows.
 type archiveStmts struct {
-	// insert is insertArchivedSQLite with batchRows rows (SQLite only).
-	// Compiling it cost more than a tenth of the writer's CPU: the
-	// program of a 500-parameter INSERT is large enough that the
-	// driver's allocator maps and unmaps memory for it on every call.
-	// (pgx keeps its own per-connection statement cache.)
-	insert *sql.Stmt
+	// inserts[k] is insertArchivedSQLite with insertSizes[k] rows: a
+	// chunk of n rows is written as the binary digits of n (at most 7
+	// statements for any n < batchRows), never compiled on the way.
+	inserts [len(insertSizes)]*sql.Stmt
+	// count1 is upsertCount (one archive's count).
+	count1 *sql.Stmt
 }
+
+// insertSizes are the row counts of the prepared INSERTs, largest first:
+// batchRows, then powers of two below it.
+var insertSizes = [...]int{batchRows, 64, 32, 16, 8, 4, 2, 1}
 
 func (db *DB) prepareArchive(ctx context.Context) error {
 	if db.dialect != SQLite {
 		return nil
 	}
-	q := insertArchivedSQLite + strings.Repeat("(?, ?, ?, ?, ?), ", batchRows-1) + "(?, ?, ?, ?, ?)"
-	st, err := db.write.PrepareContext(ctx, q)
+	for k, n := range insertSizes {
+		q := insertArchivedSQLite + strings.Repeat("(?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?)"
+		st, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		db.archive.inserts[k] = st
+	}
+	st, err := db.write.PrepareContext(ctx, upsertCount)
 	if err != nil {
 		return err
 	}
-	db.archive.insert = st
+	db.archive.count1 = st
 	return nil
 }
 
-func (s archiveStmts) all() []*sql.Stmt { return []*sql.Stmt{s.insert} }
+func (s archiveStmts) all() []*sql.Stmt { return append(s.inserts[:], s.count1) }
 
 func (db *DB) insertArchived(ctx context.Context, tx *sql.Tx, entries []storage.ArchiveEntry) error {
-	// SQLite: multi-row INSERTs, batchRows rows each. Each statement is
-	// a call through database/sql and the driver (which arms an
-	// interrupt watcher, a goroutine, per call): a statement per row cost
-	// more than its B-tree work. Anonymous '?' parameters: SQLite
-	// resolves numbered ones ($N) by a linear search per parameter,
-	// quadratic in a long VALUES list (sqlite3VListNameToNum). Rows are
-	// inserted in VALUES order, so seq keeps the slice order.
 	if db.dialect == Postgres {
 		return insertArchivedPostgres(ctx, tx, entries)
 	}
+	// SQLite: multi-row INSERTs, batchRows rows each at most, prepared
+	// (archiveStmts). Each statement is a call through database/sql and
+	// the driver (which arms an interrupt watcher, a goroutine, per
+	// call): a statement per row cost more than its B-tree work.
+	// Anonymous '?' parameters: SQLite resolves numbered ones ($N) by a
+	// linear search per parameter, quadratic in a long VALUES list
+	// (sqlite3VListNameToNum). Rows are inserted in statement order and
+	// VALUES order, so seq keeps the slice order.
 	args := make([]any, 0, 5*min(len(entries), batchRows))
-	var (
-		q    strings.Builder
-		full *sql.Stmt // db.archive.insert in tx, once a chunk needs it
-	)
-	for len(entries) > 0 {
-		chunk := entries[:min(len(entries), batchRows)]
-		entries = entries[len(chunk):]
-		args = args[:0]
-		for _, e := range chunk {
-			m := e.Message
-			args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
-		}
-		if len(chunk) == batchRows && db.archive.insert != nil {
-			if full == nil {
-				full = tx.StmtContext(ctx, db.archive.insert)
+	var inTx [len(insertSizes)]*sql.Stmt // db.archive.inserts in tx, as needed
+	for k, n := range insertSizes {
+		for len(entries) >= n {
+			chunk := entries[:n]
+			entries = entries[n:]
+			args = args[:0]
+			for _, e := range chunk {
+				m := e.Message
+				args = append(args, e.Archive, m.ID, m.With, m.Time.UnixMilli(), m.Stanza)
 			}
-			if _, err := full.ExecContext(ctx, args...); err != nil {
+			if inTx[k] == nil {
+				inTx[k] = tx.StmtContext(ctx, db.archive.inserts[k])
+			}
+			if _, err := inTx[k].ExecContext(ctx, args...); err != nil {
 				return err
 			}
-			continue
-		}
-		q.Reset()
-		q.WriteString(insertArchivedSQLite)
-		for i := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?)")
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -209,7 +210,12 @@ const upsertCount = `INSERT INTO archive_counts (archive, n) VALUES ($1, $2)
 // archive_counts.
 func (db *DB) addArchiveCounts(ctx context.Context, tx *sql.Tx, archives []string, counts map[string]int) error {
 	if len(archives) == 1 {
-		_, err := tx.ExecContext(ctx, upsertCount, archives[0], counts[archives[0]])
+		var err error
+		if db.archive.count1 != nil {
+			_, err = tx.StmtContext(ctx, db.archive.count1).ExecContext(ctx, archives[0], counts[archives[0]])
+		} else {
+			_, err = tx.ExecContext(ctx, upsertCount, archives[0], counts[archives[0]])
+		}
 		return err
 	}
 	if db.dialect == SQLite {
