@@ -106,6 +106,9 @@ func benchArchiveSetup(b *testing.B, be backend) (*sqldb.DB, []string) {
 		archive, with := "alice@example.org", fmt.Sprintf("peer%02d@example.org", i%20)
 		if i%6 == 5 {
 			archive = fmt.Sprintf("user%03d@example.org", i%200)
+		} else if i%1200 == 0 {
+			// 1 in 1,000 of alice's: a contact she rarely writes to.
+			with = "rare@example.org"
 		}
 		id := fmt.Sprintf("id%07d", i)
 		batch = append(batch, storage.ArchiveEntry{Archive: archive, Message: storage.ArchivedMessage{
@@ -129,7 +132,9 @@ func benchArchiveSetup(b *testing.B, be backend) (*sqldb.DB, []string) {
 // BenchmarkArchivePage measures one MAM query page of 50 (items, the RSM
 // count and the complete flag) over an archive of 100,000 messages: the
 // first page, the last page (what clients fetch on login), a page in the
-// middle after an RSM cursor, and the first page of a 'with' filter.
+// middle after an RSM cursor, and the first page of a 'with' filter: a
+// peer of 5,000 of the messages, the same from a start time in the middle
+// (no stored count for it), and a rare peer (100 of the messages).
 func BenchmarkArchivePage(b *testing.B) {
 	backends := []struct {
 		name string
@@ -150,6 +155,8 @@ func BenchmarkArchivePage(b *testing.B) {
 				{"Last", storage.ArchiveQuery{Max: 50, Last: true}},
 				{"After", storage.ArchiveQuery{Max: 50, AfterID: ids[len(ids)/2]}},
 				{"With", storage.ArchiveQuery{Max: 50, With: "peer07@example.org"}},
+				{"WithStart", storage.ArchiveQuery{Max: 50, With: "peer07@example.org", Start: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}},
+				{"WithRare", storage.ArchiveQuery{Max: 50, With: "rare@example.org"}},
 			} {
 				b.Run(c.name, func(b *testing.B) {
 					b.ReportAllocs()

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,10 @@ const sqliteBusyTimeout = 10 * time.Second
 // openSQLite).
 const sqliteWriterCacheKiB = 32 << 10
 
+// sqliteWALCheckpointPages is the writer connection's wal_autocheckpoint
+// (see openSQLite).
+const sqliteWALCheckpointPages = 8192
+
 // DB is an open, migrated database. It is safe for concurrent use.
 type DB struct {
 	dialect Dialect
@@ -66,8 +71,9 @@ type DB struct {
 	// *sql.Stmt lazily on each pool connection and keeps it there.
 	credentialStmt *sql.Stmt
 	existsStmt     *sql.Stmt
-	fast           fastStmts  // XEP-0484 logins (fast.go)
-	login          loginStmts // bind, presence, logout (loginstmts.go)
+	fast           fastStmts    // XEP-0484 logins (fast.go)
+	login          loginStmts   // bind, presence, logout (loginstmts.go)
+	archive        archiveStmts // the archive writer (archive.go)
 }
 
 var _ storage.Accounts = (*DB)(nil)
@@ -161,8 +167,20 @@ func openSQLite(dsn string) (*DB, error) {
 	// archive writer's time). It is an upper bound, filled only as pages
 	// are used. temp_store keeps statement journals in memory rather than
 	// in temporary files (a write syscall per page).
+	//
+	// wal_autocheckpoint: the writer copies the WAL back into the database
+	// file once it holds 8,192 pages (32 MiB) rather than SQLite's 1,000.
+	// Under chat load every archive commit dirtied ~1,000 index leaves
+	// (two per row, one per active account in each index), so each commit
+	// was followed by a checkpoint writing the same hot leaves again; with
+	// a larger WAL a leaf changed by several commits is copied once.
+	// Archive writes at 512 rows per commit: 62 -> 40 us of CPU per row
+	// (docs/performance.md, issue 18). The price: the WAL file grows to
+	// 32 MiB, and the commit that checkpoints takes longer (inside the
+	// archive's stated window, docs/reliability.md).
 	write, err := sql.Open("sqlite", params("_pragma=journal_mode(WAL)", "_txlock=immediate",
-		fmt.Sprintf("_pragma=cache_size(%d)", -sqliteWriterCacheKiB), "_pragma=temp_store(MEMORY)"))
+		fmt.Sprintf("_pragma=cache_size(%d)", -sqliteWriterCacheKiB), "_pragma=temp_store(MEMORY)",
+		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", sqliteWALCheckpointPages)))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open sqlite: %w", err)
 	}
@@ -318,13 +336,16 @@ func (db *DB) prepare(ctx context.Context) error {
 	if err = db.prepareLogin(ctx); err != nil {
 		return fmt.Errorf("sqldb: prepare: %w", err)
 	}
+	if err = db.prepareArchive(ctx); err != nil {
+		return fmt.Errorf("sqldb: prepare: %w", err)
+	}
 	return nil
 }
 
 // Close closes the prepared statements and both pools.
 func (db *DB) Close() error {
 	var err error
-	for _, st := range append(append([]*sql.Stmt{db.credentialStmt, db.existsStmt}, db.fast.all()...), db.login.all()...) {
+	for _, st := range slices.Concat([]*sql.Stmt{db.credentialStmt, db.existsStmt}, db.fast.all(), db.login.all(), db.archive.all()) {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}

@@ -215,6 +215,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{db.SQL(), "writer", "synchronous", "1"}, // NORMAL
 		{db.SQL(), "writer", "busy_timeout", "10000"},
 		{db.SQL(), "writer", "query_only", "0"},
+		{db.SQL(), "writer", "wal_autocheckpoint", "8192"}, // issue 18: see openSQLite
 		{db.ReadSQL(), "reader", "journal_mode", "wal"},
 		{db.ReadSQL(), "reader", "foreign_keys", "1"},
 		{db.ReadSQL(), "reader", "busy_timeout", "10000"},

@@ -28,6 +28,7 @@ func RunArchive(t *testing.T, newStore func(t *testing.T) ArchiveStore) {
 		{"CallerIDs", testArchiveCallerIDs},
 		{"AppendBatch", testArchiveAppendBatch},
 		{"BatchCounts", testArchiveBatchCounts},
+		{"WithCounts", testArchiveWithCounts},
 		{"Filters", testArchiveFilters},
 		{"PageForward", testArchivePageForward},
 		{"PageBackward", testArchivePageBackward},
@@ -485,6 +486,29 @@ func testArchiveAppendBatch(t *testing.T, ctx context.Context, s ArchiveStore) {
 		t.Fatalf("AppendBatch with a duplicate id: err = %v, want ErrExists", err)
 	}
 	wantPage(t, mustQuery(t, ctx, s, "carol@example.org", storage.ArchiveQuery{Max: 10}), nil, 0, true)
+	// The same when the duplicate comes late in a large batch (backends
+	// may have written part of it in earlier statements), and the store
+	// takes the next batch.
+	bad = nil
+	for i := range 250 {
+		bad = append(bad, storage.ArchiveEntry{Archive: []string{"carol@example.org", "erin@example.org"}[i%2],
+			Message: storage.ArchivedMessage{With: "x@example.org", Time: byMinute(1), Stanza: []byte("<message/>")}})
+	}
+	bad[230].Message.ID = "given-id"
+	if err := s.AppendBatch(ctx, bad); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("AppendBatch of 250 with a duplicate id at 230: err = %v, want ErrExists", err)
+	}
+	wantPage(t, mustQuery(t, ctx, s, "carol@example.org", storage.ArchiveQuery{Max: 10}), nil, 0, true)
+	wantPage(t, mustQuery(t, ctx, s, "erin@example.org", storage.ArchiveQuery{Max: 10}), nil, 0, true)
+	for i := range bad {
+		bad[i].Message.ID = "" // new ones
+	}
+	if err := s.AppendBatch(ctx, bad); err != nil {
+		t.Fatalf("AppendBatch after a failed one: %v", err)
+	}
+	if p := mustQuery(t, ctx, s, "erin@example.org", storage.ArchiveQuery{Max: 1}); p.Count != 125 {
+		t.Fatalf("after the retried batch: count %d, want 125", p.Count)
+	}
 	if err := s.AppendBatch(ctx, nil); err != nil {
 		t.Errorf("empty batch: %v", err)
 	}
@@ -552,5 +576,76 @@ func testArchiveBatchCounts(t *testing.T, ctx context.Context, s ArchiveStore) {
 	}
 	if a, b, c := count("a@example.org"), count("b@example.org"), count("c@example.org"); a != 5 || b != 11 || c != 1 {
 		t.Fatalf("after trim and delete: counts %d %d %d, want 5 11 1", a, b, c)
+	}
+}
+
+// testArchiveWithCounts: the count of a 'with' filter alone (kept apart
+// from the rows by some backends) follows batches that mix archives and
+// peers, single appends, a failed batch, trimming, pruning and deletion,
+// and agrees with the count of the same filter with a start bound (which
+// backends count from the rows).
+func testArchiveWithCounts(t *testing.T, ctx context.Context, s ArchiveStore) {
+	count := func(a, with string) int {
+		t.Helper()
+		n := mustQuery(t, ctx, s, a, storage.ArchiveQuery{With: with}).Count
+		if m := mustQuery(t, ctx, s, a, storage.ArchiveQuery{With: with, Start: byMinute(-1)}).Count; m != n {
+			t.Fatalf("%s with %s: count %d, with a start bound %d", a, with, n, m)
+		}
+		return n
+	}
+	msg := func(a, with string, min int) storage.ArchiveEntry {
+		return storage.ArchiveEntry{Archive: a, Message: storage.ArchivedMessage{With: with, Time: byMinute(min), Stanza: []byte("<message/>")}}
+	}
+	const a, b = "a@example.org", "b@example.org"
+	peers := []string{"x@example.org", "y@example.org", "z@example.org/r"}
+	var batch []storage.ArchiveEntry
+	for i := range 30 {
+		batch = append(batch, msg([]string{a, b}[i%2], peers[i%3], i))
+	}
+	if err := s.AppendBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, a, msg(a, peers[0], 31).Message); err != nil {
+		t.Fatal(err)
+	}
+	dup := []storage.ArchiveEntry{msg(a, peers[0], 32), msg(b, peers[1], 32)}
+	dup[1].Message.ID = batch[0].Message.ID
+	if err := s.AppendBatch(ctx, dup); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("AppendBatch with a duplicate id: err = %v, want ErrExists", err)
+	}
+	// a got i = 0, 2, ... 28: peers x at i%3 == 0 (0, 6, 12, 18, 24) and
+	// the single append, y at 4, 10, 16, 22, 28, z at 2, 8, 14, 20, 26.
+	if x, y, z, none := count(a, peers[0]), count(a, peers[1]), count(a, peers[2]), count(a, "z@example.org"); x != 6 || y != 5 || z != 5 || none != 0 {
+		t.Fatalf("a: with counts %d %d %d %d, want 6 5 5 0", x, y, z, none)
+	}
+	if x := count(b, peers[0]); x != 5 {
+		t.Fatalf("b: with count %d, want 5", x)
+	}
+	// Keep a's last 4 (i = 24, 26, 28, 31): x twice, y once, z once.
+	if _, err := s.TrimArchive(ctx, a, 4); err != nil {
+		t.Fatal(err)
+	}
+	if x, y, z := count(a, peers[0]), count(a, peers[1]), count(a, peers[2]); x != 2 || y != 1 || z != 1 {
+		t.Fatalf("a after trim: with counts %d %d %d, want 2 1 1", x, y, z)
+	}
+	// Prune everything before minute 20: b keeps i = 21, 23, 25, 27, 29
+	// (x at 21 and 27, y at 25, z at 23 and 29).
+	if _, err := s.PruneArchives(ctx, byMinute(20), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if x, y, z := count(b, peers[0]), count(b, peers[1]), count(b, peers[2]); x != 2 || y != 1 || z != 2 {
+		t.Fatalf("b after prune: with counts %d %d %d, want 2 1 2", x, y, z)
+	}
+	if err := s.DeleteArchive(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendBatch(ctx, []storage.ArchiveEntry{msg(b, peers[0], 50)}); err != nil {
+		t.Fatal(err)
+	}
+	if x, y := count(b, peers[0]), count(b, peers[1]); x != 1 || y != 0 {
+		t.Fatalf("b after delete: with counts %d %d, want 1 0", x, y)
+	}
+	if x := count(a, peers[0]); x != 2 {
+		t.Fatalf("a after b's delete: with count %d, want 2", x)
 	}
 }

@@ -1,0 +1,7 @@
+//go:build race
+
+package muc_test
+
+// raceEnabled: the race detector slows SQLite (compiled from C to Go) ten
+// to twenty times, past any stated commit window.
+const raceEnabled = true
