@@ -14,7 +14,7 @@ import (
 
 // hookModule registers a hook besides its IQ handler: it acts on every
 // host, so no host may disable it.
-type hookModule struct{ testModule }
+type hookModule struct{}
 
 func (m *hookModule) Start(h *module.Handle) error {
 	logEvent("start perhost-hook")
