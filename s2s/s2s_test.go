@@ -330,21 +330,8 @@ func TestIdleOutboundClosesAndReconnects(t *testing.T) {
 // remote-server-timeout once connect_timeout passes (RFC 6120 §8.3.3.15).
 func TestSilentPeerTimesOut(t *testing.T) {
 	a, _ := pair(t, "\n[s2s]\ntls_verify = false\nconnect_timeout = \"1s\"\n", selfSigned)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	a.S2S().SetRoute("silent.test", s2s.Route{Address: ln.Addr().String()})
+	silent := testutil.Peer(t, "127.0.0.1:0", func(net.Conn) {})
+	a.S2S().SetRoute("silent.test", s2s.Route{Address: silent})
 	alice := online(t, a, "alice@a.test")
 	start := time.Now()
 	alice.Send("<iq to='silent.test' type='get' id='q1'><ping xmlns='urn:xmpp:ping'/></iq>")
