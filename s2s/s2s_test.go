@@ -21,26 +21,7 @@ const pw = "password1"
 // instance is the TOML of a server for domain with a c2s and an s2s
 // listener on loopback; extra is appended.
 func instance(dir, domain, extra string) string {
-	return instanceTLS(dir, domain, "starttls", extra)
-}
-
-func instanceTLS(dir, domain, tls, extra string) string {
-	return `
-data_dir = "` + dir + `"
-log_level = "debug"
-
-[[host]]
-domain = "` + domain + `"
-
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-
-[[listen]]
-type = "s2s"
-address = "127.0.0.1:0"
-tls = "` + tls + `"
-` + extra
+	return testutil.FederatedConfig(dir, domain, "starttls", extra)
 }
 
 const selfSigned = `
@@ -385,7 +366,7 @@ func TestOversizedInboundStanza(t *testing.T) {
 func TestDirectTLSRoute(t *testing.T) {
 	da, db := t.TempDir(), t.TempDir()
 	a := testutil.StartIn(t, da, instance(da, "a.test", selfSigned))
-	b := testutil.StartIn(t, db, instanceTLS(db, "b.test", "direct", selfSigned))
+	b := testutil.StartIn(t, db, testutil.FederatedConfig(db, "b.test", "direct", selfSigned))
 	a.S2S().SetRoute("b.test", s2s.Route{Address: b.S2SAddr, DirectTLS: true})
 	b.S2S().SetRoute("a.test", s2s.Route{Address: a.S2SAddr})
 	a.AddUser(t, "alice@a.test", pw)
