@@ -2,11 +2,9 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -466,17 +464,6 @@ func fakeSalt(t *testing.T, s *testutil.Server) string {
 	return ""
 }
 
-// httpVia reaches node s's http listener whatever host a URL names.
-func httpVia(s *testutil.Server) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, s.HTTP)
-		},
-	}, Timeout: 10 * time.Second}
-}
-
 // uploadAcrossNodes: a XEP-0363 slot handed out by one node is PUT on a
 // second and fetched from a third.
 func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Client) {
@@ -494,7 +481,7 @@ func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Clien
 	getURL := slot.Child("get", "urn:xmpp:http:upload:0").Attr("url")
 	req, _ := http.NewRequest(http.MethodPut, putURL, strings.NewReader("hello"))
 	req.Header.Set("Content-Type", "text/plain")
-	resp, err := httpVia(nodes[1]).Do(req)
+	resp, err := nodes[1].HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +489,7 @@ func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Clien
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT on another node: %d", resp.StatusCode)
 	}
-	resp, err = httpVia(nodes[2]).Get(getURL)
+	resp, err = nodes[2].HTTPClient().Get(getURL)
 	if err != nil {
 		t.Fatal(err)
 	}
