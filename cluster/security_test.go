@@ -94,7 +94,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // that would serve other hosts, or has a live node's name, stops at
 // start-up with a message saying why.
 func TestOutsidersRefused(t *testing.T) {
-	nodes := startNodes(t, 3)
+	nodes := startNodes(t, 3, nil)
 	route := nodes[0].RouteAddr()
 
 	// A NATS server with the wrong secret routing to n1: every route
