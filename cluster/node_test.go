@@ -4,36 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/testutil/porttest"
 	"github.com/xmppd/xmppd/router"
 )
-
-func freePorts(t *testing.T, n int) []int {
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
 
 // startNodes starts n bare nodes (no XMPP server) in one cluster;
 // adjust, if not nil, changes each node's configuration before it starts.
 func startNodes(t *testing.T, n int, adjust func(*Config)) []*Node {
-	ports := freePorts(t, n)
+	ports := porttest.Free(t, n)
 	nodes := make([]*Node, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
