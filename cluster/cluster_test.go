@@ -57,16 +57,6 @@ func gone(t *testing.T, nodes []*testutil.Server, full string) {
 	}
 }
 
-func expect(t *testing.T, c *testutil.Client, name, from, typ string) *xml.Element {
-	t.Helper()
-	for {
-		el := c.Next()
-		if el.Name() == name && el.Attr("from") == from && el.Attr("type") == typ {
-			return el
-		}
-	}
-}
-
 func body(el *xml.Element) string {
 	if b := el.Child("body", xml.NSClient); b != nil {
 		return b.Text()
@@ -260,20 +250,20 @@ func TestPresenceAcrossNodes(t *testing.T) {
 
 	bob := testutil.Login(t, n2, "bob", pw, "phone")
 	bob.Send("<presence><status>on n2</status></presence>")
-	expect(t, bob, "presence", "bob@localhost/phone", "")
+	bob.Expect("presence", "bob@localhost/phone", "")
 	seen(t, nodes, "bob@localhost/phone", true)
 
 	alice := testutil.Login(t, n1, "alice", pw, "pc")
 	alice.Send("<presence/>")
 	// The probe is answered from bob's record on n1's mirror.
-	p := expect(t, alice, "presence", "bob@localhost/phone", "")
+	p := alice.Expect("presence", "bob@localhost/phone", "")
 	if st := p.Child("status", xml.NSClient); st == nil || st.Text() != "on n2" {
 		t.Errorf("probe answer %s", p)
 	}
-	expect(t, bob, "presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
 
 	bob.Conn.Close()
-	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	alice.Expect("presence", "bob@localhost/phone", "unavailable")
 	gone(t, nodes, "bob@localhost/phone")
 
 	blockingAcrossNodes(t, nodes, alice)
@@ -392,14 +382,14 @@ func TestNodeDeath(t *testing.T) {
 	setItem(t, n1, "bob", "alice@localhost", "both")
 	alice := testutil.Login(t, n1, "alice", pw, "pc")
 	alice.Send("<presence/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
+	alice.Expect("presence", "alice@localhost/pc", "")
 	bob := testutil.Login(t, n3, "bob", pw, "phone")
 	bob.Send("<enable xmlns='urn:xmpp:sm:3'/>")
 	if el := bob.Next(); el.Name() != "enabled" {
 		t.Fatalf("enable: %s", el)
 	}
 	bob.Send("<presence/>")
-	expect(t, alice, "presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "bob@localhost/phone", "")
 	seen(t, nodes, "bob@localhost/phone", true)
 
 	// bob reads these but never acknowledges them: they are his node's
@@ -414,7 +404,7 @@ func TestNodeDeath(t *testing.T) {
 
 	start := time.Now()
 	n3.Node().Kill()
-	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	alice.Expect("presence", "bob@localhost/phone", "unavailable")
 	t.Logf("dead node noticed and its users' presence retracted in %s", time.Since(start).Round(time.Millisecond))
 	gone(t, nodes[:2], "bob@localhost/phone")
 
