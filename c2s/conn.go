@@ -259,16 +259,11 @@ func (c *conn) finish() {
 	c.life.end()
 	c.wmu.Lock()
 	c.closing = true
-	var flushed <-chan struct{}
-	if c.writing {
-		flushed = c.flushed.Wait()
-	}
+	flushed := c.flushed.WaitIf(c.writing)
 	c.wmu.Unlock()
-	if flushed != nil {
-		// The writer flushes the final error and closing tag; a peer
-		// that does not read holds it at most WriteTimeout.
-		stream.Await(flushed, c.srv.cfg.WriteTimeout)
-	}
+	// The writer flushes the final error and closing tag; a peer that
+	// does not read holds it at most WriteTimeout.
+	stream.Await(flushed, c.srv.cfg.WriteTimeout)
 	c.wmu.Lock()
 	nc := c.nc
 	c.wmu.Unlock()

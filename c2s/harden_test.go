@@ -2,10 +2,7 @@ package c2s_test
 
 import (
 	"encoding/base64"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,30 +134,6 @@ func dialFrom(t *testing.T, addr, src string) net.Conn {
 	return c
 }
 
-// metric reads one sample from the admin listener's /metrics.
-func metric(t *testing.T, s *testutil.Server, sample string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + s.Admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return 0
-}
-
 // TestAuthThrottleAcrossConnections: wrong passwords from many parallel
 // connections of one address are throttled together (the second round is
 // refused untested with temporary-auth-failure, RFC 6120 §6.5.12, SASL2
@@ -228,8 +201,8 @@ auth_failure_max_delay = "1s"
 	}
 
 	// Another account from another address: not held back at all.
-	delayed := metric(t, s, `xmppd_auth_throttled_total{result="delayed"}`)
-	refused := metric(t, s, `xmppd_auth_throttled_total{result="refused"}`)
+	delayed := s.Metric(t, `xmppd_auth_throttled_total{result="delayed"}`)
+	refused := s.Metric(t, `xmppd_auth_throttled_total{result="refused"}`)
 	if delayed == 0 || refused == 0 {
 		t.Fatalf("throttling not in the metrics: delayed %v refused %v", delayed, refused)
 	}
@@ -239,7 +212,7 @@ auth_failure_max_delay = "1s"
 	if r := b.AuthSCRAM("SCRAM-SHA-256", "bob", "b", "", nil); !r.OK {
 		t.Fatalf("bob from another address: %s", r.Condition)
 	}
-	if d, r := metric(t, s, `xmppd_auth_throttled_total{result="delayed"}`), metric(t, s, `xmppd_auth_throttled_total{result="refused"}`); d != delayed || r != refused {
+	if d, r := s.Metric(t, `xmppd_auth_throttled_total{result="delayed"}`), s.Metric(t, `xmppd_auth_throttled_total{result="refused"}`); d != delayed || r != refused {
 		t.Fatalf("bob's login was throttled: delayed %v→%v refused %v→%v", delayed, d, refused, r)
 	}
 	b.Restart("localhost")

@@ -322,7 +322,7 @@ address = "127.0.0.1:0"
 	// was handled or dropped. (The socket's end is no fence: the server
 	// half-closes it as soon as its closing tag is out.)
 	old.Send("<message to='bob@localhost/pc' type='chat' id='late'><body>after close</body></message></stream:stream>")
-	for deadline := time.Now().Add(testutil.Timeout); metric(t, s, `xmppd_connections_open{listener="c2s"}`) > 2; {
+	for deadline := time.Now().Add(testutil.Timeout); s.Metric(t, `xmppd_connections_open{listener="c2s"}`) > 2; {
 		if time.Now().After(deadline) {
 			t.Fatal("the old connection never closed")
 		}

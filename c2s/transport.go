@@ -1,10 +1,8 @@
 package c2s
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -144,12 +142,9 @@ func (c *conn) closeTransport(nc net.Conn) {
 // handshake runs the TLS server handshake with a deadline, so a client that
 // never finishes it costs at most HandshakeTimeout.
 func (c *conn) handshake() error {
-	tc := tls.Server(c.nc, c.opts.TLS)
-	c.nc.SetDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
-	err := tc.HandshakeContext(context.Background())
-	c.nc.SetDeadline(time.Time{})
+	tc, err := stream.ServerTLS(c.nc, c.opts.TLS, c.srv.cfg.HandshakeTimeout)
 	if err != nil {
-		return fmt.Errorf("tls handshake: %w", err)
+		return err
 	}
 	st := tc.ConnectionState()
 	c.tls = &st

@@ -28,7 +28,7 @@ func TestResumeCarriesState(t *testing.T) {
 	}
 	// Bob is not her contact: her directed presence is remembered.
 	alice.Send("<presence to='bob@localhost/pc'><status>hello bob</status></presence>")
-	if p := expect(t, bob, "presence", "alice@localhost/phone", ""); status(p) != "hello bob" {
+	if p := bob.Expect("presence", "alice@localhost/phone", ""); status(p) != "hello bob" {
 		t.Fatalf("bob got %s", p)
 	}
 	alice.Send("<inactive xmlns='urn:xmpp:csi:0'/>")
@@ -87,7 +87,7 @@ func TestResumeCarriesState(t *testing.T) {
 		t.Fatalf("bob got %s before the fence (the move must not end directed presence)", el)
 	}
 	a2.Send("<presence type='unavailable'/>")
-	expect(t, bob, "presence", "alice@localhost/phone", "unavailable")
+	bob.Expect("presence", "alice@localhost/phone", "unavailable")
 	a2.Send("<message to='bob@localhost/pc' type='chat' id='f2'><body>fence 2</body></message>")
 	if el := bob.Next(); el.Name() != "message" || body(el) != "fence 2" {
 		t.Fatalf("bob got %s, want no second unavailable", el)

@@ -2,11 +2,9 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -56,16 +54,6 @@ func gone(t *testing.T, nodes []*testutil.Server, full string) {
 		waitFor(t, full+" gone from node "+n.Node().Name(), func() bool {
 			return n.Node().Directory().Session(j) == nil
 		})
-	}
-}
-
-func expect(t *testing.T, c *testutil.Client, name, from, typ string) *xml.Element {
-	t.Helper()
-	for {
-		el := c.Next()
-		if el.Name() == name && el.Attr("from") == from && el.Attr("type") == typ {
-			return el
-		}
 	}
 }
 
@@ -262,20 +250,20 @@ func TestPresenceAcrossNodes(t *testing.T) {
 
 	bob := testutil.Login(t, n2, "bob", pw, "phone")
 	bob.Send("<presence><status>on n2</status></presence>")
-	expect(t, bob, "presence", "bob@localhost/phone", "")
+	bob.Expect("presence", "bob@localhost/phone", "")
 	seen(t, nodes, "bob@localhost/phone", true)
 
 	alice := testutil.Login(t, n1, "alice", pw, "pc")
 	alice.Send("<presence/>")
 	// The probe is answered from bob's record on n1's mirror.
-	p := expect(t, alice, "presence", "bob@localhost/phone", "")
+	p := alice.Expect("presence", "bob@localhost/phone", "")
 	if st := p.Child("status", xml.NSClient); st == nil || st.Text() != "on n2" {
 		t.Errorf("probe answer %s", p)
 	}
-	expect(t, bob, "presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
 
 	bob.Conn.Close()
-	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	alice.Expect("presence", "bob@localhost/phone", "unavailable")
 	gone(t, nodes, "bob@localhost/phone")
 
 	blockingAcrossNodes(t, nodes, alice)
@@ -394,14 +382,14 @@ func TestNodeDeath(t *testing.T) {
 	setItem(t, n1, "bob", "alice@localhost", "both")
 	alice := testutil.Login(t, n1, "alice", pw, "pc")
 	alice.Send("<presence/>")
-	expect(t, alice, "presence", "alice@localhost/pc", "")
+	alice.Expect("presence", "alice@localhost/pc", "")
 	bob := testutil.Login(t, n3, "bob", pw, "phone")
 	bob.Send("<enable xmlns='urn:xmpp:sm:3'/>")
 	if el := bob.Next(); el.Name() != "enabled" {
 		t.Fatalf("enable: %s", el)
 	}
 	bob.Send("<presence/>")
-	expect(t, alice, "presence", "bob@localhost/phone", "")
+	alice.Expect("presence", "bob@localhost/phone", "")
 	seen(t, nodes, "bob@localhost/phone", true)
 
 	// bob reads these but never acknowledges them: they are his node's
@@ -416,7 +404,7 @@ func TestNodeDeath(t *testing.T) {
 
 	start := time.Now()
 	n3.Node().Kill()
-	expect(t, alice, "presence", "bob@localhost/phone", "unavailable")
+	alice.Expect("presence", "bob@localhost/phone", "unavailable")
 	t.Logf("dead node noticed and its users' presence retracted in %s", time.Since(start).Round(time.Millisecond))
 	gone(t, nodes[:2], "bob@localhost/phone")
 
@@ -466,17 +454,6 @@ func fakeSalt(t *testing.T, s *testutil.Server) string {
 	return ""
 }
 
-// httpVia reaches node s's http listener whatever host a URL names.
-func httpVia(s *testutil.Server) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, s.HTTP)
-		},
-	}, Timeout: 10 * time.Second}
-}
-
 // uploadAcrossNodes: a XEP-0363 slot handed out by one node is PUT on a
 // second and fetched from a third.
 func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Client) {
@@ -494,7 +471,7 @@ func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Clien
 	getURL := slot.Child("get", "urn:xmpp:http:upload:0").Attr("url")
 	req, _ := http.NewRequest(http.MethodPut, putURL, strings.NewReader("hello"))
 	req.Header.Set("Content-Type", "text/plain")
-	resp, err := httpVia(nodes[1]).Do(req)
+	resp, err := nodes[1].HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +479,7 @@ func uploadAcrossNodes(t *testing.T, nodes []*testutil.Server, c *testutil.Clien
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT on another node: %d", resp.StatusCode)
 	}
-	resp, err = httpVia(nodes[2]).Get(getURL)
+	resp, err = nodes[2].HTTPClient().Get(getURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,35 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/testutil/porttest"
 	"github.com/xmppd/xmppd/router"
 )
 
-func freePorts(t *testing.T, n int) []int {
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-// startNodes starts n bare nodes (no XMPP server) in one cluster.
-func startNodes(t *testing.T, n int) []*Node {
-	ports := freePorts(t, n)
+// startNodes starts n bare nodes (no XMPP server) in one cluster;
+// adjust, if not nil, changes each node's configuration before it starts.
+func startNodes(t *testing.T, n int, adjust func(*Config)) []*Node {
+	ports := porttest.Free(t, n)
 	nodes := make([]*Node, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -44,7 +28,7 @@ func startNodes(t *testing.T, n int) []*Node {
 			}
 		}
 		cfg := Config{
-			Node: fmt.Sprintf("n%d", i+1), Name: "xmppd", Secret: "0123456789abcdef-secret",
+			Node: fmt.Sprintf("n%d", i+1), Name: "xmppd", Secret: testSecret,
 			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Routes: routes, StoreDir: t.TempDir(),
 			Hosts: []string{"localhost"}, Heartbeat: 200 * time.Millisecond, DeadAfter: 1500 * time.Millisecond,
 			JoinTimeout: 60 * time.Second,
@@ -53,6 +37,9 @@ func startNodes(t *testing.T, n int) []*Node {
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", cfg.Node)
 		} else {
 			cfg.Log = slog.New(slog.DiscardHandler)
+		}
+		if adjust != nil {
+			adjust(&cfg)
 		}
 		wg.Add(1)
 		go func() {
@@ -75,7 +62,7 @@ func startNodes(t *testing.T, n int) []*Node {
 }
 
 func TestMembership(t *testing.T) {
-	nodes := startNodes(t, 3)
+	nodes := startNodes(t, 3, nil)
 	time.Sleep(3 * time.Second)
 	for _, n := range nodes {
 		if got := n.PeerNames(); len(got) != 2 {

@@ -56,11 +56,11 @@ address = "127.0.0.1:0"
 
 	alice := testutil.Login(t, n1, "alice@example.test", pw, "pc")
 	alice.Send("<presence/>")
-	expect(t, alice, "presence", "alice@example.test/pc", "")
+	alice.Expect("presence", "alice@example.test/pc", "")
 	seen(t, nodes, "alice@example.test/pc", true)
 	bob := testutil.Login(t, b, "bob@b.test", pw, "res")
 	bob.Send("<presence/>")
-	expect(t, bob, "presence", "bob@b.test/res", "")
+	bob.Expect("presence", "bob@b.test/res", "")
 
 	// Outbound from n1, its dialback key verified by n2.
 	alice.Send("<message to='bob@b.test/res' type='chat' id='a1'><body>hello b</body></message>")
@@ -81,9 +81,9 @@ address = "127.0.0.1:0"
 		t.Fatalf("alice got %s", m)
 	}
 	bob.Send("<iq to='alice@example.test/pc' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
-	ping := expect(t, alice, "iq", "bob@b.test/res", "get")
+	ping := alice.Expect("iq", "bob@b.test/res", "get")
 	alice.Send("<iq to='bob@b.test/res' type='result' id='%s'/>", ping.Attr("id"))
-	expect(t, bob, "iq", "alice@example.test/pc", "result")
+	bob.Expect("iq", "alice@example.test/pc", "result")
 
 	// A subscription (RFC 6121 §3.1): bob asks (lands on n2), alice on n1
 	// is asked and approves; her approval and presence go out from n1.
@@ -91,10 +91,10 @@ address = "127.0.0.1:0"
 	for el := bob.NextNamed("iq"); el.Attr("id") != "r1"; el = bob.NextNamed("iq") {
 	}
 	bob.Send("<presence to='alice@example.test' type='subscribe'/>")
-	expect(t, alice, "presence", "bob@b.test", "subscribe")
+	alice.Expect("presence", "bob@b.test", "subscribe")
 	alice.Send("<presence to='bob@b.test' type='subscribed'/>")
-	expect(t, bob, "presence", "alice@example.test", "subscribed")
-	expect(t, bob, "presence", "alice@example.test/pc", "")
+	bob.Expect("presence", "alice@example.test", "subscribed")
+	bob.Expect("presence", "alice@example.test/pc", "")
 
 	// b.test never dialled n1: every inbound stream, the dialback
 	// verification of n1's key included, was n2's.

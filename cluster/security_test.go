@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/xmppd/xmppd/internal/testutil/porttest"
 	"github.com/xmppd/xmppd/router"
 )
 
@@ -94,7 +95,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // that would serve other hosts, or has a live node's name, stops at
 // start-up with a message saying why.
 func TestOutsidersRefused(t *testing.T) {
-	nodes := startNodes(t, 3)
+	nodes := startNodes(t, 3, nil)
 	route := nodes[0].RouteAddr()
 
 	// A NATS server with the wrong secret routing to n1: every route
@@ -140,7 +141,7 @@ func TestOutsidersRefused(t *testing.T) {
 		routes = append(routes, n.RouteAddr())
 	}
 	join := func(name string, hosts ...string) error {
-		ports := freePorts(t, 1)
+		ports := porttest.Free(t, 1)
 		cfg := Config{
 			Node: name, Name: "xmppd", Secret: testSecret,
 			Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]), Routes: routes, StoreDir: t.TempDir(),

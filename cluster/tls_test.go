@@ -1,24 +1,19 @@
 package cluster
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/xmppd/xmppd/router"
 )
 
 // writeRouteCerts makes a CA and a node certificate for 127.0.0.1 signed
@@ -66,39 +61,9 @@ func TestRouteTLS(t *testing.T) {
 		t.Error("a missing CA file was accepted")
 	}
 
-	ports := freePorts(t, 3)
-	nodes := make([]*Node, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range 3 {
-		var routes []string
-		for j, p := range ports {
-			if j != i {
-				routes = append(routes, fmt.Sprintf("127.0.0.1:%d", p))
-			}
-		}
-		cfg := Config{
-			Node: fmt.Sprintf("n%d", i+1), Name: "xmppd", Secret: testSecret, RouteTLS: tlsCfg,
-			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Routes: routes, StoreDir: t.TempDir(),
-			Hosts: []string{"localhost"}, Heartbeat: 200 * time.Millisecond, DeadAfter: 1500 * time.Millisecond,
-			JoinTimeout: 60 * time.Second, Log: slog.New(slog.DiscardHandler),
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nodes[i], errs[i] = Start(context.Background(), cfg, NewDirectory(router.NewLocal()))
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
-		}
-	}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			n.Close()
-		}
+	nodes := startNodes(t, 3, func(c *Config) {
+		c.RouteTLS = tlsCfg
+		c.Log = slog.New(slog.DiscardHandler)
 	})
 	for _, n := range nodes {
 		waitUntil(t, n.Name()+" seeing both peers", func() bool { return len(n.PeerNames()) == 2 })

@@ -477,15 +477,10 @@ func (c *conn) finish() {
 	}
 	c.closeStream("", "")
 	c.wmu.Lock()
-	var flushed <-chan struct{}
-	if c.writing {
-		flushed = c.flushed.Wait()
-	}
+	flushed := c.flushed.WaitIf(c.writing)
 	c.wmu.Unlock()
-	if flushed != nil {
-		// The writer stops within WriteTimeout of its last write.
-		stream.Await(flushed, c.srv.cfg.WriteTimeout)
-	}
+	// The writer stops within WriteTimeout of its last write.
+	stream.Await(flushed, c.srv.cfg.WriteTimeout)
 	c.nc.Close()
 }
 

@@ -201,12 +201,9 @@ func (c *inConn) startTLS() error {
 	// We ask for the peer's certificate to check it ourselves against its
 	// claimed domain (XEP-0178); without one, dialback remains.
 	cfg.ClientAuth = tls.RequestClientCert
-	tc := tls.Server(c.nc, cfg)
-	c.nc.SetDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
-	err := tc.HandshakeContext(context.Background())
-	c.nc.SetDeadline(time.Time{})
+	tc, err := xstream.ServerTLS(c.nc, cfg, c.srv.cfg.HandshakeTimeout)
 	if err != nil {
-		return fmt.Errorf("tls handshake: %w", err)
+		return err
 	}
 	st := tc.ConnectionState()
 	c.tls = &st

@@ -21,26 +21,7 @@ const pw = "password1"
 // instance is the TOML of a server for domain with a c2s and an s2s
 // listener on loopback; extra is appended.
 func instance(dir, domain, extra string) string {
-	return instanceTLS(dir, domain, "starttls", extra)
-}
-
-func instanceTLS(dir, domain, tls, extra string) string {
-	return `
-data_dir = "` + dir + `"
-log_level = "debug"
-
-[[host]]
-domain = "` + domain + `"
-
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-
-[[listen]]
-type = "s2s"
-address = "127.0.0.1:0"
-tls = "` + tls + `"
-` + extra
+	return testutil.FederatedConfig(dir, domain, "starttls", extra)
 }
 
 const selfSigned = `
@@ -330,21 +311,8 @@ func TestIdleOutboundClosesAndReconnects(t *testing.T) {
 // remote-server-timeout once connect_timeout passes (RFC 6120 §8.3.3.15).
 func TestSilentPeerTimesOut(t *testing.T) {
 	a, _ := pair(t, "\n[s2s]\ntls_verify = false\nconnect_timeout = \"1s\"\n", selfSigned)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	a.S2S().SetRoute("silent.test", s2s.Route{Address: ln.Addr().String()})
+	silent := testutil.Peer(t, "127.0.0.1:0", func(net.Conn) {})
+	a.S2S().SetRoute("silent.test", s2s.Route{Address: silent})
 	alice := online(t, a, "alice@a.test")
 	start := time.Now()
 	alice.Send("<iq to='silent.test' type='get' id='q1'><ping xmlns='urn:xmpp:ping'/></iq>")
@@ -398,7 +366,7 @@ func TestOversizedInboundStanza(t *testing.T) {
 func TestDirectTLSRoute(t *testing.T) {
 	da, db := t.TempDir(), t.TempDir()
 	a := testutil.StartIn(t, da, instance(da, "a.test", selfSigned))
-	b := testutil.StartIn(t, db, instanceTLS(db, "b.test", "direct", selfSigned))
+	b := testutil.StartIn(t, db, testutil.FederatedConfig(db, "b.test", "direct", selfSigned))
 	a.S2S().SetRoute("b.test", s2s.Route{Address: b.S2SAddr, DirectTLS: true})
 	b.S2S().SetRoute("a.test", s2s.Route{Address: a.S2SAddr})
 	a.AddUser(t, "alice@a.test", pw)

@@ -19,6 +19,15 @@ func (f *Flushed) Wait() <-chan struct{} {
 	return f.ch
 }
 
+// WaitIf is Wait when a writer runs and nil otherwise (mutex held), so a
+// closer that finds the writer stopped does not wait at all.
+func (f *Flushed) WaitIf(writing bool) <-chan struct{} {
+	if !writing {
+		return nil
+	}
+	return f.Wait()
+}
+
 // Idle wakes whoever waits: the writer has nothing more to write (mutex
 // held). Without a waiter it costs a nil check.
 func (f *Flushed) Idle() {
@@ -30,8 +39,12 @@ func (f *Flushed) Idle() {
 
 // Await waits on ch (from Wait) for at most d: a writer stuck on a peer
 // that does not read still ends within its write timeout, and the close
-// goes on regardless. It reports whether the writer finished.
+// goes on regardless. It reports whether the writer finished; a nil ch
+// (from WaitIf, no writer) has nothing to wait for.
 func Await(ch <-chan struct{}, d time.Duration) bool {
+	if ch == nil {
+		return true
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

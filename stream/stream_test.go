@@ -164,6 +164,18 @@ func TestFlushedWaitsOnChannel(t *testing.T) {
 	}
 }
 
+// TestFlushedNoWriter: with no writer running there is nothing to wait
+// for, however long the bound (the test would hang on a regression).
+func TestFlushedNoWriter(t *testing.T) {
+	var f Flushed
+	if ch := f.WaitIf(false); ch != nil {
+		t.Fatal("WaitIf(false) returned a channel")
+	}
+	if !Await(f.WaitIf(false), time.Hour) {
+		t.Fatal("Await(nil) reported a timeout")
+	}
+}
+
 type refuse struct {
 	mu       sync.Mutex
 	bad      string

@@ -75,10 +75,10 @@ func TestWebSocketLargeOfflineBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.login("alice", "ws")
-	c.send("<presence xmlns='jabber:client'/>")
+	c.Send("<presence xmlns='jabber:client'/>")
 	next := 0
 	for next < n {
-		el := c.next()
+		el := c.Next()
 		switch {
 		case el.Name() == "message":
 			if id := el.Attr("id"); id != fmt.Sprintf("b%d", next) {

@@ -304,8 +304,8 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 	}
 	alice.login("alice", "browser")
 	time.Sleep(time.Second)
-	alice.send("<iq xmlns='jabber:client' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-	if r := alice.next(); r.Name() != "iq" || r.Attr("id") != "p" || r.Attr("type") != "result" {
+	alice.Send("<iq xmlns='jabber:client' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r := alice.Next(); r.Name() != "iq" || r.Attr("id") != "p" || r.Attr("type") != "result" {
 		t.Fatalf("ping after a quiet second: %s", r.Append(nil, ""))
 	}
 }

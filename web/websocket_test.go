@@ -32,71 +32,30 @@ func insecureClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
 }
 
-// wsClient is a raw RFC 7395 client: one element per message.
+// wsClient is testutil's RFC 7395 client with this package's checks of
+// the opening and the login.
 type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
+	*testutil.WS
+	t *testing.T
 }
 
 func dialWS(t *testing.T, s *testutil.Server, protocols ...string) (*wsClient, error) {
 	t.Helper()
-	if protocols == nil {
-		protocols = []string{"xmpp"}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "wss://"+s.HTTP+web.WebSocketPath, &websocket.DialOptions{
-		Subprotocols: protocols,
-		HTTPClient:   insecureClient(),
-	})
+	ws, err := testutil.DialWS(t, s, protocols...)
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { ws.CloseNow() })
-	return &wsClient{t: t, ws: ws}, nil
-}
-
-func (c *wsClient) send(frame string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
-}
-
-// next reads one message and parses it as one element.
-func (c *wsClient) next() *xml.Element {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	typ, msg, err := c.ws.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	if typ != websocket.MessageText {
-		c.t.Fatalf("binary message")
-	}
-	// Each frame must stand alone: parse it in a neutral wrapper.
-	d := xml.NewDecoder(strings.NewReader("<w>"+string(msg)+"</w>"), xml.DefaultLimits())
-	if _, err := d.ReadHeader(); err != nil {
-		c.t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil {
-		c.t.Fatalf("frame %q: %v", msg, err)
-	}
-	return el
+	return &wsClient{WS: ws, t: t}, nil
 }
 
 func (c *wsClient) open() (*xml.Element, *xml.Element) {
 	c.t.Helper()
-	c.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
-	open := c.next()
+	c.Send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	open := c.Next()
 	if open.Name() != "open" || open.NS() != web.NSFraming || open.Attr("from") != "localhost" || open.Attr("id") == "" || open.Attr("version") != "1.0" {
 		c.t.Fatalf("open: %s", open.Append(nil, ""))
 	}
-	feats := c.next()
+	feats := c.Next()
 	if feats.Name() != "features" || feats.NS() != xml.NSStream {
 		c.t.Fatalf("features: %s", feats.Append(nil, ""))
 	}
@@ -118,16 +77,16 @@ func (c *wsClient) login(user, resource string) {
 		// PLAIN only under TLS: the HTTPS connection counts as TLS.
 		c.t.Fatalf("no PLAIN over wss: %s", mechs.Append(nil, ""))
 	}
-	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pw)) + "</auth>")
-	if el := c.next(); el.Name() != "success" {
+	c.Send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pw)) + "</auth>")
+	if el := c.Next(); el.Name() != "success" {
 		c.t.Fatalf("auth: %s", el.Append(nil, ""))
 	}
 	_, feats = c.open()
 	if feats.Child("bind", "urn:ietf:params:xml:ns:xmpp-bind") == nil {
 		c.t.Fatalf("no bind after auth: %s", feats.Append(nil, ""))
 	}
-	c.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>")
-	if el := c.next(); el.Name() != "iq" || el.NS() != xml.NSClient || el.Attr("type") != "result" {
+	c.Send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>")
+	if el := c.Next(); el.Name() != "iq" || el.NS() != xml.NSClient || el.Attr("type") != "result" {
 		c.t.Fatalf("bind: %s", el.Append(nil, ""))
 	}
 }
@@ -140,7 +99,7 @@ func TestWebSocketSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := alice.ws.Subprotocol(); p != "xmpp" {
+	if p := alice.Conn.Subprotocol(); p != "xmpp" {
 		t.Fatalf("subprotocol %q", p)
 	}
 	alice.login("alice", "browser")
@@ -148,25 +107,25 @@ func TestWebSocketSession(t *testing.T) {
 
 	// Stanzas arrive one per frame with jabber:client declared (§3.3.3).
 	bob.Send("<message to='alice@localhost/browser' type='chat' id='m1'><body>to the browser &amp; back</body></message>")
-	m := alice.next()
+	m := alice.Next()
 	if m.Name() != "message" || m.NS() != xml.NSClient || m.Attr("from") != "bob@localhost/pc" {
 		t.Fatalf("alice got %s", m.Append(nil, ""))
 	}
 	if b := m.Child("body", xml.NSClient); b == nil || b.Text() != "to the browser & back" {
 		t.Fatalf("body: %s", m.Append(nil, ""))
 	}
-	alice.send("<message xmlns='jabber:client' to='bob@localhost/pc' type='chat'><body>hi from ws</body></message>")
+	alice.Send("<message xmlns='jabber:client' to='bob@localhost/pc' type='chat'><body>hi from ws</body></message>")
 	if r := bob.NextNamed("message"); r.Attr("from") != "alice@localhost/browser" || r.Child("body", xml.NSClient).Text() != "hi from ws" {
 		t.Fatalf("bob got %s", r)
 	}
-	alice.send("<iq xmlns='jabber:client' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-	if r := alice.next(); r.Name() != "iq" || r.Attr("id") != "p" || r.Attr("type") != "result" {
+	alice.Send("<iq xmlns='jabber:client' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r := alice.Next(); r.Name() != "iq" || r.Attr("id") != "p" || r.Attr("type") != "result" {
 		t.Fatalf("ping: %s", r.Append(nil, ""))
 	}
 
 	// §3.6: <close/> is answered with <close/>, and the session ends.
-	alice.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
-	if c := alice.next(); c.Name() != "close" || c.NS() != web.NSFraming {
+	alice.Send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+	if c := alice.Next(); c.Name() != "close" || c.NS() != web.NSFraming {
 		t.Fatalf("close: %s", c.Append(nil, ""))
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -184,7 +143,7 @@ func TestWebSocketErrors(t *testing.T) {
 	if c, err := dialWS(t, s, "chat"); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, _, err := c.ws.Read(ctx); err == nil {
+		if _, _, err := c.Conn.Read(ctx); err == nil {
 			t.Error("a connection without the xmpp subprotocol was served")
 		}
 	}
@@ -195,12 +154,12 @@ func TestWebSocketErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.open()
-	c.send("<message xmlns='jabber:client'><body></message>")
-	e := c.next()
+	c.Send("<message xmlns='jabber:client'><body></message>")
+	e := c.Next()
 	if e.Name() != "error" || e.NS() != xml.NSStream || e.Child("not-well-formed", "urn:ietf:params:xml:ns:xmpp-streams") == nil {
 		t.Fatalf("stream error: %s", e.Append(nil, ""))
 	}
-	if cl := c.next(); cl.Name() != "close" {
+	if cl := c.Next(); cl.Name() != "close" {
 		t.Fatalf("after the error: %s", cl.Append(nil, ""))
 	}
 
@@ -212,12 +171,12 @@ func TestWebSocketErrors(t *testing.T) {
 			// the payload is written, so the write may fail.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			c.ws.Write(ctx, websocket.MessageText, []byte("<message xmlns='jabber:client'><body>"+strings.Repeat("x", 300<<10)+"</body></message>"))
+			c.Conn.Write(ctx, websocket.MessageText, []byte("<message xmlns='jabber:client'><body>"+strings.Repeat("x", 300<<10)+"</body></message>"))
 		},
 		"binary": func(c *wsClient) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			c.ws.Write(ctx, websocket.MessageBinary, []byte("<presence/>"))
+			c.Conn.Write(ctx, websocket.MessageBinary, []byte("<presence/>"))
 		},
 	} {
 		c, err := dialWS(t, s)
@@ -228,7 +187,7 @@ func TestWebSocketErrors(t *testing.T) {
 		send(c)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		for {
-			if _, _, err := c.ws.Read(ctx); err != nil {
+			if _, _, err := c.Conn.Read(ctx); err != nil {
 				break // closed, as it should be
 			}
 		}
@@ -285,15 +244,15 @@ func TestWebSocketStreamErrorFraming(t *testing.T) {
 	s := testutil.Start(t, https+"\n[limits]\nauth_timeout = \"300ms\"\n")
 	expect := func(c *wsClient, cond string) *xml.Element {
 		t.Helper()
-		open := c.next()
+		open := c.Next()
 		if open.Name() != "open" || open.NS() != web.NSFraming || open.Attr("id") == "" || open.Attr("version") != "1.0" {
 			t.Fatalf("open: %s", open.Append(nil, ""))
 		}
-		e := c.next()
+		e := c.Next()
 		if e.Name() != "error" || e.NS() != xml.NSStream || e.Child(cond, "urn:ietf:params:xml:ns:xmpp-streams") == nil {
 			t.Fatalf("stream error: %s", e.Append(nil, ""))
 		}
-		if cl := c.next(); cl.Name() != "close" || cl.NS() != web.NSFraming {
+		if cl := c.Next(); cl.Name() != "close" || cl.NS() != web.NSFraming {
 			t.Fatalf("after the error: %s", cl.Append(nil, ""))
 		}
 		return open
@@ -303,7 +262,7 @@ func TestWebSocketStreamErrorFraming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='unknown.example' version='1.0'/>")
+	c.Send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='unknown.example' version='1.0'/>")
 	if open := expect(c, "host-unknown"); open.Attr("from") != "localhost" {
 		// §4.7.1: we answer as our default domain before host-unknown.
 		t.Errorf("open from %q", open.Attr("from"))

@@ -289,21 +289,10 @@ func TestCheckSelfTestCleansUpOnFailure(t *testing.T) {
 	srv := testutil.StartIn(t, dir, cfgText)
 	srv.Stop(t) // the database exists now
 	// Something that accepts connections and says nothing XMPP.
-	ln, err := net.Listen("tcp", starttls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("HTTP/1.0 400 Bad Request\r\n\r\n"))
-			c.Close()
-		}
-	}()
+	testutil.Peer(t, starttls, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.0 400 Bad Request\r\n\r\n"))
+		c.Close()
+	})
 	code, out, _ := cli(t, "", "check", "-config", cfgPath, "-dns", freePort(t))
 	if code != 1 || !strings.Contains(out, "FAIL  self-test c2s starttls "+starttls+": xmppd-check-") || !strings.Contains(out, "could not log in") {
 		t.Fatalf("code %d\n%s", code, out)

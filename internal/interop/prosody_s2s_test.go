@@ -123,20 +123,11 @@ func prosodyS2S(t *testing.T, external bool) {
 		s2sConf = fmt.Sprintf("tls_verify = true\ndialback = false\nca_file = %q", filepath.Join(pdir, "certs", "prosody.test.crt"))
 		secure, cafile = "true", fmt.Sprintf("cafile = %q; ", filepath.Join(xdir, "certs", "xmppd.test.crt"))
 	}
-	x := testutil.StartIn(t, xdir, fmt.Sprintf(`
-data_dir = %q
-[[host]]
-domain = "xmppd.test"
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-[[listen]]
-type = "s2s"
-address = "127.0.0.1:0"
+	x := testutil.StartIn(t, xdir, testutil.FederatedConfig(xdir, "xmppd.test", "starttls", fmt.Sprintf(`
 [s2s]
 %s
 connect_timeout = "10s"
-`, xdir, s2sConf))
+`, s2sConf)))
 	x.AddUser(t, "xavier@xmppd.test", "password1")
 	_, xport, _ := net.SplitHostPort(x.S2SAddr)
 

@@ -1,18 +1,14 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/internal/admin"
 	"github.com/xmppd/xmppd/internal/config"
 	"github.com/xmppd/xmppd/internal/server"
 	"github.com/xmppd/xmppd/internal/testutil"
@@ -25,29 +21,6 @@ type = "admin"
 address = "127.0.0.1:0"
 `
 
-// metric reads one sample ("name{labels}") from the admin listener's
-// /metrics; 0 when absent.
-func metric(t *testing.T, s *testutil.Server, sample string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + s.Admin + admin.PathMetrics)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if ok && name == sample {
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				t.Fatalf("bad sample %q", sc.Text())
-			}
-			return v
-		}
-	}
-	return 0
-}
-
 // waitMetric polls until sample reaches at least want: some writes (the
 // archive's, last activity at logout) happen after the client saw its
 // answer.
@@ -55,7 +28,7 @@ func waitMetric(t *testing.T, s *testutil.Server, sample string, want float64) f
 	t.Helper()
 	var got float64
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if got = metric(t, s, sample); got >= want {
+		if got = s.Metric(t, sample); got >= want {
 			return got
 		}
 	}
@@ -107,7 +80,7 @@ func TestStorageErrorsCounted(t *testing.T) {
 	waitMetric(t, s, `xmppd_storage_errors_total{operation="SetLastActivity"}`, 1)
 	// The archive writes in batches, off the delivery path.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if metric(t, s, `xmppd_storage_errors_total{operation="AppendBatch"}`)+metric(t, s, `xmppd_storage_errors_total{operation="Append"}`) > 0 {
+		if s.Metric(t, `xmppd_storage_errors_total{operation="AppendBatch"}`)+s.Metric(t, `xmppd_storage_errors_total{operation="Append"}`) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -26,6 +26,7 @@ type Client struct {
 	Header *xml.Header
 	JID    string
 	TLS    *tls.ConnectionState
+	reqs   int // ids of Request's iqs
 }
 
 // Timeout bounds every read of a test client.
@@ -117,6 +118,34 @@ func (c *Client) IQ(id, format string, args ...any) *xml.Element {
 			return el
 		}
 	}
+}
+
+// Request sends an iq whose format's first %s is its id, which Request
+// picks (unique on this client), and returns the reply and the messages
+// that arrived before it; other stanzas are skipped.
+func (c *Client) Request(format string, args ...any) (reply *xml.Element, msgs []*xml.Element) {
+	c.t.Helper()
+	c.reqs++
+	id := fmt.Sprintf("req%d", c.reqs)
+	c.Send("%s", fmt.Sprintf(format, append([]any{id}, args...)...))
+	for {
+		el := c.Next()
+		switch {
+		case el.Name() == "iq" && el.Attr("id") == id:
+			return el, msgs
+		case el.Name() == "message":
+			msgs = append(msgs, el)
+		}
+	}
+}
+
+// Sync returns the messages that arrived at c so far: the session handles
+// stanzas in order, so a ping's result comes after everything routed to
+// c before it.
+func (c *Client) Sync() []*xml.Element {
+	c.t.Helper()
+	_, msgs := c.Request("<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	return msgs
 }
 
 // Expect reads until a stanza named name from 'from' with type typ

@@ -2,12 +2,12 @@ package testutil
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/testutil/pgtest"
+	"github.com/xmppd/xmppd/internal/testutil/porttest"
 )
 
 // PostgresStorage returns a [storage] table for a fresh schema in the test
@@ -16,25 +16,6 @@ import (
 func PostgresStorage(t testing.TB, prefix string) string {
 	t.Helper()
 	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", pgtest.DSN(t, prefix))
-}
-
-// FreePorts returns n loopback ports free a moment ago.
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 // ClusterSecret is the [cluster] secret of test clusters.
@@ -59,7 +40,7 @@ func ClusterConfig(i int, ports []int, extra string) string {
 func StartCluster(t testing.TB, n int, extra string) []*Server {
 	t.Helper()
 	store := PostgresStorage(t, "xmppd_cluster_")
-	ports := FreePorts(t, n)
+	ports := porttest.Free(t, n)
 	nodes := make([]*Server, n)
 	var wg sync.WaitGroup
 	for i := range n {

@@ -60,6 +60,29 @@ tls = "direct"
 `, dataDir)
 }
 
+// FederatedConfig is the configuration of a one-domain server for
+// federation tests: data in dir, a c2s listener with STARTTLS and an s2s
+// listener with tls ("starttls" or "direct"), both on free ports, then
+// extra.
+func FederatedConfig(dir, domain, tls, extra string) string {
+	return fmt.Sprintf(`
+data_dir = %q
+log_level = "debug"
+
+[[host]]
+domain = %q
+
+[[listen]]
+type = "c2s"
+address = "127.0.0.1:0"
+
+[[listen]]
+type = "s2s"
+address = "127.0.0.1:0"
+tls = %q
+`, dir, domain, tls) + extra
+}
+
 // Start runs xmppd with BaseConfig plus extra and stops it at test end.
 func Start(t testing.TB, extra string) *Server {
 	t.Helper()

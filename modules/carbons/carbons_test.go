@@ -12,38 +12,9 @@ import (
 
 const pw = "secret"
 
-var seq int
-
-// request sends an IQ and returns its reply, collecting the messages that
-// arrive before it.
-func request(t *testing.T, c *testutil.Client, format string, args ...any) (*xml.Element, []*xml.Element) {
-	t.Helper()
-	seq++
-	id := fmt.Sprintf("q%d", seq)
-	c.Send("%s", fmt.Sprintf(format, append([]any{id}, args...)...))
-	var msgs []*xml.Element
-	for {
-		el := c.Next()
-		switch {
-		case el.Name() == "iq" && el.Attr("id") == id:
-			return el, msgs
-		case el.Name() == "message":
-			msgs = append(msgs, el)
-		}
-	}
-}
-
-// sync returns the messages that arrived at c so far (a ping round trip
-// after everything sent before it was routed).
-func sync(t *testing.T, c *testutil.Client) []*xml.Element {
-	t.Helper()
-	_, msgs := request(t, c, "<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
-	return msgs
-}
-
 func enable(t *testing.T, c *testutil.Client, what string) {
 	t.Helper()
-	r, _ := request(t, c, "<iq type='set' id='%s'><"+what+" xmlns='urn:xmpp:carbons:2'/></iq>")
+	r, _ := c.Request("<iq type='set' id='%s'><" + what + " xmlns='urn:xmpp:carbons:2'/></iq>")
 	if r.Attr("type") != "result" {
 		t.Fatalf("%s: %s", what, r)
 	}
@@ -101,13 +72,13 @@ func setup(t *testing.T, pa, pb, pc int) world {
 func (w world) drain(t *testing.T) {
 	t.Helper()
 	for _, c := range []*testutil.Client{w.a, w.b, w.c, w.bob} {
-		sync(t, c)
+		c.Sync()
 	}
 }
 
 func expectNone(t *testing.T, who string, c *testutil.Client) {
 	t.Helper()
-	if got := sync(t, c); len(got) != 0 {
+	if got := c.Sync(); len(got) != 0 {
 		t.Fatalf("%s got %v", who, got)
 	}
 }
@@ -115,12 +86,12 @@ func expectNone(t *testing.T, who string, c *testutil.Client) {
 func TestReceivedFullJID(t *testing.T) {
 	w := setup(t, 0, 0, 0)
 	w.bob.Send("<message to='alice@localhost/a' type='chat' id='m1'><body>hi a</body></message>")
-	sync(t, w.bob)
-	got := sync(t, w.a)
+	w.bob.Sync()
+	got := w.a.Sync()
 	if len(got) != 1 || got[0].Attr("id") != "m1" || got[0].Child("received", carbons.NS) != nil {
 		t.Fatalf("a got %v", got)
 	}
-	got = sync(t, w.b)
+	got = w.b.Sync()
 	if len(got) != 1 {
 		t.Fatalf("b got %v", got)
 	}
@@ -139,11 +110,11 @@ func TestReceivedBareJID(t *testing.T) {
 	// a has the highest priority and gets the original; b gets a carbon.
 	w := setup(t, 5, 1, 1)
 	w.bob.Send("<message to='alice@localhost' id='m2'><body>normal with body</body></message>")
-	sync(t, w.bob)
-	if got := sync(t, w.a); len(got) != 1 || got[0].Attr("id") != "m2" || got[0].Child("received", carbons.NS) != nil {
+	w.bob.Sync()
+	if got := w.a.Sync(); len(got) != 1 || got[0].Attr("id") != "m2" || got[0].Child("received", carbons.NS) != nil {
 		t.Fatalf("a got %v", got)
 	}
-	got := sync(t, w.b)
+	got := w.b.Sync()
 	if len(got) != 1 || forwarded(t, got[0], "received", "alice@localhost/b").Attr("id") != "m2" {
 		t.Fatalf("b got %v", got)
 	}
@@ -157,10 +128,10 @@ func TestSent(t *testing.T) {
 	expectNone(t, "a (its own message)", w.a)
 	w.c.Send("<message to='bob@localhost' type='chat' id='s2'><body>from c</body></message>")
 	expectNone(t, "c (carbons off)", w.c)
-	if got := sync(t, w.bob); len(got) != 2 {
+	if got := w.bob.Sync(); len(got) != 2 {
 		t.Fatalf("bob got %v", got)
 	}
-	got := sync(t, w.b)
+	got := w.b.Sync()
 	if len(got) != 2 {
 		t.Fatalf("b got %v", got)
 	}
@@ -172,7 +143,7 @@ func TestSent(t *testing.T) {
 		t.Errorf("sent carbon 2: %s", in)
 	}
 	// a got the copy of c's message but not of its own.
-	got = sync(t, w.a)
+	got = w.a.Sync()
 	if len(got) != 1 || forwarded(t, got[0], "sent", "alice@localhost/a").Attr("id") != "s2" {
 		t.Fatalf("a got %v", got)
 	}
@@ -183,9 +154,9 @@ func TestPrivateAndNoCopy(t *testing.T) {
 	w.a.Send("<message to='bob@localhost/x' type='chat' id='p1'><body>secret</body><private xmlns='urn:xmpp:carbons:2'/><no-copy xmlns='urn:xmpp:hints'/></message>")
 	w.a.Send("<message to='bob@localhost/x' type='chat' id='p2'><body>secret</body><no-copy xmlns='urn:xmpp:hints'/></message>")
 	w.bob.Send("<message to='alice@localhost/a' type='chat' id='p3'><body>secret</body><private xmlns='urn:xmpp:carbons:2'/></message>")
-	sync(t, w.a)
-	sync(t, w.bob)
-	if got := sync(t, w.bob); len(got) != 0 {
+	w.a.Sync()
+	w.bob.Sync()
+	if got := w.bob.Sync(); len(got) != 0 {
 		t.Fatalf("bob got %v", got)
 	}
 	w.drain(t)
@@ -203,8 +174,8 @@ func TestEligibility(t *testing.T) {
 	} {
 		w.bob.Send("%s", m)
 	}
-	sync(t, w.bob)
-	got := sync(t, w.b)
+	w.bob.Sync()
+	got := w.b.Sync()
 	var ids []string
 	for _, m := range got {
 		ids = append(ids, forwarded(t, m, "received", "alice@localhost/b").Attr("id"))
@@ -220,23 +191,23 @@ func TestDisableAndRepeat(t *testing.T) {
 	enable(t, w.b, "disable")
 	enable(t, w.b, "disable")
 	w.bob.Send("<message to='alice@localhost/a' type='chat'><body>x</body></message>")
-	sync(t, w.bob)
+	w.bob.Sync()
 	expectNone(t, "b after disable", w.b)
 	enable(t, w.c, "enable")
 	w.bob.Send("<message to='alice@localhost/a' type='chat'><body>y</body></message>")
-	sync(t, w.bob)
-	if got := sync(t, w.c); len(got) != 1 {
+	w.bob.Sync()
+	if got := w.c.Sync(); len(got) != 1 {
 		t.Fatalf("c after enable got %v", got)
 	}
 }
 
 func TestEnableOthersAndDisco(t *testing.T) {
 	w := setup(t, 0, 0, 0)
-	r, _ := request(t, w.bob, "<iq type='set' id='%s' to='alice@localhost'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+	r, _ := w.bob.Request("<iq type='set' id='%s' to='alice@localhost'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
 	if testutil.ErrorCondition(r) != stanza.NotAllowed {
 		t.Fatalf("enable for another account: %s", r)
 	}
-	r, _ = request(t, w.bob, "<iq type='get' id='%s' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	r, _ = w.bob.Request("<iq type='get' id='%s' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	q := r.Child("query", "http://jabber.org/protocol/disco#info")
 	if q == nil {
 		t.Fatalf("disco: %s", r)

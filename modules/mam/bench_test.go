@@ -20,41 +20,7 @@ func BenchmarkChatArchived(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := testutil.Start(b, c.cfg)
-			s.AddUser(b, "alice", "a")
-			s.AddUser(b, "bob", "b")
-			a := testutil.Login(b, s, "alice", "a", "r")
-			bob := testutil.Login(b, s, "bob", "b", "r")
-			msg := []byte("<message to='bob@localhost/r' type='chat' id='m'><body>Hello, this is a fairly ordinary chat message of about a hundred bytes.</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>")
-			window := make(chan struct{}, 64) // see c2s BenchmarkRouteMessage
-			done := make(chan int, 1)
-			stopped := make(chan struct{})
-			go func() {
-				defer close(stopped)
-				n := 0
-				for n < b.N {
-					if _, err := bob.TryNext(); err != nil {
-						break
-					}
-					<-window
-					n++
-				}
-				done <- n
-			}()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				select {
-				case window <- struct{}{}:
-				case <-stopped:
-					b.Fatalf("bob's stream ended after %d messages", <-done)
-				}
-				if _, err := a.Conn.Write(msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if n := <-done; n != b.N {
-				b.Fatalf("delivered %d of %d", n, b.N)
-			}
+			a := testutil.RouteChat(b, s, 64)
 			if c.cfg == "" {
 				// Until the archive has them all: a query waits for
 				// the writer's queue (the count alone, max=0).

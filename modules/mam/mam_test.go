@@ -23,31 +23,15 @@ func nextID() string {
 	return fmt.Sprintf("q%d", seq)
 }
 
-// request sends an IQ (the format's first %s is its id) and returns its
-// reply and the messages that arrived before it.
+// request and sync are testutil's Client.Request and Client.Sync.
 func request(t *testing.T, c *testutil.Client, format string, args ...any) (*xml.Element, []*xml.Element) {
 	t.Helper()
-	id := nextID()
-	c.Send("%s", fmt.Sprintf(format, append([]any{id}, args...)...))
-	var msgs []*xml.Element
-	for {
-		el := c.Next()
-		switch {
-		case el.Name() == "iq" && el.Attr("id") == id:
-			return el, msgs
-		case el.Name() == "message":
-			msgs = append(msgs, el)
-		}
-	}
+	return c.Request(format, args...)
 }
 
-// sync returns the messages that arrived at c so far: the session handles
-// stanzas in order, so a ping's result comes after everything routed
-// before it.
 func sync(t *testing.T, c *testutil.Client) []*xml.Element {
 	t.Helper()
-	_, msgs := request(t, c, "<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
-	return msgs
+	return c.Sync()
 }
 
 // result is one parsed MAM query reply.

@@ -189,7 +189,7 @@ func TestLargeBacklog(t *testing.T) {
 				r.ack()
 			}
 			// The session is alive and every row went once it got out.
-			if got := sync(t, alice); len(got) != 0 {
+			if got := alice.Sync(); len(got) != 0 {
 				t.Fatalf("more messages: %v", got)
 			}
 			waitStored(t, s, 0)
@@ -197,7 +197,7 @@ func TestLargeBacklog(t *testing.T) {
 
 			again := testutil.Login(t, s, "alice", pw, "again")
 			again.Send("<presence/>")
-			if got := sync(t, again); len(got) != 0 {
+			if got := again.Sync(); len(got) != 0 {
 				t.Fatalf("delivered a second time: %d messages", len(got))
 			}
 		})
@@ -238,7 +238,7 @@ func TestLargeBacklogSMInterrupted(t *testing.T) {
 	again.Send("<presence/>")
 	rest := newReader(t, again, false)
 	rest.until(n - len(r.ids))
-	if got := sync(t, again); len(got) != 0 {
+	if got := again.Sync(); len(got) != 0 {
 		t.Fatalf("more messages: %d", len(got))
 	}
 	checkOnce(t, append(r.ids, rest.ids...), n)
@@ -253,7 +253,7 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 	for i := range 3 {
 		bob.Send("<message to='alice@localhost' type='chat' id='b%d'><body>%d</body></message>", i, i)
 	}
-	sync(t, bob)
+	bob.Sync()
 	db := s.Accounts().(*sqldb.DB).SQL()
 	// The real database refuses deletes of stored messages, as a
 	// read-only disk would.
@@ -263,7 +263,7 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 
 	alice := testutil.Login(t, s, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	got := sync(t, alice)
+	got := alice.Sync()
 	var ids []string
 	for _, m := range got {
 		ids = append(ids, m.Attr("id"))
@@ -279,10 +279,10 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 
 	// A message stored meanwhile is still delivered.
 	bob.Send("<message to='alice@localhost' type='chat' id='b3'><body>3</body></message>")
-	sync(t, bob)
+	bob.Sync()
 	alice = testutil.Login(t, s, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	if got := sync(t, alice); len(got) != 1 || got[0].Attr("id") != "b3" {
+	if got := alice.Sync(); len(got) != 1 || got[0].Attr("id") != "b3" {
 		t.Fatalf("second login got %v, want b3 alone", got)
 	}
 	// The retry of b0-b2's delete at login, then b3's own: both fail.
@@ -295,7 +295,7 @@ func TestDeleteFailureNotRedelivered(t *testing.T) {
 	}
 	alice = testutil.Login(t, s, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	if got := sync(t, alice); len(got) != 0 {
+	if got := alice.Sync(); len(got) != 0 {
 		t.Fatalf("third login got %v", got)
 	}
 	waitStored(t, s, 0)
@@ -350,7 +350,7 @@ func TestLiveMessageWaitsForBacklog(t *testing.T) {
 	r := newReader(t, alice, false)
 	r.until(10)
 	bob.Send("<message to='alice@localhost' type='chat' id='live'><body>live</body></message>")
-	sync(t, bob)
+	bob.Sync()
 	r.until(n + 1)
 	for i, id := range r.ids[:n] {
 		if id != "b"+strconv.Itoa(i) {
@@ -360,7 +360,7 @@ func TestLiveMessageWaitsForBacklog(t *testing.T) {
 	if r.ids[n] != "live" {
 		t.Fatalf("last message is %q, want live", r.ids[n])
 	}
-	if got := sync(t, alice); len(got) != 0 {
+	if got := alice.Sync(); len(got) != 0 {
 		t.Fatalf("more messages: %v", got)
 	}
 }

@@ -14,28 +14,6 @@ import (
 
 const pw = "secret"
 
-var pingSeq int
-
-// sync sends a ping to the server and returns every message that arrived
-// before its result. The session handles stanzas in order, so everything
-// sent before the ping has been routed when the result comes.
-func sync(t *testing.T, c *testutil.Client) []*xml.Element {
-	t.Helper()
-	pingSeq++
-	id := fmt.Sprintf("ping%d", pingSeq)
-	c.Send("<iq type='get' id='%s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", id)
-	var msgs []*xml.Element
-	for {
-		el := c.Next()
-		switch {
-		case el.Name() == "iq" && el.Attr("id") == id:
-			return msgs
-		case el.Name() == "message":
-			msgs = append(msgs, el)
-		}
-	}
-}
-
 func bodies(msgs []*xml.Element) []string {
 	var out []string
 	for _, m := range msgs {
@@ -81,16 +59,16 @@ func TestStoreAndDeliverInOrder(t *testing.T) {
 	// A chat message to an offline full JID is treated as to the bare JID
 	// (RFC 6121 §8.5.3.2.1; a normal one would bounce).
 	bob.Send("<message to='alice@localhost/gone' type='chat' id='m3'><body>hello 3</body></message>")
-	if got := sync(t, bob); len(got) != 0 {
+	if got := bob.Sync(); len(got) != 0 {
 		t.Fatalf("bob got %v", got)
 	}
 
 	alice := testutil.Login(t, s, "alice", pw, "laptop")
-	if got := sync(t, alice); len(got) != 0 {
+	if got := alice.Sync(); len(got) != 0 {
 		t.Fatalf("delivered before presence: %v", got)
 	}
 	alice.Send("<presence/>")
-	msgs := sync(t, alice)
+	msgs := alice.Sync()
 	if got, want := strings.Join(bodies(msgs), ","), "hello 0,hello 1,hello 2,hello 3"; got != want {
 		t.Fatalf("bodies %q, want %q", got, want)
 	}
@@ -107,19 +85,19 @@ func TestStoreAndDeliverInOrder(t *testing.T) {
 	// A presence update is not initial presence: nothing again; and a
 	// second session finds storage empty.
 	alice.Send("<presence><show>away</show></presence>")
-	if got := sync(t, alice); len(got) != 0 {
+	if got := alice.Sync(); len(got) != 0 {
 		t.Fatalf("second delivery: %v", got)
 	}
 	alice2 := testutil.Login(t, s, "alice", pw, "desktop")
 	alice2.Send("<presence/>")
-	if got := sync(t, alice2); len(got) != 0 {
+	if got := alice2.Sync(); len(got) != 0 {
 		t.Fatalf("messages not deleted: %v", got)
 	}
 
 	// Online now: delivered directly, without delay.
 	bob.Send("<message to='alice@localhost/laptop' type='chat'><body>live</body></message>")
-	sync(t, bob)
-	got := sync(t, alice)
+	bob.Sync()
+	got := alice.Sync()
 	if len(got) != 1 || got[0].Child("delay", offline.NSDelay) != nil {
 		t.Fatalf("live message: %v", got)
 	}
@@ -129,18 +107,18 @@ func TestNegativePriority(t *testing.T) {
 	s, bob := setup(t)
 	alice := testutil.Login(t, s, "alice", pw, "bot")
 	alice.Send("<presence><priority>-1</priority></presence>")
-	sync(t, alice)
+	alice.Sync()
 	bob.Send("<message to='alice@localhost' type='chat'><body>stored</body></message>")
-	if got := sync(t, bob); len(got) != 0 {
+	if got := bob.Sync(); len(got) != 0 {
 		t.Fatalf("bob got %v", got)
 	}
-	if got := sync(t, alice); len(got) != 0 {
+	if got := alice.Sync(); len(got) != 0 {
 		t.Fatalf("negative-priority session got %v", got)
 	}
 	// Non-negative available presence from that session: now it gets it
 	// (XEP-0160 §3).
 	alice.Send("<presence><priority>0</priority></presence>")
-	got := sync(t, alice)
+	got := alice.Sync()
 	if len(got) != 1 || bodies(got)[0] != "stored" {
 		t.Fatalf("got %v", got)
 	}
@@ -150,13 +128,13 @@ func TestUnavailableThenAvailableAgain(t *testing.T) {
 	s, bob := setup(t)
 	alice := testutil.Login(t, s, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	sync(t, alice)
+	alice.Sync()
 	alice.Send("<presence type='unavailable'/>")
-	sync(t, alice)
+	alice.Sync()
 	bob.Send("<message to='alice@localhost'><body>while away</body></message>")
-	sync(t, bob)
+	bob.Sync()
 	alice.Send("<presence/>")
-	got := sync(t, alice)
+	got := alice.Sync()
 	if len(got) != 1 || bodies(got)[0] != "while away" {
 		t.Fatalf("got %v", got)
 	}
@@ -165,14 +143,14 @@ func TestUnavailableThenAvailableAgain(t *testing.T) {
 func TestPersistsAcrossRestart(t *testing.T) {
 	s, bob := setup(t)
 	bob.Send("<message to='alice@localhost' type='chat'><body>before restart</body></message>")
-	sync(t, bob)
+	bob.Sync()
 	bob.Close()
 	s.Stop(t)
 
 	s2 := testutil.StartIn(t, s.DataDir, testutil.BaseConfig(s.DataDir))
 	alice := testutil.Login(t, s2, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	got := sync(t, alice)
+	got := alice.Sync()
 	if len(got) != 1 || bodies(got)[0] != "before restart" {
 		t.Fatalf("got %v", got)
 	}
@@ -183,13 +161,13 @@ func TestLimit(t *testing.T) {
 	for i := range 3 {
 		bob.Send("<message to='alice@localhost' id='l%d'><body>%d</body></message>", i, i)
 	}
-	got := sync(t, bob)
+	got := bob.Sync()
 	if len(got) != 1 || got[0].Attr("type") != "error" || got[0].Attr("id") != "l2" || testutil.ErrorCondition(got[0]) != stanza.ServiceUnavailable {
 		t.Fatalf("bob got %v, want service-unavailable for l2", got)
 	}
 	alice := testutil.Login(t, s, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	if got := strings.Join(bodies(sync(t, alice)), ","); got != "0,1" {
+	if got := strings.Join(bodies(alice.Sync()), ","); got != "0,1" {
 		t.Fatalf("alice got %q", got)
 	}
 }
@@ -198,7 +176,7 @@ func TestWhatIsStored(t *testing.T) {
 	s, bob := setup(t)
 	// XEP-0334 no-store with a body: not stored, so bounced (RFC 6121 §8.5.2.2.1).
 	bob.Send("<message to='alice@localhost' id='ns'><body>no-store</body><no-store xmlns='urn:xmpp:hints'/></message>")
-	got := sync(t, bob)
+	got := bob.Sync()
 	if len(got) != 1 || got[0].Attr("id") != "ns" || testutil.ErrorCondition(got[0]) != stanza.ServiceUnavailable {
 		t.Fatalf("no-store: bob got %v", got)
 	}
@@ -210,12 +188,12 @@ func TestWhatIsStored(t *testing.T) {
 	// A store hint stores even without a body.
 	bob.Send("<message to='alice@localhost' id='st'><store xmlns='urn:xmpp:hints'/><x xmlns='urn:example'>data</x></message>")
 	bob.Send("<message to='alice@localhost' id='ok'><body>kept</body></message>")
-	if got := sync(t, bob); len(got) != 0 {
+	if got := bob.Sync(); len(got) != 0 {
 		t.Fatalf("bob got %v", got)
 	}
 	alice := testutil.Login(t, s, "alice", pw, "laptop")
 	alice.Send("<presence/>")
-	got = sync(t, alice)
+	got = alice.Sync()
 	var ids []string
 	for _, m := range got {
 		ids = append(ids, m.Attr("id"))

@@ -2,7 +2,6 @@ package upload_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -25,19 +24,6 @@ type = "http"
 address = "127.0.0.1:0"
 tls = "direct"
 `
-
-// httpClient reaches the test server's http listener whatever host the
-// URL names (the slot URLs name the virtual host, "localhost"); the
-// certificate is the self-signed one made at start.
-func httpClient(s *testutil.Server) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, s.HTTP)
-		},
-	}, Timeout: 10 * time.Second}
-}
 
 type slotURLs struct{ put, get string }
 
@@ -151,7 +137,7 @@ func TestUploadPutGet(t *testing.T) {
 	s := testutil.Start(t, httpListener+"[upload]\nmax_file_size = 1000\nquota = 2500\n")
 	s.AddUser(t, "alice", "a")
 	a := testutil.Login(t, s, "alice", "a", "r")
-	hc := httpClient(s)
+	hc := s.HTTPClient()
 	_, port, _ := net.SplitHostPort(s.HTTP)
 
 	const body = "hello world"
@@ -314,7 +300,7 @@ func TestUploadExpiry(t *testing.T) {
 	s := testutil.Start(t, httpListener+"[upload]\nmax_file_size = 1000\nquota = 1000\nexpire_after = \"2s\"\nslot_timeout = \"1s\"\n")
 	s.AddUser(t, "alice", "a")
 	a := testutil.Login(t, s, "alice", "a", "r")
-	hc := httpClient(s)
+	hc := s.HTTPClient()
 
 	u := mustSlot(t, a, "s1", "a.txt", 3, "text/plain")
 	if got := put(t, hc, u.put, "text/plain", "abc", 3); got != http.StatusCreated {
@@ -362,7 +348,7 @@ func TestUploadFilesGoWithTheAccount(t *testing.T) {
 	s := testutil.Start(t, httpListener+"[upload]\nslot_timeout = \"1s\"\n")
 	s.AddUser(t, "alice", "a")
 	s.AddUser(t, "bob", "b")
-	hc := httpClient(s)
+	hc := s.HTTPClient()
 	var urls []slotURLs
 	for i, who := range []string{"alice", "alice", "bob"} {
 		c := testutil.Login(t, s, who, who[:1], "r")
@@ -411,7 +397,7 @@ func TestUploadRestart(t *testing.T) {
 	s.AddUser(t, "alice", "a")
 	a := testutil.Login(t, s, "alice", "a", "r")
 	u := mustSlot(t, a, "s1", "a.txt", 3, "text/plain")
-	if got := put(t, httpClient(s), u.put, "text/plain", "abc", 3); got != http.StatusCreated {
+	if got := put(t, s.HTTPClient(), u.put, "text/plain", "abc", 3); got != http.StatusCreated {
 		t.Fatalf("PUT: %d", got)
 	}
 	a.Close()
@@ -438,7 +424,7 @@ func TestUploadRestart(t *testing.T) {
 	}
 
 	s = testutil.StartIn(t, dir, cfg)
-	hc := httpClient(s)
+	hc := s.HTTPClient()
 	_, port, _ := net.SplitHostPort(s.HTTP)
 	// The port changed with the restart (port 0): the URL's path is the file.
 	getURL := "https://localhost:" + port + u.get[strings.Index(u.get, "/upload/"):]
@@ -474,7 +460,7 @@ func TestUploadPublicURL(t *testing.T) {
 	}
 	// What the proxy forwards: the path and query.
 	local := "https://localhost" + u.put[len("https://files.example.org"):]
-	if got := put(t, httpClient(s), local, "text/plain", "abc", 3); got != http.StatusCreated {
+	if got := put(t, s.HTTPClient(), local, "text/plain", "abc", 3); got != http.StatusCreated {
 		t.Fatalf("PUT through the proxy's path: %d", got)
 	}
 }

@@ -1,11 +1,8 @@
 package adminweb_test
 
 import (
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/testutil"
@@ -30,32 +27,9 @@ func TestThrottleShared(t *testing.T) {
 		for _, res := range []string{"a", "b"} {
 			testutil.Login(t, s.Server, "alice", "alice-pw", res).Close()
 		}
-		delayed := metric(t, "http://"+s.Addrs()[2].String()+"/metrics", `xmppd_auth_throttled_total{result="delayed"}`)
+		delayed := testutil.Metric(t, "http://"+s.Addrs()[2].String()+"/metrics", `xmppd_auth_throttled_total{result="delayed"}`)
 		if (delayed > 0) != webFailure {
 			t.Errorf("failed form login %v: %v SASL checks delayed", webFailure, delayed)
 		}
 	}
-}
-
-func metric(t *testing.T, u, sample string) float64 {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return 0
 }
