@@ -16,13 +16,6 @@ import (
 
 const pw = "secret"
 
-var seq int
-
-func nextID() string {
-	seq++
-	return fmt.Sprintf("q%d", seq)
-}
-
 // request and sync are testutil's Client.Request and Client.Sync.
 func request(t *testing.T, c *testutil.Client, format string, args ...any) (*xml.Element, []*xml.Element) {
 	t.Helper()
