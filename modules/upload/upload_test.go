@@ -344,8 +344,9 @@ func TestUploadExpiry(t *testing.T) {
 // the CLI does from another process, so nothing tells the module but the
 // storage itself.
 func TestUploadFilesGoWithTheAccount(t *testing.T) {
-	// slot_timeout bounds the sweep interval: a sweep every second
-	s := testutil.Start(t, httpListener+"[upload]\nslot_timeout = \"1s\"\n")
+	// slot_timeout bounds the sweep interval: a sweep every 3 s (1 s was
+	// too short for a slot's PUT on a loaded CI machine: 403)
+	s := testutil.Start(t, httpListener+"[upload]\nslot_timeout = \"3s\"\n")
 	s.AddUser(t, "alice", "a")
 	s.AddUser(t, "bob", "b")
 	hc := s.HTTPClient()
@@ -372,7 +373,7 @@ func TestUploadFilesGoWithTheAccount(t *testing.T) {
 	if resp, _ := get(t, hc, urls[0].get); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET of a deleted account's file: %s, want 404", resp.Status)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for len(files()) != 1 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
