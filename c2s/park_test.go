@@ -31,15 +31,7 @@ func idleGoroutines(t *testing.T, want func(int) bool) int {
 func TestIdleSessionsPark(t *testing.T) {
 	const n = 40
 	s := testutil.Start(t, "\n[limits]\nidle_after = \"50ms\"\n")
-	s.AddUser(t, "alice", "a")
-	s.AddUser(t, "bob", "b")
-	runtime.GC()
-	before := runtime.NumGoroutine()
-	clients := make([]*testutil.Client, n)
-	for i := range clients {
-		clients[i] = testutil.Login(t, s, "alice", "a", fmt.Sprintf("r%d", i))
-	}
-	bob := testutil.Login(t, s, "bob", "b", "desk")
+	before, clients, bob := loginIdlers(t, s, n)
 	// Without parking each session keeps its reader: n goroutines more.
 	parked := func(g int) bool { return g-before < n/4 }
 	after := idleGoroutines(t, parked)
@@ -96,15 +88,7 @@ func TestIdleSessionsPark(t *testing.T) {
 func TestFirstIdleParksSooner(t *testing.T) {
 	const n = 20
 	s := testutil.Start(t, "\n[limits]\nidle_after = \"1h\"\n")
-	s.AddUser(t, "alice", "a")
-	s.AddUser(t, "bob", "b")
-	runtime.GC()
-	before := runtime.NumGoroutine()
-	clients := make([]*testutil.Client, n)
-	for i := range clients {
-		clients[i] = testutil.Login(t, s, "alice", "a", fmt.Sprintf("r%d", i))
-	}
-	bob := testutil.Login(t, s, "bob", "b", "desk")
+	before, clients, bob := loginIdlers(t, s, n)
 	parked := func(g int) bool { return g-before < n/4 }
 	deadline := time.Now().Add(30 * time.Second) // a loaded machine; loginIdle is 2s
 	g := runtime.NumGoroutine()
@@ -131,4 +115,19 @@ func TestFirstIdleParksSooner(t *testing.T) {
 	if g := runtime.NumGoroutine(); g-before < n*3/4 {
 		t.Fatalf("%d goroutines more than none %v after the messages, want at least %d (idle_after is 1h)", g-before, 4*time.Second, n*3/4)
 	}
+}
+
+// loginIdlers logs in n sessions of alice and one of bob, and returns the
+// number of goroutines from before them.
+func loginIdlers(t *testing.T, s *testutil.Server, n int) (before int, clients []*testutil.Client, bob *testutil.Client) {
+	t.Helper()
+	s.AddUser(t, "alice", "a")
+	s.AddUser(t, "bob", "b")
+	runtime.GC()
+	before = runtime.NumGoroutine()
+	clients = make([]*testutil.Client, n)
+	for i := range clients {
+		clients[i] = testutil.Login(t, s, "alice", "a", fmt.Sprintf("r%d", i))
+	}
+	return before, clients, testutil.Login(t, s, "bob", "b", "desk")
 }
