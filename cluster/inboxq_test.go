@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/xml"
@@ -147,10 +148,25 @@ func TestInboxWorkers(t *testing.T) {
 		}
 	}()
 	eventually(t, "the inbox to wait for the full queue", func() bool { return n.stats.inboxFull.Load() > 0 })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(n.Collector())
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			got[f.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	if got["xmppd_cluster_inbox_queued"] < inboxQueue || got["xmppd_cluster_inbox_full_total"] < 1 || got["xmppd_cluster_inbox_dropped_total"] != 0 {
+		t.Errorf("inbox metrics %v, want %d queued, a wait, no drop", got, inboxQueue)
+	}
 	close(slow.gate)
 	<-sent
 	eventually(t, "the slow recipient's messages", func() bool { return len(slow.bodies()) == 1+10+1+inboxQueue+5 })
-	got := slow.bodies()
+	bodies := slow.bodies()
 	want := []string{"block"}
 	for i := range 10 {
 		want = append(want, strconv.Itoa(i))
@@ -160,8 +176,8 @@ func TestInboxWorkers(t *testing.T) {
 		want = append(want, strconv.Itoa(i))
 	}
 	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("slow recipient's order: at %d got %q, want %q (all: %q)", i, got[i], want[i], got)
+		if bodies[i] != want[i] {
+			t.Fatalf("slow recipient's order: at %d got %q, want %q (all: %q)", i, bodies[i], want[i], bodies)
 		}
 	}
 	if d := n.stats.dropped.Load(); d != 0 {
