@@ -164,18 +164,25 @@ func (n *Node) deliverTracked(origin string, seq uint64, full jid.JID, s module.
 	t, ok := s.(module.Tracked)
 	if !ok {
 		if s.Deliver(el) {
+			n.stats.delivered.Add(1)
 			n.ack(origin, seq)
 		} else {
+			n.stats.rerouted.Add(1)
 			n.reroute(el)
 			n.ack(origin, seq)
 		}
 		return
 	}
 	m, held, ok := t.DeliverTracked(el)
-	switch {
-	case !ok:
+	if !ok {
+		// The session is ending (cut off, or gone since the lookup).
+		n.stats.rerouted.Add(1)
 		n.reroute(el)
 		n.ack(origin, seq)
+		return
+	}
+	n.stats.delivered.Add(1)
+	switch {
 	case held:
 		// Kept back by the session, which routes it again should it end
 		// first.

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -28,16 +26,6 @@ import (
 // dropped with a log line, never half-applied (FuzzInbox).
 
 var errInbox = errors.New("malformed inbox message")
-
-// inbox takes what other nodes send to this node. NATS calls it on one
-// goroutine per subscription, in the order they were published, so what
-// one node sends one session arrives in order (RFC 6120 §10.1).
-func (n *Node) inbox(m *nats.Msg) {
-	if err := n.handleInbox(m.Data); err != nil {
-		n.stats.dropped.Add(1)
-		n.log.Warn("cluster: message from another node dropped", "err", err, "bytes", len(m.Data))
-	}
-}
 
 func (n *Node) handleInbox(data []byte) error {
 	if len(data) < 2 {
@@ -111,7 +99,6 @@ func (n *Node) handleInbox(data []byte) error {
 			n.ack(origin, seq)
 			return nil
 		}
-		n.stats.delivered.Add(1)
 		n.deliverTracked(origin, seq, full, s, el)
 		return nil
 	}

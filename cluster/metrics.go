@@ -13,6 +13,7 @@ type descs struct {
 	nodes, healthy, sessions, nodeSessions           *prometheus.Desc
 	natsConnected, natsRoutes, natsMsgs, natsReconns *prometheus.Desc
 	stanzas, deaths, burials                         *prometheus.Desc
+	inboxQueued, inboxFull, inboxDropped             *prometheus.Desc
 }
 
 func newDescs(node string) descs {
@@ -32,6 +33,9 @@ func newDescs(node string) descs {
 		stanzas:       d("stanzas_total", "Stanzas between nodes: sent (published to another node), send_failed, delivered (from another node to a session here), rerouted (its session had left: routed again here), dropped (malformed, logged).", "result"),
 		deaths:        d("dead_nodes_total", "Nodes this node took for dead (no heartbeat for dead_after)."),
 		burials:       d("burials_total", "Dead nodes whose sessions this node removed from the directory and announced as unavailable."),
+		inboxQueued:   d("inbox_queued", "Messages from other nodes waiting to be handled here (NATS's pending buffer and the inbox workers' queues)."),
+		inboxFull:     d("inbox_full_total", "Times a message from another node waited for a full inbox worker queue (back-pressure on NATS)."),
+		inboxDropped:  d("inbox_dropped_total", "Messages from other nodes that NATS dropped because this node's inbox fell behind by more than its pending limit (slow consumer, logged)."),
 	}
 }
 
@@ -42,7 +46,7 @@ type collector struct {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
-	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials} {
+	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials, d.inboxQueued, d.inboxFull, d.inboxDropped} {
 		ch <- x
 	}
 }
@@ -79,6 +83,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.stanzas, n.stats.dropped.Load(), "dropped")
 	counter(d.deaths, st.DeadNodes)
 	counter(d.burials, st.Burials)
+	queued, full, dropped := n.inboxState()
+	gauge(d.inboxQueued, float64(queued))
+	counter(d.inboxFull, full)
+	counter(d.inboxDropped, dropped)
 }
 
 func b2f(b bool) float64 {

@@ -67,6 +67,7 @@ type Node struct {
 	nc  *nats.Conn
 	kv  jetstream.KeyValue
 	sub *nats.Subscription
+	inq inboxQueues // the inbox's workers (inboxq.go)
 
 	healthy atomic.Bool
 	dir     *Directory
@@ -155,12 +156,17 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	n.startInbox()
 	sub, err := n.nc.Subscribe(cfg.subject("node", n.id), n.inbox)
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("cluster: subscribe to this node's inbox: %w", err)
 	}
 	n.sub = sub
+	if err := sub.SetPendingLimits(-1, inboxPendingBytes); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("cluster: this node's inbox: %w", err)
+	}
 	if err := n.watch(jctx); err != nil {
 		n.Close()
 		return nil, err
@@ -188,6 +194,7 @@ func (n *Node) connect() error {
 			n.log.Warn("cluster: NATS connection lost", "err", err)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { n.log.Info("cluster: NATS connection back") }),
+		nats.ErrorHandler(n.natsError),
 	}
 	if cfg.URL != "" {
 		if cfg.Secret != "" {

@@ -17,6 +17,7 @@ type stats struct {
 	deaths    atomic.Uint64 // nodes this node took for dead
 	burials   atomic.Uint64 // ... of which this node did the burial
 	dropped   atomic.Uint64 // malformed inbox messages (inbox.go)
+	inboxFull atomic.Uint64 // times the inbox waited for a full worker queue (inboxq.go)
 }
 
 // Status is the cluster as this node sees it, for the admin API.

@@ -15,7 +15,11 @@ import (
 // dropped at test end, or skips the test without that variable.
 func PostgresStorage(t testing.TB, prefix string) string {
 	t.Helper()
-	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", pgtest.DSN(t, prefix))
+	return postgresTable(pgtest.DSN(t, prefix))
+}
+
+func postgresTable(dsn string) string {
+	return fmt.Sprintf("\n[storage]\ndriver = \"postgres\"\ndsn = %q\n", dsn)
 }
 
 // ClusterSecret is the [cluster] secret of test clusters.
@@ -39,7 +43,16 @@ func ClusterConfig(i int, ports []int, extra string) string {
 // skips without PostgreSQL.
 func StartCluster(t testing.TB, n int, extra string) []*Server {
 	t.Helper()
-	store := PostgresStorage(t, "xmppd_cluster_")
+	nodes, _ := StartClusterDSN(t, n, extra)
+	return nodes
+}
+
+// StartClusterDSN is StartCluster, and also returns the DSN of the nodes'
+// schema, for a test that works on the database behind their back.
+func StartClusterDSN(t testing.TB, n int, extra string) ([]*Server, string) {
+	t.Helper()
+	dsn := pgtest.DSN(t, "xmppd_cluster_")
+	store := postgresTable(dsn)
 	ports := porttest.Free(t, n)
 	nodes := make([]*Server, n)
 	var wg sync.WaitGroup
@@ -58,5 +71,5 @@ func StartCluster(t testing.TB, n int, extra string) []*Server {
 			t.FailNow()
 		}
 	}
-	return nodes
+	return nodes, dsn
 }
