@@ -2,7 +2,8 @@
 # config both run with (as bench/compare.sh runs it: STARTTLS on loopback,
 # in-band registration open, limits and throttles off, no archive unless
 # ARCHIVE=true; SQLite in the data directory unless STORAGE_DSN names a
-# PostgreSQL database), and a wait for the listener.
+# PostgreSQL database; WRITE_INTERVAL sets [archive] write_interval, e.g.
+# 100ms), and a wait for the listener.
 
 # xmppd_config FILE DATA_DIR PORT
 xmppd_config() {
@@ -20,6 +21,7 @@ tls = "starttls"
 min_interval = "0s"
 [archive]
 enabled = ${ARCHIVE:-false}
+${WRITE_INTERVAL:+write_interval = \"$WRITE_INTERVAL\"}
 [limits]
 max_connections_per_ip = 0
 connection_rate = 0.0

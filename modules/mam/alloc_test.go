@@ -2,10 +2,14 @@ package mam
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -43,5 +47,59 @@ func TestRouteHookFree(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { m.route(ctx, c.st) }); n != 0 {
 			t.Errorf("%s: route allocates %v times", c.name, n)
 		}
+	}
+}
+
+// oneSession is a Directory in which every account has one session.
+type oneSession struct{ s module.Session }
+
+func (d oneSession) Session(jid.JID) module.Session    { return d.s }
+func (d oneSession) Sessions(jid.JID) []module.Session { return []module.Session{d.s} }
+
+// fakeSession stands for a bound session; the hooks only compare it with
+// nil.
+type fakeSession struct{ module.Session }
+
+// BenchmarkLocalChatHooks is the archive's work on the message path for a
+// chat message between two local accounts with sessions: the outbound hook
+// (the sender's archive entry and stanza-id) and the route hook (that
+// stanza-id stripped, the recipient's entry and stanza-id), as c2s runs
+// them, without the database (the writer's queue is drained unwritten).
+//
+//	go test -run XXX -bench LocalChatHooks -benchmem ./modules/mam/
+func BenchmarkLocalChatHooks(b *testing.B) {
+	sess := &fakeSession{}
+	m := &mod{h: &module.Handle{Services: module.Services{
+		Hosts:     func(d string) bool { return d == "localhost" },
+		Directory: oneSession{sess},
+	}}, now: time.Now, prefs: newPrefsCache(16), roster: newRosterCache(16),
+		w: &writer{ch: make(chan writeReq, writerQueue), log: slog.New(slog.DiscardHandler)}}
+	for _, a := range []string{"alice@localhost", "bob@localhost"} {
+		m.prefs.put(a, cachedPrefs{p: toPrefs(storage.ArchivePrefs{Default: "always"}), loaded: time.Now().Add(time.Hour)})
+	}
+	done := make(chan struct{})
+	go func() {
+		for range m.w.ch {
+		}
+		close(done)
+	}()
+	from, to := jid.MustParse("alice@localhost/laptop"), jid.MustParse("bob@localhost")
+	el := xml.NewBuilder("message", xml.NSClient).Attr("from", from.String()).Attr("to", to.String()).
+		Attr("type", "chat").Attr("id", "m-12345678").
+		Start("body", xml.NSClient).Text(strings.Repeat("x", 120)).End().
+		Start("active", "http://jabber.org/protocol/chatstates").End().Element()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		st := &module.Stanza{El: el, From: from, To: to, Origin: sess}
+		m.outbound(ctx, st)
+		st.Origin = sess
+		m.route(ctx, st)
+	}
+	b.StopTimer()
+	close(m.w.ch)
+	<-done
+	if n := m.w.waited.Load(); n > 0 {
+		b.Logf("%d appends waited for the queue", n)
 	}
 }

@@ -25,7 +25,7 @@ import (
 func BenchmarkArchiveWriterShape(b *testing.B) {
 	stanza := []byte(`<message xmlns="jabber:client" from="u123@localhost/load" to="u124@localhost" type="chat" id="m-12345678"><body>` +
 		strings.Repeat("x", 120) + `</body></message>`)
-	for _, n := range []int{512, 4096, 16384} {
+	for _, n := range []int{256, 512, 1024, 2048, 4096, 16384} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			db := openNew(b, sqliteBackend())
 			ctx := b.Context()

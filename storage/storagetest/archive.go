@@ -577,6 +577,29 @@ func testArchiveBatchCounts(t *testing.T, ctx context.Context, s ArchiveStore) {
 	if a, b, c := count("a@example.org"), count("b@example.org"), count("c@example.org"); a != 5 || b != 11 || c != 1 {
 		t.Fatalf("after trim and delete: counts %d %d %d, want 5 11 1", a, b, c)
 	}
+	// More archives in one batch than one count statement takes (a
+	// server's interval under load), some of them twice: each count
+	// right.
+	batch = nil
+	for i := range 2 * 227 {
+		batch = append(batch, msg(fmt.Sprintf("n%d@example.org", i%227), 60))
+	}
+	batch = append(batch, msg("n5@example.org", 61), msg("a@example.org", 61))
+	if err := s.AppendBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 227 {
+		want := 2
+		if i == 5 {
+			want = 3
+		}
+		if n := count(fmt.Sprintf("n%d@example.org", i)); n != want {
+			t.Fatalf("n%d: count %d after a batch over 227 archives, want %d", i, n, want)
+		}
+	}
+	if a := count("a@example.org"); a != 6 {
+		t.Fatalf("a: count %d, want 6", a)
+	}
 }
 
 // testArchiveWithCounts: the count of a 'with' filter alone (kept apart
