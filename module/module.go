@@ -327,8 +327,6 @@ type Services struct {
 	Archive storage.Archive
 	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
 	MUCRooms storage.MUCRooms
-	// Push keeps the XEP-0357 push services accounts enabled.
-	Push storage.PushRegistrations
 	// SQL runs a module's statements on its own tables, those its
 	// schema declares (RegisterSchema, schema.go); nil when the server
 	// has no database (tests that build Services by hand).

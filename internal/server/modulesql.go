@@ -18,6 +18,12 @@ import (
 func migrateModules(ctx context.Context, db *sqldb.DB) error {
 	for _, s := range module.Schemas() {
 		if err := db.MigrateModule(ctx, s.Module, s.For(string(db.Dialect()))); err != nil {
+			// A read-only database fails the first module whose version
+			// table is missing, with goose's "no such table": say what
+			// is wrong instead.
+			if werr := db.CheckWritable(ctx); werr != nil {
+				return werr
+			}
 			return err
 		}
 	}

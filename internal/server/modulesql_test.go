@@ -51,7 +51,7 @@ func TestModuleMigrationFailsStart(t *testing.T) {
 func TestModuleSchemasApplied(t *testing.T) {
 	s := testutil.Start(t, "")
 	db := s.Accounts().(*sqldb.DB)
-	if len(module.Schemas()) < 1 {
+	if len(module.Schemas()) < 2 {
 		t.Fatalf("schemas declared: %v (modules/all not linked?)", module.Schemas())
 	}
 	for _, sc := range module.Schemas() {
@@ -60,4 +60,24 @@ func TestModuleSchemasApplied(t *testing.T) {
 			t.Errorf("module %s: version %d, %v", sc.Module, v, err)
 		}
 	}
+}
+
+// TestModuleSQLFailuresCounted: a module's failed statement on its own
+// tables is counted on /metrics under the module's name, as the core
+// stores' failures are (TestStorageErrorsCounted).
+func TestModuleSQLFailuresCounted(t *testing.T) {
+	s := testutil.Start(t, adminListener)
+	s.AddUser(t, "alice", "alice pass")
+	a := testutil.Login(t, s, "alice", "alice pass", "phone")
+	db := s.Accounts().(*sqldb.DB)
+	ctx := context.Background()
+	if _, err := db.SQL().ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	defer db.SQL().ExecContext(ctx, "PRAGMA query_only = 0")
+	a.Send("<iq type='set' id='e1'><enable xmlns='urn:xmpp:push:0' jid='push.example' node='n1'/></iq>")
+	if el := a.NextNamed("iq"); el.Attr("type") != "error" {
+		t.Fatalf("push enable on a read-only database: %s", el)
+	}
+	waitMetric(t, s, `xmppd_storage_errors_total{operation="push.Exec"}`, 1)
 }

@@ -203,7 +203,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields()}
 	moduleConfig(&svc, cfg)
-	svc.Push = store
 	svc.SQL = s.db.ModuleSQL()
 	if mx != nil {
 		svc.SQL = countingSQL{SQL: svc.SQL, name: "SQL", failed: mx.StorageFailed}
