@@ -3,6 +3,7 @@ package sqldb
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -142,5 +143,47 @@ func TestModuleMigrationsMissingDialect(t *testing.T) {
 	db := openT(t, "sqlite", filepath.Join(t.TempDir(), "xmppd.db"))
 	if err := db.MigrateModule(t.Context(), "nodialect", nil); err == nil || !strings.Contains(err.Error(), "module nodialect") {
 		t.Fatalf("MigrateModule without files = %v", err)
+	}
+}
+
+// TestModuleMigrationsConcurrent: several processes (the daemon and the
+// CLI, cluster nodes) migrating one module of one database at once all
+// succeed, and each version is recorded once.
+func TestModuleMigrationsConcurrent(t *testing.T) {
+	for _, e := range []struct {
+		name string
+		dsn  func(t *testing.T) (string, string)
+	}{
+		{"SQLite", func(t *testing.T) (string, string) { return "sqlite", filepath.Join(t.TempDir(), "xmppd.db") }},
+		{"PostgreSQL", func(t *testing.T) (string, string) { return "pgx", pgtest.DSN(t, "xmppd_modmig_") }},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			driver, dsn := e.dsn(t)
+			const n = 4
+			dbs := make([]*DB, n)
+			for i := range dbs {
+				dbs[i] = openT(t, driver, dsn)
+			}
+			fsys := fstest.MapFS{
+				"00001_a.sql": migrationFile("CREATE TABLE mod_a (x INTEGER);", "DROP TABLE mod_a;"),
+				"00002_a.sql": migrationFile("CREATE TABLE mod_a2 (x INTEGER);", "DROP TABLE mod_a2;"),
+			}
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range dbs {
+				wg.Go(func() { errs[i] = dbs[i].MigrateModule(t.Context(), "a", fsys) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("MigrateModule %d: %v", i, err)
+				}
+			}
+			var dup int
+			if err := dbs[0].write.QueryRowContext(t.Context(), `SELECT count(*) FROM (SELECT version_id FROM `+
+				ModuleVersionTable("a")+` GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil || dup != 0 {
+				t.Fatalf("versions recorded more than once: %d, %v", dup, err)
+			}
+		})
 	}
 }
