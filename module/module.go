@@ -327,8 +327,10 @@ type Services struct {
 	Archive storage.Archive
 	// MUCRooms keeps persistent multi-user chat rooms (XEP-0045).
 	MUCRooms storage.MUCRooms
-	// Push keeps the XEP-0357 push services accounts enabled.
-	Push storage.PushRegistrations
+	// SQL runs a module's statements on its own tables, those its
+	// schema declares (RegisterSchema, schema.go); nil when the server
+	// has no database (tests that build Services by hand).
+	SQL SQL
 	// Invites keeps invitations (XEP-0379, XEP-0401) and the admin role
 	// an admin invite gives.
 	Invites storage.Invites

@@ -521,6 +521,9 @@ func (r *Registry) NewHandle(name string, svc Services) *Handle {
 		r.cluster = svc.Cluster
 		r.pmu.Unlock()
 	}
+	if f, ok := svc.SQL.(SQLFor); ok {
+		svc.SQL = f.For(name)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Handle{Services: svc, Name: name, reg: r, ctx: ctx, cancel: cancel}
 }

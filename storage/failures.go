@@ -17,7 +17,6 @@ type Backend interface {
 	PubSub
 	Archive
 	MUCRooms
-	PushRegistrations
 	Invites
 	FastTokens
 }
@@ -291,20 +290,6 @@ func (c *counting) SetMUCAffiliation(ctx context.Context, service, name string, 
 func (c *counting) MUCRooms(ctx context.Context, service string) ([]MUCRoom, error) {
 	v, err := c.b.MUCRooms(ctx, service)
 	return v, c.check(ctx, "MUCRooms", err)
-}
-
-func (c *counting) EnablePush(ctx context.Context, domain, username string, r PushRegistration) error {
-	return c.check(ctx, "EnablePush", c.b.EnablePush(ctx, domain, username, r))
-}
-
-func (c *counting) DisablePush(ctx context.Context, domain, username, service, node string, allNodes bool) (int, error) {
-	v, err := c.b.DisablePush(ctx, domain, username, service, node, allNodes)
-	return v, c.check(ctx, "DisablePush", err)
-}
-
-func (c *counting) PushRegistrations(ctx context.Context, domain, username string) ([]PushRegistration, error) {
-	v, err := c.b.PushRegistrations(ctx, domain, username)
-	return v, c.check(ctx, "PushRegistrations", err)
 }
 
 func (c *counting) CreateInvite(ctx context.Context, inv Invite) error {

@@ -454,36 +454,6 @@ type MUCRooms interface {
 	MUCRooms(ctx context.Context, service string) ([]MUCRoom, error)
 }
 
-// PushRegistration is one XEP-0357 push service enabled by an account:
-// the app server's XMPP Push Service JID and node, with the publish
-// options (a serialized jabber:x:data form, "" for none) to send with
-// every notification. (Service, Node) is the key within an account.
-type PushRegistration struct {
-	Service string // push service JID, normalized by the caller
-	Node    string // "" allowed (the node attribute is a SHOULD)
-	// Options is the publish-options form as XML, "" for none.
-	Options string
-	// IncludeBody lets notifications carry the last message's body.
-	IncludeBody bool
-	Created     time.Time // when it was (last) enabled; kept to the millisecond, UTC
-}
-
-// PushRegistrations stores the XEP-0357 push services of each account.
-// Keys are (domain, username) of the account, as in Accounts; deleting the
-// account deletes its registrations.
-type PushRegistrations interface {
-	// EnablePush adds r or replaces the one with the same Service and
-	// Node (XEP-0357 §5: the last request's options win). ErrNotFound if
-	// the account does not exist.
-	EnablePush(ctx context.Context, domain, username string, r PushRegistration) error
-	// DisablePush removes the registration (service, node), or with
-	// allNodes every registration of service, and reports how many went.
-	DisablePush(ctx context.Context, domain, username, service, node string, allNodes bool) (int, error)
-	// PushRegistrations returns the account's registrations ordered by
-	// Service, then Node; none (and no error) for an unknown account.
-	PushRegistrations(ctx context.Context, domain, username string) ([]PushRegistration, error)
-}
-
 // FastToken is one XEP-0484 (FAST) token of one client of an account. The
 // store never sees the token itself, only its SHA-256: c2s issues tokens
 // long enough that HMAC keys them by that hash (RFC 2104 §2), see

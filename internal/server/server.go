@@ -113,6 +113,10 @@ func OpenStorage(ctx context.Context, cfg *config.Config) (*sqldb.DB, error) {
 		}
 		return nil, fmt.Errorf("open %s storage: %w", cfg.Storage.Driver, err)
 	}
+	if err := migrateModules(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s storage: %w", cfg.Storage.Driver, err)
+	}
 	return db, nil
 }
 
@@ -199,7 +203,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields()}
 	moduleConfig(&svc, cfg)
-	svc.Push = store
+	svc.SQL = s.db.ModuleSQL()
+	if mx != nil {
+		svc.SQL = countingSQL{SQL: svc.SQL, name: "SQL", failed: mx.StorageFailed}
+	}
 	svc.Invites = store
 	svc.FastTokens = store
 	if mx != nil {

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/jid"
-	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -57,7 +56,7 @@ func (m *mod) NotifyGroupchat(msg *xml.Element, members map[jid.JID]string) {
 				continue
 			}
 			mention := mentions(ev.body, refs, member, room, nick)
-			m.notifyAccount(ctx, &wg, member, ev, func(r storage.PushRegistration) bool {
+			m.notifyAccount(ctx, &wg, member, ev, func(r Registration) bool {
 				switch groupchatChoice(r) {
 				case GroupchatAll:
 					return true
@@ -73,7 +72,7 @@ func (m *mod) NotifyGroupchat(msg *xml.Element, members map[jid.JID]string) {
 
 // groupchatChoice is r's FieldGroupchat, kept with its stored options;
 // GroupchatMentions when it has none.
-func groupchatChoice(r storage.PushRegistration) string {
+func groupchatChoice(r Registration) string {
 	if r.Options == "" {
 		return GroupchatMentions
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
-	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -81,7 +80,7 @@ func init() { module.Register("push", func() module.Module { return &mod{} }) }
 type mod struct {
 	h     *module.Handle
 	log   *slog.Logger
-	store storage.PushRegistrations
+	store registrations
 	max   int
 
 	// accts is what the summary's message-count counts, per account
@@ -103,7 +102,10 @@ type mod struct {
 }
 
 func (m *mod) Start(h *module.Handle) error {
-	m.h, m.log, m.store = h, h.Logger, h.Push
+	m.h, m.log = h, h.Logger
+	if h.SQL != nil {
+		m.store = sqlStore{h.SQL}
+	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -163,7 +165,7 @@ func (m *mod) iq(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 
 func (m *mod) enable(ctx context.Context, own, service jid.JID, p *xml.Element) error {
 	node := p.Attr("node")
-	r := storage.PushRegistration{Service: service.String(), Node: node, Created: time.Now()}
+	r := Registration{Service: service.String(), Node: node, Created: time.Now()}
 	if x := p.Child("x", nsData); x != nil {
 		opts, includeBody, err := publishOptions(x)
 		if err != nil {
@@ -337,7 +339,7 @@ func (m *mod) async(sem chan struct{}, about jid.JID, fn func(ctx context.Contex
 // notifyAccount sends ev to owner's push services that want (all when
 // want is nil), unless owner displayed it already (XEP-0490); the
 // publishes run on goroutines wg counts.
-func (m *mod) notifyAccount(ctx context.Context, wg *sync.WaitGroup, owner jid.JID, ev event, want func(storage.PushRegistration) bool) {
+func (m *mod) notifyAccount(ctx context.Context, wg *sync.WaitGroup, owner jid.JID, ev event, want func(Registration) bool) {
 	regs, err := m.store.PushRegistrations(ctx, owner.Domain(), owner.Local())
 	if err != nil {
 		if m.h.Context().Err() != nil {
@@ -350,7 +352,7 @@ func (m *mod) notifyAccount(ctx context.Context, wg *sync.WaitGroup, owner jid.J
 		return
 	}
 	if want != nil {
-		regs = slices.DeleteFunc(regs, func(r storage.PushRegistration) bool { return !want(r) })
+		regs = slices.DeleteFunc(regs, func(r Registration) bool { return !want(r) })
 	}
 	if len(regs) == 0 {
 		return
@@ -396,7 +398,7 @@ func forwarded(x *xml.Element) *xml.Element {
 }
 
 // publishIQ builds the §7 publish of one notification to r.
-func publishIQ(r storage.PushRegistration, count int, sender, body string) (*xml.Element, jid.JID, error) {
+func publishIQ(r Registration, count int, sender, body string) (*xml.Element, jid.JID, error) {
 	to, err := jid.Parse(r.Service)
 	if err != nil {
 		return nil, jid.JID{}, fmt.Errorf("service %q: %w", r.Service, err)
@@ -437,7 +439,7 @@ func publishIQ(r storage.PushRegistration, count int, sender, body string) (*xml
 // publish sends one notification and, per §7.1, disables the
 // registration when the service answers with a permanent error (cancel
 // or auth); a wait or modify error, or no answer, keeps it.
-func (m *mod) publish(ctx context.Context, owner jid.JID, r storage.PushRegistration, to jid.JID, el *xml.Element) {
+func (m *mod) publish(ctx context.Context, owner jid.JID, r Registration, to jid.JID, el *xml.Element) {
 	res, err := m.h.SendIQ(ctx, el, owner, to)
 	if err == nil {
 		m.log.Debug("push notification sent", "account", owner.String(), "service", r.Service, "node", r.Node)

@@ -12,7 +12,7 @@ import (
 	"github.com/xmppd/xmppd/internal/testutil"
 	_ "github.com/xmppd/xmppd/modules/all"
 	"github.com/xmppd/xmppd/modules/push"
-	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqldb"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -326,7 +326,7 @@ func TestPushErrorDisables(t *testing.T) {
 	nextPublish(t, comp, "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>")
 	// The answer is handled on the publish's goroutine: wait until the
 	// registration is gone from the database.
-	regs := s.Accounts().(storage.PushRegistrations)
+	regs := push.StoreOf(s.Accounts().(*sqldb.DB).ModuleSQL())
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rs, err := regs.PushRegistrations(context.Background(), "localhost", "alice")

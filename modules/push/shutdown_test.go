@@ -11,7 +11,6 @@ import (
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/sqldb"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -39,11 +38,11 @@ func (l *lockedBuffer) String() string {
 // way when the server stops: it waits for its context to end, then asks
 // the database, which refuses a cancelled context as it would mid-query.
 type slowRead struct {
-	db      *sqldb.DB
+	db      registrations
 	reading chan struct{}
 }
 
-func (s slowRead) EnablePush(ctx context.Context, domain, username string, r storage.PushRegistration) error {
+func (s slowRead) EnablePush(ctx context.Context, domain, username string, r Registration) error {
 	return s.db.EnablePush(ctx, domain, username, r)
 }
 
@@ -51,7 +50,7 @@ func (s slowRead) DisablePush(ctx context.Context, domain, username, service, no
 	return s.db.DisablePush(ctx, domain, username, service, node, all)
 }
 
-func (s slowRead) PushRegistrations(ctx context.Context, domain, username string) ([]storage.PushRegistration, error) {
+func (s slowRead) PushRegistrations(ctx context.Context, domain, username string) ([]Registration, error) {
 	close(s.reading)
 	<-ctx.Done()
 	return s.db.PushRegistrations(ctx, domain, username)
@@ -66,8 +65,9 @@ func TestShutdownLogsNoError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	migrate(t, db)
 	var logs lockedBuffer
-	store := slowRead{db: db, reading: make(chan struct{})}
+	store := slowRead{db: sqlStore{db.ModuleSQL()}, reading: make(chan struct{})}
 	m := &mod{
 		log:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		store: store,

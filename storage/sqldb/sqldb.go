@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -240,14 +241,47 @@ func (db *DB) connect(ctx context.Context) error {
 	}
 }
 
-// migrate applies pending migrations. goose runs each migration file and
-// its version row in one transaction (both engines have transactional
-// DDL), so a failed migration leaves no trace and is retried on next start.
+// migrate applies the core's pending migrations.
 func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	sub, err := fs.Sub(fsys, "migrations/"+string(db.dialect))
 	if err != nil {
 		return fmt.Errorf("sqldb: migrations: %w", err)
 	}
+	if err := db.up(ctx, sub, ""); err != nil {
+		return fmt.Errorf("sqldb: apply %s migrations: %w", db.dialect, err)
+	}
+	return nil
+}
+
+// ModuleVersionTable is the goose version table of a module's own
+// migrations (MigrateModule).
+func ModuleVersionTable(module string) string { return "goose_db_version_" + module }
+
+// MigrateModule applies the pending migrations of a module that owns its
+// tables: the goose files at the root of fsys, for this DB's dialect.
+// They are versioned in the module's own table (ModuleVersionTable), so
+// the numbers of one module's files have nothing to do with the core's
+// or another module's. The error names the module and, when a file
+// failed, the file.
+func (db *DB) MigrateModule(ctx context.Context, module string, fsys fs.FS) error {
+	if fsys == nil {
+		return fmt.Errorf("sqldb: module %s: no %s migrations", module, db.dialect)
+	}
+	if err := db.up(ctx, fsys, ModuleVersionTable(module)); err != nil {
+		var pe *goose.PartialError
+		if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
+			return fmt.Errorf("sqldb: module %s: %s migration %s: %w", module, db.dialect, path.Base(pe.Failed.Source.Path), pe.Err)
+		}
+		return fmt.Errorf("sqldb: module %s: apply %s migrations: %w", module, db.dialect, err)
+	}
+	return nil
+}
+
+// up applies pending migrations of fsys, recorded in goose's version
+// table, or in table when it is not "". goose runs each migration file
+// and its version row in one transaction (both engines have transactional
+// DDL), so a failed migration leaves no trace and is retried on next start.
+func (db *DB) up(ctx context.Context, fsys fs.FS, table string) error {
 	opts := []goose.ProviderOption{
 		// Only this package's SQL files: Go migrations registered
 		// globally by some other package must not leak in.
@@ -262,6 +296,9 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 		// different concerns do not depend on each other.
 		goose.WithAllowOutofOrder(true),
 	}
+	if table != "" {
+		opts = append(opts, goose.WithTableName(table))
+	}
 	dialect := goose.DialectSQLite3
 	if db.dialect == Postgres {
 		dialect = goose.DialectPostgres
@@ -270,16 +307,17 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 		// such lock: the writer's BEGIN IMMEDIATE already serialises.
 		// goose polls for the lock every 5 s by default; poll each second
 		// (for up to 5 minutes) so a node or test that lost the race
-		// starts soon after the winner is done.
+		// starts soon after the winner is done. The core and every
+		// module take the same lock, one after the other.
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
-			return fmt.Errorf("sqldb: migration lock: %w", err)
+			return fmt.Errorf("migration lock: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(dialect, db.write, sub, opts...)
+	p, err := goose.NewProvider(dialect, db.write, fsys, opts...)
 	if err != nil {
-		return fmt.Errorf("sqldb: migrations: %w", err)
+		return fmt.Errorf("migrations: %w", err)
 	}
 	// SQLite has no lock goose could take, so two processes opening a new
 	// file at once (daemon and CLI) can both decide to apply a migration;
@@ -297,7 +335,7 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 				continue
 			}
 		}
-		return fmt.Errorf("sqldb: apply %s migrations: %w", db.dialect, err)
+		return err
 	}
 }
 

@@ -370,15 +370,6 @@ func runLastActivity(t *testing.T, b backend) {
 	})
 }
 
-func runPushRegistrations(t *testing.T, b backend) {
-	storagetest.RunPushRegistrations(t, func(t *testing.T) storagetest.PushStore {
-		return openNew(t, b)
-	})
-}
-
-func TestPushRegistrationsSQLite(t *testing.T)   { runPushRegistrations(t, sqliteBackend()) }
-func TestPushRegistrationsPostgres(t *testing.T) { runPushRegistrations(t, postgresBackend(t)) }
-
 func TestBlockListsSQLite(t *testing.T)     { runBlockLists(t, sqliteBackend()) }
 func TestBlockListsPostgres(t *testing.T)   { runBlockLists(t, postgresBackend(t)) }
 func TestLastActivitySQLite(t *testing.T)   { runLastActivity(t, sqliteBackend()) }

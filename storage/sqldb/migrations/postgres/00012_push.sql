@@ -1,20 +1,11 @@
--- XEP-0357 push services each account enabled: the app server's push
--- service JID and node, with the publish options sent along.
+-- Created XEP-0357's push_registrations until modules/push owned its
+-- schema (modules/push/migrations, version table goose_db_version_push).
+-- The file stays, empty, because databases record version 12 as applied
+-- and goose's history cannot be rewritten; the module's first migration
+-- takes over the table such a database has.
 
 -- +goose Up
-CREATE TABLE push_registrations (
-    domain       TEXT COLLATE "C" NOT NULL,
-    username     TEXT COLLATE "C" NOT NULL,
-    service      TEXT COLLATE "C" NOT NULL,
-    node         TEXT COLLATE "C" NOT NULL,
-    -- The publish-options data form as XML, '' for none.
-    options      TEXT NOT NULL,
-    include_body BOOLEAN NOT NULL,
-    -- Milliseconds since the Unix epoch, UTC.
-    created_ms   BIGINT NOT NULL,
-    PRIMARY KEY (domain, username, service, node),
-    FOREIGN KEY (domain, username) REFERENCES accounts (domain, username) ON DELETE CASCADE
-);
+SELECT 1;
 
 -- +goose Down
-DROP TABLE push_registrations;
+SELECT 1;

@@ -1,38 +1,109 @@
-package storagetest
+package push
 
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/internal/testutil/pgtest"
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqldb"
 )
 
-// PushStore is what the push registrations suite needs: the
-// registrations, and accounts to own them.
+// The registrations' storage contract (formerly storage/storagetest's
+// push suite), run on the real database: SQLite, and PostgreSQL with
+// XMPPD_TEST_POSTGRES_DSN. The store is the module's own (store.go) on
+// the tables its own migrations made.
+
+// PushStore is what the suite needs: the registrations, and accounts to
+// own them.
 type PushStore interface {
 	storage.Accounts
-	storage.PushRegistrations
+	registrations
 }
 
-// RunPushRegistrations checks a storage.PushRegistrations implementation
-// against the contract. newStore must return a fresh, empty store on
-// every call.
-func RunPushRegistrations(t *testing.T, newStore func(t *testing.T) PushStore) {
+type dbStore struct {
+	*sqldb.DB
+	sqlStore
+}
+
+// engine opens a fresh, empty database of one engine, core migrated.
+type engine struct {
+	name string
+	open func(t *testing.T) *sqldb.DB
+}
+
+func engines() []engine {
+	return []engine{
+		{"SQLite", func(t *testing.T) *sqldb.DB {
+			return openDB(t, "sqlite", filepath.Join(t.TempDir(), "xmppd.db"))
+		}},
+		{"PostgreSQL", func(t *testing.T) *sqldb.DB {
+			return openDB(t, "pgx", pgtest.DSN(t, "xmppd_push_"))
+		}},
+	}
+}
+
+func openDB(t *testing.T, driver, dsn string) *sqldb.DB {
 	t.Helper()
-	run(t, newStore, []testCase[PushStore]{
-		{"Empty", testPushEmpty},
-		{"EnableReplacesSameKey", testPushReplace},
-		{"DisableOneNodeOrAll", testPushDisable},
-		{"AccountsApart", testPushApart},
-		{"MissingAccount", testPushMissingAccount},
-		{"DeleteAccountCascades", testPushDeleteAccount},
-	})
+	db, err := sqldb.Open(t.Context(), driver, dsn)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", driver, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
-func wantPush(t *testing.T, ctx context.Context, s PushStore, domain, user string, want []storage.PushRegistration) {
+// migrate applies the module's migrations as the server does.
+func migrate(t *testing.T, db *sqldb.DB) {
+	t.Helper()
+	s := moduleSchema(t)
+	if err := db.MigrateModule(t.Context(), "push", s.For(db.ModuleSQL().Dialect())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newStore(t *testing.T, e engine) PushStore {
+	db := e.open(t)
+	migrate(t, db)
+	return dbStore{db, sqlStore{db.ModuleSQL()}}
+}
+
+func TestRegistrations(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name string
+				fn   func(t *testing.T, ctx context.Context, s PushStore)
+			}{
+				{"Empty", testPushEmpty},
+				{"EnableReplacesSameKey", testPushReplace},
+				{"DisableOneNodeOrAll", testPushDisable},
+				{"AccountsApart", testPushApart},
+				{"MissingAccount", testPushMissingAccount},
+				{"DeleteAccountCascades", testPushDeleteAccount},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+					defer cancel()
+					tc.fn(t, ctx, newStore(t, e))
+				})
+			}
+		})
+	}
+}
+
+func mustCreate(t *testing.T, ctx context.Context, s storage.Accounts, domain, user string, cs []storage.Credential) {
+	t.Helper()
+	if err := s.CreateAccount(ctx, domain, user, cs); err != nil {
+		t.Fatalf("CreateAccount(%q, %q): %v", domain, user, err)
+	}
+}
+
+func wantPush(t *testing.T, ctx context.Context, s PushStore, domain, user string, want []Registration) {
 	t.Helper()
 	got, err := s.PushRegistrations(ctx, domain, user)
 	if err != nil {
@@ -46,7 +117,7 @@ func wantPush(t *testing.T, ctx context.Context, s PushStore, domain, user strin
 	}
 }
 
-func mustEnablePush(t *testing.T, ctx context.Context, s PushStore, domain, user string, r storage.PushRegistration) {
+func mustEnablePush(t *testing.T, ctx context.Context, s PushStore, domain, user string, r Registration) {
 	t.Helper()
 	if err := s.EnablePush(ctx, domain, user, r); err != nil {
 		t.Fatalf("EnablePush(%q, %q, %+v): %v", domain, user, r, err)
@@ -68,25 +139,25 @@ func testPushReplace(t *testing.T, ctx context.Context, s PushStore) {
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
 	// Created is kept to the millisecond and returned in UTC.
 	at := time.Date(2026, 3, 1, 12, 0, 0, 987654321, time.FixedZone("X", 7200))
-	a := storage.PushRegistration{Service: "push.example", Node: "n1", Options: "<x xmlns='jabber:x:data' type='submit'/>", Created: at}
+	a := Registration{Service: "push.example", Node: "n1", Options: "<x xmlns='jabber:x:data' type='submit'/>", Created: at}
 	mustEnablePush(t, ctx, s, "example.org", "alice", a)
 	a.Created = at.Truncate(time.Millisecond).UTC()
-	wantPush(t, ctx, s, "example.org", "alice", []storage.PushRegistration{a})
+	wantPush(t, ctx, s, "example.org", "alice", []Registration{a})
 
 	// Same service and node: the last request's options win (XEP-0357 §5).
-	a2 := storage.PushRegistration{Service: "push.example", Node: "n1", Options: "", IncludeBody: true, Created: pushAt}
+	a2 := Registration{Service: "push.example", Node: "n1", Options: "", IncludeBody: true, Created: pushAt}
 	mustEnablePush(t, ctx, s, "example.org", "alice", a2)
 	// Another node of the same service, and an empty node, are separate.
-	b := storage.PushRegistration{Service: "push.example", Node: "n0", Created: pushAt}
-	c := storage.PushRegistration{Service: "a.push.example", Node: "", Created: pushAt}
+	b := Registration{Service: "push.example", Node: "n0", Created: pushAt}
+	c := Registration{Service: "a.push.example", Node: "", Created: pushAt}
 	mustEnablePush(t, ctx, s, "example.org", "alice", b)
 	mustEnablePush(t, ctx, s, "example.org", "alice", c)
-	wantPush(t, ctx, s, "example.org", "alice", []storage.PushRegistration{c, b, a2})
+	wantPush(t, ctx, s, "example.org", "alice", []Registration{c, b, a2})
 }
 
 func testPushDisable(t *testing.T, ctx context.Context, s PushStore) {
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
-	regs := []storage.PushRegistration{
+	regs := []Registration{
 		{Service: "other.example", Node: "n1", Created: pushAt},
 		{Service: "push.example", Node: "n1", Created: pushAt},
 		{Service: "push.example", Node: "n2", Created: pushAt},
@@ -112,19 +183,19 @@ func testPushApart(t *testing.T, ctx context.Context, s PushStore) {
 	accts := [][2]string{{"example.org", "alice"}, {"example.org", "bob"}, {"example.net", "alice"}}
 	for _, a := range accts {
 		mustCreate(t, ctx, s, a[0], a[1], nil)
-		mustEnablePush(t, ctx, s, a[0], a[1], storage.PushRegistration{Service: "push.example", Node: a[1] + "@" + a[0], Created: pushAt})
+		mustEnablePush(t, ctx, s, a[0], a[1], Registration{Service: "push.example", Node: a[1] + "@" + a[0], Created: pushAt})
 	}
 	if _, err := s.DisablePush(ctx, "example.org", "alice", "push.example", "", true); err != nil {
 		t.Fatal(err)
 	}
 	wantPush(t, ctx, s, "example.org", "alice", nil)
 	for _, a := range accts[1:] {
-		wantPush(t, ctx, s, a[0], a[1], []storage.PushRegistration{{Service: "push.example", Node: a[1] + "@" + a[0], Created: pushAt}})
+		wantPush(t, ctx, s, a[0], a[1], []Registration{{Service: "push.example", Node: a[1] + "@" + a[0], Created: pushAt}})
 	}
 }
 
 func testPushMissingAccount(t *testing.T, ctx context.Context, s PushStore) {
-	err := s.EnablePush(ctx, "example.org", "nobody", storage.PushRegistration{Service: "push.example", Created: pushAt})
+	err := s.EnablePush(ctx, "example.org", "nobody", Registration{Service: "push.example", Created: pushAt})
 	if !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("EnablePush for a missing account = %v, want ErrNotFound", err)
 	}
@@ -132,7 +203,7 @@ func testPushMissingAccount(t *testing.T, ctx context.Context, s PushStore) {
 
 func testPushDeleteAccount(t *testing.T, ctx context.Context, s PushStore) {
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
-	mustEnablePush(t, ctx, s, "example.org", "alice", storage.PushRegistration{Service: "push.example", Node: "n", Created: pushAt})
+	mustEnablePush(t, ctx, s, "example.org", "alice", Registration{Service: "push.example", Node: "n", Created: pushAt})
 	if err := s.DeleteAccount(ctx, "example.org", "alice"); err != nil {
 		t.Fatal(err)
 	}
