@@ -13,6 +13,7 @@ func init() {
 		New: func() any {
 			return &Config{
 				Enabled:          true,
+				Archive:          true,
 				Subdomain:        "conference",
 				CreateRooms:      "local",
 				MaxRoomsPerOwner: 100,
@@ -55,6 +56,12 @@ type Config struct {
 	// MessageRate 0 disables the limit. Defaults 5 and 20.
 	MessageRate  float64 `toml:"message_rate"`
 	MessageBurst int     `toml:"message_burst"`
+	// Archive keeps every room's groupchat messages in the database for
+	// XEP-0313 queries on the room (and for the history after a
+	// restart); default true. False leaves the rooms without an archive:
+	// no urn:xmpp:mam:2 feature on them, MAM queries are answered with
+	// service-unavailable, and the history is the in-memory one only.
+	Archive bool `toml:"archive"`
 }
 
 // Labels implements module.ServiceLabels.

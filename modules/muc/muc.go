@@ -90,7 +90,7 @@ func (m *mod) Start(h *module.Handle) error {
 	case !errors.Is(err, module.ErrNoService):
 		return err
 	}
-	if h.Archive != nil && m.cfg.Enabled {
+	if h.Archive != nil && m.cfg.Enabled && m.cfg.Archive {
 		m.archive = h.Archive
 		m.archQ = make(chan archiveJob, archiveQueue)
 		m.archStopped = make(chan struct{})
