@@ -125,3 +125,24 @@ func TestRoomArchiveOff(t *testing.T) {
 		t.Fatalf("room archive written with archive = false: %v %v", bodies, fin)
 	}
 }
+
+// TestRoomArchiveInterval: with a long [muc] archive_interval the
+// messages wait for their commit, but a MAM query first commits what
+// was queued before it, so it still sees every message already echoed.
+func TestRoomArchiveInterval(t *testing.T) {
+	s := testutil.Start(t, "[muc]\narchive_interval = \"1s\"\nmessage_rate = 0.0\n")
+	addUsers(t, s, "alice")
+	alice := login(t, s, "alice", "r")
+	alice.create("slow", "alice")
+	var want []string
+	for i := range 5 {
+		b := fmt.Sprint("m", i)
+		alice.say("slow", b)
+		alice.nextGroupchat()
+		want = append(want, b)
+	}
+	bodies, _, fin := alice.mamQuery("slow", "")
+	if fin == nil || strings.Join(bodies, ",") != strings.Join(want, ",") {
+		t.Fatalf("archive: %v %v", bodies, fin)
+	}
+}
