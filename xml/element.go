@@ -3,6 +3,7 @@ package xml
 import (
 	"iter"
 	"strings"
+	"sync/atomic"
 )
 
 const (
@@ -15,7 +16,29 @@ const (
 // values are substrings of the one string the element was parsed from.
 type tree struct {
 	nodes []Element
+	// shared is nil until WithAttrs copies an element of the tree, then
+	// &copiedOnce, then after a second copy &copiedMore, and once a
+	// copy has been serialized, that copy's children as bytes: a room's
+	// groupchat message goes out as one copy per occupant that differ
+	// only in 'to', and writing the shared children once instead of per
+	// copy is most of the serialization (docs/performance.md, "MUC
+	// delivery CPU"). An element that is never copied, or copied once,
+	// pays nothing but the pointer.
+	shared atomic.Pointer[innerBytes]
 }
+
+// innerBytes is the serialized content (children and text) of the node
+// whose first child is first, written inside an element of namespace ns.
+// Nodes never change once built, so the bytes stay right for any element
+// of the tree with the same first child and namespace.
+type innerBytes struct {
+	first int32
+	ns    string
+	b     []byte
+}
+
+// Markers for tree.shared before it holds bytes. Never written to.
+var copiedOnce, copiedMore innerBytes
 
 type elementImpl struct {
 	t     *tree
@@ -107,10 +130,40 @@ func (e *Element) firstChild() *Element {
 	return nil
 }
 
+// newWithAttrs allocates a copy's element and its attribute array (length
+// n, capacity max) together when they are few: a copy per recipient (a
+// room's groupchat to each occupant, presence to each contact) is then
+// one allocation instead of two.
+func newWithAttrs(n, max int) (*Element, []Attr) {
+	switch {
+	case max <= 4:
+		p := new(struct {
+			el Element
+			a  [4]Attr
+		})
+		return &p.el, p.a[:n:max]
+	case max <= 6:
+		p := new(struct {
+			el Element
+			a  [6]Attr
+		})
+		return &p.el, p.a[:n:max]
+	}
+	return new(Element), make([]Attr, n, max)
+}
+
 func (e *Element) withAttrs(set []Attr) *Element {
-	out := &Element{impl: e.impl}
+	if t := e.impl.t; t != nil && e.impl.first >= 0 {
+		switch t.shared.Load() {
+		case nil:
+			t.shared.CompareAndSwap(nil, &copiedOnce)
+		case &copiedOnce:
+			t.shared.CompareAndSwap(&copiedOnce, &copiedMore)
+		}
+	}
+	out, attrs := newWithAttrs(len(e.impl.attrs), len(e.impl.attrs)+len(set))
+	out.impl = e.impl
 	out.impl.next = -1
-	attrs := make([]Attr, len(e.impl.attrs), len(e.impl.attrs)+len(set))
 	copy(attrs, e.impl.attrs)
 	nd := int(e.impl.ndecl)
 	for _, a := range set {
@@ -134,7 +187,45 @@ func (e *Element) withAttrs(set []Attr) *Element {
 	return out
 }
 
+// appendTop is Append: the element's children come from the tree's
+// shared bytes when a copy of the element was written before.
+func (e *Element) appendTop(buf []byte, parentNS string) []byte {
+	t := e.impl.t
+	if t == nil || e.impl.first < 0 {
+		return e.append(buf, parentNS)
+	}
+	sh := t.shared.Load()
+	if sh == nil || sh == &copiedOnce {
+		return e.append(buf, parentNS)
+	}
+	if sh != &copiedMore && (sh.first != e.impl.first || sh.ns != e.impl.space) {
+		// Bytes of another node of the tree (a copy of a child).
+		return e.append(buf, parentNS)
+	}
+	buf = append(e.appendOpen(buf, parentNS), '>')
+	if sh != &copiedMore {
+		buf = append(buf, sh.b...)
+	} else {
+		start := len(buf)
+		buf = e.appendChildren(buf)
+		// Concurrent writers may both get here: the bytes are the same.
+		in := &innerBytes{first: e.impl.first, ns: e.impl.space, b: append([]byte(nil), buf[start:]...)}
+		t.shared.CompareAndSwap(&copiedMore, in)
+	}
+	return e.appendEnd(buf)
+}
+
 func (e *Element) append(buf []byte, parentNS string) []byte {
+	buf = e.appendOpen(buf, parentNS)
+	if e.impl.first < 0 {
+		return append(buf, "/>"...)
+	}
+	buf = e.appendChildren(append(buf, '>'))
+	return e.appendEnd(buf)
+}
+
+// appendOpen writes the start tag but its closing '>' or "/>".
+func (e *Element) appendOpen(buf []byte, parentNS string) []byte {
 	buf = append(buf, '<')
 	buf = append(buf, e.impl.name...)
 	if e.impl.space != parentNS {
@@ -145,10 +236,10 @@ func (e *Element) append(buf []byte, parentNS string) []byte {
 	for _, a := range e.impl.attrs {
 		buf = appendAttr(buf, a)
 	}
-	if e.impl.first < 0 {
-		return append(buf, "/>"...)
-	}
-	buf = append(buf, '>')
+	return buf
+}
+
+func (e *Element) appendChildren(buf []byte) []byte {
 	for i := e.impl.first; i >= 0; {
 		c := e.node(i)
 		if c.impl.kind == kindText {
@@ -158,6 +249,10 @@ func (e *Element) append(buf []byte, parentNS string) []byte {
 		}
 		i = c.impl.next
 	}
+	return buf
+}
+
+func (e *Element) appendEnd(buf []byte) []byte {
 	buf = append(buf, "</"...)
 	buf = append(buf, e.impl.name...)
 	return append(buf, '>')

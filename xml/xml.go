@@ -177,7 +177,7 @@ func (e *Element) WithAttrs(attrs ...Attr) *Element { return e.withAttrs(attrs) 
 // only where an element's namespace differs from its parent's. The output is
 // well-formed, namespace-correct XML on its own; text and attribute values
 // are escaped (text: & < >, attributes: & < > " ').
-func (e *Element) Append(buf []byte, parentNS string) []byte { return e.append(buf, parentNS) }
+func (e *Element) Append(buf []byte, parentNS string) []byte { return e.appendTop(buf, parentNS) }
 
 // String serializes e standalone (with its xmlns), for logs and tests.
 func (e *Element) String() string { return string(e.Append(nil, "")) }

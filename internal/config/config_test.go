@@ -232,6 +232,7 @@ func TestErrors(t *testing.T) {
 		{"muc bad creator", "[muc]\ncreate_rooms = \"listed\"\ncreators = [\"alice\"]", []string{"3 muc.creators: \"alice\" is not a bare JID"}},
 		{"muc max_occupants", "[muc]\nmax_occupants = 0", []string{"2 muc.max_occupants: must be between 1 and 100000"}},
 		{"muc negative rate", "[muc]\nmessage_rate = -1.0", []string{"2 muc.message_rate: must be 0"}},
+		{"muc archive_interval", "[muc]\narchive_interval = \"2s\"", []string{"2 muc.archive_interval: must be between 0s and 1s"}},
 
 		// Syntax and types.
 		{"syntax error", "data_dir = \"x\"\nlog_level = \n", []string{"2 : syntax error"}},

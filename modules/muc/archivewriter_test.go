@@ -47,7 +47,7 @@ func TestArchiveWriterBatches(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	ca := &countingArchive{DB: db, gate: make(chan struct{})}
 	m := &mod{log: slog.New(slog.DiscardHandler), archive: ca,
-		archQ: make(chan archiveJob, archiveQueue), archStopped: make(chan struct{})}
+		archQ: make(chan archiveJob, archiveQueue), archStopped: make(chan struct{}), archInterval: archiveInterval}
 	go m.archiveLoop()
 	stopped := false
 	defer func() {

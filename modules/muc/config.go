@@ -3,6 +3,7 @@ package muc
 import (
 	"math"
 	"strings"
+	"time"
 
 	"github.com/xmppd/xmppd/module"
 )
@@ -13,6 +14,7 @@ func init() {
 		New: func() any {
 			return &Config{
 				Enabled:          true,
+				Archive:          true,
 				Subdomain:        "conference",
 				CreateRooms:      "local",
 				MaxRoomsPerOwner: 100,
@@ -20,6 +22,7 @@ func init() {
 				HistoryMessages:  50,
 				MessageRate:      5,
 				MessageBurst:     20,
+				ArchiveInterval:  module.Duration{Duration: archiveInterval},
 			}
 		},
 		Check: func(v any, c *module.ConfigCheck) { v.(*Config).check(c) },
@@ -55,6 +58,19 @@ type Config struct {
 	// MessageRate 0 disables the limit. Defaults 5 and 20.
 	MessageRate  float64 `toml:"message_rate"`
 	MessageBurst int     `toml:"message_burst"`
+	// Archive keeps every room's groupchat messages in the database for
+	// XEP-0313 queries on the room (and for the history after a
+	// restart); default true. False leaves the rooms without an archive:
+	// no urn:xmpp:mam:2 feature on them, MAM queries are answered with
+	// service-unavailable, and the history is the in-memory one only.
+	Archive bool `toml:"archive"`
+	// ArchiveInterval is the least time between two commits of the room
+	// archive: what the rooms queue meanwhile is committed together (an
+	// idle server writes a message at once). It is what a crash can lose
+	// (docs/reliability.md), and each commit has a fixed cost that a
+	// busy room pays per interval. Default 25ms, like [archive]
+	// write_interval; 0 to 1s.
+	ArchiveInterval module.Duration `toml:"archive_interval"`
 }
 
 // Labels implements module.ServiceLabels.
@@ -92,6 +108,7 @@ func (m *Config) check(c *module.ConfigCheck) {
 	if r := m.MessageRate; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		c.Failf("message_rate", "must be 0 (no limit) or a positive number, got %v", r)
 	}
+	c.DurRange("archive_interval", m.ArchiveInterval, 0, time.Second)
 	if m.MessageRate > 0 && m.MessageBurst < 1 || m.MessageBurst < 0 {
 		c.Failf("message_burst", "must be at least 1 when message_rate is set, got %d", m.MessageBurst)
 	}

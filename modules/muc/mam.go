@@ -48,13 +48,15 @@ const (
 	// archiveQueue bounds the writes waiting for the database; a full
 	// queue makes the rooms wait (backpressure), nothing is dropped.
 	archiveQueue = 4096
-	// archiveInterval is the least time between two commits of room
-	// messages: what arrives meanwhile is committed together. The same
-	// as the account archive's default write_interval ([archive],
-	// modules/mam), so a crash loses at most the same window of room
-	// messages (docs/reliability.md). At 250 messages/s in a room (50
-	// occupants sending 5/s each) a commit per message was a fifth of
-	// the server's CPU (docs/performance.md, "Room mailboxes").
+	// archiveInterval is the default least time between two commits of
+	// room messages ([muc] archive_interval): what arrives meanwhile is
+	// committed together. The same as the account archive's default
+	// write_interval ([archive], modules/mam), so a crash loses at most
+	// the same window of room messages (docs/reliability.md). At 250
+	// messages/s in a room (50 occupants sending 5/s each) a commit per
+	// message was a fifth of the server's CPU (docs/performance.md,
+	// "Room mailboxes"); the commit's fixed cost is still most of the
+	// writer's (docs/performance.md, "MUC delivery CPU").
 	archiveInterval = 25 * time.Millisecond
 	// archiveBatch is the most messages one commit takes.
 	archiveBatch = 1024
@@ -63,7 +65,7 @@ const (
 // archiveLoop writes the archive in the order rooms asked, off the
 // room's lock: the fan-out of the next message does not wait for the
 // database. Appends are committed in batches, at most one commit per
-// archiveInterval (an idle server writes a message at once); a delete or
+// m.archInterval (an idle server writes a message at once); a delete or
 // a barrier first commits the appends queued before it, so order holds.
 func (m *mod) archiveLoop() {
 	defer close(m.archStopped)
@@ -96,9 +98,9 @@ func (m *mod) archiveLoop() {
 			last = time.Now()
 			continue
 		}
-		// Until archiveInterval has passed since the last commit, gather
+		// Until archInterval has passed since the last commit, gather
 		// what arrives; a full batch, a delete or a barrier ends it.
-		if wait := archiveInterval - time.Since(last); wait > 0 {
+		if wait := m.archInterval - time.Since(last); wait > 0 {
 			timer.Reset(wait)
 		gather:
 			for len(batch) < archiveBatch {

@@ -1,6 +1,7 @@
 package muc_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -88,4 +89,60 @@ func TestRoomMAM(t *testing.T) {
 	alice.configure("arch", map[string]string{"muc#roomconfig_membersonly": "1"})
 	_, _, e = carol.mamQuery("arch", "")
 	wantCond(t, e, "forbidden")
+}
+
+// TestRoomArchiveOff: with [muc] archive = false the rooms keep no
+// archive: no urn:xmpp:mam:2 on the room, a MAM query is answered with
+// service-unavailable, the join history still comes from memory, and
+// nothing reached the database (the same data directory served again
+// with the archive on finds the persistent room's archive empty).
+func TestRoomArchiveOff(t *testing.T) {
+	dir := t.TempDir()
+	s := testutil.StartIn(t, dir, testutil.BaseConfig(dir)+"[muc]\narchive = false\n")
+	addUsers(t, s, "alice", "bob")
+	alice := login(t, s, "alice", "r")
+	alice.create("quiet", "alice")
+	if r := alice.configure("quiet", map[string]string{"muc#roomconfig_persistentroom": "1"}); r.Attr("type") != "result" {
+		t.Fatalf("configure: %s", r)
+	}
+	alice.say("quiet", "m1")
+	alice.nextGroupchat()
+	if f := features(alice.iqOK("<iq type='get' id='ID' to='quiet@%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", service)); f["urn:xmpp:mam:2"] {
+		t.Fatalf("room without an archive announces urn:xmpp:mam:2")
+	}
+	_, _, e := alice.mamQuery("quiet", "")
+	wantCond(t, e, "service-unavailable")
+	bob := login(t, s, "bob", "r")
+	if got := bob.join("quiet", "bob"); !strings.Contains(fmt.Sprint(got), "<body>m1</body>") {
+		t.Fatalf("join history lacks m1: %v", got)
+	}
+	s.Stop(t)
+
+	s = testutil.StartIn(t, dir, testutil.BaseConfig(dir))
+	alice = login(t, s, "alice", "r")
+	bodies, _, fin := alice.mamQuery("quiet", "")
+	if fin == nil || len(bodies) != 0 {
+		t.Fatalf("room archive written with archive = false: %v %v", bodies, fin)
+	}
+}
+
+// TestRoomArchiveInterval: with a long [muc] archive_interval the
+// messages wait for their commit, but a MAM query first commits what
+// was queued before it, so it still sees every message already echoed.
+func TestRoomArchiveInterval(t *testing.T) {
+	s := testutil.Start(t, "[muc]\narchive_interval = \"1s\"\nmessage_rate = 0.0\n")
+	addUsers(t, s, "alice")
+	alice := login(t, s, "alice", "r")
+	alice.create("slow", "alice")
+	var want []string
+	for i := range 5 {
+		b := fmt.Sprint("m", i)
+		alice.say("slow", b)
+		alice.nextGroupchat()
+		want = append(want, b)
+	}
+	bodies, _, fin := alice.mamQuery("slow", "")
+	if fin == nil || strings.Join(bodies, ",") != strings.Join(want, ",") {
+		t.Fatalf("archive: %v %v", bodies, fin)
+	}
 }

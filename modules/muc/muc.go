@@ -60,8 +60,11 @@ type mod struct {
 	archMu      sync.RWMutex
 	archClosed  bool
 	archStopped chan struct{}
-	services    map[string]*service
-	now         func() time.Time
+	// archInterval is the least time between two commits ([muc]
+	// archive_interval).
+	archInterval time.Duration
+	services     map[string]*service
+	now          func() time.Time
 	// push notifies members who have no session (push.go); nil without
 	// the push module.
 	push pushService
@@ -90,10 +93,11 @@ func (m *mod) Start(h *module.Handle) error {
 	case !errors.Is(err, module.ErrNoService):
 		return err
 	}
-	if h.Archive != nil && m.cfg.Enabled {
+	if h.Archive != nil && m.cfg.Enabled && m.cfg.Archive {
 		m.archive = h.Archive
 		m.archQ = make(chan archiveJob, archiveQueue)
 		m.archStopped = make(chan struct{})
+		m.archInterval = m.cfg.ArchiveInterval.Duration
 	}
 	if !m.cfg.Enabled {
 		return nil

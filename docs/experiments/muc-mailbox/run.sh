@@ -2,6 +2,8 @@
 # run.sh BIN ARCHIVE(true|false) LABEL PORT: one xmppload muc run (50 occupants x 5 msg/s x 20 s)
 # against /tmp/mucb/BIN (an xmppd binary), appending to /tmp/mucb/results.jsonl.
 # Needs /tmp/mucb/{cert,key}.pem and /tmp/mucb/xmppload; PPROF=host:port adds -pprof.
+# MUCARCH=true|false sets [muc] archive (the room archive), MUCINT=100ms [muc] archive_interval
+# (both unset: the binary's defaults; [muc] archive is from 6a4b393, archive_interval from d2f2d27).
 set -e
 bin=$1 arch=$2 label=$3 port=$4
 d=/tmp/mucb/srv-$label; rm -rf $d; mkdir -p $d
@@ -19,6 +21,9 @@ address = "127.0.0.1:$port"
 tls = "starttls"
 [registration]
 min_interval = "0s"
+[muc]
+${MUCARCH:+archive = $MUCARCH}
+${MUCINT:+archive_interval = \"$MUCINT\"}
 [archive]
 enabled = $arch
 [limits]
