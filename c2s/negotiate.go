@@ -161,7 +161,7 @@ func (c *conn) sessionFeatures(b *xml.Builder, bound bool) {
 	b.Start("sm", nsSM).End()   // XEP-0198
 	b.Start("csi", nsCSI).End() // XEP-0352
 	for _, f := range c.srv.cfg.Registry.StreamFeatures() {
-		if el := f.Element(); el != nil {
+		if el := f.Element(c); el != nil {
 			b.Append(el)
 		}
 	}
@@ -232,7 +232,7 @@ func (c *conn) addSASLFeatures(b *xml.Builder) {
 // called where preAuthOpen holds.
 func (c *conn) addPreAuthFeatures(b *xml.Builder) {
 	for _, f := range c.srv.cfg.Registry.PreAuthFeatures() {
-		if el := f.Element(); el != nil {
+		if el := f.Element(c); el != nil {
 			b.Append(el)
 		}
 	}
