@@ -34,16 +34,13 @@ func (c *conn) csiNonza(el *xml.Element) error {
 		c.csi.inactive = false
 		if len(c.csi.held) > 0 {
 			c.csiFlushLocked()
-			return c.kickErr()
+			a := c.queuedLocked()
+			c.wmu.Unlock()
+			c.afterQueue(a, nil)
+			return nil
 		}
 	}
 	c.wmu.Unlock()
-	return nil
-}
-
-// kickErr is kick for the reader's own writes (wmu held, released).
-func (c *conn) kickErr() error {
-	c.kick()
 	return nil
 }
 
@@ -101,7 +98,7 @@ func (c *conn) csiHoldLocked(el *xml.Element) bool {
 }
 
 // csiFlushLocked queues everything held for writing (wmu held); the
-// caller kicks the writer.
+// caller then has the writer started (queuedLocked, afterQueue).
 func (c *conn) csiFlushLocked() {
 	held := c.csi.held
 	c.csi.held = nil

@@ -243,7 +243,9 @@ func (c *conn) smAdopt(from, previd string, h uint32, resp handoverResp, wrap fu
 			c.out = append(c.out, "<r xmlns='"+nsSM+"'/>"...)
 			c.sm.rPending = true
 		}
-		c.kick() // releases wmu
+		a := c.queuedLocked()
+		c.wmu.Unlock()
+		c.afterQueue(a, nil)
 	} else {
 		c.wmu.Unlock()
 	}

@@ -37,20 +37,22 @@ const (
 
 // negotiation is the state of the stream up to binding (RFC 6120 §4-§7:
 // STARTTLS, SASL, SASL2/Bind 2, bind), kept by the reader goroutine.
-// domain and streamID are read by others once set.
+// domain and streamID are read by others once set; domain and
+// domainServed are set under wmu, for CloseStream.
 type negotiation struct {
-	streamID  string
-	domain    string
-	authed    bool
-	sasl2     bool // the negotiation in progress is XEP-0388's (sasl2.go)
-	bind2     bool // bound by XEP-0386: the client syncs from the archive (module.ArchiveSynced)
-	username  string
-	bound     bool
-	attempts  int // failed password checks
-	failures  int // all SASL failures
-	authTimer *time.Timer
-	saslMech  string // the offered mechanism being negotiated, for Observer
-	agentID   string // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
+	streamID     string
+	domain       string
+	domainServed bool // Config.Host knows domain: a stream header names it
+	authed       bool
+	sasl2        bool // the negotiation in progress is XEP-0388's (sasl2.go)
+	bind2        bool // bound by XEP-0386: the client syncs from the archive (module.ArchiveSynced)
+	username     string
+	bound        bool
+	attempts     int // failed password checks
+	failures     int // all SASL failures
+	authTimer    *time.Timer
+	saslMech     string // the offered mechanism being negotiated, for Observer
+	agentID      string // XEP-0388 <user-agent id/>, for Bind 2's replacement of the same client's sessions
 
 	// fast is XEP-0484 in the <authenticate/> being handled (fast.go);
 	// nil otherwise.
@@ -81,10 +83,14 @@ func (c *conn) openStream() error {
 		// §4.7.1: our header's 'from' is the domain the peer asked for
 		// if we serve it; otherwise we answer as our default domain and
 		// end the stream with host-unknown.
-		c.domain = c.srv.cfg.DefaultDomain
+		domain := c.srv.cfg.DefaultDomain
 		if d, ok := c.srv.cfg.Host(to); ok {
-			c.domain = d
+			domain = d
 		}
+		_, served := c.srv.cfg.Host(domain)
+		c.wmu.Lock()
+		c.domain, c.domainServed = domain, served
+		c.wmu.Unlock()
 	}
 	c.streamID = randomID(12)
 	// The header goes out before any error about it (§4.9.1.2).
@@ -155,7 +161,7 @@ func (c *conn) sessionFeatures(b *xml.Builder, bound bool) {
 	b.Start("sm", nsSM).End()   // XEP-0198
 	b.Start("csi", nsCSI).End() // XEP-0352
 	for _, f := range c.srv.cfg.Registry.StreamFeatures() {
-		if el := f.Element(); el != nil {
+		if el := f.Element(c); el != nil {
 			b.Append(el)
 		}
 	}

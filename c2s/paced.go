@@ -2,10 +2,10 @@ package c2s
 
 import (
 	"context"
+	"net"
 
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
-	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -36,12 +36,8 @@ func (c *conn) DeliverOwned(el *xml.Element) (module.Mark, bool) {
 	}
 	if !c.appendLocked(el) {
 		c.wmu.Unlock()
-		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
-		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		c.tooManyUnacked()
 		return module.Mark{}, false
-	}
-	if k, ok := stanzaKind(el.Name()); ok {
-		c.srv.cfg.Observer.StanzaOut(k)
 	}
 	var m module.Mark
 	if c.sm.enabled {
@@ -58,9 +54,13 @@ func (c *conn) DeliverOwned(el *xml.Element) (module.Mark, bool) {
 		// resumption. No HookHeld (push): the message waited in
 		// storage already, and a backlog would be a push each.
 		c.wmu.Unlock()
+		c.countOut(el)
 		return m, true
 	}
-	return m, c.kick()
+	a := c.queuedLocked()
+	c.wmu.Unlock()
+	c.countOut(el)
+	return m, c.afterQueue(a, nil)
 }
 
 // Reached reports whether the stanza at m left the server (module.Paced).
@@ -69,43 +69,53 @@ func (c *conn) Reached(m module.Mark) bool {
 		return true
 	}
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if m.Acked {
 		// Counts wrap at 2^32 (XEP-0198 §4); h only moves forward.
-		return int32(c.sm.acked-uint32(m.Pos)) >= 0
+		reached := int32(c.sm.acked-uint32(m.Pos)) >= 0
+		c.wmu.Unlock()
+		return reached
 	}
+	written, nc, sc := c.outWritten, c.nc, c.sc
+	c.wmu.Unlock()
 	// The transport holds (or lost) the last unsent bytes written to
-	// it. Over TLS they are records, a little longer than what we wrote:
-	// this errs towards "not yet".
-	return int64(c.outWritten)-int64(c.unsentLocked()) >= int64(m.Pos)
+	// it; asked after wmu, it may count bytes the writer gave it since
+	// as unsent that written does not hold yet. Over TLS they are
+	// records, a little longer than what we wrote. Both err towards
+	// "not yet".
+	unsent, _ := transportUnsent(nc, sc)
+	return int64(written)-int64(unsent) >= int64(m.Pos)
 }
 
 // Backlog reports the bytes queued for the client and not yet on the
 // socket, and the most the session holds (module.Paced).
 func (c *conn) Backlog() (queued, limit int) {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	queued = len(c.out) + c.outInflight
+	nc, sc := c.nc, c.sc
+	c.wmu.Unlock()
+	// Asked after wmu: bytes the writer moved from the queue to the
+	// transport since may count twice, which errs towards waiting.
+	unsent, tl := transportUnsent(nc, sc)
 	limit = c.srv.cfg.OutboundQueueBytes
-	if u, ok := c.nc.(unsentConn); ok && c.sc == nil {
-		if _, tl := u.Unsent(); tl > 0 && tl < limit {
-			limit = tl
-		}
+	if sc == nil && tl > 0 && tl < limit {
+		limit = tl
 	}
-	return len(c.out) + c.outInflight + c.unsentLocked(), limit
+	return queued + unsent, limit
 }
 
-// unsentLocked asks the transport what it accepted and has not yet written
-// (wmu held): the spillConn under TCP (and TLS), or a transport that says
-// (BOSH). Others write through when the writer writes.
-func (c *conn) unsentLocked() int {
-	if c.sc != nil {
-		return c.sc.unsent()
+// transportUnsent asks the transport what it accepted and has not yet
+// written, and its own bound (0: none): the spillConn under TCP (and TLS),
+// or a transport that says (BOSH). Others write through when the writer
+// writes. Not under wmu: a transport of another package has locks of its
+// own.
+func transportUnsent(nc net.Conn, sc *spillConn) (n, limit int) {
+	if sc != nil {
+		return sc.unsent(), 0
 	}
-	if u, ok := c.nc.(unsentConn); ok {
-		n, _ := u.Unsent()
-		return n
+	if u, ok := nc.(unsentConn); ok {
+		return u.Unsent()
 	}
-	return 0
+	return 0, 0
 }
 
 // liveHold is what HoldLive keeps back, bounded: past maxLiveHeld messages
@@ -140,8 +150,7 @@ func (c *conn) HoldLive(on bool) {
 	for _, el := range h.els {
 		if !c.appendLocked(el) {
 			c.wmu.Unlock()
-			c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
-			c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+			c.tooManyUnacked()
 			return
 		}
 	}
@@ -149,7 +158,9 @@ func (c *conn) HoldLive(on bool) {
 		c.wmu.Unlock() // hibernating: they wait among the unacknowledged
 		return
 	}
-	c.kick()
+	a := c.queuedLocked()
+	c.wmu.Unlock()
+	c.afterQueue(a, nil)
 }
 
 // liveHoldLocked keeps el back if HoldLive is on and el is a chat or
@@ -218,12 +229,8 @@ func (c *conn) DeliverTracked(el *xml.Element) (m module.Mark, held, ok bool) {
 	}
 	if !c.appendLocked(el) {
 		c.wmu.Unlock()
-		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
-		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		c.tooManyUnacked()
 		return module.Mark{}, false, false
-	}
-	if k, ok := stanzaKind(el.Name()); ok {
-		c.srv.cfg.Observer.StanzaOut(k)
 	}
 	if c.sm.enabled {
 		m = module.Mark{Pos: uint64(c.sm.acked + uint32(len(c.sm.unacked))), Acked: true}
@@ -233,10 +240,14 @@ func (c *conn) DeliverTracked(el *xml.Element) (m module.Mark, held, ok bool) {
 	if c.closing {
 		held := c.sm.hibernating && el.Name() == "message"
 		c.wmu.Unlock()
+		c.countOut(el)
 		if held {
 			c.held(el)
 		}
 		return m, false, true
 	}
-	return m, false, c.kick()
+	a := c.queuedLocked()
+	c.wmu.Unlock()
+	c.countOut(el)
+	return m, false, c.afterQueue(a, nil)
 }

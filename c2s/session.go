@@ -22,8 +22,9 @@ func (c *conn) streamClosed() bool {
 
 // sessionState is the bound session's: presence (atomics, read by the
 // router and modules from any goroutine), and under the transport's wmu
-// XEP-0198 stream management, XEP-0352's held stanzas and the live
-// messages held back while a module paces stored ones.
+// (see there for what may run under it) XEP-0198 stream management,
+// XEP-0352's held stanzas and the live messages held back while a module
+// paces stored ones.
 type sessionState struct {
 	available atomic.Bool
 	priority  atomic.Int32
@@ -174,22 +175,36 @@ func (c *conn) deliver(el *xml.Element, b *module.Batch) bool {
 	}
 	if !c.appendLocked(el) {
 		c.wmu.Unlock()
-		c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
-		c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
+		c.tooManyUnacked()
 		return false
-	}
-	if k, ok := stanzaKind(el.Name()); ok {
-		c.srv.cfg.Observer.StanzaOut(k)
 	}
 	if c.closing {
 		held := c.sm.hibernating && el.Name() == "message"
 		c.wmu.Unlock()
+		c.countOut(el)
 		if held {
 			c.held(el)
 		}
 		return true
 	}
-	return c.kickBatch(b)
+	a := c.queuedLocked()
+	c.wmu.Unlock()
+	c.countOut(el)
+	return c.afterQueue(a, b)
+}
+
+// countOut counts a stanza queued for the client (Observer; not under wmu).
+func (c *conn) countOut(el *xml.Element) {
+	if k, ok := stanzaKind(el.Name()); ok {
+		c.srv.cfg.Observer.StanzaOut(k)
+	}
+}
+
+// tooManyUnacked ends a session whose client leaves too many stanzas
+// unacknowledged (MaxUnacked); wmu not held.
+func (c *conn) tooManyUnacked() {
+	c.logger().Warn("too many unacknowledged stanzas: ending the session", "limit", MaxUnacked)
+	c.CloseStream(stanza.StreamPolicyViolation, "too many unacknowledged stanzas")
 }
 
 // held runs HookHeld for a message queued while the session hibernates.

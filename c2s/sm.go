@@ -158,6 +158,12 @@ func (c *conn) smNonza(el *xml.Element) error {
 // returns the <enabled/> to answer; nil if it was on already. Runs in the
 // reader, which owns sm.in.
 func (c *conn) smEnable(req *xml.Element) *xml.Element {
+	r := req.Attr("resume")
+	resumable := (r == "true" || r == "1") && c.srv.cfg.ResumeTimeout > 0
+	var id string
+	if resumable {
+		id = randomID(16)
+	}
 	c.wmu.Lock()
 	if c.sm.enabled {
 		c.wmu.Unlock()
@@ -165,16 +171,12 @@ func (c *conn) smEnable(req *xml.Element) *xml.Element {
 	}
 	c.sm.enabled = true
 	c.sm.in = 0
-	r := req.Attr("resume")
-	c.sm.resumable = (r == "true" || r == "1") && c.srv.cfg.ResumeTimeout > 0
-	b := xml.NewBuilder("enabled", nsSM)
-	if c.sm.resumable {
-		c.sm.id = randomID(16)
-		b.Attr("id", c.sm.id).Attr("resume", "true").
-			Attr("max", strconv.FormatInt(int64(c.srv.cfg.ResumeTimeout/time.Second), 10))
-	}
+	c.sm.resumable, c.sm.id = resumable, id
 	c.wmu.Unlock()
-	if c.sm.resumable {
+	b := xml.NewBuilder("enabled", nsSM)
+	if resumable {
+		b.Attr("id", id).Attr("resume", "true").
+			Attr("max", strconv.FormatInt(int64(c.srv.cfg.ResumeTimeout/time.Second), 10))
 		c.srv.resume.add(c)
 	}
 	return b.Element()
@@ -311,12 +313,13 @@ func (c *conn) smTryResume(el *xml.Element, wrap func(session *conn, resumed []b
 		old.out = append(old.out, "<r xmlns='"+nsSM+"'/>"...)
 		old.sm.rPending = true
 	}
-	if !old.writing {
-		old.writing = true
-		go old.writeLoop()
-	}
+	start := !old.writing
+	old.writing = true
 	readers, resent := old.readers, len(old.sm.unacked)
 	old.wmu.Unlock()
+	if start {
+		go old.writeLoop()
+	}
 	old.logger().Info("session resumed", "ip", c.ip, "resent", resent)
 
 	// This goroutine now reads for the old session; this conn is an
@@ -378,11 +381,12 @@ func (c *conn) resumableSession() bool {
 // whether it did (finish then leaves the session bound).
 func (c *conn) smHibernate() bool {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if !c.sm.resumable || c.sm.ended {
+		c.wmu.Unlock()
 		return false
 	}
 	if c.sm.resuming {
+		c.wmu.Unlock()
 		return true // the new transport's reader takes over
 	}
 	c.sm.hibernating = true
@@ -398,6 +402,7 @@ func (c *conn) smHibernate() bool {
 			c.smEnd()
 		}
 	})
+	c.wmu.Unlock()
 	c.logger().Info("session hibernating", "timeout", c.srv.cfg.ResumeTimeout)
 	return true
 }

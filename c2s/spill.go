@@ -13,7 +13,7 @@ import (
 // rest. crypto/tls writes its records through it.
 //
 // That is what lets a reader write the output its stanzas queued for other
-// sessions (module.Batch, conn.kickBatch) instead of a writer goroutine
+// sessions (module.Batch, conn.afterQueue) instead of a writer goroutine
 // started for each: on the
 // fixed-rate chat path each delivery used to create a goroutine, grow its
 // stack to the depth of crypto/tls (runtime.newstack, 4% of the server's

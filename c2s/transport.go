@@ -33,6 +33,21 @@ type transportState struct {
 	// Output. Before binding only the reader goroutine writes, synchronously.
 	// Afterwards everything goes through the bounded queue, drained by a
 	// writer goroutine that exists only while output is pending.
+	//
+	// wmu is the session's one lock. It guards the output below, the
+	// swaps of nc, and the session state documented as under it
+	// (sessionState: XEP-0198 but sm.in, XEP-0352, the live hold,
+	// since; negotiation.domainServed). Every deliverer to the session
+	// (other sessions' readers, modules, timers) takes it, so under it
+	// run state changes only: no socket I/O, no call out of the package
+	// (router, registry hooks, Directory, storage, Observer, logging,
+	// Config callbacks), nothing that waits. What such a change entails
+	// is decided under it and done after Unlock (outAction: start the
+	// writer, cut off a slow consumer). No function is entered holding it
+	// and returns without it, or the reverse; a name ending in Locked is
+	// entered and left holding it. Taken under it, and leaves (nothing
+	// is locked under them): spillConn.mu, and the runtime's timers and
+	// channels (flushed).
 	wmu   sync.Mutex
 	out   []byte
 	spare []byte
@@ -45,13 +60,17 @@ type transportState struct {
 	flushed    stream.Flushed // the writer stopped (finish waits for it)
 	headerSent bool           // our stream header went out (CloseStream writes one if not)
 	end        bool
-	writing    bool
-	closing    bool // no more output accepted; close the socket once flushed
-	closed     bool
-	async      bool
-	wdl        time.Time // write deadline last set on nc by the writer
+	// writing: someone owns the socket's write side - the writer
+	// goroutine (or a batch's Flush), or before binding the reader in a
+	// synchronous write (writeSync); whoever sets it starts or is that
+	// writer, and output queued meanwhile waits for it.
+	writing bool
+	closing bool // no more output accepted; close the socket once flushed
+	closed  bool
+	async   bool
+	wdl     time.Time // write deadline last set on nc by the writer
 	// sc: nc is (TLS over) this spillConn, so writes never wait and a
-	// reader may write for others (module.Batch, kick); nil for other
+	// reader may write for others (module.Batch, afterQueue); nil for other
 	// transports.
 	sc *spillConn
 	// Positions in the output for module.Paced (paced.go): bytes the
@@ -175,16 +194,18 @@ func (c *conn) writeHeader(h *stream.Header) error {
 	c.headerSent = true
 	if c.async {
 		c.header = h
-		if !c.writing {
-			c.writing = true
+		start := !c.writing
+		c.writing = true
+		c.wmu.Unlock()
+		if start {
 			go c.writeLoop()
 		}
-		c.wmu.Unlock()
 		return nil
 	}
-	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	return stream.WriteHeader(c.nc, h)
+	c.writing = true
+	nc := c.nc
+	c.wmu.Unlock()
+	return c.writeSync(nc, h, nil)
 }
 
 // write sends negotiation output synchronously (before binding nothing else
@@ -198,11 +219,36 @@ func (c *conn) write(b []byte) error {
 		}
 		return nil
 	}
-	// Holding wmu through the write keeps a concurrent CloseStream (auth
-	// timeout, shutdown) from interleaving its bytes with ours.
-	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	_, err := c.nc.Write(b)
+	c.writing = true
+	nc := c.nc
+	c.wmu.Unlock()
+	return c.writeSync(nc, nil, b)
+}
+
+// writeSync writes our stream header h, or else b, for the reader before
+// binding; the caller took the writer's place (c.writing) under wmu.
+// Holding that place rather than wmu through the write keeps a concurrent
+// CloseStream (auth timeout, shutdown) from interleaving its bytes with
+// ours without making it wait for a peer that does not read: it queues its
+// error and closing tag, and the writer it leaves to us starts here.
+func (c *conn) writeSync(nc net.Conn, h *stream.Header, b []byte) error {
+	nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	var err error
+	if h != nil {
+		err = stream.WriteHeader(nc, h)
+	} else {
+		_, err = nc.Write(b)
+	}
+	c.wmu.Lock()
+	queued := c.async // only CloseStream makes output asynchronous while we write
+	if !queued {
+		c.writing = false
+		c.flushed.Idle()
+	}
+	c.wmu.Unlock()
+	if queued {
+		go c.writeLoop()
+	}
 	return err
 }
 
@@ -221,37 +267,54 @@ func (c *conn) enqueue(b []byte) bool {
 		return false
 	}
 	c.out = append(c.queueBuf(), b...)
-	return c.kick()
+	a := c.queuedLocked()
+	c.wmu.Unlock()
+	return c.afterQueue(a, nil)
 }
 
-// kick starts the writer if needed and enforces the queue bound; called
-// with wmu held, releases it. With a batch, the writing may be left to it.
-func (c *conn) kick() bool { return c.kickBatch(nil) }
+// outAction is what output queued under wmu needs once wmu is released
+// (afterQueue): the writer started, or a slow consumer cut off.
+type outAction struct {
+	cut   net.Conn // the queue overflowed: close this transport
+	start bool     // this caller took the writer's place (c.writing)
+	spill bool     // the transport never blocks a write (spillConn)
+}
 
-func (c *conn) kickBatch(b *module.Batch) bool {
+// queuedLocked enforces the queue bound on output just queued and takes
+// the writer's place if nobody holds it (wmu held).
+func (c *conn) queuedLocked() outAction {
 	if len(c.out) > c.srv.cfg.OutboundQueueBytes {
 		// A client that does not read is cut off rather than allowed to
 		// grow our memory (slow consumer). Nothing more can reach it.
 		c.out = nil
 		c.closing = true
-		nc := c.nc
-		c.wmu.Unlock()
+		return outAction{cut: c.nc}
+	}
+	if c.writing {
+		return outAction{}
+	}
+	c.writing = true
+	return outAction{start: true, spill: c.sc != nil}
+}
+
+// afterQueue does, wmu released, what queuedLocked decided; false when the
+// session was cut off. With a batch, the writing may be left to it.
+func (c *conn) afterQueue(a outAction, b *module.Batch) bool {
+	if a.cut != nil {
 		c.slowConsumer()
-		c.closeTransport(nc)
+		c.closeTransport(a.cut)
 		return false
 	}
-	if !c.writing {
-		c.writing = true
-		if b != nil && c.sc != nil && b.Add(c) {
+	if a.start {
+		if a.spill && b != nil && b.Add(c) {
 			// The reader that routed this writes it (Flush) once it
 			// has handled its input: no writer to start and wake, and
-			// the socket takes it without waiting (spillConn).
-			c.wmu.Unlock()
+			// the socket takes it without waiting (spillConn). Until
+			// then the place taken keeps other writers off.
 			return true
 		}
 		go c.writeLoop()
 	}
-	c.wmu.Unlock()
 	return true
 }
 
@@ -263,7 +326,7 @@ func (c *conn) slowConsumer() {
 }
 
 // Flush writes what a batch left to this session (module.Flusher); the
-// batch reserved the writer for it (kick).
+// batch holds the writer's place for it (afterQueue).
 func (c *conn) Flush() { c.drain(true) }
 
 func (c *conn) writeLoop() { c.drain(false) }
@@ -275,7 +338,13 @@ func (c *conn) drain(inline bool) {
 	for n := 0; ; n++ {
 		c.wmu.Lock()
 		if c.header != nil || c.end && c.closing && !c.closed && len(c.out) == 0 {
-			c.writeFrame()
+			h, nc := c.header, c.nc
+			c.header = nil
+			if h == nil {
+				c.end = false
+			}
+			c.wmu.Unlock()
+			c.writeFrame(nc, h)
 			continue
 		}
 		if len(c.out) > 0 && inline && n > 0 {
@@ -356,16 +425,11 @@ func (c *conn) drain(inline bool) {
 	}
 }
 
-// writeFrame writes the stream header (before the output) or the closing
-// tag (after it) that CloseStream queued; wmu held, released. A failure
-// shows in the writes that follow, or does not matter: the socket closes.
-func (c *conn) writeFrame() {
-	h, nc := c.header, c.nc
-	c.header = nil
-	if h == nil {
-		c.end = false
-	}
-	c.wmu.Unlock()
+// writeFrame writes the stream header h (before the output) or, h nil,
+// the closing tag (after it) that CloseStream queued and drain took. A
+// failure shows in the writes that follow, or does not matter: the socket
+// closes.
+func (c *conn) writeFrame(nc net.Conn, h *stream.Header) {
 	nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	if h != nil {
 		stream.WriteHeader(nc, h)
@@ -392,6 +456,9 @@ func (c *conn) shut() {
 // CloseStream sends an optional stream error and the closing tag, then
 // closes the connection once they are written (module.Session).
 func (c *conn) CloseStream(condition, text string) {
+	// Made before the lock: wmu guards state changes only. A stream
+	// whose header went out already does not use it.
+	id := randomID(12)
 	c.wmu.Lock()
 	if c.sm.hibernating && !c.sm.resuming {
 		// No transport to write to: the session just ends (replaced by
@@ -412,29 +479,32 @@ func (c *conn) CloseStream(condition, text string) {
 	}
 	if !c.headerSent {
 		// §4.9.1.2: an error before our header needs the header first.
-		hdr := stream.Header{NS: xml.NSClient, ID: randomID(12), Version: "1.0"}
-		if c.domain != "" {
+		hdr := stream.Header{NS: xml.NSClient, ID: id, Version: "1.0"}
+		if c.domainServed {
 			// §4.7.1: 'from' is our domain; one we do not serve is not
 			// echoed (host-unknown).
-			if d, ok := c.srv.cfg.Host(c.domain); ok {
-				hdr.From = d
-			}
+			hdr.From = c.domain
 		}
 		c.header = &hdr
 		c.headerSent = true
 	}
 	if condition != "" {
-		c.srv.cfg.Observer.StreamError(condition)
 		c.out = (&stanza.StreamError{Condition: condition, Text: text}).Append(c.out)
 	}
 	c.end = true
 	c.closing = true
 	c.async = true
-	if !c.writing {
-		c.writing = true
+	// A reader in a synchronous write (writeSync) holds the writer's
+	// place and starts the writer once done.
+	start := !c.writing
+	c.writing = true
+	c.wmu.Unlock()
+	if condition != "" {
+		c.srv.cfg.Observer.StreamError(condition)
+	}
+	if start {
 		go c.writeLoop()
 	}
-	c.wmu.Unlock()
 }
 
 // queueBuf returns c.out, taking a buffer from the pool if the session

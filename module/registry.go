@@ -64,10 +64,12 @@ type Identity struct {
 }
 
 // StreamFeature is offered in post-authentication stream features
-// (e.g. stream management). Element renders it for a session.
+// (e.g. stream management). Element renders it for a session's stream s
+// (its virtual host is s.Domain(): a host may disable modules), or
+// returns nil to leave it out there.
 type StreamFeature struct {
 	Name    string
-	Element func() *xml.Element
+	Element func(s Stream) *xml.Element
 }
 
 // PreAuthFeature is offered in the stream features before authentication

@@ -261,8 +261,8 @@ func TestFeaturesIdentitiesStreamFeatures(t *testing.T) {
 	pubsub := module.Identity{Category: "pubsub", Type: "pep"}
 	a.AddIdentity(server)
 	b.AddIdentity(pubsub)
-	sm := module.StreamFeature{Name: "sm", Element: func() *xml.Element { return xml.NewBuilder("sm", "urn:xmpp:sm:3").Element() }}
-	csi := module.StreamFeature{Name: "csi", Element: func() *xml.Element { return xml.NewBuilder("csi", "urn:xmpp:csi:0").Element() }}
+	sm := module.StreamFeature{Name: "sm", Element: func(module.Stream) *xml.Element { return xml.NewBuilder("sm", "urn:xmpp:sm:3").Element() }}
+	csi := module.StreamFeature{Name: "csi", Element: func(module.Stream) *xml.Element { return xml.NewBuilder("csi", "urn:xmpp:csi:0").Element() }}
 	a.AddStreamFeature(sm)
 	b.AddStreamFeature(csi)
 
@@ -275,7 +275,7 @@ func TestFeaturesIdentitiesStreamFeatures(t *testing.T) {
 	if got, want := streamFeatureNames(r), []string{"sm", "csi"}; !slices.Equal(got, want) {
 		t.Errorf("StreamFeatures() = %v, want %v", got, want)
 	}
-	if el := r.StreamFeatures()[0].Element(); el.Name() != "sm" {
+	if el := r.StreamFeatures()[0].Element(nil); el.Name() != "sm" {
 		t.Errorf("stream feature element %s", el)
 	}
 
@@ -320,7 +320,7 @@ func TestSameStreamFeatureFromTwoModules(t *testing.T) {
 	r := module.NewRegistry()
 	a := r.NewHandle("a", module.Services{})
 	b := r.NewHandle("b", module.Services{})
-	f := module.StreamFeature{Name: "sm", Element: func() *xml.Element { return nil }}
+	f := module.StreamFeature{Name: "sm", Element: func(module.Stream) *xml.Element { return nil }}
 	a.AddStreamFeature(f)
 	func() {
 		defer func() {

@@ -21,6 +21,7 @@ func init() { module.Register("disco", func() module.Module { return &mod{} }) }
 type mod struct {
 	reg     *module.Registry
 	contact map[string][]string // XEP-0157 fields
+	caps    hostCaps            // XEP-0115 ver per virtual host
 }
 
 func (m *mod) Start(h *module.Handle) error {
@@ -38,11 +39,12 @@ func (m *mod) Start(h *module.Handle) error {
 }
 
 // info: XEP-0030 §3.1. The XEP-0115 caps node (node#ver, §6.2) describes
-// the server itself; other nodes are the modules' (XEP-0050 commands), and
-// one no module knows is item-not-found (§3.2).
+// the server itself, with the ver of the host asked (capsElement); other
+// nodes are the modules' (XEP-0050 commands), and one no module knows is
+// item-not-found (§3.2).
 func (m *mod) info(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 	node := iq.Payload.Attr("node")
-	if node != "" && node != CapsNode+"#"+capsVer(m.reg.Identities(), m.reg.Features(), m.contact) {
+	if node != "" && node != CapsNode+"#"+m.hostVer(host(iq)) {
 		if q := m.reg.ServerNode(ctx, host(iq), iq.From, node, false); q != nil {
 			return q, nil
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xmppd/xmppd/internal/testutil"
 	_ "github.com/xmppd/xmppd/modules/all"
+	"github.com/xmppd/xmppd/modules/internal/caps"
 )
 
 // The caps hash in the stream features must be the hash of what disco#info
@@ -103,5 +104,74 @@ func TestAccountDisco(t *testing.T) {
 	c.Send("<iq type='get' id='k' to='nobody@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	if r := c.NextNamed("iq"); r.Attr("type") != "error" || !strings.Contains(r.String(), "service-unavailable") {
 		t.Fatalf("nonexistent account: %s", r)
+	}
+}
+
+// TestCapsPerHost: a host that disables a module ([[host]]
+// disable_modules) answers disco#info without its feature, so the caps ver
+// in its stream features must hash that reply, not the server-wide
+// features (XEP-0115 §5: the ver is over exactly what disco#info returns;
+// a client caching by ver would take one host's features for the
+// other's), and its caps node (node#ver, §6.2) must be answered there.
+func TestCapsPerHost(t *testing.T) {
+	dir := t.TempDir()
+	s := testutil.StartIn(t, dir, `
+data_dir = "`+dir+`"
+
+[[host]]
+domain = "localhost"
+disable_modules = ["ping"]
+
+[[host]]
+domain = "example.test"
+
+[[listen]]
+type = "c2s"
+address = "127.0.0.1:0"
+`)
+	vers := map[string]string{}
+	for _, tc := range []struct {
+		user, domain string
+		ping         bool
+	}{
+		{"alice", "localhost", false},
+		{"bob", "example.test", true},
+	} {
+		s.AddUser(t, tc.user+"@"+tc.domain, "p")
+		c := testutil.NewClient(t, testutil.Dial(t, s.StartTLS))
+		c.Open(tc.domain)
+		c.StartTLS(tc.domain)
+		if r := c.AuthSCRAM("SCRAM-SHA-256", tc.user, "p", "", nil); !r.OK {
+			t.Fatal(r.Condition)
+		}
+		el := c.Restart(tc.domain).Child("c", caps.NS)
+		if el == nil || el.Attr("hash") != "sha-1" {
+			t.Fatalf("%s: no sha-1 caps in stream features", tc.domain)
+		}
+		c.Bind("r")
+		c.Send("<iq type='get' id='i' to='%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", tc.domain)
+		q := c.NextNamed("iq").Child("query", "http://jabber.org/protocol/disco#info")
+		if q == nil {
+			t.Fatalf("%s: no disco#info", tc.domain)
+		}
+		if got := strings.Contains(q.String(), "urn:xmpp:ping"); got != tc.ping {
+			t.Fatalf("%s: ping announced %v, want %v: %s", tc.domain, got, tc.ping, q)
+		}
+		want, err := caps.Ver(q, "sha-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Attr("ver") != want {
+			t.Errorf("%s: caps ver %s, its disco#info hashes to %s", tc.domain, el.Attr("ver"), want)
+		}
+		node := el.Attr("node") + "#" + el.Attr("ver")
+		c.Send("<iq type='get' id='n' to='%s'><query xmlns='http://jabber.org/protocol/disco#info' node='%s'/></iq>", tc.domain, node)
+		if r := c.NextNamed("iq"); r.Attr("type") != "result" || strings.Contains(r.String(), "urn:xmpp:ping") != tc.ping {
+			t.Errorf("%s: caps node %s: %s", tc.domain, node, r)
+		}
+		vers[tc.domain] = el.Attr("ver")
+	}
+	if vers["localhost"] == vers["example.test"] {
+		t.Errorf("both hosts advertise caps ver %s, yet their features differ", vers["localhost"])
 	}
 }

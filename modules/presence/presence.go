@@ -76,7 +76,7 @@ func (m *mod) Start(h *module.Handle) error {
 	m.avail = map[string]module.Session{}
 	m.directedTo = map[module.Session]*directedSet{}
 	// RFC 6121 §3.4: subscription pre-approval is supported.
-	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func() *xml.Element {
+	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func(module.Stream) *xml.Element {
 		return xml.NewBuilder("sub", NSPreApproval).Element()
 	}})
 	switch rs, err := module.Require[rosterService](h, "roster"); {

@@ -106,7 +106,7 @@ func (m *mod) Start(h *module.Handle) error {
 
 	h.HandleIQ(module.TargetAccount, "get", NS, m.get)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
-	h.AddStreamFeature(module.StreamFeature{Name: "rosterver", Element: func() *xml.Element {
+	h.AddStreamFeature(module.StreamFeature{Name: "rosterver", Element: func(module.Stream) *xml.Element {
 		return xml.NewBuilder("ver", NSVer).Element()
 	}})
 	// A new session has not asked yet; whatever is under its JID belongs
