@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/cluster"
 	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
@@ -182,14 +183,18 @@ func TestConflictAcrossNodes(t *testing.T) {
 	if m := nextMessage(t, a2); body(m) != "which one" {
 		t.Fatalf("new session got %s", m)
 	}
-	archivePrefsAcrossNodes(t, a2, bob)
+	archivePrefsAcrossNodes(t, nodes[2], a2, bob)
 }
 
 // archivePrefsAcrossNodes: archive preferences (XEP-0441) set on one node
 // hold at once on the node that archives the next message (the sender's),
 // though it had them cached.
-func archivePrefsAcrossNodes(t *testing.T, alice, bob *testutil.Client) {
+func archivePrefsAcrossNodes(t *testing.T, archiver *testutil.Server, alice, bob *testutil.Client) {
 	t.Helper()
+	// The archiving node is slow to apply the changes: the results must
+	// wait for it.
+	cluster.DelayApply(archiver.Node(), 300*time.Millisecond)
+	defer cluster.DelayApply(archiver.Node(), 0)
 	alice.Send("<iq type='set' id='prefs'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>")
 	for el := alice.Next(); el.Attr("id") != "prefs"; el = alice.Next() {
 	}
@@ -202,32 +207,17 @@ func archivePrefsAcrossNodes(t *testing.T, alice, bob *testutil.Client) {
 	alice.Send("<iq type='set' id='prefs2'><prefs xmlns='urn:xmpp:mam:2' default='always'/></iq>")
 	for el := alice.Next(); el.Attr("id") != "prefs2"; el = alice.Next() {
 	}
-	// The change reaches bob's node (which archives) a moment later: the
-	// fence is sent again until one is archived.
+	// The change is in force on bob's node (which archives) once the
+	// result is in: one fence, archived by the new preferences.
+	bob.Send("<message to='alice@localhost/pc' type='chat'><body>fence</body></message>")
+	if m := nextMessage(t, alice); body(m) != "fence" {
+		t.Fatalf("alice got %s", m)
+	}
 	var bodies []string
-	fenced := func() bool {
-		for _, b := range bodies {
-			if strings.HasPrefix(b, "fence") {
-				return true
-			}
-		}
-		return false
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; !fenced(); i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no fence archived after the change back to 'always': %v", bodies)
-		}
-		f := fmt.Sprintf("fence %d", i)
-		bob.Send("<message to='alice@localhost/pc' type='chat'><body>%s</body></message>", f)
-		if m := nextMessage(t, alice); body(m) != f {
-			t.Fatalf("alice got %s", m)
-		}
-		for try := 0; try < 10 && !fenced(); try++ {
-			time.Sleep(50 * time.Millisecond)
-			bodies = archiveBodies(alice)
-		}
-	}
+	waitFor(t, "the fence archived (written in batches)", func() bool {
+		bodies = archiveBodies(alice)
+		return slices.Contains(bodies, "fence")
+	})
 	if slices.Contains(bodies, "not archived") {
 		t.Errorf("archived against the preferences set on another node: %v", bodies)
 	}
@@ -348,9 +338,17 @@ func blockingAcrossNodes(t *testing.T, nodes []*testutil.Server, alice *testutil
 	if m := nextMessage(t, alice); body(m) != "one" {
 		t.Fatalf("alice got %s", m)
 	}
+	// n2 is slow to apply the change: the result must wait for it
+	// (XEP-0191 §3.3: once blocked, nothing from eve is delivered,
+	// whichever node routes it), so eve's message right after the
+	// result is refused although n2 had alice's list cached.
+	cluster.DelayApply(nodes[1].Node(), 300*time.Millisecond)
+	defer cluster.DelayApply(nodes[1].Node(), 0)
 	alice.Send("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='eve@localhost'/></block></iq>")
 	for el := alice.Next(); el.Attr("id") != "b1"; el = alice.Next() {
 	}
+	// XEP-0191 §3.4: eve's message is refused on n2, not delivered.
+	eve.Send("<message to='alice@localhost/pc' type='chat' id='two'><body>two</body></message>")
 	// The push to the resource on n3.
 	for {
 		el := alice2.Next()
@@ -361,8 +359,6 @@ func blockingAcrossNodes(t *testing.T, nodes []*testutil.Server, alice *testutil
 			break
 		}
 	}
-	// XEP-0191 §3.4: eve's message is refused on n2, not delivered.
-	eve.Send("<message to='alice@localhost/pc' type='chat' id='two'><body>two</body></message>")
 	for {
 		el := eve.Next()
 		if el.Name() == "message" && el.Attr("id") == "two" {

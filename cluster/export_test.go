@@ -1,5 +1,7 @@
 package cluster
 
+import "time"
+
 // DepsOf gives tests the router and registry a node runs with.
 func DepsOf(n *Node) Deps { return n.getDeps() }
 
@@ -7,3 +9,16 @@ func DepsOf(n *Node) Deps { return n.getDeps() }
 // sessions: a test waits on it for what another node sent to have
 // arrived.
 func Delivered(n *Node) uint64 { return n.stats.delivered.Load() }
+
+// DelayApply makes n wait d before it applies a change another node
+// awaits (PublishWait), as a busy or distant node would: without the wait
+// the other node answered its client before n had applied it. Zero
+// removes the delay.
+func DelayApply(n *Node, d time.Duration) {
+	if d == 0 {
+		n.topics.beforeApply.Store(nil)
+		return
+	}
+	fn := func(string) { time.Sleep(d) }
+	n.topics.beforeApply.Store(&fn)
+}

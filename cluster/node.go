@@ -94,7 +94,8 @@ type Node struct {
 	rc       receipts
 	rerouted atomic.Uint64
 
-	comps components // external components' nodes (components.go)
+	comps  components // external components' nodes (components.go)
+	topics topics     // subscriptions and awaited changes (topics.go)
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -161,6 +162,10 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 		return nil, fmt.Errorf("cluster: subscribe to this node's inbox: %w", err)
 	}
 	n.sub = sub
+	if err := n.subscribeApply(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.watch(jctx); err != nil {
 		n.Close()
 		return nil, err
