@@ -22,3 +22,15 @@ func DelayApply(n *Node, d time.Duration) {
 	fn := func(string) { time.Sleep(d) }
 	n.topics.beforeApply.Store(&fn)
 }
+
+// Kept counts the copies n keeps of what it sent to other nodes, until
+// their receipts come.
+func Kept(n *Node) int {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	k := 0
+	for _, p := range n.pend {
+		k += len(p.msgs)
+	}
+	return k
+}
