@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -184,6 +186,46 @@ func TestConflictAcrossNodes(t *testing.T) {
 		t.Fatalf("new session got %s", m)
 	}
 	archivePrefsAcrossNodes(t, nodes[2], a2, bob)
+	bindRefused(t, nodes)
+}
+
+// bindRefused: a bind whose session cannot be written to the directory
+// is refused (RFC 6120 §7.6.2.1, resource-constraint of type wait) rather
+// than left unreachable from the other nodes; the stream may bind again.
+func bindRefused(t *testing.T, nodes []*testutil.Server) {
+	t.Helper()
+	n1 := nodes[0].Node()
+	c := testutil.NewClient(t, testutil.Dial(t, nodes[0].StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	if r := c.AuthSCRAM("SCRAM-SHA-256", "bob", pw, "", nil); !r.OK {
+		t.Fatalf("login: %s", r.Condition)
+	}
+	c.Restart("localhost")
+	cluster.FailSessionWrites(n1, errors.New("directory unreachable (test)"))
+	c.Send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>cut</resource></bind></iq>")
+	r := c.NextNamed("iq")
+	if r.Attr("id") != "b1" || r.Attr("type") != "error" || testutil.ErrorCondition(r) != stanza.ResourceConstraint {
+		t.Fatalf("bind while the directory cannot be written: %s", r)
+	}
+	if e := r.Child("error", xml.NSClient); e == nil || e.Attr("type") != "wait" {
+		t.Errorf("error type: %s", r)
+	}
+	full := jid.MustParse("bob@localhost/cut")
+	if n1.Directory().Session(full) != nil {
+		t.Errorf("refused session bound on n1")
+	}
+	if got := cluster.BindsRefused(n1); got != 1 {
+		t.Errorf("binds refused: %d, want 1", got)
+	}
+	// Writable again: the same stream binds, and the session is seen on
+	// every node.
+	cluster.FailSessionWrites(n1, nil)
+	c.Send("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>cut</resource></bind></iq>")
+	if r := c.NextNamed("iq"); r.Attr("id") != "b2" || r.Attr("type") != "result" {
+		t.Fatalf("bind once writable: %s", r)
+	}
+	seen(t, nodes, full.String(), false)
 }
 
 // archivePrefsAcrossNodes: archive preferences (XEP-0441) set on one node

@@ -34,3 +34,18 @@ func Kept(n *Node) int {
 	}
 	return k
 }
+
+// FailSessionWrites makes n's writes of session records fail with err, at
+// once (no retries), as when the directory's bucket cannot be reached; nil
+// ends it.
+func FailSessionWrites(n *Node, err error) {
+	if err == nil {
+		n.dir.putFault.Store(nil)
+		return
+	}
+	n.dir.bindWait = time.Nanosecond
+	n.dir.putFault.Store(&err)
+}
+
+// BindsRefused counts the binds n refused.
+func BindsRefused(n *Node) uint64 { return n.stats.bindsRefused.Load() }

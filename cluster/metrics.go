@@ -12,7 +12,7 @@ func (n *Node) Collector() prometheus.Collector { return collector{n: n, d: newD
 type descs struct {
 	nodes, healthy, sessions, nodeSessions           *prometheus.Desc
 	natsConnected, natsRoutes, natsMsgs, natsReconns *prometheus.Desc
-	stanzas, deaths, burials                         *prometheus.Desc
+	stanzas, deaths, burials, bindsRefused           *prometheus.Desc
 }
 
 func newDescs(node string) descs {
@@ -32,6 +32,7 @@ func newDescs(node string) descs {
 		stanzas:       d("stanzas_total", "Stanzas between nodes: sent (published to another node), send_failed, delivered (from another node to a session here), rerouted (its session had left: routed again here), dropped (malformed, logged).", "result"),
 		deaths:        d("dead_nodes_total", "Nodes this node took for dead (no heartbeat for dead_after)."),
 		burials:       d("burials_total", "Dead nodes whose sessions this node removed from the directory and announced as unavailable."),
+		bindsRefused:  d("binds_refused_total", "Resource binds refused because the session could not be written to the directory (resource-constraint to the client)."),
 	}
 }
 
@@ -42,7 +43,7 @@ type collector struct {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
-	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials} {
+	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials, d.bindsRefused} {
 		ch <- x
 	}
 }
@@ -79,6 +80,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.stanzas, n.stats.dropped.Load(), "dropped")
 	counter(d.deaths, st.DeadNodes)
 	counter(d.burials, st.Burials)
+	counter(d.bindsRefused, n.stats.bindsRefused.Load())
 }
 
 func b2f(b bool) float64 {

@@ -17,6 +17,8 @@ type stats struct {
 	deaths    atomic.Uint64 // nodes this node took for dead
 	burials   atomic.Uint64 // ... of which this node did the burial
 	dropped   atomic.Uint64 // malformed inbox messages (inbox.go)
+	// binds refused: the session's record could not be written (bind.go)
+	bindsRefused atomic.Uint64
 }
 
 // Status is the cluster as this node sees it, for the admin API.
