@@ -215,8 +215,22 @@ func bindRefused(t *testing.T, nodes []*testutil.Server) {
 	if n1.Directory().Session(full) != nil {
 		t.Errorf("refused session bound on n1")
 	}
-	if got := cluster.BindsRefused(n1); got != 1 {
-		t.Errorf("binds refused: %d, want 1", got)
+	// Bind 2 (XEP-0386) in SASL2: authenticated, not bound (no <bound/>,
+	// the bare JID); the client binds the legacy way.
+	b2 := testutil.NewClient(t, testutil.Dial(t, nodes[0].StartTLS))
+	b2.Open("localhost")
+	b2.StartTLS("localhost")
+	b2.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>%s</initial-response>"+
+		"<bind xmlns='urn:xmpp:bind:0'><tag>t</tag></bind></authenticate>", base64.StdEncoding.EncodeToString([]byte("\x00bob\x00"+pw)))
+	if s := b2.Next(); s.Name() != "success" || s.Child("bound", "urn:xmpp:bind:0") != nil ||
+		s.Child("authorization-identifier", "urn:xmpp:sasl:2").Text() != "bob@localhost" {
+		t.Fatalf("Bind 2 while the directory cannot be written: %s", s)
+	}
+	if f := b2.NextNamed("features"); f.Child("bind", "urn:ietf:params:xml:ns:xmpp-bind") == nil {
+		t.Errorf("bind not offered after the refused Bind 2: %s", f)
+	}
+	if got := cluster.BindsRefused(n1); got != 2 {
+		t.Errorf("binds refused: %d, want 2", got)
 	}
 	// Writable again: the same stream binds, and the session is seen on
 	// every node.
