@@ -539,7 +539,10 @@ func (c *conn) preBind(el *xml.Element) error {
 	}
 	reply := xml.NewBuilder("iq", xml.NSClient).Attr("type", "result").Attr("id", el.Attr("id")).
 		Start("bind", nsBind).Start("jid", "").Text(full.String()).End().End().Element()
-	c.bind(full, func() { c.Deliver(reply) }, nil)
+	if err := c.bind(full, func() { c.Deliver(reply) }, nil); err != nil {
+		// §7.6.2.1: type wait, so the client tries again.
+		return c.write(c.stanzaBytes(stanza.NewError(stanza.ResourceConstraint, "the session could not be registered; try again").Reply(el)))
+	}
 	return nil
 }
 
@@ -564,9 +567,18 @@ func (c *conn) resource(res string) (jid.JID, *stanza.Error) {
 // first queues the result of the binding before anyone can find the
 // session, so that it is the first thing the client reads on it; before
 // runs once the session can be found, before the modules hear of it
-// (Bind 2's inline features).
-func (c *conn) bind(full jid.JID, first func(), before func()) {
+// (Bind 2's inline features). An error from the directory's Claim
+// refuses the bind: nothing was queued, and the stream stays unbound.
+func (c *conn) bind(full jid.JID, first func(), before func()) error {
+	bare := c.jid
 	c.jid = full
+	if cl, ok := c.srv.cfg.Directory.(Claimer); ok {
+		if err := cl.Claim(c); err != nil {
+			c.jid = bare
+			c.logger().Warn("bind refused", "jid", full.String(), "err", err)
+			return err
+		}
+	}
 	// Every stanza from here on is parsed with its 'from' already ours
 	// (§8.1.2.1), in the element's own arrays: no copy per stanza.
 	c.dec.Stamp(xml.NSClient, "from", full.String())
@@ -578,7 +590,8 @@ func (c *conn) bind(full jid.JID, first func(), before func()) {
 	closing := c.closing
 	c.wmu.Unlock()
 	if closing {
-		return
+		c.srv.cfg.Directory.Unbind(c) // drops the claim
+		return nil
 	}
 	c.stopAuthTimer()
 	c.bound = true
@@ -592,6 +605,7 @@ func (c *conn) bind(full jid.JID, first func(), before func()) {
 		before()
 	}
 	c.srv.cfg.Registry.SessionBound(&c.life, c)
+	return nil
 }
 
 // credStore adapts storage.Accounts to what auth needs, for one domain.

@@ -161,7 +161,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		b.Append(resumeFailed)
 	}
 	c.bind2 = true
-	c.bind(full, func() {
+	bindErr := c.bind(full, func() {
 		// Once bound and before anyone can deliver to the session:
 		// stream management counts from the first stanza it gets.
 		b.Start("bound", nsBind2)
@@ -179,6 +179,20 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		c.sessionFeatures(fb, true)
 		c.enqueue(append(first, streamFeatures(fb.Element())...))
 	}, func() { c.bind2Inline(br, full) })
+	if bindErr != nil {
+		// Refused by the directory (a cluster node that cannot record
+		// the session): as when no session is possible now, the bare
+		// JID, and the client binds the legacy way and hears why.
+		c.bind2 = false
+		b := success(bare)
+		if resumeFailed != nil {
+			b.Append(resumeFailed)
+		}
+		if err := c.write(b.Element().Append(nil, "")); err != nil {
+			return err
+		}
+		return c.sendFeatures()
+	}
 	return nil
 }
 

@@ -93,6 +93,15 @@ type Directory interface {
 	Updated(s module.Session)
 }
 
+// Claimer is a Directory that must record a session where others find it
+// (a cluster node's replicated directory) before the session is bound.
+// Claim runs before the bind is answered; an error refuses the bind
+// (RFC 6120 §7.6.2.1, resource-constraint), and a claimed session that is
+// not bound after all is passed to Unbind.
+type Claimer interface {
+	Claim(s module.Session) error
+}
+
 // ListenerOptions are per listening socket.
 type ListenerOptions struct {
 	// TLS is the server configuration; nil means no TLS on this listener.

@@ -30,6 +30,9 @@ const maxPending = 1 << 16
 
 type pendingMsg struct {
 	el *xml.Element
+	// from is the stamped sender of a forwarded stanza (opRouteTracked);
+	// zero for a delivery, whose element carries it.
+	from jid.JID
 }
 
 // pending are the copies kept for one peer node.
@@ -55,6 +58,14 @@ func tracked(el *xml.Element) bool {
 
 // sendTracked delivers el to full on node id, keeping a copy.
 func (n *Node) sendTracked(id string, full jid.JID, el *xml.Element) bool {
+	return n.sendKept(id, opDeliverTracked, full, el, jid.JID{})
+}
+
+// sendKept publishes el to node id with op (opDeliverTracked: head is the
+// session's full JID; opRouteTracked: the stamped sender, also kept as
+// from), keeping a copy until the receipt comes.
+func (n *Node) sendKept(id string, op byte, head jid.JID, el *xml.Element, from jid.JID) bool {
+	full := head
 	n.pmu.Lock()
 	p := n.pend[id]
 	if p == nil {
@@ -67,15 +78,19 @@ func (n *Node) sendTracked(id string, full jid.JID, el *xml.Element) bool {
 			n.log.Warn("cluster: a node acknowledges no deliveries; sending it messages without keeping copies", "node", id, "kept", len(p.msgs))
 		}
 		n.pmu.Unlock()
-		return n.send(id, opDeliver, full, el.Append(nil, xml.NSClient))
+		untracked := byte(opDeliver)
+		if op == opRouteTracked {
+			untracked = opRoute
+		}
+		return n.send(id, untracked, full, el.Append(nil, xml.NSClient))
 	}
 	p.seq++
 	seq := p.seq
-	p.msgs[seq] = pendingMsg{el: el}
+	p.msgs[seq] = pendingMsg{el: el, from: from}
 	n.pmu.Unlock()
 	j := full.String()
 	buf := make([]byte, 0, 1+len(j)+1+20+1+256)
-	buf = append(buf, opDeliverTracked)
+	buf = append(buf, op)
 	buf = append(buf, j...)
 	buf = append(buf, '\n')
 	buf = strconv.AppendUint(buf, seq, 10)
@@ -132,8 +147,10 @@ func (n *Node) rerouteKept(id string) int {
 	slices.Sort(seqs)
 	for _, s := range seqs {
 		el := p.msgs[s].el
-		st := &module.Stanza{El: el}
-		st.From, _ = jid.Parse(el.Attr("from"))
+		st := &module.Stanza{El: el, From: p.msgs[s].from}
+		if st.From.IsZero() {
+			st.From, _ = jid.Parse(el.Attr("from"))
+		}
 		st.To, _ = jid.Parse(el.Attr("to"))
 		deps.Router.Route(context.Background(), st)
 	}

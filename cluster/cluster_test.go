@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/cluster"
 	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -182,14 +185,72 @@ func TestConflictAcrossNodes(t *testing.T) {
 	if m := nextMessage(t, a2); body(m) != "which one" {
 		t.Fatalf("new session got %s", m)
 	}
-	archivePrefsAcrossNodes(t, a2, bob)
+	archivePrefsAcrossNodes(t, nodes[2], a2, bob)
+	bindRefused(t, nodes)
+}
+
+// bindRefused: a bind whose session cannot be written to the directory
+// is refused (RFC 6120 §7.6.2.1, resource-constraint of type wait) rather
+// than left unreachable from the other nodes; the stream may bind again.
+func bindRefused(t *testing.T, nodes []*testutil.Server) {
+	t.Helper()
+	n1 := nodes[0].Node()
+	c := testutil.NewClient(t, testutil.Dial(t, nodes[0].StartTLS))
+	c.Open("localhost")
+	c.StartTLS("localhost")
+	if r := c.AuthSCRAM("SCRAM-SHA-256", "bob", pw, "", nil); !r.OK {
+		t.Fatalf("login: %s", r.Condition)
+	}
+	c.Restart("localhost")
+	cluster.FailSessionWrites(n1, errors.New("directory unreachable (test)"))
+	c.Send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>cut</resource></bind></iq>")
+	r := c.NextNamed("iq")
+	if r.Attr("id") != "b1" || r.Attr("type") != "error" || testutil.ErrorCondition(r) != stanza.ResourceConstraint {
+		t.Fatalf("bind while the directory cannot be written: %s", r)
+	}
+	if e := r.Child("error", xml.NSClient); e == nil || e.Attr("type") != "wait" {
+		t.Errorf("error type: %s", r)
+	}
+	full := jid.MustParse("bob@localhost/cut")
+	if n1.Directory().Session(full) != nil {
+		t.Errorf("refused session bound on n1")
+	}
+	// Bind 2 (XEP-0386) in SASL2: authenticated, not bound (no <bound/>,
+	// the bare JID); the client binds the legacy way.
+	b2 := testutil.NewClient(t, testutil.Dial(t, nodes[0].StartTLS))
+	b2.Open("localhost")
+	b2.StartTLS("localhost")
+	b2.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>%s</initial-response>"+
+		"<bind xmlns='urn:xmpp:bind:0'><tag>t</tag></bind></authenticate>", base64.StdEncoding.EncodeToString([]byte("\x00bob\x00"+pw)))
+	if s := b2.Next(); s.Name() != "success" || s.Child("bound", "urn:xmpp:bind:0") != nil ||
+		s.Child("authorization-identifier", "urn:xmpp:sasl:2").Text() != "bob@localhost" {
+		t.Fatalf("Bind 2 while the directory cannot be written: %s", s)
+	}
+	if f := b2.NextNamed("features"); f.Child("bind", "urn:ietf:params:xml:ns:xmpp-bind") == nil {
+		t.Errorf("bind not offered after the refused Bind 2: %s", f)
+	}
+	if got := cluster.BindsRefused(n1); got != 2 {
+		t.Errorf("binds refused: %d, want 2", got)
+	}
+	// Writable again: the same stream binds, and the session is seen on
+	// every node.
+	cluster.FailSessionWrites(n1, nil)
+	c.Send("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>cut</resource></bind></iq>")
+	if r := c.NextNamed("iq"); r.Attr("id") != "b2" || r.Attr("type") != "result" {
+		t.Fatalf("bind once writable: %s", r)
+	}
+	seen(t, nodes, full.String(), false)
 }
 
 // archivePrefsAcrossNodes: archive preferences (XEP-0441) set on one node
 // hold at once on the node that archives the next message (the sender's),
 // though it had them cached.
-func archivePrefsAcrossNodes(t *testing.T, alice, bob *testutil.Client) {
+func archivePrefsAcrossNodes(t *testing.T, archiver *testutil.Server, alice, bob *testutil.Client) {
 	t.Helper()
+	// The archiving node is slow to apply the changes: the results must
+	// wait for it.
+	cluster.DelayApply(archiver.Node(), 300*time.Millisecond)
+	defer cluster.DelayApply(archiver.Node(), 0)
 	alice.Send("<iq type='set' id='prefs'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>")
 	for el := alice.Next(); el.Attr("id") != "prefs"; el = alice.Next() {
 	}
@@ -202,32 +263,17 @@ func archivePrefsAcrossNodes(t *testing.T, alice, bob *testutil.Client) {
 	alice.Send("<iq type='set' id='prefs2'><prefs xmlns='urn:xmpp:mam:2' default='always'/></iq>")
 	for el := alice.Next(); el.Attr("id") != "prefs2"; el = alice.Next() {
 	}
-	// The change reaches bob's node (which archives) a moment later: the
-	// fence is sent again until one is archived.
+	// The change is in force on bob's node (which archives) once the
+	// result is in: one fence, archived by the new preferences.
+	bob.Send("<message to='alice@localhost/pc' type='chat'><body>fence</body></message>")
+	if m := nextMessage(t, alice); body(m) != "fence" {
+		t.Fatalf("alice got %s", m)
+	}
 	var bodies []string
-	fenced := func() bool {
-		for _, b := range bodies {
-			if strings.HasPrefix(b, "fence") {
-				return true
-			}
-		}
-		return false
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; !fenced(); i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no fence archived after the change back to 'always': %v", bodies)
-		}
-		f := fmt.Sprintf("fence %d", i)
-		bob.Send("<message to='alice@localhost/pc' type='chat'><body>%s</body></message>", f)
-		if m := nextMessage(t, alice); body(m) != f {
-			t.Fatalf("alice got %s", m)
-		}
-		for try := 0; try < 10 && !fenced(); try++ {
-			time.Sleep(50 * time.Millisecond)
-			bodies = archiveBodies(alice)
-		}
-	}
+	waitFor(t, "the fence archived (written in batches)", func() bool {
+		bodies = archiveBodies(alice)
+		return slices.Contains(bodies, "fence")
+	})
 	if slices.Contains(bodies, "not archived") {
 		t.Errorf("archived against the preferences set on another node: %v", bodies)
 	}
@@ -348,9 +394,17 @@ func blockingAcrossNodes(t *testing.T, nodes []*testutil.Server, alice *testutil
 	if m := nextMessage(t, alice); body(m) != "one" {
 		t.Fatalf("alice got %s", m)
 	}
+	// n2 is slow to apply the change: the result must wait for it
+	// (XEP-0191 §3.3: once blocked, nothing from eve is delivered,
+	// whichever node routes it), so eve's message right after the
+	// result is refused although n2 had alice's list cached.
+	cluster.DelayApply(nodes[1].Node(), 300*time.Millisecond)
+	defer cluster.DelayApply(nodes[1].Node(), 0)
 	alice.Send("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='eve@localhost'/></block></iq>")
 	for el := alice.Next(); el.Attr("id") != "b1"; el = alice.Next() {
 	}
+	// XEP-0191 §3.4: eve's message is refused on n2, not delivered.
+	eve.Send("<message to='alice@localhost/pc' type='chat' id='two'><body>two</body></message>")
 	// The push to the resource on n3.
 	for {
 		el := alice2.Next()
@@ -361,8 +415,6 @@ func blockingAcrossNodes(t *testing.T, nodes []*testutil.Server, alice *testutil
 			break
 		}
 	}
-	// XEP-0191 §3.4: eve's message is refused on n2, not delivered.
-	eve.Send("<message to='alice@localhost/pc' type='chat' id='two'><body>two</body></message>")
 	for {
 		el := eve.Next()
 		if el.Name() == "message" && el.Attr("id") == "two" {

@@ -166,11 +166,23 @@ func (n *Node) ComponentNode(domain string) string {
 
 // ForwardComponent hands st to node for the component connected there;
 // the 'to' the router parsed goes along when the element has none.
+//
+// NATS takes a publish for a node that has just died without a word, so
+// this node keeps a copy until that node confirms it routed the stanza
+// (handed it to the component, or answered for it); when the node is taken
+// for dead first, the copy is routed again here (rerouteKept): to the
+// component's new node if it has connected again elsewhere, otherwise
+// answered with service-unavailable (RFC 6120 §8.3.3.19) by the component
+// server, as for any stanza to a component that is not connected.
 func (n *Node) ForwardComponent(node string, st *module.Stanza) bool {
 	if st.El.Attr("to") == "" && !st.To.IsZero() {
 		st = &module.Stanza{El: st.El.WithAttrs(xml.Attr{Name: "to", Value: st.To.String()}), From: st.From, To: st.To}
 	}
-	return n.Forward(node, st)
+	id := n.idOf(node)
+	if id == "" || id == n.id {
+		return false
+	}
+	return n.sendKept(id, opRouteTracked, st.From, st.El, st.From)
 }
 
 func (c *components) setRev(domain string, rev uint64) {

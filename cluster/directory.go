@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,6 +49,12 @@ type Directory struct {
 	nrem   int
 	revs   map[string]uint64 // key → revision of our own write, for our sessions
 	flags  map[module.Session][]string
+	claims map[module.Session]claim // written, not bound yet (bind.go)
+
+	// bindWait overrides bindWriteWait, putFault makes session writes
+	// fail (tests of bind refusal).
+	bindWait time.Duration
+	putFault atomic.Pointer[error]
 
 	watcher jetstream.KeyWatcher
 }
@@ -96,19 +103,32 @@ const writeTimeout = 3 * time.Second
 // replaced (the same full JID, RFC 6120 §7.7.2.2) may be on another node:
 // the caller's CloseStream on it reaches that node.
 func (d *Directory) Bind(s module.Session) module.Session {
+	c, claimed := d.takeClaim(s)
 	replaced := d.local.Bind(s)
 	full := s.JID()
 	if replaced == nil {
 		if r := d.remoteSession(full); r != nil {
 			replaced = r
+		} else if claimed && c.replaced != nil {
+			// Our own record, already back through the watcher,
+			// took the other node's out of the mirror.
+			replaced = c.replaced
 		}
 	}
+	if claimed {
+		d.mu.Lock()
+		d.revs[sessionKey(full)] = c.rev
+		d.mu.Unlock()
+		return replaced
+	}
+	// Not claimed (a session moved here by XEP-0198 resumption): write
+	// now, and keep trying in the background should that fail.
 	d.writeWaiting(s, bindWriteWait)
 	return replaced
 }
 
 // bindWriteWait is how long a bind keeps trying to write its record before
-// it goes on without it. The session's stream handles nothing meanwhile,
+// it is refused (Claim). The session's stream handles nothing meanwhile,
 // and that is the point: its initial presence, which makes the offline
 // module deliver what was stored for the account, must come after the
 // other nodes can find the session. Otherwise what they route to it while
@@ -243,6 +263,10 @@ func (d *Directory) SetFlag(s module.Session, flag string, on bool) {
 // from the cluster's.
 func (d *Directory) Unbind(s module.Session) bool {
 	if !d.local.Unbind(s) {
+		if c, ok := d.takeClaim(s); ok {
+			// Claimed, then its stream ended before the bind.
+			d.deleteRecord(s, c.rev)
+		}
 		return false
 	}
 	if d.node == nil {
@@ -255,15 +279,20 @@ func (d *Directory) Unbind(s module.Session) bool {
 	delete(d.flags, s)
 	d.mu.Unlock()
 	if ok {
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		// LastRevision: a newer bind of this JID on another node keeps
-		// its key.
-		if err := d.node.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
-			d.node.log.Warn("cluster: session not removed from the directory", "jid", s.JID().String(), "err", err)
-		}
-		cancel()
+		d.deleteRecord(s, rev)
 	}
 	return true
+}
+
+// deleteRecord deletes s's record of revision rev.
+func (d *Directory) deleteRecord(s module.Session, rev uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	// LastRevision: a newer bind of this JID on another node keeps its
+	// key.
+	if err := d.node.kv.Delete(ctx, sessionKey(s.JID()), jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		d.node.log.Warn("cluster: session not removed from the directory", "jid", s.JID().String(), "err", err)
+	}
 }
 
 // Session returns the session bound to full on any node, or nil.

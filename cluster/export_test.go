@@ -1,5 +1,7 @@
 package cluster
 
+import "time"
+
 // DepsOf gives tests the router and registry a node runs with.
 func DepsOf(n *Node) Deps { return n.getDeps() }
 
@@ -16,3 +18,43 @@ func Rerouted(n *Node) uint64 { return n.stats.rerouted.Load() }
 func InboxWorker(n *Node, full string) int {
 	return int(inboxKey([]byte("d"+full)) % uint64(len(n.inq)))
 }
+
+// DelayApply makes n wait d before it applies a change another node
+// awaits (PublishWait), as a busy or distant node would: without the wait
+// the other node answered its client before n had applied it. Zero
+// removes the delay.
+func DelayApply(n *Node, d time.Duration) {
+	if d == 0 {
+		n.topics.beforeApply.Store(nil)
+		return
+	}
+	fn := func(string) { time.Sleep(d) }
+	n.topics.beforeApply.Store(&fn)
+}
+
+// Kept counts the copies n keeps of what it sent to other nodes, until
+// their receipts come.
+func Kept(n *Node) int {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	k := 0
+	for _, p := range n.pend {
+		k += len(p.msgs)
+	}
+	return k
+}
+
+// FailSessionWrites makes n's writes of session records fail with err, at
+// once (no retries), as when the directory's bucket cannot be reached; nil
+// ends it.
+func FailSessionWrites(n *Node, err error) {
+	if err == nil {
+		n.dir.putFault.Store(nil)
+		return
+	}
+	n.dir.bindWait = time.Nanosecond
+	n.dir.putFault.Store(&err)
+}
+
+// BindsRefused counts the binds n refused.
+func BindsRefused(n *Node) uint64 { return n.stats.bindsRefused.Load() }

@@ -19,6 +19,7 @@ import (
 //	D<full JID>\n<seq> <node id>\n<stanza> deliver, a receipt owed (ack.go)
 //	c<full JID>\n<condition>\n<text>       close a local session
 //	r<from JID>\n<stanza>                  route here (Cluster.Forward)
+//	R<from JID>\n<seq> <node id>\n<stanza> route here, a receipt owed (components.go)
 //	a<node id>\n<uvarint seq>...           receipts for what we sent
 //
 // Only nodes that know the cluster secret can publish (NATS refuses the
@@ -53,6 +54,22 @@ func (n *Node) handleInbox(data []byte) error {
 		from, _ := jid.Parse(head) // may be empty: the router stamps none
 		n.routeForwarded(from, el)
 		return nil
+	case opRouteTracked:
+		seq, origin, rest, err := seqLine(payload)
+		if err != nil {
+			return err
+		}
+		el, err := xml.ParseFragment(rest)
+		if err != nil {
+			// Not acknowledged: the sender keeps its copy.
+			return fmt.Errorf("%w: forwarded stanza: %w", errInbox, err)
+		}
+		from, _ := jid.Parse(head)
+		// Handed to the component here, or answered here if it left:
+		// either way the sender's copy has served.
+		n.routeForwarded(from, el)
+		n.ack(origin, seq)
+		return nil
 	case opDeliver, opDeliverTracked, opClose:
 	default:
 		return fmt.Errorf("%w: unknown op %q", errInbox, op)
@@ -64,19 +81,9 @@ func (n *Node) handleInbox(data []byte) error {
 	var seq uint64
 	var origin string
 	if op == opDeliverTracked {
-		nl := bytes.IndexByte(payload, '\n')
-		if nl < 0 {
-			return fmt.Errorf("%w: tracked delivery without its sequence line", errInbox)
+		if seq, origin, payload, err = seqLine(payload); err != nil {
+			return err
 		}
-		num, from, ok := strings.Cut(string(payload[:nl]), " ")
-		if !ok || from == "" {
-			return fmt.Errorf("%w: tracked delivery: sequence line %q", errInbox, payload[:nl])
-		}
-		if seq, err = strconv.ParseUint(num, 10, 64); err != nil {
-			return fmt.Errorf("%w: tracked delivery: sequence %q", errInbox, num)
-		}
-		origin = from
-		payload = payload[nl+1:]
 	}
 	s := n.dir.local.Session(full)
 	if op == opClose {
@@ -113,4 +120,20 @@ func (n *Node) handleInbox(data []byte) error {
 	// offline storage).
 	n.reroute(el)
 	return nil
+}
+
+// seqLine splits the "<seq> <node id>" line off a tracked payload.
+func seqLine(payload []byte) (seq uint64, origin string, rest []byte, err error) {
+	nl := bytes.IndexByte(payload, '\n')
+	if nl < 0 {
+		return 0, "", nil, fmt.Errorf("%w: tracked delivery without its sequence line", errInbox)
+	}
+	num, from, ok := strings.Cut(string(payload[:nl]), " ")
+	if !ok || from == "" {
+		return 0, "", nil, fmt.Errorf("%w: tracked delivery: sequence line %q", errInbox, payload[:nl])
+	}
+	if seq, err = strconv.ParseUint(num, 10, 64); err != nil {
+		return 0, "", nil, fmt.Errorf("%w: tracked delivery: sequence %q", errInbox, num)
+	}
+	return seq, from, payload[nl+1:], nil
 }

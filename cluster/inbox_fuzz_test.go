@@ -81,6 +81,7 @@ func inboxSeeds() [][]byte {
 		[]byte("dbob@localhost/res\n<message"),
 		[]byte("d\n"),
 		[]byte("z"),
+		[]byte("Ralice@localhost/pc\n11 n2-abcdef01\n<message xmlns='jabber:client' to='gw.localhost' id='m'/>"),
 	}
 }
 
@@ -99,7 +100,7 @@ func FuzzInbox(f *testing.F) {
 		if dropped > 1 || int(dropped) != logs.warns {
 			t.Fatalf("%q: %d dropped, %d log lines", data, dropped, logs.warns)
 		}
-		if len(data) > 0 && !bytes.ContainsRune([]byte("dDcra"), rune(data[0])) && dropped != 1 {
+		if len(data) > 0 && !bytes.ContainsRune([]byte("dDcraR"), rune(data[0])) && dropped != 1 {
 			t.Fatalf("%q: unknown op not dropped", data)
 		}
 	})
@@ -133,6 +134,9 @@ func TestInbox(t *testing.T) {
 		{"tracked, not XML: no receipt, the sender keeps its copy", []byte("Dbob@localhost/res\n9 n2-abcdef01\n<<<"), 0, 0, 0, 0, true},
 		{"receipts, bad number", []byte("an2-abcdef01\n\xff\xff"), 0, 0, 0, 0, true},
 		{"receipts from nobody", []byte("a\n\x01"), 0, 0, 0, 0, true},
+		{"tracked forward: routed here, receipt owed", seeds[10], 0, 0, 1, 1, false},
+		{"tracked forward, not XML: no receipt", []byte("Ralice@localhost/pc\n12 n2-abcdef01\n<<<"), 0, 0, 0, 0, true},
+		{"tracked forward, no sequence line", []byte("Ralice@localhost/pc\n<message xmlns='jabber:client'/>"), 0, 0, 0, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

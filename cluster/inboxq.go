@@ -125,19 +125,26 @@ func (n *Node) take(data []byte) {
 
 // inboxKey hashes the bare JID of the message's recipient: the header's
 // for a delivery or close (a canonical full JID, as Remote sends it), the
-// 'to' of a forwarded stanza. Malformed messages get some key; the worker
+// 'to' of a forwarded stanza, kept (R, components) or not (r). Malformed messages get some key; the worker
 // drops them. No allocation for ASCII addresses.
 func inboxKey(data []byte) uint64 {
 	if len(data) < 2 {
 		return 0
 	}
 	rest := data[1:]
-	if data[0] == opRoute {
+	if data[0] == opRoute || data[0] == opRouteTracked {
 		nl := bytes.IndexByte(rest, '\n')
 		if nl < 0 {
 			return 0
 		}
-		return bareHash(toAttr(rest[nl+1:]))
+		rest = rest[nl+1:]
+		if data[0] == opRouteTracked { // then a "<seq> <node id>" line
+			if nl = bytes.IndexByte(rest, '\n'); nl < 0 {
+				return 0
+			}
+			rest = rest[nl+1:]
+		}
+		return bareHash(toAttr(rest))
 	}
 	if nl := bytes.IndexByte(rest, '\n'); nl >= 0 {
 		rest = rest[:nl]

@@ -28,7 +28,8 @@ func TestInboxKey(t *testing.T) {
 		"ralice@localhost/pc\n" + msg("bob@localhost"),
 		"ralice@localhost/pc\n" + msg("Bob@LocalHost./x"),
 		"r\n<presence xmlns='jabber:client' to='bob@localhost/r/s'/>",
-		"r\n<presence xmlns='jabber:client' to='ＢＯＢ@localhost'/>", // fullwidth: jid.Parse folds it (RFC 7622)
+		"r\n<presence xmlns='jabber:client' to='ＢＯＢ@localhost'/>",         // fullwidth: jid.Parse folds it (RFC 7622)
+		"Ralice@localhost/pc\n3 n1-abcdef01\n" + msg("bob@localhost/res"), // kept forward (components)
 	}
 	want := inboxKey([]byte(same[0]))
 	for _, m := range same[1:] {

@@ -12,7 +12,7 @@ func (n *Node) Collector() prometheus.Collector { return collector{n: n, d: newD
 type descs struct {
 	nodes, healthy, sessions, nodeSessions           *prometheus.Desc
 	natsConnected, natsRoutes, natsMsgs, natsReconns *prometheus.Desc
-	stanzas, deaths, burials                         *prometheus.Desc
+	stanzas, deaths, burials, bindsRefused           *prometheus.Desc
 	inboxQueued, inboxFull, inboxDropped             *prometheus.Desc
 }
 
@@ -36,6 +36,7 @@ func newDescs(node string) descs {
 		inboxQueued:   d("inbox_queued", "Messages from other nodes waiting to be handled here (NATS's pending buffer and the inbox workers' queues)."),
 		inboxFull:     d("inbox_full_total", "Times a message from another node waited for a full inbox worker queue (back-pressure on NATS)."),
 		inboxDropped:  d("inbox_dropped_total", "Messages from other nodes that NATS dropped because this node's inbox fell behind by more than its pending limit (slow consumer, logged)."),
+		bindsRefused:  d("binds_refused_total", "Resource binds refused because the session could not be written to the directory (resource-constraint to the client)."),
 	}
 }
 
@@ -46,7 +47,7 @@ type collector struct {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
-	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials, d.inboxQueued, d.inboxFull, d.inboxDropped} {
+	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials, d.inboxQueued, d.inboxFull, d.inboxDropped, d.bindsRefused} {
 		ch <- x
 	}
 }
@@ -87,6 +88,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.inboxQueued, float64(queued))
 	counter(d.inboxFull, full)
 	counter(d.inboxDropped, dropped)
+	counter(d.bindsRefused, n.stats.bindsRefused.Load())
 }
 
 func b2f(b bool) float64 {

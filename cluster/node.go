@@ -95,7 +95,8 @@ type Node struct {
 	rc       receipts
 	rerouted atomic.Uint64
 
-	comps components // external components' nodes (components.go)
+	comps  components // external components' nodes (components.go)
+	topics topics     // subscriptions and awaited changes (topics.go)
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -166,6 +167,10 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 	if err := sub.SetPendingLimits(-1, inboxPendingBytes); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("cluster: this node's inbox: %w", err)
+	}
+	if err := n.subscribeApply(); err != nil {
+		n.Close()
+		return nil, err
 	}
 	if err := n.watch(jctx); err != nil {
 		n.Close()

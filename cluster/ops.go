@@ -18,6 +18,8 @@ type stats struct {
 	burials   atomic.Uint64 // ... of which this node did the burial
 	dropped   atomic.Uint64 // malformed inbox messages (inbox.go)
 	inboxFull atomic.Uint64 // times the inbox waited for a full worker queue (inboxq.go)
+	// binds refused: the session's record could not be written (bind.go)
+	bindsRefused atomic.Uint64
 }
 
 // Status is the cluster as this node sees it, for the admin API.

@@ -74,6 +74,10 @@ const (
 	// Receipts: the header is the sending node's id, the payload uvarint
 	// sequence numbers.
 	opAck = 'a'
+	// A forwarded stanza (opRoute) whose sender keeps a copy: stanzas for
+	// an external component (components.go). The header is the stamped
+	// sender, then a sequence line as for opDeliverTracked.
+	opRouteTracked = 'R'
 )
 
 // send publishes to node id's inbox: op, the session's full JID, a

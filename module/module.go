@@ -371,11 +371,18 @@ type Cluster interface {
 	// node joined or died: owners may have moved.
 	OnMembership(fn func())
 	// Publish hands payload to the handlers of topic on every other node
-	// (at most once, in the order published): for caches a change on one
-	// node makes stale on the others.
+	// (at most once, in the order published) without waiting for them:
+	// for caches where a stale entry for a moment costs nothing.
 	Publish(topic string, payload []byte)
-	// Subscribe runs fn for what other nodes publish on topic, one at a
-	// time; fn must not block for long.
+	// PublishWait hands payload to the handlers of topic on every other
+	// live node and returns once each has run them (a node may run them
+	// twice when its answer was lost): for changes a module promises are
+	// in force when it answers (a block list, archive preferences). An
+	// error means some node did not confirm within the wait; the module
+	// should tell its client so.
+	PublishWait(ctx context.Context, topic string, payload []byte) error
+	// Subscribe runs fn for what other nodes publish on topic (Publish or
+	// PublishWait), one at a time; fn must not block for long.
 	Subscribe(topic string, fn func(payload []byte))
 }
 

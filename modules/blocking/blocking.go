@@ -158,10 +158,20 @@ func (m *mod) set(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
 		return nil, err
 	}
 	m.push(own, iq.Payload.Name(), jids)
+	var unconfirmed error
 	if m.h.Cluster != nil {
-		m.h.Cluster.Publish("blocking", []byte(iq.Payload.Name()+"\n"+own.String()+"\n"+strings.Join(strs(jids), "\n")))
+		// §3.3: the result says the block is in force, so every node
+		// that may route a stanza from the contact must have dropped
+		// its cached list first.
+		unconfirmed = m.h.Cluster.PublishWait(ctx, "blocking", []byte(iq.Payload.Name()+"\n"+own.String()+"\n"+strings.Join(strs(jids), "\n")))
 	}
 	m.presenceChanged(ctx, own, old, cur)
+	if unconfirmed != nil {
+		m.h.Logger.Warn("blocking: change stored, not confirmed by every cluster node", "jid", own.String(), "err", unconfirmed)
+		// Stored, and in force on the nodes that answered: sending it
+		// again is harmless (blocking is idempotent).
+		return nil, &stanza.Error{Type: "wait", Condition: stanza.InternalServerError, Text: "stored, but not yet in force on every cluster node; send it again"}
+	}
 	return nil, nil
 }
 

@@ -37,7 +37,8 @@ type prefs struct {
 	always, never map[string]bool
 }
 
-// cachedPrefs is a cache entry: the preferences and when they were read.
+// cachedPrefs is a cache entry: the preferences and when they were read,
+// or, with p nil, when they were dropped (dropPrefs).
 type cachedPrefs struct {
 	p      *prefs
 	loaded time.Time
@@ -159,6 +160,15 @@ func (m *mod) loadPrefs(ctx context.Context, archive string) (*prefs, error) {
 	return pr, nil
 }
 
+// dropPrefs forgets archive's cached preferences. What stays is when
+// they were dropped (an entry without preferences), so that a read begun
+// before the change cannot put the old ones back when it ends (loadPrefs
+// keeps newer entries): after an awaited drop (PublishWait) every node
+// reads the new ones.
+func (m *mod) dropPrefs(archive string) {
+	m.prefs.put(archive, cachedPrefs{loaded: m.now()})
+}
+
 // wanted applies the owner's preferences (XEP-0441 §2.1, §2.3) to a
 // message exchanged with target: the 'to' of an outgoing message, the
 // 'from' of an incoming one. A listed JID with a resource matches target
@@ -167,7 +177,7 @@ func (m *mod) wanted(ctx context.Context, owner, target jid.JID) bool {
 	archive := owner.String()
 	c, ok := m.prefs.get(archive)
 	p := c.p
-	if !ok || m.now().Sub(c.loaded) > prefsTTL {
+	if !ok || p == nil || m.now().Sub(c.loaded) > prefsTTL {
 		var err error
 		if p, err = m.loadPrefs(ctx, archive); err != nil {
 			return true // archiving is the default; losing a message is worse
@@ -305,8 +315,16 @@ func (m *mod) setPrefs(ctx context.Context, owner jid.JID, el *xml.Element) (*xm
 		return nil, err
 	}
 	m.roster.drop(owner.String())
-	m.prefs.drop(owner.String())
-	m.publishDrop('p', owner.String())
+	m.dropPrefs(owner.String())
+	// XEP-0441 §2.1: the result means the preferences apply to the next
+	// message, whichever node archives it; the other nodes drop their
+	// cached copy before it is sent.
+	if m.h.Cluster != nil {
+		if err := m.h.Cluster.PublishWait(ctx, "mam", append([]byte{'p'}, owner.String()...)); err != nil {
+			m.log.Warn("archive preferences stored, not confirmed by every cluster node", "archive", owner.String(), "err", err)
+			return nil, &stanza.Error{Type: "wait", Condition: stanza.InternalServerError, Text: "stored, but not yet in force on every cluster node; send it again"}
+		}
+	}
 	applied, err := m.loadPrefs(ctx, owner.String())
 	if err != nil {
 		return nil, err
@@ -324,8 +342,9 @@ func (m *mod) setPrefs(ctx context.Context, owner jid.JID, el *xml.Element) (*xm
 }
 
 // publishDrop tells the other cluster nodes to drop an account's cached
-// preferences ('p') or roster ('r'): they would otherwise apply the old
-// ones for up to prefsTTL or rosterTTL.
+// roster ('r'), without waiting (it runs on the message path): they would
+// otherwise apply the old one for up to rosterTTL. Preferences ('p') are
+// dropped with PublishWait (setPrefs).
 func (m *mod) publishDrop(what byte, archive string) {
 	if m.h.Cluster != nil {
 		m.h.Cluster.Publish("mam", append([]byte{what}, archive...))
@@ -339,7 +358,7 @@ func (m *mod) droppedElsewhere(payload []byte) {
 	}
 	switch key := string(payload[1:]); payload[0] {
 	case 'p':
-		m.prefs.drop(key)
+		m.dropPrefs(key)
 	case 'r':
 		m.roster.drop(key)
 	}

@@ -31,9 +31,10 @@ func (c *fakeCluster) Forward(_ string, st *module.Stanza) bool {
 	return true
 }
 
-func (c *fakeCluster) OnMembership(func())            {}
-func (c *fakeCluster) Publish(string, []byte)         {}
-func (c *fakeCluster) Subscribe(string, func([]byte)) {}
+func (c *fakeCluster) OnMembership(func())                               {}
+func (c *fakeCluster) Publish(string, []byte)                            {}
+func (c *fakeCluster) PublishWait(context.Context, string, []byte) error { return nil }
+func (c *fakeCluster) Subscribe(string, func([]byte))                    {}
 
 // TestHandOff: a room whose key moves to another live node is handed
 // off: its occupants are removed with 110 and 333 and the room is
