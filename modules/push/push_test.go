@@ -2,13 +2,10 @@ package push_test
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/internal/testutil"
 	_ "github.com/xmppd/xmppd/modules/all"
 	"github.com/xmppd/xmppd/modules/push"
@@ -37,18 +34,7 @@ secret = "` + secret + `"
 
 func connectComponent(t *testing.T, s *testutil.Server) *testutil.Client {
 	t.Helper()
-	c := testutil.NewClient(t, testutil.Dial(t, s.Component))
-	c.Send("<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' to='push.localhost'>", component.NS, xml.NSStream)
-	h, err := c.ReadHeader()
-	if err != nil {
-		t.Fatalf("component header: %v", err)
-	}
-	sum := sha1.Sum([]byte(h.Attr("id") + secret))
-	c.Send("<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	if el := c.Next(); el.Name() != "handshake" {
-		t.Fatalf("handshake: %s", el)
-	}
-	return c
+	return testutil.ConnectComponent(t, s, "push.localhost", secret)
 }
 
 func wantResult(t *testing.T, r *xml.Element) {
