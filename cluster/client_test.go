@@ -54,14 +54,6 @@ func status(el *xml.Element) string {
 	return ""
 }
 
-// fence makes sure the server has handled what c sent before.
-func fence(t *testing.T, c *testutil.Client) {
-	t.Helper()
-	c.Send("<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
-	for el := c.Next(); el.Attr("id") != "fence"; el = c.Next() {
-	}
-}
-
 // csiAcrossNodes: carol on n1 is inactive; what dave sends from n2 is held
 // and flushed as on one node (c2s/csi_test.go).
 func csiAcrossNodes(t *testing.T, nodes []*testutil.Server) {
@@ -69,7 +61,7 @@ func csiAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	n1, n2 := nodes[0], nodes[1]
 	carol := testutil.Login(t, n1, "carol", pw, "phone")
 	carol.Send("<inactive xmlns='urn:xmpp:csi:0'/>")
-	fence(t, carol)
+	carol.Sync()
 	dave := testutil.Login(t, n2, "dave", pw, "pc")
 	seen(t, nodes, "carol@localhost/phone", false)
 
