@@ -25,6 +25,10 @@ address = "127.0.0.1:0"
 [[component]]
 domain = "push.localhost"
 secret = "` + secret + `"
+
+[[listen]]
+type = "admin"
+address = "127.0.0.1:0"
 `
 	pw        = "password1"
 	nsPubSub  = "http://jabber.org/protocol/pubsub"
@@ -149,7 +153,11 @@ func nextPublish(t *testing.T, comp *testutil.Client, answer string) notificatio
 // it after a pause must be the next thing it reads.
 func noPublish(t *testing.T, comp, sender *testutil.Client, why string) {
 	t.Helper()
-	time.Sleep(200 * time.Millisecond) // publishes are sent from their own goroutine
+	// Nothing to wait for: what is checked is that no publish comes.
+	// Publishes leave from goroutines of their own, so the fence below
+	// proves nothing about one started late; this pause is the time one
+	// gets to show up (a bound on a non-event, not a wait for an event).
+	time.Sleep(200 * time.Millisecond)
 	sender.Send("<message to='fence@push.localhost' id='fence'><body>fence</body></message>")
 	if el := comp.Next(); el.Name() != "message" || el.Attr("id") != "fence" {
 		t.Fatalf("%s: push service got %s", why, el)
@@ -272,7 +280,7 @@ func TestPushHeldSession(t *testing.T) {
 	noPublish(t, comp, bob, "session connected")
 
 	a.Conn.Close() // no closing tag: the session hibernates
-	time.Sleep(200 * time.Millisecond)
+	s.WaitTransportGone(t, "alice@localhost/phone")
 	if s.Sessions() != 2 {
 		t.Fatalf("%d sessions, want alice's kept for resumption and bob's", s.Sessions())
 	}
