@@ -180,6 +180,8 @@ func TestBOSHInactivity(t *testing.T) {
 		// 300ms shows as 0 whole seconds; the value is what the test set.
 		t.Logf("inactivity %s", cr.Attr("inactivity"))
 	}
+	// The scenario: a client silent past the inactivity period (300ms).
+	// Asking earlier would be the activity that keeps the session.
 	time.Sleep(time.Second)
 	if r := c.Send("", ""); r.Attr("type") != "terminate" || r.Attr("condition") != "item-not-found" {
 		t.Errorf("after inactivity: %s", r)
@@ -201,6 +203,9 @@ func TestBOSHOutOfOrder(t *testing.T) {
 	go func() {
 		res <- c.Post(c.Body(second, "", "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"+bad+"</response>"))
 	}()
+	// Give the later rid a head start: the server says nothing until the
+	// earlier one arrives, so no fence can tell that it is held. Should
+	// it arrive second after all, the test still passes (in order).
 	time.Sleep(200 * time.Millisecond)
 	r1 := c.Post(c.Body(first, "", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>"))
 	r2 := <-res
@@ -269,6 +274,8 @@ func TestBOSHResendHeld(t *testing.T) {
 	held := make(chan *xml.Element, 1)
 	c.RID++
 	go func() { held <- c.Post(c.Body(c.RID, "", "")) }()
+	// A held request is silent until it is answered, so nothing on the
+	// wire says it is held yet: give it a head start.
 	time.Sleep(300 * time.Millisecond)
 	again := c.Post(c.Body(c.RID, "", ""))
 	first := <-held
