@@ -605,16 +605,20 @@ var (
 	_ stream.HeaderReader = (*boshConn)(nil)
 )
 
-// next waits for the client's next input (mu held); nil at the end of
-// the transport.
-func (s *boshSession) next() *boshInput {
+// next waits for the client's next header or element bytes (mu held):
+// io.EOF at the end of the transport, xml.ErrStreamEnd at the end of
+// the stream (type='terminate').
+func (s *boshSession) next() (*boshInput, error) {
 	for len(s.in) == 0 && !s.inEOF {
 		s.cond.Wait()
 	}
-	if len(s.in) == 0 {
-		return nil
+	switch {
+	case len(s.in) == 0:
+		return nil, io.EOF
+	case s.in[0].end:
+		return nil, xml.ErrStreamEnd
 	}
-	return &s.in[0]
+	return &s.in[0], nil
 }
 
 // pop drops the input next returned, once used up (mu held).
@@ -632,13 +636,11 @@ func (c *boshConn) Read(p []byte) (int, error) {
 	s := (*boshSession)(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.next()
-	switch {
-	case in == nil:
-		return 0, io.EOF
-	case in.end:
-		return 0, xml.ErrStreamEnd
-	case in.hdr != nil:
+	in, err := s.next()
+	if err != nil {
+		return 0, err
+	}
+	if in.hdr != nil {
 		// XEP-0206 §5: a restart follows SASL success, which the stream
 		// answers by waiting for it (ReadHeader), never in between.
 		return 0, &stanza.StreamError{Condition: stanza.StreamBadFormat, Text: "stream restart where none is due (XEP-0206 §5)"}
@@ -657,13 +659,11 @@ func (c *boshConn) ReadHeader() (*stream.Header, error) {
 	s := (*boshSession)(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.next()
-	switch {
-	case in == nil:
-		return nil, io.EOF
-	case in.end:
-		return nil, xml.ErrStreamEnd
-	case in.hdr == nil:
+	in, err := s.next()
+	if err != nil {
+		return nil, err
+	}
+	if in.hdr == nil {
 		// Elements where the restart is due: on TCP they would stand in
 		// for the header and be refused as it (RFC 6120 §4.9.3.10).
 		return nil, &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected a restart (XEP-0206 §5: xmpp:restart='true')"}
