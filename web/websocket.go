@@ -59,11 +59,12 @@ func (c *wsConn) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if len(bytes.TrimSpace(msg)) == 0 {
+		t := bytes.TrimSpace(msg)
+		if len(t) == 0 {
 			c.pending = []byte(" ") // whitespace: a keepalive
 			continue
 		}
-		switch el := c.framing(msg); {
+		switch el := c.framing(t); {
 		case el == nil:
 			c.pending = msg
 		case el.Name() == "close":
@@ -96,10 +97,11 @@ func (c *wsConn) ReadHeader() (*stream.Header, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(bytes.TrimSpace(msg)) == 0 {
+		t := bytes.TrimSpace(msg)
+		if len(t) == 0 {
 			continue
 		}
-		el := c.framing(msg)
+		el := c.framing(t)
 		switch {
 		case el != nil && el.Name() == "open":
 			return &stream.Header{NS: xml.NSClient, To: el.Attr("to"), From: el.Attr("from"), ID: el.Attr("id"),
@@ -135,10 +137,9 @@ func (c *wsConn) message() ([]byte, error) {
 	return msg, nil
 }
 
-// framing returns the RFC 7395 framing element msg holds, nil if it is
-// anything else (for the stream layer to judge).
-func (c *wsConn) framing(msg []byte) *xml.Element {
-	t := bytes.TrimSpace(msg)
+// framing returns the RFC 7395 framing element t (a message, trimmed)
+// holds, nil if it is anything else (for the stream layer to judge).
+func (c *wsConn) framing(t []byte) *xml.Element {
 	if !bytes.HasPrefix(t, []byte("<open")) && !bytes.HasPrefix(t, []byte("<close")) {
 		return nil
 	}
