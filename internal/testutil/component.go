@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/xml"
@@ -33,4 +34,19 @@ func ConnectComponent(t testing.TB, s *Server, domain, secret string) *Client {
 		t.Fatalf("handshake: %s", el)
 	}
 	return c
+}
+
+// NothingArrives checks that nothing more reaches the component comp:
+// after pause, sender sends a message with id 'fence' to fenceTo (an
+// address of the component), which must be the next thing comp reads.
+// The pause bounds a non-event: what the server sends from goroutines of
+// its own (push notifications) can start after any fence, so the time one
+// gets to show up is all there is; it is no wait for an event.
+func NothingArrives(t testing.TB, comp, sender *Client, fenceTo string, pause time.Duration, why string) {
+	t.Helper()
+	time.Sleep(pause)
+	sender.Send("<message to='%s' id='fence'><body>fence</body></message>", fenceTo)
+	if el := comp.Next(); el.Name() != "message" || el.Attr("id") != "fence" {
+		t.Fatalf("%s: the component got %s", why, el)
+	}
 }

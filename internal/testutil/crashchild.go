@@ -84,6 +84,19 @@ tls = "starttls"
 	return srv.Serve()
 }
 
+// SkipShortOrRace skips a durability test under -short (it starts and
+// kills server processes) and under the race detector: the commit
+// windows such tests hold the server to are stated for a normal build.
+func (c CrashChild) SkipShortOrRace(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts and kills a server process")
+	}
+	if raceEnabled {
+		t.Skip("the window is stated for a normal build; the race detector slows the database writer 10-20x")
+	}
+}
+
 // Start runs the child on dir and returns its process, to kill, and its
 // c2s address. The test's cleanup kills it if the test did not.
 func (c CrashChild) Start(t testing.TB, dir string) (*exec.Cmd, string) {

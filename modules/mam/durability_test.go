@@ -46,12 +46,7 @@ func archiveCount(t *testing.T, c *testutil.Client) int {
 // recipient got. Messages sent right before the kill may be lost; they are
 // counted, not required.
 func TestArchiveSurvivesKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts and kills a server process")
-	}
-	if raceEnabled {
-		t.Skip("the window is stated for a normal build; the race detector slows the database writer 10-20x")
-	}
+	child.SkipShortOrRace(t)
 	dir := t.TempDir()
 	cmd, addr := child.Start(t, dir)
 	alice := child.Login(t, addr, "alice")
