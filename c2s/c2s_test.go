@@ -490,7 +490,20 @@ outbound_queue_bytes = 65536
 		}
 	})
 	t.Run("slow consumer cut off", func(t *testing.T) {
-		time.Sleep(600 * time.Millisecond) // let the flood's connections go
+		// The flood's connections count against the address until the
+		// server has read their end: wait until a new one is answered
+		// with a stream header instead of closed at once.
+		waitFor(t, func() bool {
+			c, err := net.Dial("tcp", s.StartTLS)
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			io.WriteString(c, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+			_, err = c.Read(make([]byte, 1))
+			return err == nil
+		})
 		slow := testutil.Login(t, s, "bob", "b", "slow")
 		slow.Send("<presence/>")
 		slow.Send("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")

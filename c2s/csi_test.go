@@ -14,14 +14,6 @@ func status(el *xml.Element) string {
 	return ""
 }
 
-// fence makes sure everything c sent before has been handled.
-func fence(t *testing.T, c *testutil.Client) {
-	t.Helper()
-	c.Send("<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
-	for el := c.Next(); el.Attr("id") != "fence"; el = c.Next() {
-	}
-}
-
 func TestClientStateIndication(t *testing.T) {
 	s := testutil.Start(t, "")
 	s.AddUser(t, "alice", pw)
@@ -35,7 +27,7 @@ func TestClientStateIndication(t *testing.T) {
 	bob := testutil.Login(t, s, "bob", pw, "pc")
 
 	alice.Send("<inactive xmlns='urn:xmpp:csi:0'/>")
-	fence(t, alice)
+	alice.Sync()
 	// Directed presence twice and a chat state: all can wait; of the two
 	// presences only the newer matters.
 	bob.Send("<presence to='alice@localhost/phone'><status>one</status></presence>")
@@ -45,7 +37,7 @@ func TestClientStateIndication(t *testing.T) {
 	for _, id := range []string{"old", "new"} {
 		bob.Send("<message to='alice@localhost/phone' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:avatar:metadata'><item id='%s'/></items></event></message>", id)
 	}
-	fence(t, bob)
+	bob.Sync()
 	// A message with a body cannot wait: what was held comes first, in
 	// order, then the message.
 	bob.Send("<message to='alice@localhost/phone' type='chat'><body>wake up</body></message>")
@@ -65,7 +57,7 @@ func TestClientStateIndication(t *testing.T) {
 
 	// Going active sends what was held since.
 	bob.Send("<presence to='alice@localhost/phone'><status>three</status></presence>")
-	fence(t, bob)
+	bob.Sync()
 	alice.Send("<active xmlns='urn:xmpp:csi:0'/>")
 	if p := alice.Next(); p.Name() != "presence" || status(p) != "three" {
 		t.Fatalf("after <active/>: %s", p)

@@ -74,11 +74,13 @@ func (c *conn) openStream() error {
 	c.wmu.Lock()
 	c.headerSent = false
 	c.wmu.Unlock()
-	h, err := c.dec.ReadHeader()
+	// The header is bytes on TCP, a value from WebSocket and BOSH
+	// (stream.HeaderReader): the checks below are the same for all.
+	h, err := stream.ReadPeerHeader(c.nc, c.dec)
 	if err != nil {
 		return c.readError(err)
 	}
-	to := h.Attr("to")
+	to := h.To
 	if c.domain == "" {
 		// §4.7.1: our header's 'from' is the domain the peer asked for
 		// if we serve it; otherwise we answer as our default domain and
@@ -97,23 +99,23 @@ func (c *conn) openStream() error {
 	if err := c.sendHeader(h); err != nil {
 		return err
 	}
-	if err := stream.CheckNamespace(h, xml.NSClient); err != nil {
+	if err := stream.CheckPeerNamespace(h, xml.NSClient); err != nil {
 		return err
 	}
 	if _, ok := c.srv.cfg.Host(to); !ok {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: "this server does not serve " + strconv.Quote(to)}
 	}
-	if err := stream.CheckVersion(h); err != nil {
+	if err := stream.CheckPeerVersion(h); err != nil {
 		return err
 	}
 	return c.sendFeatures()
 }
 
-func (c *conn) sendHeader(h *xml.Header) error {
+func (c *conn) sendHeader(h *stream.Header) error {
 	hdr := stream.Header{NS: xml.NSClient, From: c.domain, ID: c.streamID, Version: "1.0", Lang: "en"}
 	if h != nil {
 		// §4.7.2: 'to' in the response reflects the initiator's 'from'.
-		if f := h.Attr("from"); f != "" {
+		if f := h.From; f != "" {
 			if j, err := jid.Parse(f); err == nil {
 				hdr.To = j.String()
 			}

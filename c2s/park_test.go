@@ -58,19 +58,25 @@ func TestIdleSessionsPark(t *testing.T) {
 	// A stanza cut in two by a pause longer than idle_after: the session
 	// parks in the middle of it and the decoder goes on where it stopped.
 	clients[0].Send("<message to='bob@localhost/desk' type='chat' id='half'><bo")
+	// The pause is the scenario: the client is silent past idle_after
+	// (50ms) in the middle of a stanza. Parking is not observable from
+	// the wire, so nothing shorter can stand for it.
 	time.Sleep(120 * time.Millisecond)
 	clients[0].Send("dy>split</body></message>")
 	if m := bob.NextNamed("message"); m.Attr("id") != "half" || m.Child("body", "").Text() != "split" {
 		t.Fatalf("split stanza: %s", m)
 	}
 	// A parked session whose client goes away ends: unbound, its reader's
-	// end runs (the count of sessions drops).
+	// end runs (the count of sessions drops). The pause (past
+	// idle_after) lets clients[0], awake for the split stanza, park
+	// again: the scenario, not a wait for an event.
 	time.Sleep(120 * time.Millisecond)
 	for _, c := range clients[:n/2] {
 		c.Conn.Close()
 	}
 	waitFor(t, func() bool { return s.Sessions() == n/2+1 })
-	// And one closed by the server (shutdown) while parked is told so.
+	// And one closed by the server (shutdown) while parked is told so
+	// (parked again: the pause is past idle_after, as above).
 	time.Sleep(120 * time.Millisecond)
 	go s.Stop(t)
 	for _, c := range clients[n/2:] {
@@ -108,7 +114,9 @@ func TestFirstIdleParksSooner(t *testing.T) {
 			t.Fatalf("message %d: %s", i, m)
 		}
 	}
-	time.Sleep(4 * time.Second) // twice loginIdle
+	// The scenario is quiet time: twice loginIdle (2s) with no input,
+	// after which the sessions must still be awake (idle_after is 1h).
+	time.Sleep(4 * time.Second)
 	runtime.GC()
 	// (A session that had not parked yet still has the short bound: on a
 	// loaded machine a few may not have.)

@@ -121,8 +121,16 @@ func TestSMAcknowledgements(t *testing.T) {
 	}
 }
 
+// adminListener gives a test server the admin API, whose session list
+// tells when a broken session's transport is gone (WaitTransportGone).
+const adminListener = `
+[[listen]]
+type = "admin"
+address = "127.0.0.1:0"
+`
+
 func TestSMResume(t *testing.T) {
-	s := testutil.Start(t, "")
+	s := testutil.Start(t, adminListener)
 	s.AddUser(t, "alice", pw)
 	s.AddUser(t, "bob", pw)
 	bob := testutil.Login(t, s, "bob", pw, "pc")
@@ -138,8 +146,7 @@ func TestSMResume(t *testing.T) {
 	}
 	// The connection breaks without a closing tag; the session stays.
 	alice.Conn.Close()
-	waitFor(t, func() bool { return s.Sessions() == 2 }) // still bound
-	time.Sleep(100 * time.Millisecond)                   // let the server notice the break
+	s.WaitTransportGone(t, "alice@localhost/phone") // the server noticed the break
 	bob.Send("<message to='alice@localhost/phone' type='chat' id='m2'><body>two</body></message>")
 	bob.Send("<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
 	if r := bob.NextNamed("iq"); r.Attr("id") != "fence" {
@@ -250,20 +257,22 @@ func waitFor(t *testing.T, cond func() bool) {
 // connection it came back on (that deadline is for binding, and binding
 // is what resumption replaces).
 func TestSMResumedSessionOutlivesAuthTimeout(t *testing.T) {
-	s := testutil.Start(t, "[limits]\nauth_timeout = \"300ms\"\n")
+	s := testutil.Start(t, adminListener+"[limits]\nauth_timeout = \"300ms\"\n")
 	s.AddUser(t, "alice", pw)
 	s.AddUser(t, "bob", pw)
 	bob := testutil.Login(t, s, "bob", pw, "pc")
 	alice := testutil.Login(t, s, "alice", pw, "phone")
 	id := enable(t, alice, true).Attr("id")
 	alice.Conn.Close()
-	time.Sleep(100 * time.Millisecond)
+	s.WaitTransportGone(t, "alice@localhost/phone") // hibernating
 	a2, _ := authOnly(t, s, "alice")
 	a2.Send("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>", id)
 	if el := a2.Next(); el.Name() != "resumed" {
 		t.Fatalf("resume: %s", el)
 	}
-	time.Sleep(600 * time.Millisecond) // past the new connection's auth_timeout
+	// The scenario is the time passing: the resumed stream stays quiet
+	// past its connection's auth_timeout (300ms).
+	time.Sleep(600 * time.Millisecond)
 	bob.Send("<message to='alice@localhost/phone' type='chat'><body>still there</body></message>")
 	if m := nextSkipR(a2); m.Name() != "message" || body(m) != "still there" {
 		t.Fatalf("after the auth timeout: %s", m)
@@ -295,11 +304,7 @@ func TestSMMalformed(t *testing.T) {
 // handled: the client sends it again on its next stream (XEP-0198 §4),
 // and handling it as well would deliver it twice.
 func TestSMClosedStreamHandlesNothing(t *testing.T) {
-	s := testutil.Start(t, `
-[[listen]]
-type = "admin"
-address = "127.0.0.1:0"
-`)
+	s := testutil.Start(t, adminListener)
 	s.AddUser(t, "alice", pw)
 	s.AddUser(t, "bob", pw)
 	bob, _ := authOnly(t, s, "bob")

@@ -34,7 +34,7 @@ func TestResumeCarriesState(t *testing.T) {
 	alice.Send("<inactive xmlns='urn:xmpp:csi:0'/>")
 	alice.ack()
 	acked := alice.h
-	fence(t, alice.Client)
+	alice.Client.Sync()
 	alice.Conn.Close()
 
 	a2, el := resume(t, n2, "alice", id, acked)

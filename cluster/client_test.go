@@ -1,22 +1,11 @@
 package cluster_test
 
 import (
-	"bytes"
-	"crypto/sha1"
-	"crypto/tls"
-	"encoding/base64"
-	"encoding/hex"
-	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/xmppd/xmppd/cluster"
-	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/internal/testutil"
-	"github.com/xmppd/xmppd/web"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -37,6 +26,10 @@ address = "127.0.0.1:0"
 [[component]]
 domain = "push.localhost"
 secret = "` + pushSecret + `"
+
+[[listen]]
+type = "admin"
+address = "127.0.0.1:0"
 
 [limits]
 resume_timeout = "2s"
@@ -65,14 +58,6 @@ func status(el *xml.Element) string {
 	return ""
 }
 
-// fence makes sure the server has handled what c sent before.
-func fence(t *testing.T, c *testutil.Client) {
-	t.Helper()
-	c.Send("<iq type='get' id='fence' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
-	for el := c.Next(); el.Attr("id") != "fence"; el = c.Next() {
-	}
-}
-
 // csiAcrossNodes: carol on n1 is inactive; what dave sends from n2 is held
 // and flushed as on one node (c2s/csi_test.go).
 func csiAcrossNodes(t *testing.T, nodes []*testutil.Server) {
@@ -80,7 +65,7 @@ func csiAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	n1, n2 := nodes[0], nodes[1]
 	carol := testutil.Login(t, n1, "carol", pw, "phone")
 	carol.Send("<inactive xmlns='urn:xmpp:csi:0'/>")
-	fence(t, carol)
+	carol.Sync()
 	dave := testutil.Login(t, n2, "dave", pw, "pc")
 	seen(t, nodes, "carol@localhost/phone", false)
 
@@ -118,123 +103,25 @@ func csiAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	dave.Close()
 }
 
-// boshClient is a raw XEP-0124/XEP-0206 client.
-type boshClient struct {
-	t   *testing.T
-	url string
-	hc  *http.Client
-	sid string
-	rid int64
-}
-
-const nsBind = "http://jabber.org/protocol/httpbind"
-
-func (c *boshClient) post(body string) *xml.Element {
-	c.t.Helper()
-	resp, err := c.hc.Post(c.url, "text/xml; charset=utf-8", strings.NewReader(body))
-	if err != nil {
-		c.t.Fatalf("post: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		c.t.Fatalf("post: %s %s", resp.Status, b)
-	}
-	d := xml.NewDecoder(io.MultiReader(strings.NewReader("<w xmlns='jabber:client'>"), bytes.NewReader(b), strings.NewReader("</w>")), xml.DefaultLimits())
-	if _, err := d.ReadHeader(); err != nil {
-		c.t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil || el.Name() != "body" || el.NS() != nsBind {
-		c.t.Fatalf("response %q: %v", b, err)
-	}
-	return el
-}
-
-func (c *boshClient) send(attrs, payload string) *xml.Element {
-	c.t.Helper()
-	c.rid++
-	return c.post(fmt.Sprintf("<body rid='%d' sid='%s' %s xmlns='%s' xmlns:xmpp='urn:xmpp:xbosh'>%s</body>", c.rid, c.sid, attrs, nsBind, payload))
-}
-
-func boshChild(el *xml.Element, name string) *xml.Element {
-	for ch := range el.Children() {
-		if ch.Name() == name {
-			return ch
-		}
-	}
-	return nil
-}
-
-// collect polls until a response carries an element named name.
-func (c *boshClient) collect(name string) *xml.Element {
-	c.t.Helper()
-	for range 10 {
-		if ch := boshChild(c.send("", ""), name); ch != nil {
-			return ch
-		}
-	}
-	c.t.Fatalf("no <%s/> arrived", name)
-	return nil
-}
-
-func boshLogin(t *testing.T, s *testutil.Server, user, resource string) *boshClient {
-	t.Helper()
-	c := &boshClient{t: t, url: "https://" + s.HTTP + web.BOSHPath, rid: 7000000,
-		hc: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
-	c.rid++
-	el := c.post(fmt.Sprintf("<body rid='%d' to='localhost' wait='3' hold='1' ver='1.11' xml:lang='en' xmpp:version='1.0' xmlns='%s' xmlns:xmpp='urn:xmpp:xbosh'/>", c.rid, nsBind))
-	c.sid = el.Attr("sid")
-	if boshChild(el, "features") == nil {
-		c.collect("features")
-	}
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pw))
-	if r := c.send("", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+auth+"</auth>"); boshChild(r, "success") == nil {
-		c.collect("success")
-	}
-	if boshChild(c.send("to='localhost' xmpp:restart='true'", ""), "features") == nil {
-		c.collect("features")
-	}
-	if boshChild(c.send("", "<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+resource+"</resource></bind></iq>"), "iq") == nil {
-		c.collect("iq")
-	}
-	return c
-}
-
 // boshAcrossNodes: a BOSH session on n1 and a TCP session on n2 exchange
 // messages.
 func boshAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	t.Helper()
-	gina := boshLogin(t, nodes[0], "gina", "web")
+	gina := testutil.NewBOSH(t, nodes[0])
+	gina.Login("gina", pw, "web")
 	seen(t, nodes, "gina@localhost/web", false)
 	hank := testutil.Login(t, nodes[1], "hank", pw, "tcp")
 	seen(t, nodes, "hank@localhost/tcp", false)
 	hank.Send("<message to='gina@localhost/web' type='chat'><body>to the web</body></message>")
-	if m := gina.collect("message"); body(m) != "to the web" || m.Attr("from") != "hank@localhost/tcp" {
+	if m := gina.Collect("message"); body(m) != "to the web" || m.Attr("from") != "hank@localhost/tcp" {
 		t.Fatalf("gina got %s", m)
 	}
-	gina.send("", "<message xmlns='jabber:client' to='hank@localhost/tcp' type='chat'><body>from the web</body></message>")
+	gina.Send("", "<message xmlns='jabber:client' to='hank@localhost/tcp' type='chat'><body>from the web</body></message>")
 	if m := nextMessage(t, hank); body(m) != "from the web" || m.Attr("from") != "gina@localhost/web" {
 		t.Fatalf("hank got %s", m)
 	}
-	gina.send("type='terminate'", "")
+	gina.Send("type='terminate'", "")
 	hank.Close()
-}
-
-func pushComponent(t *testing.T, s *testutil.Server) *testutil.Client {
-	t.Helper()
-	c := testutil.NewClient(t, testutil.Dial(t, s.Component))
-	c.Send("<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' to='push.localhost'>", component.NS, xml.NSStream)
-	h, err := c.ReadHeader()
-	if err != nil {
-		t.Fatalf("component header: %v", err)
-	}
-	sum := sha1.Sum([]byte(h.Attr("id") + pushSecret))
-	c.Send("<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	if el := c.Next(); el.Name() != "handshake" {
-		t.Fatalf("handshake: %s", el)
-	}
-	return c
 }
 
 // nextPublish reads the next stanza at the push service, which must be a
@@ -260,15 +147,11 @@ func nextPublish(t *testing.T, comp *testutil.Client, owner string) string {
 	return last
 }
 
-// noPublish proves nothing more reached the push service: a message sent
-// to it after a pause must be the next thing it reads.
+// noPublish proves nothing more reached the push service
+// (testutil.NothingArrives).
 func noPublish(t *testing.T, comp, sender *testutil.Client, why string) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond) // publishes are sent from their own goroutine
-	sender.Send("<message to='fence@push.localhost' id='fence'><body>fence</body></message>")
-	if el := comp.Next(); el.Name() != "message" || el.Attr("id") != "fence" {
-		t.Fatalf("%s: push service got %s", why, el)
-	}
+	testutil.NothingArrives(t, comp, sender, "fence@push.localhost", 300*time.Millisecond, why)
 }
 
 // pushAcrossNodes: the push service is connected to n3, erin's session to
@@ -280,7 +163,7 @@ func noPublish(t *testing.T, comp, sender *testutil.Client, why string) {
 func pushAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	t.Helper()
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
-	comp := pushComponent(t, n3)
+	comp := testutil.ConnectComponent(t, n3, "push.localhost", pushSecret)
 	componentAtPush := func() {
 		for _, n := range nodes[:2] {
 			waitFor(t, "push.localhost on n3 as "+n.Node().Name()+" sees it", func() bool { return n.Node().ComponentNode("push.localhost") == "n3" })
@@ -304,8 +187,8 @@ func pushAcrossNodes(t *testing.T, nodes []*testutil.Server) {
 	seen(t, nodes, "erin@localhost/phone", true)
 	noPublish(t, comp, frank, "erin connected")
 
-	erin.Conn.Close()                  // no closing tag: the session waits for resumption
-	time.Sleep(200 * time.Millisecond) // n1 notices the closed socket (as in modules/push's tests)
+	erin.Conn.Close() // no closing tag: the session waits for resumption
+	n1.WaitTransportGone(t, "erin@localhost/phone")
 	frank.Send("<message to='erin@localhost' type='chat' id='h1'><body>while asleep</body></message>")
 	if b := nextPublish(t, comp, "erin@localhost"); b != "while asleep" {
 		t.Fatalf("publish for the held message: body %q", b)

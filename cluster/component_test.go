@@ -1,8 +1,6 @@
 package cluster_test
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -26,19 +24,11 @@ secret = "` + gwSecret + `"
 `
 )
 
-// componentDial opens a component stream (XEP-0114) to s and sends the
-// handshake; it returns the client and the server's answer to it.
+// componentDial opens gw.localhost's component stream (XEP-0114) to s
+// and sends the handshake; it returns the client and the server's answer.
 func componentDial(t *testing.T, s *testutil.Server) (*testutil.Client, *xml.Element) {
 	t.Helper()
-	c := testutil.NewClient(t, testutil.Dial(t, s.Component))
-	c.Send("<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' to='gw.localhost'>", component.NS, xml.NSStream)
-	h, err := c.ReadHeader()
-	if err != nil {
-		t.Fatalf("component header: %v", err)
-	}
-	sum := sha1.Sum([]byte(h.Attr("id") + gwSecret))
-	c.Send("<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	return c, c.Next()
+	return testutil.DialComponent(t, s, "gw.localhost", gwSecret)
 }
 
 func componentConnect(t *testing.T, s *testutil.Server) *testutil.Client {

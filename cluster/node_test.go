@@ -63,10 +63,15 @@ func startNodes(t *testing.T, n int, adjust func(*Config)) []*Node {
 
 func TestMembership(t *testing.T) {
 	nodes := startNodes(t, 3, nil)
-	time.Sleep(3 * time.Second)
+	// Membership converges by gossip: wait for each node to see the two
+	// others, with a deadline, not for a guessed 3 s.
+	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range nodes {
-		if got := n.PeerNames(); len(got) != 2 {
-			t.Errorf("%s sees peers %v", n.Name(), got)
+		for len(n.PeerNames()) != 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s sees peers %v", n.Name(), n.PeerNames())
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }

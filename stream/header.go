@@ -15,7 +15,9 @@ import (
 	"github.com/xmppd/xmppd/xml"
 )
 
-// Header is our stream header (RFC 6120 §4.7): empty fields are left out.
+// Header is a stream header (RFC 6120 §4.7): ours, written with empty
+// fields left out, or the peer's as read (Peer, HeaderReader), whatever
+// transport carried it.
 type Header struct {
 	// NS is the content namespace: jabber:client, jabber:server or
 	// jabber:component:accept (XEP-0114).
@@ -87,6 +89,41 @@ func ReadHeader(d *xml.Decoder) (*xml.Header, error) {
 	return h, nil
 }
 
+// Peer is the header a peer read from a byte stream: its attributes, and
+// as NS the content namespace it declared; NS is "" when the element is
+// not <stream:stream> in the streams namespace (§4.8.1), which
+// CheckPeer then refuses like a wrong content namespace.
+func Peer(h *xml.Header) *Header {
+	p := &Header{From: h.Attr("from"), To: h.Attr("to"), ID: h.Attr("id"), Version: h.Attr("version"), Lang: h.Attr("xml:lang")}
+	if h.Name == "stream" && h.NS == xml.NSStream {
+		p.NS = h.DefaultNS
+	}
+	return p
+}
+
+// CheckPeerNamespace returns <invalid-namespace/> for a peer header whose
+// content namespace is not ns (§4.8.1, §4.8.2, §4.9.3.10), nil for one
+// whose is. A transport that frames the stream itself checked its own
+// element (RFC 7395 <open/>, XEP-0124 <body/>) and implies the namespace.
+func CheckPeerNamespace(h *Header, ns string) error {
+	if h.NS != ns {
+		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> in " + xml.NSStream + " with content namespace " + ns}
+	}
+	return nil
+}
+
+// CheckPeerVersion is CheckVersion for a peer header however carried.
+func CheckPeerVersion(h *Header) error {
+	if MajorVersion(h.Version) != 1 {
+		return errVersion()
+	}
+	return nil
+}
+
+func errVersion() error {
+	return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
+}
+
 // CheckNamespace returns the stream error for a peer header that is not
 // <stream:stream> in the streams namespace with content namespace ns
 // (RFC 6120 §4.8.1, §4.8.2, §4.9.3.10), nil for one that is.
@@ -105,7 +142,7 @@ func CheckNamespace(h *xml.Header, ns string) error {
 // major version is one we cannot speak).
 func CheckVersion(h *xml.Header) error {
 	if MajorVersion(h.Attr("version")) != 1 {
-		return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
+		return errVersion()
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package stream
 
-import "io"
+import (
+	"io"
+
+	"github.com/xmppd/xmppd/xml"
+)
 
 // Framer is a transport that frames the stream itself, so that our
 // header and closing tag are events rather than bytes: a WebSocket sends
@@ -35,4 +39,43 @@ func WriteClose(t io.Writer) error {
 	}
 	_, err := io.WriteString(t, Closing)
 	return err
+}
+
+// HeaderReader is Framer's inbound side: a transport that frames the
+// peer's stream hands over the peer's header as a value, so that the
+// stream code checks one Header whatever carried it and no transport
+// writes stream-header text for the decoder to parse again. RFC 7395's
+// <open/> and a BOSH session's creation or restart body (XEP-0206 §3, §5)
+// are such headers.
+//
+// ReadHeader waits for the peer's next header: at the stream's start and
+// at each restart (RFC 6120 §4.3.3), when nothing else is due. NS is the
+// content namespace the framing implies. Between headers, Read returns
+// the bytes of the stream's top-level elements for a decoder put inside
+// the stream with xml.Decoder.Framed; the peer's end of the stream
+// (<close/>, type='terminate') is Read's error xml.ErrStreamEnd, and a
+// header where an element was due is a *stanza.StreamError.
+type HeaderReader interface {
+	ReadHeader() (*Header, error)
+}
+
+// ReadPeerHeader reads the peer's next stream header: from t if it is a
+// HeaderReader (then d, reset onto t's reader beforehand, is put inside
+// the stream in the header's content namespace), otherwise from the bytes
+// d reads. Errors are the stream errors RFC 6120 §4.9.3 names for them,
+// or the transport's.
+func ReadPeerHeader(t io.Reader, d *xml.Decoder) (*Header, error) {
+	if hr, ok := t.(HeaderReader); ok {
+		h, err := hr.ReadHeader()
+		if err != nil {
+			return nil, err
+		}
+		d.Framed(h.NS)
+		return h, nil
+	}
+	xh, err := ReadHeader(d)
+	if err != nil {
+		return nil, err
+	}
+	return Peer(xh), nil
 }

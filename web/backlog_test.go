@@ -18,12 +18,12 @@ import (
 func TestBOSHLargeOfflineBacklog(t *testing.T) {
 	const n = 1000
 	s := backlog(t, n)
-	c := newBOSH(t, s)
-	c.login("alice", "web")
+	c := testutil.NewBOSH(t, s)
+	c.Login("alice", pw, "web")
 	var ids []string
 	collect := func(payload string) {
 		t.Helper()
-		body := c.send("", payload)
+		body := c.Send("", payload)
 		if body.Attr("type") == "terminate" {
 			t.Fatalf("after %d messages: session terminated: %s", len(ids), body)
 		}

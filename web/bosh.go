@@ -17,6 +17,7 @@ import (
 
 	"github.com/xmppd/xmppd/c2s"
 	"github.com/xmppd/xmppd/internal/randid"
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -24,8 +25,9 @@ import (
 // BOSH (XEP-0124) carrying XMPP (XEP-0206) at BOSHPath. Each session is a
 // boshConn handed to c2s.ServeConn, the same seam as WebSocket: the client
 // stream code negotiates SASL and binding over it exactly as over TCP, and
-// this file only turns HTTP request bodies into the stream's bytes and the
-// stream's output into response bodies.
+// this file only turns HTTP request bodies into the stream's header (a
+// value: stream.HeaderReader), elements and end, and the stream's output
+// into response bodies.
 
 // BOSHPath is where BOSH clients post (the path Prosody and ejabberd use).
 const BOSHPath = "/http-bind"
@@ -97,7 +99,7 @@ type boshSession struct {
 	cond *sync.Cond
 
 	nextRID int64 // the rid whose payload goes to the stream next (§14.2: in order)
-	in      []byte
+	in      []boshInput
 	inEOF   bool // no more input: the stream reader gets io.EOF
 
 	out        [][]byte // framed elements for the next response
@@ -113,6 +115,40 @@ type boshSession struct {
 	cache     map[int64][]byte
 	lastEmpty time.Time // last empty request of a polling session
 	inactT    *time.Timer
+}
+
+// boshInput is one piece of the client's stream, in the order of the
+// requests: the bytes of top-level elements, a stream header (the session
+// creation body or a restart, XEP-0206 §3, §5), or the stream's end
+// (type='terminate', XEP-0124 §13). Exactly one of them is set.
+type boshInput struct {
+	data []byte
+	hdr  *stream.Header
+	end  bool
+}
+
+// pushData queues element bytes for the stream reader (mu held).
+func (s *boshSession) pushData(b []byte) {
+	if n := len(s.in); n > 0 && s.in[n-1].data != nil {
+		s.in[n-1].data = append(s.in[n-1].data, b...)
+		return
+	}
+	s.in = append(s.in, boshInput{data: b})
+}
+
+// header is the client's stream header a session creation or restart
+// body stands for (XEP-0206 §3, §5): its 'to' (the session's domain when
+// a restart leaves it out), 'from' and xml:lang, and xmpp:version (1.0
+// when absent, as this connection manager always assumed).
+func header(body *xml.Element, domain string) *stream.Header {
+	h := &stream.Header{NS: xml.NSClient, To: body.Attr("to"), From: body.Attr("from"), Version: attr(body, "version"), Lang: body.Attr("xml:lang")}
+	if h.To == "" {
+		h.To = domain
+	}
+	if h.Version == "" {
+		h.Version = "1.0"
+	}
+	return h
 }
 
 type boshReq struct {
@@ -303,7 +339,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.El
 		ip = r.RemoteAddr
 	}
 	sess.mu.Lock()
-	sess.in = append(sess.in, streamHeader(to, body.Attr("xml:lang"))...)
+	sess.in = append(sess.in, boshInput{hdr: header(body, to)})
 	sess.held = append(sess.held, &boshReq{rid: rid})
 	sess.mu.Unlock()
 	go func() {
@@ -313,13 +349,6 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.El
 		sess.streamGone()
 	}()
 	writeBOSH(w, sess.respond(r, rid, true))
-}
-
-// streamHeader is the client's stream header the session's <body/>
-// stands for (XEP-0206 §3, §5), as the stream reads it.
-func streamHeader(to, lang string) []byte {
-	h := stream.Header{NS: xml.NSClient, To: to, Version: "1.0", Lang: lang}
-	return h.AppendTag(nil)
 }
 
 // request handles one request of an existing session and returns the
@@ -374,17 +403,17 @@ func (s *boshSession) request(r *http.Request, body *xml.Element, rid int64) []b
 	empty := true
 	if attr(body, "restart") == "true" {
 		// XEP-0206 §5: a new stream header after SASL success.
-		s.in = append(s.in, streamHeader(s.domain, body.Attr("xml:lang"))...)
+		s.in = append(s.in, boshInput{hdr: header(body, s.domain)})
 		empty = false
 	}
 	for ch := range body.Children() {
-		s.in = ch.Append(s.in, xml.NSClient)
+		s.pushData(ch.Append(nil, xml.NSClient))
 		empty = false
 	}
 	terminate := body.Attr("type") == "terminate"
 	if terminate {
 		// §13: the client ends the session; its stream ends with it.
-		s.in = append(s.in, stream.Closing...)
+		s.in = append(s.in, boshInput{end: true})
 		s.done = true
 		empty = false
 	}
@@ -571,26 +600,77 @@ func (s *boshSession) streamGone() {
 type boshConn boshSession
 
 var (
-	_ net.Conn      = (*boshConn)(nil)
-	_ stream.Framer = (*boshConn)(nil)
+	_ net.Conn            = (*boshConn)(nil)
+	_ stream.Framer       = (*boshConn)(nil)
+	_ stream.HeaderReader = (*boshConn)(nil)
 )
 
+// next waits for the client's next header or element bytes (mu held):
+// io.EOF at the end of the transport, xml.ErrStreamEnd at the end of
+// the stream (type='terminate').
+func (s *boshSession) next() (*boshInput, error) {
+	for len(s.in) == 0 && !s.inEOF {
+		s.cond.Wait()
+	}
+	switch {
+	case len(s.in) == 0:
+		return nil, io.EOF
+	case s.in[0].end:
+		return nil, xml.ErrStreamEnd
+	}
+	return &s.in[0], nil
+}
+
+// pop drops the input next returned, once used up (mu held).
+func (s *boshSession) pop() {
+	s.in[0] = boshInput{}
+	s.in = s.in[1:]
+	if len(s.in) == 0 {
+		s.in = nil
+	}
+}
+
+// Read gives the stream's elements as bytes; the end of the stream is
+// xml.ErrStreamEnd (stream.HeaderReader).
 func (c *boshConn) Read(p []byte) (int, error) {
 	s := (*boshSession)(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.in) == 0 && !s.inEOF {
-		s.cond.Wait()
+	in, err := s.next()
+	if err != nil {
+		return 0, err
 	}
-	if len(s.in) == 0 {
-		return 0, io.EOF
+	if in.hdr != nil {
+		// XEP-0206 §5: a restart follows SASL success, which the stream
+		// answers by waiting for it (ReadHeader), never in between.
+		return 0, &stanza.StreamError{Condition: stanza.StreamBadFormat, Text: "stream restart where none is due (XEP-0206 §5)"}
 	}
-	n := copy(p, s.in)
-	s.in = s.in[n:]
-	if len(s.in) == 0 {
-		s.in = nil
+	n := copy(p, in.data)
+	in.data = in.data[n:]
+	if len(in.data) == 0 {
+		s.pop()
 	}
 	return n, nil
+}
+
+// ReadHeader waits for the client's stream header: the session creation
+// body, then each restart body (XEP-0206 §3, §5).
+func (c *boshConn) ReadHeader() (*stream.Header, error) {
+	s := (*boshSession)(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, err := s.next()
+	if err != nil {
+		return nil, err
+	}
+	if in.hdr == nil {
+		// Elements where the restart is due: on TCP they would stand in
+		// for the header and be refused as it (RFC 6120 §4.9.3.10).
+		return nil, &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected a restart (XEP-0206 §5: xmpp:restart='true')"}
+	}
+	h := in.hdr
+	s.pop()
+	return h, nil
 }
 
 // WriteHeader takes our stream header: its id is the session's authid

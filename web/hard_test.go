@@ -303,6 +303,8 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.login("alice", "browser")
+	// The scenario: a WebSocket quiet for longer than both HTTP
+	// timeouts (200ms).
 	time.Sleep(time.Second)
 	alice.Send("<iq xmlns='jabber:client' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
 	if r := alice.Next(); r.Name() != "iq" || r.Attr("id") != "p" || r.Attr("type") != "result" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/xmppd/xmppd/stanza"
 	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
@@ -19,15 +20,16 @@ import (
 // NSFraming is the namespace of RFC 7395's <open/> and <close/>.
 const NSFraming = "urn:ietf:params:xml:ns:xmpp-framing"
 
-// wsConn turns a WebSocket carrying RFC 7395 framed XMPP into the byte
-// stream the client-stream code reads and writes: every message is one
-// element; <open/> stands for the stream header and <close/> for its end
-// (§3.3). Inbound, an <open/> becomes a stream header and a <close/> the
-// closing tag, and every other element passes as it is. Outbound, it is
-// a stream.Framer: the stream's header comes as a call (WriteHeader) and
-// goes out as an <open/>, its end (WriteClose) as a <close/>, and each
-// element written goes in a message of its own with its namespace
-// declared (§3.3.3).
+// wsConn turns a WebSocket carrying RFC 7395 framed XMPP into the
+// transport the client-stream code reads and writes: every message is one
+// element, and <open/> and <close/> stand for the stream's header and end
+// (§3.3). Inbound, it is a stream.HeaderReader: an <open/> is handed over
+// as a header value (ReadHeader), a <close/> is the end of the stream
+// (Read's xml.ErrStreamEnd), and every other element passes to the
+// decoder as it is. Outbound, it is a stream.Framer: the stream's header
+// comes as a call (WriteHeader) and goes out as an <open/>, its end
+// (WriteClose) as a <close/>, and each element written goes in a message
+// of its own with its namespace declared (§3.3.3).
 type wsConn struct {
 	ws     *websocket.Conn
 	local  net.Addr
@@ -44,60 +46,108 @@ type wsConn struct {
 }
 
 var (
-	_ net.Conn      = (*wsConn)(nil)
-	_ stream.Framer = (*wsConn)(nil)
+	_ net.Conn            = (*wsConn)(nil)
+	_ stream.Framer       = (*wsConn)(nil)
+	_ stream.HeaderReader = (*wsConn)(nil)
 )
 
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for len(c.pending) == 0 {
-		typ, msg, err := c.ws.Read(context.Background())
+		msg, err := c.message()
 		if err != nil {
-			if fe := (*frameError)(nil); errors.As(err, &fe) {
-				c.ws.Close(fe.status, fe.reason)
-				return 0, io.EOF
-			}
-			if websocket.CloseStatus(err) != -1 {
-				return 0, io.EOF
-			}
 			return 0, err
 		}
-		if typ != websocket.MessageText {
-			// §3.3.1: XMPP goes in text messages only.
-			c.ws.Close(websocket.StatusUnsupportedData, "XMPP frames are text messages")
-			return 0, io.EOF
+		t := bytes.TrimSpace(msg)
+		if len(t) == 0 {
+			c.pending = []byte(" ") // whitespace: a keepalive
+			continue
 		}
-		c.pending = c.inbound(msg)
+		switch el := c.framing(t); {
+		case el == nil:
+			c.pending = msg
+		case el.Name() == "close":
+			return 0, xml.ErrStreamEnd // §3.3.3
+		case el.Name() == "open":
+			// §3.3.2, §3.4: an <open/> starts a stream or restarts it
+			// after STARTTLS or SASL, never in the middle of one.
+			return 0, &stanza.StreamError{Condition: stanza.StreamBadFormat, Text: "<open/> in the middle of a stream (RFC 7395 §3.4: only at a restart)"}
+		default:
+			return 0, &stanza.StreamError{Condition: stanza.StreamBadFormat, Text: "unknown framing element <" + el.Name() + "/>"}
+		}
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
 	return n, nil
 }
 
-// inbound translates one client message.
-func (c *wsConn) inbound(msg []byte) []byte {
-	t := bytes.TrimSpace(msg)
-	if len(t) == 0 {
-		return []byte(" ") // whitespace: a keepalive
+// ReadHeader waits for the client's <open/> (RFC 7395 §3.3.2), at the
+// stream's start or a restart (§3.4), and hands over its attributes: the
+// header's content namespace is jabber:client. Whitespace before it is a
+// keepalive; anything else where an <open/> is due ends the stream.
+func (c *wsConn) ReadHeader() (*stream.Header, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	// What the decoder left unread belongs to the stream before the
+	// restart (RFC 6120 §4.3.3), as on TCP.
+	c.pending = nil
+	for {
+		msg, err := c.message()
+		if err != nil {
+			return nil, err
+		}
+		t := bytes.TrimSpace(msg)
+		if len(t) == 0 {
+			continue
+		}
+		el := c.framing(t)
+		switch {
+		case el != nil && el.Name() == "open":
+			return &stream.Header{NS: xml.NSClient, To: el.Attr("to"), From: el.Attr("from"), ID: el.Attr("id"),
+				Version: el.Attr("version"), Lang: el.Attr("xml:lang")}, nil
+		case el != nil && el.Name() == "close":
+			return nil, xml.ErrStreamEnd
+		}
+		// §3.3.2: the stream opens with <open/> in the framing
+		// namespace; a <stream:stream> header (or anything else) in its
+		// place is not one (RFC 6120 §4.9.3.10).
+		return nil, &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <open xmlns='" + NSFraming + "'/> (RFC 7395 §3.3.2)"}
 	}
+}
+
+// message reads the client's next message (rmu held).
+func (c *wsConn) message() ([]byte, error) {
+	typ, msg, err := c.ws.Read(context.Background())
+	if err != nil {
+		if fe := (*frameError)(nil); errors.As(err, &fe) {
+			c.ws.Close(fe.status, fe.reason)
+			return nil, io.EOF
+		}
+		if websocket.CloseStatus(err) != -1 {
+			return nil, io.EOF
+		}
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		// §3.3.1: XMPP goes in text messages only.
+		c.ws.Close(websocket.StatusUnsupportedData, "XMPP frames are text messages")
+		return nil, io.EOF
+	}
+	return msg, nil
+}
+
+// framing returns the RFC 7395 framing element t (a message, trimmed)
+// holds, nil if it is anything else (for the stream layer to judge).
+func (c *wsConn) framing(t []byte) *xml.Element {
 	if !bytes.HasPrefix(t, []byte("<open")) && !bytes.HasPrefix(t, []byte("<close")) {
-		return msg
+		return nil
 	}
 	el := parseFrame(t, c.limits)
 	if el == nil || el.NS() != NSFraming {
-		return msg // not a framing element: let the stream layer judge it
+		return nil
 	}
-	switch el.Name() {
-	case "open":
-		// §3.3.2: <open/> carries the header's attributes.
-		h := stream.Header{NS: xml.NSClient, To: el.Attr("to"), From: el.Attr("from"), ID: el.Attr("id"),
-			Version: el.Attr("version"), Lang: el.Attr("xml:lang")}
-		return h.AppendTag(nil)
-	case "close":
-		return []byte(stream.Closing)
-	}
-	return msg
+	return el
 }
 
 // parseFrame reads one element standing alone, or nil if it is not one.

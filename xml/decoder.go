@@ -224,6 +224,13 @@ func (d *Decoder) readHeader() (*Header, error) {
 	return h, nil
 }
 
+func (d *Decoder) framed(ns string) {
+	x := &d.impl
+	x.sawInput, x.header = true, true
+	x.base = []binding{{prefix: "", uri: intern(ns)}, {prefix: "stream", uri: NSStream}}
+	x.endTag = "</stream:stream"
+}
+
 // readHeader consumes [BOM] [S] [XMLDecl] [S] '<' start tag '>'.
 func (x *decoderImpl) readHeader() (*Header, error) {
 	// Gather input until the end of the start tag; restricted constructs

@@ -89,6 +89,15 @@ func (d *Decoder) Reset(r io.Reader) { d.reset(r) }
 // Leading whitespace is allowed. A DOCTYPE, comment or PI is ErrRestricted.
 func (d *Decoder) ReadHeader() (*Header, error) { return d.readHeader() }
 
+// Framed puts a decoder that has read nothing since Reset inside a stream
+// whose header its transport delivered as a value rather than as bytes
+// (RFC 7395's <open/>, a BOSH session's <body/>): what it reads from now
+// on are the stream's top-level elements, in default namespace ns, with
+// the "stream" prefix bound to NSStream as a client's header binds it.
+// The transport reports the stream's end through its reader's error
+// (ErrStreamEnd), not as a closing tag.
+func (d *Decoder) Framed(ns string) { d.framed(ns) }
+
 // AliasDefaultNS makes stanzas that inherit the stream header's default
 // namespace resolve to to when that namespace is from. Call it after
 // ReadHeader. A component stream (XEP-0114) carries the same stanzas as a

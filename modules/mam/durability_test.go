@@ -1,26 +1,16 @@
 package mam_test
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/auth"
-	"github.com/xmppd/xmppd/internal/config"
-	"github.com/xmppd/xmppd/internal/server"
 	"github.com/xmppd/xmppd/internal/testutil"
 	"github.com/xmppd/xmppd/modules/mam"
-	"github.com/xmppd/xmppd/storage"
 )
 
 // durabilityWindow is the bound docs/performance.md ("Archive durability")
@@ -29,93 +19,11 @@ import (
 // up). The test waits it once; it is not a performance threshold.
 const durabilityWindow = 500 * time.Millisecond
 
-// childEnv makes the test binary run an xmppd in the data directory it
-// names instead of the tests (see TestMain): the process the durability
-// test kills with SIGKILL.
-const childEnv = "XMPPD_MAM_CRASH_CHILD"
+// child is the xmppd the durability test kills with SIGKILL, run by the
+// test binary in a process of its own (archiving with the defaults).
+var child = testutil.CrashChild{Env: "XMPPD_MAM_CRASH_CHILD", Users: []string{"alice", "bob"}, Password: pw}
 
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		if err := runChild(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	os.Exit(m.Run())
-}
-
-// runChild serves xmppd (STARTTLS on a free port, archiving with the
-// defaults) on dir with accounts alice and bob, prints the listener's
-// address on stdout and serves until killed.
-func runChild(dir string) error {
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-data_dir = %q
-[[host]]
-domain = "localhost"
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-tls = "starttls"
-`, dir)), "child.toml")
-	if err != nil {
-		return err
-	}
-	cfg.S2S.Enabled = false
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	for _, u := range []string{"alice", "bob"} {
-		creds, err := auth.DeriveCredentials(pw, auth.DefaultIterations)
-		if err != nil {
-			return err
-		}
-		sc := make([]storage.Credential, len(creds))
-		for i, c := range creds {
-			sc[i] = storage.Credential(c)
-		}
-		if err := srv.Accounts().CreateAccount(context.Background(), "localhost", u, sc); err != nil && !errors.Is(err, storage.ErrExists) {
-			return err
-		}
-	}
-	fmt.Println(srv.Addrs()[0].String())
-	return srv.Serve()
-}
-
-// startChild starts the child server on dir and returns its address.
-func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("child server: %v", err)
-	}
-	return cmd, strings.TrimSpace(line)
-}
-
-func loginAt(t *testing.T, addr, user string) *testutil.Client {
-	t.Helper()
-	c := testutil.NewClient(t, testutil.Dial(t, addr))
-	c.Open("localhost")
-	c.StartTLS("localhost")
-	if r := c.AuthSCRAM("SCRAM-SHA-256", user, pw, "", nil); !r.OK {
-		t.Fatalf("login %s: %s", user, r.Condition)
-	}
-	c.Restart("localhost")
-	c.Bind("r")
-	return c
-}
+func TestMain(m *testing.M) { child.Main(m) }
 
 // archiveCount asks c's archive for its size (max=0: the count alone).
 func archiveCount(t *testing.T, c *testutil.Client) int {
@@ -138,16 +46,11 @@ func archiveCount(t *testing.T, c *testutil.Client) int {
 // recipient got. Messages sent right before the kill may be lost; they are
 // counted, not required.
 func TestArchiveSurvivesKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts and kills a server process")
-	}
-	if raceEnabled {
-		t.Skip("the window is stated for a normal build; the race detector slows the database writer 10-20x")
-	}
+	child.SkipShortOrRace(t)
 	dir := t.TempDir()
-	cmd, addr := startChild(t, dir)
-	alice := loginAt(t, addr, "alice")
-	bob := loginAt(t, addr, "bob")
+	cmd, addr := child.Start(t, dir)
+	alice := child.Login(t, addr, "alice")
+	bob := child.Login(t, addr, "bob")
 
 	const n = 200
 	send := func(from int, count int) {
@@ -180,9 +83,9 @@ func TestArchiveSurvivesKill(t *testing.T) {
 	}
 	cmd.Wait()
 
-	_, addr = startChild(t, dir)
+	_, addr = child.Start(t, dir)
 	for _, user := range []string{"alice", "bob"} {
-		c := loginAt(t, addr, user)
+		c := child.Login(t, addr, user)
 		got := archiveCount(t, c)
 		t.Logf("%s's archive after the kill: %d messages (%d delivered before the window, %d sent at the kill)", user, got, n, n)
 		if got < n {

@@ -1,23 +1,13 @@
 package muc_test
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/auth"
-	"github.com/xmppd/xmppd/internal/config"
-	"github.com/xmppd/xmppd/internal/server"
 	"github.com/xmppd/xmppd/internal/testutil"
-	"github.com/xmppd/xmppd/storage"
 )
 
 // durabilityWindow is the bound docs/reliability.md ("The archive's
@@ -26,93 +16,16 @@ import (
 // once; it is not a performance threshold.
 const durabilityWindow = 500 * time.Millisecond
 
-// childEnv makes the test binary run an xmppd in the data directory it
-// names instead of the tests (see TestMain): the process the durability
-// test kills with SIGKILL.
-const childEnv = "XMPPD_MUC_CRASH_CHILD"
+// child is the xmppd the durability test kills with SIGKILL, run by the
+// test binary in a process of its own: MUC with its room archive, the
+// defaults but no rate limit.
+var child = testutil.CrashChild{Env: "XMPPD_MUC_CRASH_CHILD", Config: "[muc]\nmessage_rate = 0.0\n", Users: []string{"alice"}, Password: "secret"}
 
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		if err := runChild(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	os.Exit(m.Run())
-}
-
-const childPassword = "secret"
-
-// runChild serves xmppd (STARTTLS on a free port, MUC with its room
-// archive, the defaults but no rate limit) on dir with the account alice, prints the
-// listener's address on stdout and serves until killed.
-func runChild(dir string) error {
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-data_dir = %q
-[[host]]
-domain = "localhost"
-[[listen]]
-type = "c2s"
-address = "127.0.0.1:0"
-tls = "starttls"
-[muc]
-message_rate = 0.0
-`, dir)), "child.toml")
-	if err != nil {
-		return err
-	}
-	cfg.S2S.Enabled = false
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	creds, err := auth.DeriveCredentials(childPassword, auth.DefaultIterations)
-	if err != nil {
-		return err
-	}
-	sc := make([]storage.Credential, len(creds))
-	for i, c := range creds {
-		sc[i] = storage.Credential(c)
-	}
-	if err := srv.Accounts().CreateAccount(context.Background(), "localhost", "alice", sc); err != nil && !errors.Is(err, storage.ErrExists) {
-		return err
-	}
-	fmt.Println(srv.Addrs()[0].String())
-	return srv.Serve()
-}
-
-func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("child server: %v", err)
-	}
-	return cmd, strings.TrimSpace(line)
-}
+func TestMain(m *testing.M) { child.Main(m) }
 
 func childLogin(t *testing.T, addr string) *user {
 	t.Helper()
-	c := testutil.NewClient(t, testutil.Dial(t, addr))
-	c.Open("localhost")
-	c.StartTLS("localhost")
-	if r := c.AuthSCRAM("SCRAM-SHA-256", "alice", childPassword, "", nil); !r.OK {
-		t.Fatalf("login: %s", r.Condition)
-	}
-	c.Restart("localhost")
-	c.Bind("r")
-	return &user{t: t, Client: c, name: "alice"}
+	return &user{t: t, Client: child.Login(t, addr, "alice"), name: "alice"}
 }
 
 // TestRoomArchiveSurvivesKill: groupchat messages echoed more than the
@@ -121,14 +34,9 @@ func childLogin(t *testing.T, addr string) *user {
 // Messages sent right before the kill may be lost; they are counted, not
 // required.
 func TestRoomArchiveSurvivesKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts and kills a server process")
-	}
-	if raceEnabled {
-		t.Skip("the window is stated for a normal build; the race detector slows the database writer 10-20x")
-	}
+	child.SkipShortOrRace(t)
 	dir := t.TempDir()
-	cmd, addr := startChild(t, dir)
+	cmd, addr := child.Start(t, dir)
 	alice := childLogin(t, addr)
 	alice.create("crash", "alice")
 	if res := alice.configure("crash", map[string]string{"muc#roomconfig_persistentroom": "1"}); res.Attr("type") != "result" {
@@ -154,7 +62,7 @@ func TestRoomArchiveSurvivesKill(t *testing.T) {
 	}
 	cmd.Wait()
 
-	_, addr = startChild(t, dir)
+	_, addr = child.Start(t, dir)
 	alice = childLogin(t, addr)
 	iq := alice.iq("<iq type='set' id='ID' to='crash@%s'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>0</max></set></query></iq>", service)
 	fin := iq.Child("fin", "urn:xmpp:mam:2")

@@ -2,13 +2,10 @@ package push_test
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xmppd/xmppd/component"
 	"github.com/xmppd/xmppd/internal/testutil"
 	_ "github.com/xmppd/xmppd/modules/all"
 	"github.com/xmppd/xmppd/modules/push"
@@ -28,6 +25,10 @@ address = "127.0.0.1:0"
 [[component]]
 domain = "push.localhost"
 secret = "` + secret + `"
+
+[[listen]]
+type = "admin"
+address = "127.0.0.1:0"
 `
 	pw        = "password1"
 	nsPubSub  = "http://jabber.org/protocol/pubsub"
@@ -37,18 +38,7 @@ secret = "` + secret + `"
 
 func connectComponent(t *testing.T, s *testutil.Server) *testutil.Client {
 	t.Helper()
-	c := testutil.NewClient(t, testutil.Dial(t, s.Component))
-	c.Send("<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' to='push.localhost'>", component.NS, xml.NSStream)
-	h, err := c.ReadHeader()
-	if err != nil {
-		t.Fatalf("component header: %v", err)
-	}
-	sum := sha1.Sum([]byte(h.Attr("id") + secret))
-	c.Send("<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	if el := c.Next(); el.Name() != "handshake" {
-		t.Fatalf("handshake: %s", el)
-	}
-	return c
+	return testutil.ConnectComponent(t, s, "push.localhost", secret)
 }
 
 func wantResult(t *testing.T, r *xml.Element) {
@@ -159,15 +149,11 @@ func nextPublish(t *testing.T, comp *testutil.Client, answer string) notificatio
 	return notification{from: el.Attr("from"), node: pub.Attr("node"), fields: fields(n.Child("x", nsData)), options: fields(opts)}
 }
 
-// noPublish proves nothing reached the push service: a message sent to
-// it after a pause must be the next thing it reads.
+// noPublish proves nothing more reached the push service
+// (testutil.NothingArrives).
 func noPublish(t *testing.T, comp, sender *testutil.Client, why string) {
 	t.Helper()
-	time.Sleep(200 * time.Millisecond) // publishes are sent from their own goroutine
-	sender.Send("<message to='fence@push.localhost' id='fence'><body>fence</body></message>")
-	if el := comp.Next(); el.Name() != "message" || el.Attr("id") != "fence" {
-		t.Fatalf("%s: push service got %s", why, el)
-	}
+	testutil.NothingArrives(t, comp, sender, "fence@push.localhost", 200*time.Millisecond, why)
 }
 
 func send(c *testutil.Client, body string) {
@@ -286,7 +272,7 @@ func TestPushHeldSession(t *testing.T) {
 	noPublish(t, comp, bob, "session connected")
 
 	a.Conn.Close() // no closing tag: the session hibernates
-	time.Sleep(200 * time.Millisecond)
+	s.WaitTransportGone(t, "alice@localhost/phone")
 	if s.Sessions() != 2 {
 		t.Fatalf("%d sessions, want alice's kept for resumption and bob's", s.Sessions())
 	}

@@ -340,6 +340,7 @@ func TestThrottle(t *testing.T) {
 	if s.HasUser(t, "second@localhost") {
 		t.Fatal("throttled account was created")
 	}
+	// The scenario: the address's interval between registrations passes.
 	time.Sleep(interval - time.Since(registered) + 50*time.Millisecond)
 	// A refused attempt (conflict) does not use up the address's turn.
 	if got := testutil.ErrorCondition(request(t, c2, "set", regSet("taken", pw))); got != stanza.Conflict {

@@ -321,7 +321,7 @@ func TestUploadExpiry(t *testing.T) {
 	if _, r := requestSlot(t, a, "s3", "c.txt", 997, ""); r.Attr("type") != "error" {
 		t.Fatalf("quota with a reserved slot: %s", r)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // the scenario: past slot_timeout (1s)
 	if got := put(t, hc, lapsed.put, "", strings.Repeat("x", 997), 997); got != http.StatusForbidden {
 		t.Fatalf("PUT after slot_timeout: %d, want 403", got)
 	}

@@ -1,6 +1,6 @@
 //go:build race
 
-package muc_test
+package testutil
 
 // raceEnabled: the race detector slows SQLite (compiled from C to Go) ten
 // to twenty times, past any stated commit window.

@@ -1,7 +1,0 @@
-//go:build race
-
-package mam_test
-
-// raceEnabled: the race detector slows SQLite (compiled from C to Go) ten
-// to twenty times, past any stated commit window.
-const raceEnabled = true

@@ -1,5 +1,0 @@
-//go:build !race
-
-package muc_test
-
-const raceEnabled = false
