@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/auth"
@@ -83,7 +84,9 @@ func (c *conn) openStream() error {
 		// end the stream with host-unknown.
 		c.domain = c.srv.cfg.DefaultDomain
 		if d, ok := c.srv.cfg.Host(to); ok {
-			c.domain = d
+			// d may be a slice of the header's text, which the
+			// session would then keep for its life (~0.2 KiB).
+			c.domain = strings.Clone(d)
 		}
 	}
 	c.streamID = randomID(12)
@@ -569,6 +572,7 @@ func (c *conn) bind(full jid.JID, first func(), before func()) {
 	c.wmu.Lock()
 	c.async = true
 	c.since = time.Now()
+	c.tls = c.srv.boundTLS(c.tls)
 	closing := c.closing
 	c.wmu.Unlock()
 	if closing {
