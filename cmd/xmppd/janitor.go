@@ -24,8 +24,12 @@ import (
 //   - otherwise once per fallbackTicks (a minute), as a busy server's
 //     free pages may also stay free for long.
 //
-// Either way only with at least minFree free: at most one extra
-// collection per burst, and one a minute when busy.
+// Either way only with at least minFree to return: the free heap and the
+// garbage the next collection frees (what the heap's objects hold beyond
+// the live heap the last collection marked). After a burst most of what
+// there is to return can be that garbage: an idle server reaches no heap
+// goal, so nothing collects it. At most one extra collection per burst,
+// and one a minute when busy.
 const (
 	janitorTick   = time.Second
 	calmTicks     = 3  // > c2s's loginIdle (2 s): the readers of the last logins have parked
@@ -34,8 +38,9 @@ const (
 	minFree       = 16 << 20
 )
 
-// freer decides when to return free pages, from one sample per tick of the
-// free heap and of the bytes allocated since start.
+// freer decides when to return free pages, from one sample per tick of
+// what there is to return (free heap and garbage) and of the bytes
+// allocated since start.
 type freer struct {
 	allocs [calmTicks + 1]uint64 // cumulative allocations of the last ticks, a ring
 	n      int                   // samples seen
@@ -62,12 +67,14 @@ func (f *freer) tick(free, allocs uint64) bool {
 	return false
 }
 
-// returnFreeMemory samples the runtime once per janitorTick (two counters
+// returnFreeMemory samples the runtime once per janitorTick (four counters
 // read, no allocation) and calls debug.FreeOSMemory when freer says so.
 func returnFreeMemory(ctx context.Context, log *slog.Logger) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}
 	var f freer
 	t := time.NewTicker(janitorTick)
@@ -80,10 +87,13 @@ func returnFreeMemory(ctx context.Context, log *slog.Logger) {
 		}
 		metrics.Read(samples)
 		free := samples[0].Value.Uint64()
+		if objects, live := samples[2].Value.Uint64(), samples[3].Value.Uint64(); objects > live {
+			free += objects - live
+		}
 		if f.tick(free, samples[1].Value.Uint64()) {
 			start := time.Now()
 			debug.FreeOSMemory()
-			log.Debug("returned free heap to the system", "free_mib", free>>20, "took", time.Since(start))
+			log.Debug("returned free heap to the system", "mib", free>>20, "took", time.Since(start))
 		}
 	}
 }
