@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/auth"
@@ -87,7 +88,9 @@ func (c *conn) openStream() error {
 		// end the stream with host-unknown.
 		domain := c.srv.cfg.DefaultDomain
 		if d, ok := c.srv.cfg.Host(to); ok {
-			domain = d
+			// d may be a slice of the header's text, which the
+			// session would then keep for its life (~0.2 KiB).
+			domain = strings.Clone(d)
 		}
 		_, served := c.srv.cfg.Host(domain)
 		c.wmu.Lock()
@@ -589,6 +592,7 @@ func (c *conn) bind(full jid.JID, first func(), before func()) error {
 	c.wmu.Lock()
 	c.async = true
 	c.since = time.Now()
+	c.tls = c.srv.boundTLS(c.tls)
 	closing := c.closing
 	c.wmu.Unlock()
 	if closing {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/xmppd/xmppd/module"
@@ -130,6 +131,10 @@ type Server struct {
 	ls stream.Listeners[*conn]
 
 	resume resumable // XEP-0198 sessions that may be resumed
+
+	// boundStates holds the TLS states bound sessions share (boundTLS),
+	// by version and cipher suite.
+	boundStates sync.Map // tlsKind → *tls.ConnectionState
 }
 
 // New returns a server; call Serve for each listener.

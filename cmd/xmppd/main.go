@@ -495,7 +495,7 @@ func serve(args []string, stderr io.Writer) error {
 	logSelfSigned(log, certsBefore)
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	defer stopJanitor()
-	go returnFreeMemory(janitorCtx, time.Minute, log)
+	go returnFreeMemory(janitorCtx, log)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)

@@ -251,3 +251,46 @@ func TestPushes(t *testing.T) {
 	a1.Quiet("initiator after its push")
 	a2.Quiet("other resource after its push")
 }
+
+// TestPushesWhenSessionsComeAndGo: the cache holds an account's first
+// session apart from the others (cache.go, sessionSet); pushes still
+// reach exactly the sessions that requested the list (XEP-0191 §3.3)
+// after that first one has gone and others have come.
+func TestPushesWhenSessionsComeAndGo(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", pw)
+	a1 := testutil.Login(t, s, "alice", pw, "one")
+	a2 := testutil.Login(t, s, "alice", pw, "two")
+	a3 := testutil.Login(t, s, "alice", pw, "three") // never asks for the list
+	blocklist(t, a1)
+	blocklist(t, a2)
+	a1.Close()
+	// pushed waits for c's push of the block of j and answers it.
+	pushed := func(t *testing.T, c *testutil.Client, els []*xml.Element, j string) {
+		t.Helper()
+		for _, el := range els {
+			if p := el.Child("block", blocking.NS); el.Name() == "iq" && el.Attr("type") == "set" && p != nil {
+				c.Send("<iq type='result' id='%s'/>", el.Attr("id"))
+				if it := p.Child("item", blocking.NS); it == nil || it.Attr("jid") != j {
+					t.Fatalf("%s: push %s, want one of %s", c.JID, el, j)
+				}
+				return
+			}
+		}
+		t.Fatalf("%s: no push of %s in %v", c.JID, j, els)
+	}
+	_, before := request(t, a2, "<iq type='set' id='%s'><block xmlns='urn:xmpp:blocking'><item jid='romeo@montague.net'/></block></iq>")
+	pushed(t, a2, before, "romeo@montague.net")
+	a3.Quiet("resource that never requested the block list")
+
+	a4 := testutil.Login(t, s, "alice", pw, "four")
+	blocklist(t, a4)
+	_, before = request(t, a4, "<iq type='set' id='%s'><block xmlns='urn:xmpp:blocking'><item jid='iago@shakespeare.lit'/></block></iq>")
+	pushed(t, a4, before, "iago@shakespeare.lit")
+	pushed(t, a2, []*xml.Element{a2.NextNamed("iq")}, "iago@shakespeare.lit")
+	a3.Quiet("resource that never requested the block list")
+	a2.Quiet("other resource after its push")
+	if got := blocklist(t, a3); !slices.Equal(got, []string{"iago@shakespeare.lit", "romeo@montague.net"}) && !slices.Equal(got, []string{"romeo@montague.net", "iago@shakespeare.lit"}) {
+		t.Fatalf("block list = %q", got)
+	}
+}

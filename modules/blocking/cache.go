@@ -128,10 +128,82 @@ type cache struct {
 type entry struct {
 	bare jid.JID
 	set  *blockSet // nil until loaded
-	// sessions are the account's bound sessions; true for those that
+	// sessions are the account's bound sessions, marked for those that
 	// requested the block list and so get pushes (XEP-0191 §3.3).
-	sessions map[module.Session]bool
+	sessions sessionSet
 	elem     *list.Element // in idle when no session is bound
+}
+
+// sessionSet is a set of sessions, each marked or not. Most accounts have
+// one session: it is held without a map, which for every bound account
+// cost ~0.25 KiB of an idle session's memory (docs/performance.md).
+type sessionSet struct {
+	one     module.Session // nil when empty
+	oneMark bool
+	more    map[module.Session]bool // the others, when there are
+}
+
+func (ss *sessionSet) len() int {
+	if ss.one == nil {
+		return 0
+	}
+	return 1 + len(ss.more)
+}
+
+// add adds s unmarked (unmarks it if it is there).
+func (ss *sessionSet) add(s module.Session) {
+	switch {
+	case ss.one == nil || ss.one == s:
+		ss.one, ss.oneMark = s, false
+	default:
+		if ss.more == nil {
+			ss.more = map[module.Session]bool{}
+		}
+		ss.more[s] = false
+	}
+}
+
+func (ss *sessionSet) remove(s module.Session) {
+	if ss.one != s {
+		delete(ss.more, s)
+		return
+	}
+	ss.one, ss.oneMark = nil, false
+	for o, m := range ss.more {
+		ss.one, ss.oneMark = o, m
+		delete(ss.more, o)
+		break
+	}
+	if len(ss.more) == 0 {
+		ss.more = nil
+	}
+}
+
+// mark marks s if it is in the set.
+func (ss *sessionSet) mark(s module.Session) {
+	if ss.one == nil {
+		return
+	}
+	if ss.one == s {
+		ss.oneMark = true
+		return
+	}
+	if _, ok := ss.more[s]; ok {
+		ss.more[s] = true
+	}
+}
+
+// marked appends the marked sessions to out.
+func (ss *sessionSet) marked(out []module.Session) []module.Session {
+	if ss.one != nil && ss.oneMark {
+		out = append(out, ss.one)
+	}
+	for s, m := range ss.more {
+		if m {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func newCache(store storage.BlockLists, max int) *cache {
@@ -168,7 +240,7 @@ func (c *cache) get(ctx context.Context, bare jid.JID) (*blockSet, error) {
 		}
 		e := c.m[bare]
 		if e == nil {
-			e = &entry{bare: bare, sessions: map[module.Session]bool{}}
+			e = &entry{bare: bare}
 			c.m[bare] = e
 			c.park(e)
 		}
@@ -237,14 +309,14 @@ func (c *cache) bound(s module.Session) {
 	c.mu.Lock()
 	e := c.m[bare]
 	if e == nil {
-		e = &entry{bare: bare, sessions: map[module.Session]bool{}}
+		e = &entry{bare: bare}
 		c.m[bare] = e
 	}
 	if e.elem != nil {
 		c.idle.Remove(e.elem)
 		e.elem = nil
 	}
-	e.sessions[s] = false
+	e.sessions.add(s)
 	c.mu.Unlock()
 }
 
@@ -256,8 +328,8 @@ func (c *cache) closed(s module.Session) {
 	if e == nil {
 		return
 	}
-	delete(e.sessions, s)
-	if len(e.sessions) > 0 || e.elem != nil {
+	e.sessions.remove(s)
+	if e.sessions.len() > 0 || e.elem != nil {
 		return
 	}
 	if e.set == nil {
@@ -271,9 +343,7 @@ func (c *cache) closed(s module.Session) {
 func (c *cache) requested(s module.Session) {
 	c.mu.Lock()
 	if e := c.m[s.JID().Bare()]; e != nil {
-		if _, ok := e.sessions[s]; ok {
-			e.sessions[s] = true
-		}
+		e.sessions.mark(s)
 	}
 	c.mu.Unlock()
 }
@@ -284,11 +354,7 @@ func (c *cache) interested(bare jid.JID) []module.Session {
 	defer c.mu.Unlock()
 	var out []module.Session
 	if e := c.m[bare]; e != nil {
-		for s, req := range e.sessions {
-			if req {
-				out = append(out, s)
-			}
-		}
+		out = e.sessions.marked(out)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/storage/sqldb"
 )
 
@@ -85,4 +86,43 @@ func TestMatch(t *testing.T) {
 			t.Errorf("match(%s) = %v, want %v", tc.j, got, tc.want)
 		}
 	}
+}
+
+// TestSessionSet: one session is held without a map (most accounts have
+// one; a map per bound account was ~0.25 KiB of an idle session), more
+// go into one, and removing the first keeps the others and their marks.
+func TestSessionSet(t *testing.T) {
+	s1, s2, s3 := &fakeSession{name: "1"}, &fakeSession{name: "2"}, &fakeSession{name: "3"}
+	var ss sessionSet
+	ss.add(s1)
+	if ss.more != nil || ss.len() != 1 {
+		t.Fatalf("one session: map %v, len %d", ss.more, ss.len())
+	}
+	ss.add(s2)
+	ss.add(s3)
+	ss.mark(s1)
+	ss.mark(s3)
+	if got := ss.marked(nil); len(got) != 2 {
+		t.Fatalf("marked = %v, want 2", got)
+	}
+	ss.remove(s1)
+	if got := ss.marked(nil); ss.len() != 2 || len(got) != 1 || got[0] != s3 {
+		t.Fatalf("after removing the first: len %d, marked %v, want [3]", ss.len(), got)
+	}
+	ss.add(s3) // again: unmarked, as bound does
+	if got := ss.marked(nil); len(got) != 0 {
+		t.Fatalf("re-added session still marked: %v", got)
+	}
+	ss.remove(s2)
+	ss.remove(s3)
+	if ss.len() != 0 || ss.one != nil || ss.more != nil {
+		t.Fatalf("emptied set: %+v", ss)
+	}
+}
+
+// fakeSession is a module.Session for the set's tests: only its identity
+// counts.
+type fakeSession struct {
+	module.Session
+	name string
 }

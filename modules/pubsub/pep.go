@@ -34,7 +34,16 @@ const maxCapsCache = 10000
 type resState struct {
 	capsKey string          // "hash ver" of its caps, "" when it has none
 	feats   map[string]bool // its features; nil until known
-	sent    map[string]bool // "owner node" whose last item it was sent (or a newer one)
+	sent    map[string]bool // "owner node" whose last item it was sent (or a newer one); nil until one is
+}
+
+// markSent records that the resource has owner's node's last item ("owner
+// node"). The map is made on first use: most idle sessions never get one.
+func (rs *resState) markSent(k string) {
+	if rs.sent == nil {
+		rs.sent = map[string]bool{}
+	}
+	rs.sent[k] = true
 }
 
 // capsCall is one disco#info query in flight, shared by the resources
@@ -70,7 +79,7 @@ func (m *mod) presence(_ context.Context, st *module.Stanza) bool {
 	m.mu.Lock()
 	rs := m.res[s]
 	if rs == nil {
-		rs = &resState{capsKey: "-", sent: map[string]bool{}}
+		rs = &resState{capsKey: "-"}
 		m.res[s] = rs
 	}
 	changed := rs.capsKey != key
@@ -78,7 +87,7 @@ func (m *mod) presence(_ context.Context, st *module.Stanza) bool {
 		rs.capsKey = key
 		rs.feats = m.caps[key]
 		if key == "" {
-			rs.feats = map[string]bool{} // no caps: no notifications (§9.2)
+			rs.feats = m.noFeats // no caps: no notifications (§9.2)
 		}
 	}
 	feats := rs.feats
@@ -233,7 +242,7 @@ func (m *mod) sendLastFrom(ctx context.Context, owner jid.JID, s module.Session)
 	if rs != nil {
 		for _, n := range notifyNodes(rs.feats) {
 			if k := owner.String() + " " + n; !rs.sent[k] {
-				rs.sent[k] = true
+				rs.markSent(k)
 				nodes = append(nodes, n)
 			}
 		}
@@ -311,7 +320,7 @@ func (m *mod) wants(ctx context.Context, s module.Session, owner jid.JID, node s
 		return false
 	}
 	// It has the newest item now: no need to send it the last one later.
-	rs.sent[owner.String()+" "+node] = true
+	rs.markSent(owner.String() + " " + node)
 	return true
 }
 

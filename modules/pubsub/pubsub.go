@@ -50,6 +50,9 @@ type mod struct {
 	res      map[module.Session]*resState
 	caps     map[string]map[string]bool
 	inflight map[string]*capsCall
+	// noFeats is the feature set of every resource without caps, shared
+	// and never written (a map each was ~50 bytes per idle session).
+	noFeats map[string]bool
 
 	profiles profiles
 	// service: the pubsub.<host> components are served (config).
@@ -72,6 +75,7 @@ func (m *mod) Start(h *module.Handle) error {
 	m.res = map[module.Session]*resState{}
 	m.caps = map[string]map[string]bool{}
 	m.inflight = map[string]*capsCall{}
+	m.noFeats = map[string]bool{}
 
 	for _, typ := range []string{"get", "set"} {
 		h.HandleIQ(module.TargetAccount, typ, engine.NS, m.pepIQ)

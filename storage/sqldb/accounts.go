@@ -95,7 +95,11 @@ func (db *DB) DeleteAccount(ctx context.Context, domain, username string) error 
 // Credential implements storage.Accounts.
 func (db *DB) Credential(ctx context.Context, domain, username, hash string) (storage.Credential, error) {
 	c := storage.Credential{Hash: hash}
-	err := db.credentialStmt.QueryRowContext(ctx, domain, username, hash).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
+	rctx, err := db.pointRead(ctx)
+	if err != nil {
+		return storage.Credential{}, fmt.Errorf("sqldb: credential %s for %s@%s: %w", hash, username, domain, err)
+	}
+	err = db.credentialStmt.QueryRowContext(rctx, domain, username, hash).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = storage.ErrNotFound
 	}
