@@ -12,15 +12,19 @@
 # Needs PostgreSQL: STORAGE_DSN, else storage/sqldb/testdata/start-postgres.sh
 # is run (as root) for one. ARCHIVE=true archives (the default config's way).
 # ONLY=cross skips the same-node run; LOGINS=N also times N logins on one
-# node and on both; PPROF=1 gives node n's pprof on its
+# node and on all of them; NODES=3 starts a third node (n3, PORT+2) that
+# takes a third of the cross-node sessions and of the spread logins; PPROF=1 gives node n's pprof on its
 # c2s port + 838 (n1: 47060, n2: 47061 with the default PORT).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/xmppd-loopback.sh"
 P1=${PORT:-46222}
 P2=$((P1 + 1))
+P3=$((P1 + 2))
 R1=$((P1 + 100))
 R2=$((P1 + 101))
+R3=$((P1 + 102))
+NODES=${NODES:-2}
 PAIRS=200
 for ((i = 1; i <= $#; i++)); do
 	j=$((i + 1))
@@ -42,22 +46,33 @@ psql "$DSN" -qc "CREATE SCHEMA $schema" >/dev/null
 sep='?'; case "$DSN" in *\?*) sep='&' ;; esac
 STORAGE_DSN="$DSN${sep}search_path=$schema"
 export STORAGE_DSN
-start() { # NAME PORT ROUTE_PORT OTHER_ROUTE_PORT
+start() { # NAME PORT ROUTE_PORT OTHER_ROUTE_PORT...
 	xmppd_config "$tmp/$1.toml" "$tmp/$1" "$2"
+	local routes="" r
+	for r in "${@:4}"; do routes="$routes${routes:+, }\"127.0.0.1:$r\""; done
 	cat >>"$tmp/$1.toml" <<CONF
 [cluster]
 node = "$1"
 secret = "bench-cluster-secret-0123456789"
 listen = "127.0.0.1:$3"
-routes = ["127.0.0.1:$4"]
+routes = [$routes]
 CONF
 	bash -c "ulimit -n 20000; exec ${SERVER_CPUS:+taskset -c $SERVER_CPUS} '$tmp/xmppd' serve -config '$tmp/$1.toml' ${PPROF:+-pprof 127.0.0.1:$(($2 + 838))}" 2>"$tmp/$1.log" &
 	pids+=($!)
 }
-start n1 "$P1" "$R1" "$R2"
-start n2 "$P2" "$R2" "$R1"
+addrs="127.0.0.1:$P1,127.0.0.1:$P2"
+if [ "$NODES" = 3 ]; then
+	start n1 "$P1" "$R1" "$R2" "$R3"
+	start n2 "$P2" "$R2" "$R1" "$R3"
+	start n3 "$P3" "$R3" "$R1" "$R2"
+	addrs="$addrs,127.0.0.1:$P3"
+else
+	start n1 "$P1" "$R1" "$R2"
+	start n2 "$P2" "$R2" "$R1"
+fi
 wait_port "$P1" || { cat "$tmp/n1.log"; exit 1; }
 wait_port "$P2" || { cat "$tmp/n2.log"; exit 1; }
+if [ "$NODES" = 3 ]; then wait_port "$P3" || { cat "$tmp/n3.log"; exit 1; }; fi
 X=(${LOAD_CPUS:+taskset -c $LOAD_CPUS} "$tmp/xmppload")
 common=(-password load-secret -mech SCRAM-SHA-1 -user-prefix u -users 0)
 "${X[@]}" register -addr "127.0.0.1:$P1" -password load-secret -mech SCRAM-SHA-1 -user-prefix u -users $((2 * PAIRS)) -concurrency 32 >/dev/null
@@ -67,8 +82,8 @@ if [ "${ONLY:-}" != cross ]; then
 	"${X[@]}" chat -addr "127.0.0.1:$P1" "${common[@]}" -pid "$pidlist" -label xmppd-same-node "$@"
 	"${X[@]}" settle -pid "$pidlist" >/dev/null
 fi
-echo "== cross-node: sessions round robin over n1 and n2, every pair split"
-"${X[@]}" chat -addr "127.0.0.1:$P1,127.0.0.1:$P2" "${common[@]}" -pid "$pidlist" -label xmppd-cross-node "$@"
+echo "== cross-node: sessions round robin over the $NODES nodes, every pair split"
+"${X[@]}" chat -addr "$addrs" "${common[@]}" -pid "$pidlist" -label xmppd-cross-node "$@"
 if [ -n "${LOGINS:-}" ]; then
 	# Logins (SCRAM, bind) on one node, then spread over both: every bind
 	# writes the replicated directory.
@@ -76,7 +91,7 @@ if [ -n "${LOGINS:-}" ]; then
 	echo "== logins: $LOGINS on n1"
 	"${X[@]}" login -addr "127.0.0.1:$P1" "${common[@]}" -sessions "$LOGINS" -pid "$pidlist" -label xmppd-logins-one-node
 	"${X[@]}" settle -pid "$pidlist" >/dev/null
-	echo "== logins: $LOGINS over n1 and n2"
-	"${X[@]}" login -addr "127.0.0.1:$P1,127.0.0.1:$P2" "${common[@]}" -sessions "$LOGINS" -pid "$pidlist" -label xmppd-logins-two-nodes
+	echo "== logins: $LOGINS over the $NODES nodes"
+	"${X[@]}" login -addr "$addrs" "${common[@]}" -sessions "$LOGINS" -pid "$pidlist" -label "xmppd-logins-$NODES-nodes"
 fi
 PGOPTIONS=--client-min-messages=warning psql "$DSN" -qc "DROP SCHEMA $schema CASCADE" >/dev/null || true
