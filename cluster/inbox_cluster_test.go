@@ -105,6 +105,15 @@ func TestInboxOrderAndIsolation(t *testing.T) {
 	dave := testutil.Login(t, n1, "dave", pw, "pc")
 	carolC := testutil.Login(t, n2, carol, pw, "pc")
 	seen(t, nodes, carol+"@localhost/pc", false)
+	// A live message reaches carol only after her login's offline
+	// delivery is done (c2s holds live stanzas behind it), and that
+	// delivery reads offline_messages: were it still running when the
+	// table is locked below, her messages would wait for the lock, not
+	// for slow's worker (CI saw that once under load).
+	dave.Send("<message to='%s@localhost/pc' type='chat'><body>fence</body></message>", carol)
+	if m := nextMessage(t, carolC); body(m) != "fence" {
+		t.Fatalf("carol got %s", m)
+	}
 
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
