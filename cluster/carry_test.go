@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/jid"
+	"github.com/xmppd/xmppd/module"
 )
 
 const nsCarbons = "urn:xmpp:carbons:2"
@@ -69,7 +71,13 @@ func TestResumeCarriesState(t *testing.T) {
 	a2.Send("<active xmlns='urn:xmpp:csi:0'/>")
 
 	// Carbons still enabled: a message to her laptop is copied to the
-	// phone on n2.
+	// phone on n2. n3 decides by the session's flag in the directory,
+	// which the resumption sets a moment after <resumed/> (CI once sent
+	// the laptop's message before n3 had it): wait for it.
+	waitFor(t, "alice's carbons flag as seen by n3", func() bool {
+		s := n3.Node().Directory().Session(jid.MustParse("alice@localhost/phone"))
+		return s != nil && module.HasFlag(s, "carbons")
+	})
 	bob.Send("<message to='alice@localhost/laptop' type='chat'><body>to the laptop</body></message>")
 	if m := nextMessage(t, laptop); body(m) != "to the laptop" {
 		t.Fatalf("laptop got %s", m)

@@ -297,7 +297,9 @@ func TestUploadLimits(t *testing.T) {
 // Files go after expire_after; the sweep deletes them from disk. Slots
 // lapse after slot_timeout, giving their quota back.
 func TestUploadExpiry(t *testing.T) {
-	s := testutil.Start(t, httpListener+"[upload]\nmax_file_size = 1000\nquota = 1000\nexpire_after = \"2s\"\nslot_timeout = \"1s\"\n")
+	// slot_timeout 3s: a 1 s slot ran out before its first PUT under CI
+	// load (-race, other packages' tests beside it).
+	s := testutil.Start(t, httpListener+"[upload]\nmax_file_size = 1000\nquota = 1000\nexpire_after = \"3s\"\nslot_timeout = \"3s\"\n")
 	s.AddUser(t, "alice", "a")
 	a := testutil.Login(t, s, "alice", "a", "r")
 	hc := s.HTTPClient()
@@ -321,11 +323,11 @@ func TestUploadExpiry(t *testing.T) {
 	if _, r := requestSlot(t, a, "s3", "c.txt", 997, ""); r.Attr("type") != "error" {
 		t.Fatalf("quota with a reserved slot: %s", r)
 	}
-	time.Sleep(1100 * time.Millisecond) // the scenario: past slot_timeout (1s)
+	time.Sleep(3100 * time.Millisecond) // the scenario: past slot_timeout (3s)
 	if got := put(t, hc, lapsed.put, "", strings.Repeat("x", 997), 997); got != http.StatusForbidden {
 		t.Fatalf("PUT after slot_timeout: %d, want 403", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for len(files()) != 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
