@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -59,6 +61,18 @@ func (n *Node) stillAlive(id string) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(n.cfg.Heartbeat, time.Second))
 	defer cancel()
+	if n.answersPing(ctx, id) {
+		// Its heartbeat writes are stuck (after a death JetStream may
+		// take seconds to elect leaders again, longer for some nodes
+		// than for others), but it is there and takes its inbox: a
+		// node that routes stanzas to its sessions must not bury them
+		// (scripts/cluster-test.sh saw a survivor of a kill -9 take the
+		// other survivor for dead, for good).
+		n.mu.Lock()
+		p.seen = time.Now()
+		n.mu.Unlock()
+		return true
+	}
 	e, err := n.kv.Get(ctx, nodeKey(name))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -72,4 +86,23 @@ func (n *Node) stillAlive(id string) bool {
 		return true
 	}
 	return false
+}
+
+func (n *Node) pingSubject(id string) string { return n.cfg.subject("ping", id) }
+
+// subscribePing answers the others' liveness checks over plain NATS, which
+// does not wait for JetStream's leaders.
+func (n *Node) subscribePing() error {
+	if _, err := n.nc.Subscribe(n.pingSubject(n.id), func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+		return fmt.Errorf("cluster: subscribe to this node's pings: %w", err)
+	}
+	return nil
+}
+
+// answersPing reports whether node id answers a ping within ctx. A node
+// that is gone has no subscriber, so the request fails at once (no
+// responders) and the burial is not delayed.
+func (n *Node) answersPing(ctx context.Context, id string) bool {
+	_, err := n.nc.RequestWithContext(ctx, n.pingSubject(id), nil)
+	return err == nil
 }

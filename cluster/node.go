@@ -172,6 +172,10 @@ func Start(ctx context.Context, cfg Config, dir *Directory) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	if err := n.subscribePing(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.watch(jctx); err != nil {
 		n.Close()
 		return nil, err
