@@ -144,9 +144,10 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 	if br != nil {
 		full, ok = c.bind2Resource(br)
 	}
-	if br == nil || !ok {
-		// No Bind 2 (or no session possible now: the client binds the
-		// legacy way and hears why): the bare JID, and bind offered.
+	// No session now (no Bind 2, none possible, or refused by the
+	// directory): the bare JID, and the client binds the legacy way and
+	// hears why.
+	legacy := func() error {
 		b := success(bare)
 		if resumeFailed != nil {
 			b.Append(resumeFailed)
@@ -155,6 +156,9 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 			return err
 		}
 		return c.sendFeatures()
+	}
+	if br == nil || !ok {
+		return legacy()
 	}
 	b := success(full)
 	if resumeFailed != nil {
@@ -184,14 +188,7 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 		// the session): as when no session is possible now, the bare
 		// JID, and the client binds the legacy way and hears why.
 		c.bind2 = false
-		b := success(bare)
-		if resumeFailed != nil {
-			b.Append(resumeFailed)
-		}
-		if err := c.write(b.Element().Append(nil, "")); err != nil {
-			return err
-		}
-		return c.sendFeatures()
+		return legacy()
 	}
 	return nil
 }
