@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -35,12 +36,19 @@ import (
 // copies longer, and re-route more of them (duplicates) should the peer
 // die meanwhile.
 //
-// Queues are bounded, and a full one is never skipped or dropped: the
-// NATS goroutine waits until the worker takes the message (back-pressure;
-// counted in xmppd_cluster_inbox_full_total). Meanwhile NATS keeps what
-// arrives in the subscription's pending buffer. When that passes its
-// limit nats.go drops messages ("slow consumer"): with NATS's defaults
-// (64 MiB) that is a few seconds of a busy node's traffic behind one stuck
+// Queues are bounded in bytes, each on its own: a worker holds up to
+// inboxBudget/workers bytes of waiting messages (at least one message,
+// however large). A stuck worker fills only its own queue, and the
+// others go on taking theirs; a bound on the count of messages instead
+// (as a Go channel has) let one stuck recipient's few hundred messages
+// stop every worker, because NATS's goroutine then waited for that queue
+// (TestInboxOrderAndIsolation caught it under CI load). Only when a
+// worker's queue is over its share does the NATS goroutine wait for it
+// (back-pressure; counted in xmppd_cluster_inbox_full_total), and a full
+// queue is never skipped or dropped. Meanwhile NATS keeps what arrives
+// in the subscription's pending buffer. When that passes its limit
+// nats.go drops messages ("slow consumer"): with NATS's defaults (64 MiB)
+// that is a few seconds of a busy node's traffic behind one stuck
 // worker. We raise the byte limit to inboxPendingBytes and lift the count
 // limit (acks are a few bytes each: memory is what the limit is for), log
 // the slow-consumer event at error level, and count the drops
@@ -49,10 +57,12 @@ import (
 // should this node die; a dropped presence or close is lost.
 
 const (
-	// inboxQueue is the number of messages each worker queue holds.
-	inboxQueue = 256
-	// inboxPendingBytes bounds what NATS buffers for the inbox while the
-	// workers' queues are full, before it drops (see above).
+	// inboxBudget is what all workers' queues hold together, in bytes.
+	inboxBudget = 256 << 20
+	// inboxMinQueue is the least a worker's queue holds, in bytes.
+	inboxMinQueue = 4 << 20
+	// inboxPendingBytes bounds what NATS buffers for the inbox while a
+	// worker's queue is full, before it drops (see above).
 	inboxPendingBytes = 256 << 20
 )
 
@@ -62,15 +72,93 @@ const (
 // shares its worker with 1/inboxWorkers of the others.
 func inboxWorkers() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 
+// inboxQueue is one worker's queue: a FIFO of messages, bounded in bytes.
+type inboxQueue struct {
+	mu    sync.Mutex
+	msgs  [][]byte // msgs[head:] wait
+	head  int
+	bytes int // waiting, and the one being handled
+	limit int
+	wake  chan struct{} // the worker: a message is queued
+	room  chan struct{} // the NATS goroutine: bytes went below limit
+}
+
+func newInboxQueue(limit int) *inboxQueue {
+	return &inboxQueue{limit: limit, wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+// push queues data, or reports false when the queue is over its limit
+// (the caller waits on q.room and tries again).
+func (q *inboxQueue) push(data []byte) bool {
+	q.mu.Lock()
+	if q.bytes >= q.limit && q.bytes > 0 {
+		q.mu.Unlock()
+		return false
+	}
+	if q.head > 0 && q.head == len(q.msgs) {
+		// Drained: reuse the backing array from its start.
+		clear(q.msgs)
+		q.msgs, q.head = q.msgs[:0], 0
+	}
+	q.msgs = append(q.msgs, data)
+	q.bytes += len(data)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest message, or nil if none waits.
+func (q *inboxQueue) pop() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.msgs) {
+		return nil
+	}
+	data := q.msgs[q.head]
+	q.msgs[q.head] = nil
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.msgs) {
+		// A long backlog is being worked off: drop the handled half
+		// rather than let the array grow with every push.
+		q.msgs = append(q.msgs[:0], q.msgs[q.head:]...)
+		q.head = 0
+	}
+	return data
+}
+
+// done counts a handled message out of the queue's bytes.
+func (q *inboxQueue) done(data []byte) {
+	q.mu.Lock()
+	q.bytes -= len(data)
+	below := q.bytes < q.limit
+	q.mu.Unlock()
+	if below {
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (q *inboxQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.msgs) - q.head
+}
+
 // inboxQueues are the workers' queues (nil before startInbox: tests
 // that take messages synchronously).
-type inboxQueues []chan []byte
+type inboxQueues []*inboxQueue
 
 // startInbox starts the workers; they end with the node (stop).
 func (n *Node) startInbox() {
 	q := make(inboxQueues, inboxWorkers())
+	limit := max(inboxMinQueue, inboxBudget/len(q))
 	for i := range q {
-		q[i] = make(chan []byte, inboxQueue)
+		q[i] = newInboxQueue(limit)
 	}
 	n.inq = q
 	n.done.Add(len(q))
@@ -79,18 +167,28 @@ func (n *Node) startInbox() {
 	}
 }
 
-func (n *Node) inboxWorker(c chan []byte) {
+func (n *Node) inboxWorker(q *inboxQueue) {
 	defer n.done.Done()
 	for {
+		data := q.pop()
+		if data == nil {
+			select {
+			case <-q.wake:
+				continue
+			case <-n.stop:
+				return
+			}
+		}
 		select {
-		case data := <-c:
-			n.take(data)
 		case <-n.stop:
 			// What is still queued is dropped, as NATS drops its
 			// pending messages when the connection closes: tracked
 			// messages stay with their senders (not acknowledged).
 			return
+		default:
 		}
+		n.take(data)
+		q.done(data)
 	}
 }
 
@@ -102,16 +200,17 @@ func (n *Node) inbox(m *nats.Msg) {
 		n.take(data)
 		return
 	}
-	c := n.inq[inboxKey(data)%uint64(len(n.inq))]
-	select {
-	case c <- data:
+	q := n.inq[inboxKey(data)%uint64(len(n.inq))]
+	if q.push(data) {
 		return
-	default:
 	}
 	n.stats.inboxFull.Add(1)
-	select {
-	case c <- data:
-	case <-n.stop:
+	for !q.push(data) {
+		select {
+		case <-q.room:
+		case <-n.stop:
+			return
+		}
 	}
 }
 
@@ -227,8 +326,8 @@ func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // pending buffer and the workers' queues), times a full worker queue made
 // NATS's goroutine wait, and messages NATS dropped.
 func (n *Node) inboxState() (queued int, full, dropped uint64) {
-	for _, c := range n.inq {
-		queued += len(c)
+	for _, q := range n.inq {
+		queued += q.len()
 	}
 	if n.sub != nil {
 		if p, _, err := n.sub.Pending(); err == nil {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,11 +104,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestInboxWorkers(t *testing.T) {
 	n, _, _, _ := inboxNode()
 	n.startInbox()
+	slow := &gateSession{full: jid.MustParse("slow@localhost/res"), gate: make(chan struct{})}
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(slow.gate) }) }
 	defer func() {
+		open() // a failed test's workers end too
 		close(n.stop)
 		n.done.Wait()
 	}()
-	slow := &gateSession{full: jid.MustParse("slow@localhost/res"), gate: make(chan struct{})}
 	n.dir.local.Bind(slow)
 	// A fast recipient on another worker than slow's.
 	var fast *gateSession
@@ -118,18 +122,25 @@ func TestInboxWorkers(t *testing.T) {
 			n.dir.local.Bind(fast)
 		}
 	}
+	pad := ""
 	deliver := func(s *gateSession, body string) {
-		data := fmt.Appendf(nil, "d%s\n<message xmlns='jabber:client' to='%s'><body>%s</body></message>", s.full, s.full, body)
+		data := fmt.Appendf(nil, "d%s\n<message xmlns='jabber:client' to='%s'><body>%s</body>%s</message>", s.full, s.full, body, pad)
 		n.inbox(&nats.Msg{Data: data})
 	}
-	deliver(slow, "block")
-	for i := range 10 {
-		deliver(slow, strconv.Itoa(i))
-	}
-	n.inbox(&nats.Msg{Data: []byte("c" + slow.full.String() + "\nconflict\n")})
-	for i := range 10 {
-		deliver(fast, strconv.Itoa(i))
-	}
+	// More small messages for the blocked recipient than a queue bounded
+	// by count (256) held: NATS's one goroutine (this one) must not wait
+	// for slow's worker, or fast's messages after them wait too.
+	const small = 1000
+	go func() {
+		deliver(slow, "block")
+		for i := range small {
+			deliver(slow, strconv.Itoa(i))
+		}
+		n.inbox(&nats.Msg{Data: []byte("c" + slow.full.String() + "\nconflict\n")})
+		for i := range 10 {
+			deliver(fast, strconv.Itoa(i))
+		}
+	}()
 	eventually(t, "the fast recipient's messages", func() bool { return len(fast.bodies()) == 10 })
 	n.pend["n2-abcdef01"] = &pending{seq: 2, msgs: map[uint64]pendingMsg{1: {}, 2: {}}}
 	n.inbox(&nats.Msg{Data: []byte("an2-abcdef01\n\x01\x02")})
@@ -140,11 +151,15 @@ func TestInboxWorkers(t *testing.T) {
 		t.Fatalf("slow recipient got %q while blocked", got)
 	}
 
-	// Fill slow's queue: the inbox waits for the worker rather than drop.
+	// Fill slow's queue (its bytes, not a count: many small messages
+	// still fit): the inbox waits for the worker rather than drop.
+	pad = "<x xmlns='urn:example:pad'>" + strings.Repeat("p", 64<<10) + "</x>"
+	limit := n.inq[0].limit
+	fill := limit/len(pad) + 5
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
-		for i := 10; i < 10+inboxQueue+5; i++ {
+		for i := small; i < small+fill; i++ {
 			deliver(slow, strconv.Itoa(i))
 		}
 	}()
@@ -161,19 +176,19 @@ func TestInboxWorkers(t *testing.T) {
 			got[f.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
-	if got["xmppd_cluster_inbox_queued"] < inboxQueue || got["xmppd_cluster_inbox_full_total"] < 1 || got["xmppd_cluster_inbox_dropped_total"] != 0 {
-		t.Errorf("inbox metrics %v, want %d queued, a wait, no drop", got, inboxQueue)
+	if got["xmppd_cluster_inbox_queued"] < float64(limit/len(pad)) || got["xmppd_cluster_inbox_full_total"] < 1 || got["xmppd_cluster_inbox_dropped_total"] != 0 {
+		t.Errorf("inbox metrics %v, want %d queued, a wait, no drop", got, limit/len(pad))
 	}
-	close(slow.gate)
+	open()
 	<-sent
-	eventually(t, "the slow recipient's messages", func() bool { return len(slow.bodies()) == 1+10+1+inboxQueue+5 })
+	eventually(t, "the slow recipient's messages", func() bool { return len(slow.bodies()) == 1+small+1+fill })
 	bodies := slow.bodies()
 	want := []string{"block"}
-	for i := range 10 {
+	for i := range small {
 		want = append(want, strconv.Itoa(i))
 	}
 	want = append(want, "close:conflict")
-	for i := 10; i < 10+inboxQueue+5; i++ {
+	for i := small; i < small+fill; i++ {
 		want = append(want, strconv.Itoa(i))
 	}
 	for i := range want {
