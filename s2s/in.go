@@ -100,15 +100,23 @@ func (c *inConn) run(authTimer *time.Timer) error {
 	}
 }
 
-// open reads the peer's header and answers with ours and the features
-// (RFC 6120 §4.3, §4.7).
+// open reads the peer's header and answers with ours and, for an XMPP
+// 1.0 peer, the features (RFC 6120 §4.3, §4.7). The checks are c2s's and
+// the web transports': a stream.Header and the same errors, after our
+// header (§4.9.1.2).
 func (c *inConn) open() error {
-	h, err := xstream.ReadHeader(c.dec)
+	h, err := xstream.ReadPeerHeader(c.nc, c.dec)
 	if err != nil {
 		return err
 	}
-	to := strings.TrimSuffix(strings.ToLower(h.Attr("to")), ".")
-	from := strings.TrimSuffix(strings.ToLower(h.Attr("from")), ".")
+	// §4.7.2: 'to' is a domain the peer expects us to serve; §4.7.1:
+	// 'from' is the domain it speaks for, reflected in our 'to' and
+	// taken for SASL EXTERNAL's identity (XEP-0178 §3) only if it is one.
+	to := normDomain(h.To)
+	from := normDomain(h.From)
+	if !isDomain(from) {
+		from = ""
+	}
 	if c.local == "" {
 		c.local = to
 	}
@@ -120,20 +128,41 @@ func (c *inConn) open() error {
 	if c.srv.cfg.Serves(to) {
 		reply = to
 	}
+	// §4.7.5: our version is the lower of the peer's and ours (1.0); a
+	// header without one is a pre-1.0 peer (dialback only, XEP-0220),
+	// answered without version and without features (§4.3.2).
+	version, verr := xstream.PeerVersion(h)
 	c.wmu.Lock()
 	c.headerSent = true
 	c.wmu.Unlock()
-	if err := c.write(appendHeader(nil, reply, from, c.streamID)); err != nil {
+	if err := c.write(appendHeader(nil, reply, from, c.streamID, verr != nil || version == 1)); err != nil {
 		return err
 	}
-	if err := xstream.CheckNamespace(h, xml.NSServer); err != nil {
+	if err := xstream.CheckPeerNamespace(h, xml.NSServer); err != nil {
 		return err
 	}
 	if reply == "" {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to)}
 	}
+	if verr != nil {
+		return verr
+	}
 	c.dec.AliasDefaultNS(xml.NSServer, xml.NSClient)
+	if version == 0 {
+		return nil
+	}
 	return c.write(c.features())
+}
+
+// normDomain is a domain as s2s compares them: lower case, without the
+// trailing dot of a fully qualified name.
+func normDomain(d string) string { return strings.TrimSuffix(strings.ToLower(d), ".") }
+
+// isDomain reports whether d is a JID's domain alone, what a server
+// speaks for.
+func isDomain(d string) bool {
+	_, err := jid.Parse(d)
+	return err == nil && d != "" && !strings.ContainsAny(d, "@/")
 }
 
 // features: STARTTLS first (alone when TLS is required, §5.3.1); then
@@ -179,7 +208,7 @@ func (c *inConn) closeStream(condition, text string) {
 	c.closing = true
 	var b []byte
 	if !c.headerSent {
-		b = appendHeader(b, "", "", randid.Hex(12))
+		b = appendHeader(b, "", "", randid.Hex(12), true)
 	}
 	b = xstream.AppendEnd(b, condition, text)
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -272,7 +301,7 @@ func (c *inConn) saslExternal(el *xml.Element) error {
 		if err != nil {
 			return fail("incorrect-encoding")
 		}
-		domain = strings.TrimSuffix(strings.ToLower(string(b)), ".")
+		domain = normDomain(string(b))
 	}
 	if domain == "" {
 		return fail("not-authorized")
@@ -297,9 +326,9 @@ func (c *inConn) saslExternal(el *xml.Element) error {
 // (§2.1.2) and answer valid or invalid; an invalid key leaves the stream
 // open without the domain (§2.1.3 lets the peer try other pairs).
 func (c *inConn) dialbackResult(el *xml.Element) error {
-	from := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
-	to := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
-	if _, err := jid.Parse(from); err != nil || from == "" || strings.ContainsAny(from, "@/") {
+	from := normDomain(el.Attr("from"))
+	to := normDomain(el.Attr("to"))
+	if !isDomain(from) {
 		return &stanza.StreamError{Condition: stanza.StreamInvalidFrom, Text: "db:result 'from' is not a domain"}
 	}
 	if !c.srv.cfg.Serves(to) {
@@ -351,8 +380,8 @@ func (c *inConn) dialbackResult(el *xml.Element) error {
 // dialbackVerify: we are the authoritative server (XEP-0220 §2.1.2 step
 // 3): recompute the key for the id and say whether it matches.
 func (c *inConn) dialbackVerify(el *xml.Element) error {
-	receiving := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
-	originating := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
+	receiving := normDomain(el.Attr("from"))
+	originating := normDomain(el.Attr("to"))
 	id := el.Attr("id")
 	if !c.srv.cfg.Serves(originating) {
 		return c.write(dialbackError("verify", originating, receiving, id, stanza.ItemNotFound))
