@@ -38,6 +38,24 @@ type inConn struct {
 	sasl     bool            // SASL EXTERNAL done
 	authed   map[string]bool // peer domains allowed in 'from' (XEP-0220 §2.1.2, XEP-0178)
 
+	// life is the context the peer's stanzas are routed and handled
+	// under (module hooks and handlers get it, as a c2s session's get
+	// theirs). It ends when the stream's reader has stopped, not while
+	// the reader routes a stanza it read: a hook's storage call cut off
+	// halfway (offline storage) would turn an accepted message into an
+	// error for a peer our shutdown may no longer reach. Work a handler
+	// started for the peer stops with it; a reader still stuck in a
+	// handler when Shutdown's wait runs out is cancelled with the
+	// server's life.
+	life    context.Context
+	endLife context.CancelFunc
+	// waits ends with life or as soon as the stream is closing
+	// (closeStream: shutdown, auth_timeout): what the reader waits for
+	// on the peer's behalf, the authoritative server's answer to its
+	// dialback key (XEP-0220 §2.1.2), is no use once the stream ends.
+	waits    context.Context
+	endWaits context.CancelFunc
+
 	wmu        sync.Mutex
 	closing    bool
 	headerSent bool
@@ -45,6 +63,7 @@ type inConn struct {
 
 func (c *inConn) serve() {
 	defer c.nc.Close()
+	defer c.endLife()
 	// Until a domain is authenticated the stream costs us without giving
 	// anything: bounded like a client's auth_timeout.
 	authTimer := time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
@@ -200,6 +219,7 @@ func (c *inConn) write(b []byte) error {
 
 // closeStream sends an optional stream error and the closing tag.
 func (c *inConn) closeStream(condition, text string) {
+	c.endWaits()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closing {
@@ -347,7 +367,7 @@ func (c *inConn) dialbackResult(el *xml.Element) error {
 		ok = true
 	} else {
 		var err error
-		ok, err = c.srv.verifyDialback(context.Background(), to, from, c.streamID, key)
+		ok, err = c.srv.verifyDialback(c.waits, to, from, c.streamID, key)
 		if err != nil {
 			// §2.4: the authoritative server could not be asked.
 			c.log.Info("dialback verification failed", "originating", from, "err", err)
@@ -422,7 +442,7 @@ func (c *inConn) stanza(el *xml.Element) error {
 	if !c.srv.cfg.Serves(to.Domain()) {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to.Domain())}
 	}
-	c.srv.cfg.Router.Route(context.Background(), &module.Stanza{El: el, From: from, To: to})
+	c.srv.cfg.Router.Route(c.life, &module.Stanza{El: el, From: from, To: to})
 	return nil
 }
 

@@ -451,7 +451,7 @@ func (o *outConn) writeLoop() {
 // run connects, authenticates, flushes the queue, then reads until the
 // stream ends.
 func (o *outConn) run() {
-	ctx, cancel := context.WithTimeout(context.Background(), o.srv.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(o.srv.life, o.srv.cfg.ConnectTimeout)
 	o.mu.Lock()
 	o.cancel = cancel
 	closed := o.closed
@@ -548,7 +548,7 @@ func (o *outConn) fail(err error, timedOut bool) {
 	}
 	o.log.Warn("s2s connection failed", "err", err, "bounced", len(q), "condition", cond)
 	for _, st := range q {
-		o.srv.bounce(st, cond, "")
+		o.srv.bounce(o.srv.life, st, cond, "")
 	}
 }
 
