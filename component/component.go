@@ -227,22 +227,30 @@ func (c *conn) serve() {
 }
 
 // open reads the header, answers it and checks the handshake (XEP-0114 §3).
+// The header gets the checks c2s, s2s and the web transports make of
+// theirs (a stream.Header, RFC 6120 §4.8 and §4.7.5), with XEP-0114's
+// rules: 'to' is the component's domain, and the stream is pre-1.0 (our
+// header has no version and no features follow), so a component may send
+// no version or 1.0, but not one above.
 func (c *conn) open() error {
-	h, err := stream.ReadHeader(c.dec)
+	h, err := stream.ReadPeerHeader(c.nc, c.dec)
 	if err != nil {
 		return err
 	}
 	c.streamID = randid.Hex(12)
-	to := strings.ToLower(strings.TrimSuffix(h.Attr("to"), "."))
+	to := strings.ToLower(strings.TrimSuffix(h.To, "."))
 	a, ok := c.srv.allowed(to)
 	if err := c.sendHeader(to, ok); err != nil {
 		return err
 	}
-	if err := stream.CheckNamespace(h, NS); err != nil {
+	if err := stream.CheckPeerNamespace(h, NS); err != nil {
 		return err
 	}
 	if !ok {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: "no component is configured for " + strconv.Quote(to)}
+	}
+	if _, err := stream.PeerVersion(h); err != nil {
+		return err
 	}
 	c.dec.AliasDefaultNS(NS, xml.NSClient)
 	el, err := c.dec.Next()

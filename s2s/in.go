@@ -38,6 +38,24 @@ type inConn struct {
 	sasl     bool            // SASL EXTERNAL done
 	authed   map[string]bool // peer domains allowed in 'from' (XEP-0220 §2.1.2, XEP-0178)
 
+	// life is the context the peer's stanzas are routed and handled
+	// under (module hooks and handlers get it, as a c2s session's get
+	// theirs). It ends when the stream's reader has stopped, not while
+	// the reader routes a stanza it read: a hook's storage call cut off
+	// halfway (offline storage) would turn an accepted message into an
+	// error for a peer our shutdown may no longer reach. Work a handler
+	// started for the peer stops with it; a reader still stuck in a
+	// handler when Shutdown's wait runs out is cancelled with the
+	// server's life.
+	life    context.Context
+	endLife context.CancelFunc
+	// waits ends with life or as soon as the stream is closing
+	// (closeStream: shutdown, auth_timeout): what the reader waits for
+	// on the peer's behalf, the authoritative server's answer to its
+	// dialback key (XEP-0220 §2.1.2), is no use once the stream ends.
+	waits    context.Context
+	endWaits context.CancelFunc
+
 	wmu        sync.Mutex
 	closing    bool
 	headerSent bool
@@ -45,6 +63,7 @@ type inConn struct {
 
 func (c *inConn) serve() {
 	defer c.nc.Close()
+	defer c.endLife()
 	// Until a domain is authenticated the stream costs us without giving
 	// anything: bounded like a client's auth_timeout.
 	authTimer := time.AfterFunc(c.srv.cfg.AuthTimeout, func() {
@@ -100,15 +119,23 @@ func (c *inConn) run(authTimer *time.Timer) error {
 	}
 }
 
-// open reads the peer's header and answers with ours and the features
-// (RFC 6120 §4.3, §4.7).
+// open reads the peer's header and answers with ours and, for an XMPP
+// 1.0 peer, the features (RFC 6120 §4.3, §4.7). The checks are c2s's and
+// the web transports': a stream.Header and the same errors, after our
+// header (§4.9.1.2).
 func (c *inConn) open() error {
-	h, err := xstream.ReadHeader(c.dec)
+	h, err := xstream.ReadPeerHeader(c.nc, c.dec)
 	if err != nil {
 		return err
 	}
-	to := strings.TrimSuffix(strings.ToLower(h.Attr("to")), ".")
-	from := strings.TrimSuffix(strings.ToLower(h.Attr("from")), ".")
+	// §4.7.2: 'to' is a domain the peer expects us to serve; §4.7.1:
+	// 'from' is the domain it speaks for, reflected in our 'to' and
+	// taken for SASL EXTERNAL's identity (XEP-0178 §3) only if it is one.
+	to := normDomain(h.To)
+	from := normDomain(h.From)
+	if !isDomain(from) {
+		from = ""
+	}
 	if c.local == "" {
 		c.local = to
 	}
@@ -120,20 +147,41 @@ func (c *inConn) open() error {
 	if c.srv.cfg.Serves(to) {
 		reply = to
 	}
+	// §4.7.5: our version is the lower of the peer's and ours (1.0); a
+	// header without one is a pre-1.0 peer (dialback only, XEP-0220),
+	// answered without version and without features (§4.3.2).
+	version, verr := xstream.PeerVersion(h)
 	c.wmu.Lock()
 	c.headerSent = true
 	c.wmu.Unlock()
-	if err := c.write(appendHeader(nil, reply, from, c.streamID)); err != nil {
+	if err := c.write(appendHeader(nil, reply, from, c.streamID, verr != nil || version == 1)); err != nil {
 		return err
 	}
-	if err := xstream.CheckNamespace(h, xml.NSServer); err != nil {
+	if err := xstream.CheckPeerNamespace(h, xml.NSServer); err != nil {
 		return err
 	}
 	if reply == "" {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to)}
 	}
+	if verr != nil {
+		return verr
+	}
 	c.dec.AliasDefaultNS(xml.NSServer, xml.NSClient)
+	if version == 0 {
+		return nil
+	}
 	return c.write(c.features())
+}
+
+// normDomain is a domain as s2s compares them: lower case, without the
+// trailing dot of a fully qualified name.
+func normDomain(d string) string { return strings.TrimSuffix(strings.ToLower(d), ".") }
+
+// isDomain reports whether d is a JID's domain alone, what a server
+// speaks for.
+func isDomain(d string) bool {
+	_, err := jid.Parse(d)
+	return err == nil && d != "" && !strings.ContainsAny(d, "@/")
 }
 
 // features: STARTTLS first (alone when TLS is required, §5.3.1); then
@@ -171,6 +219,7 @@ func (c *inConn) write(b []byte) error {
 
 // closeStream sends an optional stream error and the closing tag.
 func (c *inConn) closeStream(condition, text string) {
+	c.endWaits()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closing {
@@ -179,7 +228,7 @@ func (c *inConn) closeStream(condition, text string) {
 	c.closing = true
 	var b []byte
 	if !c.headerSent {
-		b = appendHeader(b, "", "", randid.Hex(12))
+		b = appendHeader(b, "", "", randid.Hex(12), true)
 	}
 	b = xstream.AppendEnd(b, condition, text)
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -272,7 +321,7 @@ func (c *inConn) saslExternal(el *xml.Element) error {
 		if err != nil {
 			return fail("incorrect-encoding")
 		}
-		domain = strings.TrimSuffix(strings.ToLower(string(b)), ".")
+		domain = normDomain(string(b))
 	}
 	if domain == "" {
 		return fail("not-authorized")
@@ -297,9 +346,9 @@ func (c *inConn) saslExternal(el *xml.Element) error {
 // (§2.1.2) and answer valid or invalid; an invalid key leaves the stream
 // open without the domain (§2.1.3 lets the peer try other pairs).
 func (c *inConn) dialbackResult(el *xml.Element) error {
-	from := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
-	to := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
-	if _, err := jid.Parse(from); err != nil || from == "" || strings.ContainsAny(from, "@/") {
+	from := normDomain(el.Attr("from"))
+	to := normDomain(el.Attr("to"))
+	if !isDomain(from) {
 		return &stanza.StreamError{Condition: stanza.StreamInvalidFrom, Text: "db:result 'from' is not a domain"}
 	}
 	if !c.srv.cfg.Serves(to) {
@@ -318,7 +367,7 @@ func (c *inConn) dialbackResult(el *xml.Element) error {
 		ok = true
 	} else {
 		var err error
-		ok, err = c.srv.verifyDialback(context.Background(), to, from, c.streamID, key)
+		ok, err = c.srv.verifyDialback(c.waits, to, from, c.streamID, key)
 		if err != nil {
 			// §2.4: the authoritative server could not be asked.
 			c.log.Info("dialback verification failed", "originating", from, "err", err)
@@ -351,8 +400,8 @@ func (c *inConn) dialbackResult(el *xml.Element) error {
 // dialbackVerify: we are the authoritative server (XEP-0220 §2.1.2 step
 // 3): recompute the key for the id and say whether it matches.
 func (c *inConn) dialbackVerify(el *xml.Element) error {
-	receiving := strings.TrimSuffix(strings.ToLower(el.Attr("from")), ".")
-	originating := strings.TrimSuffix(strings.ToLower(el.Attr("to")), ".")
+	receiving := normDomain(el.Attr("from"))
+	originating := normDomain(el.Attr("to"))
 	id := el.Attr("id")
 	if !c.srv.cfg.Serves(originating) {
 		return c.write(dialbackError("verify", originating, receiving, id, stanza.ItemNotFound))
@@ -393,7 +442,7 @@ func (c *inConn) stanza(el *xml.Element) error {
 	if !c.srv.cfg.Serves(to.Domain()) {
 		return &stanza.StreamError{Condition: stanza.StreamHostUnknown, Text: fmt.Sprintf("this server does not serve %q", to.Domain())}
 	}
-	c.srv.cfg.Router.Route(context.Background(), &module.Stanza{El: el, From: from, To: to})
+	c.srv.cfg.Router.Route(c.life, &module.Stanza{El: el, From: from, To: to})
 	return nil
 }
 

@@ -28,6 +28,7 @@ type stream struct {
 	id       string       // the peer's stream ID (after the last restart)
 	features *xml.Element // the peer's latest <stream:features/>
 	tls      bool
+	v10      bool  // the peer speaks XMPP 1.0 (RFC 6120 §4.7.5), not only dialback
 	verified error // nil: the peer's certificate validates for its domain
 	local    string
 	remote   string
@@ -40,27 +41,44 @@ func (st *stream) write(b []byte) error {
 }
 
 // appendHeader writes a jabber:server stream header, declaring the
-// dialback prefix (XEP-0220) both directions use.
-func appendHeader(b []byte, from, to, id string) []byte {
-	h := xstream.Header{NS: xml.NSServer, Decls: " xmlns:db='" + NSDialback + "'", From: from, To: to, ID: id, Version: "1.0"}
+// dialback prefix (XEP-0220) both directions use; v10 announces XMPP 1.0,
+// which an answer to a pre-1.0 peer leaves out (RFC 6120 §4.7.5).
+func appendHeader(b []byte, from, to, id string, v10 bool) []byte {
+	h := xstream.Header{NS: xml.NSServer, Decls: " xmlns:db='" + NSDialback + "'", From: from, To: to, ID: id}
+	if v10 {
+		h.Version = "1.0"
+	}
 	return h.Append(b)
 }
 
-// restart sends our header and reads the peer's header and features
-// (RFC 6120 §4.3, after connect, TLS and SASL alike).
+// restart sends our header and reads the peer's header and, from an XMPP
+// 1.0 peer, its features (RFC 6120 §4.3, after connect, TLS and SASL
+// alike). The peer's header gets the checks an inbound one gets (§4.8
+// namespace, §4.7.5 version), and a bad one its stream error.
 func (st *stream) restart() error {
-	if err := st.write(appendHeader(nil, st.local, st.remote, "")); err != nil {
+	if err := st.write(appendHeader(nil, st.local, st.remote, "", true)); err != nil {
 		return err
 	}
-	h, err := st.dec.ReadHeader()
-	if err != nil {
-		return fmt.Errorf("read stream header: %w", err)
+	h, err := xstream.ReadPeerHeader(st.nc, st.dec)
+	if err == nil {
+		err = xstream.CheckPeerNamespace(h, xml.NSServer)
 	}
-	if h.Name != "stream" || h.NS != xml.NSStream || h.DefaultNS != xml.NSServer {
-		return errors.New("peer's stream is not a jabber:server stream")
+	version := 0
+	if err == nil {
+		version, err = xstream.PeerVersion(h)
+	}
+	if err != nil {
+		return st.refuse(fmt.Errorf("peer's stream header: %w", err))
 	}
 	st.dec.AliasDefaultNS(xml.NSServer, xml.NSClient)
-	st.id = h.Attr("id")
+	st.id = h.ID
+	st.v10 = version == 1
+	if !st.v10 {
+		// §4.7.5: a header without version is a pre-1.0 server, which
+		// sends no features (§4.3.2) and waits for dialback (XEP-0220).
+		st.features = noFeatures
+		return nil
+	}
 	el, err := st.dec.Next()
 	if err != nil {
 		return fmt.Errorf("read stream features: %w", err)
@@ -73,6 +91,19 @@ func (st *stream) restart() error {
 	}
 	st.features = el
 	return nil
+}
+
+// noFeatures stands for the features a pre-1.0 peer does not send.
+var noFeatures = xml.NewBuilder("features", xml.NSStream).Element()
+
+// refuse ends the stream with err's stream error, if it carries one (our
+// header is out: §4.9.1.2), and returns err.
+func (st *stream) refuse(err error) error {
+	var se *stanza.StreamError
+	if errors.As(err, &se) {
+		st.write(xstream.AppendEnd(nil, se.Condition, se.Text))
+	}
+	return err
 }
 
 func streamErrorText(el *xml.Element) string {
@@ -179,6 +210,12 @@ func (s *Server) openTarget(ctx context.Context, local, remote string, t target)
 	}
 	if !st.tls {
 		if st.features.Child("starttls", nsTLS) == nil {
+			if s.cfg.RequireTLS && !st.v10 {
+				// §4.7.5: an older peer we cannot interoperate with
+				// (it has no STARTTLS) is told so.
+				return nil, st.refuse(fmt.Errorf("pre-1.0 peer cannot negotiate TLS (s2s.require_tls = true): %w",
+					&stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "this server requires TLS, which needs XMPP 1.0 (STARTTLS)"}))
+			}
 			if s.cfg.RequireTLS {
 				return nil, errors.New("peer does not offer STARTTLS (s2s.require_tls = true)")
 			}
@@ -414,7 +451,7 @@ func (o *outConn) writeLoop() {
 // run connects, authenticates, flushes the queue, then reads until the
 // stream ends.
 func (o *outConn) run() {
-	ctx, cancel := context.WithTimeout(context.Background(), o.srv.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(o.srv.life, o.srv.cfg.ConnectTimeout)
 	o.mu.Lock()
 	o.cancel = cancel
 	closed := o.closed
@@ -511,7 +548,7 @@ func (o *outConn) fail(err error, timedOut bool) {
 	}
 	o.log.Warn("s2s connection failed", "err", err, "bounced", len(q), "condition", cond)
 	for _, st := range q {
-		o.srv.bounce(st, cond, "")
+		o.srv.bounce(o.srv.life, st, cond, "")
 	}
 }
 

@@ -101,6 +101,14 @@ type Server struct {
 	wg       sync.WaitGroup // outbound streams
 
 	in xstream.Listeners[*inConn]
+
+	// life is the context of what the server does for peers and for the
+	// stanzas it sends them: each inbound stream's contexts derive from
+	// it, and outbound streams connect and bounce under it. Shutdown
+	// ends it once the streams have ended, or when its wait runs out, so
+	// that nothing started for a peer outlives the server.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New returns a server; Serve accepts on listeners, RouteRemote sends.
@@ -133,6 +141,7 @@ func New(cfg Config) *Server {
 		cfg.Resolver = net.DefaultResolver
 	}
 	s := &Server{cfg: cfg, routes: map[string]Route{}, out: map[pair]*outConn{}}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	for d, r := range cfg.Routes {
 		s.routes[d] = r
 	}
@@ -200,7 +209,7 @@ func (s *Server) RouteRemote(ctx context.Context, st *module.Stanza) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, errQueueFull):
-			s.bounce(st, stanza.ResourceConstraint, "too many stanzas waiting for "+remote)
+			s.bounce(ctx, st, stanza.ResourceConstraint, "too many stanzas waiting for "+remote)
 			return nil
 		}
 		// Closed between lookup and send: a new stream is made.
@@ -238,12 +247,12 @@ func stamped(st *module.Stanza) *xml.Element {
 // remote address (RFC 6120 §8.3.3.14 remote-server-not-found, §8.3.3.15
 // remote-server-timeout). Errors are never answered with errors (§8.3.1),
 // and IQ results have nobody waiting for an answer.
-func (s *Server) bounce(st *module.Stanza, condition, text string) {
+func (s *Server) bounce(ctx context.Context, st *module.Stanza, condition, text string) {
 	if stanza.IsError(st.El) || (st.Kind() == "iq" && st.Type() == "result") {
 		return
 	}
 	el := stanza.NewError(condition, text).Reply(st.El)
-	s.cfg.Router.Route(context.Background(), &module.Stanza{El: el, From: st.To, To: st.From})
+	s.cfg.Router.Route(ctx, &module.Stanza{El: el, From: st.To, To: st.From})
 }
 
 // Serve accepts inbound streams on ln until Shutdown.
@@ -257,7 +266,10 @@ func (s *Server) Serve(ln net.Listener, opts ListenerOptions) error {
 			return
 		}
 		c := &inConn{srv: s, nc: nc, opts: opts, ip: ip, log: s.cfg.Log.With("dir", "in", "remote", nc.RemoteAddr().String()), authed: map[string]bool{}}
+		c.life, c.endLife = context.WithCancel(s.life)
+		c.waits, c.endWaits = context.WithCancel(c.life)
 		if !s.in.Add(c) {
+			c.endLife()
 			if s.cfg.Limiter != nil {
 				s.cfg.Limiter.Release(ip)
 			}
@@ -306,6 +318,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	// Streams still running past the wait are cut off, and what was
+	// started for their peers is cancelled.
+	s.endLife()
 	if err != nil {
 		for _, c := range ins {
 			c.conn().Close()

@@ -79,9 +79,9 @@ func appendAttr(b []byte, name, v string) []byte {
 	return append(b, '\'')
 }
 
-// ReadHeader reads the peer's stream header, mapping what the decoder
-// refuses to its stream error (DecodeError).
-func ReadHeader(d *xml.Decoder) (*xml.Header, error) {
+// readHeader reads the peer's stream header from bytes, mapping what the
+// decoder refuses to its stream error (DecodeError).
+func readHeader(d *xml.Decoder) (*xml.Header, error) {
 	h, err := d.ReadHeader()
 	if err != nil {
 		return nil, DecodeError(err)
@@ -92,7 +92,7 @@ func ReadHeader(d *xml.Decoder) (*xml.Header, error) {
 // Peer is the header a peer read from a byte stream: its attributes, and
 // as NS the content namespace it declared; NS is "" when the element is
 // not <stream:stream> in the streams namespace (§4.8.1), which
-// CheckPeer then refuses like a wrong content namespace.
+// CheckPeerNamespace then refuses like a wrong content namespace.
 func Peer(h *xml.Header) *Header {
 	p := &Header{From: h.Attr("from"), To: h.Attr("to"), ID: h.Attr("id"), Version: h.Attr("version"), Lang: h.Attr("xml:lang")}
 	if h.Name == "stream" && h.NS == xml.NSStream {
@@ -112,39 +112,27 @@ func CheckPeerNamespace(h *Header, ns string) error {
 	return nil
 }
 
-// CheckPeerVersion is CheckVersion for a peer header however carried.
+// CheckPeerVersion returns <unsupported-version/> unless the peer's
+// header announces XMPP 1.x: the check of a stream that has no pre-1.0
+// form (c2s; s2s and components use PeerVersion).
 func CheckPeerVersion(h *Header) error {
-	if MajorVersion(h.Version) != 1 {
-		return errVersion()
+	if v, err := PeerVersion(h); err != nil || v != 1 {
+		return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
 	}
 	return nil
 }
 
-func errVersion() error {
-	return &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "only XMPP 1.0 streams are supported"}
-}
-
-// CheckNamespace returns the stream error for a peer header that is not
-// <stream:stream> in the streams namespace with content namespace ns
-// (RFC 6120 §4.8.1, §4.8.2, §4.9.3.10), nil for one that is.
-func CheckNamespace(h *xml.Header, ns string) error {
-	if h.Name != "stream" || h.NS != xml.NSStream {
-		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "expected <stream:stream> in " + xml.NSStream}
+// PeerVersion is the major version of XMPP a peer's header announces
+// (§4.7.5): 1 for XMPP 1.x, 0 for a peer that predates it (a header
+// without version is "0.9": dialback-only servers, XEP-0220, and XEP-0114
+// components send none). A major version above ours, or a version that is
+// not a number, is <unsupported-version/> (§4.9.3.25).
+func PeerVersion(h *Header) (int, error) {
+	switch v := MajorVersion(h.Version); v {
+	case 0, 1:
+		return v, nil
 	}
-	if h.DefaultNS != ns {
-		return &stanza.StreamError{Condition: stanza.StreamInvalidNamespace, Text: "content namespace must be " + ns}
-	}
-	return nil
-}
-
-// CheckVersion returns <unsupported-version/> unless the peer's header
-// announces XMPP 1.x (§4.7.5: no version is a pre-1.0 peer; another
-// major version is one we cannot speak).
-func CheckVersion(h *xml.Header) error {
-	if MajorVersion(h.Attr("version")) != 1 {
-		return errVersion()
-	}
-	return nil
+	return 0, &stanza.StreamError{Condition: stanza.StreamUnsupportedVersion, Text: "version " + strconv.Quote(h.Version) + " is not supported: this server speaks XMPP 1.0"}
 }
 
 // MajorVersion is the major number of a version attribute: 0 when

@@ -14,17 +14,29 @@ import (
 	"github.com/xmppd/xmppd/xml"
 )
 
+// Which version check a stream makes of the peer's header.
+const (
+	noVersion = iota // none (only namespace and syntax)
+	only10           // CheckPeerVersion: c2s
+	pre10            // PeerVersion: s2s and components, which may predate 1.0
+)
+
 // open reads a peer's header as the servers do and returns the condition
 // of the stream error it earns ("" for none).
-func open(t *testing.T, input, ns string, version bool) string {
+func open(t *testing.T, input, ns string, version int) string {
 	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(input), xml.Limits{MaxStanzaBytes: 512, MaxDepth: 8, MaxAttrs: 8})
-	h, err := ReadHeader(d)
+	h, err := ReadPeerHeader(strings.NewReader(""), d)
 	if err == nil {
-		err = CheckNamespace(h, ns)
+		err = CheckPeerNamespace(h, ns)
 	}
-	if err == nil && version {
-		err = CheckVersion(h)
+	if err == nil {
+		switch version {
+		case only10:
+			err = CheckPeerVersion(h)
+		case pre10:
+			_, err = PeerVersion(h)
+		}
 	}
 	if err == nil {
 		return ""
@@ -40,26 +52,34 @@ func TestHeaderBadInput(t *testing.T) {
 	const streams = "xmlns:stream='http://etherx.jabber.org/streams'"
 	for _, tc := range []struct {
 		name, input, ns string
-		version         bool
+		version         int
 		want            string
 	}{
-		{"client 1.0", "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " + streams + " to='a.example' version='1.0'>", xml.NSClient, true, ""},
-		{"minor version", "<stream:stream xmlns='jabber:client' " + streams + " version='1.5'>", xml.NSClient, true, ""},
-		{"component, no version", "<stream:stream xmlns='jabber:component:accept' " + streams + " to='c.example'>", "jabber:component:accept", false, ""},
-		{"wrong content namespace", "<stream:stream xmlns='jabber:server' " + streams + " version='1.0'>", xml.NSClient, true, stanza.StreamInvalidNamespace},
-		{"no content namespace", "<stream:stream " + streams + " version='1.0'>", xml.NSClient, true, stanza.StreamInvalidNamespace},
-		{"not stream", "<stream:foo xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSClient, true, stanza.StreamInvalidNamespace},
-		{"stream in wrong namespace", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:example' version='1.0'>", xml.NSClient, true, stanza.StreamInvalidNamespace},
-		{"no version", "<stream:stream xmlns='jabber:client' " + streams + ">", xml.NSClient, true, stanza.StreamUnsupportedVersion},
-		{"version 2", "<stream:stream xmlns='jabber:client' " + streams + " version='2.0'>", xml.NSClient, true, stanza.StreamUnsupportedVersion},
-		{"version not a number", "<stream:stream xmlns='jabber:client' " + streams + " version='x.0'>", xml.NSClient, true, stanza.StreamUnsupportedVersion},
-		{"undeclared prefix", "<stream:stream xmlns='jabber:client' version='1.0'>", xml.NSClient, true, stanza.StreamBadNamespacePrefix},
-		{"comment", "<!-- hi --><stream:stream xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSClient, true, stanza.StreamRestrictedXML},
-		{"doctype", "<!DOCTYPE x><stream:stream xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSClient, true, stanza.StreamRestrictedXML},
-		{"garbage", "<<stream>", xml.NSClient, true, stanza.StreamNotWellFormed},
-		{"unquoted attribute", "<stream:stream xmlns=jabber:client>", xml.NSClient, true, stanza.StreamNotWellFormed},
-		{"too many attributes", "<stream:stream xmlns='jabber:client' " + streams + " a='1' b='2' c='3' d='4' e='5' f='6' g='7'>", xml.NSClient, true, stanza.StreamPolicyViolation},
-		{"too long", "<stream:stream xmlns='jabber:client' " + streams + " to='" + strings.Repeat("a", 4096), xml.NSClient, true, stanza.StreamPolicyViolation},
+		{"client 1.0", "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " + streams + " to='a.example' version='1.0'>", xml.NSClient, only10, ""},
+		{"minor version", "<stream:stream xmlns='jabber:client' " + streams + " version='1.5'>", xml.NSClient, only10, ""},
+		{"component, no version", "<stream:stream xmlns='jabber:component:accept' " + streams + " to='c.example'>", "jabber:component:accept", noVersion, ""},
+		{"wrong content namespace", "<stream:stream xmlns='jabber:server' " + streams + " version='1.0'>", xml.NSClient, only10, stanza.StreamInvalidNamespace},
+		{"no content namespace", "<stream:stream " + streams + " version='1.0'>", xml.NSClient, only10, stanza.StreamInvalidNamespace},
+		{"not stream", "<stream:foo xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSClient, only10, stanza.StreamInvalidNamespace},
+		{"stream in wrong namespace", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:example' version='1.0'>", xml.NSClient, only10, stanza.StreamInvalidNamespace},
+		{"no version", "<stream:stream xmlns='jabber:client' " + streams + ">", xml.NSClient, only10, stanza.StreamUnsupportedVersion},
+		{"version 2", "<stream:stream xmlns='jabber:client' " + streams + " version='2.0'>", xml.NSClient, only10, stanza.StreamUnsupportedVersion},
+		{"version not a number", "<stream:stream xmlns='jabber:client' " + streams + " version='x.0'>", xml.NSClient, only10, stanza.StreamUnsupportedVersion},
+		{"undeclared prefix", "<stream:stream xmlns='jabber:client' version='1.0'>", xml.NSClient, only10, stanza.StreamBadNamespacePrefix},
+		{"comment", "<!-- hi --><stream:stream xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSClient, only10, stanza.StreamRestrictedXML},
+		{"doctype", "<!DOCTYPE x><stream:stream xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSClient, only10, stanza.StreamRestrictedXML},
+		{"garbage", "<<stream>", xml.NSClient, only10, stanza.StreamNotWellFormed},
+		{"unquoted attribute", "<stream:stream xmlns=jabber:client>", xml.NSClient, only10, stanza.StreamNotWellFormed},
+		{"too many attributes", "<stream:stream xmlns='jabber:client' " + streams + " a='1' b='2' c='3' d='4' e='5' f='6' g='7'>", xml.NSClient, only10, stanza.StreamPolicyViolation},
+		{"s2s 1.0", "<stream:stream xmlns='jabber:server' " + streams + " version='1.0'>", xml.NSServer, pre10, ""},
+		{"s2s without version (0.9)", "<stream:stream xmlns='jabber:server' " + streams + ">", xml.NSServer, pre10, ""},
+		{"s2s 0.9", "<stream:stream xmlns='jabber:server' " + streams + " version='0.9'>", xml.NSServer, pre10, ""},
+		{"s2s version 2", "<stream:stream xmlns='jabber:server' " + streams + " version='2.0'>", xml.NSServer, pre10, stanza.StreamUnsupportedVersion},
+		{"s2s version not a number", "<stream:stream xmlns='jabber:server' " + streams + " version='one'>", xml.NSServer, pre10, stanza.StreamUnsupportedVersion},
+		{"s2s client namespace", "<stream:stream xmlns='jabber:client' " + streams + " version='1.0'>", xml.NSServer, pre10, stanza.StreamInvalidNamespace},
+		{"component version 1.0", "<stream:stream xmlns='jabber:component:accept' " + streams + " version='1.0'>", "jabber:component:accept", pre10, ""},
+		{"component version 11", "<stream:stream xmlns='jabber:component:accept' " + streams + " version='11.0'>", "jabber:component:accept", pre10, stanza.StreamUnsupportedVersion},
+		{"too long", "<stream:stream xmlns='jabber:client' " + streams + " to='" + strings.Repeat("a", 4096), xml.NSClient, only10, stanza.StreamPolicyViolation},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := open(t, tc.input, tc.ns, tc.version); got != tc.want {
@@ -83,20 +103,18 @@ func TestHeaderAppendRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(string(b), "<?xml version='1.0'?><stream:stream ") {
 		t.Fatalf("header %s", b)
 	}
-	got, err := xml.NewDecoder(strings.NewReader(string(b)), xml.DefaultLimits()).ReadHeader()
+	got, err := ReadPeerHeader(strings.NewReader(""), xml.NewDecoder(strings.NewReader(string(b)), xml.DefaultLimits()))
 	if err != nil {
 		t.Fatalf("our header does not parse: %v\n%s", err, b)
 	}
-	if err := CheckNamespace(got, xml.NSServer); err != nil {
+	if err := CheckPeerNamespace(got, xml.NSServer); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckVersion(got); err != nil {
+	if err := CheckPeerVersion(got); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range h.Attrs() {
-		if v := got.Attr(a.Name); v != a.Value {
-			t.Errorf("%s = %q, want %q", a.Name, v, a.Value)
-		}
+	if want := (Header{NS: h.NS, From: h.From, To: h.To, ID: h.ID, Version: h.Version, Lang: h.Lang}); *got != want {
+		t.Errorf("read back %+v, want %+v", *got, want)
 	}
 	if len(h.Attrs()) != 5 {
 		t.Errorf("Attrs: %v", h.Attrs())

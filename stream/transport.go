@@ -73,7 +73,7 @@ func ReadPeerHeader(t io.Reader, d *xml.Decoder) (*Header, error) {
 		d.Framed(h.NS)
 		return h, nil
 	}
-	xh, err := ReadHeader(d)
+	xh, err := readHeader(d)
 	if err != nil {
 		return nil, err
 	}
