@@ -207,6 +207,13 @@ type conn struct {
 
 func (c *conn) serve() {
 	defer c.finish()
+	// The stream's life: the component's stanzas are handled under it,
+	// so work a module starts for them (an IQ handler waiting on storage
+	// or another entity) ends with the stream, as a client's ends with
+	// its session (issue 21). Cancelled once the reader has stopped, so a
+	// stanza already read is still routed to the end.
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	timer := time.AfterFunc(c.srv.cfg.HandshakeTimeout, func() {
 		c.closeStream(stanza.StreamConnectionTimeout, "no handshake in time")
 	})
@@ -214,7 +221,7 @@ func (c *conn) serve() {
 	err := c.open()
 	timer.Stop()
 	if err == nil {
-		err = c.run()
+		err = c.run(life)
 	}
 	var se *stanza.StreamError
 	switch {
@@ -308,9 +315,8 @@ func (s *Server) activate(c *conn, domain string) error {
 	return nil
 }
 
-// run routes the component's stanzas.
-func (c *conn) run() error {
-	ctx := context.Background()
+// run routes the component's stanzas under ctx, the stream's life.
+func (c *conn) run(ctx context.Context) error {
 	for {
 		el, err := c.dec.Next()
 		if err != nil {
