@@ -1,6 +1,12 @@
 package cluster
 
-import "time"
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/xmppd/xmppd/jid"
+)
 
 // DepsOf gives tests the router and registry a node runs with.
 func DepsOf(n *Node) Deps { return n.getDeps() }
@@ -58,3 +64,35 @@ func FailSessionWrites(n *Node, err error) {
 
 // BindsRefused counts the binds n refused.
 func BindsRefused(n *Node) uint64 { return n.stats.bindsRefused.Load() }
+
+// Record is a session's record in the directory.
+type Record = record
+
+// WatchRecords calls fn with every session record of another node that
+// n's watcher applies, in order; nil stops it.
+func WatchRecords(n *Node, fn func(Record)) {
+	if fn == nil {
+		n.dir.applied.Store(nil)
+		return
+	}
+	f := func(r record) { fn(r) }
+	n.dir.applied.Store(&f)
+}
+
+// StoredRecord reads full's record from the bucket itself, not from n's
+// mirror.
+func StoredRecord(n *Node, full string) (Record, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	e, err := n.kv.Get(ctx, sessionKey(jid.MustParse(full)))
+	if err != nil {
+		return Record{}, err
+	}
+	var r Record
+	err = json.Unmarshal(e.Value(), &r)
+	return r, err
+}
+
+// ResumptionsRefused counts the sessions n kept because it could not move
+// their records to the node where their clients resumed them.
+func ResumptionsRefused(n *Node) uint64 { return n.stats.movesRefused.Load() }
