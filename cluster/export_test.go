@@ -1,8 +1,8 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/xmppd/xmppd/jid"
@@ -79,17 +79,32 @@ func WatchRecords(n *Node, fn func(Record)) {
 	n.dir.applied.Store(&f)
 }
 
-// StoredRecord reads full's record from the bucket itself, not from n's
-// mirror.
+// StoredRecord reads full's record from the bucket's stream leader, not
+// from n's mirror, nor by a direct get, which a replica that lags may
+// answer.
 func StoredRecord(n *Node, full string) (Record, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	e, err := n.kv.Get(ctx, sessionKey(jid.MustParse(full)))
+	b := n.kv.Bucket()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + b + "." + sessionKey(jid.MustParse(full))})
+	m, err := n.nc.Request("$JS.API.STREAM.MSG.GET.KV_"+b, req, writeTimeout)
 	if err != nil {
 		return Record{}, err
 	}
+	var resp struct {
+		Message *struct {
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return Record{}, err
+	}
+	if resp.Error != nil || resp.Message == nil {
+		return Record{}, fmt.Errorf("stream message get: %+v", resp.Error)
+	}
 	var r Record
-	err = json.Unmarshal(e.Value(), &r)
+	err = json.Unmarshal(resp.Message.Data, &r)
 	return r, err
 }
 
