@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/cluster"
 	"github.com/xmppd/xmppd/internal/testutil"
@@ -232,4 +233,15 @@ func resumeRefused(t *testing.T, nodes []*testutil.Server, bob *testutil.Client)
 		t.Fatalf("carol's new session got %s", m)
 	}
 	c3.Close()
+
+	// A handover whose answer never reached the asking node (it gave up
+	// waiting) leaves a record naming that node for a session it does
+	// not have: that node deletes it, and the others stop routing there.
+	const lost = "carol@localhost/lost"
+	cluster.OrphanAfter(n2.Node(), 2*time.Second)
+	if err := cluster.PutOrphan(n2.Node(), lost); err != nil {
+		t.Fatal(err)
+	}
+	seen(t, []*testutil.Server{n3}, lost, true)
+	gone(t, nodes, lost)
 }

@@ -58,6 +58,8 @@ type Directory struct {
 	// applied sees each other node's session record the watcher takes
 	// (tests: the first record of a moved session).
 	applied atomic.Pointer[func(rec record)]
+	// orphanWait overrides orphanAfter (move.go).
+	orphanWait atomic.Int64
 
 	watcher jetstream.KeyWatcher
 }
@@ -481,6 +483,7 @@ func (d *Directory) applySession(key string, e jetstream.KeyValueEntry, deleted 
 	}
 	if rec.ID == n.id {
 		d.removeRemote(key) // ours: in the local table
+		d.ownRecord(key, full, e.Revision())
 		return
 	}
 	if f := d.applied.Load(); f != nil {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -111,3 +112,17 @@ func StoredRecord(n *Node, full string) (Record, error) {
 // ResumptionsRefused counts the sessions n kept because it could not move
 // their records to the node where their clients resumed them.
 func ResumptionsRefused(n *Node) uint64 { return n.stats.movesRefused.Load() }
+
+// OrphanAfter sets how long n lets a record naming it go without a session
+// before it deletes the record.
+func OrphanAfter(n *Node, d time.Duration) { n.dir.orphanWait.Store(int64(d)) }
+
+// PutOrphan writes a record naming n for full, a session n does not have
+// (what a handover whose answer was lost leaves behind).
+func PutOrphan(n *Node, full string) error {
+	b, _ := json.Marshal(record{Node: n.cfg.Node, ID: n.id, JID: full, Avail: true})
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	_, err := n.kv.Put(ctx, sessionKey(jid.MustParse(full)), b)
+	return err
+}

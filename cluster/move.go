@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 )
 
@@ -153,4 +154,60 @@ func (d *Directory) ownRevision(key string) (uint64, bool) {
 		return 0, false
 	}
 	return e.Revision(), true
+}
+
+// orphanAfter is how long a record naming this node may go without a
+// session here before this node deletes it: more than an asking node
+// waits for a handover answer (c2s handoverTimeout, 10 s), plus a write.
+const orphanAfter = 15 * time.Second
+
+// ownRecord sees a record naming this node (the watcher, applySession).
+// One for a session this node neither has nor is binding is a record a
+// handover moved here whose answer never arrived (the asking node gave
+// up waiting; the session went with the lost answer): unless the session
+// shows up, it is deleted after orphanAfter, so that the other nodes stop
+// routing to a session that does not exist. Conditional on its revision:
+// a later write of the key is kept.
+func (d *Directory) ownRecord(key string, full jid.JID, rev uint64) {
+	if d.known(key, full) {
+		return
+	}
+	wait := time.Duration(d.orphanWait.Load())
+	if wait == 0 {
+		wait = orphanAfter
+	}
+	n := d.node
+	time.AfterFunc(wait, func() {
+		select {
+		case <-n.stop:
+			return
+		default:
+		}
+		if d.known(key, full) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		defer cancel()
+		if err := n.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err == nil {
+			n.log.Warn("cluster: removed a directory record naming this node for a session it does not have", "jid", full.String())
+		}
+	})
+}
+
+// known reports a session of full bound here, or being bound.
+func (d *Directory) known(key string, full jid.JID) bool {
+	if d.local.Session(full) != nil {
+		return true
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if _, ok := d.revs[key]; ok {
+		return true
+	}
+	for s := range d.claims {
+		if s.JID() == full {
+			return true
+		}
+	}
+	return false
 }
