@@ -40,6 +40,28 @@ type Handover interface {
 	PeerNames() []string
 }
 
+// RecordMover is a Directory (a cluster node's) that moves a session's
+// record to its new node in one write, made by the old node before it lets
+// the session go (package cluster, move.go). So the other nodes find the
+// session on its new node, with everything they read from its record (the
+// modules' flags such as carbons among it), before <resumed/> goes out,
+// as they find a bound session before its bind result; and a record that
+// cannot be moved refuses the resumption while the session is still
+// whole on its old node.
+type RecordMover interface {
+	// Incarnation names this node as records do: its name and
+	// incarnation id.
+	Incarnation() (node, id string)
+	// MoveRecord rewrites s's record (a session of this node) as a
+	// session of node (name, incarnation id), and returns the revision
+	// written and the session's flags. After an error s is still this
+	// node's, its record unchanged.
+	MoveRecord(s module.Session, node, id string) (rev uint64, flags []string, err error)
+	// AdoptRecord takes the record s's old node wrote for it at rev as
+	// written (Claimer's claim: Bind writes nothing), with its flags.
+	AdoptRecord(s module.Session, rev uint64, flags []string)
+}
+
 // handoverTimeout bounds one request: the old node may have to close a
 // transport and wait for its reader first.
 const handoverTimeout = 10 * time.Second
@@ -48,6 +70,11 @@ type handoverReq struct {
 	PrevID string `json:"previd"`
 	Bare   string `json:"bare"` // only the same account may take it
 	H      uint32 `json:"h"`    // the client's count of stanzas handled
+	// Node and ID name the asking node (RecordMover); empty from a node
+	// that writes the record itself once it has the session (an older
+	// version, during a rolling upgrade).
+	Node string `json:"node,omitempty"`
+	ID   string `json:"id,omitempty"`
 }
 
 type handoverResp struct {
@@ -70,6 +97,11 @@ type handoverResp struct {
 	// Inactive is the client's XEP-0352 state, Held what it kept back.
 	Inactive bool     `json:"inactive,omitempty"`
 	Held     []string `json:"held,omitempty"`
+	// Rev is the revision of the session's record, moved to the asking
+	// node (RecordMover); Flags are the flags in it. 0: not moved, the
+	// asking node writes it.
+	Rev   uint64   `json:"rev,omitempty"`
+	Flags []string `json:"flags,omitempty"`
 }
 
 // serveHandover answers a handover request from another node.
@@ -117,7 +149,35 @@ func (s *Server) handOver(req handoverReq) handoverResp {
 		old.smEnd()
 		return handoverResp{TooHigh: true, Sent: sent}
 	}
-	resp := handoverResp{JID: old.jid.String(), In: old.sm.in, Bind2: old.bind2, AgentID: old.agentID, Prio: int(old.priority.Load()), Inactive: old.csi.inactive}
+	old.wmu.Unlock()
+	var rev uint64
+	var flags []string
+	if mv, ok := s.cfg.Directory.(RecordMover); ok && req.Node != "" {
+		var err error
+		if rev, flags, err = mv.MoveRecord(old, req.Node, req.ID); err != nil {
+			// The other nodes could not find the session on the
+			// asking node: it stays here, waiting for resumption as
+			// before (what the client's h acknowledged is dropped),
+			// and ends here at its timeout as any other, its
+			// unacknowledged stanzas going to the account again
+			// (§4). The client binds anew (§5 <failed/>), or
+			// resumes again once the directory can be written.
+			old.wmu.Lock()
+			old.sm.resuming = false
+			ended := old.sm.ended // closed meanwhile (a conflict)
+			old.wmu.Unlock()
+			if ended || !old.smHibernate() {
+				old.wmu.Lock()
+				old.sm.hibernating = true
+				old.wmu.Unlock()
+				old.smEnd()
+			}
+			old.logger().Warn("session not handed over to another node", "node", req.Node, "err", err)
+			return handoverResp{Cond: stanza.ResourceConstraint}
+		}
+	}
+	old.wmu.Lock()
+	resp := handoverResp{JID: old.jid.String(), In: old.sm.in, Bind2: old.bind2, AgentID: old.agentID, Prio: int(old.priority.Load()), Inactive: old.csi.inactive, Rev: rev, Flags: flags}
 	for _, el := range old.sm.unacked {
 		resp.Unacked = append(resp.Unacked, string(el.Append(nil, xml.NSClient)))
 	}
@@ -157,7 +217,11 @@ func (c *conn) smResumeRemote(previd string, h uint32, wrap func(session *conn, 
 		// written to the directory, and its old node may not hear us.
 		return stanza.ItemNotFound, nil
 	}
-	req, _ := json.Marshal(handoverReq{PrevID: previd, Bare: c.jid.Bare().String(), H: h})
+	hreq := handoverReq{PrevID: previd, Bare: c.jid.Bare().String(), H: h}
+	if mv, ok := c.srv.cfg.Directory.(RecordMover); ok {
+		hreq.Node, hreq.ID = mv.Incarnation()
+	}
+	req, _ := json.Marshal(hreq)
 	asked := map[string]bool{}
 	for _, s := range c.srv.cfg.Directory.Sessions(c.jid.Bare()) {
 		p, ok := s.(module.Proxy)
@@ -181,6 +245,11 @@ func (c *conn) smResumeRemote(previd string, h uint32, wrap func(session *conn, 
 		if resp.TooHigh {
 			return "", &stanza.StreamError{Condition: stanza.StreamUndefinedCondition, Text: "h is more than the stanzas sent",
 				App: "<handled-count-too-high xmlns='" + nsSM + "' h='" + strconv.FormatUint(uint64(h), 10) + "' send-count='" + strconv.FormatUint(uint64(resp.Sent), 10) + "'/>"}
+		}
+		if resp.Cond == stanza.ResourceConstraint {
+			// Found, but its record could not be moved here: it
+			// stays on that node (RecordMover).
+			return resp.Cond, nil
 		}
 		if resp.Cond != "" {
 			continue
@@ -215,6 +284,22 @@ func (c *conn) smAdopt(from, previd string, h uint32, resp handoverResp, wrap fu
 	c.dec.Stamp(xml.NSClient, "from", full.String())
 	c.bind2, c.agentID = resp.Bind2, resp.AgentID
 	c.priority.Store(int32(resp.Prio))
+	var pres *xml.Element
+	if resp.Pres != "" {
+		if el, err := xml.ParseFragment([]byte(resp.Pres)); err == nil {
+			pres = el.WithAttrs(xml.Attr{Name: "from", Value: full.String()})
+			// Available in its record from the start: other nodes
+			// never see the session unavailable in between.
+			c.presence.Store(pres)
+			c.available.Store(true)
+		}
+	}
+	if mv, ok := c.srv.cfg.Directory.(RecordMover); ok && resp.Rev != 0 {
+		// The old node wrote the session's record for this node
+		// before it answered: the other nodes find the session here,
+		// flags and all, before <resumed/> goes out.
+		mv.AdoptRecord(c, resp.Rev, resp.Flags)
+	}
 	b := []byte("<resumed xmlns='" + nsSM + "' previd='")
 	b = xml.EscapeAttr(b, previd)
 	b = append(b, "' h='"...)
@@ -251,19 +336,11 @@ func (c *conn) smAdopt(from, previd string, h uint32, resp handoverResp, wrap fu
 	}
 	if closing {
 		// This stream is ending (authentication timeout, shutdown):
-		// what moved goes to the account again, as when a session ends.
+		// what moved goes to the account again, as when a session ends,
+		// once the record the old node wrote for it here is gone.
+		c.srv.cfg.Directory.Unbind(c)
 		c.smReroute(&c.life)
 		return nil
-	}
-	var pres *xml.Element
-	if resp.Pres != "" {
-		if el, err := xml.ParseFragment([]byte(resp.Pres)); err == nil {
-			pres = el.WithAttrs(xml.Attr{Name: "from", Value: full.String()})
-			// Available in its first record already: other nodes
-			// never see the session unavailable in between.
-			c.presence.Store(pres)
-			c.available.Store(true)
-		}
 	}
 	c.stopAuthTimer()
 	c.bound = true

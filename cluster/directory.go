@@ -55,6 +55,11 @@ type Directory struct {
 	// fail (tests of bind refusal).
 	bindWait time.Duration
 	putFault atomic.Pointer[error]
+	// applied sees each other node's session record the watcher takes
+	// (tests: the first record of a moved session).
+	applied atomic.Pointer[func(rec record)]
+	// orphanWait overrides orphanAfter (move.go).
+	orphanWait atomic.Int64
 
 	watcher jetstream.KeyWatcher
 }
@@ -86,15 +91,22 @@ func sessionKey(full jid.JID) string {
 }
 
 func (d *Directory) recordOf(s module.Session) []byte {
-	r := record{Node: d.node.cfg.Node, ID: d.node.id, JID: s.JID().String(), Avail: s.Available(), Prio: s.Priority()}
-	if p := s.Presence(); p != nil && r.Avail {
-		r.Pres = string(p.Append(nil, xml.NSClient))
-	}
+	r := d.recordAs(s, d.node.cfg.Node, d.node.id)
 	d.mu.RLock()
 	r.Flags = d.flags[s]
 	d.mu.RUnlock()
 	b, _ := json.Marshal(r)
 	return b
+}
+
+// recordAs is s's record as a session of node (name, incarnation id),
+// without its flags.
+func (d *Directory) recordAs(s module.Session, node, id string) record {
+	r := record{Node: node, ID: id, JID: s.JID().String(), Avail: s.Available(), Prio: s.Priority()}
+	if p := s.Presence(); p != nil && r.Avail {
+		r.Pres = string(p.Append(nil, xml.NSClient))
+	}
+	return r
 }
 
 const writeTimeout = 3 * time.Second
@@ -121,8 +133,10 @@ func (d *Directory) Bind(s module.Session) module.Session {
 		d.mu.Unlock()
 		return replaced
 	}
-	// Not claimed (a session moved here by XEP-0198 resumption): write
-	// now, and keep trying in the background should that fail.
+	// Not claimed (a session moved here by XEP-0198 resumption from a
+	// node of an earlier version, which does not move its record,
+	// move.go): write now, and keep trying in the background should
+	// that fail.
 	d.writeWaiting(s, bindWriteWait)
 	return replaced
 }
@@ -265,6 +279,9 @@ func (d *Directory) Unbind(s module.Session) bool {
 	if !d.local.Unbind(s) {
 		if c, ok := d.takeClaim(s); ok {
 			// Claimed, then its stream ended before the bind.
+			d.mu.Lock()
+			delete(d.flags, s) // a moved session's (AdoptRecord)
+			d.mu.Unlock()
 			d.deleteRecord(s, c.rev)
 		}
 		return false
@@ -466,7 +483,11 @@ func (d *Directory) applySession(key string, e jetstream.KeyValueEntry, deleted 
 	}
 	if rec.ID == n.id {
 		d.removeRemote(key) // ours: in the local table
+		d.ownRecord(key, full, e.Revision())
 		return
+	}
+	if f := d.applied.Load(); f != nil {
+		(*f)(rec)
 	}
 	n.notePeer(rec.ID, rec.Node)
 	// Another node bound a JID we have: the later bind wins (RFC 6120

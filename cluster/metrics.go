@@ -14,6 +14,7 @@ type descs struct {
 	natsConnected, natsRoutes, natsMsgs, natsReconns *prometheus.Desc
 	stanzas, deaths, burials, bindsRefused           *prometheus.Desc
 	inboxQueued, inboxFull, inboxDropped             *prometheus.Desc
+	movesRefused                                     *prometheus.Desc
 }
 
 func newDescs(node string) descs {
@@ -37,6 +38,7 @@ func newDescs(node string) descs {
 		inboxFull:     d("inbox_full_total", "Times a message from another node waited for a full inbox worker queue (back-pressure on NATS)."),
 		inboxDropped:  d("inbox_dropped_total", "Messages from other nodes that NATS dropped because this node's inbox fell behind by more than its pending limit (slow consumer, logged)."),
 		bindsRefused:  d("binds_refused_total", "Resource binds refused because the session could not be written to the directory (resource-constraint to the client)."),
+		movesRefused:  d("resumptions_refused_total", "XEP-0198 resumptions on another node refused because this node could not move the session's record in the directory (the session stayed here; <failed/> to the client)."),
 	}
 }
 
@@ -47,7 +49,7 @@ type collector struct {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
-	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials, d.inboxQueued, d.inboxFull, d.inboxDropped, d.bindsRefused} {
+	for _, x := range []*prometheus.Desc{d.nodes, d.healthy, d.sessions, d.nodeSessions, d.natsConnected, d.natsRoutes, d.natsMsgs, d.natsReconns, d.stanzas, d.deaths, d.burials, d.inboxQueued, d.inboxFull, d.inboxDropped, d.bindsRefused, d.movesRefused} {
 		ch <- x
 	}
 }
@@ -89,6 +91,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.inboxFull, full)
 	counter(d.inboxDropped, dropped)
 	counter(d.bindsRefused, n.stats.bindsRefused.Load())
+	counter(d.movesRefused, n.stats.movesRefused.Load())
 }
 
 func b2f(b bool) float64 {

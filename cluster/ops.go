@@ -20,6 +20,9 @@ type stats struct {
 	inboxFull atomic.Uint64 // times the inbox waited for a full worker queue (inboxq.go)
 	// binds refused: the session's record could not be written (bind.go)
 	bindsRefused atomic.Uint64
+	// resumptions refused: a session's record could not be moved to the
+	// node where its client resumed it (move.go)
+	movesRefused atomic.Uint64
 }
 
 // Status is the cluster as this node sees it, for the admin API.
