@@ -34,8 +34,10 @@ func (m *mod) queue(r storage.LastActivityRecord) {
 		return
 	}
 	if !m.h.Go(m.writeLoop) {
-		// Stopping: no goroutine any more, the caller writes.
-		m.flush(context.Background())
+		// Stopping: no goroutine any more, the caller writes, and
+		// what others queued meanwhile (they left it to this writer).
+		for m.flush(context.Background()) {
+		}
 	}
 }
 
@@ -110,7 +112,8 @@ func (m *mod) Stop() error {
 	}
 	m.bmu.Unlock()
 	if left {
-		m.flush(context.Background())
+		for m.flush(context.Background()) {
+		}
 	}
 	return nil
 }
