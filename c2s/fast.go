@@ -75,21 +75,21 @@ func (c *conn) fastEnabled() bool {
 	return c.srv.cfg.FastTokens != nil && c.srv.cfg.FastTokenLifetime > 0
 }
 
-// addFASTFeature offers FAST inside SASL2's <inline/> (§3.1) with the HT
+// appendFASTFeature offers FAST inside SASL2's <inline/> (§3.1) with the HT
 // mechanisms this connection can do, channel-bound first.
-func (c *conn) addFASTFeature(b *xml.Builder, cs auth.ConnState) {
+func (c *conn) appendFASTFeature(b []byte, cs auth.ConnState) []byte {
 	if !c.fastEnabled() {
-		return
+		return b
 	}
 	mechs := c.authServer().TokenMechanisms(cs)
 	if len(mechs) == 0 {
-		return
+		return b
 	}
-	b.Start("fast", nsFAST)
+	b = append(b, "<fast xmlns='"+nsFAST+"'>"...)
 	for _, m := range mechs {
-		b.Start("mechanism", "").Text(m).End()
+		b = appendElem(b, "mechanism", m)
 	}
-	b.End()
+	return append(b, "</fast>"...)
 }
 
 // parseFAST reads the FAST elements of <authenticate/> (§3.2, §3.4)

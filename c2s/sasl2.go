@@ -8,6 +8,7 @@ import (
 	"github.com/xmppd/xmppd/jid"
 	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/stanza"
+	"github.com/xmppd/xmppd/stream"
 	"github.com/xmppd/xmppd/xml"
 )
 
@@ -37,31 +38,29 @@ func (c *conn) saslNS() string {
 	return nsSASL
 }
 
-// addSASL2Feature offers SASL2 with the same mechanisms as SASL and Bind 2
+// appendSASL2Feature offers SASL2 with the same mechanisms as SASL and Bind 2
 // inline (XEP-0388 §2.1; XEP-0386 §2.1), with the features Bind 2 can
 // switch on for the new session.
-func (c *conn) addSASL2Feature(b *xml.Builder, cs auth.ConnState) {
+func (c *conn) appendSASL2Feature(b []byte, cs auth.ConnState) []byte {
 	offered := cs.Offered
 	if len(offered) == 0 {
-		return // §2.1: not without a mechanism
+		return b // §2.1: not without a mechanism
 	}
-	b.Start("authentication", nsSASL2)
+	b = append(b, "<authentication xmlns='"+nsSASL2+"'>"...)
 	for _, m := range offered {
-		b.Start("mechanism", "").Text(m).End()
+		b = appendElem(b, "mechanism", m)
 	}
 	// XEP-0198 §9: stream resumption in <authenticate/>, and stream
 	// management switched on in Bind 2.
-	b.Start("inline", "").Start("sm", nsSM).End().Start("bind", nsBind2).Start("inline", "")
+	b = append(b, "<inline><sm xmlns='"+nsSM+"'/><bind xmlns='"+nsBind2+"'><inline>"...)
 	if c.srv.cfg.Registry.Handles(module.TargetAccount, "set", nsCarbons) {
-		b.Start("feature", "").Attr("var", nsCarbons).End()
+		b = append(b, "<feature var='"+nsCarbons+"'/>"...)
 	}
-	b.Start("feature", "").Attr("var", nsCSI).End()
-	b.Start("feature", "").Attr("var", nsSM).End()
-	b.End().End() // inline, bind
-	c.addFASTFeature(b, cs)
-	b.End() // inline
-	addUpgradeFeature(b)
-	b.End()
+	b = append(b, "<feature var='"+nsCSI+"'/><feature var='"+nsSM+"'/></inline></bind>"...)
+	b = c.appendFASTFeature(b, cs)
+	b = append(b, "</inline>"...)
+	b = appendUpgradeFeature(b)
+	return append(b, "</authentication>"...)
 }
 
 // sasl2Authenticate runs <authenticate/> (XEP-0388 §2.3).
@@ -178,10 +177,9 @@ func (c *conn) sasl2Success(req *xml.Element, neg *auth.Negotiation, out []byte)
 			b.Append(el) // §3.1: the archive's state at binding time
 		}
 		b.End()
-		first := b.Element().Append(nil, "")
-		fb := xml.NewBuilder("features", xml.NSStream)
-		c.sessionFeatures(fb, true)
-		c.enqueue(append(first, streamFeatures(fb.Element())...))
+		first := append(b.Element().Append(nil, ""), stream.FeaturesOpen...)
+		first = c.appendSessionFeatures(first, true)
+		c.enqueue(append(first, stream.FeaturesClose...))
 	}, func() { c.bind2Inline(br, full) })
 	if bindErr != nil {
 		// Refused by the directory (a cluster node that cannot record

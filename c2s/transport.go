@@ -205,9 +205,10 @@ func (s *Server) boundTLS(st *tls.ConnectionState) *tls.ConnectionState {
 	return v.(*tls.ConnectionState)
 }
 
-// writeHeader writes our stream header unless CloseStream got there first
-// (it then wrote a header of its own before the error).
-func (c *conn) writeHeader(h *stream.Header) error {
+// writeHeader writes our stream header and after it the elements in
+// after (the features, or nothing), unless CloseStream got there first (it
+// then wrote a header of its own before the error).
+func (c *conn) writeHeader(h *stream.Header, after []byte) error {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -216,6 +217,9 @@ func (c *conn) writeHeader(h *stream.Header) error {
 	c.headerSent = true
 	if c.async {
 		c.header = h
+		if len(after) > 0 {
+			c.out = append(c.queueBuf(), after...)
+		}
 		start := !c.writing
 		c.writing = true
 		c.wmu.Unlock()
@@ -227,7 +231,7 @@ func (c *conn) writeHeader(h *stream.Header) error {
 	c.writing = true
 	nc := c.nc
 	c.wmu.Unlock()
-	return c.writeSync(nc, h, nil)
+	return c.writeSync(nc, h, after)
 }
 
 // write sends negotiation output synchronously (before binding nothing else
@@ -247,8 +251,9 @@ func (c *conn) write(b []byte) error {
 	return c.writeSync(nc, nil, b)
 }
 
-// writeSync writes our stream header h, or else b, for the reader before
-// binding; the caller took the writer's place (c.writing) under wmu.
+// writeSync writes our stream header h if not nil, then b, for the reader
+// before binding: header and b in one write (stream.WriteHeaderWith). The
+// caller took the writer's place (c.writing) under wmu.
 // Holding that place rather than wmu through the write keeps a concurrent
 // CloseStream (auth timeout, shutdown) from interleaving its bytes with
 // ours without making it wait for a peer that does not read: it queues its
@@ -257,7 +262,7 @@ func (c *conn) writeSync(nc net.Conn, h *stream.Header, b []byte) error {
 	nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	var err error
 	if h != nil {
-		err = stream.WriteHeader(nc, h)
+		err = stream.WriteHeaderWith(nc, h, b)
 	} else {
 		_, err = nc.Write(b)
 	}

@@ -24,15 +24,18 @@ const (
 	nsSCRAMUpgrade = "urn:xmpp:scram-upgrade:0"
 )
 
-// addUpgradeFeature lists the upgrade tasks in <authentication/>
+// appendUpgradeFeature lists the upgrade tasks in <authentication/>
 // (XEP-0480 §2.1). Before authentication the account is unknown (looking
 // it up from the stream's from would tell who exists), so every task the
 // server can run is offered; after it, only those the account needs run.
-func addUpgradeFeature(b *xml.Builder) {
+func appendUpgradeFeature(b []byte) []byte {
 	tasks, _ := auth.UpgradeTasks()
 	for _, t := range tasks {
-		b.Start("upgrade", nsSASLUpgrade).Text(t).End()
+		b = append(b, "<upgrade xmlns='"+nsSASLUpgrade+"'>"...)
+		b = xml.EscapeText(b, t)
+		b = append(b, "</upgrade>"...)
 	}
+	return b
 }
 
 // upgradesWanted lists the tasks the client asked for in <authenticate/>

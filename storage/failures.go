@@ -166,6 +166,10 @@ func (c *counting) SetLastActivity(ctx context.Context, domain, username string,
 	return c.check(ctx, "SetLastActivity", c.b.SetLastActivity(ctx, domain, username, at, status))
 }
 
+func (c *counting) SetLastActivities(ctx context.Context, recs []LastActivityRecord) error {
+	return c.check(ctx, "SetLastActivities", c.b.SetLastActivities(ctx, recs))
+}
+
 func (c *counting) LastActivity(ctx context.Context, domain, username string) (time.Time, string, error) {
 	v, w, err := c.b.LastActivity(ctx, domain, username)
 	return v, w, c.check(ctx, "LastActivity", err)

@@ -179,9 +179,21 @@ type LastActivity interface {
 	// with status ("" for none), replacing the previous record.
 	// ErrNotFound if the account does not exist.
 	SetLastActivity(ctx context.Context, domain, username string, at time.Time, status string) error
+	// SetLastActivities records many logouts as SetLastActivity would,
+	// in one transaction (one commit for a burst of logouts); records of
+	// accounts that do not exist are skipped. Nothing is written if it
+	// fails.
+	SetLastActivities(ctx context.Context, recs []LastActivityRecord) error
 	// LastActivity returns the record (at in UTC); ErrNotFound if the
 	// account never logged out or does not exist.
 	LastActivity(ctx context.Context, domain, username string) (at time.Time, status string, err error)
+}
+
+// LastActivityRecord is one logout for LastActivity.SetLastActivities.
+type LastActivityRecord struct {
+	Domain, Username string
+	At               time.Time
+	Status           string
 }
 
 // PubSubNode is one XEP-0060 node of a pubsub service: a PEP service

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -345,5 +346,46 @@ func TestWriteHeaderAndClose(t *testing.T) {
 	}
 	if f.header != h || !f.closed || f.Len() != 0 {
 		t.Errorf("framer: header %v, closed %v, bytes %q", f.header, f.closed, f.String())
+	}
+}
+
+// writeCounter records each Write as it came.
+type writeCounter struct{ writes []string }
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+// The header and what follows it go to a byte stream in one Write (one TLS
+// record, one syscall); a Framer frames the header and gets the elements
+// alone.
+func TestWriteHeaderWith(t *testing.T) {
+	h := &Header{NS: xml.NSClient, From: "a.example", ID: "1", Version: "1.0"}
+	feats := FeaturesOpen + "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" + FeaturesClose
+	for _, tc := range []struct {
+		name  string
+		after string
+		want  []string
+	}{
+		{"features", feats, []string{string(h.Append(nil)) + feats}},
+		{"nothing", "", []string{string(h.Append(nil))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w writeCounter
+			if err := WriteHeaderWith(&w, h, []byte(tc.after)); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(w.writes, tc.want) {
+				t.Errorf("writes %q, want %q", w.writes, tc.want)
+			}
+			var f framer
+			if err := WriteHeaderWith(&f, h, []byte(tc.after)); err != nil {
+				t.Fatal(err)
+			}
+			if f.header != h || f.String() != tc.after {
+				t.Errorf("framer: header %v, bytes %q, want %q", f.header, f.String(), tc.after)
+			}
+		})
 	}
 }

@@ -19,9 +19,10 @@ type loginOptions struct {
 	addr       string
 	domain     string
 	password   string
-	mech       string // "SCRAM-SHA-256", "SCRAM-SHA-1" or "PLAIN"
-	transport  string // "starttls", "direct" (TLS from the first byte) or "none" (plain TCP, loopback tests)
-	noPresence bool   // skip the initial presence (the roster scenario sends it itself)
+	mech       string        // "SCRAM-SHA-256", "SCRAM-SHA-1" or "PLAIN"
+	transport  string        // "starttls", "direct" (TLS from the first byte) or "none" (plain TCP, loopback tests)
+	curves     []tls.CurveID // key exchanges offered (-curves); nil: crypto/tls's default
+	noPresence bool          // skip the initial presence (the roster scenario sends it itself)
 	timeout    time.Duration
 	srcAddrs   []net.IP // loopback source addresses, used round robin
 }
@@ -173,7 +174,7 @@ func (s *session) bind(resource string) error {
 // brings TLS up: STARTTLS (RFC 6120 §5) or TLS from the first byte with
 // ALPN xmpp-client (XEP-0368). It ends with the stream's features read.
 func (s *session) secure(o *loginOptions, nc net.Conn) error {
-	tcfg := &tls.Config{ServerName: o.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	tcfg := &tls.Config{ServerName: o.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, CurvePreferences: o.curves}
 	lim := xml.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 64}
 	switch o.transport {
 	case "direct":

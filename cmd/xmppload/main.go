@@ -30,6 +30,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -152,6 +153,7 @@ type common struct {
 	users, concurrency, srcN             int
 	directTLS                            bool
 	transport                            string
+	curves                               string
 	pidList                              string
 	pids                                 []int
 	pprof                                string
@@ -169,6 +171,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.srcN, "src-addrs", 16, "loopback source addresses 127.0.0.2... to spread connections over")
 	fs.BoolVar(&c.directTLS, "direct-tls", false, "same as -tls direct")
 	fs.StringVar(&c.transport, "tls", "starttls", "starttls, direct (TLS from the first byte, XEP-0368) or none (plain TCP: loopback only)")
+	fs.StringVar(&c.curves, "curves", "", "TLS key exchanges the client offers, comma-separated: x25519mlkem768, x25519, p256 (empty: Go's default, the hybrid post-quantum X25519MLKEM768 first)")
 	fs.StringVar(&c.mech, "mech", "SCRAM-SHA-256", "SASL mechanism: SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN")
 	fs.StringVar(&c.pidList, "pid", "", "server process ids, comma-separated: memory (VmRSS) and CPU (/proc/PID/stat) are summed over them (empty: not measured)")
 	fs.StringVar(&c.label, "label", "", "name of the server under test, copied into the JSON result")
@@ -196,6 +199,10 @@ func (c *common) loginOptions() (*loginOptions, error) {
 	default:
 		return nil, fmt.Errorf("-tls: starttls, direct or none, not %q", c.transport)
 	}
+	curves, err := parseCurves(c.curves)
+	if err != nil {
+		return nil, err
+	}
 	pids, err := parsePIDs(c.pidList)
 	if err != nil {
 		return nil, err
@@ -205,7 +212,7 @@ func (c *common) loginOptions() (*loginOptions, error) {
 		c.concurrency = 1
 	}
 	return &loginOptions{addr: c.addr, domain: c.domain, password: c.password, mech: c.mech,
-		transport: c.transport, timeout: c.timeout, srcAddrs: loopbackSources(strings.Split(c.addr, ",")[0], c.srcN)}, nil
+		transport: c.transport, curves: curves, timeout: c.timeout, srcAddrs: loopbackSources(strings.Split(c.addr, ",")[0], c.srcN)}, nil
 }
 
 // params are the common settings copied into the JSON result.
@@ -214,12 +221,33 @@ func (c *common) params(r *result) {
 	r.Params["domain"] = c.domain
 	r.Params["tls"] = c.transport
 	r.Params["mech"] = c.mech
+	if c.curves != "" {
+		r.Params["curves"] = c.curves
+	}
 	r.Params["users"] = c.users
 	r.Params["concurrency"] = c.concurrency
 	r.Params["pids"] = c.pids
 	if c.variant != "" {
 		r.Params["variant"] = c.variant
 	}
+}
+
+// parseCurves reads -curves (empty: nil, crypto/tls's default).
+func parseCurves(list string) ([]tls.CurveID, error) {
+	var out []tls.CurveID
+	for _, f := range strings.FieldsFunc(strings.ToLower(list), func(r rune) bool { return r == ',' || r == ' ' }) {
+		switch f {
+		case "x25519mlkem768":
+			out = append(out, tls.X25519MLKEM768)
+		case "x25519":
+			out = append(out, tls.X25519)
+		case "p256":
+			out = append(out, tls.CurveP256)
+		default:
+			return nil, fmt.Errorf("-curves: x25519mlkem768, x25519 or p256, not %q", f)
+		}
+	}
+	return out, nil
 }
 
 // parsePIDs reads "123,456" (empty: none).

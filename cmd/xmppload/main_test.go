@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,5 +79,23 @@ func TestHelpers(t *testing.T) {
 	st, g := goRuntime(hs.URL, true)
 	if st["HeapAlloc"] != 1234 || st["StackInuse"] != 4096 || st["StackSys"] != 8192 || st["NumGC"] != 7 || g != 42 {
 		t.Errorf("goRuntime = %v, %d", st, g)
+	}
+}
+
+func TestParseCurves(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []tls.CurveID
+		err  bool
+	}{
+		{"", nil, false},
+		{"x25519", []tls.CurveID{tls.X25519}, false},
+		{"X25519MLKEM768, p256", []tls.CurveID{tls.X25519MLKEM768, tls.CurveP256}, false},
+		{"x448", nil, true},
+	} {
+		got, err := parseCurves(tc.in)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("parseCurves(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
 	}
 }

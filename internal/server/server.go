@@ -201,7 +201,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.node != nil {
 		clusterSvc = s.node
 	}
-	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: store, Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields()}
+	// Every roster write of the modules goes through one watch, so that
+	// presence knows when a roster it read is still current.
+	svc := module.Services{Cluster: clusterSvc, Router: rt, Directory: dir, Accounts: store, Rosters: storage.WatchRosters(store), Offline: store, Private: store, Blocks: store, LastActivity: store, PubSub: store, Archive: store, MUCRooms: store, Hosts: s.serves, Logger: log, ContactAddresses: cfg.Contact.Fields()}
 	moduleConfig(&svc, cfg)
 	svc.SQL = s.db.ModuleSQL()
 	if mx != nil {

@@ -77,7 +77,8 @@ func TestStorageErrorsCounted(t *testing.T) {
 		t.Errorf("StoreOffline failures = %v, want %d", got, n)
 	}
 	waitMetric(t, s, `xmppd_storage_errors_total{operation="SetRosterItem"}`, 1)
-	waitMetric(t, s, `xmppd_storage_errors_total{operation="SetLastActivity"}`, 1)
+	// Last activity is written in batches (modules/lastactivity).
+	waitMetric(t, s, `xmppd_storage_errors_total{operation="SetLastActivities"}`, 1)
 	// The archive writes in batches, off the delivery path.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if s.Metric(t, `xmppd_storage_errors_total{operation="AppendBatch"}`)+s.Metric(t, `xmppd_storage_errors_total{operation="Append"}`) > 0 {

@@ -41,12 +41,20 @@ type mod struct {
 	// presence, recorded again when the session ends.
 	mu     sync.Mutex
 	status map[module.Session]string
+
+	// Logouts are written in batches (batch.go): those not yet committed
+	// are here, and queries read them first.
+	bmu      sync.Mutex
+	pending  map[account]storage.LastActivityRecord // the newest per account
+	writing  map[account]storage.LastActivityRecord // the batch being written
+	flushing bool                                   // a writer goroutine is on its way
 }
 
 func (m *mod) Start(h *module.Handle) error {
 	m.started = time.Now()
 	m.h, m.store, m.now = h, h.LastActivity, time.Now
 	m.status = map[module.Session]string{}
+	m.pending = map[account]storage.LastActivityRecord{}
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetServer, "get", NS, func(context.Context, *module.IQ) (*xml.Element, error) {
 		up := int64(time.Since(m.started) / time.Second)
@@ -97,10 +105,8 @@ func (m *mod) closed(ctx context.Context, s module.Session) {
 	m.record(ctx, s.JID().Bare(), status)
 }
 
-func (m *mod) record(ctx context.Context, own jid.JID, status string) {
-	if err := m.store.SetLastActivity(ctx, own.Domain(), own.Local(), m.now(), status); err != nil {
-		m.h.Logger.Error("last activity: store", "jid", own.String(), "err", err)
-	}
+func (m *mod) record(_ context.Context, own jid.JID, status string) {
+	m.queue(storage.LastActivityRecord{Domain: own.Domain(), Username: own.Local(), At: m.now(), Status: status})
 }
 
 // account answers a query to an account's bare JID (XEP-0012 §3).
@@ -130,7 +136,7 @@ func (m *mod) account(ctx context.Context, iq *module.IQ) (*xml.Element, error) 
 			return xml.NewBuilder("query", NS).Attr("seconds", "0").Element(), nil
 		}
 	}
-	at, status, err := m.store.LastActivity(ctx, target.Domain(), target.Local())
+	at, status, err := m.lookup(ctx, target)
 	if errors.Is(err, storage.ErrNotFound) {
 		// Never logged out (or never logged in): nothing to tell, as for
 		// an unsupported query.

@@ -185,3 +185,34 @@ func TestAccountLastActivity(t *testing.T) {
 		t.Errorf("after an abrupt end: %+v, want about 1 second, no status", r)
 	}
 }
+
+// Logouts are written in batches: a query answers with one not yet written,
+// and stopping the server writes those still pending.
+func TestLastActivityBatched(t *testing.T) {
+	s := testutil.Start(t, "")
+	s.AddUser(t, "alice", "pw")
+	s.AddUser(t, "bob", "pw")
+	rs := s.Accounts().(storage.Rosters)
+	if _, err := rs.SetRosterItem(context.Background(), "localhost", "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "from"}); err != nil {
+		t.Fatal(err)
+	}
+	phone := testutil.Login(t, s, "alice", "pw", "phone")
+	bob := testutil.Login(t, s, "bob", "pw", "x")
+	for _, status := range []string{"first", "second", "last"} {
+		phone.Send("<presence/>")
+		phone.NextNamed("presence")
+		phone.Send("<presence type='unavailable'><status>%s</status></presence>", status)
+		phone.NextNamed("presence") // handled, so recorded
+		if r := askLast(t, bob, "alice@localhost"); r.typ != "result" || r.text != status {
+			t.Fatalf("right after unavailable %q: %+v", status, r)
+		}
+	}
+	// alice's session ends with the server, with the status of its last
+	// unavailable presence.
+	s.Stop(t)
+	s = testutil.StartIn(t, s.DataDir, testutil.BaseConfig(s.DataDir))
+	bob = testutil.Login(t, s, "bob", "pw", "x")
+	if r := askLast(t, bob, "alice@localhost"); r.typ != "result" || r.text != "last" {
+		t.Errorf("after stopping right after the logout: %+v, want status %q", r, "last")
+	}
+}

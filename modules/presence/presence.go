@@ -6,6 +6,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/xmppd/xmppd/jid"
@@ -49,7 +50,12 @@ type mod struct {
 	// presence and not yet unavailable: it tells initial presence
 	// (RFC 6121 §4.2) from an update (§4.4).
 	mu    sync.Mutex
-	avail map[string]module.Session
+	avail map[string]availEntry
+
+	// watch counts the roster changes made in this process (nil when
+	// others may write rosters too: a cluster's nodes): it lets an
+	// unavailable broadcast skip the roster read (broadcast).
+	watch rosterChanges
 
 	// subMu serialises subscription state changes (read-modify-write of
 	// two rosters).
@@ -73,7 +79,10 @@ func (m *mod) Start(h *module.Handle) error {
 	// [roster] max_items is the roster module's: it says through its
 	// service; without the module, its default.
 	m.maxItems = 1000
-	m.avail = map[string]module.Session{}
+	m.avail = map[string]availEntry{}
+	if w, ok := h.Rosters.(rosterChanges); ok && h.Cluster == nil {
+		m.watch = w
+	}
 	m.directedTo = map[module.Session]*directedSet{}
 	// RFC 6121 §3.4: subscription pre-approval is supported.
 	h.AddStreamFeature(module.StreamFeature{Name: "pre-approval", Element: func(module.Stream) *xml.Element {
@@ -102,7 +111,7 @@ func (m *mod) Start(h *module.Handle) error {
 	})
 	h.OnSessionClosed(func(ctx context.Context, s module.Session) {
 		m.mu.Lock()
-		if m.avail[s.JID().String()] == s {
+		if m.avail[s.JID().String()].s == s {
 			delete(m.avail, s.JID().String())
 		}
 		m.mu.Unlock()
@@ -125,6 +134,20 @@ func (m *mod) Stop() error {
 		m.unhookRemove()
 	}
 	return nil
+}
+
+// availEntry is an available session (mod.avail). noFrom: its last
+// broadcast found no contact with a 'from' subscription, when the roster
+// watch's count was changes.
+type availEntry struct {
+	s       module.Session
+	noFrom  bool
+	changes uint64
+}
+
+// rosterChanges is storage.RosterWatch's count of roster changes.
+type rosterChanges interface {
+	Changes(domain, username string) uint64
 }
 
 // to returns el addressed to j.
@@ -203,20 +226,22 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 	}
 	full := st.From
 	key := full.String()
-	var initial bool
+	var initial, noFrom bool
 	switch st.Type() {
 	case "":
 		m.mu.Lock()
-		initial = m.avail[key] != origin
-		m.avail[key] = origin
+		initial = m.avail[key].s != origin
+		m.avail[key] = availEntry{s: origin}
 		m.mu.Unlock()
 	case "unavailable":
 		m.mu.Lock()
-		was := m.avail[key] == origin
+		e := m.avail[key]
+		was := e.s == origin
 		if was {
 			delete(m.avail, key)
 		}
 		m.mu.Unlock()
+		noFrom = was && e.noFrom && m.watch.Changes(full.Domain(), full.Local()) == e.changes
 		if _, remote := origin.(module.Proxy); remote {
 			// A session of a cluster node that died: this node
 			// announces its end (its own node had it available).
@@ -249,10 +274,27 @@ func (m *mod) broadcast(ctx context.Context, st *module.Stanza) bool {
 		origin.Deliver(to(el, full))
 	}
 
+	if noFrom {
+		// §4.5.2: the unavailable presence goes to the contacts with a
+		// 'from' subscription, and the last broadcast found none in a
+		// roster nothing has changed since: no read at logout.
+		return true
+	}
+	var changes uint64
+	if m.watch != nil {
+		changes = m.watch.Changes(own.Domain(), own.Local()) // before the read: a change during it shows
+	}
 	items, _, err := m.store.Roster(ctx, own.Domain(), own.Local())
 	if err != nil {
 		m.h.Logger.Error("presence broadcast: roster", "jid", own.String(), "err", err)
 		return true
+	}
+	if m.watch != nil && st.Type() == "" && !slices.ContainsFunc(items, func(it storage.RosterItem) bool { return subFrom(it.Subscription) }) {
+		m.mu.Lock()
+		if m.avail[key].s == origin {
+			m.avail[key] = availEntry{s: origin, noFrom: true, changes: changes}
+		}
+		m.mu.Unlock()
 	}
 	for _, it := range items {
 		c, err := jid.Parse(it.JID)

@@ -26,6 +26,7 @@ func RunLastActivity(t *testing.T, newStore func(t *testing.T) LastActivityStore
 		{"AccountsApart", testLastApart},
 		{"MissingAccount", testLastMissingAccount},
 		{"DeleteAccountCascades", testLastDeleteAccount},
+		{"Batch", testLastBatch},
 	})
 }
 
@@ -99,4 +100,42 @@ func testLastDeleteAccount(t *testing.T, ctx context.Context, s LastActivityStor
 	}
 	mustCreate(t, ctx, s, "example.org", "alice", nil)
 	wantNoLast(t, ctx, s, "example.org", "alice")
+}
+
+// SetLastActivities writes every record of existing accounts, replacing
+// older ones, and skips those of missing accounts without failing the
+// others.
+func testLastBatch(t *testing.T, ctx context.Context, s LastActivityStore) {
+	base := time.UnixMilli(1_700_000_000_000).UTC()
+	mustCreate(t, ctx, s, "example.org", "alice", nil)
+	mustCreate(t, ctx, s, "example.org", "bob", nil)
+	mustSetLast(t, ctx, s, "example.org", "alice", base, "old")
+	for _, tc := range []struct {
+		name string
+		recs []storage.LastActivityRecord
+	}{
+		{"existing", []storage.LastActivityRecord{
+			{Domain: "example.org", Username: "alice", At: base.Add(time.Second), Status: "a"},
+			{Domain: "example.org", Username: "bob", At: base.Add(2 * time.Second), Status: "b"},
+		}},
+		{"missing between", []storage.LastActivityRecord{
+			{Domain: "example.org", Username: "alice", At: base.Add(3 * time.Second), Status: "a2"},
+			{Domain: "example.org", Username: "nobody", At: base.Add(3 * time.Second), Status: "x"},
+			{Domain: "example.org", Username: "bob", At: base.Add(4 * time.Second), Status: "b2"},
+		}},
+	} {
+		if err := s.SetLastActivities(ctx, tc.recs); err != nil {
+			t.Fatalf("%s: SetLastActivities: %v", tc.name, err)
+		}
+		for _, r := range tc.recs {
+			if r.Username == "nobody" {
+				wantNoLast(t, ctx, s, r.Domain, r.Username)
+				continue
+			}
+			wantLast(t, ctx, s, r.Domain, r.Username, r.At, r.Status)
+		}
+	}
+	if err := s.SetLastActivities(ctx, nil); err != nil {
+		t.Fatalf("SetLastActivities(nil): %v", err)
+	}
 }

@@ -1,0 +1,69 @@
+package presence_test
+
+import (
+	"testing"
+
+	"github.com/xmppd/xmppd/internal/testutil"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// RFC 6121 §4.5.2 at logout without a roster read: when the initial
+// presence found no contact with a 'from' subscription and no roster
+// write went through the server since, the unavailable presence goes to
+// nobody beyond the user's own resources, and the roster is not read
+// again. A write the server does not see (here straight into the store,
+// as another process on the database would) is therefore not noticed:
+// that is what shows the read was skipped.
+func TestUnavailableWithoutRosterRead(t *testing.T) {
+	s := testutil.Start(t, "")
+	for _, u := range []string{"alice", "bob"} {
+		s.AddUser(t, u, pw)
+	}
+	bob := testutil.Login(t, s, "bob", pw, "phone")
+	bob.Send("<presence/>")
+	bob.Expect("presence", "bob@localhost/phone", "")
+	alice := testutil.Login(t, s, "alice", pw, "pc")
+	alice.Send("<presence/>")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	// The server handles alice's stanzas in order: once the ping is
+	// answered, her broadcast (and its roster read) is done.
+	alice.Quiet("alice after her initial presence")
+	setItem(t, s, "alice", storage.RosterItem{JID: "bob@localhost", Subscription: "from"})
+	alice.Send("<presence type='unavailable'/>")
+	alice.Expect("presence", "alice@localhost/pc", "unavailable")
+	alice.Quiet("alice after her unavailable presence")
+	bob.Quiet("bob, whom alice's server does not know subscribed")
+
+	// The next initial presence reads the roster, and so does its
+	// unavailable presence: bob gets both.
+	alice.Send("<presence/>")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	bob.Expect("presence", "alice@localhost/pc", "")
+	alice.Send("<presence type='unavailable'/>")
+	alice.Expect("presence", "alice@localhost/pc", "unavailable")
+	bob.Expect("presence", "alice@localhost/pc", "unavailable")
+}
+
+// A subscription approved while the user is available, through the
+// server, is a roster change: the unavailable presence reads the roster
+// again and reaches the new subscriber, who got the available presence
+// with the approval (§3.1.5).
+func TestUnavailableAfterApproval(t *testing.T) {
+	s := testutil.Start(t, "")
+	for _, u := range []string{"alice", "bob"} {
+		s.AddUser(t, u, pw)
+	}
+	alice := testutil.Login(t, s, "alice", pw, "pc")
+	alice.Send("<presence/>")
+	alice.Expect("presence", "alice@localhost/pc", "")
+	bob := testutil.Login(t, s, "bob", pw, "phone")
+	bob.Send("<presence/>")
+	bob.Expect("presence", "bob@localhost/phone", "")
+	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
+	alice.Expect("presence", "bob@localhost", "subscribe")
+	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
+	bob.Expect("presence", "alice@localhost", "subscribed")
+	bob.Expect("presence", "alice@localhost/pc", "")
+	alice.Send("<presence type='unavailable'/>")
+	bob.Expect("presence", "alice@localhost/pc", "unavailable")
+}
