@@ -3,6 +3,7 @@ package mam
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,39 @@ func BenchmarkLocalChatHooks(b *testing.B) {
 	<-done
 	if n := m.w.waited.Load(); n > 0 {
 		b.Logf("%d appends waited for the queue", n)
+	}
+}
+
+// TestAppendAllocatesOneCopy: archiving a stanza allocates its copy for
+// the writer, the id and the entry, not a serialization buffer besides
+// (a local 1 KiB array escaped to the heap and doubled the hooks' garbage;
+// docs/performance.md, archive fourth pass). The bound is in bytes per
+// call: under stanzaBuf for a stanza of ~220 bytes.
+func TestAppendAllocatesOneCopy(t *testing.T) {
+	m := &mod{now: time.Now, w: &writer{ch: make(chan writeReq, writerQueue), log: slog.New(slog.DiscardHandler)}}
+	done := make(chan struct{})
+	go func() {
+		for range m.w.ch {
+		}
+		close(done)
+	}()
+	owner, peer := jid.MustParse("alice@localhost"), jid.MustParse("bob@localhost")
+	el := xml.NewBuilder("message", xml.NSClient).Attr("from", "bob@localhost/phone").Attr("to", "alice@localhost").
+		Attr("type", "chat").Attr("id", "m-12345678").
+		Start("body", xml.NSClient).Text(strings.Repeat("x", 120)).End().Element()
+	m.append(owner, peer, el) // the pool's first buffer
+	const n = 1000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		if _, ok := m.append(owner, peer, el); !ok {
+			t.Fatal("not queued")
+		}
+	}
+	runtime.ReadMemStats(&after)
+	close(m.w.ch)
+	<-done
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per >= stanzaBuf {
+		t.Errorf("append allocates %d bytes per call for a %d-byte stanza, want < %d", per, len(el.String()), stanzaBuf)
 	}
 }

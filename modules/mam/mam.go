@@ -64,6 +64,8 @@ type mod struct {
 	defPrefs *prefs // the configured default, for accounts that set none
 	roster   *rosterCache
 	w        *writer
+	// bufs holds serialization buffers (getBuf), per server instance.
+	bufs sync.Pool
 	// collectors are the writer's metrics, registered on h.Metrics.
 	collectors []prometheus.Collector
 
@@ -315,12 +317,14 @@ func (m *mod) appendStripped(st *module.Stanza, owner jid.JID, a, b string) {
 	now := m.now()
 	id := storage.NewArchiveID(now)
 	el := withoutStanzaIDWith(st.El, a, b, id)
-	var tmp [stanzaBuf]byte
-	stanza, ok := appendWithoutLast(tmp[:0], el)
+	buf := m.getBuf()
+	stanza, ok := appendWithoutLast((*buf)[:0], el)
 	if !ok {
-		stanza = withoutStanzaID(st.El, a, b).Append(tmp[:0], xml.NSClient)
+		stanza = withoutStanzaID(st.El, a, b).Append((*buf)[:0], xml.NSClient)
 	}
-	if m.queue(owner, st.From.Bare(), id, now, bytes.Clone(stanza)) {
+	queued := m.queue(owner, st.From.Bare(), id, now, bytes.Clone(stanza))
+	m.putBuf(buf, stanza)
+	if queued {
 		st.El = el
 		return
 	}
@@ -333,14 +337,41 @@ func (m *mod) appendStripped(st *module.Stanza, owner jid.JID, a, b string) {
 func (m *mod) append(owner, peer jid.JID, el *xml.Element) (string, bool) {
 	now := m.now()
 	id := storage.NewArchiveID(now)
-	var tmp [stanzaBuf]byte
-	return id, m.queue(owner, peer, id, now, bytes.Clone(el.Append(tmp[:0], xml.NSClient)))
+	buf := m.getBuf()
+	stanza := el.Append((*buf)[:0], xml.NSClient)
+	ok := m.queue(owner, peer, id, now, bytes.Clone(stanza))
+	m.putBuf(buf, stanza)
+	return id, ok
 }
 
-// stanzaBuf is the stack buffer a stanza is serialized into before it is
-// copied out at its size: one allocation for a chat message instead of
-// the slice growing from 8 bytes (a third of the archive hooks' CPU).
+// stanzaBuf is the size of the buffers a stanza is serialized into
+// before it is copied out at its size: one allocation for a chat message
+// instead of the slice growing from 8 bytes (a third of the archive
+// hooks' CPU). They come from a pool (mod.bufs), not the stack: the xml
+// package's serializer leaks its buffer argument to the heap, so a local
+// array was a 1 KiB allocation per archived message (2 per local chat
+// message, two thirds of the hooks' garbage: docs/performance.md,
+// archive fourth pass).
 const stanzaBuf = 1024
+
+// getBuf returns a serialization buffer of at least stanzaBuf bytes.
+func (m *mod) getBuf() *[]byte {
+	if b, ok := m.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, stanzaBuf)
+	return &b
+}
+
+// putBuf returns buf, which used may have grown beyond, to the pool;
+// one that grew past 64 KiB (a huge stanza) is left to the collector.
+func (m *mod) putBuf(buf *[]byte, used []byte) {
+	if cap(used) > 64<<10 {
+		return
+	}
+	*buf = used[:0]
+	m.bufs.Put(buf)
+}
 
 // queue hands the serialized stanza to the writer; false when it was not
 // queued (stopping, or the queue full for too long).

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/xmppd/xmppd/storage"
 )
 
@@ -93,41 +96,100 @@ func (db *DB) appendEntries(ctx context.Context, entries []storage.ArchiveEntry)
 	// transactions (say the MUC module's and the writer's) cannot
 	// deadlock on them.
 	slices.Sort(archives)
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := db.insertArchived(ctx, tx, entries); err != nil {
-			return err
-		}
-		return db.addArchiveCounts(ctx, tx, archives, counts)
-	})
+	var err error
+	if db.dialect == Postgres {
+		err = db.appendPostgres(ctx, entries, archives, counts)
+	} else {
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			if err := db.insertArchived(ctx, tx, entries); err != nil {
+				return err
+			}
+			return db.addArchiveCounts(ctx, tx, archives, counts)
+		})
+	}
 	if isUniqueViolation(err) {
 		err = fmt.Errorf("%w: %w", storage.ErrExists, err)
 	}
 	return err
 }
 
-// insertArchivedPostgres inserts a whole batch with one statement: five
-// arrays (pgx sends them in binary) unnested in slice order, so seq keeps
-// it. One statement instead of one per 100 rows of $N parameters: less
-// work on both sides (no SQL text per chunk, no per-value parameter
-// handling in database/sql), one round trip.
-func insertArchivedPostgres(ctx context.Context, tx *sql.Tx, entries []storage.ArchiveEntry) error {
-	n := len(entries)
-	var (
-		archives = make([]string, n)
-		ids      = make([]string, n)
-		withs    = make([]string, n)
-		times    = make([]int64, n)
-		stanzas  = make([][]byte, n)
-	)
-	for i, e := range entries {
-		archives[i], ids[i], withs[i], times[i], stanzas[i] = e.Archive, e.Message.ID, e.Message.With, e.Message.Time.UnixMilli(), e.Message.Stanza
+// appendPostgres writes a batch with COPY (pgx's CopyFrom, binary) and
+// the count upserts, in one transaction on one pooled connection, through
+// pgx directly: database/sql has no COPY. The rows arrive in slice order,
+// so seq (an identity column) keeps it. COPY replaces one INSERT of five
+// unnested arrays, whose array encoding (and its growing buffers, then
+// copied into the Bind message) cost xmppd more CPU and garbage than the
+// rows themselves (docs/performance.md, archive fourth pass).
+func (db *DB) appendPostgres(ctx context.Context, entries []storage.ArchiveEntry, archives []string, counts map[string]int) error {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO archive_messages (archive, id, with_jid, time_ms, stanza)
-		SELECT a, i, w, t, s FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])
-			WITH ORDINALITY AS u(a, i, w, t, s, o)
-		ORDER BY o`, archives, ids, withs, times, stanzas)
-	return err
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		tx, err := pc.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		// After Commit a no-op; otherwise the connection goes back to the
+		// pool with no transaction open (or, if ctx ended, pgx closed it
+		// and the pool drops it).
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if _, err := tx.CopyFrom(ctx, archiveTable, archiveColumns, newArchiveRows(entries)); err != nil {
+			return err
+		}
+		ns := make([]int64, len(archives))
+		for i, a := range archives {
+			ns[i] = int64(counts[a])
+		}
+		// One statement for all (unnest of two arrays; each archive
+		// once, as ON CONFLICT DO UPDATE requires).
+		if _, err := tx.Exec(ctx, `INSERT INTO archive_counts (archive, n)
+			SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`, archives, ns); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
 }
+
+var (
+	archiveTable   = pgx.Identifier{"archive_messages"}
+	archiveColumns = []string{"archive", "id", "with_jid", "time_ms", "stanza"}
+)
+
+// archiveRows is a batch as pgx.CopyFromSource. Values hands out pointers
+// into the batch (and into times, filled once), so no row boxes its
+// values into fresh interfaces: pgx encodes each row before it asks for
+// the next.
+type archiveRows struct {
+	entries []storage.ArchiveEntry
+	times   []int64
+	i       int
+	vals    [5]any
+}
+
+func newArchiveRows(entries []storage.ArchiveEntry) *archiveRows {
+	r := &archiveRows{entries: entries, times: make([]int64, len(entries)), i: -1}
+	for i, e := range entries {
+		r.times[i] = e.Message.Time.UnixMilli()
+	}
+	return r
+}
+
+func (r *archiveRows) Next() bool { r.i++; return r.i < len(r.entries) }
+
+func (r *archiveRows) Values() ([]any, error) {
+	e := &r.entries[r.i]
+	r.vals = [5]any{&e.Archive, &e.Message.ID, &e.Message.With, &r.times[r.i], &e.Message.Stanza}
+	return r.vals[:], nil
+}
+
+func (r *archiveRows) Err() error { return nil }
 
 // archiveStmts are the archive writer's statements on SQLite, prepared
 // once (pgx keeps its own per-connection statement cache). Compiling them
@@ -170,10 +232,7 @@ func (db *DB) prepareArchive(ctx context.Context) error {
 func (s archiveStmts) all() []*sql.Stmt { return append(s.inserts[:], s.count1) }
 
 func (db *DB) insertArchived(ctx context.Context, tx *sql.Tx, entries []storage.ArchiveEntry) error {
-	if db.dialect == Postgres {
-		return insertArchivedPostgres(ctx, tx, entries)
-	}
-	// SQLite: multi-row INSERTs, batchRows rows each at most, prepared
+	// SQLite (PostgreSQL: appendPostgres): multi-row INSERTs, batchRows rows each at most, prepared
 	// (archiveStmts). Each statement is a call through database/sql and
 	// the driver (which arms an interrupt watcher, a goroutine, per
 	// call): a statement per row cost more than its B-tree work.
@@ -207,52 +266,35 @@ const upsertCount = `INSERT INTO archive_counts (archive, n) VALUES ($1, $2)
 	ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`
 
 // addArchiveCounts adds counts[a] to each archive a's row of
-// archive_counts.
+// archive_counts, on SQLite (appendPostgres has its own).
 func (db *DB) addArchiveCounts(ctx context.Context, tx *sql.Tx, archives []string, counts map[string]int) error {
 	if len(archives) == 1 {
-		var err error
-		if db.archive.count1 != nil {
-			_, err = tx.StmtContext(ctx, db.archive.count1).ExecContext(ctx, archives[0], counts[archives[0]])
-		} else {
-			_, err = tx.ExecContext(ctx, upsertCount, archives[0], counts[archives[0]])
-		}
+		_, err := tx.StmtContext(ctx, db.archive.count1).ExecContext(ctx, archives[0], counts[archives[0]])
 		return err
 	}
-	if db.dialect == SQLite {
-		// Multi-row, as insertArchived (each archive once per
-		// statement, as ON CONFLICT DO UPDATE requires).
-		var q strings.Builder
-		args := make([]any, 0, 2*min(len(archives), batchRows))
-		for len(archives) > 0 {
-			chunk := archives[:min(len(archives), batchRows)]
-			archives = archives[len(chunk):]
-			q.Reset()
-			q.WriteString(`INSERT OR ROLLBACK INTO archive_counts (archive, n) VALUES `)
-			args = args[:0]
-			for i, a := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?)")
-				args = append(args, a, counts[a])
+	// Multi-row, as insertArchived (each archive once per statement, as
+	// ON CONFLICT DO UPDATE requires).
+	var q strings.Builder
+	args := make([]any, 0, 2*min(len(archives), batchRows))
+	for len(archives) > 0 {
+		chunk := archives[:min(len(archives), batchRows)]
+		archives = archives[len(chunk):]
+		q.Reset()
+		q.WriteString(`INSERT OR ROLLBACK INTO archive_counts (archive, n) VALUES `)
+		args = args[:0]
+		for i, a := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
 			}
-			q.WriteString(` ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`)
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-				return err
-			}
+			q.WriteString("(?, ?)")
+			args = append(args, a, counts[a])
 		}
-		return nil
+		q.WriteString(` ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
 	}
-	// PostgreSQL: one statement for all (unnest of two arrays; each
-	// archive once, as ON CONFLICT DO UPDATE requires).
-	ns := make([]int64, len(archives))
-	for i, a := range archives {
-		ns[i] = int64(counts[a])
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO archive_counts (archive, n)
-		SELECT * FROM unnest($1::text[], $2::bigint[])
-		ON CONFLICT (archive) DO UPDATE SET n = archive_counts.n + excluded.n`, archives, ns)
-	return err
+	return nil
 }
 
 // cursor is a message's position in archive order.

@@ -23,11 +23,23 @@ import (
 //
 //	go test -run XXX -bench ArchiveWriterShape -benchtime=80000x ./storage/sqldb/
 func BenchmarkArchiveWriterShape(b *testing.B) {
+	archiveWriterShape(b, sqliteBackend(), []int{256, 512, 1024, 2048, 4096, 16384})
+}
+
+// BenchmarkArchiveWriterShapePostgres is the same on PostgreSQL (with
+// XMPPD_TEST_POSTGRES_DSN set). cpu-µs/row is then xmppd's side only
+// (encoding, the driver, the protocol): the server's backend is another
+// process.
+func BenchmarkArchiveWriterShapePostgres(b *testing.B) {
+	archiveWriterShape(b, postgresBackend(b), []int{256, 1024, 4096})
+}
+
+func archiveWriterShape(b *testing.B, be backend, sizes []int) {
 	stanza := []byte(`<message xmlns="jabber:client" from="u123@localhost/load" to="u124@localhost" type="chat" id="m-12345678"><body>` +
 		strings.Repeat("x", 120) + `</body></message>`)
-	for _, n := range []int{256, 512, 1024, 2048, 4096, 16384} {
+	for _, n := range sizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			db := openNew(b, sqliteBackend())
+			db := openNew(b, be)
 			ctx := b.Context()
 			at := time.Now()
 			msg := 0
@@ -50,6 +62,7 @@ func BenchmarkArchiveWriterShape(b *testing.B) {
 				}
 			}
 			fill(80000)
+			b.ReportAllocs()
 			b.ResetTimer()
 			c0 := processCPU()
 			fill(b.N)
