@@ -18,6 +18,12 @@
 #       go tool pprof -sample_index=alloc_space -top -diff_base OUTDIR/allocs-before.pb.gz OUTDIR/xmppd OUTDIR/allocs-after.pb.gz
 # ARCHIVE=true archives every message (XEP-0313), as xmppd does by default;
 # false (default) matches bench/compare.sh, whose anchors do not archive.
+# SERVER_CPUS / HARNESS_CPUS pin server and harness (taskset -c), as
+# bench/sweep-xmppd.sh does; RELAY=1 profiles bench/relay (the floor)
+# instead of xmppd, chat scenario only:
+#   SERVER_CPUS=0 HARNESS_CPUS=1 bash bench/profile-xmppd.sh /tmp/p -pairs 500 -rate 25 -duration 20s
+#   RELAY=1 SERVER_CPUS=0 HARNESS_CPUS=1 bash bench/profile-xmppd.sh /tmp/p-relay -pairs 500 -rate 25 -duration 20s
+#   (then go tool pprof -top OUTDIR/relay OUTDIR/cpu.pb.gz)
 # Ports: STARTTLS on PORT (45222), pprof on PORT+838. Loopback only.
 set -euo pipefail
 OUTDIR=${1:?usage: profile-xmppd.sh OUTDIR [chat flags]}
@@ -42,14 +48,25 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-(cd "$root" && go build -o "$OUTDIR/xmppd" ./cmd/xmppd && go build -o "$tmp/xmppload" ./cmd/xmppload)
-xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
-bash -c "ulimit -n 20000; exec '$OUTDIR/xmppd' serve -config '$tmp/xmppd.toml' -pprof $PPROF" 2>"$tmp/xmppd.log" &
-pid=$!
-wait_port "$PORT"
+(cd "$root" && go build -o "$tmp/xmppload" ./cmd/xmppload)
 X=$tmp/xmppload
-common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
-"$X" register "${common[@]}" -users "$ACCOUNTS" -concurrency 32 >/dev/null
+if [ -n "${RELAY:-}" ]; then
+	(cd "$root" && go build -o "$OUTDIR/relay" ./bench/relay)
+	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; exec '$OUTDIR/relay' -addr 127.0.0.1:$PORT -pprof $PPROF" 2>"$tmp/relay.log" &
+	pid=$!
+	wait_port "$PORT"
+	common=(-addr 127.0.0.1:$PORT -password load-secret -mech PLAIN -user-prefix u)
+	bin=$OUTDIR/relay
+else
+	(cd "$root" && go build -o "$OUTDIR/xmppd" ./cmd/xmppd)
+	xmppd_config "$tmp/xmppd.toml" "$tmp/data" "$PORT"
+	${SERVER_CPUS:+taskset -c $SERVER_CPUS} bash -c "ulimit -n 20000; exec '$OUTDIR/xmppd' serve -config '$tmp/xmppd.toml' -pprof $PPROF" 2>"$tmp/xmppd.log" &
+	pid=$!
+	wait_port "$PORT"
+	common=(-addr 127.0.0.1:$PORT -password load-secret -mech SCRAM-SHA-1 -user-prefix u)
+	bin=$OUTDIR/xmppd
+	"$X" register "${common[@]}" -users "$ACCOUNTS" -concurrency 32 >/dev/null
+fi
 if [ "${SCENARIO:-chat}" = roster ]; then
 	r=(-user-prefix r -users "${USERS:-500}" -contacts "${CONTACTS:-40}")
 	"$X" register "${common[@]}" "${r[@]:0:4}" -concurrency 32 >/dev/null
@@ -96,10 +113,10 @@ curl -s -o "$OUTDIR/allocs-before.pb.gz" "http://$PPROF/debug/pprof/allocs"
 (sleep 8; curl -s -o "$OUTDIR/cpu.pb.gz" "http://$PPROF/debug/pprof/profile?seconds=15") &
 prof=$!
 cp "$X" "$OUTDIR/xmppload"
-XMPPLOAD_CPUPROFILE="$OUTDIR/harness-cpu.pb.gz" "$X" chat "${common[@]}" -users 0 -pid "$pid" -label xmppd "$@" | tee "$OUTDIR/chat.out"
+XMPPLOAD_CPUPROFILE="$OUTDIR/harness-cpu.pb.gz" ${HARNESS_CPUS:+taskset -c $HARNESS_CPUS} "$X" chat "${common[@]}" -users 0 -pid "$pid" -label "$(basename "$bin")" "$@" | tee "$OUTDIR/chat.out"
 wait "$prof"
 curl -s -o "$OUTDIR/allocs-after.pb.gz" "http://$PPROF/debug/pprof/allocs"
 echo "== top CPU"
-go tool pprof -top -nodecount 40 "$OUTDIR/xmppd" "$OUTDIR/cpu.pb.gz" 2>/dev/null | tee "$OUTDIR/cpu-top.txt" | head -50
+go tool pprof -top -nodecount 40 "$bin" "$OUTDIR/cpu.pb.gz" 2>/dev/null | tee "$OUTDIR/cpu-top.txt" | head -50
 echo "== top allocations during the run (alloc_space)"
-go tool pprof -sample_index=alloc_space -top -nodecount 30 -diff_base "$OUTDIR/allocs-before.pb.gz" "$OUTDIR/xmppd" "$OUTDIR/allocs-after.pb.gz" 2>/dev/null | tee "$OUTDIR/allocs-top.txt" | head -40
+go tool pprof -sample_index=alloc_space -top -nodecount 30 -diff_base "$OUTDIR/allocs-before.pb.gz" "$bin" "$OUTDIR/allocs-after.pb.gz" 2>/dev/null | tee "$OUTDIR/allocs-top.txt" | head -40

@@ -21,3 +21,11 @@ func BenchmarkRouteMessageOneByOne(b *testing.B) { benchRoute(b, 1) }
 func benchRoute(b *testing.B, inFlight int) {
 	testutil.RouteChat(b, testutil.Start(b, ""), inFlight)
 }
+
+// BenchmarkRouteMessageOneByOneArchiveOff is BenchmarkRouteMessageOneByOne
+// without the message archive (XEP-0313), as bench/sweep-xmppd.sh runs the
+// server by default: the message path's own cost, parse, hooks, routing,
+// serialization and the write, with nothing queued for storage.
+func BenchmarkRouteMessageOneByOneArchiveOff(b *testing.B) {
+	testutil.RouteChat(b, testutil.Start(b, "\n[archive]\nenabled = false\n"), 1)
+}

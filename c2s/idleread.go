@@ -115,13 +115,16 @@ func (w *waitReader) Read(p []byte) (int, error) {
 		return w.paused(w.tc.Read(p))
 	}
 	// Nothing more to handle: what it queued for others goes out now.
-	w.batch.Flush()
+	// One clock read serves the idle bound below and the write deadlines
+	// of the sessions flushed (FlushAt).
+	now := time.Now()
+	w.batch.FlushAt(now)
 	if mid, started := w.midStanza(); mid {
 		if started {
 			w.tc.SetReadDeadline(w.deadline)
 		}
 	} else if w.idle > 0 {
-		if now := time.Now(); w.deadline.Sub(now) < w.idle/2 {
+		if w.deadline.Sub(now) < w.idle/2 {
 			w.deadline = now.Add(w.idle)
 			w.tc.SetReadDeadline(w.deadline)
 		}

@@ -354,14 +354,22 @@ func (c *conn) slowConsumer() {
 
 // Flush writes what a batch left to this session (module.Flusher); the
 // batch holds the writer's place for it (afterQueue).
-func (c *conn) Flush() { c.drain(true) }
+func (c *conn) Flush() { c.drain(true, time.Time{}) }
 
-func (c *conn) writeLoop() { c.drain(false) }
+// FlushAt is Flush with the time the flushing reader read just before
+// (module.TimedFlusher): the write deadline's check uses it instead of a
+// clock read of its own.
+func (c *conn) FlushAt(now time.Time) { c.drain(true, now) }
+
+var _ module.TimedFlusher = (*conn)(nil)
+
+func (c *conn) writeLoop() { c.drain(false, time.Time{}) }
 
 // drain writes the queued output until none is left. Inline (Flush, in the
 // reader of a batch) it writes once and leaves what arrived meanwhile to a
-// writer goroutine.
-func (c *conn) drain(inline bool) {
+// writer goroutine. now, if not zero, is the time for its first write's
+// deadline check (FlushAt).
+func (c *conn) drain(inline bool, now time.Time) {
 	for n := 0; ; n++ {
 		c.wmu.Lock()
 		if c.header != nil || c.end && c.closing && !c.closed && len(c.out) == 0 {
@@ -412,11 +420,17 @@ func (c *conn) drain(inline bool) {
 		c.wmu.Unlock()
 		// Re-armed only once half spent, not per write (a runtime timer
 		// update each): a write that blocks still fails within
-		// WriteTimeout/2 to WriteTimeout.
-		if now := time.Now(); wdl.Sub(now) < c.srv.cfg.WriteTimeout/2 {
+		// WriteTimeout/2 to WriteTimeout. A flushing reader's time is a
+		// few microseconds old at most (FlushAt); later writes read the
+		// clock.
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if wdl.Sub(now) < c.srv.cfg.WriteTimeout/2 {
 			wdl = now.Add(c.srv.cfg.WriteTimeout)
 			nc.SetWriteDeadline(wdl)
 		}
+		now = time.Time{}
 		_, err := nc.Write(buf)
 		c.wmu.Lock()
 		c.outInflight = 0

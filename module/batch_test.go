@@ -3,11 +3,42 @@ package module
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 type countFlusher struct{ n int }
 
 func (f *countFlusher) Flush() { f.n++ }
+
+// timedFlusher records the time FlushAt gave it (zero: Flush was called).
+type timedFlusher struct {
+	countFlusher
+	at []time.Time
+}
+
+func (f *timedFlusher) Flush()                { f.at = append(f.at, time.Time{}); f.n++ }
+func (f *timedFlusher) FlushAt(now time.Time) { f.at = append(f.at, now); f.n++ }
+
+// TestBatchFlushAt: the reader's clock reading reaches the sessions that
+// take one, the others are flushed as by Flush, and Flush passes none.
+func TestBatchFlushAt(t *testing.T) {
+	var b Batch
+	plain, timed := &countFlusher{}, &timedFlusher{}
+	now := time.Unix(1700000000, 0)
+	b.Open()
+	b.Add(plain)
+	b.Add(timed)
+	b.FlushAt(now)
+	if plain.n != 1 || len(timed.at) != 1 || !timed.at[0].Equal(now) {
+		t.Fatalf("FlushAt: plain flushed %d times, timed got %v", plain.n, timed.at)
+	}
+	b.Open()
+	b.Add(timed)
+	b.Flush()
+	if len(timed.at) != 2 || !timed.at[1].IsZero() {
+		t.Fatalf("Flush passed a time: %v", timed.at)
+	}
+}
 
 func TestBatch(t *testing.T) {
 	var b Batch

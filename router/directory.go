@@ -12,8 +12,12 @@ import (
 
 // Local is the in-memory table of sessions bound on this node.
 type Local struct {
-	mu    sync.RWMutex
-	users map[jid.JID]user // bare JID → its sessions
+	mu sync.RWMutex
+	// users: bare JID (its canonical string) → its sessions. A string key
+	// takes the runtime's string-keyed map path, which the per-message
+	// lookup (Session) is about 40% cheaper on than a jid.JID key
+	// (a struct: generic hash and equality calls); docs/performance.md.
+	users map[string]user
 	n     int
 }
 
@@ -67,13 +71,13 @@ func (u *user) reindex() {
 var _ module.Directory = (*Local)(nil)
 
 // NewLocal returns an empty directory.
-func NewLocal() *Local { return &Local{users: map[jid.JID]user{}} }
+func NewLocal() *Local { return &Local{users: map[string]user{}} }
 
 // Bind adds s under its full JID and returns the session it replaced (the
 // caller ends that one with <conflict/>, RFC 6120 §7.7.2.2), or nil.
 func (d *Local) Bind(s module.Session) (replaced module.Session) {
 	full := s.JID()
-	bare := full.Bare()
+	bare := full.Bare().String()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	u := d.users[bare]
@@ -99,7 +103,7 @@ func (d *Local) Bind(s module.Session) (replaced module.Session) {
 // Unbind removes s if it is still the session bound to its JID.
 func (d *Local) Unbind(s module.Session) bool {
 	full := s.JID()
-	bare := full.Bare()
+	bare := full.Bare().String()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	u, ok := d.users[bare]
@@ -131,7 +135,7 @@ func (d *Local) Unbind(s module.Session) bool {
 func (d *Local) Session(full jid.JID) module.Session {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	u := d.users[full.Bare()]
+	u := d.users[full.Bare().String()]
 	_, s := u.find(full.Resource())
 	return s
 }
@@ -141,7 +145,7 @@ func (d *Local) Session(full jid.JID) module.Session {
 func (d *Local) Sessions(bare jid.JID) []module.Session {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.users[bare].list
+	return d.users[bare.String()].list
 }
 
 // Admit always lets a session bind: one node has nobody to disagree with.

@@ -29,6 +29,8 @@ import (
 	"log"
 	"math/big"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +52,11 @@ var (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:46223", "listen address")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address, to profile the floor as xmppd is (bench/profile-xmppd.sh)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	cert, err := selfSigned(*domain)
 	if err != nil {
 		log.Fatal(err)

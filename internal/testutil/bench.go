@@ -1,6 +1,9 @@
 package testutil
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // RouteChat is the chat benchmark's loop: it adds and logs in alice and
 // bob, resets b's timer and sends b.N chat messages of about a hundred
@@ -35,6 +38,7 @@ func RouteChat(b *testing.B, s *Server, inFlight int) *Client {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
+	cpu0, cpuOK := processCPU()
 	for range b.N {
 		select {
 		case window <- struct{}{}:
@@ -47,6 +51,12 @@ func RouteChat(b *testing.B, s *Server, inFlight int) *Client {
 	}
 	if n := <-done; n != b.N {
 		b.Fatalf("delivered %d of %d", n, b.N)
+	}
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		// The process's CPU time per message, client work included:
+		// on a shared machine ns/op is mostly the wait for a CPU, and
+		// this is what the server's changes move.
+		b.ReportMetric(float64((cpu1-cpu0)/time.Nanosecond)/float64(b.N), "cpu-ns/op")
 	}
 	return a
 }

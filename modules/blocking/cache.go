@@ -117,9 +117,12 @@ type cache struct {
 	store storage.BlockLists
 	max   int // idle entries kept
 
-	mu   sync.Mutex
-	m    map[jid.JID]*entry // by bare JID
-	idle *list.List         // entries with no session, most recently used first
+	mu sync.Mutex
+	// m: by bare JID, its canonical string. A string key takes the
+	// runtime's string-keyed map path: the hooks look here up to three
+	// times per routed stanza (docs/performance.md).
+	m    map[string]*entry
+	idle *list.List // entries with no session, most recently used first
 	// gen counts changes; a load that saw it move may have read a list
 	// from before a change and is not cached.
 	gen uint64
@@ -207,14 +210,14 @@ func (ss *sessionSet) marked(out []module.Session) []module.Session {
 }
 
 func newCache(store storage.BlockLists, max int) *cache {
-	return &cache{store: store, max: max, m: map[jid.JID]*entry{}, idle: list.New()}
+	return &cache{store: store, max: max, m: map[string]*entry{}, idle: list.New()}
 }
 
 // get returns the block list of a local account (bare JID).
 func (c *cache) get(ctx context.Context, bare jid.JID) (*blockSet, error) {
 	c.mu.Lock()
 	for attempt := 0; ; attempt++ {
-		if e := c.m[bare]; e != nil && e.set != nil {
+		if e := c.m[bare.String()]; e != nil && e.set != nil {
 			if e.elem != nil {
 				c.idle.MoveToFront(e.elem)
 			}
@@ -238,10 +241,10 @@ func (c *cache) get(ctx context.Context, bare jid.JID) (*blockSet, error) {
 			c.mu.Unlock()
 			return set, nil
 		}
-		e := c.m[bare]
+		e := c.m[bare.String()]
 		if e == nil {
 			e = &entry{bare: bare}
-			c.m[bare] = e
+			c.m[bare.String()] = e
 			c.park(e)
 		}
 		if e.set == nil {
@@ -278,7 +281,7 @@ func (c *cache) park(e *entry) {
 	for c.idle.Len() > c.max {
 		old := c.idle.Remove(c.idle.Back()).(*entry)
 		old.elem = nil
-		delete(c.m, old.bare)
+		delete(c.m, old.bare.String())
 	}
 }
 
@@ -287,7 +290,7 @@ func (c *cache) park(e *entry) {
 func (c *cache) replace(bare jid.JID, set *blockSet) {
 	c.mu.Lock()
 	c.gen++
-	if e := c.m[bare]; e != nil {
+	if e := c.m[bare.String()]; e != nil {
 		e.set = set
 	}
 	c.mu.Unlock()
@@ -298,7 +301,7 @@ func (c *cache) replace(bare jid.JID, set *blockSet) {
 func (c *cache) forget(bare jid.JID) {
 	c.mu.Lock()
 	c.gen++
-	if e := c.m[bare]; e != nil {
+	if e := c.m[bare.String()]; e != nil {
 		e.set = nil
 	}
 	c.mu.Unlock()
@@ -307,10 +310,10 @@ func (c *cache) forget(bare jid.JID) {
 func (c *cache) bound(s module.Session) {
 	bare := s.JID().Bare()
 	c.mu.Lock()
-	e := c.m[bare]
+	e := c.m[bare.String()]
 	if e == nil {
 		e = &entry{bare: bare}
-		c.m[bare] = e
+		c.m[bare.String()] = e
 	}
 	if e.elem != nil {
 		c.idle.Remove(e.elem)
@@ -324,7 +327,7 @@ func (c *cache) closed(s module.Session) {
 	bare := s.JID().Bare()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.m[bare]
+	e := c.m[bare.String()]
 	if e == nil {
 		return
 	}
@@ -333,7 +336,7 @@ func (c *cache) closed(s module.Session) {
 		return
 	}
 	if e.set == nil {
-		delete(c.m, bare)
+		delete(c.m, bare.String())
 		return
 	}
 	c.park(e)
@@ -342,7 +345,7 @@ func (c *cache) closed(s module.Session) {
 // requested marks a bound session as one that asked for the block list.
 func (c *cache) requested(s module.Session) {
 	c.mu.Lock()
-	if e := c.m[s.JID().Bare()]; e != nil {
+	if e := c.m[s.JID().Bare().String()]; e != nil {
 		e.sessions.mark(s)
 	}
 	c.mu.Unlock()
@@ -353,7 +356,7 @@ func (c *cache) interested(bare jid.JID) []module.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []module.Session
-	if e := c.m[bare]; e != nil {
+	if e := c.m[bare.String()]; e != nil {
 		out = e.sessions.marked(out)
 	}
 	return out

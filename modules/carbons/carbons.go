@@ -38,8 +38,10 @@ type mod struct {
 	enabled map[module.Session]bool
 	// users counts the enabled sessions per bare JID, so that a message
 	// to or from an account with none costs one lookup, not a walk of
-	// its sessions (the router's copy of the list, a closure).
-	users map[jid.JID]int
+	// its sessions (the router's copy of the list, a closure). Keyed by
+	// the bare JID's string: the runtime's string-keyed map path is the
+	// cheaper one, and this is looked up twice per message.
+	users map[string]int
 }
 
 // enable records s as enabled or not (under m.mu).
@@ -47,7 +49,7 @@ func (m *mod) enable(s module.Session, on bool) {
 	if m.enabled[s] == on {
 		return
 	}
-	bare := s.JID().Bare()
+	bare := s.JID().Bare().String()
 	if on {
 		m.enabled[s] = true
 		m.users[bare]++
@@ -62,7 +64,7 @@ func (m *mod) enable(s module.Session, on bool) {
 // anyEnabled reports whether a session of bare has carbons enabled.
 func (m *mod) anyEnabled(bare jid.JID) bool {
 	m.mu.Lock()
-	n := m.users[bare]
+	n := m.users[bare.String()]
 	m.mu.Unlock()
 	if n > 0 {
 		return true
@@ -86,7 +88,7 @@ const flagCarbons = "carbons"
 func (m *mod) Start(h *module.Handle) error {
 	m.h = h
 	m.enabled = map[module.Session]bool{}
-	m.users = map[jid.JID]int{}
+	m.users = map[string]int{}
 	h.AddFeature(NS)
 	h.HandleIQ(module.TargetAccount, "set", NS, m.set)
 	// Low priority: hooks that drop an outgoing stanza (blocking, privacy)
