@@ -152,16 +152,44 @@ func TestInboxOrderAndIsolation(t *testing.T) {
 		testutil.Login(t, n2, "slow", pw, full[len("slow@localhost/"):]) // and never read
 		seen(t, nodes, full, false)
 		// Until n2 cuts slow off and n1 hears of it; what n1 sent
-		// in between reaches n2 after the cut (most tries).
-		for sent := 0; n1.Node().Directory().Session(jid.MustParse(full)) != nil; sent++ {
-			if sent > 200 {
+		// in between reaches n2 after the cut (most tries). Written
+		// from a goroutine: once n1 hears of the cut it routes what
+		// follows into the locked table itself, its session for the
+		// sender stops reading, and a write may block (CI saw the test
+		// time out on it) — that is the scenario, not a failure.
+		var buf strings.Builder
+		for range 20 {
+			fmt.Fprintf(&buf, "<message to='%s' type='chat'><body>%s</body></message>", full, filler)
+		}
+		chunk := buf.String()
+		bound := func() bool { return n1.Node().Directory().Session(jid.MustParse(full)) != nil }
+		wrote := make(chan int, 1)
+		go func() {
+			sent := 0
+			defer func() { wrote <- sent }()
+			for ; sent <= 200 && bound(); sent++ {
+				sender.Conn.SetWriteDeadline(time.Now().Add(testutil.Timeout))
+				if _, err := io.WriteString(sender.Conn, chunk); err != nil {
+					return
+				}
+			}
+		}()
+		// The writer ends after 200 chunks (or a write that failed);
+		// n1 gets 10 s more to hear of the cut. The overall deadline
+		// only keeps a broken build from hanging.
+		var ended time.Time
+		sent := 0
+		for deadline := time.Now().Add(2 * time.Minute); bound(); time.Sleep(10 * time.Millisecond) {
+			if ended.IsZero() {
+				select {
+				case sent = <-wrote:
+					ended = time.Now()
+				default:
+				}
+			}
+			if !ended.IsZero() && time.Since(ended) > 10*time.Second || time.Now().After(deadline) {
 				t.Fatalf("%s still bound after %d KB sent to it", full, sent*20*8)
 			}
-			var buf strings.Builder
-			for range 20 {
-				fmt.Fprintf(&buf, "<message to='%s' type='chat'><body>%s</body></message>", full, filler)
-			}
-			sender.Send("%s", buf.String())
 		}
 		// Give n2 a moment to take what n1 sent before it knew: only
 		// whether to try again depends on it.
