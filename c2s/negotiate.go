@@ -619,6 +619,17 @@ func (c *conn) bind(full jid.JID, first func(), before func()) error {
 	c.since = time.Now()
 	c.tls = c.srv.boundTLS(c.tls)
 	closing := c.closing
+	// The writer's place is held until the session is in the directory:
+	// first queues the result, and were it written at once, the client
+	// could act on its full JID (tell another entity, which sends to it)
+	// before the router knew the session, and a message to that full
+	// JID would go to offline storage (RFC 6121 §8.5.3.2.1) instead of
+	// here. A component's message right after a bind did (race builds,
+	// about one in ten).
+	held := !closing && !c.writing
+	if held {
+		c.writing = true
+	}
 	c.wmu.Unlock()
 	if closing {
 		c.srv.cfg.Directory.Unbind(c) // drops the claim
@@ -628,7 +639,11 @@ func (c *conn) bind(full jid.JID, first func(), before func()) error {
 	c.bound = true
 	c.armIdle()
 	first()
-	if old := c.srv.cfg.Directory.Bind(c); old != nil {
+	old := c.srv.cfg.Directory.Bind(c)
+	if held {
+		go c.writeLoop() // what first queued, and whatever followed
+	}
+	if old != nil {
 		// §7.7.2.2: the newer session wins; the older one is told why.
 		old.CloseStream(stanza.StreamConflict, "replaced by a new session")
 	}
