@@ -1,62 +1,21 @@
 package s2s_test
 
 import (
-	"context"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/xmppd/xmppd/internal/testutil"
-	"github.com/xmppd/xmppd/module"
 	"github.com/xmppd/xmppd/s2s"
-	"github.com/xmppd/xmppd/xml"
 )
 
-// nsWatch is answered by a module registered only in this test binary:
-// its IQ handler closes the channel the test left under the IQ's id once
-// the handler's context ends.
+// nsWatch is answered by watches, a module registered only in this test
+// binary (testutil.CtxWatch).
 const nsWatch = "urn:xmppd:test:s2s-watch-ctx"
 
-var watches sync.Map // iq id → chan struct{}
-
-type watchModule struct{}
-
-func (watchModule) Start(h *module.Handle) error {
-	h.HandleIQ(module.TargetServer, "get", nsWatch, func(ctx context.Context, iq *module.IQ) (*xml.Element, error) {
-		v, ok := watches.LoadAndDelete(iq.ID)
-		if !ok {
-			return nil, nil
-		}
-		w := v.(*watch)
-		close(w.called)
-		h.Go(func(mctx context.Context) {
-			select {
-			case <-ctx.Done():
-				close(w.ended)
-			case <-mctx.Done():
-			}
-		})
-		return nil, nil
-	})
-	return nil
-}
-
-func init() { module.Register("s2stest-watch", func() module.Module { return watchModule{} }) }
-
-type watch struct{ called, ended chan struct{} }
-
-// within waits for ch; the bound only keeps a broken build from hanging.
-func within(t *testing.T, ch chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(testutil.Timeout):
-		t.Fatalf("%s: nothing after %v", what, testutil.Timeout)
-	}
-}
+var watches = testutil.NewCtxWatch("s2stest-watch", nsWatch)
 
 // A peer's stanzas are handled under its stream's context, as a client's
 // are under its session's: a module's handler sees it live while the
@@ -67,10 +26,9 @@ func TestHandlerContextEndsWithStream(t *testing.T) {
 	if typ := dialbackAs(t, c, s2s.DialbackKey(secretOf(t, a), "b.test", "a.test", c.Header.Attr("id"))); typ != "valid" {
 		t.Fatalf("dialback: %q", typ)
 	}
-	w := &watch{called: make(chan struct{}), ended: make(chan struct{})}
-	watches.Store("w1", w)
+	w := watches.Expect("w1")
 	c.Send("<iq from='alice@a.test/x' to='b.test' type='get' id='w1'><q xmlns='%s'/></iq>", nsWatch)
-	within(t, w.called, "the handler")
+	testutil.Within(t, w.Called, "the handler")
 	// The stream goes on: a message on it still arrives.
 	bob := online(t, b, "bob@b.test")
 	c.Send("<message from='alice@a.test/x' to='bob@b.test' type='chat' id='m1'><body>hi</body></message>")
@@ -78,12 +36,12 @@ func TestHandlerContextEndsWithStream(t *testing.T) {
 		t.Fatalf("bob got %s", m)
 	}
 	select {
-	case <-w.ended:
+	case <-w.Ended:
 		t.Fatal("the handler's context ended while the stream is up")
 	default:
 	}
 	c.Send("</stream:stream>")
-	within(t, w.ended, "the handler's context after the peer closed its stream")
+	testutil.Within(t, w.Ended, "the handler's context after the peer closed its stream")
 }
 
 // Dialback verification (XEP-0220 §2.1.2) is work the receiving server
@@ -127,9 +85,9 @@ func TestDialbackVerifyEndsWithStream(t *testing.T) {
 			b.S2S().SetRoute("slow.test", s2s.Route{Address: slow})
 			c := peer(t, b, "slow.test")
 			c.Send("<db:result from='slow.test' to='b.test'>%s</db:result>", strings.Repeat("ab", 32))
-			within(t, connected, "b.test's connection to slow.test")
+			testutil.Within(t, connected, "b.test's connection to slow.test")
 			tc.end(t, b, c)
-			within(t, gone, "the verification stream after the peer's stream ended")
+			testutil.Within(t, gone, "the verification stream after the peer's stream ended")
 		})
 	}
 }
