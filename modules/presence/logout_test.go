@@ -19,12 +19,8 @@ func TestUnavailableWithoutRosterRead(t *testing.T) {
 	for _, u := range []string{"alice", "bob"} {
 		s.AddUser(t, u, pw)
 	}
-	bob := testutil.Login(t, s, "bob", pw, "phone")
-	bob.Send("<presence/>")
-	bob.Expect("presence", "bob@localhost/phone", "")
-	alice := testutil.Login(t, s, "alice", pw, "pc")
-	alice.Send("<presence/>")
-	alice.Expect("presence", "alice@localhost/pc", "")
+	bob := available(t, s, "bob", "phone")
+	alice := available(t, s, "alice", "pc")
 	// The server handles alice's stanzas in order: once the ping is
 	// answered, her broadcast (and its roster read) is done.
 	alice.Quiet("alice after her initial presence")
@@ -53,12 +49,8 @@ func TestUnavailableAfterApproval(t *testing.T) {
 	for _, u := range []string{"alice", "bob"} {
 		s.AddUser(t, u, pw)
 	}
-	alice := testutil.Login(t, s, "alice", pw, "pc")
-	alice.Send("<presence/>")
-	alice.Expect("presence", "alice@localhost/pc", "")
-	bob := testutil.Login(t, s, "bob", pw, "phone")
-	bob.Send("<presence/>")
-	bob.Expect("presence", "bob@localhost/phone", "")
+	alice := available(t, s, "alice", "pc")
+	bob := available(t, s, "bob", "phone")
 	bob.Send("<presence to='alice@localhost' type='subscribe'/>")
 	alice.Expect("presence", "bob@localhost", "subscribe")
 	alice.Send("<presence to='bob@localhost' type='subscribed'/>")
@@ -66,4 +58,14 @@ func TestUnavailableAfterApproval(t *testing.T) {
 	bob.Expect("presence", "alice@localhost/pc", "")
 	alice.Send("<presence type='unavailable'/>")
 	bob.Expect("presence", "alice@localhost/pc", "unavailable")
+}
+
+// available logs user in with resource res and sends initial presence,
+// returning once the user's own copy came back.
+func available(t *testing.T, s *testutil.Server, user, res string) *testutil.Client {
+	t.Helper()
+	c := testutil.Login(t, s, user, pw, res)
+	c.Send("<presence/>")
+	c.Expect("presence", user+"@localhost/"+res, "")
+	return c
 }
